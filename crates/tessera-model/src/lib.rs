@@ -1,0 +1,16 @@
+//! Plain domain data for Tessera: typed ids, identities, tenants, organizations, policies, API keys and
+//! events, with the validation rules that belong to the data itself. No I/O lives here, so every rule
+//! can be tested without a database or a network.
+#![forbid(unsafe_code)]
+
+pub mod api_key;
+pub mod attributes;
+pub mod event;
+pub mod identifier;
+pub mod identity;
+pub mod ids;
+pub mod organization;
+pub mod policy;
+pub mod tenant;
+
+pub use ids::*;

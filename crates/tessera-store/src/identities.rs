@@ -1,0 +1,267 @@
+//! Customer identities, their identifiers and their per-identity sealing keys.
+use sqlx::AssertSqlSafe;
+use tessera_model::identifier::IdentifierKind;
+use tessera_model::identity::{Identifier, Identity, IdentityState};
+use tessera_model::{IdentityId, OrganizationId, TenantId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Cols, Exec, Page, RawConn, Result, Ts, on_engine, parse_text};
+
+macro_rules! columns {
+    () => {
+        "i.id, i.tenant_id, i.state, i.attributes, i.created_at, i.updated_at, i.version"
+    };
+}
+
+fn from_row(r: &impl Cols) -> Result<Identity> {
+    let attributes = match r.json("attributes")? {
+        serde_json::Value::Object(m) => m,
+        other => return Err(crate::StoreError::Corrupt(format!("attributes is not an object: {other}"))),
+    };
+    Ok(Identity {
+        id: IdentityId(r.uuid("id")?),
+        tenant_id: TenantId(r.uuid("tenant_id")?),
+        state: parse_text("state", &r.text("state")?, IdentityState::parse)?,
+        identifiers: Vec::new(),
+        attributes,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        version: r.int("version")?,
+    })
+}
+
+fn identifier_from_row(r: &impl Cols) -> Result<(Uuid, Identifier)> {
+    Ok((
+        r.uuid("identity_id")?,
+        Identifier {
+            kind: parse_text("kind", &r.text("kind")?, IdentifierKind::parse)?,
+            value: r.text("value")?,
+            verified: r.flag("verified")?,
+        },
+    ))
+}
+
+/// Inserts the identity row and its identifiers. A taken identifier is a `Conflict` naming the
+/// identifiers table.
+pub async fn insert(x: &mut impl Exec, i: &Identity) -> Result<()> {
+    let sql = "INSERT INTO identities (id, tenant_id, state, attributes, created_at, updated_at, version) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let attrs = sqlx::types::Json(&i.attributes);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(i.id.0)
+        .bind(i.tenant_id.0)
+        .bind(i.state.as_str())
+        .bind(attrs)
+        .bind(Ts(i.created_at))
+        .bind(Ts(i.updated_at))
+        .bind(i.version)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
+    for ident in &i.identifiers {
+        insert_identifier(x, i.tenant_id, i.id, ident, i.created_at).await?;
+    }
+    Ok(())
+}
+
+/// Adds one identifier to an identity.
+pub async fn insert_identifier(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    id: IdentityId,
+    ident: &Identifier,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let sql = "INSERT INTO identifiers (tenant_id, kind, value, identity_id, verified, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(ident.kind.as_str())
+        .bind(&ident.value)
+        .bind(id.0)
+        .bind(ident.verified)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
+    Ok(())
+}
+
+/// Removes every identifier of an identity, releasing them for others.
+pub async fn delete_identifiers(x: &mut impl Exec, tenant: TenantId, id: IdentityId) -> Result<()> {
+    let sql = "DELETE FROM identifiers WHERE tenant_id = $1 AND identity_id = $2";
+    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(id.0).execute(&mut *c).await.map(drop)?);
+    Ok(())
+}
+
+/// One identity with its identifiers, if it exists in that tenant.
+pub async fn get(x: &mut impl Exec, tenant: TenantId, id: IdentityId) -> Result<Option<Identity>> {
+    let sql = concat!("SELECT ", columns!(), " FROM identities i WHERE i.tenant_id = $1 AND i.id = $2");
+    let found =
+        on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(id.0).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())?;
+    let Some(mut identity) = found else { return Ok(None) };
+    identity.identifiers = identifiers_of(x, tenant, &[id.0]).await?.into_iter().map(|(_, i)| i).collect();
+    Ok(Some(identity))
+}
+
+async fn identifiers_of(x: &mut impl Exec, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<(Uuid, Identifier)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT identity_id, kind, value, verified FROM identifiers WHERE tenant_id = $1 AND identity_id IN ({}) ORDER BY kind, value",
+        placeholders.join(", ")
+    );
+    on_engine!(x, |c| {
+        let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.0);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&mut *c).await?.iter().map(identifier_from_row).collect()
+    })
+}
+
+/// The identity that holds a normalised identifier in a tenant.
+pub async fn by_identifier(x: &mut impl Exec, tenant: TenantId, kind: IdentifierKind, value: &str) -> Result<Option<IdentityId>> {
+    let sql = "SELECT identity_id FROM identifiers WHERE tenant_id = $1 AND kind = $2 AND value = $3";
+    let found: Option<Uuid> = on_engine!(x, |c| sqlx::query_scalar(sql)
+        .bind(tenant.0)
+        .bind(kind.as_str())
+        .bind(value)
+        .fetch_optional(&mut *c)
+        .await?);
+    Ok(found.map(IdentityId))
+}
+
+/// Writes state and attributes if the stored version is still `expected_version`; false otherwise.
+pub async fn update(x: &mut impl Exec, i: &Identity, expected_version: i64) -> Result<bool> {
+    let sql = "UPDATE identities SET state = $1, attributes = $2, updated_at = $3, version = $4 \
+               WHERE tenant_id = $5 AND id = $6 AND version = $7";
+    let attrs = sqlx::types::Json(&i.attributes);
+    let n = on_engine!(x, |c| sqlx::query(sql)
+        .bind(i.state.as_str())
+        .bind(attrs)
+        .bind(Ts(i.updated_at))
+        .bind(i.version)
+        .bind(i.tenant_id.0)
+        .bind(i.id.0)
+        .bind(expected_version)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
+/// What a list of identities is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityFilter {
+    pub state: Option<IdentityState>,
+    pub identifier: Option<(IdentifierKind, String)>,
+    /// An attribute name and the JSON text of the value it must equal (`"x"`, `42`, `true`).
+    pub attribute: Option<(String, String)>,
+    pub organization: Option<OrganizationId>,
+}
+
+/// One page of a tenant's identities in id (creation) order, after `after`.
+pub async fn list(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    filter: &IdentityFilter,
+    after: Option<IdentityId>,
+    limit: u32,
+) -> Result<Page<Identity>> {
+    let is_pg = matches!(x.raw(), RawConn::Postgres(_));
+    let mut sql = String::from(concat!("SELECT ", columns!(), " FROM identities i WHERE i.tenant_id = $1"));
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if filter.state.is_some() {
+        sql.push_str(&format!(" AND i.state = ${}", next()));
+    }
+    if filter.identifier.is_some() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM identifiers x WHERE x.tenant_id = i.tenant_id AND x.identity_id = i.id AND x.kind = ${a} AND x.value = ${b})"
+        ));
+    }
+    if filter.organization.is_some() {
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM organization_members m WHERE m.identity_id = i.id AND m.organization_id = ${})",
+            next()
+        ));
+    }
+    if filter.attribute.is_some() {
+        let (a, b) = (next(), next());
+        // Both engines compare the attribute's JSON text; the `->` operator differs only in its result type.
+        if is_pg {
+            sql.push_str(&format!(" AND (i.attributes -> ${a})::text = ${b}"));
+        } else {
+            sql.push_str(&format!(" AND (i.attributes -> ${a}) = ${b}"));
+        }
+    }
+    if after.is_some() {
+        sql.push_str(&format!(" AND i.id > ${}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY i.id LIMIT ${}", next()));
+    let fetch = i64::from(limit) + 1;
+    let mut items: Vec<Identity> = on_engine!(x, |c| {
+        let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.0);
+        if let Some(s) = filter.state {
+            q = q.bind(s.as_str());
+        }
+        if let Some((k, v)) = &filter.identifier {
+            q = q.bind(k.as_str()).bind(v.as_str());
+        }
+        if let Some(o) = filter.organization {
+            q = q.bind(o.0);
+        }
+        if let Some((name, value)) = &filter.attribute {
+            q = q.bind(name.as_str()).bind(value.as_str());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.0);
+        }
+        q.bind(fetch).fetch_all(&mut *c).await?.iter().map(from_row).collect::<Result<Vec<_>>>()
+    })?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id.0).collect();
+    let mut idents = identifiers_of(x, tenant, &ids).await?;
+    for item in &mut items {
+        let (mine, rest): (Vec<_>, Vec<_>) = idents.into_iter().partition(|(owner, _)| *owner == item.id.0);
+        item.identifiers = mine.into_iter().map(|(_, i)| i).collect();
+        idents = rest;
+    }
+    let next_after = if more { items.last().map(|i| i.id.0) } else { None };
+    Ok(Page { items, next_after })
+}
+
+/// Stores an identity's sealing key, already wrapped under the master key.
+pub async fn insert_key(x: &mut impl Exec, tenant: TenantId, id: IdentityId, wrapped: &[u8], now: OffsetDateTime) -> Result<()> {
+    let sql = "INSERT INTO identity_keys (identity_id, tenant_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
+    on_engine!(x, |c| sqlx::query(sql).bind(id.0).bind(tenant.0).bind(wrapped).bind(Ts(now)).execute(&mut *c).await.map(drop)?);
+    Ok(())
+}
+
+/// The wrapped sealing key of an identity: `None` when it never had one or it was destroyed.
+pub async fn key(x: &mut impl Exec, id: IdentityId) -> Result<Option<Vec<u8>>> {
+    let sql = "SELECT wrapped_key FROM identity_keys WHERE identity_id = $1";
+    let found: Option<Option<Vec<u8>>> = on_engine!(x, |c| sqlx::query_scalar(sql).bind(id.0).fetch_optional(&mut *c).await?);
+    Ok(found.flatten())
+}
+
+/// Destroys an identity's sealing key: everything sealed with it becomes unreadable (crypto-shredding).
+pub async fn destroy_key(x: &mut impl Exec, id: IdentityId, now: OffsetDateTime) -> Result<()> {
+    let sql = "UPDATE identity_keys SET wrapped_key = NULL, destroyed_at = $1 WHERE identity_id = $2";
+    on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(id.0).execute(&mut *c).await.map(drop)?);
+    Ok(())
+}
+
+/// Counts a tenant's identities, for tests and metrics.
+pub async fn count(x: &mut impl Exec, tenant: TenantId) -> Result<i64> {
+    let sql = "SELECT COUNT(*) FROM identities WHERE tenant_id = $1";
+    Ok(on_engine!(x, |c| sqlx::query_scalar(sql).bind(tenant.0).fetch_one(&mut *c).await?))
+}

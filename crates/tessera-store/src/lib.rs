@@ -1,0 +1,497 @@
+//! Tessera's storage: the only crate that knows SQL.
+//!
+//! One set of queries serves both engines. SQL text uses `$1`-style parameters, which SQLite and
+//! PostgreSQL both accept; where the dialects differ a query says so next to the text. Each aggregate has
+//! its own module with plain functions over an [`Exec`] (a pooled connection or a transaction), and
+//! [`on_engine!`] expands one query body once per engine, so the code is written once and type-checked
+//! twice.
+//!
+//! Timestamps travel as [`Ts`]: INTEGER microseconds on SQLite (so they sort and compare as numbers),
+//! TIMESTAMPTZ on PostgreSQL.
+#![forbid(unsafe_code)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub mod api_keys;
+pub mod events;
+pub mod identities;
+pub mod meta;
+pub mod organizations;
+pub mod policies;
+pub mod schemas;
+pub mod tenants;
+
+/// A storage failure, classified by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded; retrying later may work.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A unique constraint refused the write. `on` names the constraint or its columns.
+    #[error("conflict on {on}")]
+    Conflict { on: String },
+    /// A row could not be read back into the domain (a bug or a hand-edited database).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The configuration (URL, options) is wrong.
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// Migrations failed or the schema is from a newer Tessera.
+    #[error("migration: {0}")]
+    Migration(String),
+    /// Anything else the driver reported.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match e {
+            E::Io(e) => Self::Unavailable(e.to_string()),
+            E::Tls(e) => Self::Unavailable(e.to_string()),
+            E::PoolTimedOut => Self::Unavailable("timed out waiting for a database connection".into()),
+            E::PoolClosed => Self::Unavailable("the connection pool is closed".into()),
+            E::Protocol(m) => Self::Unavailable(m),
+            E::WorkerCrashed => Self::Unavailable("the database worker stopped".into()),
+            E::Configuration(e) => Self::Config(e.to_string()),
+            E::Database(db) => {
+                if db.is_unique_violation() {
+                    let on = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+                    Self::Conflict { on }
+                } else {
+                    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                    // SQLite: 5 BUSY, 6 LOCKED (and their extended codes); PostgreSQL: class 57 (operator
+                    // intervention, e.g. shutdown), 08 (connection), 53 (resources), 40001 (serialization).
+                    let transient = code == "5"
+                        || code == "6"
+                        || code.starts_with("5_")
+                        || code.starts_with("57")
+                        || code.starts_with("08")
+                        || code.starts_with("53")
+                        || code == "40001"
+                        || db.message().contains("database is locked");
+                    if transient { Self::Unavailable(db.message().to_owned()) } else { Self::Other(db.message().to_owned()) }
+                }
+            }
+            E::ColumnDecode { index, source } => Self::Corrupt(format!("column {index}: {source}")),
+            E::Decode(e) => Self::Corrupt(e.to_string()),
+            E::ColumnNotFound(c) => Self::Corrupt(format!("column {c} missing")),
+            E::Migrate(e) => Self::Migration(e.to_string()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it gets a 503.
+    pub acquire_timeout: Duration,
+    /// SQLite only: `FULL` makes every commit durable across power loss at the cost of an fsync.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl DbOptions {
+    /// Sensible defaults for a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(3), sqlite_synchronous_full: true }
+    }
+}
+
+/// A handle to the database: cheap to clone, shared by every request.
+///
+/// SQLite gets two pools: many readers, and a single writer connection whose transactions start with
+/// `BEGIN IMMEDIATE`, so writers queue in Tessera instead of failing with `SQLITE_BUSY` on lock upgrade.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite { read: sqlx::SqlitePool, write: sqlx::SqlitePool },
+    Postgres(sqlx::PgPool),
+}
+
+/// Migrations per engine: `(version, description, sql)`. Both lists must carry the same versions (a test
+/// checks it), so a schema change is never shipped for one engine only.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql"))];
+
+fn migrations(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {
+    match engine {
+        Engine::Sqlite => SQLITE_MIGRATIONS,
+        Engine::Postgres => POSTGRES_MIGRATIONS,
+    }
+}
+
+fn migrator(engine: Engine) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator::with_migrations(
+        migrations(engine)
+            .iter()
+            .map(|(v, d, sql)| {
+                sqlx::migrate::Migration::new(
+                    *v,
+                    std::borrow::Cow::Borrowed(*d),
+                    sqlx::migrate::MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(*sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The migration versions shipped for one engine, for the parity test and readiness checks.
+pub fn migration_versions(engine: Engine) -> Vec<i64> {
+    migrations(engine).iter().map(|m| m.0).collect()
+}
+
+impl Db {
+    /// Opens a pool. Does not touch the schema; call [`Db::migrate`] for that. Connections are made lazily,
+    /// so a database that is down at start makes `/readyz` fail rather than the process.
+    pub async fn connect(opts: &DbOptions) -> Result<Self> {
+        if opts.url.starts_with("postgres://") || opts.url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(&opts.url).map_err(|e| StoreError::Config(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.acquire_timeout)
+                .test_before_acquire(true)
+                .idle_timeout(Duration::from_secs(300))
+                .connect_lazy_with(connect);
+            Ok(Db::Postgres(pool))
+        } else if opts.url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(&opts.url)
+                .map_err(|e| StoreError::Config(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(if opts.sqlite_synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(10)))
+                .connect_with(connect.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(2))
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_lazy_with(connect.read_only(false));
+            Ok(Db::Sqlite { read, write })
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
+                redact_url(&opts.url)
+            )))
+        }
+    }
+
+    /// Which engine this is.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Db::Sqlite { .. } => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies pending migrations. Safe to run from several nodes at once (the migrator takes a lock).
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite { write, .. } => migrator(Engine::Sqlite).run(write).await.map_err(migrate_error),
+            Db::Postgres(pool) => migrator(Engine::Postgres).run(pool).await.map_err(migrate_error),
+        }
+    }
+
+    /// True when every shipped migration has been applied, for `/readyz`.
+    pub async fn migrations_current(&self) -> Result<bool> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success = $1 ORDER BY version";
+        let applied: Vec<i64> = match self {
+            Db::Sqlite { read, .. } => sqlx::query_scalar(sql).bind(true).fetch_all(read).await?,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).bind(true).fetch_all(pool).await?,
+        };
+        Ok(migration_versions(self.engine()).iter().all(|v| applied.contains(v)))
+    }
+
+    /// A round trip to the database.
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop)?,
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// A connection for reads outside a transaction.
+    pub async fn conn(&self) -> Result<Conn> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => Conn::Sqlite(read.acquire().await?),
+            Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// Starts a write transaction. Every change and its event commit through one of these.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Connections open and idle, for metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        match self {
+            Db::Sqlite { read, write } => PoolStats {
+                size: read.size() + write.size(),
+                idle: (read.num_idle() + write.num_idle()) as u32,
+            },
+            Db::Postgres(p) => PoolStats { size: p.size(), idle: p.num_idle() as u32 },
+        }
+    }
+
+    /// Closes every connection; used at shutdown.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Pool occupancy.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
+fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    match e {
+        sqlx::migrate::MigrateError::Execute(inner) => match StoreError::from(inner) {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m),
+            other => StoreError::Migration(other.to_string()),
+        },
+        other => StoreError::Migration(other.to_string()),
+    }
+}
+
+/// A URL with its password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A pooled connection for reads.
+pub enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// Makes every write in the transaction durable, or none of them.
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A borrowed engine connection; what [`on_engine!`] matches on.
+pub enum RawConn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+/// Anything queries can run on: a pooled connection or a transaction.
+pub trait Exec: Send {
+    /// The underlying connection.
+    fn raw(&mut self) -> RawConn<'_>;
+}
+
+impl Exec for Conn {
+    fn raw(&mut self) -> RawConn<'_> {
+        match self {
+            Conn::Sqlite(c) => RawConn::Sqlite(c),
+            Conn::Postgres(c) => RawConn::Postgres(c),
+        }
+    }
+}
+
+impl Exec for Tx {
+    fn raw(&mut self) -> RawConn<'_> {
+        match self {
+            Tx::Sqlite(t) => RawConn::Sqlite(t),
+            Tx::Postgres(t) => RawConn::Postgres(t),
+        }
+    }
+}
+
+/// Expands one query body once per engine: `on_engine!(exec, |c| sqlx::query(..).execute(&mut *c).await)`.
+#[macro_export]
+macro_rules! on_engine {
+    ($exec:expr, |$c:ident| $body:expr) => {
+        match $crate::Exec::raw($exec) {
+            $crate::RawConn::Sqlite($c) => $body,
+            $crate::RawConn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// A timestamp parameter: microseconds on SQLite, TIMESTAMPTZ on PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Ts(pub OffsetDateTime);
+
+fn to_micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn from_micros(m: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl sqlx::Type<Sqlite> for Ts {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <i64 as sqlx::Type<Sqlite>>::type_info()
+    }
+}
+impl<'q> sqlx::Encode<'q, Sqlite> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as sqlx::Database>::ArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Encode<'q, Sqlite>>::encode(to_micros(self.0), buf)
+    }
+}
+impl sqlx::Type<Postgres> for Ts {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <OffsetDateTime as sqlx::Type<Postgres>>::type_info()
+    }
+}
+impl<'q> sqlx::Encode<'q, Postgres> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as sqlx::Database>::ArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <OffsetDateTime as sqlx::Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+/// Column access that hides the engines' type differences, so row mapping is written once.
+pub(crate) trait Cols {
+    fn uuid(&self, col: &str) -> Result<Uuid>;
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>>;
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn flag(&self, col: &str) -> Result<bool>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>>;
+    fn ts(&self, col: &str) -> Result<OffsetDateTime>;
+    fn opt_ts(&self, col: &str) -> Result<Option<OffsetDateTime>>;
+    /// A JSON document column (TEXT on SQLite, JSONB on PostgreSQL).
+    fn json(&self, col: &str) -> Result<serde_json::Value>;
+}
+
+macro_rules! common_cols {
+    () => {
+        fn uuid(&self, col: &str) -> Result<Uuid> {
+            Ok(self.try_get(col)?)
+        }
+        fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>> {
+            Ok(self.try_get(col)?)
+        }
+        fn text(&self, col: &str) -> Result<String> {
+            Ok(self.try_get(col)?)
+        }
+        fn opt_text(&self, col: &str) -> Result<Option<String>> {
+            Ok(self.try_get(col)?)
+        }
+        fn int(&self, col: &str) -> Result<i64> {
+            Ok(self.try_get(col)?)
+        }
+        fn flag(&self, col: &str) -> Result<bool> {
+            Ok(self.try_get(col)?)
+        }
+        fn bytes(&self, col: &str) -> Result<Vec<u8>> {
+            Ok(self.try_get(col)?)
+        }
+        fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.try_get(col)?)
+        }
+    };
+}
+
+impl Cols for SqliteRow {
+    common_cols!();
+    fn ts(&self, col: &str) -> Result<OffsetDateTime> {
+        from_micros(self.try_get(col)?)
+    }
+    fn opt_ts(&self, col: &str) -> Result<Option<OffsetDateTime>> {
+        self.try_get::<Option<i64>, _>(col)?.map(from_micros).transpose()
+    }
+    fn json(&self, col: &str) -> Result<serde_json::Value> {
+        let text: String = self.try_get(col)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    }
+}
+
+impl Cols for PgRow {
+    common_cols!();
+    fn ts(&self, col: &str) -> Result<OffsetDateTime> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_ts(&self, col: &str) -> Result<Option<OffsetDateTime>> {
+        Ok(self.try_get(col)?)
+    }
+    fn json(&self, col: &str) -> Result<serde_json::Value> {
+        let v: sqlx::types::Json<serde_json::Value> = self.try_get(col)?;
+        Ok(v.0)
+    }
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The last id of this page when more may follow.
+    pub next_after: Option<Uuid>,
+}
+
+/// Parses a stored enum text, reporting corrupt data instead of panicking.
+pub(crate) fn parse_text<T>(col: &str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("{col}: unknown value {value:?}")))
+}
