@@ -177,7 +177,8 @@ _tessera_pg_ensure_cluster() {
 _tessera_pg_start() {
     local out rc=0
     _tessera_log "starting PostgreSQL cluster $_tessera_pg_ver/$_tessera_pg_cluster (port $_tessera_pg_port)"
-    out=$(_tessera_as_root pg_ctlcluster "$_tessera_pg_ver" "$_tessera_pg_cluster" start 2>&1) || rc=$?
+    # 9>&-: the postmaster must not inherit the provisioning lock fd.
+    out=$(_tessera_as_root pg_ctlcluster "$_tessera_pg_ver" "$_tessera_pg_cluster" start 2>&1 9>&-) || rc=$?
     if [ "$rc" -ne 0 ]; then
         # pg_ctlcluster exits 2 when the server is already running.
         if _tessera_as_root pg_ctlcluster "$_tessera_pg_ver" "$_tessera_pg_cluster" status >/dev/null 2>&1; then
@@ -198,8 +199,8 @@ _tessera_pg_start() {
 _tessera_pg_wait_tcp() {
     local tries=${1:-30} i
     for ((i = 0; i < tries; i++)); do
-        pg_isready -q -h 127.0.0.1 -p "$_tessera_pg_port" -t 2 >/dev/null 2>&1 && return 0
-        if ((i >= 2)) && pg_isready -q -p "$_tessera_pg_port" -t 2 >/dev/null 2>&1; then
+        pg_isready -q -h 127.0.0.1 -p "$_tessera_pg_port" -U postgres -d postgres -t 2 >/dev/null 2>&1 && return 0
+        if ((i >= 2)) && _tessera_as_postgres pg_isready -q -p "$_tessera_pg_port" -t 2 >/dev/null 2>&1; then
             return 2
         fi
         sleep 0.5
@@ -215,9 +216,9 @@ _tessera_pg_ensure_tcp() {
         _tessera_err "PostgreSQL $_tessera_pg_ver/$_tessera_pg_cluster is not reachable on its local socket either"
         return 1
     }
-    _tessera_log "server not reachable on 127.0.0.1:$_tessera_pg_port (listen_addresses='$la'); setting listen_addresses='localhost,127.0.0.1' and restarting"
-    _tessera_su_psql -c "ALTER SYSTEM SET listen_addresses = 'localhost,127.0.0.1'" || return 1
-    _tessera_as_root pg_ctlcluster "$_tessera_pg_ver" "$_tessera_pg_cluster" restart >&2 || return 1
+    _tessera_log "server not reachable on 127.0.0.1:$_tessera_pg_port (listen_addresses='$la'); setting listen_addresses='127.0.0.1' and restarting"
+    _tessera_su_psql -c "ALTER SYSTEM SET listen_addresses = '127.0.0.1'" || return 1
+    _tessera_as_root pg_ctlcluster "$_tessera_pg_ver" "$_tessera_pg_cluster" restart >&2 9>&- || return 1
     if ! _tessera_pg_wait_tcp 30; then
         _tessera_err "PostgreSQL still not accepting TCP connections on 127.0.0.1:$_tessera_pg_port"
         return 1

@@ -161,6 +161,8 @@ pub struct IdentityFilter {
     /// An attribute name and the JSON text of the value it must equal (`"x"`, `42`, `true`).
     pub attribute: Option<(String, String)>,
     pub organization: Option<OrganizationId>,
+    /// Erased tombstones are left out unless asked for by state.
+    pub include_deleted: bool,
 }
 
 /// One page of a tenant's identities in id (creation) order, after `after`.
@@ -180,6 +182,8 @@ pub async fn list(
     };
     if filter.state.is_some() {
         sql.push_str(&format!(" AND i.state = ${}", next()));
+    } else if !filter.include_deleted {
+        sql.push_str(" AND i.state <> 'deleted'");
     }
     if filter.identifier.is_some() {
         let (a, b) = (next(), next());

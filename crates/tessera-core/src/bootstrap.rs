@@ -1,0 +1,158 @@
+//! Opening a deployment: master key, database, migrations, the `default` tenant and the first admin key.
+//!
+//! Every step is idempotent and safe when several nodes start together: the default tenant and the
+//! "bootstrap key issued" flag are claimed with unique constraints, so exactly one node prints a key.
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_crypto::BearerSecret;
+use tessera_model::api_key::{ApiKey, Role};
+use tessera_model::event::{NewEvent, types};
+use tessera_model::tenant::{DEFAULT_TENANT_SLUG, Tenant};
+use tessera_model::{ApiKeyId, TenantId};
+use tessera_store::{Db, Exec};
+
+use crate::config::Config;
+use crate::keys::{Keys, MasterKeyOrigin, load_or_create_master_key};
+use crate::{Caller, Clock, CoreError, Result, Tessera};
+
+const META_KEY_CHECK: &str = "master_key_check";
+const META_BOOTSTRAP_ISSUED: &str = "bootstrap_key_issued";
+/// Name of the key created at first start (or from `TESSERA_BOOTSTRAP_ADMIN_KEY`).
+pub const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
+
+/// What opening the deployment did, for the start-up message.
+#[derive(Debug)]
+pub struct Opened {
+    pub tessera: Tessera,
+    /// The one-time key to print, on the very first start only.
+    pub printed_key: Option<(BearerSecret, time::OffsetDateTime)>,
+    pub master_key: MasterKeyOrigin,
+    pub default_tenant_created: bool,
+}
+
+/// Connects and checks the master key, without migrating or bootstrapping (for CLI commands that only read).
+pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| CoreError::Internal(format!("creating data directory {}: {e}", config.data_dir.display())))?;
+    }
+    let (master, _) = load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
+    let db = Db::connect(&config.db_options()).await?;
+    Ok(Tessera::new(db, Keys::from_master(&master), clock))
+}
+
+/// Opens everything `serve` needs: migrations applied, default tenant present, first key issued.
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| CoreError::Internal(format!("creating data directory {}: {e}", config.data_dir.display())))?;
+    }
+    let (master, origin) = load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
+    let db = Db::connect(&config.db_options()).await?;
+    db.migrate().await?;
+    let tessera = Tessera::new(db, Keys::from_master(&master), clock);
+    tessera.check_master_key().await?;
+    let default_tenant_created = tessera.ensure_default_tenant().await?;
+    let printed_key = tessera.ensure_bootstrap_key(config).await?;
+    Ok(Opened { tessera, printed_key, master_key: origin, default_tenant_created })
+}
+
+impl Tessera {
+    /// Refuses to run with a master key other than the one the database was initialised with: it could not
+    /// open what was sealed before, and would seal new data under a key the other nodes lack.
+    pub async fn check_master_key(&self) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        let check = self.keys.check_value().to_owned();
+        tessera_store::meta::put_if_absent(&mut tx, META_KEY_CHECK, &check).await?;
+        let stored = tessera_store::meta::get(&mut tx, META_KEY_CHECK).await?;
+        tx.commit().await?;
+        if stored.as_deref() == Some(check.as_str()) {
+            Ok(())
+        } else {
+            Err(CoreError::bad_request(
+                "master_key_mismatch",
+                "the master key does not match the one this database was initialised with; configure the original master_key",
+            ))
+        }
+    }
+
+    /// Creates the `default` tenant if it is missing; returns whether this call created it.
+    pub async fn ensure_default_tenant(&self) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        if tessera_store::tenants::by_slug(&mut tx, DEFAULT_TENANT_SLUG).await?.is_some() {
+            return Ok(false);
+        }
+        let now = self.now();
+        let t = Tenant { id: TenantId::new(), slug: DEFAULT_TENANT_SLUG.into(), name: "Default".into(), created_at: now, updated_at: now, version: 1 };
+        match tessera_store::tenants::insert(&mut tx, &t).await {
+            Ok(()) => {}
+            Err(tessera_store::StoreError::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let ev = NewEvent::new(t.id, types::TENANT_CREATED, "tenant", json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}));
+        self.record(&mut tx, &Caller::system(), ev, None).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn default_tenant_id(&self, x: &mut impl Exec) -> Result<TenantId> {
+        tessera_store::tenants::by_slug(x, DEFAULT_TENANT_SLUG)
+            .await?
+            .map(|t| t.id)
+            .ok_or_else(|| CoreError::Internal("the default tenant is missing".into()))
+    }
+
+    /// On the first start, mints a one-time owner key that expires (ADM-04) and returns it for printing.
+    /// With `bootstrap_admin_key` configured, makes sure that key exists instead and returns nothing.
+    async fn ensure_bootstrap_key(&self, config: &Config) -> Result<Option<(BearerSecret, time::OffsetDateTime)>> {
+        let mut tx = self.db.begin().await?;
+        let caller = Caller::system();
+        if let Some(given) = &config.bootstrap_admin_key {
+            if !given.starts_with(crate::api_keys::KEY_PREFIX) {
+                return Err(CoreError::bad_request(
+                    "bad_bootstrap_key",
+                    format!("bootstrap_admin_key must start with {:?}", crate::api_keys::KEY_PREFIX),
+                ));
+            }
+            tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, "configured").await?;
+            let secret = BearerSecret::from_string(given.clone());
+            let hash = self.keys.secret_hasher.hash(secret.expose());
+            if let Some(existing) = tessera_store::api_keys::live_by_name(&mut tx, BOOTSTRAP_KEY_NAME).await? {
+                if tessera_store::api_keys::secret_matches(&mut tx, existing.id, &hash).await? {
+                    return Ok(None);
+                }
+                // The operator rotated the configured key: the old one stops working.
+                tessera_store::api_keys::revoke(&mut tx, existing.id, self.now()).await?;
+            }
+            let key = self.bootstrap_key_record(&secret, None);
+            self.insert_key(&mut tx, &caller, &key, &secret).await?;
+            tx.commit().await?;
+            return Ok(None);
+        }
+        if !tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, "printed").await? {
+            return Ok(None);
+        }
+        let secret = BearerSecret::generate(crate::api_keys::KEY_PREFIX)?;
+        let expires = self.now() + time::Duration::hours(i64::from(config.bootstrap_key_ttl_hours.max(1)));
+        let key = self.bootstrap_key_record(&secret, Some(expires));
+        self.insert_key(&mut tx, &caller, &key, &secret).await?;
+        tx.commit().await?;
+        Ok(Some((secret, expires)))
+    }
+
+    fn bootstrap_key_record(&self, secret: &BearerSecret, expires_at: Option<time::OffsetDateTime>) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::new(),
+            tenant_id: None,
+            name: BOOTSTRAP_KEY_NAME.into(),
+            role: Role::Owner,
+            prefix: secret.display_prefix(),
+            created_at: self.now(),
+            created_by: "system".into(),
+            expires_at,
+            revoked_at: None,
+        }
+    }
+}
+
