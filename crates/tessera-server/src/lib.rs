@@ -1,1 +1,240 @@
+//! Tessera's HTTP edge: the public and admin listeners, their routes and middleware, the OpenAPI
+//! document, and the background jobs a serving node runs. The only crate that knows HTTP.
 #![forbid(unsafe_code)]
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tessera_core::Tessera;
+use tessera_core::config::Config;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+
+use error::{ApiError, problem};
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub tessera: Tessera,
+    pub max_body_bytes: usize,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide metrics recorder once; later calls reuse it.
+fn prometheus() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).as_ref()
+}
+
+/// Counts and times every request by listener, route template and status.
+async fn record_metrics(State(listener): State<&'static str>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("listener", listener.to_owned()), ("route", route), ("method", method), ("status", status)];
+    metrics::counter!("tessera_http_requests_total", &labels).increment(1);
+    metrics::histogram!("tessera_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// A panic inside a handler becomes a generic 500 problem; nothing about it reaches the client.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side", vec![])
+}
+
+/// Headers every response carries: no sniffing, no caching of API answers, no framing.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+fn with_common_layers(router: Router, listener: &'static str, max_body: usize) -> Router {
+    router
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(listener, record_metrics))
+        .layer(middleware::from_fn(security_headers))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |req: &Request| {
+                let rid = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", listener, request_id = %rid, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// `/healthz`: the process is alive. Never touches the database.
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `/readyz`: the database answers and the schema is current; else 503 with `Retry-After`.
+async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    app.tessera.ready().await?;
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}
+
+/// Prometheus text exposition, with the database pool sampled at scrape time.
+async fn metrics_endpoint(State(app): State<AppState>) -> Response {
+    let stats = app.tessera.db().pool_stats();
+    metrics::gauge!("tessera_db_pool_connections").set(f64::from(stats.size));
+    metrics::gauge!("tessera_db_pool_idle_connections").set(f64::from(stats.idle));
+    match prometheus() {
+        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => problem(StatusCode::SERVICE_UNAVAILABLE, "metrics_unavailable", "the metrics recorder could not be installed", vec![]),
+    }
+}
+
+async fn openapi_json() -> Response {
+    match openapi::document_json() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(e) => ApiError::Core(tessera_core::CoreError::Internal(e)).into_response(),
+    }
+}
+
+/// The public listener: customer-facing routes (flows and pages arrive with their capabilities).
+pub fn public_router(state: AppState) -> Router {
+    let max = state.max_body_bytes;
+    let r = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state);
+    with_common_layers(r, "public", max)
+}
+
+/// The admin listener: the admin REST API, its OpenAPI document, health and metrics.
+pub fn admin_router(state: AppState) -> Router {
+    use admin::{events, identities, keys, organizations, policies, tenants};
+    let _ = prometheus();
+    let max = state.max_body_bytes;
+    let t = "/admin/v1/tenants/{tenant}";
+    let r = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_endpoint))
+        .route("/openapi.json", get(openapi_json))
+        .route("/admin/v1/tenants", get(tenants::list).post(tenants::create))
+        .route(t, get(tenants::get).patch(tenants::update))
+        .route(&format!("{t}/identities"), get(identities::list).post(identities::create))
+        .route(&format!("{t}/identities/{{id}}"), get(identities::get).patch(identities::update).delete(identities::delete))
+        .route(&format!("{t}/identities/{{id}}/suspend"), post(identities::suspend))
+        .route(&format!("{t}/identities/{{id}}/reactivate"), post(identities::reactivate))
+        .route(&format!("{t}/identities/{{id}}/schedule-deletion"), post(identities::schedule_deletion))
+        .route(&format!("{t}/attribute-schema"), get(policies::get_schema).put(policies::put_schema))
+        .route(&format!("{t}/policy"), get(policies::get_tenant_policy).put(policies::put_tenant_policy))
+        .route(&format!("{t}/policy/versions"), get(policies::tenant_policy_history))
+        .route(&format!("{t}/policy/versions/{{version}}"), get(policies::tenant_policy_version))
+        .route(&format!("{t}/policy/effective"), get(policies::effective_policy))
+        .route(&format!("{t}/organizations"), get(organizations::list).post(organizations::create))
+        .route(
+            &format!("{t}/organizations/{{org}}"),
+            get(organizations::get).patch(organizations::update).delete(organizations::delete),
+        )
+        .route(&format!("{t}/organizations/{{org}}/policy"), get(policies::get_org_policy).put(policies::put_org_policy))
+        .route(&format!("{t}/organizations/{{org}}/members"), get(organizations::members).post(organizations::add_member))
+        .route(
+            &format!("{t}/organizations/{{org}}/members/{{identity}}"),
+            axum::routing::put(organizations::set_member).delete(organizations::remove_member),
+        )
+        .route(&format!("{t}/events"), get(events::list))
+        .route("/admin/v1/audit/verify", get(events::verify))
+        .route("/admin/v1/api-keys", get(keys::list).post(keys::create))
+        .route("/admin/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
+        .with_state(state);
+    with_common_layers(r, "admin", max)
+}
+
+/// Both listeners, bound and ready to serve.
+pub struct Listeners {
+    pub public: tokio::net::TcpListener,
+    pub admin: tokio::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses; an address in use is reported with the address.
+    pub async fn bind(config: &Config) -> std::io::Result<Self> {
+        let public = tokio::net::TcpListener::bind(config.public_addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("binding public_addr {}: {e}", config.public_addr)))?;
+        let admin = tokio::net::TcpListener::bind(config.admin_addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("binding admin_addr {}: {e}", config.admin_addr)))?;
+        Ok(Self { public, admin })
+    }
+}
+
+/// Serves both listeners until `shutdown` resolves, then lets in-flight requests finish (up to the
+/// configured grace period). Also runs the audit sealer on this node.
+pub async fn serve(
+    tessera: Tessera,
+    config: &Config,
+    listeners: Listeners,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState { tessera: tessera.clone(), max_body_bytes: config.max_body_bytes };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let public = axum::serve(listeners.public, public_router(state.clone())).with_graceful_shutdown(stop(rx.clone()));
+    let admin = axum::serve(listeners.admin, admin_router(state)).with_graceful_shutdown(stop(rx.clone()));
+    let sealer = tokio::spawn(run_sealer(tessera, Duration::from_secs(config.audit_seal_interval_secs.max(1)), rx.clone()));
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let tx = Arc::new(tx);
+    let signal_tx = tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = signal_tx.send(true);
+    });
+    let servers = async { tokio::try_join!(async { public.await }, async { admin.await }) };
+    let mut stopped = rx.clone();
+    let result = tokio::select! {
+        r = servers => r.map(drop),
+        _ = async {
+            let _ = stopped.wait_for(|v| *v).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("grace period over; dropping remaining connections");
+            Ok(())
+        }
+    };
+    let _ = tx.send(true);
+    let _ = sealer.await;
+    result
+}
+
+/// Seals the audit log periodically. Runs on every node; the database decides which seal wins.
+async fn run_sealer(tessera: Tessera, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        if let Err(e) = tessera.seal_audit_log(time::Duration::seconds(5)).await {
+            tracing::warn!(error = %e, "sealing the audit log failed; will retry");
+        }
+    }
+}

@@ -1,1 +1,207 @@
-fn main(){}
+//! The `tessera` command: serve, migrate, apply, audit verify, openapi.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tessera_core::config::{Config, LogFormat};
+use tessera_core::keys::MasterKeyOrigin;
+use tessera_core::{Caller, SystemClock, bootstrap};
+
+/// Tessera: customer identity and access management.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+struct Cli {
+    /// Configuration file (default: ./tessera.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the public and admin listeners.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Converge tenants, schemas, policies, organizations and API keys on a declared state.
+    Apply {
+        /// The state file (TOML, or JSON by extension).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the admin API's OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check that no event was edited, removed, inserted or reordered. Exits 1 when tampering is found.
+    Verify {
+        /// Only this tenant (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        return match tessera_server::openapi::document_json() {
+            Ok(doc) => {
+                println!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = match Config::load(cli.config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command, config));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let t = bootstrap::connect(&config, Arc::new(SystemClock)).await?;
+            t.db().migrate().await?;
+            t.check_master_key().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply { file, dry_run } => {
+            let opened = bootstrap::open(&config, Arc::new(SystemClock)).await?;
+            let state = tessera_core::apply::read_state_file(&file)?;
+            let report = opened.tessera.apply(&Caller::cli("apply"), &state, dry_run).await?;
+            for c in &report.changes {
+                println!("{c}");
+            }
+            for (name, secret) in &report.minted {
+                println!("new API key {name}: {}  (shown once; store it now)", secret.expose());
+            }
+            if dry_run {
+                println!("dry run: nothing was written");
+            } else if !report.changed_anything() {
+                println!("no changes");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { tenant } } => {
+            let t = bootstrap::connect(&config, Arc::new(SystemClock)).await?;
+            t.check_master_key().await?;
+            let reports = t.verify_audit_log(tenant.as_deref()).await?;
+            let mut intact = true;
+            for r in &reports {
+                if r.intact() {
+                    println!(
+                        "tenant {}: intact ({} checkpoints, {} sealed events, {} not yet sealed; head {})",
+                        r.tenant, r.checkpoints, r.sealed_events, r.unsealed_events, r.head_digest
+                    );
+                } else {
+                    intact = false;
+                    println!("tenant {}: TAMPERED", r.tenant);
+                    for p in &r.problems {
+                        println!("  - {p}");
+                    }
+                }
+            }
+            Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Openapi => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let listeners = tessera_server::Listeners::bind(&config).await?;
+    let opened = bootstrap::open(&config, Arc::new(SystemClock)).await?;
+    let public = listeners.public.local_addr()?;
+    let admin = listeners.admin.local_addr()?;
+    let db = tessera_store::redact_url(&config.database_url);
+    println!("Tessera {} is ready in {} ms", env!("CARGO_PKG_VERSION"), started.elapsed().as_millis());
+    println!("  public:   http://{public}  (customers; base URL {})", config.base_url);
+    println!("  admin:    http://{admin}/admin/v1  (OpenAPI: http://{admin}/openapi.json, metrics: /metrics)");
+    println!("  database: {db}");
+    if opened.master_key == MasterKeyOrigin::Generated {
+        println!("  master key generated at {} (back it up: it unlocks everything sealed)", config.master_key_file.display());
+    }
+    if let Some((secret, expires)) = &opened.printed_key {
+        println!();
+        let expires = expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| expires.to_string());
+        println!("  One-time admin bootstrap key (owner; shown once, expires {expires}):");
+        println!();
+        println!("      {}", secret.expose());
+        println!();
+        println!("  Use it to mint permanent keys: POST http://{admin}/admin/v1/api-keys");
+    }
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+    };
+    tessera_server::serve(opened.tessera.clone(), &config, listeners, shutdown).await?;
+    opened.tessera.db().close().await;
+    Ok(ExitCode::SUCCESS)
+}
