@@ -1,0 +1,102 @@
+//! The limits each scenario is compared with: an axum server that answers an empty JSON object (same axum
+//! version and features as Tessera), and raw single-row SQLite inserts through sqlx in WAL mode.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+
+use crate::procs;
+
+/// Serves `GET /` → `200 {}` until SIGTERM or Ctrl-C.
+pub async fn serve_empty(addr: SocketAddr) -> anyhow::Result<()> {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { axum::Json(serde_json::json!({})) }));
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    println!("limit-server listening on http://{}", listener.local_addr()?);
+    let shutdown = async {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sync {
+    Full,
+    Normal,
+}
+
+/// What `limit-sqlite` measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SqliteLimit {
+    pub synchronous: Sync,
+    pub inserts: u64,
+    pub duration_s: f64,
+    pub inserts_per_s: f64,
+    pub p50_us: u32,
+    pub p99_us: u32,
+}
+
+/// One connection, one autocommitted `INSERT` after another for `duration`, in a fresh database file.
+pub async fn sqlite_inserts(sync: Sync, duration: Duration, work_dir: &Path) -> anyhow::Result<SqliteLimit> {
+    let dir = tempfile::Builder::new().prefix("tessera-bench-sqlite-").tempdir_in(work_dir)?;
+    let opts = SqliteConnectOptions::new()
+        .filename(dir.path().join("limit.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match sync {
+            Sync::Full => SqliteSynchronous::Full,
+            Sync::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(Duration::from_secs(5));
+    let mut conn = SqliteConnection::connect_with(&opts).await?;
+    sqlx::query(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, body TEXT NOT NULL, created_at INTEGER NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await?;
+    let body = r#"{"identifiers":[{"kind":"email","value":"u@example.com"}],"attributes":{}}"#;
+    let mut lat = Vec::with_capacity(1 << 16);
+    let start = Instant::now();
+    let end = start + duration;
+    let mut i: u64 = 0;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        sqlx::query("INSERT INTO t (email, body, created_at) VALUES (?, ?, ?)")
+            .bind(format!("u{i}@example.com"))
+            .bind(body)
+            .bind(i as i64)
+            .execute(&mut conn)
+            .await?;
+        lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+        i += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    conn.close().await?;
+    lat.sort_unstable();
+    Ok(SqliteLimit {
+        synchronous: sync,
+        inserts: i,
+        duration_s: elapsed,
+        inserts_per_s: i as f64 / elapsed,
+        p50_us: procs::quantile(&lat, 0.5),
+        p99_us: procs::quantile(&lat, 0.99),
+    })
+}

@@ -1,0 +1,5 @@
+//! The one integration-test binary: every module is a chapter of the specification.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod admin_api;
+mod store_suite;
