@@ -49,6 +49,7 @@ pub struct SqliteLimit {
     pub inserts_per_s: f64,
     pub p50_us: u32,
     pub p99_us: u32,
+    pub sqlite_version: Option<String>,
 }
 
 /// One connection, one autocommitted `INSERT` after another for `duration`, in a fresh database file.
@@ -64,6 +65,7 @@ pub async fn sqlite_inserts(sync: Sync, duration: Duration, work_dir: &Path) -> 
         })
         .busy_timeout(Duration::from_secs(5));
     let mut conn = SqliteConnection::connect_with(&opts).await?;
+    let sqlite_version: Option<String> = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&mut conn).await.ok();
     sqlx::query(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, body TEXT NOT NULL, created_at INTEGER NOT NULL)",
     )
@@ -98,5 +100,6 @@ pub async fn sqlite_inserts(sync: Sync, duration: Duration, work_dir: &Path) -> 
         inserts_per_s: i as f64 / elapsed,
         p50_us: procs::quantile(&lat, 0.5),
         p99_us: procs::quantile(&lat, 0.99),
+        sqlite_version,
     })
 }

@@ -124,7 +124,7 @@ async fn one_request(sh: &Shared, task: usize, seq: u64, rng: &mut XorShift) -> 
             }
         }
         Mode::Get => {
-            let id = &sh.ids[(rng.next() % sh.ids.len() as u64) as usize];
+            let id = &sh.ids[(rng.next_u64() % sh.ids.len() as u64) as usize];
             let url = format!("{}/admin/v1/tenants/{}/identities/{id}", a.base_url, a.tenant);
             let resp = sh.client.get(url).send().await.map_err(|e| format!("GET: {e}"))?;
             let status = resp.status();
@@ -220,7 +220,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         ids,
         start,
         end,
-        run_tag: XorShift::seeded().next() & 0xffff_ffff_ffff,
+        run_tag: XorShift::seeded().next_u64() & 0xffff_ffff_ffff,
         errors: AtomicU64::new(0),
         warmup_requests: AtomicU64::new(0),
         error_samples: std::sync::Mutex::new(Vec::new()),

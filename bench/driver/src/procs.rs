@@ -168,7 +168,7 @@ pub fn wait_for_200(
 pub fn bench_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = XorShift::seeded();
-    let tail: String = (0..48).map(|_| ALPHABET[(rng.next() % 64) as usize] as char).collect();
+    let tail: String = (0..48).map(|_| ALPHABET[(rng.next_u64() % 64) as usize] as char).collect();
     format!("tsk_{tail}")
 }
 
@@ -185,7 +185,7 @@ impl XorShift {
         Self::new(nanos ^ (u64::from(std::process::id()) << 32))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;

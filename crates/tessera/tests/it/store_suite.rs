@@ -3,7 +3,7 @@
 //! Each test talks to `tessera_store` directly (no server, no core facade) on a fresh database, so a
 //! difference between the engines shows up here first, as one failing half of a `sqlite`/`postgres`
 //! pair.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::json;
 use tessera_model::api_key::{ApiKey, Role};
@@ -676,6 +676,12 @@ async fn identity_lists_filter_by_the_json_text_of_an_attribute(engine: Engine) 
         ("nick", "null", vec![c.id]),
         ("missing", "null", vec![]),
     ];
+    let tiny = identity(&t, IdentityState::Active, vec![email("tiny@example.com")], json!({"tiny": 1e-7, "huge": 1e21, "small": 0.000001}));
+    add_identity(&store, &tiny).await;
+    for (name, v) in [("tiny", json!(1e-7)), ("huge", json!(1e21)), ("small", json!(0.000001))] {
+        let filter = IdentityFilter { attribute: Some((name.into(), v.to_string())), ..Default::default() };
+        eprintln!("PROBE {name} filter text {} -> {:?}", v, listed(&store, &t, &filter).await == vec![tiny.id]);
+    }
     for (name, value, want) in cases {
         let filter = IdentityFilter { attribute: Some((name.into(), value.into())), ..Default::default() };
         assert_eq!(listed(&store, &t, &filter).await, want, "attribute {name} = {value}");
@@ -1257,12 +1263,6 @@ async fn instance_meta_keeps_the_first_value_written(engine: Engine) {
     let mut c = store.conn().await.unwrap();
     assert_eq!(meta::get(&mut c, "first_start").await.unwrap().as_deref(), Some("node-a"));
     assert_eq!(meta::get(&mut c, "other_key").await.unwrap().as_deref(), Some("x"));
-}
-
-/// Keeps `BTreeSet` in use for the identities chapter's uniqueness checks.
-#[allow(dead_code)]
-fn unique<T: Ord + Clone>(items: &[T]) -> bool {
-    items.iter().cloned().collect::<BTreeSet<T>>().len() == items.len()
 }
 
 engine_tests!(

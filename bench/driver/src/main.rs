@@ -1,0 +1,109 @@
+//! `tessera-bench`: the benchmark driver behind `bench/run.sh` (see bench/README.md).
+//!
+//! Subcommands: `load` (HTTP load generator), `limit-server` (axum empty-response server), `limit-sqlite`
+//! (raw single-row SQLite inserts), `startup` (time to ready and idle RSS of `tessera serve`) and `suite`
+//! (runs all of them, takes medians and prints the tables).
+//
+// This is a benchmark tool, not server code: failing loudly on a broken invariant is what we want here,
+// so the workspace's no-unwrap/expect/panic/indexing rules are relaxed for this crate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![forbid(unsafe_code)]
+
+mod limits;
+mod load;
+mod procs;
+mod suite;
+mod tessera;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Tessera's benchmark driver.
+#[derive(Debug, Parser)]
+#[command(name = "tessera-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load an HTTP server with N concurrent requests for a fixed time; prints a JSON report.
+    Load(load::LoadArgs),
+    /// Serve `GET /` → `200 {}` with axum (the empty-response limit) until SIGTERM.
+    LimitServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+    },
+    /// Single-row SQLite inserts/s through sqlx in WAL mode on one connection; prints JSON.
+    LimitSqlite {
+        #[arg(long, value_enum)]
+        synchronous: limits::Sync,
+        #[arg(long, default_value_t = 5.0)]
+        duration_secs: f64,
+        /// Where the temporary database goes (default: the system temp dir).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+    /// Start `tessera serve` on an empty SQLite database N times: ms to the first 200 from /readyz, idle RSS.
+    Startup {
+        /// The release `tessera` binary.
+        #[arg(long)]
+        tessera: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        #[arg(long, default_value_t = 2.0)]
+        idle_secs: f64,
+        /// Pin the server to this CPU with taskset.
+        #[arg(long)]
+        server_cpu: Option<u32>,
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+    /// Run a whole scenario (startup, admin or all) and print the tables.
+    Suite(suite::SuiteArgs),
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Load(args) => {
+            let report = runtime()?.block_on(load::run(args))?;
+            print_json(&report)
+        }
+        Command::LimitServer { addr } => runtime()?.block_on(limits::serve_empty(addr)),
+        Command::LimitSqlite { synchronous, duration_secs, work_dir } => {
+            let dir = work_dir.unwrap_or_else(std::env::temp_dir);
+            let r = runtime()?.block_on(limits::sqlite_inserts(synchronous, Duration::from_secs_f64(duration_secs), &dir))?;
+            print_json(&r)
+        }
+        Command::Startup { tessera, runs, idle_secs, server_cpu, work_dir } => {
+            let dir = work_dir.unwrap_or_else(std::env::temp_dir);
+            let r = tessera::startup(&tessera, runs, Duration::from_secs_f64(idle_secs), server_cpu, &dir)?;
+            print_json(&r)
+        }
+        Command::Suite(args) => suite::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

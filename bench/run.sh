@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench/run.sh SCENARIO — Tessera's benchmarks (see bench/README.md).
+#
+#   bench/run.sh startup   startup to ready on an empty SQLite database; idle RSS
+#   bench/run.sh admin     admin API identity create/get on SQLite (full, normal) and PostgreSQL,
+#                          against the axum empty-response and raw SQLite insert limits
+#   bench/run.sh all       both
+#
+# Builds in release mode, starts everything it measures on 127.0.0.1, stops what it started, prints
+# Markdown tables. Tunables (environment): BENCH_RUNS (3), BENCH_DURATION (10 s per load window),
+# BENCH_WARMUP (2 s), BENCH_CONCURRENCY (32), BENCH_STARTUP_RUNS (5), BENCH_MODES (pinned,unpinned),
+# BENCH_SQLITE_LIMIT_SECS (5), BENCH_OUT (raw JSON path), BENCH_NO_PG=1 (skip PostgreSQL).
+set -euo pipefail
+
+usage() {
+    echo "usage: bench/run.sh startup|admin|all" >&2
+    exit 2
+}
+
+[ $# -eq 1 ] || usage
+scenario=$1
+case "$scenario" in startup | admin | all) ;; *) usage ;; esac
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/tessera-target}
+
+if [ "$scenario" != startup ] && [ "${BENCH_NO_PG:-0}" != 1 ]; then
+    # Local PostgreSQL for the PostgreSQL rows; exports TESSERA_TEST_PG_URL (a role that may CREATE DATABASE).
+    # shellcheck source=/dev/null
+    if ! source "$root/scripts/test-env.sh"; then
+        echo "bench: PostgreSQL is not available; the PostgreSQL rows will be skipped" >&2
+        unset TESSERA_TEST_PG_URL
+    fi
+fi
+if [ "${BENCH_NO_PG:-0}" = 1 ]; then
+    unset TESSERA_TEST_PG_URL
+fi
+
+if ! command -v taskset >/dev/null 2>&1; then
+    echo "bench: taskset (util-linux) is missing; measuring unpinned only" >&2
+    BENCH_MODES=unpinned
+fi
+
+echo "bench: building release binaries (cargo build --release -p tessera -p tessera-bench-driver)" >&2
+cargo build --release -p tessera -p tessera-bench-driver >&2
+
+bin="$CARGO_TARGET_DIR/release"
+out=${BENCH_OUT:-$CARGO_TARGET_DIR/tessera-bench/$scenario-$(date -u +%Y%m%dT%H%M%SZ).json}
+
+{
+    echo "bench: rustc: $(rustc --version)"
+    echo "bench: git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+}
+
+exec "$bin/tessera-bench" suite \
+    --scenario "$scenario" \
+    --tessera "$bin/tessera" \
+    --runs "${BENCH_RUNS:-3}" \
+    --startup-runs "${BENCH_STARTUP_RUNS:-5}" \
+    --duration-secs "${BENCH_DURATION:-10}" \
+    --warmup-secs "${BENCH_WARMUP:-2}" \
+    --concurrency "${BENCH_CONCURRENCY:-32}" \
+    --sqlite-limit-secs "${BENCH_SQLITE_LIMIT_SECS:-5}" \
+    --modes "${BENCH_MODES:-pinned,unpinned}" \
+    --out "$out"
