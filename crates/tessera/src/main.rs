@@ -179,7 +179,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         println!("      {}", secret.expose());
         println!();
         println!("  Use it to mint permanent keys: POST http://{admin}/admin/v1/api-keys");
+        println!();
     }
+    println!("Serving; stop with Ctrl-C or SIGTERM.");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

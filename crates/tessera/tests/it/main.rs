@@ -4,4 +4,6 @@
 mod admin_api;
 mod roles;
 mod audit_log;
+mod cli;
+mod outage;
 mod store_suite;
