@@ -263,3 +263,19 @@ fn migrate_applies_the_schema_and_is_repeatable() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_on_every_request_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tessera(dir.path());
+    cmd.env("TESSERA_LOG_FORMAT", "json").env("TESSERA_LOG_LEVEL", "info");
+    let mut served = Served::start(cmd);
+    let r = reqwest::Client::new().get(format!("{}/healthz", served.admin)).send().await.unwrap();
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    served.terminate();
+    let mut err = String::new();
+    served.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let line = err.lines().find(|l| l.contains(&rid)).unwrap_or_else(|| panic!("no log line with the request id in:\n{err}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["span"]["request_id"], rid.as_str(), "{line}");
+}

@@ -4,6 +4,7 @@
 mod admin_api;
 mod roles;
 mod audit_log;
+mod bootstrap;
 mod cli;
 mod outage;
 mod store_suite;
