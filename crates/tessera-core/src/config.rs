@@ -57,8 +57,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub max_body_bytes: usize,
-    /// The key that wraps every other key. From `master_key`/`master_key_file`, else `data_dir/master.key`.
+    /// The key that wraps every other key, when configured (`master_key`, or the file named by
+    /// `master_key_file` / `TESSERA_MASTER_KEY_FILE`).
     pub master_key: Option<String>,
+    /// Where a generated master key is kept when none is configured: `<data_dir>/master.key`.
     pub master_key_file: PathBuf,
     /// An operator-chosen owner key for automated deployments; nothing is printed when it is set.
     pub bootstrap_admin_key: Option<String>,
@@ -97,8 +99,7 @@ pub const KEYS: &[(&str, bool, &str)] = &[
     ("log_format", false, "text or json; default text"),
     ("log_level", false, "tracing filter, e.g. info or tessera=debug; default info"),
     ("max_body_bytes", false, "largest accepted request body; default 1048576"),
-    ("master_key", true, "base64url 32-byte key wrapping all other keys; default: generated into master_key_file"),
-    ("master_key_file", false, "where the generated master key lives; default <data_dir>/master.key"),
+    ("master_key", true, "base64url 32-byte key wrapping all other keys; default: generated into <data_dir>/master.key"),
     ("bootstrap_admin_key", true, "owner API key for automated deployments (then nothing is printed)"),
     ("bootstrap_key_ttl_hours", false, "lifetime of the printed first-start key; default 24"),
     ("db_max_connections", false, "database pool size; default 16"),
@@ -181,7 +182,7 @@ impl Config {
             let (v, src) = get("max_body_bytes").cloned().unwrap_or(("1048576".into(), Source::Default));
             return Err(error("max_body_bytes", &quote(&v), &src, "must be at least 1024"));
         }
-        let master_key_file = get("master_key_file").map(|v| PathBuf::from(&v.0)).unwrap_or_else(|| data_dir.join("master.key"));
+        let master_key_file = data_dir.join("master.key");
         let bootstrap_admin_key = match get("bootstrap_admin_key") {
             Some((v, src)) => {
                 let v = v.trim();
