@@ -9,8 +9,8 @@ use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::{Identifier, Identity, IdentityState};
 use tessera_model::tenant::Tenant;
 use tessera_model::{IdentityId, OrganizationId};
-use tessera_store::identities::IdentityFilter;
 use tessera_store::Tx;
+use tessera_store::identities::IdentityFilter;
 
 use crate::{Caller, CoreError, FieldProblem, Paged, Result, Tessera, check_version, conflict_as};
 
@@ -70,14 +70,22 @@ fn normalize_all(inputs: &[IdentifierInput]) -> Result<Vec<Identifier>> {
         return Err(CoreError::invalid(
             "invalid_identifier",
             "an identity needs at least one identifier",
-            vec![FieldProblem { field: "identifiers".into(), code: "required".into(), message: "give at least one identifier".into() }],
+            vec![FieldProblem {
+                field: "identifiers".into(),
+                code: "required".into(),
+                message: "give at least one identifier".into(),
+            }],
         ));
     }
     if inputs.len() > MAX_IDENTIFIERS {
         return Err(CoreError::invalid(
             "invalid_identifier",
             format!("at most {MAX_IDENTIFIERS} identifiers"),
-            vec![FieldProblem { field: "identifiers".into(), code: "too_many".into(), message: format!("at most {MAX_IDENTIFIERS}") }],
+            vec![FieldProblem {
+                field: "identifiers".into(),
+                code: "too_many".into(),
+                message: format!("at most {MAX_IDENTIFIERS}"),
+            }],
         ));
     }
     let mut out: Vec<Identifier> = Vec::with_capacity(inputs.len());
@@ -92,26 +100,54 @@ fn normalize_all(inputs: &[IdentifierInput]) -> Result<Vec<Identifier>> {
                         message: "the same identifier appears twice".into(),
                     });
                 } else {
-                    out.push(Identifier { kind: n.kind, value: n.value, verified: input.verified });
+                    out.push(Identifier {
+                        kind: n.kind,
+                        value: n.value,
+                        verified: input.verified,
+                    });
                 }
             }
-            Err(e) => problems.push(FieldProblem { field: format!("identifiers[{i}].value"), code: e.code().into(), message: e.to_string() }),
+            Err(e) => problems.push(FieldProblem {
+                field: format!("identifiers[{i}].value"),
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(CoreError::invalid("invalid_identifier", "an identifier is not valid", problems)) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(CoreError::invalid(
+            "invalid_identifier",
+            "an identifier is not valid",
+            problems,
+        ))
+    }
 }
 
 fn attribute_error(problems: Vec<tessera_model::attributes::AttributeProblem>) -> CoreError {
     let names: Vec<String> = problems.iter().map(|p| p.attribute.clone()).collect();
     let problems = problems
         .into_iter()
-        .map(|p| FieldProblem { field: format!("attributes.{}", p.attribute), code: p.code.into(), message: p.message })
+        .map(|p| FieldProblem {
+            field: format!("attributes.{}", p.attribute),
+            code: p.code.into(),
+            message: p.message,
+        })
         .collect();
-    CoreError::invalid("invalid_attributes", format!("attributes break the schema: {}", names.join(", ")), problems)
+    CoreError::invalid(
+        "invalid_attributes",
+        format!("attributes break the schema: {}", names.join(", ")),
+        problems,
+    )
 }
 
 fn mode_for(state: IdentityState) -> ValidationMode {
-    if state == IdentityState::Prospect { ValidationMode::Prospect } else { ValidationMode::Full }
+    if state == IdentityState::Prospect {
+        ValidationMode::Prospect
+    } else {
+        ValidationMode::Full
+    }
 }
 
 /// RFC 7396 merge patch on an attribute map.
@@ -138,15 +174,25 @@ fn merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
 
 impl Tessera {
     /// Refuses identifiers another identity holds, naming the first taken one.
-    async fn ensure_identifiers_free(&self, tx: &mut Tx, tenant: &Tenant, idents: &[Identifier], owner: Option<IdentityId>) -> Result<()> {
+    async fn ensure_identifiers_free(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        idents: &[Identifier],
+        owner: Option<IdentityId>,
+    ) -> Result<()> {
         for (i, ident) in idents.iter().enumerate() {
-            if let Some(holder) = tessera_store::identities::by_identifier(tx, tenant.id, ident.kind, &ident.value).await? {
-                if Some(holder) != owner {
-                    return Err(CoreError::Conflict {
-                        code: "identifier_taken",
-                        detail: format!("identifiers[{i}]: this {} already belongs to another identity", ident.kind.as_str()),
-                    });
-                }
+            let holder =
+                tessera_store::identities::by_identifier(tx, tenant.id, ident.kind, &ident.value)
+                    .await?;
+            if holder.is_some_and(|h| Some(h) != owner) {
+                return Err(CoreError::Conflict {
+                    code: "identifier_taken",
+                    detail: format!(
+                        "identifiers[{i}]: this {} already belongs to another identity",
+                        ident.kind.as_str()
+                    ),
+                });
             }
         }
         Ok(())
@@ -154,22 +200,35 @@ impl Tessera {
 
     /// Creates an identity. Identifiers are normalised and must be free in the tenant; attributes must
     /// fit the schema (a prospect may leave required ones out).
-    pub async fn create_identity(&self, caller: &Caller, tenant_slug: &str, req: NewIdentity) -> Result<Identity> {
+    pub async fn create_identity(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        req: NewIdentity,
+    ) -> Result<Identity> {
         caller.require(Permission::IdentityWrite)?;
         let state = req.state.unwrap_or(IdentityState::Active);
         if !matches!(state, IdentityState::Active | IdentityState::Prospect) {
             return Err(CoreError::invalid(
                 "invalid_state",
                 "a new identity is active or a prospect",
-                vec![FieldProblem { field: "state".into(), code: "invalid".into(), message: "use active or prospect".into() }],
+                vec![FieldProblem {
+                    field: "state".into(),
+                    code: "invalid".into(),
+                    message: "use active or prospect".into(),
+                }],
             ));
         }
         let identifiers = normalize_all(&req.identifiers)?;
         let mut tx = self.db.begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let schema = self.schema_of(&mut tx, tenant.id).await?;
-        schema.schema.validate(&req.attributes, mode_for(state)).map_err(attribute_error)?;
-        self.ensure_identifiers_free(&mut tx, &tenant, &identifiers, None).await?;
+        schema
+            .schema
+            .validate(&req.attributes, mode_for(state))
+            .map_err(attribute_error)?;
+        self.ensure_identifiers_free(&mut tx, &tenant, &identifiers, None)
+            .await?;
         let now = self.now();
         let identity = Identity {
             id: IdentityId::new(),
@@ -183,9 +242,21 @@ impl Tessera {
         };
         tessera_store::identities::insert(&mut tx, &identity)
             .await
-            .map_err(|e| conflict_as(e, "identifier_taken", "an identifier already belongs to another identity"))?;
-        let key = self.create_identity_key(&mut tx, tenant.id, identity.id).await?;
-        let kinds: Vec<&str> = identity.identifiers.iter().map(|i| i.kind.as_str()).collect();
+            .map_err(|e| {
+                conflict_as(
+                    e,
+                    "identifier_taken",
+                    "an identifier already belongs to another identity",
+                )
+            })?;
+        let key = self
+            .create_identity_key(&mut tx, tenant.id, identity.id)
+            .await?;
+        let kinds: Vec<&str> = identity
+            .identifiers
+            .iter()
+            .map(|i| i.kind.as_str())
+            .collect();
         let attr_names: Vec<&String> = identity.attributes.keys().collect();
         let ev = NewEvent::new(
             tenant.id,
@@ -200,11 +271,18 @@ impl Tessera {
     }
 
     /// One identity (erased ones remain as tombstones with state `deleted`).
-    pub async fn get_identity(&self, caller: &Caller, tenant_slug: &str, id: IdentityId) -> Result<Identity> {
+    pub async fn get_identity(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        id: IdentityId,
+    ) -> Result<Identity> {
         caller.require(Permission::IdentityRead)?;
         let mut conn = self.db.conn().await?;
         let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
-        tessera_store::identities::get(&mut conn, tenant.id, id).await?.ok_or(CoreError::NotFound { what: "identity" })
+        tessera_store::identities::get(&mut conn, tenant.id, id)
+            .await?
+            .ok_or(CoreError::NotFound { what: "identity" })
     }
 
     /// Applies a patch if the identity is still at version `if_match` (when given).
@@ -217,21 +295,32 @@ impl Tessera {
         if_match: Option<i64>,
     ) -> Result<Identity> {
         caller.require(Permission::IdentityWrite)?;
-        let new_identifiers = patch.identifiers.as_deref().map(normalize_all).transpose()?;
+        let new_identifiers = patch
+            .identifiers
+            .as_deref()
+            .map(normalize_all)
+            .transpose()?;
         let mut tx = self.db.begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let mut identity =
-            tessera_store::identities::get(&mut tx, tenant.id, id).await?.ok_or(CoreError::NotFound { what: "identity" })?;
+        let mut identity = tessera_store::identities::get(&mut tx, tenant.id, id)
+            .await?
+            .ok_or(CoreError::NotFound { what: "identity" })?;
         check_version(if_match, identity.version)?;
         if identity.state == IdentityState::Deleted {
-            return Err(CoreError::Conflict { code: "identity_deleted", detail: "an erased identity cannot be changed".into() });
+            return Err(CoreError::Conflict {
+                code: "identity_deleted",
+                detail: "an erased identity cannot be changed".into(),
+            });
         }
         let before = identity.attributes.clone();
         if let Some(p) = &patch.attributes {
             merge_patch(&mut identity.attributes, p);
         }
         let schema = self.schema_of(&mut tx, tenant.id).await?;
-        schema.schema.validate(&identity.attributes, mode_for(identity.state)).map_err(attribute_error)?;
+        schema
+            .schema
+            .validate(&identity.attributes, mode_for(identity.state))
+            .map_err(attribute_error)?;
         let changed: Vec<String> = before
             .keys()
             .chain(identity.attributes.keys())
@@ -254,13 +343,20 @@ impl Tessera {
             return Ok(identity);
         }
         if let (true, Some(n)) = (identifiers_changed, &new_identifiers) {
-            self.ensure_identifiers_free(&mut tx, &tenant, n, Some(id)).await?;
+            self.ensure_identifiers_free(&mut tx, &tenant, n, Some(id))
+                .await?;
             tessera_store::identities::delete_identifiers(&mut tx, tenant.id, id).await?;
             let now = self.now();
             for ident in n {
                 tessera_store::identities::insert_identifier(&mut tx, tenant.id, id, ident, now)
                     .await
-                    .map_err(|e| conflict_as(e, "identifier_taken", "an identifier already belongs to another identity"))?;
+                    .map_err(|e| {
+                        conflict_as(
+                            e,
+                            "identifier_taken",
+                            "an identifier already belongs to another identity",
+                        )
+                    })?;
             }
             identity.identifiers = n.clone();
         }
@@ -268,14 +364,26 @@ impl Tessera {
         identity.version += 1;
         identity.updated_at = self.now();
         if !tessera_store::identities::update(&mut tx, &identity, expected).await? {
-            return Err(CoreError::VersionMismatch { expected, found: expected + 1 });
+            return Err(CoreError::VersionMismatch {
+                expected,
+                found: expected + 1,
+            });
         }
-        let personal_changes: Map<String, Value> =
-            changed.iter().map(|k| (k.clone(), identity.attributes.get(k).cloned().unwrap_or(Value::Null))).collect();
-        let mut personal = json!({"attributes": personal_changes});
+        let personal_changes: Map<String, Value> = changed
+            .iter()
+            .map(|k| {
+                (
+                    k.clone(),
+                    identity.attributes.get(k).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        let mut personal = Map::new();
+        personal.insert("attributes".into(), Value::Object(personal_changes));
         if identifiers_changed {
-            personal["identifiers"] = json!(identity.identifiers);
+            personal.insert("identifiers".into(), json!(identity.identifiers));
         }
+        let personal = Value::Object(personal);
         let ev = NewEvent::new(
             tenant.id,
             types::IDENTITY_UPDATED,
@@ -289,56 +397,90 @@ impl Tessera {
     }
 
     /// Lists identities with cursor pagination and filters.
-    pub async fn list_identities(&self, caller: &Caller, tenant_slug: &str, q: IdentityQuery) -> Result<Paged<Identity>> {
+    pub async fn list_identities(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        q: IdentityQuery,
+    ) -> Result<Paged<Identity>> {
         caller.require(Permission::IdentityRead)?;
         let mut conn = self.db.conn().await?;
         let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         let after = match &q.cursor {
             None => None,
-            Some(c) => Some(
-                c.parse::<IdentityId>().map_err(|_| CoreError::bad_request("bad_cursor", "the cursor is not one this API returned"))?,
-            ),
+            Some(c) => Some(c.parse::<IdentityId>().map_err(|_| {
+                CoreError::bad_request("bad_cursor", "the cursor is not one this API returned")
+            })?),
         };
         let identifier = match &q.identifier {
             None => None,
             Some(raw) => {
-                let (kind, value) = match raw.split_once(':').and_then(|(k, v)| IdentifierKind::parse(k).map(|k| (k, v))) {
+                let (kind, value) = match raw
+                    .split_once(':')
+                    .and_then(|(k, v)| IdentifierKind::parse(k).map(|k| (k, v)))
+                {
                     Some(kv) => kv,
                     None if raw.contains('@') => (IdentifierKind::Email, raw.as_str()),
                     None if raw.starts_with('+') => (IdentifierKind::Phone, raw.as_str()),
                     None => (IdentifierKind::Username, raw.as_str()),
                 };
-                let n = identifier::normalize(kind, value)
-                    .map_err(|e| CoreError::bad_request("bad_filter", format!("identifier filter: {e}")))?;
+                let n = identifier::normalize(kind, value).map_err(|e| {
+                    CoreError::bad_request("bad_filter", format!("identifier filter: {e}"))
+                })?;
                 Some((n.kind, n.value))
             }
         };
         let attribute = match &q.attribute {
             None => None,
             Some(raw) => {
-                let (name, value) =
-                    raw.split_once(':').ok_or_else(|| CoreError::bad_request("bad_filter", "attribute filter is name:value"))?;
+                let (name, value) = raw.split_once(':').ok_or_else(|| {
+                    CoreError::bad_request("bad_filter", "attribute filter is name:value")
+                })?;
                 let schema = self.schema_of(&mut conn, tenant.id).await?;
-                let def = schema
-                    .schema
-                    .get(name)
-                    .ok_or_else(|| CoreError::bad_request("bad_filter", format!("no attribute {name:?} in the schema")))?;
+                let def = schema.schema.get(name).ok_or_else(|| {
+                    CoreError::bad_request(
+                        "bad_filter",
+                        format!("no attribute {name:?} in the schema"),
+                    )
+                })?;
                 let json_value = match def.ty.type_name() {
                     "number" => match value.parse::<i64>() {
                         Ok(i) => json!(i),
-                        Err(_) => json!(value.parse::<f64>().map_err(|_| CoreError::bad_request("bad_filter", "not a number"))?),
+                        Err(_) => json!(value.parse::<f64>().map_err(|_| {
+                            CoreError::bad_request("bad_filter", "not a number")
+                        })?),
                     },
-                    "boolean" => json!(value.parse::<bool>().map_err(|_| CoreError::bad_request("bad_filter", "not true or false"))?),
+                    "boolean" => {
+                        json!(value.parse::<bool>().map_err(|_| CoreError::bad_request(
+                            "bad_filter",
+                            "not true or false"
+                        ))?)
+                    }
                     "string" | "enum" | "date" => json!(value),
-                    _ => return Err(CoreError::bad_request("bad_filter", "only scalar attributes can be filtered on")),
+                    _ => {
+                        return Err(CoreError::bad_request(
+                            "bad_filter",
+                            "only scalar attributes can be filtered on",
+                        ));
+                    }
                 };
                 Some((name.to_owned(), json_value.to_string()))
             }
         };
-        let filter = IdentityFilter { state: q.state, identifier, attribute, organization: q.organization, include_deleted: false };
+        let filter = IdentityFilter {
+            state: q.state,
+            identifier,
+            attribute,
+            organization: q.organization,
+            include_deleted: false,
+        };
         let limit = q.limit.unwrap_or(50).clamp(1, 500);
-        let page = tessera_store::identities::list(&mut conn, tenant.id, &filter, after, limit).await?;
-        Ok(Paged { items: page.items, next_cursor: page.next_after.map(|u| u.to_string()) })
+        let page =
+            tessera_store::identities::list(&mut conn, tenant.id, &filter, after, limit).await?;
+        Ok(Paged {
+            items: page.items,
+            next_cursor: page.next_after.map(|u| u.to_string()),
+        })
     }
 
     /// Moves an identity to another state when the life cycle allows it, and records why.
@@ -347,20 +489,24 @@ impl Tessera {
         caller: &Caller,
         tenant_slug: &str,
         id: IdentityId,
-        next: IdentityState,
-        event: &'static str,
+        (next, event): (IdentityState, &'static str),
         reason: Option<String>,
         if_match: Option<i64>,
     ) -> Result<Identity> {
         let mut tx = self.db.begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let mut identity =
-            tessera_store::identities::get(&mut tx, tenant.id, id).await?.ok_or(CoreError::NotFound { what: "identity" })?;
+        let mut identity = tessera_store::identities::get(&mut tx, tenant.id, id)
+            .await?
+            .ok_or(CoreError::NotFound { what: "identity" })?;
         check_version(if_match, identity.version)?;
         if !identity.state.can_become(next) {
             return Err(CoreError::Conflict {
                 code: "invalid_state_transition",
-                detail: format!("an identity in state {} cannot become {}", identity.state.as_str(), next.as_str()),
+                detail: format!(
+                    "an identity in state {} cannot become {}",
+                    identity.state.as_str(),
+                    next.as_str()
+                ),
             });
         }
         let from = identity.state;
@@ -376,7 +522,10 @@ impl Tessera {
             tessera_store::identities::destroy_key(&mut tx, id, identity.updated_at).await?;
         }
         if !tessera_store::identities::update(&mut tx, &identity, expected).await? {
-            return Err(CoreError::VersionMismatch { expected, found: expected + 1 });
+            return Err(CoreError::VersionMismatch {
+                expected,
+                found: expected + 1,
+            });
         }
         let ev = NewEvent::new(
             tenant.id,
@@ -390,38 +539,102 @@ impl Tessera {
     }
 
     /// Suspends an identity: it can no longer sign in; nothing is removed.
-    pub async fn suspend_identity(&self, caller: &Caller, t: &str, id: IdentityId, reason: Option<String>, if_match: Option<i64>) -> Result<Identity> {
+    pub async fn suspend_identity(
+        &self,
+        caller: &Caller,
+        t: &str,
+        id: IdentityId,
+        reason: Option<String>,
+        if_match: Option<i64>,
+    ) -> Result<Identity> {
         caller.require(Permission::IdentityWrite)?;
-        self.transition(caller, t, id, IdentityState::Suspended, types::IDENTITY_SUSPENDED, reason, if_match).await
+        self.transition(
+            caller,
+            t,
+            id,
+            (IdentityState::Suspended, types::IDENTITY_SUSPENDED),
+            reason,
+            if_match,
+        )
+        .await
     }
 
     /// Lifts a suspension or a scheduled deletion, or activates a prospect.
-    pub async fn reactivate_identity(&self, caller: &Caller, t: &str, id: IdentityId, reason: Option<String>, if_match: Option<i64>) -> Result<Identity> {
+    pub async fn reactivate_identity(
+        &self,
+        caller: &Caller,
+        t: &str,
+        id: IdentityId,
+        reason: Option<String>,
+        if_match: Option<i64>,
+    ) -> Result<Identity> {
         caller.require(Permission::IdentityWrite)?;
-        self.transition(caller, t, id, IdentityState::Active, types::IDENTITY_REACTIVATED, reason, if_match).await
+        self.transition(
+            caller,
+            t,
+            id,
+            (IdentityState::Active, types::IDENTITY_REACTIVATED),
+            reason,
+            if_match,
+        )
+        .await
     }
 
     /// Marks an identity for erasure; it can be reactivated until the erasure runs.
-    pub async fn schedule_identity_deletion(&self, caller: &Caller, t: &str, id: IdentityId, reason: Option<String>, if_match: Option<i64>) -> Result<Identity> {
+    pub async fn schedule_identity_deletion(
+        &self,
+        caller: &Caller,
+        t: &str,
+        id: IdentityId,
+        reason: Option<String>,
+        if_match: Option<i64>,
+    ) -> Result<Identity> {
         caller.require(Permission::IdentityDelete)?;
-        self.transition(caller, t, id, IdentityState::PendingDeletion, types::IDENTITY_DELETION_SCHEDULED, reason, if_match).await
+        self.transition(
+            caller,
+            t,
+            id,
+            (
+                IdentityState::PendingDeletion,
+                types::IDENTITY_DELETION_SCHEDULED,
+            ),
+            reason,
+            if_match,
+        )
+        .await
     }
 
     /// Erases an identity now: identifiers released, attributes cleared, memberships removed, and its
     /// sealing key destroyed so the personal data in its past events can no longer be read.
-    pub async fn delete_identity(&self, caller: &Caller, t: &str, id: IdentityId, reason: Option<String>, if_match: Option<i64>) -> Result<Identity> {
+    pub async fn delete_identity(
+        &self,
+        caller: &Caller,
+        t: &str,
+        id: IdentityId,
+        reason: Option<String>,
+        if_match: Option<i64>,
+    ) -> Result<Identity> {
         caller.require(Permission::IdentityDelete)?;
-        self.transition(caller, t, id, IdentityState::Deleted, types::IDENTITY_DELETED, reason, if_match).await
+        self.transition(
+            caller,
+            t,
+            id,
+            (IdentityState::Deleted, types::IDENTITY_DELETED),
+            reason,
+            if_match,
+        )
+        .await
     }
 
     /// Counts a tenant's identities (for tests and the CLI).
     pub async fn count_identities(&self, tenant_slug: &str) -> Result<i64> {
         let mut conn = self.db.conn().await?;
-        let t = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await?.ok_or(CoreError::NotFound { what: "tenant" })?;
+        let t = tessera_store::tenants::by_slug(&mut conn, tenant_slug)
+            .await?
+            .ok_or(CoreError::NotFound { what: "tenant" })?;
         Ok(tessera_store::identities::count(&mut conn, t.id).await?)
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -429,8 +642,14 @@ mod tests {
 
     #[test]
     fn merge_patch_follows_rfc_7396() {
-        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}}).as_object().cloned().unwrap();
-        let p = json!({"a": null, "b": {"c": null, "e": 4}, "f": [1]}).as_object().cloned().unwrap();
+        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let p = json!({"a": null, "b": {"c": null, "e": 4}, "f": [1]})
+            .as_object()
+            .cloned()
+            .unwrap();
         merge_patch(&mut t, &p);
         assert_eq!(Value::Object(t), json!({"b": {"d": 3, "e": 4}, "f": [1]}));
     }

@@ -6,10 +6,12 @@
 pub mod api_key;
 pub mod attributes;
 pub mod event;
+pub mod flow;
 pub mod identifier;
 pub mod identity;
 pub mod ids;
 pub mod organization;
+pub mod password_policy;
 pub mod policy;
 pub mod tenant;
 

@@ -60,8 +60,18 @@ pub struct EventFilter {
 }
 
 /// A page of a tenant's events in log order, after sequence number `after`.
-pub async fn query(x: &mut impl Exec, tenant: TenantId, f: &EventFilter, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
-    let mut sql = String::from(concat!("SELECT ", columns!(), " FROM events WHERE tenant_id = $1 AND seq > $2"));
+pub async fn query(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    f: &EventFilter,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM events WHERE tenant_id = $1 AND seq > $2"
+    ));
     let mut n = 2;
     let mut next = || {
         n += 1;
@@ -81,7 +91,9 @@ pub async fn query(x: &mut impl Exec, tenant: TenantId, f: &EventFilter, after: 
     }
     sql.push_str(&format!(" ORDER BY seq LIMIT ${}", next()));
     on_engine!(x, |c| {
-        let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.0).bind(after);
+        let mut q = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(tenant.0)
+            .bind(after);
         if let Some(s) = &f.subject {
             q = q.bind(s.as_str());
         }
@@ -94,13 +106,28 @@ pub async fn query(x: &mut impl Exec, tenant: TenantId, f: &EventFilter, after: 
         if let Some(t) = f.until {
             q = q.bind(Ts(t));
         }
-        q.bind(i64::from(limit)).fetch_all(&mut *c).await?.iter().map(from_row).collect()
+        q.bind(i64::from(limit))
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     })
 }
 
 /// A tenant's events in `(after, upto]`, in order; `upto = i64::MAX` reads to the end.
-pub async fn range(x: &mut impl Exec, tenant: TenantId, after: i64, upto: i64, limit: u32) -> Result<Vec<StoredEvent>> {
-    let sql = concat!("SELECT ", columns!(), " FROM events WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4");
+pub async fn range(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    after: i64,
+    upto: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM events WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"
+    );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(tenant.0)
         .bind(after)
@@ -115,9 +142,19 @@ pub async fn range(x: &mut impl Exec, tenant: TenantId, after: i64, upto: i64, l
 
 /// The highest `seq` of a tenant's events that occurred before `cutoff`: what a checkpoint may cover
 /// without racing transactions that are still committing.
-pub async fn last_seq_before(x: &mut impl Exec, tenant: TenantId, after: i64, cutoff: OffsetDateTime) -> Result<Option<i64>> {
+pub async fn last_seq_before(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    after: i64,
+    cutoff: OffsetDateTime,
+) -> Result<Option<i64>> {
     let sql = "SELECT MAX(seq) FROM events WHERE tenant_id = $1 AND seq > $2 AND occurred_at < $3";
-    let v: Option<i64> = on_engine!(x, |c| sqlx::query_scalar(sql).bind(tenant.0).bind(after).bind(Ts(cutoff)).fetch_one(&mut *c).await?);
+    let v: Option<i64> = on_engine!(x, |c| sqlx::query_scalar(sql)
+        .bind(tenant.0)
+        .bind(after)
+        .bind(Ts(cutoff))
+        .fetch_one(&mut *c)
+        .await?);
     Ok(v)
 }
 
@@ -158,12 +195,23 @@ pub async fn insert_checkpoint(x: &mut impl Exec, cp: &Checkpoint) -> Result<()>
 pub async fn checkpoints(x: &mut impl Exec, tenant: TenantId) -> Result<Vec<Checkpoint>> {
     let sql = "SELECT tenant_id, after_seq, upto_seq, event_count, digest, prev_digest, mac, created_at \
                FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY after_seq";
-    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).fetch_all(&mut *c).await?.iter().map(checkpoint_from_row).collect())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(checkpoint_from_row)
+        .collect())
 }
 
 /// The newest checkpoint of a tenant.
 pub async fn last_checkpoint(x: &mut impl Exec, tenant: TenantId) -> Result<Option<Checkpoint>> {
     let sql = "SELECT tenant_id, after_seq, upto_seq, event_count, digest, prev_digest, mac, created_at \
                FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY after_seq DESC LIMIT 1";
-    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).fetch_optional(&mut *c).await?.map(|r| checkpoint_from_row(&r)).transpose())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| checkpoint_from_row(&r))
+        .transpose())
 }

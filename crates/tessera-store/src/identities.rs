@@ -17,7 +17,11 @@ macro_rules! columns {
 fn from_row(r: &impl Cols) -> Result<Identity> {
     let attributes = match r.json("attributes")? {
         serde_json::Value::Object(m) => m,
-        other => return Err(crate::StoreError::Corrupt(format!("attributes is not an object: {other}"))),
+        other => {
+            return Err(crate::StoreError::Corrupt(format!(
+                "attributes is not an object: {other}"
+            )));
+        }
     };
     Ok(Identity {
         id: IdentityId(r.uuid("id")?),
@@ -90,21 +94,45 @@ pub async fn insert_identifier(
 /// Removes every identifier of an identity, releasing them for others.
 pub async fn delete_identifiers(x: &mut impl Exec, tenant: TenantId, id: IdentityId) -> Result<()> {
     let sql = "DELETE FROM identifiers WHERE tenant_id = $1 AND identity_id = $2";
-    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(id.0).execute(&mut *c).await.map(drop)?);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// One identity with its identifiers, if it exists in that tenant.
 pub async fn get(x: &mut impl Exec, tenant: TenantId, id: IdentityId) -> Result<Option<Identity>> {
-    let sql = concat!("SELECT ", columns!(), " FROM identities i WHERE i.tenant_id = $1 AND i.id = $2");
-    let found =
-        on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(id.0).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())?;
-    let Some(mut identity) = found else { return Ok(None) };
-    identity.identifiers = identifiers_of(x, tenant, &[id.0]).await?.into_iter().map(|(_, i)| i).collect();
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM identities i WHERE i.tenant_id = $1 AND i.id = $2"
+    );
+    let found = on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())?;
+    let Some(mut identity) = found else {
+        return Ok(None);
+    };
+    identity.identifiers = identifiers_of(x, tenant, &[id.0])
+        .await?
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
     Ok(Some(identity))
 }
 
-async fn identifiers_of(x: &mut impl Exec, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<(Uuid, Identifier)>> {
+async fn identifiers_of(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Identifier)>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -118,13 +146,23 @@ async fn identifiers_of(x: &mut impl Exec, tenant: TenantId, ids: &[Uuid]) -> Re
         for id in ids {
             q = q.bind(*id);
         }
-        q.fetch_all(&mut *c).await?.iter().map(identifier_from_row).collect()
+        q.fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(identifier_from_row)
+            .collect()
     })
 }
 
 /// The identity that holds a normalised identifier in a tenant.
-pub async fn by_identifier(x: &mut impl Exec, tenant: TenantId, kind: IdentifierKind, value: &str) -> Result<Option<IdentityId>> {
-    let sql = "SELECT identity_id FROM identifiers WHERE tenant_id = $1 AND kind = $2 AND value = $3";
+pub async fn by_identifier(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    kind: IdentifierKind,
+    value: &str,
+) -> Result<Option<IdentityId>> {
+    let sql =
+        "SELECT identity_id FROM identifiers WHERE tenant_id = $1 AND kind = $2 AND value = $3";
     let found: Option<Uuid> = on_engine!(x, |c| sqlx::query_scalar(sql)
         .bind(tenant.0)
         .bind(kind.as_str())
@@ -174,7 +212,11 @@ pub async fn list(
     limit: u32,
 ) -> Result<Page<Identity>> {
     let is_pg = matches!(x.raw(), RawConn::Postgres(_));
-    let mut sql = String::from(concat!("SELECT ", columns!(), " FROM identities i WHERE i.tenant_id = $1"));
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM identities i WHERE i.tenant_id = $1"
+    ));
     let mut n = 1;
     let mut next = || {
         n += 1;
@@ -199,11 +241,14 @@ pub async fn list(
     }
     if filter.attribute.is_some() {
         let (a, b) = (next(), next());
-        // Both engines compare the attribute's JSON text; the `->` operator differs only in its result type.
+        // Compared as JSON values, not as text: the engines print numbers differently (`1e-6`).
         if is_pg {
-            sql.push_str(&format!(" AND (i.attributes -> ${a})::text = ${b}"));
+            sql.push_str(&format!(" AND (i.attributes -> ${a}) = (${b})::jsonb"));
         } else {
-            sql.push_str(&format!(" AND (i.attributes -> ${a}) = ${b}"));
+            sql.push_str(&format!(
+                " AND (i.attributes -> ${a}) IS NOT NULL AND (i.attributes ->> ${a}) IS (${b} ->> '$') \
+                 AND replace(json_type(i.attributes -> ${a}), 'real', 'integer') = replace(json_type(${b}), 'real', 'integer')"
+            ));
         }
     }
     if after.is_some() {
@@ -228,44 +273,80 @@ pub async fn list(
         if let Some(a) = after {
             q = q.bind(a.0);
         }
-        q.bind(fetch).fetch_all(&mut *c).await?.iter().map(from_row).collect::<Result<Vec<_>>>()
+        q.bind(fetch)
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>>>()
     })?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     let ids: Vec<Uuid> = items.iter().map(|i| i.id.0).collect();
     let mut idents = identifiers_of(x, tenant, &ids).await?;
     for item in &mut items {
-        let (mine, rest): (Vec<_>, Vec<_>) = idents.into_iter().partition(|(owner, _)| *owner == item.id.0);
+        let (mine, rest): (Vec<_>, Vec<_>) = idents
+            .into_iter()
+            .partition(|(owner, _)| *owner == item.id.0);
         item.identifiers = mine.into_iter().map(|(_, i)| i).collect();
         idents = rest;
     }
-    let next_after = if more { items.last().map(|i| i.id.0) } else { None };
+    let next_after = if more {
+        items.last().map(|i| i.id.0)
+    } else {
+        None
+    };
     Ok(Page { items, next_after })
 }
 
 /// Stores an identity's sealing key, already wrapped under the master key.
-pub async fn insert_key(x: &mut impl Exec, tenant: TenantId, id: IdentityId, wrapped: &[u8], now: OffsetDateTime) -> Result<()> {
+pub async fn insert_key(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    id: IdentityId,
+    wrapped: &[u8],
+    now: OffsetDateTime,
+) -> Result<()> {
     let sql = "INSERT INTO identity_keys (identity_id, tenant_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
-    on_engine!(x, |c| sqlx::query(sql).bind(id.0).bind(tenant.0).bind(wrapped).bind(Ts(now)).execute(&mut *c).await.map(drop)?);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(id.0)
+        .bind(tenant.0)
+        .bind(wrapped)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// The wrapped sealing key of an identity: `None` when it never had one or it was destroyed.
 pub async fn key(x: &mut impl Exec, id: IdentityId) -> Result<Option<Vec<u8>>> {
     let sql = "SELECT wrapped_key FROM identity_keys WHERE identity_id = $1";
-    let found: Option<Option<Vec<u8>>> = on_engine!(x, |c| sqlx::query_scalar(sql).bind(id.0).fetch_optional(&mut *c).await?);
+    let found: Option<Option<Vec<u8>>> = on_engine!(x, |c| sqlx::query_scalar(sql)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?);
     Ok(found.flatten())
 }
 
 /// Destroys an identity's sealing key: everything sealed with it becomes unreadable (crypto-shredding).
 pub async fn destroy_key(x: &mut impl Exec, id: IdentityId, now: OffsetDateTime) -> Result<()> {
-    let sql = "UPDATE identity_keys SET wrapped_key = NULL, destroyed_at = $1 WHERE identity_id = $2";
-    on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(id.0).execute(&mut *c).await.map(drop)?);
+    let sql =
+        "UPDATE identity_keys SET wrapped_key = NULL, destroyed_at = $1 WHERE identity_id = $2";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(id.0)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// Counts a tenant's identities, for tests and metrics.
 pub async fn count(x: &mut impl Exec, tenant: TenantId) -> Result<i64> {
     let sql = "SELECT COUNT(*) FROM identities WHERE tenant_id = $1";
-    Ok(on_engine!(x, |c| sqlx::query_scalar(sql).bind(tenant.0).fetch_one(&mut *c).await?))
+    Ok(on_engine!(x, |c| sqlx::query_scalar(sql)
+        .bind(tenant.0)
+        .fetch_one(&mut *c)
+        .await?))
 }

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Postgres, Row as _, Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -58,14 +61,19 @@ impl From<sqlx::Error> for StoreError {
         match e {
             E::Io(e) => Self::Unavailable(e.to_string()),
             E::Tls(e) => Self::Unavailable(e.to_string()),
-            E::PoolTimedOut => Self::Unavailable("timed out waiting for a database connection".into()),
+            E::PoolTimedOut => {
+                Self::Unavailable("timed out waiting for a database connection".into())
+            }
             E::PoolClosed => Self::Unavailable("the connection pool is closed".into()),
             E::Protocol(m) => Self::Unavailable(m),
             E::WorkerCrashed => Self::Unavailable("the database worker stopped".into()),
             E::Configuration(e) => Self::Config(e.to_string()),
             E::Database(db) => {
                 if db.is_unique_violation() {
-                    let on = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+                    let on = db
+                        .constraint()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| db.message().to_owned());
                     Self::Conflict { on }
                 } else {
                     let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
@@ -79,7 +87,11 @@ impl From<sqlx::Error> for StoreError {
                         || code.starts_with("53")
                         || code == "40001"
                         || db.message().contains("database is locked");
-                    if transient { Self::Unavailable(db.message().to_owned()) } else { Self::Other(db.message().to_owned()) }
+                    if transient {
+                        Self::Unavailable(db.message().to_owned())
+                    } else {
+                        Self::Other(db.message().to_owned())
+                    }
                 }
             }
             E::ColumnDecode { index, source } => Self::Corrupt(format!("column {index}: {source}")),
@@ -116,7 +128,12 @@ pub struct DbOptions {
 impl DbOptions {
     /// Sensible defaults for a URL.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(3), sqlite_synchronous_full: true }
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            sqlite_synchronous_full: true,
+        }
     }
 }
 
@@ -126,16 +143,25 @@ impl DbOptions {
 /// `BEGIN IMMEDIATE`, so writers queue in Tessera instead of failing with `SQLITE_BUSY` on lock upgrade.
 #[derive(Debug, Clone)]
 pub enum Db {
-    Sqlite { read: sqlx::SqlitePool, write: sqlx::SqlitePool },
+    Sqlite {
+        read: sqlx::SqlitePool,
+        write: sqlx::SqlitePool,
+    },
     Postgres(sqlx::PgPool),
 }
 
 /// Migrations per engine: `(version, description, sql)`. Both lists must carry the same versions (a test
 /// checks it), so a schema change is never shipped for one engine only.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
 
 fn migrations(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {
     match engine {
@@ -171,7 +197,8 @@ impl Db {
     /// so a database that is down at start makes `/readyz` fail rather than the process.
     pub async fn connect(opts: &DbOptions) -> Result<Self> {
         if opts.url.starts_with("postgres://") || opts.url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(&opts.url).map_err(|e| StoreError::Config(e.to_string()))?;
+            let connect = PgConnectOptions::from_str(&opts.url)
+                .map_err(|e| StoreError::Config(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
@@ -184,7 +211,11 @@ impl Db {
                 .map_err(|e| StoreError::Config(e.to_string()))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(if opts.sqlite_synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+                .synchronous(if opts.sqlite_synchronous_full {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
             let write = SqlitePoolOptions::new()
@@ -216,8 +247,14 @@ impl Db {
     /// Applies pending migrations. Safe to run from several nodes at once (the migrator takes a lock).
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Db::Sqlite { write, .. } => migrator(Engine::Sqlite).run(write).await.map_err(migrate_error),
-            Db::Postgres(pool) => migrator(Engine::Postgres).run(pool).await.map_err(migrate_error),
+            Db::Sqlite { write, .. } => migrator(Engine::Sqlite)
+                .run(write)
+                .await
+                .map_err(migrate_error),
+            Db::Postgres(pool) => migrator(Engine::Postgres)
+                .run(pool)
+                .await
+                .map_err(migrate_error),
         }
     }
 
@@ -228,7 +265,9 @@ impl Db {
             Db::Sqlite { read, .. } => sqlx::query_scalar(sql).bind(true).fetch_all(read).await?,
             Db::Postgres(pool) => sqlx::query_scalar(sql).bind(true).fetch_all(pool).await?,
         };
-        Ok(migration_versions(self.engine()).iter().all(|v| applied.contains(v)))
+        Ok(migration_versions(self.engine())
+            .iter()
+            .all(|v| applied.contains(v)))
     }
 
     /// A round trip to the database.
@@ -263,7 +302,10 @@ impl Db {
                 size: read.size() + write.size(),
                 idle: (read.num_idle() + write.num_idle()) as u32,
             },
-            Db::Postgres(p) => PoolStats { size: p.size(), idle: p.num_idle() as u32 },
+            Db::Postgres(p) => PoolStats {
+                size: p.size(),
+                idle: p.num_idle() as u32,
+            },
         }
     }
 
@@ -380,7 +422,8 @@ fn to_micros(t: OffsetDateTime) -> i64 {
 }
 
 fn from_micros(m: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).map_err(|e| StoreError::Corrupt(e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl sqlx::Type<Sqlite> for Ts {
@@ -461,7 +504,9 @@ impl Cols for SqliteRow {
         from_micros(self.try_get(col)?)
     }
     fn opt_ts(&self, col: &str) -> Result<Option<OffsetDateTime>> {
-        self.try_get::<Option<i64>, _>(col)?.map(from_micros).transpose()
+        self.try_get::<Option<i64>, _>(col)?
+            .map(from_micros)
+            .transpose()
     }
     fn json(&self, col: &str) -> Result<serde_json::Value> {
         let text: String = self.try_get(col)?;
@@ -492,6 +537,10 @@ pub struct Page<T> {
 }
 
 /// Parses a stored enum text, reporting corrupt data instead of panicking.
-pub(crate) fn parse_text<T>(col: &str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+pub(crate) fn parse_text<T>(
+    col: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T> {
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("{col}: unknown value {value:?}")))
 }

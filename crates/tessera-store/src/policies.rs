@@ -23,7 +23,8 @@ fn from_row(r: &impl Cols) -> Result<PolicyVersion> {
         tenant_id: TenantId(r.uuid("tenant_id")?),
         scope: r.text("scope")?,
         version: r.int("version")?,
-        document: serde_json::from_str(&text).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+        document: serde_json::from_str(&text)
+            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
         author: r.text("author")?,
         reason: r.text("reason")?,
         created_at: r.ts("created_at")?,
@@ -56,14 +57,37 @@ pub async fn insert(x: &mut impl Exec, p: &PolicyVersion) -> Result<()> {
 }
 
 /// The newest version in a scope.
-pub async fn latest(x: &mut impl Exec, tenant: TenantId, scope: &str) -> Result<Option<PolicyVersion>> {
-    let sql = concat!("SELECT ", columns!(), " FROM policies WHERE tenant_id = $1 AND scope = $2 ORDER BY version DESC LIMIT 1");
-    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(scope).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+pub async fn latest(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    scope: &str,
+) -> Result<Option<PolicyVersion>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM policies WHERE tenant_id = $1 AND scope = $2 ORDER BY version DESC LIMIT 1"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(scope)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// One version.
-pub async fn version(x: &mut impl Exec, tenant: TenantId, scope: &str, version: i64) -> Result<Option<PolicyVersion>> {
-    let sql = concat!("SELECT ", columns!(), " FROM policies WHERE tenant_id = $1 AND scope = $2 AND version = $3");
+pub async fn version(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    scope: &str,
+    version: i64,
+) -> Result<Option<PolicyVersion>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM policies WHERE tenant_id = $1 AND scope = $2 AND version = $3"
+    );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(tenant.0)
         .bind(scope)
@@ -75,7 +99,22 @@ pub async fn version(x: &mut impl Exec, tenant: TenantId, scope: &str, version: 
 }
 
 /// Every version in a scope, newest first.
-pub async fn history(x: &mut impl Exec, tenant: TenantId, scope: &str) -> Result<Vec<PolicyVersion>> {
-    let sql = concat!("SELECT ", columns!(), " FROM policies WHERE tenant_id = $1 AND scope = $2 ORDER BY version DESC");
-    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(scope).fetch_all(&mut *c).await?.iter().map(from_row).collect())
+pub async fn history(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    scope: &str,
+) -> Result<Vec<PolicyVersion>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM policies WHERE tenant_id = $1 AND scope = $2 ORDER BY version DESC"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(scope)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
 }

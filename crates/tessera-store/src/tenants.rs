@@ -40,19 +40,34 @@ pub async fn insert(x: &mut impl Exec, t: &Tenant) -> Result<()> {
 /// Looks a tenant up by its slug.
 pub async fn by_slug(x: &mut impl Exec, slug: &str) -> Result<Option<Tenant>> {
     let sql = concat!("SELECT ", columns!(), " FROM tenants WHERE slug = $1");
-    on_engine!(x, |c| sqlx::query(sql).bind(slug).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(slug)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// Looks a tenant up by id.
 pub async fn by_id(x: &mut impl Exec, id: TenantId) -> Result<Option<Tenant>> {
     let sql = concat!("SELECT ", columns!(), " FROM tenants WHERE id = $1");
-    on_engine!(x, |c| sqlx::query(sql).bind(id.0).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// Every tenant, by slug. Deployments have few tenants, so this is not paginated.
 pub async fn list(x: &mut impl Exec) -> Result<Vec<Tenant>> {
     let sql = concat!("SELECT ", columns!(), " FROM tenants ORDER BY slug");
-    on_engine!(x, |c| sqlx::query(sql).fetch_all(&mut *c).await?.iter().map(from_row).collect())
+    on_engine!(x, |c| sqlx::query(sql)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
 }
 
 /// Writes a changed name if the stored version is still `expected_version`; returns false otherwise.

@@ -1,10 +1,15 @@
 //! The one integration-test binary: every module is a chapter of the specification.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod admin_api;
-mod roles;
 mod audit_log;
 mod bootstrap;
 mod cli;
 mod outage;
+mod roles;
 mod store_suite;
