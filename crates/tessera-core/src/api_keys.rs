@@ -44,11 +44,18 @@ impl Tessera {
         }
         let hash = self.keys.secret_hasher.hash(secret);
         let mut conn = self.db.conn().await?;
-        let key = tessera_store::api_keys::by_secret_hash(&mut conn, &hash).await?.ok_or(CoreError::Unauthenticated)?;
+        let key = tessera_store::api_keys::by_secret_hash(&mut conn, &hash)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
         if !key.is_usable(self.now()) {
             return Err(CoreError::Unauthenticated);
         }
-        Ok(Caller { actor: Actor::api_key(key.id), role: key.role, tenant_scope: key.tenant_id, request_id })
+        Ok(Caller {
+            actor: Actor::api_key(key.id),
+            role: key.role,
+            tenant_scope: key.tenant_id,
+            request_id,
+        })
     }
 
     /// Mints a key. A caller can never mint a key with rights it lacks, nor one wider than its tenant.
@@ -58,18 +65,28 @@ impl Tessera {
             return Err(CoreError::invalid(
                 "invalid_field",
                 "a key name is 1 to 64 characters of letters, digits, '-', '_' and '.'",
-                vec![FieldProblem { field: "name".into(), code: "invalid".into(), message: "invalid key name".into() }],
+                vec![FieldProblem {
+                    field: "name".into(),
+                    code: "invalid".into(),
+                    message: "invalid key name".into(),
+                }],
             ));
         }
         if !caller.role.can_grant(req.role) {
-            return Err(CoreError::Forbidden { permission: "api_key:write (cannot grant a role with more rights than your own)" });
+            return Err(CoreError::Forbidden {
+                permission: "api_key:write (cannot grant a role with more rights than your own)",
+            });
         }
         let now = self.now();
         if req.expires_at.is_some_and(|e| e <= now) {
             return Err(CoreError::invalid(
                 "invalid_field",
                 "expires_at must be in the future",
-                vec![FieldProblem { field: "expires_at".into(), code: "in_the_past".into(), message: "must be in the future".into() }],
+                vec![FieldProblem {
+                    field: "expires_at".into(),
+                    code: "in_the_past".into(),
+                    message: "must be in the future".into(),
+                }],
             ));
         }
         let mut tx = self.db.begin().await?;
@@ -95,11 +112,23 @@ impl Tessera {
         Ok(MintedKey { key, secret })
     }
 
-    pub(crate) async fn insert_key(&self, tx: &mut tessera_store::Tx, caller: &Caller, key: &ApiKey, secret: &BearerSecret) -> Result<()> {
+    pub(crate) async fn insert_key(
+        &self,
+        tx: &mut tessera_store::Tx,
+        caller: &Caller,
+        key: &ApiKey,
+        secret: &BearerSecret,
+    ) -> Result<()> {
         let hash = self.keys.secret_hasher.hash(secret.expose());
         tessera_store::api_keys::insert(tx, key, &hash)
             .await
-            .map_err(|e| conflict_as(e, "name_taken", format!("a live key named {:?} already exists", key.name)))?;
+            .map_err(|e| {
+                conflict_as(
+                    e,
+                    "name_taken",
+                    format!("a live key named {:?} already exists", key.name),
+                )
+            })?;
         // A deployment-wide key belongs to no tenant; its events go to the default tenant's log, which is
         // the deployment's own.
         let log_tenant = match key.tenant_id {
@@ -126,12 +155,16 @@ impl Tessera {
     pub async fn revoke_api_key(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey> {
         caller.require(Permission::ApiKeyWrite)?;
         let mut tx = self.db.begin().await?;
-        let key = tessera_store::api_keys::by_id(&mut tx, id).await?.ok_or(CoreError::NotFound { what: "api key" })?;
+        let key = tessera_store::api_keys::by_id(&mut tx, id)
+            .await?
+            .ok_or(CoreError::NotFound { what: "api key" })?;
         if caller.tenant_scope.is_some() && key.tenant_id != caller.tenant_scope {
             return Err(CoreError::NotFound { what: "api key" });
         }
         if !caller.role.can_grant(key.role) {
-            return Err(CoreError::Forbidden { permission: "api_key:write (cannot revoke a key with more rights than your own)" });
+            return Err(CoreError::Forbidden {
+                permission: "api_key:write (cannot revoke a key with more rights than your own)",
+            });
         }
         let now = self.now();
         if !tessera_store::api_keys::revoke(&mut tx, id, now).await? {
@@ -141,9 +174,17 @@ impl Tessera {
             Some(t) => t,
             None => self.default_tenant_id(&mut tx).await?,
         };
-        let ev = NewEvent::new(log_tenant, types::API_KEY_REVOKED, format!("api_key:{id}"), json!({"api_key_id": id, "name": key.name}));
+        let ev = NewEvent::new(
+            log_tenant,
+            types::API_KEY_REVOKED,
+            format!("api_key:{id}"),
+            json!({"api_key_id": id, "name": key.name}),
+        );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
-        Ok(ApiKey { revoked_at: Some(now), ..key })
+        Ok(ApiKey {
+            revoked_at: Some(now),
+            ..key
+        })
     }
 }

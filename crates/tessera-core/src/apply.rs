@@ -96,19 +96,29 @@ pub struct ApplyReport {
 impl ApplyReport {
     /// Whether anything was (or would be) written.
     pub fn changed_anything(&self) -> bool {
-        self.changes.iter().any(|c| !matches!(c, Change::Unchanged(_)))
+        self.changes
+            .iter()
+            .any(|c| !matches!(c, Change::Unchanged(_)))
     }
 }
 
 /// Reads a TOML (or, by extension, JSON) state file. Relative `secret_file` paths are resolved against
 /// the file's directory.
 pub fn read_state_file(path: &Path) -> Result<DesiredState> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CoreError::bad_request("unreadable_file", format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CoreError::bad_request(
+            "unreadable_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
     let mut state: DesiredState = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| CoreError::bad_request("invalid_file", format!("{}: {e}", path.display())))?
+        serde_json::from_str(&text).map_err(|e| {
+            CoreError::bad_request("invalid_file", format!("{}: {e}", path.display()))
+        })?
     } else {
-        toml::from_str(&text).map_err(|e| CoreError::bad_request("invalid_file", format!("{}: {e}", path.display())))?
+        toml::from_str(&text).map_err(|e| {
+            CoreError::bad_request("invalid_file", format!("{}: {e}", path.display()))
+        })?
     };
     let base = path.parent().unwrap_or(Path::new("."));
     for k in &mut state.api_keys {
@@ -124,7 +134,12 @@ pub fn read_state_file(path: &Path) -> Result<DesiredState> {
 
 impl Tessera {
     /// Converges the deployment on `state`. With `dry_run`, only plans.
-    pub async fn apply(&self, caller: &Caller, state: &DesiredState, dry_run: bool) -> Result<ApplyReport> {
+    pub async fn apply(
+        &self,
+        caller: &Caller,
+        state: &DesiredState,
+        dry_run: bool,
+    ) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
         for t in &state.tenants {
             self.apply_tenant(caller, t, dry_run, &mut report).await?;
@@ -135,7 +150,13 @@ impl Tessera {
         Ok(report)
     }
 
-    async fn apply_tenant(&self, caller: &Caller, t: &DesiredTenant, dry_run: bool, report: &mut ApplyReport) -> Result<()> {
+    async fn apply_tenant(
+        &self,
+        caller: &Caller,
+        t: &DesiredTenant,
+        dry_run: bool,
+        report: &mut ApplyReport,
+    ) -> Result<()> {
         let label = format!("tenant {}", t.slug);
         let existing = match self.get_tenant(caller, &t.slug).await {
             Ok(x) => Some(x),
@@ -147,57 +168,124 @@ impl Tessera {
             None => {
                 report.changes.push(Change::Create(label));
                 if !dry_run {
-                    self.create_tenant(caller, NewTenant { slug: t.slug.clone(), name: t.name.clone() }).await?;
+                    self.create_tenant(
+                        caller,
+                        NewTenant {
+                            slug: t.slug.clone(),
+                            name: t.name.clone(),
+                        },
+                    )
+                    .await?;
                 }
             }
             Some(cur) if cur.name != t.name.trim() => {
-                report.changes.push(Change::Update(format!("{label}: name")));
+                report
+                    .changes
+                    .push(Change::Update(format!("{label}: name")));
                 if !dry_run {
-                    self.update_tenant(caller, &t.slug, TenantPatch { name: Some(t.name.clone()) }, None).await?;
+                    self.update_tenant(
+                        caller,
+                        &t.slug,
+                        TenantPatch {
+                            name: Some(t.name.clone()),
+                        },
+                        None,
+                    )
+                    .await?;
                 }
             }
             Some(_) => report.changes.push(Change::Unchanged(label)),
         }
         if let Some(schema) = &t.attribute_schema {
             let label = format!("attribute schema of tenant {}", t.slug);
-            let current = if exists { Some(self.get_schema(caller, &t.slug).await?) } else { None };
+            let current = if exists {
+                Some(self.get_schema(caller, &t.slug).await?)
+            } else {
+                None
+            };
             if current.as_ref().is_some_and(|c| &c.schema == schema) {
                 report.changes.push(Change::Unchanged(label));
             } else {
-                report.changes.push(if current.as_ref().is_some_and(|c| c.version > 0) { Change::Update(label.clone()) } else { Change::Create(label.clone()) });
+                report
+                    .changes
+                    .push(if current.as_ref().is_some_and(|c| c.version > 0) {
+                        Change::Update(label.clone())
+                    } else {
+                        Change::Create(label.clone())
+                    });
                 if dry_run {
-                    schema.check().map_err(|p| CoreError::bad_request("invalid_schema", format!("{label}: {p:?}")))?;
+                    schema.check().map_err(|p| {
+                        CoreError::bad_request("invalid_schema", format!("{label}: {p:?}"))
+                    })?;
                 } else {
-                    self.put_schema(caller, &t.slug, schema.clone(), None).await?;
+                    self.put_schema(caller, &t.slug, schema.clone(), None)
+                        .await?;
                 }
             }
         }
         if let Some(p) = &t.policy {
-            self.apply_policy(caller, &t.slug, exists, PolicyScope::Tenant, p, format!("policy of tenant {}", t.slug), dry_run, report).await?;
+            self.apply_policy(
+                caller,
+                &t.slug,
+                exists,
+                PolicyScope::Tenant,
+                p,
+                format!("policy of tenant {}", t.slug),
+                dry_run,
+                report,
+            )
+            .await?;
         }
         for o in &t.organizations {
             let label = format!("organization {} in tenant {}", o.name, t.slug);
             let current = if exists {
-                self.list_organizations(caller, &t.slug).await?.into_iter().find(|x| x.name == o.name.trim())
+                self.list_organizations(caller, &t.slug)
+                    .await?
+                    .into_iter()
+                    .find(|x| x.name == o.name.trim())
             } else {
                 None
             };
             let normalized = tessera_model::organization::check_fields(&o.name, &o.domains)
-                .map_err(|e| CoreError::bad_request("invalid_organization", format!("{label}: {e}")))?;
+                .map_err(|e| {
+                    CoreError::bad_request("invalid_organization", format!("{label}: {e}"))
+                })?;
             let org_id = match current {
                 None => {
                     report.changes.push(Change::Create(label.clone()));
                     if dry_run {
                         None
                     } else {
-                        Some(self.create_organization(caller, &t.slug, NewOrganization { name: o.name.clone(), domains: o.domains.clone() }).await?.id)
+                        Some(
+                            self.create_organization(
+                                caller,
+                                &t.slug,
+                                NewOrganization {
+                                    name: o.name.clone(),
+                                    domains: o.domains.clone(),
+                                },
+                            )
+                            .await?
+                            .id,
+                        )
                     }
                 }
                 Some(cur) if cur.domains != normalized => {
-                    report.changes.push(Change::Update(format!("{label}: domains")));
+                    report
+                        .changes
+                        .push(Change::Update(format!("{label}: domains")));
                     if !dry_run {
-                        self.update_organization(caller, &t.slug, cur.id, OrganizationPatch { name: None, domains: Some(o.domains.clone()) }, None)
-                            .await?;
+                        self.update_organization(
+                            caller,
+                            &t.slug,
+                            cur.id,
+                            OrganizationPatch {
+                                name: None,
+                                domains: Some(o.domains.clone()),
+                            },
+                            None,
+                        )
+                        .await?;
                     }
                     Some(cur.id)
                 }
@@ -210,7 +298,17 @@ impl Tessera {
                 let plabel = format!("policy of {label}");
                 match org_id {
                     Some(id) => {
-                        self.apply_policy(caller, &t.slug, true, PolicyScope::Organization(id), p, plabel, dry_run, report).await?
+                        self.apply_policy(
+                            caller,
+                            &t.slug,
+                            true,
+                            PolicyScope::Organization(id),
+                            p,
+                            plabel,
+                            dry_run,
+                            report,
+                        )
+                        .await?
                     }
                     None => report.changes.push(Change::Create(plabel)),
                 }
@@ -231,29 +329,65 @@ impl Tessera {
         dry_run: bool,
         report: &mut ApplyReport,
     ) -> Result<()> {
-        let current = if tenant_exists { Some(self.get_policy(caller, slug, scope).await?) } else { None };
-        if current.as_ref().is_some_and(|c| c.version > 0 && c.document == p.document) {
+        let current = if tenant_exists {
+            Some(self.get_policy(caller, slug, scope).await?)
+        } else {
+            None
+        };
+        if current
+            .as_ref()
+            .is_some_and(|c| c.version > 0 && c.document == p.document)
+        {
             report.changes.push(Change::Unchanged(label));
             return Ok(());
         }
-        report.changes.push(if current.as_ref().is_some_and(|c| c.version > 0) { Change::Update(label) } else { Change::Create(label) });
+        report
+            .changes
+            .push(if current.as_ref().is_some_and(|c| c.version > 0) {
+                Change::Update(label)
+            } else {
+                Change::Create(label)
+            });
         if !dry_run {
-            self.put_policy(caller, slug, scope, PolicyChange { document: p.document.clone(), reason: p.reason.clone() }, None).await?;
+            self.put_policy(
+                caller,
+                slug,
+                scope,
+                PolicyChange {
+                    document: p.document.clone(),
+                    reason: p.reason.clone(),
+                },
+                None,
+            )
+            .await?;
         }
         Ok(())
     }
 
-    async fn apply_key(&self, caller: &Caller, k: &DesiredKey, dry_run: bool, report: &mut ApplyReport) -> Result<()> {
+    async fn apply_key(
+        &self,
+        caller: &Caller,
+        k: &DesiredKey,
+        dry_run: bool,
+        report: &mut ApplyReport,
+    ) -> Result<()> {
         let label = format!("api key {} ({})", k.name, k.role.as_str());
         let secret = match &k.secret_file {
             Some(f) => {
-                let s = std::fs::read_to_string(f)
-                    .map_err(|e| CoreError::bad_request("unreadable_file", format!("{label}: cannot read {f}: {e}")))?;
+                let s = std::fs::read_to_string(f).map_err(|e| {
+                    CoreError::bad_request(
+                        "unreadable_file",
+                        format!("{label}: cannot read {f}: {e}"),
+                    )
+                })?;
                 let s = s.trim().to_owned();
                 if !s.starts_with(crate::api_keys::KEY_PREFIX) || s.len() < 36 {
                     return Err(CoreError::bad_request(
                         "invalid_secret",
-                        format!("{label}: the secret must start with {} and be at least 36 characters", crate::api_keys::KEY_PREFIX),
+                        format!(
+                            "{label}: the secret must start with {} and be at least 36 characters",
+                            crate::api_keys::KEY_PREFIX
+                        ),
                     ));
                 }
                 Some(BearerSecret::from_string(s))
@@ -271,16 +405,32 @@ impl Tessera {
         let mut conn = self.db.conn().await?;
         let existing = tessera_store::api_keys::live_by_name(&mut conn, &k.name).await?;
         let secret_ok = match (&existing, &secret) {
-            (Some(e), Some(s)) => tessera_store::api_keys::secret_matches(&mut conn, e.id, &self.keys.secret_hasher.hash(s.expose())).await?,
+            (Some(e), Some(s)) => {
+                tessera_store::api_keys::secret_matches(
+                    &mut conn,
+                    e.id,
+                    &self.keys.secret_hasher.hash(s.expose()),
+                )
+                .await?
+            }
             _ => true,
         };
         drop(conn);
-        let same = existing.as_ref().is_some_and(|e| e.role == k.role && (k.tenant.is_none() || e.tenant_id == tenant_id) && e.tenant_id.is_some() == k.tenant.is_some() && secret_ok);
+        let same = existing.as_ref().is_some_and(|e| {
+            e.role == k.role
+                && (k.tenant.is_none() || e.tenant_id == tenant_id)
+                && e.tenant_id.is_some() == k.tenant.is_some()
+                && secret_ok
+        });
         if same {
             report.changes.push(Change::Unchanged(label));
             return Ok(());
         }
-        report.changes.push(if existing.is_some() { Change::Update(label) } else { Change::Create(label) });
+        report.changes.push(if existing.is_some() {
+            Change::Update(label)
+        } else {
+            Change::Create(label)
+        });
         if dry_run {
             return Ok(());
         }
@@ -306,7 +456,15 @@ impl Tessera {
             }
             None => {
                 let minted = self
-                    .create_api_key(caller, NewApiKey { name: k.name.clone(), role: k.role, tenant: k.tenant.clone(), expires_at: None })
+                    .create_api_key(
+                        caller,
+                        NewApiKey {
+                            name: k.name.clone(),
+                            role: k.role,
+                            tenant: k.tenant.clone(),
+                            expires_at: None,
+                        },
+                    )
                     .await?;
                 report.minted.push((k.name.clone(), minted.secret));
             }

@@ -88,12 +88,17 @@ impl Tessera {
                 None => (0, genesis(tenant)),
             };
             let cutoff = self.now() - margin;
-            let Some(limit_seq) = tessera_store::events::last_seq_before(&mut conn, tenant, after, cutoff).await? else {
+            let Some(limit_seq) =
+                tessera_store::events::last_seq_before(&mut conn, tenant, after, cutoff).await?
+            else {
                 return Ok(total);
             };
-            let events = tessera_store::events::range(&mut conn, tenant, after, limit_seq, BATCH).await?;
+            let events =
+                tessera_store::events::range(&mut conn, tenant, after, limit_seq, BATCH).await?;
             drop(conn);
-            let Some(upto) = events.last().map(|e| e.seq) else { return Ok(total) };
+            let Some(upto) = events.last().map(|e| e.seq) else {
+                return Ok(total);
+            };
             let mut digest = prev_digest.clone();
             for e in &events {
                 digest = chain(&digest, e.seq, &e.hash);
@@ -109,7 +114,11 @@ impl Tessera {
                 created_at: self.now(),
             };
             let parts = mac_parts(&cp);
-            cp.mac = self.keys.audit.mac(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>()).to_vec();
+            cp.mac = self
+                .keys
+                .audit
+                .mac(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>())
+                .to_vec();
             let mut tx = self.db.begin().await?;
             match tessera_store::events::insert_checkpoint(&mut tx, &cp).await {
                 Ok(()) => tx.commit().await?,
@@ -128,7 +137,11 @@ impl Tessera {
     pub async fn verify_audit_log(&self, tenant_slug: Option<&str>) -> Result<Vec<AuditReport>> {
         let mut conn = self.db.conn().await?;
         let tenants = match tenant_slug {
-            Some(s) => vec![tessera_store::tenants::by_slug(&mut conn, s).await?.ok_or(CoreError::NotFound { what: "tenant" })?],
+            Some(s) => vec![
+                tessera_store::tenants::by_slug(&mut conn, s)
+                    .await?
+                    .ok_or(CoreError::NotFound { what: "tenant" })?,
+            ],
             None => tessera_store::tenants::list(&mut conn).await?,
         };
         let mut reports = Vec::new();
@@ -138,7 +151,12 @@ impl Tessera {
         Ok(reports)
     }
 
-    async fn verify_tenant(&self, conn: &mut impl Exec, tenant: TenantId, slug: &str) -> Result<AuditReport> {
+    async fn verify_tenant(
+        &self,
+        conn: &mut impl Exec,
+        tenant: TenantId,
+        slug: &str,
+    ) -> Result<AuditReport> {
         let mut problems = Vec::new();
         let checkpoints = tessera_store::events::checkpoints(conn, tenant).await?;
         let mut expected_after = 0;
@@ -146,8 +164,14 @@ impl Tessera {
         let mut sealed_events = 0;
         for cp in &checkpoints {
             let parts = mac_parts(cp);
-            if !self.keys.audit.verify_mac(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>(), &cp.mac) {
-                problems.push(format!("checkpoint ({}, {}]: its seal does not verify (forged or edited)", cp.after_seq, cp.upto_seq));
+            if !self.keys.audit.verify_mac(
+                &parts.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                &cp.mac,
+            ) {
+                problems.push(format!(
+                    "checkpoint ({}, {}]: its seal does not verify (forged or edited)",
+                    cp.after_seq, cp.upto_seq
+                ));
             }
             if cp.after_seq != expected_after || cp.prev_digest != expected_prev {
                 problems.push(format!(
@@ -155,7 +179,16 @@ impl Tessera {
                     cp.after_seq, cp.upto_seq
                 ));
             }
-            let (count, digest) = self.replay(conn, tenant, cp.after_seq, cp.upto_seq, &cp.prev_digest, &mut problems).await?;
+            let (count, digest) = self
+                .replay(
+                    conn,
+                    tenant,
+                    cp.after_seq,
+                    cp.upto_seq,
+                    &cp.prev_digest,
+                    &mut problems,
+                )
+                .await?;
             if count != cp.event_count || digest != cp.digest {
                 problems.push(format!(
                     "events ({}, {}]: {} found where {} were sealed, or their order or content changed (removed, inserted or reordered events)",
@@ -166,7 +199,16 @@ impl Tessera {
             expected_after = cp.upto_seq;
             expected_prev = cp.digest.clone();
         }
-        let (unsealed, _) = self.replay(conn, tenant, expected_after, i64::MAX, &expected_prev, &mut problems).await?;
+        let (unsealed, _) = self
+            .replay(
+                conn,
+                tenant,
+                expected_after,
+                i64::MAX,
+                &expected_prev,
+                &mut problems,
+            )
+            .await?;
         Ok(AuditReport {
             tenant: slug.to_owned(),
             checkpoints: checkpoints.len(),
@@ -194,7 +236,10 @@ impl Tessera {
             let events = tessera_store::events::range(conn, tenant, cursor, upto, BATCH).await?;
             for e in &events {
                 if event_hash(e).as_slice() != e.hash.as_slice() {
-                    problems.push(format!("event seq {}: its content does not match its hash (edited)", e.seq));
+                    problems.push(format!(
+                        "event seq {}: its content does not match its hash (edited)",
+                        e.seq
+                    ));
                 }
                 digest = chain(&digest, e.seq, &e.hash);
                 count += 1;

@@ -34,10 +34,15 @@ pub struct Opened {
 /// Connects and checks the master key, without migrating or bootstrapping (for CLI commands that only read).
 pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| CoreError::Internal(format!("creating data directory {}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            CoreError::Internal(format!(
+                "creating data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
     }
-    let (master, _) = load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
+    let (master, _) =
+        load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
     let db = Db::connect(&config.db_options()).await?;
     Ok(Tessera::new(db, Keys::from_master(&master), clock))
 }
@@ -45,17 +50,27 @@ pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> 
 /// Opens everything `serve` needs: migrations applied, default tenant present, first key issued.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| CoreError::Internal(format!("creating data directory {}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            CoreError::Internal(format!(
+                "creating data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
     }
-    let (master, origin) = load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
+    let (master, origin) =
+        load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
     let db = Db::connect(&config.db_options()).await?;
     db.migrate().await?;
     let tessera = Tessera::new(db, Keys::from_master(&master), clock);
     tessera.check_master_key().await?;
     let default_tenant_created = tessera.ensure_default_tenant().await?;
     let printed_key = tessera.ensure_bootstrap_key(config).await?;
-    Ok(Opened { tessera, printed_key, master_key: origin, default_tenant_created })
+    Ok(Opened {
+        tessera,
+        printed_key,
+        master_key: origin,
+        default_tenant_created,
+    })
 }
 
 impl Tessera {
@@ -80,17 +95,32 @@ impl Tessera {
     /// Creates the `default` tenant if it is missing; returns whether this call created it.
     pub async fn ensure_default_tenant(&self) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        if tessera_store::tenants::by_slug(&mut tx, DEFAULT_TENANT_SLUG).await?.is_some() {
+        if tessera_store::tenants::by_slug(&mut tx, DEFAULT_TENANT_SLUG)
+            .await?
+            .is_some()
+        {
             return Ok(false);
         }
         let now = self.now();
-        let t = Tenant { id: TenantId::new(), slug: DEFAULT_TENANT_SLUG.into(), name: "Default".into(), created_at: now, updated_at: now, version: 1 };
+        let t = Tenant {
+            id: TenantId::new(),
+            slug: DEFAULT_TENANT_SLUG.into(),
+            name: "Default".into(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
         match tessera_store::tenants::insert(&mut tx, &t).await {
             Ok(()) => {}
             Err(tessera_store::StoreError::Conflict { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
-        let ev = NewEvent::new(t.id, types::TENANT_CREATED, "tenant", json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}));
+        let ev = NewEvent::new(
+            t.id,
+            types::TENANT_CREATED,
+            "tenant",
+            json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}),
+        );
         self.record(&mut tx, &Caller::system(), ev, None).await?;
         tx.commit().await?;
         Ok(true)
@@ -105,20 +135,29 @@ impl Tessera {
 
     /// On the first start, mints a one-time owner key that expires (ADM-04) and returns it for printing.
     /// With `bootstrap_admin_key` configured, makes sure that key exists instead and returns nothing.
-    async fn ensure_bootstrap_key(&self, config: &Config) -> Result<Option<(BearerSecret, time::OffsetDateTime)>> {
+    async fn ensure_bootstrap_key(
+        &self,
+        config: &Config,
+    ) -> Result<Option<(BearerSecret, time::OffsetDateTime)>> {
         let mut tx = self.db.begin().await?;
         let caller = Caller::system();
         if let Some(given) = &config.bootstrap_admin_key {
             if !given.starts_with(crate::api_keys::KEY_PREFIX) {
                 return Err(CoreError::bad_request(
                     "bad_bootstrap_key",
-                    format!("bootstrap_admin_key must start with {:?}", crate::api_keys::KEY_PREFIX),
+                    format!(
+                        "bootstrap_admin_key must start with {:?}",
+                        crate::api_keys::KEY_PREFIX
+                    ),
                 ));
             }
-            tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, "configured").await?;
+            tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, "configured")
+                .await?;
             let secret = BearerSecret::from_string(given.clone());
             let hash = self.keys.secret_hasher.hash(secret.expose());
-            if let Some(existing) = tessera_store::api_keys::live_by_name(&mut tx, BOOTSTRAP_KEY_NAME).await? {
+            if let Some(existing) =
+                tessera_store::api_keys::live_by_name(&mut tx, BOOTSTRAP_KEY_NAME).await?
+            {
                 if tessera_store::api_keys::secret_matches(&mut tx, existing.id, &hash).await? {
                     return Ok(None);
                 }
@@ -134,14 +173,19 @@ impl Tessera {
             return Ok(None);
         }
         let secret = BearerSecret::generate(crate::api_keys::KEY_PREFIX)?;
-        let expires = self.now() + time::Duration::hours(i64::from(config.bootstrap_key_ttl_hours.max(1)));
+        let expires =
+            self.now() + time::Duration::hours(i64::from(config.bootstrap_key_ttl_hours.max(1)));
         let key = self.bootstrap_key_record(&secret, Some(expires));
         self.insert_key(&mut tx, &caller, &key, &secret).await?;
         tx.commit().await?;
         Ok(Some((secret, expires)))
     }
 
-    fn bootstrap_key_record(&self, secret: &BearerSecret, expires_at: Option<time::OffsetDateTime>) -> ApiKey {
+    fn bootstrap_key_record(
+        &self,
+        secret: &BearerSecret,
+        expires_at: Option<time::OffsetDateTime>,
+    ) -> ApiKey {
         ApiKey {
             id: ApiKeyId::new(),
             tenant_id: None,
@@ -155,4 +199,3 @@ impl Tessera {
         }
     }
 }
-

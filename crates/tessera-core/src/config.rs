@@ -80,10 +80,19 @@ impl std::fmt::Debug for Config {
             .field("public_addr", &self.public_addr)
             .field("admin_addr", &self.admin_addr)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &tessera_store::redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &tessera_store::redact_url(&self.database_url),
+            )
             .field("base_url", &self.base_url.as_str())
-            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
-            .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "bootstrap_admin_key",
+                &self.bootstrap_admin_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -91,23 +100,87 @@ impl std::fmt::Debug for Config {
 /// Every key Tessera reads, whether it is a secret (redacted in errors, may come from a file), and its
 /// one-line description for the README's reference table.
 pub const KEYS: &[(&str, bool, &str)] = &[
-    ("public_addr", false, "address of the public listener (flows, pages, OIDC); default 127.0.0.1:8080"),
-    ("admin_addr", false, "address of the admin listener (admin API, metrics); default 127.0.0.1:8081"),
-    ("data_dir", false, "directory for the SQLite database and the generated master key; default ./tessera-data"),
-    ("database_url", true, "sqlite://PATH or postgres://USER:PASS@HOST/DB; default sqlite in data_dir"),
-    ("base_url", false, "public URL customers see; default http://<public_addr>"),
+    (
+        "public_addr",
+        false,
+        "address of the public listener (flows, pages, OIDC); default 127.0.0.1:8080",
+    ),
+    (
+        "admin_addr",
+        false,
+        "address of the admin listener (admin API, metrics); default 127.0.0.1:8081",
+    ),
+    (
+        "data_dir",
+        false,
+        "directory for the SQLite database and the generated master key; default ./tessera-data",
+    ),
+    (
+        "database_url",
+        true,
+        "sqlite://PATH or postgres://USER:PASS@HOST/DB; default sqlite in data_dir",
+    ),
+    (
+        "base_url",
+        false,
+        "public URL customers see; default http://<public_addr>",
+    ),
     ("log_format", false, "text or json; default text"),
-    ("log_level", false, "tracing filter, e.g. info or tessera=debug; default info"),
-    ("max_body_bytes", false, "largest accepted request body; default 1048576"),
-    ("master_key", true, "base64url 32-byte key wrapping all other keys; default: generated into <data_dir>/master.key"),
-    ("bootstrap_admin_key", true, "owner API key for automated deployments (then nothing is printed)"),
-    ("bootstrap_key_ttl_hours", false, "lifetime of the printed first-start key; default 24"),
-    ("db_max_connections", false, "database pool size; default 16"),
-    ("db_acquire_timeout_ms", false, "how long a request waits for a connection before a 503; default 3000"),
-    ("sqlite_synchronous", false, "full (durable across power loss) or normal; default full"),
-    ("audit_seal_interval_secs", false, "how often audit checkpoints are sealed; default 10"),
-    ("shutdown_grace_secs", false, "how long in-flight requests may finish after SIGTERM; default 30"),
-    ("dev_mode", false, "true relaxes HTTPS-only rules for local development; default false"),
+    (
+        "log_level",
+        false,
+        "tracing filter, e.g. info or tessera=debug; default info",
+    ),
+    (
+        "max_body_bytes",
+        false,
+        "largest accepted request body; default 1048576",
+    ),
+    (
+        "master_key",
+        true,
+        "base64url 32-byte key wrapping all other keys; default: generated into <data_dir>/master.key",
+    ),
+    (
+        "bootstrap_admin_key",
+        true,
+        "owner API key for automated deployments (then nothing is printed)",
+    ),
+    (
+        "bootstrap_key_ttl_hours",
+        false,
+        "lifetime of the printed first-start key; default 24",
+    ),
+    (
+        "db_max_connections",
+        false,
+        "database pool size; default 16",
+    ),
+    (
+        "db_acquire_timeout_ms",
+        false,
+        "how long a request waits for a connection before a 503; default 3000",
+    ),
+    (
+        "sqlite_synchronous",
+        false,
+        "full (durable across power loss) or normal; default full",
+    ),
+    (
+        "audit_seal_interval_secs",
+        false,
+        "how often audit checkpoints are sealed; default 10",
+    ),
+    (
+        "shutdown_grace_secs",
+        false,
+        "how long in-flight requests may finish after SIGTERM; default 30",
+    ),
+    (
+        "dev_mode",
+        false,
+        "true relaxes HTTPS-only rules for local development; default false",
+    ),
 ];
 
 type Raw = BTreeMap<String, (String, Source)>;
@@ -133,7 +206,10 @@ impl Config {
                 let file_var = format!("{var}_FILE");
                 if let Some(p) = env.get(&file_var) {
                     let value = read_secret_file(key, Path::new(p), Source::Env(file_var.clone()))?;
-                    raw.insert((*key).to_owned(), (value, Source::SecretFile(PathBuf::from(p))));
+                    raw.insert(
+                        (*key).to_owned(),
+                        (value, Source::SecretFile(PathBuf::from(p))),
+                    );
                 }
             }
         }
@@ -142,13 +218,35 @@ impl Config {
 
     fn from_raw(raw: &Raw) -> Result<Config, ConfigError> {
         let get = |key: &str| raw.get(key);
-        let public_addr: SocketAddr = parse(raw, "public_addr", "127.0.0.1:8080", "not a socket address like 127.0.0.1:8080")?;
-        let admin_addr: SocketAddr = parse(raw, "admin_addr", "127.0.0.1:8081", "not a socket address like 127.0.0.1:8081")?;
-        let data_dir = PathBuf::from(get("data_dir").map(|v| v.0.as_str()).unwrap_or("./tessera-data"));
+        let public_addr: SocketAddr = parse(
+            raw,
+            "public_addr",
+            "127.0.0.1:8080",
+            "not a socket address like 127.0.0.1:8080",
+        )?;
+        let admin_addr: SocketAddr = parse(
+            raw,
+            "admin_addr",
+            "127.0.0.1:8081",
+            "not a socket address like 127.0.0.1:8081",
+        )?;
+        let data_dir = PathBuf::from(
+            get("data_dir")
+                .map(|v| v.0.as_str())
+                .unwrap_or("./tessera-data"),
+        );
         let database_url = match get("database_url") {
             Some((v, src)) => {
-                if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
-                    return Err(error("database_url", "<redacted>", src, "must start with sqlite:, postgres:// or postgresql://"));
+                if !(v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://"))
+                {
+                    return Err(error(
+                        "database_url",
+                        "<redacted>",
+                        src,
+                        "must start with sqlite:, postgres:// or postgresql://",
+                    ));
                 }
                 v.clone()
             }
@@ -157,37 +255,80 @@ impl Config {
         let base_default = format!("http://{public_addr}");
         let base_url = match get("base_url") {
             Some((v, src)) => {
-                let u = url::Url::parse(v).map_err(|e| error("base_url", &quote(v), src, &format!("not a URL: {e}")))?;
-                if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() || u.fragment().is_some() {
-                    return Err(error("base_url", &quote(v), src, "must be an http(s) URL with a host and no query or fragment"));
+                let u = url::Url::parse(v)
+                    .map_err(|e| error("base_url", &quote(v), src, &format!("not a URL: {e}")))?;
+                if !matches!(u.scheme(), "http" | "https")
+                    || u.host().is_none()
+                    || u.query().is_some()
+                    || u.fragment().is_some()
+                {
+                    return Err(error(
+                        "base_url",
+                        &quote(v),
+                        src,
+                        "must be an http(s) URL with a host and no query or fragment",
+                    ));
                 }
                 u
             }
-            None => url::Url::parse(&base_default).map_err(|e| error("base_url", &quote(&base_default), &Source::Default, &e.to_string()))?,
+            None => url::Url::parse(&base_default).map_err(|e| {
+                error(
+                    "base_url",
+                    &quote(&base_default),
+                    &Source::Default,
+                    &e.to_string(),
+                )
+            })?,
         };
         let log_format = match get("log_format") {
             None => LogFormat::Text,
             Some((v, _)) if v == "text" => LogFormat::Text,
             Some((v, _)) if v == "json" => LogFormat::Json,
-            Some((v, src)) => return Err(error("log_format", &quote(v), src, "must be text or json")),
+            Some((v, src)) => {
+                return Err(error("log_format", &quote(v), src, "must be text or json"));
+            }
         };
         let sqlite_synchronous_full = match get("sqlite_synchronous") {
             None => true,
             Some((v, _)) if v.eq_ignore_ascii_case("full") => true,
             Some((v, _)) if v.eq_ignore_ascii_case("normal") => false,
-            Some((v, src)) => return Err(error("sqlite_synchronous", &quote(v), src, "must be full or normal")),
+            Some((v, src)) => {
+                return Err(error(
+                    "sqlite_synchronous",
+                    &quote(v),
+                    src,
+                    "must be full or normal",
+                ));
+            }
         };
-        let max_body_bytes: usize = parse(raw, "max_body_bytes", "1048576", "not a whole number of bytes")?;
+        let max_body_bytes: usize = parse(
+            raw,
+            "max_body_bytes",
+            "1048576",
+            "not a whole number of bytes",
+        )?;
         if max_body_bytes < 1024 {
-            let (v, src) = get("max_body_bytes").cloned().unwrap_or(("1048576".into(), Source::Default));
-            return Err(error("max_body_bytes", &quote(&v), &src, "must be at least 1024"));
+            let (v, src) = get("max_body_bytes")
+                .cloned()
+                .unwrap_or(("1048576".into(), Source::Default));
+            return Err(error(
+                "max_body_bytes",
+                &quote(&v),
+                &src,
+                "must be at least 1024",
+            ));
         }
         let master_key_file = data_dir.join("master.key");
         let bootstrap_admin_key = match get("bootstrap_admin_key") {
             Some((v, src)) => {
                 let v = v.trim();
                 if v.len() < 32 {
-                    return Err(error("bootstrap_admin_key", "<redacted>", src, "must be at least 32 characters"));
+                    return Err(error(
+                        "bootstrap_admin_key",
+                        "<redacted>",
+                        src,
+                        "must be at least 32 characters",
+                    ));
                 }
                 Some(v.to_owned())
             }
@@ -195,7 +336,12 @@ impl Config {
         };
         let db_max_connections: u32 = parse(raw, "db_max_connections", "16", "not a whole number")?;
         if db_max_connections == 0 {
-            return Err(error("db_max_connections", "\"0\"", &source_of(raw, "db_max_connections"), "must be at least 1"));
+            return Err(error(
+                "db_max_connections",
+                "\"0\"",
+                &source_of(raw, "db_max_connections"),
+                "must be at least 1",
+            ));
         }
         Ok(Config {
             public_addr,
@@ -204,17 +350,39 @@ impl Config {
             database_url,
             base_url,
             log_format,
-            log_level: get("log_level").map(|v| v.0.clone()).unwrap_or_else(|| "info".into()),
+            log_level: get("log_level")
+                .map(|v| v.0.clone())
+                .unwrap_or_else(|| "info".into()),
             max_body_bytes,
             master_key: get("master_key").map(|v| v.0.trim().to_owned()),
             master_key_file,
             bootstrap_admin_key,
-            bootstrap_key_ttl_hours: parse(raw, "bootstrap_key_ttl_hours", "24", "not a whole number of hours")?,
+            bootstrap_key_ttl_hours: parse(
+                raw,
+                "bootstrap_key_ttl_hours",
+                "24",
+                "not a whole number of hours",
+            )?,
             db_max_connections,
-            db_acquire_timeout_ms: parse(raw, "db_acquire_timeout_ms", "3000", "not a whole number of milliseconds")?,
+            db_acquire_timeout_ms: parse(
+                raw,
+                "db_acquire_timeout_ms",
+                "3000",
+                "not a whole number of milliseconds",
+            )?,
             sqlite_synchronous_full,
-            audit_seal_interval_secs: parse(raw, "audit_seal_interval_secs", "10", "not a whole number of seconds")?,
-            shutdown_grace_secs: parse(raw, "shutdown_grace_secs", "30", "not a whole number of seconds")?,
+            audit_seal_interval_secs: parse(
+                raw,
+                "audit_seal_interval_secs",
+                "10",
+                "not a whole number of seconds",
+            )?,
+            shutdown_grace_secs: parse(
+                raw,
+                "shutdown_grace_secs",
+                "30",
+                "not a whole number of seconds",
+            )?,
             dev_mode: parse(raw, "dev_mode", "false", "must be true or false")?,
         })
     }
@@ -239,29 +407,65 @@ fn source_of(raw: &Raw, key: &str) -> Source {
 }
 
 fn error(key: &str, value: &str, source: &Source, problem: &str) -> ConfigError {
-    ConfigError { key: key.to_owned(), value: value.to_owned(), origin: source.clone(), problem: problem.to_owned() }
+    ConfigError {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        origin: source.clone(),
+        problem: problem.to_owned(),
+    }
 }
 
-fn parse<T: std::str::FromStr>(raw: &Raw, key: &str, default: &str, problem: &str) -> Result<T, ConfigError> {
-    let (v, src) = raw.get(key).cloned().unwrap_or_else(|| (default.to_owned(), Source::Default));
-    v.trim().parse().map_err(|_| error(key, &quote(&v), &src, problem))
+fn parse<T: std::str::FromStr>(
+    raw: &Raw,
+    key: &str,
+    default: &str,
+    problem: &str,
+) -> Result<T, ConfigError> {
+    let (v, src) = raw
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| (default.to_owned(), Source::Default));
+    v.trim()
+        .parse()
+        .map_err(|_| error(key, &quote(&v), &src, problem))
 }
 
 fn read_secret_file(key: &str, path: &Path, named_by: Source) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
-        .map_err(|e| error(key, &quote(&path.display().to_string()), &named_by, &format!("cannot read the secret file: {e}")))
+        .map_err(|e| {
+            error(
+                key,
+                &quote(&path.display().to_string()),
+                &named_by,
+                &format!("cannot read the secret file: {e}"),
+            )
+        })
 }
 
 fn read_file(path: &Path, raw: &mut Raw) -> Result<(), ConfigError> {
     let src = Source::File(path.to_path_buf());
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error("--config", &quote(&path.display().to_string()), &src, &format!("cannot read the file: {e}")))?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| error("--config", &quote(&path.display().to_string()), &src, &format!("not valid TOML: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        error(
+            "--config",
+            &quote(&path.display().to_string()),
+            &src,
+            &format!("cannot read the file: {e}"),
+        )
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        error(
+            "--config",
+            &quote(&path.display().to_string()),
+            &src,
+            &format!("not valid TOML: {e}"),
+        )
+    })?;
     for (k, v) in table {
         let (key, from_file) = match k.strip_suffix("_file") {
-            Some(base) if KEYS.iter().any(|(n, secret, _)| *n == base && *secret) => (base.to_owned(), true),
+            Some(base) if KEYS.iter().any(|(n, secret, _)| *n == base && *secret) => {
+                (base.to_owned(), true)
+            }
             _ => (k.clone(), false),
         };
         if !KEYS.iter().any(|(n, _, _)| *n == key) {
@@ -271,7 +475,14 @@ fn read_file(path: &Path, raw: &mut Raw) -> Result<(), ConfigError> {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(error(&k, &quote(&other.to_string()), &src, "must be a string, number or boolean")),
+            other => {
+                return Err(error(
+                    &k,
+                    &quote(&other.to_string()),
+                    &src,
+                    "must be a string, number or boolean",
+                ));
+            }
         };
         if from_file {
             let value = read_secret_file(&key, Path::new(&text), src.clone())?;
@@ -288,7 +499,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -311,8 +525,15 @@ mod tests {
     #[test]
     fn environment_overrides_the_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), "public_addr = \"127.0.0.1:9000\"\nadmin_addr = \"127.0.0.1:9001\"\n");
-        let c = Config::load(Some(&file), &env(&[("TESSERA_ADMIN_ADDR", "127.0.0.1:9999")])).unwrap();
+        let file = write(
+            dir.path(),
+            "public_addr = \"127.0.0.1:9000\"\nadmin_addr = \"127.0.0.1:9001\"\n",
+        );
+        let c = Config::load(
+            Some(&file),
+            &env(&[("TESSERA_ADMIN_ADDR", "127.0.0.1:9999")]),
+        )
+        .unwrap();
         assert_eq!(c.public_addr.to_string(), "127.0.0.1:9000");
         assert_eq!(c.admin_addr.to_string(), "127.0.0.1:9999");
     }
@@ -333,8 +554,15 @@ mod tests {
     #[test]
     fn unknown_keys_in_the_file_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Config::load(Some(&write(dir.path(), "pubic_addr = \"127.0.0.1:1\"\n")), &env(&[])).unwrap_err();
-        assert_eq!((e.key.as_str(), e.problem.as_str()), ("pubic_addr", "unknown key"));
+        let e = Config::load(
+            Some(&write(dir.path(), "pubic_addr = \"127.0.0.1:1\"\n")),
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.problem.as_str()),
+            ("pubic_addr", "unknown key")
+        );
     }
 
     #[test]
@@ -343,15 +571,29 @@ mod tests {
         let secret = dir.path().join("key");
         std::fs::write(&secret, "short\n").unwrap();
         let file = write(dir.path(), "");
-        let e = Config::load(Some(&file), &env(&[("TESSERA_BOOTSTRAP_ADMIN_KEY_FILE", secret.to_str().unwrap())])).unwrap_err();
+        let e = Config::load(
+            Some(&file),
+            &env(&[("TESSERA_BOOTSTRAP_ADMIN_KEY_FILE", secret.to_str().unwrap())]),
+        )
+        .unwrap_err();
         assert_eq!(e.value, "<redacted>");
         assert!(!e.to_string().contains("short"));
         std::fs::write(&secret, format!("{}\n", "k".repeat(40))).unwrap();
-        let c = Config::load(Some(&file), &env(&[("TESSERA_BOOTSTRAP_ADMIN_KEY_FILE", secret.to_str().unwrap())])).unwrap();
-        assert_eq!(c.bootstrap_admin_key.as_deref(), Some("k".repeat(40).as_str()));
+        let c = Config::load(
+            Some(&file),
+            &env(&[("TESSERA_BOOTSTRAP_ADMIN_KEY_FILE", secret.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.bootstrap_admin_key.as_deref(),
+            Some("k".repeat(40).as_str())
+        );
         let url_file = dir.path().join("url");
         std::fs::write(&url_file, "postgres://u:p@127.0.0.1/db").unwrap();
-        let file = write(dir.path(), &format!("database_url_file = {:?}\n", url_file.to_str().unwrap()));
+        let file = write(
+            dir.path(),
+            &format!("database_url_file = {:?}\n", url_file.to_str().unwrap()),
+        );
         let c = Config::load(Some(&file), &env(&[])).unwrap();
         assert_eq!(c.database_url, "postgres://u:p@127.0.0.1/db");
         assert!(!format!("{c:?}").contains(":p@"));
@@ -361,9 +603,24 @@ mod tests {
     fn bad_database_urls_and_base_urls_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "");
-        assert_eq!(Config::load(Some(&file), &env(&[("TESSERA_DATABASE_URL", "mysql://x")])).unwrap_err().key, "database_url");
-        assert_eq!(Config::load(Some(&file), &env(&[("TESSERA_BASE_URL", "ftp://x")])).unwrap_err().key, "base_url");
-        assert_eq!(Config::load(Some(&file), &env(&[("TESSERA_MAX_BODY_BYTES", "12")])).unwrap_err().key, "max_body_bytes");
+        assert_eq!(
+            Config::load(Some(&file), &env(&[("TESSERA_DATABASE_URL", "mysql://x")]))
+                .unwrap_err()
+                .key,
+            "database_url"
+        );
+        assert_eq!(
+            Config::load(Some(&file), &env(&[("TESSERA_BASE_URL", "ftp://x")]))
+                .unwrap_err()
+                .key,
+            "base_url"
+        );
+        assert_eq!(
+            Config::load(Some(&file), &env(&[("TESSERA_MAX_BODY_BYTES", "12")]))
+                .unwrap_err()
+                .key,
+            "max_body_bytes"
+        );
     }
 
     #[test]

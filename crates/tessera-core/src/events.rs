@@ -67,23 +67,43 @@ pub struct EventQuery {
 impl Tessera {
     /// Creates the sealing key of a new identity and stores it wrapped. Returns the plain key so the
     /// caller can seal the identity's first event without reading it back.
-    pub(crate) async fn create_identity_key(&self, tx: &mut Tx, tenant: TenantId, id: IdentityId) -> Result<SecretKey> {
+    pub(crate) async fn create_identity_key(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        id: IdentityId,
+    ) -> Result<SecretKey> {
         let key = SecretKey::generate()?;
-        let wrapped = self.keys.identity_wrap.seal(key.as_bytes(), id.0.as_bytes())?;
+        let wrapped = self
+            .keys
+            .identity_wrap
+            .seal(key.as_bytes(), id.0.as_bytes())?;
         tessera_store::identities::insert_key(tx, tenant, id, &wrapped, self.now()).await?;
         Ok(key)
     }
 
     /// The sealing key of an identity, or `None` once it was destroyed.
-    pub(crate) async fn identity_key(&self, x: &mut impl Exec, id: IdentityId) -> Result<Option<SecretKey>> {
-        let Some(wrapped) = tessera_store::identities::key(x, id).await? else { return Ok(None) };
+    pub(crate) async fn identity_key(
+        &self,
+        x: &mut impl Exec,
+        id: IdentityId,
+    ) -> Result<Option<SecretKey>> {
+        let Some(wrapped) = tessera_store::identities::key(x, id).await? else {
+            return Ok(None);
+        };
         let raw = self.keys.identity_wrap.open(&wrapped, id.0.as_bytes())?;
         Ok(Some(SecretKey::from_bytes(&raw)?))
     }
 
     /// Appends an event in the caller's transaction. `key` is the identity key for the personal part,
     /// when the caller already holds it.
-    pub(crate) async fn record(&self, tx: &mut Tx, caller: &Caller, ev: NewEvent, key: Option<&SecretKey>) -> Result<()> {
+    pub(crate) async fn record(
+        &self,
+        tx: &mut Tx,
+        caller: &Caller,
+        ev: NewEvent,
+        key: Option<&SecretKey>,
+    ) -> Result<()> {
         let id = EventId::new();
         let (sealed, sealed_for) = match &ev.personal {
             None => (None, None),
@@ -95,11 +115,16 @@ impl Tessera {
                         loaded = self.identity_key(tx, *owner).await?;
                         match &loaded {
                             Some(k) => k,
-                            None => return Err(CoreError::Internal(format!("no sealing key for identity {owner}"))),
+                            None => {
+                                return Err(CoreError::Internal(format!(
+                                    "no sealing key for identity {owner}"
+                                )));
+                            }
                         }
                     }
                 };
-                let plain = serde_json::to_vec(personal).map_err(|e| CoreError::Internal(e.to_string()))?;
+                let plain =
+                    serde_json::to_vec(personal).map_err(|e| CoreError::Internal(e.to_string()))?;
                 (Some(key.seal(&plain, id.0.as_bytes())?), Some(*owner))
             }
         };
@@ -123,17 +148,30 @@ impl Tessera {
     }
 
     /// Reads a tenant's events by subject, type and time range, oldest first, with personal data opened.
-    pub async fn query_events(&self, caller: &Caller, tenant_slug: &str, q: EventQuery) -> Result<Paged<EventView>> {
+    pub async fn query_events(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        q: EventQuery,
+    ) -> Result<Paged<EventView>> {
         caller.require(tessera_model::api_key::Permission::EventRead)?;
         let mut conn = self.db.conn().await?;
         let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         let after = match &q.cursor {
             None => 0,
-            Some(c) => c.parse::<i64>().map_err(|_| CoreError::bad_request("bad_cursor", "the cursor is not one this API returned"))?,
+            Some(c) => c.parse::<i64>().map_err(|_| {
+                CoreError::bad_request("bad_cursor", "the cursor is not one this API returned")
+            })?,
         };
         let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-        let filter = EventFilter { subject: q.subject, kind: q.kind, from: q.from, until: q.until };
-        let rows = tessera_store::events::query(&mut conn, tenant.id, &filter, after, limit).await?;
+        let filter = EventFilter {
+            subject: q.subject,
+            kind: q.kind,
+            from: q.from,
+            until: q.until,
+        };
+        let rows =
+            tessera_store::events::query(&mut conn, tenant.id, &filter, after, limit).await?;
         let mut items = Vec::with_capacity(rows.len());
         for e in rows {
             let (personal, personal_erased) = match (&e.sealed, e.sealed_for) {
@@ -159,7 +197,11 @@ impl Tessera {
                 personal_erased,
             });
         }
-        let next_cursor = if items.len() == limit as usize { items.last().map(|e| e.seq.to_string()) } else { None };
+        let next_cursor = if items.len() == limit as usize {
+            items.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
         Ok(Paged { items, next_cursor })
     }
 }

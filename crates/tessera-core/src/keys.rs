@@ -49,28 +49,40 @@ pub enum MasterKeyOrigin {
 }
 
 /// Returns the configured master key, else reads it from `file`, else generates one there (mode 0600).
-pub fn load_or_create_master_key(configured: Option<&str>, file: &Path) -> Result<(SecretKey, MasterKeyOrigin)> {
+pub fn load_or_create_master_key(
+    configured: Option<&str>,
+    file: &Path,
+) -> Result<(SecretKey, MasterKeyOrigin)> {
     if let Some(text) = configured {
-        let key = SecretKey::from_text(text)
-            .map_err(|_| CoreError::bad_request("bad_master_key", "master_key must be base64url of 32 bytes"))?;
+        let key = SecretKey::from_text(text).map_err(|_| {
+            CoreError::bad_request("bad_master_key", "master_key must be base64url of 32 bytes")
+        })?;
         return Ok((key, MasterKeyOrigin::Configured));
     }
     match std::fs::read_to_string(file) {
         Ok(text) => {
             let key = SecretKey::from_text(&text).map_err(|_| {
-                CoreError::bad_request("bad_master_key", format!("{} does not hold a base64url 32-byte key", file.display()))
+                CoreError::bad_request(
+                    "bad_master_key",
+                    format!("{} does not hold a base64url 32-byte key", file.display()),
+                )
             })?;
             Ok((key, MasterKeyOrigin::ReadFromFile))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate()?;
             if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| CoreError::Internal(format!("creating {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CoreError::Internal(format!("creating {}: {e}", dir.display())))?;
             }
-            write_private(file, &key.to_text()).map_err(|e| CoreError::Internal(format!("writing {}: {e}", file.display())))?;
+            write_private(file, &key.to_text())
+                .map_err(|e| CoreError::Internal(format!("writing {}: {e}", file.display())))?;
             Ok((key, MasterKeyOrigin::Generated))
         }
-        Err(e) => Err(CoreError::Internal(format!("reading {}: {e}", file.display()))),
+        Err(e) => Err(CoreError::Internal(format!(
+            "reading {}: {e}",
+            file.display()
+        ))),
     }
 }
 

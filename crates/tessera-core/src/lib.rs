@@ -46,7 +46,11 @@ pub enum CoreError {
     #[error("the resource changed since it was read (expected version {expected}, found {found})")]
     VersionMismatch { expected: i64, found: i64 },
     #[error("{detail}")]
-    Invalid { code: &'static str, detail: String, problems: Vec<FieldProblem> },
+    Invalid {
+        code: &'static str,
+        detail: String,
+        problems: Vec<FieldProblem>,
+    },
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
     #[error("missing or invalid credentials")]
@@ -76,12 +80,23 @@ impl CoreError {
         }
     }
 
-    pub(crate) fn invalid(code: &'static str, detail: impl Into<String>, problems: Vec<FieldProblem>) -> Self {
-        CoreError::Invalid { code, detail: detail.into(), problems }
+    pub(crate) fn invalid(
+        code: &'static str,
+        detail: impl Into<String>,
+        problems: Vec<FieldProblem>,
+    ) -> Self {
+        CoreError::Invalid {
+            code,
+            detail: detail.into(),
+            problems,
+        }
     }
 
     pub(crate) fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        CoreError::BadRequest { code, detail: detail.into() }
+        CoreError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -92,7 +107,10 @@ impl From<StoreError> for CoreError {
                 tracing::warn!(error = %m, "database unavailable");
                 CoreError::Unavailable
             }
-            StoreError::Conflict { on } => CoreError::Conflict { code: "conflict", detail: format!("conflict on {on}") },
+            StoreError::Conflict { on } => CoreError::Conflict {
+                code: "conflict",
+                detail: format!("conflict on {on}"),
+            },
             other => CoreError::Internal(other.to_string()),
         }
     }
@@ -121,17 +139,33 @@ pub struct Caller {
 impl Caller {
     /// The operator at the command line, who holds the master key anyway.
     pub fn cli(command: &str) -> Self {
-        Self { actor: Actor::cli(command), role: Role::Owner, tenant_scope: None, request_id: None }
+        Self {
+            actor: Actor::cli(command),
+            role: Role::Owner,
+            tenant_scope: None,
+            request_id: None,
+        }
     }
 
     /// Tessera itself (first start, background jobs).
     pub fn system() -> Self {
-        Self { actor: Actor::system(), role: Role::Owner, tenant_scope: None, request_id: None }
+        Self {
+            actor: Actor::system(),
+            role: Role::Owner,
+            tenant_scope: None,
+            request_id: None,
+        }
     }
 
     /// Deny by default: fails unless the role has the permission.
     pub fn require(&self, p: Permission) -> Result<()> {
-        if self.role.allows(p) { Ok(()) } else { Err(CoreError::Forbidden { permission: p.as_str() }) }
+        if self.role.allows(p) {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden {
+                permission: p.as_str(),
+            })
+        }
     }
 
     /// Fails with `NotFound` when the tenant lies outside the caller's scope, so ids of other tenants
@@ -156,7 +190,8 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         let t = OffsetDateTime::now_utc();
-        t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
+        t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+            .unwrap_or(t)
     }
 }
 
@@ -171,7 +206,11 @@ pub struct Tessera {
 impl Tessera {
     /// Wires the facade. Migrations and the first-start bootstrap are separate steps (see `bootstrap`).
     pub fn new(db: Db, keys: Keys, clock: Arc<dyn Clock>) -> Self {
-        Self { db, keys: Arc::new(keys), clock }
+        Self {
+            db,
+            keys: Arc::new(keys),
+            clock,
+        }
     }
 
     /// The database handle, for readiness checks and pool metrics.
@@ -202,9 +241,16 @@ pub struct Paged<T> {
 }
 
 /// Maps a unique-constraint conflict to a specific code, leaving other errors alone.
-pub(crate) fn conflict_as(e: StoreError, code: &'static str, detail: impl Into<String>) -> CoreError {
+pub(crate) fn conflict_as(
+    e: StoreError,
+    code: &'static str,
+    detail: impl Into<String>,
+) -> CoreError {
     match e {
-        StoreError::Conflict { .. } => CoreError::Conflict { code, detail: detail.into() },
+        StoreError::Conflict { .. } => CoreError::Conflict {
+            code,
+            detail: detail.into(),
+        },
         other => other.into(),
     }
 }

@@ -46,7 +46,11 @@ fn org_field_error(field: &str, e: OrganizationFieldError) -> CoreError {
     CoreError::invalid(
         "invalid_field",
         e.to_string(),
-        vec![FieldProblem { field: field.into(), code: "invalid".into(), message: e.to_string() }],
+        vec![FieldProblem {
+            field: field.into(),
+            code: "invalid".into(),
+            message: e.to_string(),
+        }],
     )
 }
 
@@ -60,23 +64,45 @@ fn field_of(e: &OrganizationFieldError) -> &'static str {
 
 fn org_conflict(e: tessera_store::StoreError) -> CoreError {
     let detail = match &e {
-        tessera_store::StoreError::Conflict { on } if on.contains("domain") => "a domain already belongs to another organization",
+        tessera_store::StoreError::Conflict { on } if on.contains("domain") => {
+            "a domain already belongs to another organization"
+        }
         _ => "an organization with this name already exists",
     };
-    let code = if detail.contains("domain") { "domain_taken" } else { "name_taken" };
+    let code = if detail.contains("domain") {
+        "domain_taken"
+    } else {
+        "name_taken"
+    };
     conflict_as(e, code, detail)
 }
 
 impl Tessera {
     /// Creates an organization; names and domains are unique within the tenant.
-    pub async fn create_organization(&self, caller: &Caller, tenant_slug: &str, req: NewOrganization) -> Result<Organization> {
+    pub async fn create_organization(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        req: NewOrganization,
+    ) -> Result<Organization> {
         caller.require(Permission::OrganizationWrite)?;
-        let domains = organization::check_fields(&req.name, &req.domains).map_err(|e| org_field_error(field_of(&e), e))?;
+        let domains = organization::check_fields(&req.name, &req.domains)
+            .map_err(|e| org_field_error(field_of(&e), e))?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let now = self.now();
-        let org = Organization { id: OrganizationId::new(), tenant_id: t.id, name: req.name.trim().to_owned(), domains, created_at: now, updated_at: now, version: 1 };
-        tessera_store::organizations::insert(&mut tx, &org).await.map_err(org_conflict)?;
+        let org = Organization {
+            id: OrganizationId::new(),
+            tenant_id: t.id,
+            name: req.name.trim().to_owned(),
+            domains,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        tessera_store::organizations::insert(&mut tx, &org)
+            .await
+            .map_err(org_conflict)?;
         let ev = NewEvent::new(
             t.id,
             types::ORGANIZATION_CREATED,
@@ -89,15 +115,28 @@ impl Tessera {
     }
 
     /// One organization.
-    pub async fn get_organization(&self, caller: &Caller, tenant_slug: &str, id: OrganizationId) -> Result<Organization> {
+    pub async fn get_organization(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        id: OrganizationId,
+    ) -> Result<Organization> {
         caller.require(Permission::OrganizationRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
-        tessera_store::organizations::get(&mut conn, t.id, id).await?.ok_or(CoreError::NotFound { what: "organization" })
+        tessera_store::organizations::get(&mut conn, t.id, id)
+            .await?
+            .ok_or(CoreError::NotFound {
+                what: "organization",
+            })
     }
 
     /// All organizations of a tenant.
-    pub async fn list_organizations(&self, caller: &Caller, tenant_slug: &str) -> Result<Vec<Organization>> {
+    pub async fn list_organizations(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+    ) -> Result<Vec<Organization>> {
         caller.require(Permission::OrganizationRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
@@ -116,11 +155,16 @@ impl Tessera {
         caller.require(Permission::OrganizationWrite)?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let mut org = tessera_store::organizations::get(&mut tx, t.id, id).await?.ok_or(CoreError::NotFound { what: "organization" })?;
+        let mut org = tessera_store::organizations::get(&mut tx, t.id, id)
+            .await?
+            .ok_or(CoreError::NotFound {
+                what: "organization",
+            })?;
         check_version(if_match, org.version)?;
         let name = patch.name.unwrap_or_else(|| org.name.clone());
-        let domains = organization::check_fields(&name, patch.domains.as_deref().unwrap_or(&org.domains))
-            .map_err(|e| org_field_error(field_of(&e), e))?;
+        let domains =
+            organization::check_fields(&name, patch.domains.as_deref().unwrap_or(&org.domains))
+                .map_err(|e| org_field_error(field_of(&e), e))?;
         if name.trim() == org.name && domains == org.domains {
             return Ok(org);
         }
@@ -129,8 +173,14 @@ impl Tessera {
         org.domains = domains;
         org.version += 1;
         org.updated_at = self.now();
-        if !tessera_store::organizations::update(&mut tx, &org, expected).await.map_err(org_conflict)? {
-            return Err(CoreError::VersionMismatch { expected, found: expected + 1 });
+        if !tessera_store::organizations::update(&mut tx, &org, expected)
+            .await
+            .map_err(org_conflict)?
+        {
+            return Err(CoreError::VersionMismatch {
+                expected,
+                found: expected + 1,
+            });
         }
         let ev = NewEvent::new(
             t.id,
@@ -144,33 +194,60 @@ impl Tessera {
     }
 
     /// Deletes an organization and its memberships; the member identities stay.
-    pub async fn delete_organization(&self, caller: &Caller, tenant_slug: &str, id: OrganizationId) -> Result<()> {
+    pub async fn delete_organization(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        id: OrganizationId,
+    ) -> Result<()> {
         caller.require(Permission::OrganizationWrite)?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         if !tessera_store::organizations::delete(&mut tx, t.id, id).await? {
-            return Err(CoreError::NotFound { what: "organization" });
+            return Err(CoreError::NotFound {
+                what: "organization",
+            });
         }
-        let ev = NewEvent::new(t.id, types::ORGANIZATION_DELETED, format!("organization:{id}"), json!({"organization_id": id}));
+        let ev = NewEvent::new(
+            t.id,
+            types::ORGANIZATION_DELETED,
+            format!("organization:{id}"),
+            json!({"organization_id": id}),
+        );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Adds an identity of the same tenant to an organization.
-    pub async fn add_member(&self, caller: &Caller, tenant_slug: &str, org: OrganizationId, req: MemberInput) -> Result<Member> {
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        org: OrganizationId,
+        req: MemberInput,
+    ) -> Result<Member> {
         caller.require(Permission::OrganizationWrite)?;
         organization::check_roles(&req.roles).map_err(|e| org_field_error("roles", e))?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        tessera_store::organizations::get(&mut tx, t.id, org).await?.ok_or(CoreError::NotFound { what: "organization" })?;
+        tessera_store::organizations::get(&mut tx, t.id, org)
+            .await?
+            .ok_or(CoreError::NotFound {
+                what: "organization",
+            })?;
         let identity = tessera_store::identities::get(&mut tx, t.id, req.identity_id)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
         if identity.state == IdentityState::Deleted {
             return Err(CoreError::NotFound { what: "identity" });
         }
-        let m = Member { organization_id: org, identity_id: req.identity_id, roles: req.roles, created_at: self.now() };
+        let m = Member {
+            organization_id: org,
+            identity_id: req.identity_id,
+            roles: req.roles,
+            created_at: self.now(),
+        };
         tessera_store::organizations::add_member(&mut tx, t.id, &m)
             .await
             .map_err(|e| conflict_as(e, "already_member", "this identity is already a member"))?;
@@ -186,16 +263,31 @@ impl Tessera {
     }
 
     /// Replaces a member's roles.
-    pub async fn set_member_roles(&self, caller: &Caller, tenant_slug: &str, org: OrganizationId, identity: IdentityId, req: MemberRoles) -> Result<Member> {
+    pub async fn set_member_roles(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        org: OrganizationId,
+        identity: IdentityId,
+        req: MemberRoles,
+    ) -> Result<Member> {
         caller.require(Permission::OrganizationWrite)?;
         organization::check_roles(&req.roles).map_err(|e| org_field_error("roles", e))?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        tessera_store::organizations::get(&mut tx, t.id, org).await?.ok_or(CoreError::NotFound { what: "organization" })?;
-        if !tessera_store::organizations::set_member_roles(&mut tx, org, identity, &req.roles).await? {
+        tessera_store::organizations::get(&mut tx, t.id, org)
+            .await?
+            .ok_or(CoreError::NotFound {
+                what: "organization",
+            })?;
+        if !tessera_store::organizations::set_member_roles(&mut tx, org, identity, &req.roles)
+            .await?
+        {
             return Err(CoreError::NotFound { what: "member" });
         }
-        let m = tessera_store::organizations::member(&mut tx, org, identity).await?.ok_or(CoreError::NotFound { what: "member" })?;
+        let m = tessera_store::organizations::member(&mut tx, org, identity)
+            .await?
+            .ok_or(CoreError::NotFound { what: "member" })?;
         let ev = NewEvent::new(
             t.id,
             types::ORGANIZATION_MEMBER_UPDATED,
@@ -208,11 +300,21 @@ impl Tessera {
     }
 
     /// Removes a member.
-    pub async fn remove_member(&self, caller: &Caller, tenant_slug: &str, org: OrganizationId, identity: IdentityId) -> Result<()> {
+    pub async fn remove_member(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        org: OrganizationId,
+        identity: IdentityId,
+    ) -> Result<()> {
         caller.require(Permission::OrganizationWrite)?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        tessera_store::organizations::get(&mut tx, t.id, org).await?.ok_or(CoreError::NotFound { what: "organization" })?;
+        tessera_store::organizations::get(&mut tx, t.id, org)
+            .await?
+            .ok_or(CoreError::NotFound {
+                what: "organization",
+            })?;
         if !tessera_store::organizations::remove_member(&mut tx, org, identity).await? {
             return Err(CoreError::NotFound { what: "member" });
         }
@@ -228,11 +330,20 @@ impl Tessera {
     }
 
     /// The members of an organization.
-    pub async fn list_members(&self, caller: &Caller, tenant_slug: &str, org: OrganizationId) -> Result<Vec<Member>> {
+    pub async fn list_members(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        org: OrganizationId,
+    ) -> Result<Vec<Member>> {
         caller.require(Permission::OrganizationRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
-        tessera_store::organizations::get(&mut conn, t.id, org).await?.ok_or(CoreError::NotFound { what: "organization" })?;
+        tessera_store::organizations::get(&mut conn, t.id, org)
+            .await?
+            .ok_or(CoreError::NotFound {
+                what: "organization",
+            })?;
         Ok(tessera_store::organizations::members(&mut conn, org).await?)
     }
 }

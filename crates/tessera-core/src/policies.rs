@@ -1,10 +1,10 @@
 //! Versioned policy documents, per tenant and per organization.
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tessera_model::OrganizationId;
 use tessera_model::api_key::Permission;
 use tessera_model::event::{NewEvent, types};
 use tessera_model::policy::{PolicyDocument, merge_override};
-use tessera_model::OrganizationId;
 use tessera_store::Exec;
 use tessera_store::policies::PolicyVersion;
 use time::OffsetDateTime;
@@ -54,7 +54,14 @@ pub struct PolicyVersionView {
 
 impl From<PolicyVersion> for PolicyVersionView {
     fn from(p: PolicyVersion) -> Self {
-        Self { scope: p.scope, version: p.version, document: p.document, author: Some(p.author), reason: Some(p.reason), created_at: Some(p.created_at) }
+        Self {
+            scope: p.scope,
+            version: p.version,
+            document: p.document,
+            author: Some(p.author),
+            reason: Some(p.reason),
+            created_at: Some(p.created_at),
+        }
     }
 }
 
@@ -67,49 +74,102 @@ pub struct EffectivePolicy {
 }
 
 fn policy_problems(problems: Vec<tessera_model::policy::PolicyProblem>) -> CoreError {
-    let detail = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; ");
-    let problems = problems.into_iter().map(|p| FieldProblem { field: p.path, code: "invalid".into(), message: p.message }).collect();
+    let detail = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.path, p.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let problems = problems
+        .into_iter()
+        .map(|p| FieldProblem {
+            field: p.path,
+            code: "invalid".into(),
+            message: p.message,
+        })
+        .collect();
     CoreError::invalid("invalid_policy", detail, problems)
 }
 
 impl Tessera {
-    async fn check_scope(&self, x: &mut impl Exec, tenant: tessera_model::TenantId, scope: PolicyScope) -> Result<()> {
+    async fn check_scope(
+        &self,
+        x: &mut impl Exec,
+        tenant: tessera_model::TenantId,
+        scope: PolicyScope,
+    ) -> Result<()> {
         if let PolicyScope::Organization(o) = scope {
-            tessera_store::organizations::get(x, tenant, o).await?.ok_or(CoreError::NotFound { what: "organization" })?;
+            tessera_store::organizations::get(x, tenant, o)
+                .await?
+                .ok_or(CoreError::NotFound {
+                    what: "organization",
+                })?;
         }
         Ok(())
     }
 
     /// The current version of a policy (version 0 with `{}` when never set).
-    pub async fn get_policy(&self, caller: &Caller, tenant_slug: &str, scope: PolicyScope) -> Result<PolicyVersionView> {
+    pub async fn get_policy(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        scope: PolicyScope,
+    ) -> Result<PolicyVersionView> {
         caller.require(Permission::PolicyRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         self.check_scope(&mut conn, t.id, scope).await?;
-        Ok(match tessera_store::policies::latest(&mut conn, t.id, &scope.key()).await? {
-            Some(p) => p.into(),
-            None => PolicyVersionView { scope: scope.key(), version: 0, document: json!({}), author: None, reason: None, created_at: None },
-        })
+        Ok(
+            match tessera_store::policies::latest(&mut conn, t.id, &scope.key()).await? {
+                Some(p) => p.into(),
+                None => PolicyVersionView {
+                    scope: scope.key(),
+                    version: 0,
+                    document: json!({}),
+                    author: None,
+                    reason: None,
+                    created_at: None,
+                },
+            },
+        )
     }
 
     /// Every version of a policy, newest first.
-    pub async fn policy_history(&self, caller: &Caller, tenant_slug: &str, scope: PolicyScope) -> Result<Vec<PolicyVersionView>> {
+    pub async fn policy_history(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        scope: PolicyScope,
+    ) -> Result<Vec<PolicyVersionView>> {
         caller.require(Permission::PolicyRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         self.check_scope(&mut conn, t.id, scope).await?;
-        Ok(tessera_store::policies::history(&mut conn, t.id, &scope.key()).await?.into_iter().map(Into::into).collect())
+        Ok(
+            tessera_store::policies::history(&mut conn, t.id, &scope.key())
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
     }
 
     /// One old version of a policy.
-    pub async fn policy_version(&self, caller: &Caller, tenant_slug: &str, scope: PolicyScope, version: i64) -> Result<PolicyVersionView> {
+    pub async fn policy_version(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        scope: PolicyScope,
+        version: i64,
+    ) -> Result<PolicyVersionView> {
         caller.require(Permission::PolicyRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         tessera_store::policies::version(&mut conn, t.id, &scope.key(), version)
             .await?
             .map(Into::into)
-            .ok_or(CoreError::NotFound { what: "policy version" })
+            .ok_or(CoreError::NotFound {
+                what: "policy version",
+            })
     }
 
     /// Validates and stores a new version. An organization's override is validated merged into the tenant
@@ -129,14 +189,22 @@ impl Tessera {
             return Err(CoreError::invalid(
                 "invalid_policy",
                 "say why the policy changes (1 to 1000 characters)",
-                vec![FieldProblem { field: "reason".into(), code: "required".into(), message: "give a reason".into() }],
+                vec![FieldProblem {
+                    field: "reason".into(),
+                    code: "required".into(),
+                    message: "give a reason".into(),
+                }],
             ));
         }
         if !change.document.is_object() {
             return Err(CoreError::invalid(
                 "invalid_policy",
                 "the policy document is a JSON object",
-                vec![FieldProblem { field: "document".into(), code: "wrong_type".into(), message: "expected an object".into() }],
+                vec![FieldProblem {
+                    field: "document".into(),
+                    code: "wrong_type".into(),
+                    message: "expected an object".into(),
+                }],
             ));
         }
         let mut tx = self.db.begin().await?;
@@ -147,7 +215,10 @@ impl Tessera {
         let effective = match scope {
             PolicyScope::Tenant => change.document.clone(),
             PolicyScope::Organization(_) => {
-                let tenant_doc = tessera_store::policies::latest(&mut tx, t.id, "tenant").await?.map(|p| p.document).unwrap_or(json!({}));
+                let tenant_doc = tessera_store::policies::latest(&mut tx, t.id, "tenant")
+                    .await?
+                    .map(|p| p.document)
+                    .unwrap_or(json!({}));
                 merge_override(&tenant_doc, &change.document)
             }
         };
@@ -155,8 +226,13 @@ impl Tessera {
         let current = tessera_store::policies::latest(&mut tx, t.id, &scope.key()).await?;
         let current_version = current.as_ref().map(|p| p.version).unwrap_or(0);
         crate::check_version(if_match, current_version)?;
-        if current.as_ref().is_some_and(|p| p.document == change.document) {
-            return current.map(Into::into).ok_or(CoreError::Internal("unreachable".into()));
+        if current
+            .as_ref()
+            .is_some_and(|p| p.document == change.document)
+        {
+            return current
+                .map(Into::into)
+                .ok_or(CoreError::Internal("unreachable".into()));
         }
         let version = PolicyVersion {
             tenant_id: t.id,
@@ -167,10 +243,15 @@ impl Tessera {
             reason,
             created_at: self.now(),
         };
-        tessera_store::policies::insert(&mut tx, &version).await.map_err(|e| match e {
-            tessera_store::StoreError::Conflict { .. } => CoreError::VersionMismatch { expected: current_version, found: current_version + 1 },
-            other => other.into(),
-        })?;
+        tessera_store::policies::insert(&mut tx, &version)
+            .await
+            .map_err(|e| match e {
+                tessera_store::StoreError::Conflict { .. } => CoreError::VersionMismatch {
+                    expected: current_version,
+                    found: current_version + 1,
+                },
+                other => other.into(),
+            })?;
         let ev = NewEvent::new(
             t.id,
             types::POLICY_UPDATED,
@@ -183,7 +264,12 @@ impl Tessera {
     }
 
     /// The policy in force for a tenant, or for an organization within it.
-    pub async fn effective_policy(&self, caller: &Caller, tenant_slug: &str, org: Option<OrganizationId>) -> Result<EffectivePolicy> {
+    pub async fn effective_policy(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        org: Option<OrganizationId>,
+    ) -> Result<EffectivePolicy> {
         caller.require(Permission::PolicyRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
@@ -192,14 +278,26 @@ impl Tessera {
         let mut doc = tenant_p.map(|p| p.document).unwrap_or(json!({}));
         let mut organization_version = None;
         if let Some(o) = org {
-            self.check_scope(&mut conn, t.id, PolicyScope::Organization(o)).await?;
-            if let Some(p) = tessera_store::policies::latest(&mut conn, t.id, &PolicyScope::Organization(o).key()).await? {
+            self.check_scope(&mut conn, t.id, PolicyScope::Organization(o))
+                .await?;
+            if let Some(p) = tessera_store::policies::latest(
+                &mut conn,
+                t.id,
+                &PolicyScope::Organization(o).key(),
+            )
+            .await?
+            {
                 doc = merge_override(&doc, &p.document);
                 organization_version = Some(p.version);
             }
         }
         // Stored documents were validated against the schema of their day; read them leniently.
-        let policy: PolicyDocument = serde_json::from_value(doc).map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?;
-        Ok(EffectivePolicy { tenant_version, organization_version, policy })
+        let policy: PolicyDocument = serde_json::from_value(doc)
+            .map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?;
+        Ok(EffectivePolicy {
+            tenant_version,
+            organization_version,
+            policy,
+        })
     }
 }

@@ -17,12 +17,23 @@ pub struct VersionedSchema {
 
 impl Tessera {
     /// The tenant's current schema; an empty one (version 0) if none was ever set.
-    pub(crate) async fn schema_of(&self, x: &mut impl Exec, tenant: tessera_model::TenantId) -> Result<VersionedSchema> {
+    pub(crate) async fn schema_of(
+        &self,
+        x: &mut impl Exec,
+        tenant: tessera_model::TenantId,
+    ) -> Result<VersionedSchema> {
         match tessera_store::schemas::get(x, tenant).await? {
-            None => Ok(VersionedSchema { schema: AttributeSchema::default(), version: 0 }),
+            None => Ok(VersionedSchema {
+                schema: AttributeSchema::default(),
+                version: 0,
+            }),
             Some(s) => {
-                let schema = serde_json::from_value(s.document).map_err(|e| CoreError::Internal(format!("stored schema: {e}")))?;
-                Ok(VersionedSchema { schema, version: s.version })
+                let schema = serde_json::from_value(s.document)
+                    .map_err(|e| CoreError::Internal(format!("stored schema: {e}")))?;
+                Ok(VersionedSchema {
+                    schema,
+                    version: s.version,
+                })
             }
         }
     }
@@ -48,9 +59,17 @@ impl Tessera {
         if let Err(problems) = schema.check() {
             let problems = problems
                 .into_iter()
-                .map(|p| FieldProblem { field: p.path, code: p.code.into(), message: p.message })
+                .map(|p| FieldProblem {
+                    field: p.path,
+                    code: p.code.into(),
+                    message: p.message,
+                })
                 .collect();
-            return Err(CoreError::invalid("invalid_schema", "the attribute schema is not valid", problems));
+            return Err(CoreError::invalid(
+                "invalid_schema",
+                "the attribute schema is not valid",
+                problems,
+            ));
         }
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
@@ -61,7 +80,10 @@ impl Tessera {
         }
         let doc = serde_json::to_value(&schema).map_err(|e| CoreError::Internal(e.to_string()))?;
         if !tessera_store::schemas::put(&mut tx, t.id, &doc, current.version, self.now()).await? {
-            return Err(CoreError::VersionMismatch { expected: current.version, found: current.version + 1 });
+            return Err(CoreError::VersionMismatch {
+                expected: current.version,
+                found: current.version + 1,
+            });
         }
         let names: Vec<&str> = schema.attributes.iter().map(|a| a.name.as_str()).collect();
         let ev = NewEvent::new(
@@ -72,6 +94,9 @@ impl Tessera {
         );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
-        Ok(VersionedSchema { schema, version: current.version + 1 })
+        Ok(VersionedSchema {
+            schema,
+            version: current.version + 1,
+        })
     }
 }

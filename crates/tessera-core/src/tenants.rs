@@ -1,10 +1,10 @@
 //! Tenants.
 use serde::Deserialize;
 use serde_json::json;
+use tessera_model::TenantId;
 use tessera_model::api_key::Permission;
 use tessera_model::event::{NewEvent, types};
 use tessera_model::tenant::{self, Tenant};
-use tessera_model::TenantId;
 use tessera_store::Exec;
 
 use crate::{Caller, CoreError, FieldProblem, Result, Tessera, check_version, conflict_as};
@@ -28,14 +28,25 @@ fn field_problem(field: &str, e: tenant::TenantFieldError) -> CoreError {
     CoreError::invalid(
         "invalid_field",
         e.to_string(),
-        vec![FieldProblem { field: field.into(), code: "invalid".into(), message: e.to_string() }],
+        vec![FieldProblem {
+            field: field.into(),
+            code: "invalid".into(),
+            message: e.to_string(),
+        }],
     )
 }
 
 impl Tessera {
     /// Resolves a tenant slug, hiding tenants outside the caller's scope.
-    pub(crate) async fn tenant_in_scope(&self, x: &mut impl Exec, caller: &Caller, slug: &str) -> Result<Tenant> {
-        let t = tessera_store::tenants::by_slug(x, slug).await?.ok_or(CoreError::NotFound { what: "tenant" })?;
+    pub(crate) async fn tenant_in_scope(
+        &self,
+        x: &mut impl Exec,
+        caller: &Caller,
+        slug: &str,
+    ) -> Result<Tenant> {
+        let t = tessera_store::tenants::by_slug(x, slug)
+            .await?
+            .ok_or(CoreError::NotFound { what: "tenant" })?;
         caller.check_tenant(t.id)?;
         Ok(t)
     }
@@ -44,17 +55,37 @@ impl Tessera {
     pub async fn create_tenant(&self, caller: &Caller, req: NewTenant) -> Result<Tenant> {
         caller.require(Permission::TenantWrite)?;
         if caller.tenant_scope.is_some() {
-            return Err(CoreError::Forbidden { permission: "tenant:write (deployment-wide keys only)" });
+            return Err(CoreError::Forbidden {
+                permission: "tenant:write (deployment-wide keys only)",
+            });
         }
         tenant::check_slug(&req.slug).map_err(|e| field_problem("slug", e))?;
         tenant::check_name(&req.name).map_err(|e| field_problem("name", e))?;
         let now = self.now();
-        let t = Tenant { id: TenantId::new(), slug: req.slug, name: req.name.trim().to_owned(), created_at: now, updated_at: now, version: 1 };
+        let t = Tenant {
+            id: TenantId::new(),
+            slug: req.slug,
+            name: req.name.trim().to_owned(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
         let mut tx = self.db.begin().await?;
         tessera_store::tenants::insert(&mut tx, &t)
             .await
-            .map_err(|e| conflict_as(e, "slug_taken", format!("a tenant with slug {:?} already exists", t.slug)))?;
-        let ev = NewEvent::new(t.id, types::TENANT_CREATED, "tenant", json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}));
+            .map_err(|e| {
+                conflict_as(
+                    e,
+                    "slug_taken",
+                    format!("a tenant with slug {:?} already exists", t.slug),
+                )
+            })?;
+        let ev = NewEvent::new(
+            t.id,
+            types::TENANT_CREATED,
+            "tenant",
+            json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}),
+        );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(t)
@@ -65,7 +96,10 @@ impl Tessera {
         caller.require(Permission::TenantRead)?;
         let mut conn = self.db.conn().await?;
         let all = tessera_store::tenants::list(&mut conn).await?;
-        Ok(all.into_iter().filter(|t| caller.check_tenant(t.id).is_ok()).collect())
+        Ok(all
+            .into_iter()
+            .filter(|t| caller.check_tenant(t.id).is_ok())
+            .collect())
     }
 
     /// One tenant by slug.
@@ -76,7 +110,13 @@ impl Tessera {
     }
 
     /// Renames a tenant; `if_match` guards against lost updates.
-    pub async fn update_tenant(&self, caller: &Caller, slug: &str, patch: TenantPatch, if_match: Option<i64>) -> Result<Tenant> {
+    pub async fn update_tenant(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        patch: TenantPatch,
+        if_match: Option<i64>,
+    ) -> Result<Tenant> {
         caller.require(Permission::TenantWrite)?;
         let mut tx = self.db.begin().await?;
         let mut t = self.tenant_in_scope(&mut tx, caller, slug).await?;
@@ -91,9 +131,17 @@ impl Tessera {
         t.version += 1;
         t.updated_at = self.now();
         if !tessera_store::tenants::update(&mut tx, &t, expected).await? {
-            return Err(CoreError::VersionMismatch { expected, found: expected + 1 });
+            return Err(CoreError::VersionMismatch {
+                expected,
+                found: expected + 1,
+            });
         }
-        let ev = NewEvent::new(t.id, types::TENANT_UPDATED, "tenant", json!({"tenant_id": t.id, "name": t.name, "version": t.version}));
+        let ev = NewEvent::new(
+            t.id,
+            types::TENANT_UPDATED,
+            "tenant",
+            json!({"tenant_id": t.id, "name": t.name, "version": t.version}),
+        );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(t)

@@ -90,8 +90,14 @@ impl Permission {
 
 impl Role {
     /// Every role, for documentation and exhaustive tests.
-    pub const ALL: [Role; 6] =
-        [Self::Owner, Self::Security, Self::Product, Self::Support, Self::Privacy, Self::Readonly];
+    pub const ALL: [Role; 6] = [
+        Self::Owner,
+        Self::Security,
+        Self::Product,
+        Self::Support,
+        Self::Privacy,
+        Self::Readonly,
+    ];
 
     /// Stable text form.
     pub fn as_str(&self) -> &'static str {
@@ -131,7 +137,13 @@ impl Role {
             ),
             Product => matches!(
                 p,
-                TenantRead | IdentityRead | SchemaRead | SchemaWrite | PolicyRead | PolicyWrite | OrganizationRead
+                TenantRead
+                    | IdentityRead
+                    | SchemaRead
+                    | SchemaWrite
+                    | PolicyRead
+                    | PolicyWrite
+                    | OrganizationRead
             ),
             Support => matches!(
                 p,
@@ -146,15 +158,26 @@ impl Role {
             ),
             Privacy => matches!(
                 p,
-                TenantRead | IdentityRead | IdentityDelete | SchemaRead | PolicyRead | OrganizationRead | EventRead
+                TenantRead
+                    | IdentityRead
+                    | IdentityDelete
+                    | SchemaRead
+                    | PolicyRead
+                    | OrganizationRead
+                    | EventRead
             ),
-            Readonly => matches!(p, TenantRead | IdentityRead | SchemaRead | PolicyRead | OrganizationRead),
+            Readonly => matches!(
+                p,
+                TenantRead | IdentityRead | SchemaRead | PolicyRead | OrganizationRead
+            ),
         }
     }
 
     /// A key may only mint keys whose rights are a subset of its own, so no role can escalate itself.
     pub fn can_grant(self, other: Role) -> bool {
-        Permission::ALL.iter().all(|p| !other.allows(*p) || self.allows(*p))
+        Permission::ALL
+            .iter()
+            .all(|p| !other.allows(*p) || self.allows(*p))
     }
 }
 
@@ -187,7 +210,9 @@ impl ApiKey {
 /// Key names identify keys in config files (`tessera apply`), so they stay simple.
 pub fn check_key_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -219,9 +244,15 @@ mod tests {
     #[test]
     fn no_role_can_grant_more_than_it_has() {
         assert!(Role::Owner.can_grant(Role::Security));
-        assert!(Role::Security.can_grant(Role::Readonly) || !Role::Security.allows(Permission::OrganizationRead));
+        assert!(
+            Role::Security.can_grant(Role::Readonly)
+                || !Role::Security.allows(Permission::OrganizationRead)
+        );
         assert!(!Role::Security.can_grant(Role::Owner));
-        assert!(!Role::Security.can_grant(Role::Support), "support writes identities, security does not");
+        assert!(
+            !Role::Security.can_grant(Role::Support),
+            "support writes identities, security does not"
+        );
     }
 
     #[test]

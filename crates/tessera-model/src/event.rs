@@ -60,8 +60,19 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event with no personal data.
-    pub fn new(tenant_id: TenantId, kind: &'static str, subject: impl Into<String>, data: serde_json::Value) -> Self {
-        Self { tenant_id, kind, subject: subject.into(), data, personal: None }
+    pub fn new(
+        tenant_id: TenantId,
+        kind: &'static str,
+        subject: impl Into<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            tenant_id,
+            kind,
+            subject: subject.into(),
+            data,
+            personal: None,
+        }
     }
 
     /// Attaches personal data, sealed for `owner`.

@@ -76,7 +76,8 @@ pub fn check_roles(roles: &[String]) -> Result<(), OrganizationFieldError> {
     }
     for r in roles {
         let ok = (1..=64).contains(&r.len())
-            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !ok {
             return Err(OrganizationFieldError::BadRole);
         }
@@ -90,8 +91,21 @@ mod tests {
 
     #[test]
     fn domains_are_normalised_and_deduplicated() {
-        let got = check_fields("Globex", &["Globex.COM".into(), "globex.com.".into(), "bücher.example".into()]);
-        assert_eq!(got, Ok(vec!["globex.com".to_owned(), "xn--bcher-kva.example".to_owned()]));
+        let got = check_fields(
+            "Globex",
+            &[
+                "Globex.COM".into(),
+                "globex.com.".into(),
+                "bücher.example".into(),
+            ],
+        );
+        assert_eq!(
+            got,
+            Ok(vec![
+                "globex.com".to_owned(),
+                "xn--bcher-kva.example".to_owned()
+            ])
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { idle_timeout_minutes: 3 * 24 * 60, absolute_lifetime_hours: 30 * 24 }
+        Self {
+            idle_timeout_minutes: 3 * 24 * 60,
+            absolute_lifetime_hours: 30 * 24,
+        }
     }
 }
 
@@ -94,39 +97,73 @@ pub struct PolicyProblem {
 impl PolicyDocument {
     /// Parses and checks a document. `known_attributes` are the names in the tenant's attribute schema;
     /// the policy may only refer to those.
-    pub fn parse(value: &serde_json::Value, known_attributes: &[&str]) -> Result<Self, Vec<PolicyProblem>> {
-        let doc: PolicyDocument = serde_json::from_value(value.clone())
-            .map_err(|e| vec![PolicyProblem { path: "$".into(), message: e.to_string() }])?;
+    pub fn parse(
+        value: &serde_json::Value,
+        known_attributes: &[&str],
+    ) -> Result<Self, Vec<PolicyProblem>> {
+        let doc: PolicyDocument = serde_json::from_value(value.clone()).map_err(|e| {
+            vec![PolicyProblem {
+                path: "$".into(),
+                message: e.to_string(),
+            }]
+        })?;
         let problems = doc.check(known_attributes);
-        if problems.is_empty() { Ok(doc) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(doc)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Cross-field rules serde cannot express.
     pub fn check(&self, known_attributes: &[&str]) -> Vec<PolicyProblem> {
         let mut out = Vec::new();
-        let mut problem = |path: &str, message: String| out.push(PolicyProblem { path: path.into(), message });
+        let mut problem = |path: &str, message: String| {
+            out.push(PolicyProblem {
+                path: path.into(),
+                message,
+            })
+        };
         let s = &self.sessions;
         if s.idle_timeout_minutes < 5 {
-            problem("$.sessions.idle_timeout_minutes", "must be at least 5 minutes".into());
+            problem(
+                "$.sessions.idle_timeout_minutes",
+                "must be at least 5 minutes".into(),
+            );
         }
         if s.absolute_lifetime_hours == 0 || s.absolute_lifetime_hours > 24 * 366 {
-            problem("$.sessions.absolute_lifetime_hours", "must be between 1 hour and 366 days".into());
+            problem(
+                "$.sessions.absolute_lifetime_hours",
+                "must be between 1 hour and 366 days".into(),
+            );
         }
         if u64::from(s.idle_timeout_minutes) > u64::from(s.absolute_lifetime_hours) * 60 {
-            problem("$.sessions.idle_timeout_minutes", "must not exceed the absolute lifetime".into());
+            problem(
+                "$.sessions.idle_timeout_minutes",
+                "must not exceed the absolute lifetime".into(),
+            );
         }
         let r = &self.registration;
         for (i, a) in r.required_attributes.iter().enumerate() {
             if !known_attributes.contains(&a.as_str()) {
-                problem(&format!("$.registration.required_attributes[{i}]"), format!("no attribute {a:?} in the schema"));
+                problem(
+                    &format!("$.registration.required_attributes[{i}]"),
+                    format!("no attribute {a:?} in the schema"),
+                );
             }
         }
         for (i, req) in r.progressive_profiling.iter().enumerate() {
             if req.client_id.trim().is_empty() {
-                problem(&format!("$.registration.progressive_profiling[{i}].client_id"), "must not be empty".into());
+                problem(
+                    &format!("$.registration.progressive_profiling[{i}].client_id"),
+                    "must not be empty".into(),
+                );
             }
             if req.purpose.trim().is_empty() {
-                problem(&format!("$.registration.progressive_profiling[{i}].purpose"), "say why the data is needed".into());
+                problem(
+                    &format!("$.registration.progressive_profiling[{i}].purpose"),
+                    "say why the data is needed".into(),
+                );
             }
             for (j, a) in req.attributes.iter().enumerate() {
                 if !known_attributes.contains(&a.as_str()) {
@@ -137,10 +174,16 @@ impl PolicyDocument {
                 }
             }
         }
-        for (field, list) in [("blocked_email_domains", &r.blocked_email_domains), ("allowed_email_domains", &r.allowed_email_domains)] {
+        for (field, list) in [
+            ("blocked_email_domains", &r.blocked_email_domains),
+            ("allowed_email_domains", &r.allowed_email_domains),
+        ] {
             for (i, d) in list.iter().enumerate() {
                 if crate::organization::normalize_domain(d).is_err() {
-                    problem(&format!("$.registration.{field}[{i}]"), format!("{d:?} is not a domain"));
+                    problem(
+                        &format!("$.registration.{field}[{i}]"),
+                        format!("{d:?} is not a domain"),
+                    );
                 }
             }
         }
@@ -175,7 +218,10 @@ mod tests {
 
     #[test]
     fn an_empty_document_is_the_default_policy() {
-        assert_eq!(PolicyDocument::parse(&json!({}), &[]).unwrap(), PolicyDocument::default());
+        assert_eq!(
+            PolicyDocument::parse(&json!({}), &[]).unwrap(),
+            PolicyDocument::default()
+        );
     }
 
     #[test]
@@ -203,6 +249,9 @@ mod tests {
         let tenant = json!({"sessions": {"idle_timeout_minutes": 60, "absolute_lifetime_hours": 24}, "registration": {"enabled": true}});
         let org = json!({"sessions": {"idle_timeout_minutes": 15}});
         let merged = merge_override(&tenant, &org);
-        assert_eq!(merged, json!({"sessions": {"idle_timeout_minutes": 15, "absolute_lifetime_hours": 24}, "registration": {"enabled": true}}));
+        assert_eq!(
+            merged,
+            json!({"sessions": {"idle_timeout_minutes": 15, "absolute_lifetime_hours": 24}, "registration": {"enabled": true}})
+        );
     }
 }

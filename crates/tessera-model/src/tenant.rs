@@ -61,7 +61,15 @@ mod tests {
     fn slugs_are_lowercase_dns_like_labels() {
         assert!(check_slug("default").is_ok());
         assert!(check_slug("acme-eu-2").is_ok());
-        for bad in ["", "Acme", "2acme", "acme-", "ac me", "acme_eu", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Acme",
+            "2acme",
+            "acme-",
+            "ac me",
+            "acme_eu",
+            &"a".repeat(64),
+        ] {
             assert!(check_slug(bad).is_err(), "{bad:?} must be refused");
         }
     }

@@ -26,10 +26,18 @@ pub struct Problem {
 pub enum ApiError {
     Core(CoreError),
     /// The request itself is malformed (bad JSON, bad query, bad header).
-    BadRequest { code: &'static str, detail: String },
+    BadRequest {
+        code: &'static str,
+        detail: String,
+    },
     /// Well-formed JSON of the wrong shape: unknown fields, wrong types.
-    Unprocessable { code: &'static str, detail: String },
-    PayloadTooLarge { limit: usize },
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+    },
+    PayloadTooLarge {
+        limit: usize,
+    },
     UnsupportedMediaType,
     NotFound,
     MethodNotAllowed,
@@ -47,7 +55,12 @@ fn title(status: StatusCode) -> String {
 }
 
 /// Builds a problem response; used by extractors and fallbacks too.
-pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>, errors: Vec<FieldProblem>) -> Response {
+pub fn problem(
+    status: StatusCode,
+    code: &str,
+    detail: impl Into<String>,
+    errors: Vec<FieldProblem>,
+) -> Response {
     let body = Problem {
         kind: format!("urn:tessera:problem:{code}"),
         title: title(status),
@@ -57,7 +70,10 @@ pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>, errors
         errors,
     };
     let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     resp
 }
 
@@ -65,22 +81,42 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Core(e) => core_response(e),
-            ApiError::BadRequest { code, detail } => problem(StatusCode::BAD_REQUEST, code, detail, vec![]),
-            ApiError::Unprocessable { code, detail } => problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail, vec![]),
-            ApiError::PayloadTooLarge { limit } => {
-                problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body exceeds {limit} bytes"), vec![])
+            ApiError::BadRequest { code, detail } => {
+                problem(StatusCode::BAD_REQUEST, code, detail, vec![])
             }
+            ApiError::Unprocessable { code, detail } => {
+                problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail, vec![])
+            }
+            ApiError::PayloadTooLarge { limit } => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body exceeds {limit} bytes"),
+                vec![],
+            ),
             ApiError::UnsupportedMediaType => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
                 vec![],
             ),
-            ApiError::NotFound => problem(StatusCode::NOT_FOUND, "not_found", "no such resource", vec![]),
-            ApiError::MethodNotAllowed => {
-                problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this resource does not support that method", vec![])
-            }
-            ApiError::PreconditionFailed(d) => problem(StatusCode::PRECONDITION_FAILED, "version_mismatch", d, vec![]),
+            ApiError::NotFound => problem(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource",
+                vec![],
+            ),
+            ApiError::MethodNotAllowed => problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this resource does not support that method",
+                vec![],
+            ),
+            ApiError::PreconditionFailed(d) => problem(
+                StatusCode::PRECONDITION_FAILED,
+                "version_mismatch",
+                d,
+                vec![],
+            ),
         }
     }
 }
@@ -90,23 +126,48 @@ fn core_response(e: CoreError) -> Response {
     match e {
         CoreError::NotFound { .. } => problem(StatusCode::NOT_FOUND, code, e.to_string(), vec![]),
         CoreError::Conflict { .. } => problem(StatusCode::CONFLICT, code, e.to_string(), vec![]),
-        CoreError::VersionMismatch { .. } => problem(StatusCode::PRECONDITION_FAILED, code, e.to_string(), vec![]),
-        CoreError::Invalid { detail, problems, .. } => problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail, problems),
-        CoreError::BadRequest { .. } => problem(StatusCode::BAD_REQUEST, code, e.to_string(), vec![]),
+        CoreError::VersionMismatch { .. } => {
+            problem(StatusCode::PRECONDITION_FAILED, code, e.to_string(), vec![])
+        }
+        CoreError::Invalid {
+            detail, problems, ..
+        } => problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail, problems),
+        CoreError::BadRequest { .. } => {
+            problem(StatusCode::BAD_REQUEST, code, e.to_string(), vec![])
+        }
         CoreError::Unauthenticated => {
-            let mut r = problem(StatusCode::UNAUTHORIZED, code, "send a valid admin API key as `Authorization: Bearer tsk_…`", vec![]);
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera-admin\""));
+            let mut r = problem(
+                StatusCode::UNAUTHORIZED,
+                code,
+                "send a valid admin API key as `Authorization: Bearer tsk_…`",
+                vec![],
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera-admin\""),
+            );
             r
         }
         CoreError::Forbidden { .. } => problem(StatusCode::FORBIDDEN, code, e.to_string(), vec![]),
         CoreError::Unavailable => {
-            let mut r = problem(StatusCode::SERVICE_UNAVAILABLE, code, "the database is unavailable; retry shortly", vec![]);
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "the database is unavailable; retry shortly",
+                vec![],
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
-            problem(StatusCode::INTERNAL_SERVER_ERROR, code, "something went wrong on our side", vec![])
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code,
+                "something went wrong on our side",
+                vec![],
+            )
         }
     }
 }

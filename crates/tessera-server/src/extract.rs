@@ -15,23 +15,45 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-async fn read_json_bytes<S: Send + Sync>(req: Request, state: &S, limit: usize) -> Result<Option<Bytes>, ApiError> {
-    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v != "0")
+async fn read_json_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: usize,
+) -> Result<Option<Bytes>, ApiError> {
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v != "0")
         || req.headers().get(header::TRANSFER_ENCODING).is_some();
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let bytes = Bytes::from_request(req, state).await.map_err(|r: BytesRejection| {
-        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::BadRequest { code: "unreadable_body", detail: r.body_text() }
-        }
-    })?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|r: BytesRejection| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::BadRequest {
+                    code: "unreadable_body",
+                    detail: r.body_text(),
+                }
+            }
+        })?;
     if bytes.is_empty() && !has_body {
         return Ok(None);
     }
     let is_json = content_type.as_deref().is_some_and(|ct| {
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
     });
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
@@ -45,13 +67,26 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            ApiError::BadRequest { code: "malformed_json", detail: format!("the body is not valid JSON: {inner}") }
+            ApiError::BadRequest {
+                code: "malformed_json",
+                detail: format!("the body is not valid JSON: {inner}"),
+            }
         } else {
-            let at = if path == "." || path.is_empty() { String::new() } else { format!(" at `{path}`") };
-            ApiError::Unprocessable { code: "invalid_body", detail: format!("the body does not fit the expected shape{at}: {inner}") }
+            let at = if path == "." || path.is_empty() {
+                String::new()
+            } else {
+                format!(" at `{path}`")
+            };
+            ApiError::Unprocessable {
+                code: "invalid_body",
+                detail: format!("the body does not fit the expected shape{at}: {inner}"),
+            }
         }
     })?;
-    de.end().map_err(|e| ApiError::BadRequest { code: "malformed_json", detail: format!("trailing data after the JSON value: {e}") })?;
+    de.end().map_err(|e| ApiError::BadRequest {
+        code: "malformed_json",
+        detail: format!("trailing data after the JSON value: {e}"),
+    })?;
     Ok(value)
 }
 
@@ -67,7 +102,10 @@ where
         let limit = AppState::from_ref(state).max_body_bytes;
         match read_json_bytes(req, state, limit).await? {
             Some(bytes) => Ok(ApiJson(parse_json(&bytes)?)),
-            None => Err(ApiError::BadRequest { code: "missing_body", detail: "this request needs a JSON body".into() }),
+            None => Err(ApiError::BadRequest {
+                code: "missing_body",
+                detail: "this request needs a JSON body".into(),
+            }),
         }
     }
 }
@@ -105,7 +143,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| ApiPath(p.0)).map_err(|_| ApiError::NotFound)
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_| ApiError::NotFound)
     }
 }
 
@@ -124,7 +165,10 @@ where
         let q = parts.uri.query().unwrap_or("");
         serde_urlencoded::from_str::<T>(q)
             .map(ApiQuery)
-            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: format!("query parameters: {e}") })
+            .map_err(|e| ApiError::BadRequest {
+                code: "invalid_query",
+                detail: format!("query parameters: {e}"),
+            })
     }
 }
 
@@ -136,21 +180,30 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(v) = parts.headers.get(header::IF_MATCH) else { return Ok(IfMatch(None)) };
-        let text = v.to_str().map_err(|_| ApiError::PreconditionFailed("If-Match is not readable".into()))?.trim();
+        let Some(v) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = v
+            .to_str()
+            .map_err(|_| ApiError::PreconditionFailed("If-Match is not readable".into()))?
+            .trim();
         if text == "*" {
             return Ok(IfMatch(None));
         }
         let tag = text.trim_start_matches("W/").trim_matches('"');
-        tag.parse::<i64>()
-            .map(|v| IfMatch(Some(v)))
-            .map_err(|_| ApiError::PreconditionFailed(format!("If-Match {text} is not an ETag this API issued")))
+        tag.parse::<i64>().map(|v| IfMatch(Some(v))).map_err(|_| {
+            ApiError::PreconditionFailed(format!("If-Match {text} is not an ETag this API issued"))
+        })
     }
 }
 
 /// The request id set by the request-id middleware.
 pub fn request_id(parts: &Parts) -> Option<String> {
-    parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The authenticated admin caller. Every admin handler takes one, so no route is reachable without a key.
@@ -166,7 +219,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))

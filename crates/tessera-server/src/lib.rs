@@ -38,34 +38,63 @@ static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide metrics recorder once; later calls reuse it.
 fn prometheus() -> Option<&'static PrometheusHandle> {
-    PROMETHEUS.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).as_ref()
+    PROMETHEUS
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
 }
 
 /// Counts and times every request by listener, route template and status.
-async fn record_metrics(State(listener): State<&'static str>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+async fn record_metrics(
+    State(listener): State<&'static str>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    let labels = [("listener", listener.to_owned()), ("route", route), ("method", method), ("status", status)];
+    let labels = [
+        ("listener", listener.to_owned()),
+        ("route", route),
+        ("method", method),
+        ("status", status),
+    ];
     metrics::counter!("tessera_http_requests_total", &labels).increment(1);
-    metrics::histogram!("tessera_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("tessera_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     resp
 }
 
 /// A panic inside a handler becomes a generic 500 problem; nothing about it reaches the client.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side", vec![])
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on our side",
+        vec![],
+    )
 }
 
 /// Headers every response carries: no sniffing, no caching of API answers, no framing.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
 }
@@ -109,8 +138,17 @@ async fn metrics_endpoint(State(app): State<AppState>) -> Response {
     metrics::gauge!("tessera_db_pool_connections").set(f64::from(stats.size));
     metrics::gauge!("tessera_db_pool_idle_connections").set(f64::from(stats.idle));
     match prometheus() {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => problem(StatusCode::SERVICE_UNAVAILABLE, "metrics_unavailable", "the metrics recorder could not be installed", vec![]),
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "the metrics recorder could not be installed",
+            vec![],
+        ),
     }
 }
 
@@ -124,7 +162,10 @@ async fn openapi_json() -> Response {
 /// The public listener: customer-facing routes (flows and pages arrive with their capabilities).
 pub fn public_router(state: AppState) -> Router {
     let max = state.max_body_bytes;
-    let r = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state);
+    let r = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
     with_common_layers(r, "public", max)
 }
 
@@ -139,25 +180,71 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .route("/openapi.json", get(openapi_json))
-        .route("/admin/v1/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            "/admin/v1/tenants",
+            get(tenants::list).post(tenants::create),
+        )
         .route(t, get(tenants::get).patch(tenants::update))
-        .route(&format!("{t}/identities"), get(identities::list).post(identities::create))
-        .route(&format!("{t}/identities/{{id}}"), get(identities::get).patch(identities::update).delete(identities::delete))
-        .route(&format!("{t}/identities/{{id}}/suspend"), post(identities::suspend))
-        .route(&format!("{t}/identities/{{id}}/reactivate"), post(identities::reactivate))
-        .route(&format!("{t}/identities/{{id}}/schedule-deletion"), post(identities::schedule_deletion))
-        .route(&format!("{t}/attribute-schema"), get(policies::get_schema).put(policies::put_schema))
-        .route(&format!("{t}/policy"), get(policies::get_tenant_policy).put(policies::put_tenant_policy))
-        .route(&format!("{t}/policy/versions"), get(policies::tenant_policy_history))
-        .route(&format!("{t}/policy/versions/{{version}}"), get(policies::tenant_policy_version))
-        .route(&format!("{t}/policy/effective"), get(policies::effective_policy))
-        .route(&format!("{t}/organizations"), get(organizations::list).post(organizations::create))
+        .route(
+            &format!("{t}/identities"),
+            get(identities::list).post(identities::create),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}"),
+            get(identities::get)
+                .patch(identities::update)
+                .delete(identities::delete),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/suspend"),
+            post(identities::suspend),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/reactivate"),
+            post(identities::reactivate),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/schedule-deletion"),
+            post(identities::schedule_deletion),
+        )
+        .route(
+            &format!("{t}/attribute-schema"),
+            get(policies::get_schema).put(policies::put_schema),
+        )
+        .route(
+            &format!("{t}/policy"),
+            get(policies::get_tenant_policy).put(policies::put_tenant_policy),
+        )
+        .route(
+            &format!("{t}/policy/versions"),
+            get(policies::tenant_policy_history),
+        )
+        .route(
+            &format!("{t}/policy/versions/{{version}}"),
+            get(policies::tenant_policy_version),
+        )
+        .route(
+            &format!("{t}/policy/effective"),
+            get(policies::effective_policy),
+        )
+        .route(
+            &format!("{t}/organizations"),
+            get(organizations::list).post(organizations::create),
+        )
         .route(
             &format!("{t}/organizations/{{org}}"),
-            get(organizations::get).patch(organizations::update).delete(organizations::delete),
+            get(organizations::get)
+                .patch(organizations::update)
+                .delete(organizations::delete),
         )
-        .route(&format!("{t}/organizations/{{org}}/policy"), get(policies::get_org_policy).put(policies::put_org_policy))
-        .route(&format!("{t}/organizations/{{org}}/members"), get(organizations::members).post(organizations::add_member))
+        .route(
+            &format!("{t}/organizations/{{org}}/policy"),
+            get(policies::get_org_policy).put(policies::put_org_policy),
+        )
+        .route(
+            &format!("{t}/organizations/{{org}}/members"),
+            get(organizations::members).post(organizations::add_member),
+        )
         .route(
             &format!("{t}/organizations/{{org}}/members/{{identity}}"),
             axum::routing::put(organizations::set_member).delete(organizations::remove_member),
@@ -165,7 +252,10 @@ pub fn admin_router(state: AppState) -> Router {
         .route(&format!("{t}/events"), get(events::list))
         .route("/admin/v1/audit/verify", get(events::verify))
         .route("/admin/v1/api-keys", get(keys::list).post(keys::create))
-        .route("/admin/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
+        .route(
+            "/admin/v1/api-keys/{id}",
+            axum::routing::delete(keys::revoke),
+        )
         .with_state(state);
     with_common_layers(r, "admin", max)
 }
@@ -181,10 +271,20 @@ impl Listeners {
     pub async fn bind(config: &Config) -> std::io::Result<Self> {
         let public = tokio::net::TcpListener::bind(config.public_addr)
             .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("binding public_addr {}: {e}", config.public_addr)))?;
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("binding public_addr {}: {e}", config.public_addr),
+                )
+            })?;
         let admin = tokio::net::TcpListener::bind(config.admin_addr)
             .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("binding admin_addr {}: {e}", config.admin_addr)))?;
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("binding admin_addr {}: {e}", config.admin_addr),
+                )
+            })?;
         Ok(Self { public, admin })
     }
 }
@@ -197,14 +297,23 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState { tessera: tessera.clone(), max_body_bytes: config.max_body_bytes };
+    let state = AppState {
+        tessera: tessera.clone(),
+        max_body_bytes: config.max_body_bytes,
+    };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let public = axum::serve(listeners.public, public_router(state.clone())).with_graceful_shutdown(stop(rx.clone()));
-    let admin = axum::serve(listeners.admin, admin_router(state)).with_graceful_shutdown(stop(rx.clone()));
-    let sealer = tokio::spawn(run_sealer(tessera, Duration::from_secs(config.audit_seal_interval_secs.max(1)), rx.clone()));
+    let public = axum::serve(listeners.public, public_router(state.clone()))
+        .with_graceful_shutdown(stop(rx.clone()));
+    let admin =
+        axum::serve(listeners.admin, admin_router(state)).with_graceful_shutdown(stop(rx.clone()));
+    let sealer = tokio::spawn(run_sealer(
+        tessera,
+        Duration::from_secs(config.audit_seal_interval_secs.max(1)),
+        rx.clone(),
+    ));
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let tx = Arc::new(tx);
     let signal_tx = tx.clone();
@@ -231,7 +340,11 @@ pub async fn serve(
 }
 
 /// Seals the audit log periodically. Runs on every node; the database decides which seal wins.
-async fn run_sealer(tessera: Tessera, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn run_sealer(
+    tessera: Tessera,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

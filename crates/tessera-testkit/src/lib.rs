@@ -6,7 +6,12 @@
 //! gets its own database, dropped afterwards. Without the variable the PostgreSQL half prints a notice
 //! and passes, unless `TESSERA_REQUIRE_PG=1`, in which case it fails.
 #![forbid(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,9 +34,13 @@ pub fn pg_url() -> Option<String> {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
             if std::env::var("TESSERA_REQUIRE_PG").is_ok_and(|v| v == "1") {
-                panic!("TESSERA_REQUIRE_PG=1 but TESSERA_TEST_PG_URL is not set: the PostgreSQL half of the suite must run");
+                panic!(
+                    "TESSERA_REQUIRE_PG=1 but TESSERA_TEST_PG_URL is not set: the PostgreSQL half of the suite must run"
+                );
             }
-            eprintln!("notice: PostgreSQL half skipped (set TESSERA_TEST_PG_URL to run it; scripts/test.sh does)");
+            eprintln!(
+                "notice: PostgreSQL half skipped (set TESSERA_TEST_PG_URL to run it; scripts/test.sh does)"
+            );
             None
         }
     }
@@ -52,17 +61,34 @@ impl TestDb {
         match engine {
             Engine::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
-                Some(TestDb { url, engine, dir, pg: None })
+                Some(TestDb {
+                    url,
+                    engine,
+                    dir,
+                    pg: None,
+                })
             }
             Engine::Postgres => {
                 let admin = pg_url()?;
                 let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot reach PostgreSQL at TESSERA_TEST_PG_URL: {e}"));
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("cannot reach PostgreSQL at TESSERA_TEST_PG_URL: {e}")
+                    });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 let _ = conn.close().await;
                 let mut u = url::Url::parse(&admin).unwrap();
                 u.set_path(&format!("/{name}"));
-                Some(TestDb { url: u.to_string(), engine, dir, pg: Some((admin, name)) })
+                Some(TestDb {
+                    url: u.to_string(),
+                    engine,
+                    dir,
+                    pg: Some((admin, name)),
+                })
             }
         }
     }
@@ -73,10 +99,17 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg.take() {
             // Drop runs outside async context: use a private runtime on its own thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async move {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut c).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )))
+                        .execute(&mut c)
+                        .await;
                         let _ = c.close().await;
                     }
                 });
@@ -132,9 +165,15 @@ impl TestServer {
     }
 
     /// Starts a server after adjusting its settings.
-    pub async fn start_with(engine: Engine, adjust: impl FnOnce(&mut HashMap<String, String>)) -> Option<TestServer> {
+    pub async fn start_with(
+        engine: Engine,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Option<TestServer> {
         let db = TestDb::new(engine).await?;
-        let key = tessera_crypto::BearerSecret::generate("tsk_").unwrap().expose().to_owned();
+        let key = tessera_crypto::BearerSecret::generate("tsk_")
+            .unwrap()
+            .expose()
+            .to_owned();
         let mut env = base_env(&db, &key);
         adjust(&mut env);
         let config = config_from(&env, db.dir.path());
@@ -143,7 +182,9 @@ impl TestServer {
 
     /// Starts a server with a prepared database and configuration.
     pub async fn start_on(db: TestDb, config: Config, key: String) -> TestServer {
-        let opened = tessera_core::bootstrap::open(&config, Arc::new(SystemClock)).await.unwrap();
+        let opened = tessera_core::bootstrap::open(&config, Arc::new(SystemClock))
+            .await
+            .unwrap();
         let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
         let admin = format!("http://{}", listeners.admin.local_addr().unwrap());
         let public = format!("http://{}", listeners.public.local_addr().unwrap());
@@ -185,38 +226,83 @@ impl TestServer {
     }
 
     /// A request to the admin listener with another key.
-    pub fn admin_req_as(&self, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.admin)).bearer_auth(key)
+    pub fn admin_req_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(key)
     }
 
     /// GET with the owner key.
     pub async fn get(&self, path: &str) -> Resp {
-        Resp::from(self.admin_req(reqwest::Method::GET, path).send().await.unwrap()).await
+        Resp::from(
+            self.admin_req(reqwest::Method::GET, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// POST JSON with the owner key.
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        Resp::from(self.admin_req(reqwest::Method::POST, path).json(&body).send().await.unwrap()).await
+        Resp::from(
+            self.admin_req(reqwest::Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// PUT JSON with the owner key.
     pub async fn put(&self, path: &str, body: Value) -> Resp {
-        Resp::from(self.admin_req(reqwest::Method::PUT, path).json(&body).send().await.unwrap()).await
+        Resp::from(
+            self.admin_req(reqwest::Method::PUT, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// PATCH JSON with the owner key.
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
-        Resp::from(self.admin_req(reqwest::Method::PATCH, path).json(&body).send().await.unwrap()).await
+        Resp::from(
+            self.admin_req(reqwest::Method::PATCH, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// DELETE with the owner key.
     pub async fn delete(&self, path: &str) -> Resp {
-        Resp::from(self.admin_req(reqwest::Method::DELETE, path).send().await.unwrap()).await
+        Resp::from(
+            self.admin_req(reqwest::Method::DELETE, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// Mints a key with a role (and optional tenant) and returns its secret.
     pub async fn mint_key(&self, name: &str, role: &str, tenant: Option<&str>) -> String {
-        let r = self.post("/admin/v1/api-keys", serde_json::json!({"name": name, "role": role, "tenant": tenant})).await;
+        let r = self
+            .post(
+                "/admin/v1/api-keys",
+                serde_json::json!({"name": name, "role": role, "tenant": tenant}),
+            )
+            .await;
         assert_eq!(r.status, 201, "{r:?}");
         r.json["secret"].as_str().unwrap().to_owned()
     }
@@ -246,7 +332,12 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, json, text }
+        Resp {
+            status,
+            headers,
+            json,
+            text,
+        }
     }
 
     /// A header as text.
@@ -258,7 +349,11 @@ impl Resp {
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{self:?}");
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{self:?}"
+        );
         assert_eq!(self.json["code"], code, "{self:?}");
         assert_eq!(self.json["status"], status, "{self:?}");
     }

@@ -79,7 +79,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -97,10 +100,17 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
@@ -118,12 +128,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Apply { file, dry_run } => {
             let opened = bootstrap::open(&config, Arc::new(SystemClock)).await?;
             let state = tessera_core::apply::read_state_file(&file)?;
-            let report = opened.tessera.apply(&Caller::cli("apply"), &state, dry_run).await?;
+            let report = opened
+                .tessera
+                .apply(&Caller::cli("apply"), &state, dry_run)
+                .await?;
             for c in &report.changes {
                 println!("{c}");
             }
             for (name, secret) in &report.minted {
-                println!("new API key {name}: {}  (shown once; store it now)", secret.expose());
+                println!(
+                    "new API key {name}: {}  (shown once; store it now)",
+                    secret.expose()
+                );
             }
             if dry_run {
                 println!("dry run: nothing was written");
@@ -132,7 +148,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { tenant } } => {
+        Command::Audit {
+            command: AuditCommand::Verify { tenant },
+        } => {
             let t = bootstrap::connect(&config, Arc::new(SystemClock)).await?;
             t.check_master_key().await?;
             let reports = t.verify_audit_log(tenant.as_deref()).await?;
@@ -151,7 +169,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Openapi => Ok(ExitCode::SUCCESS),
     }
@@ -164,16 +186,30 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let public = listeners.public.local_addr()?;
     let admin = listeners.admin.local_addr()?;
     let db = tessera_store::redact_url(&config.database_url);
-    println!("Tessera {} is ready in {} ms", env!("CARGO_PKG_VERSION"), started.elapsed().as_millis());
-    println!("  public:   http://{public}  (customers; base URL {})", config.base_url);
-    println!("  admin:    http://{admin}/admin/v1  (OpenAPI: http://{admin}/openapi.json, metrics: /metrics)");
+    println!(
+        "Tessera {} is ready in {} ms",
+        env!("CARGO_PKG_VERSION"),
+        started.elapsed().as_millis()
+    );
+    println!(
+        "  public:   http://{public}  (customers; base URL {})",
+        config.base_url
+    );
+    println!(
+        "  admin:    http://{admin}/admin/v1  (OpenAPI: http://{admin}/openapi.json, metrics: /metrics)"
+    );
     println!("  database: {db}");
     if opened.master_key == MasterKeyOrigin::Generated {
-        println!("  master key generated at {} (back it up: it unlocks everything sealed)", config.master_key_file.display());
+        println!(
+            "  master key generated at {} (back it up: it unlocks everything sealed)",
+            config.master_key_file.display()
+        );
     }
     if let Some((secret, expires)) = &opened.printed_key {
         println!();
-        let expires = expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| expires.to_string());
+        let expires = expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| expires.to_string());
         println!("  One-time admin bootstrap key (owner; shown once, expires {expires}):");
         println!();
         println!("      {}", secret.expose());
@@ -186,13 +222,14 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -45,7 +45,14 @@ pub async fn list(
     ApiPath(t): ApiPath<String>,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> Result<Json<ListPage<EventView>>, ApiError> {
-    let q = EventQuery { subject: p.subject, kind: p.kind, from: p.from, until: p.until, cursor: p.cursor, limit: p.limit };
+    let q = EventQuery {
+        subject: p.subject,
+        kind: p.kind,
+        from: p.from,
+        until: p.until,
+        cursor: p.cursor,
+        limit: p.limit,
+    };
     Ok(Json(app.tessera.query_events(&c, &t, q).await?.into()))
 }
 
@@ -60,12 +67,19 @@ pub struct VerifyParams {
 /// Verifies the tamper-evident log (all tenants in scope, or one).
 #[utoipa::path(get, path = "/admin/v1/audit/verify", tag = "events", params(VerifyParams),
     responses((status = 200, body = Vec<AuditReport>), (status = 403, body = Problem)))]
-pub async fn verify(State(app): State<AppState>, Admin(c): Admin, ApiQuery(p): ApiQuery<VerifyParams>) -> Result<Json<Vec<AuditReport>>, ApiError> {
+pub async fn verify(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiQuery(p): ApiQuery<VerifyParams>,
+) -> Result<Json<Vec<AuditReport>>, ApiError> {
     c.require(Permission::AuditVerify)?;
     let slug = match (&p.tenant, c.tenant_scope) {
         (Some(s), _) => Some(app.tessera.get_tenant(&c, s).await?.slug),
         (None, Some(_)) => {
-            return Err(ApiError::BadRequest { code: "tenant_required", detail: "a tenant-scoped key must name its tenant".into() });
+            return Err(ApiError::BadRequest {
+                code: "tenant_required",
+                detail: "a tenant-scoped key must name its tenant".into(),
+            });
         }
         (None, None) => None,
     };

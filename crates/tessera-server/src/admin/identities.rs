@@ -58,7 +58,9 @@ pub async fn list(
         cursor: p.cursor,
         limit: p.limit,
     };
-    Ok(axum::Json(app.tessera.list_identities(&c, &tenant, q).await?.into()))
+    Ok(axum::Json(
+        app.tessera.list_identities(&c, &tenant, q).await?.into(),
+    ))
 }
 
 /// One identity; its ETag is its version.
@@ -86,7 +88,10 @@ pub async fn update(
     IfMatch(v): IfMatch,
     ApiJson(patch): ApiJson<IdentityPatch>,
 ) -> Result<Etagged<Identity>, ApiError> {
-    let i = app.tessera.update_identity(&c, &tenant, id, patch, v).await?;
+    let i = app
+        .tessera
+        .update_identity(&c, &tenant, id, patch, v)
+        .await?;
     Ok(Etagged(StatusCode::OK, i.version, i))
 }
 
@@ -110,7 +115,12 @@ macro_rules! transition {
     };
 }
 
-transition!(suspend, suspend_identity, "/admin/v1/tenants/{tenant}/identities/{id}/suspend", "Suspends an identity: it can no longer sign in.");
+transition!(
+    suspend,
+    suspend_identity,
+    "/admin/v1/tenants/{tenant}/identities/{id}/suspend",
+    "Suspends an identity: it can no longer sign in."
+);
 transition!(
     reactivate,
     reactivate_identity,
@@ -136,7 +146,9 @@ pub async fn delete(
     IfMatch(v): IfMatch,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Etagged<Identity>, ApiError> {
-    let i = app.tessera.delete_identity(&c, &tenant, id, body.reason, v).await?;
+    let i = app
+        .tessera
+        .delete_identity(&c, &tenant, id, body.reason, v)
+        .await?;
     Ok(Etagged(StatusCode::OK, i.version, i))
 }
-

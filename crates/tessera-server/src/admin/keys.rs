@@ -23,21 +23,38 @@ pub struct MintedKeyView {
 /// Lists keys (never their secrets).
 #[utoipa::path(get, path = "/admin/v1/api-keys", tag = "api keys",
     responses((status = 200, body = Vec<ApiKey>), (status = 403, body = Problem)))]
-pub async fn list(State(app): State<AppState>, Admin(c): Admin) -> Result<Json<Vec<ApiKey>>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(app.tessera.list_api_keys(&c).await?))
 }
 
 /// Mints a key with a role no wider than the caller's.
 #[utoipa::path(post, path = "/admin/v1/api-keys", tag = "api keys", request_body = NewApiKey,
     responses((status = 201, body = MintedKeyView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(app): State<AppState>, Admin(c): Admin, ApiJson(req): ApiJson<NewApiKey>) -> Result<(StatusCode, Json<MintedKeyView>), ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiJson(req): ApiJson<NewApiKey>,
+) -> Result<(StatusCode, Json<MintedKeyView>), ApiError> {
     let minted = app.tessera.create_api_key(&c, req).await?;
-    Ok((StatusCode::CREATED, Json(MintedKeyView { key: minted.key, secret: minted.secret.expose().to_owned() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(MintedKeyView {
+            key: minted.key,
+            secret: minted.secret.expose().to_owned(),
+        }),
+    ))
 }
 
 /// Revokes a key; it stops working on the next request.
 #[utoipa::path(delete, path = "/admin/v1/api-keys/{id}", tag = "api keys", params(("id" = ApiKeyId, Path)),
     responses((status = 200, body = ApiKey), (status = 404, body = Problem)))]
-pub async fn revoke(State(app): State<AppState>, Admin(c): Admin, ApiPath(id): ApiPath<ApiKeyId>) -> Result<Json<ApiKey>, ApiError> {
+pub async fn revoke(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath(id): ApiPath<ApiKeyId>,
+) -> Result<Json<ApiKey>, ApiError> {
     Ok(Json(app.tessera.revoke_api_key(&c, id).await?))
 }

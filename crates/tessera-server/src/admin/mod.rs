@@ -36,7 +36,10 @@ pub struct ListPage<T> {
 
 impl<T> From<tessera_core::Paged<T>> for ListPage<T> {
     fn from(p: tessera_core::Paged<T>) -> Self {
-        Self { items: p.items, next_cursor: p.next_cursor }
+        Self {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
     }
 }
 

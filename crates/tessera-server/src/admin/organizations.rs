@@ -28,7 +28,11 @@ pub async fn create(
 /// All organizations of a tenant.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/organizations", tag = "organizations", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<Organization>)))]
-pub async fn list(State(app): State<AppState>, Admin(c): Admin, ApiPath(t): ApiPath<String>) -> Result<Json<Vec<Organization>>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath(t): ApiPath<String>,
+) -> Result<Json<Vec<Organization>>, ApiError> {
     Ok(Json(app.tessera.list_organizations(&c, &t).await?))
 }
 
@@ -57,7 +61,10 @@ pub async fn update(
     IfMatch(v): IfMatch,
     ApiJson(patch): ApiJson<OrganizationPatch>,
 ) -> Result<Etagged<Organization>, ApiError> {
-    let o = app.tessera.update_organization(&c, &t, org, patch, v).await?;
+    let o = app
+        .tessera
+        .update_organization(&c, &t, org, patch, v)
+        .await?;
     Ok(Etagged(StatusCode::OK, o.version, o))
 }
 
@@ -96,7 +103,10 @@ pub async fn add_member(
     ApiPath((t, org)): ApiPath<(String, OrganizationId)>,
     ApiJson(req): ApiJson<MemberInput>,
 ) -> Result<(StatusCode, Json<Member>), ApiError> {
-    Ok((StatusCode::CREATED, Json(app.tessera.add_member(&c, &t, org, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(app.tessera.add_member(&c, &t, org, req).await?),
+    ))
 }
 
 /// Replaces a member's roles.
@@ -109,7 +119,11 @@ pub async fn set_member(
     ApiPath((t, org, identity)): ApiPath<(String, OrganizationId, IdentityId)>,
     ApiJson(req): ApiJson<MemberRoles>,
 ) -> Result<Json<Member>, ApiError> {
-    Ok(Json(app.tessera.set_member_roles(&c, &t, org, identity, req).await?))
+    Ok(Json(
+        app.tessera
+            .set_member_roles(&c, &t, org, identity, req)
+            .await?,
+    ))
 }
 
 /// Removes a member.

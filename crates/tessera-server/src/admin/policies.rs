@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tessera_core::policies::{EffectivePolicy, PolicyChange, PolicyScope, PolicyVersionView};
 use tessera_core::schemas::VersionedSchema;
-use tessera_model::attributes::AttributeSchema;
 use tessera_model::OrganizationId;
+use tessera_model::attributes::AttributeSchema;
 
 use super::Etagged;
 use crate::AppState;
@@ -16,7 +16,11 @@ use crate::extract::{Admin, ApiJson, ApiPath, ApiQuery, IfMatch};
 /// The tenant's attribute schema (version 0 when never set).
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/attribute-schema", tag = "attribute schema", params(("tenant" = String, Path)),
     responses((status = 200, body = VersionedSchema), (status = 404, body = Problem)))]
-pub async fn get_schema(State(app): State<AppState>, Admin(c): Admin, ApiPath(t): ApiPath<String>) -> Result<Etagged<VersionedSchema>, ApiError> {
+pub async fn get_schema(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath(t): ApiPath<String>,
+) -> Result<Etagged<VersionedSchema>, ApiError> {
     let s = app.tessera.get_schema(&c, &t).await?;
     Ok(Etagged(StatusCode::OK, s.version, s))
 }
@@ -39,7 +43,11 @@ pub async fn put_schema(
 /// The tenant's current policy document.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/policy", tag = "policy", params(("tenant" = String, Path)),
     responses((status = 200, body = PolicyVersionView), (status = 404, body = Problem)))]
-pub async fn get_tenant_policy(State(app): State<AppState>, Admin(c): Admin, ApiPath(t): ApiPath<String>) -> Result<Etagged<PolicyVersionView>, ApiError> {
+pub async fn get_tenant_policy(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath(t): ApiPath<String>,
+) -> Result<Etagged<PolicyVersionView>, ApiError> {
     let p = app.tessera.get_policy(&c, &t, PolicyScope::Tenant).await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }
@@ -55,15 +63,26 @@ pub async fn put_tenant_policy(
     IfMatch(v): IfMatch,
     ApiJson(change): ApiJson<PolicyChange>,
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
-    let p = app.tessera.put_policy(&c, &t, PolicyScope::Tenant, change, v).await?;
+    let p = app
+        .tessera
+        .put_policy(&c, &t, PolicyScope::Tenant, change, v)
+        .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }
 
 /// Every version of the tenant's policy, newest first.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/policy/versions", tag = "policy", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<PolicyVersionView>)))]
-pub async fn tenant_policy_history(State(app): State<AppState>, Admin(c): Admin, ApiPath(t): ApiPath<String>) -> Result<Json<Vec<PolicyVersionView>>, ApiError> {
-    Ok(Json(app.tessera.policy_history(&c, &t, PolicyScope::Tenant).await?))
+pub async fn tenant_policy_history(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath(t): ApiPath<String>,
+) -> Result<Json<Vec<PolicyVersionView>>, ApiError> {
+    Ok(Json(
+        app.tessera
+            .policy_history(&c, &t, PolicyScope::Tenant)
+            .await?,
+    ))
 }
 
 /// One past version of the tenant's policy.
@@ -75,7 +94,11 @@ pub async fn tenant_policy_version(
     Admin(c): Admin,
     ApiPath((t, version)): ApiPath<(String, i64)>,
 ) -> Result<Json<PolicyVersionView>, ApiError> {
-    Ok(Json(app.tessera.policy_version(&c, &t, PolicyScope::Tenant, version).await?))
+    Ok(Json(
+        app.tessera
+            .policy_version(&c, &t, PolicyScope::Tenant, version)
+            .await?,
+    ))
 }
 
 /// Which organization's effective policy to compute.
@@ -95,7 +118,9 @@ pub async fn effective_policy(
     ApiPath(t): ApiPath<String>,
     ApiQuery(p): ApiQuery<EffectiveParams>,
 ) -> Result<Json<EffectivePolicy>, ApiError> {
-    Ok(Json(app.tessera.effective_policy(&c, &t, p.organization).await?))
+    Ok(Json(
+        app.tessera.effective_policy(&c, &t, p.organization).await?,
+    ))
 }
 
 /// An organization's policy override.
@@ -107,7 +132,10 @@ pub async fn get_org_policy(
     Admin(c): Admin,
     ApiPath((t, org)): ApiPath<(String, OrganizationId)>,
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
-    let p = app.tessera.get_policy(&c, &t, PolicyScope::Organization(org)).await?;
+    let p = app
+        .tessera
+        .get_policy(&c, &t, PolicyScope::Organization(org))
+        .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }
 
@@ -122,6 +150,9 @@ pub async fn put_org_policy(
     IfMatch(v): IfMatch,
     ApiJson(change): ApiJson<PolicyChange>,
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
-    let p = app.tessera.put_policy(&c, &t, PolicyScope::Organization(org), change, v).await?;
+    let p = app
+        .tessera
+        .put_policy(&c, &t, PolicyScope::Organization(org), change, v)
+        .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }

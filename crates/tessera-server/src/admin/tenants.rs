@@ -13,14 +13,21 @@ use crate::extract::{Admin, ApiJson, ApiPath, IfMatch};
 /// Lists the tenants the key can see.
 #[utoipa::path(get, path = "/admin/v1/tenants", tag = "tenants",
     responses((status = 200, body = Vec<Tenant>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list(State(app): State<AppState>, Admin(c): Admin) -> Result<Json<Vec<Tenant>>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(app.tessera.list_tenants(&c).await?))
 }
 
 /// Creates a tenant (deployment-wide owner keys only).
 #[utoipa::path(post, path = "/admin/v1/tenants", tag = "tenants", request_body = NewTenant,
     responses((status = 201, body = Tenant), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(app): State<AppState>, Admin(c): Admin, ApiJson(req): ApiJson<NewTenant>) -> Result<Etagged<Tenant>, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiJson(req): ApiJson<NewTenant>,
+) -> Result<Etagged<Tenant>, ApiError> {
     let t = app.tessera.create_tenant(&c, req).await?;
     Ok(Etagged(StatusCode::CREATED, t.version, t))
 }
@@ -28,7 +35,11 @@ pub async fn create(State(app): State<AppState>, Admin(c): Admin, ApiJson(req): 
 /// One tenant.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = 404, body = Problem)))]
-pub async fn get(State(app): State<AppState>, Admin(c): Admin, ApiPath(tenant): ApiPath<String>) -> Result<Etagged<Tenant>, ApiError> {
+pub async fn get(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath(tenant): ApiPath<String>,
+) -> Result<Etagged<Tenant>, ApiError> {
     let t = app.tessera.get_tenant(&c, &tenant).await?;
     Ok(Etagged(StatusCode::OK, t.version, t))
 }

@@ -16,7 +16,9 @@ impl Clock for ManualClock {
 }
 
 async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else { return };
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
     let mut env = base_env(&db, "unused");
     env.remove("TESSERA_BOOTSTRAP_ADMIN_KEY");
     let config = config_from(&env, db.dir.path());
@@ -26,27 +28,53 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
     assert!(opened.default_tenant_created);
     let (secret, expires) = opened.printed_key.expect("the first start mints a key");
     assert_eq!(expires, start + time::Duration::hours(24));
-    let caller = opened.tessera.authenticate(secret.expose(), None).await.unwrap();
+    let caller = opened
+        .tessera
+        .authenticate(secret.expose(), None)
+        .await
+        .unwrap();
     assert_eq!(caller.role, tessera_model::api_key::Role::Owner);
 
     let again = bootstrap::open(&config, clock.clone()).await.unwrap();
-    assert!(again.printed_key.is_none() && !again.default_tenant_created, "a restart mints nothing");
+    assert!(
+        again.printed_key.is_none() && !again.default_tenant_created,
+        "a restart mints nothing"
+    );
 
     *clock.0.lock().unwrap() = expires + time::Duration::seconds(1);
-    assert!(matches!(opened.tessera.authenticate(secret.expose(), None).await, Err(CoreError::Unauthenticated)));
-    let tenants = opened.tessera.list_tenants(&Caller::cli("test")).await.unwrap();
-    assert_eq!(tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["default"]);
+    assert!(matches!(
+        opened.tessera.authenticate(secret.expose(), None).await,
+        Err(CoreError::Unauthenticated)
+    ));
+    let tenants = opened
+        .tessera
+        .list_tenants(&Caller::cli("test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+        ["default"]
+    );
 }
 
 async fn a_node_with_another_master_key_refuses_to_start(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else { return };
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
     let env = base_env(&db, &format!("tsk_{}", "k".repeat(43)));
     let config = config_from(&env, db.dir.path());
-    bootstrap::open(&config, Arc::new(tessera_core::SystemClock)).await.unwrap();
+    bootstrap::open(&config, Arc::new(tessera_core::SystemClock))
+        .await
+        .unwrap();
     let mut other = config.clone();
     other.master_key = Some(tessera_crypto::SecretKey::generate().unwrap().to_text());
-    let err = bootstrap::open(&other, Arc::new(tessera_core::SystemClock)).await.unwrap_err();
+    let err = bootstrap::open(&other, Arc::new(tessera_core::SystemClock))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "master_key_mismatch");
 }
 
-engine_tests!(adm_04_the_bootstrap_key_is_one_time_and_expires, a_node_with_another_master_key_refuses_to_start);
+engine_tests!(
+    adm_04_the_bootstrap_key_is_one_time_and_expires,
+    a_node_with_another_master_key_refuses_to_start
+);

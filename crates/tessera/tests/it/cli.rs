@@ -27,7 +27,12 @@ struct Served {
 
 impl Served {
     fn start(mut cmd: Command) -> Served {
-        let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -43,23 +48,40 @@ impl Served {
         std::thread::spawn(move || for _ in lines {});
         let admin = banner
             .iter()
-            .find_map(|l| l.trim().strip_prefix("admin:").map(|r| r.trim().split('/').take(3).collect::<Vec<_>>().join("/")))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("admin:")
+                    .map(|r| r.trim().split('/').take(3).collect::<Vec<_>>().join("/"))
+            })
             .unwrap_or_else(|| panic!("no admin address in {banner:?}"));
-        Served { child, banner, admin }
+        Served {
+            child,
+            banner,
+            admin,
+        }
     }
 
     fn key(&self) -> Option<String> {
-        self.banner.iter().find_map(|l| l.trim().strip_prefix("tsk_").map(|k| format!("tsk_{k}")))
+        self.banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("tsk_").map(|k| format!("tsk_{k}")))
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "tessera did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "tessera did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -81,11 +103,24 @@ async fn first_start_prints_one_key_and_a_restart_reuses_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = Served::start(tessera(dir.path()));
     let key = first.key().expect("the first start prints a bootstrap key");
-    assert!(first.banner.iter().any(|l| l.contains("public:") && l.contains("127.0.0.1:")), "{:?}", first.banner);
-    assert!(dir.path().join("tessera-data/tessera.db").exists(), "data lives in ./tessera-data by default");
+    assert!(
+        first
+            .banner
+            .iter()
+            .any(|l| l.contains("public:") && l.contains("127.0.0.1:")),
+        "{:?}",
+        first.banner
+    );
+    assert!(
+        dir.path().join("tessera-data/tessera.db").exists(),
+        "data lives in ./tessera-data by default"
+    );
     let http = blocking_client();
     let r = http
-        .post(format!("{}/admin/v1/tenants/default/identities", first.admin))
+        .post(format!(
+            "{}/admin/v1/tenants/default/identities",
+            first.admin
+        ))
         .bearer_auth(&key)
         .json(&json!({"identifiers": [{"kind": "email", "value": "kept@example.com"}]}))
         .send()
@@ -95,9 +130,17 @@ async fn first_start_prints_one_key_and_a_restart_reuses_the_data() {
     assert!(first.terminate().success());
 
     let mut second = Served::start(tessera(dir.path()));
-    assert_eq!(second.key(), None, "a restart prints no new key: {:?}", second.banner);
+    assert_eq!(
+        second.key(),
+        None,
+        "a restart prints no new key: {:?}",
+        second.banner
+    );
     let list: serde_json::Value = http
-        .get(format!("{}/admin/v1/tenants/default/identities?identifier=kept@example.com", second.admin))
+        .get(format!(
+            "{}/admin/v1/tenants/default/identities?identifier=kept@example.com",
+            second.admin
+        ))
         .bearer_auth(&key)
         .send()
         .await
@@ -105,7 +148,11 @@ async fn first_start_prints_one_key_and_a_restart_reuses_the_data() {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the data survived the restart");
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "the data survived the restart"
+    );
     assert!(second.terminate().success());
 }
 
@@ -120,7 +167,12 @@ async fn a_configured_bootstrap_key_is_used_and_nothing_is_printed() {
     let mut served = Served::start(cmd);
     assert_eq!(served.key(), None);
     assert!(!served.banner.join("\n").contains(&secret));
-    let r = blocking_client().get(format!("{}/admin/v1/tenants", served.admin)).bearer_auth(&secret).send().await.unwrap();
+    let r = blocking_client()
+        .get(format!("{}/admin/v1/tenants", served.admin))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     served.terminate();
 }
@@ -128,14 +180,26 @@ async fn a_configured_bootstrap_key_is_used_and_nothing_is_printed() {
 #[test]
 fn a_bad_setting_names_the_key_the_value_and_its_source() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tessera(dir.path()).env("TESSERA_ADMIN_ADDR", "localhost:eighty").arg("serve").output().unwrap();
+    let out = tessera(dir.path())
+        .env("TESSERA_ADMIN_ADDR", "localhost:eighty")
+        .arg("serve")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("admin_addr") && err.contains("\"localhost:eighty\"") && err.contains("TESSERA_ADMIN_ADDR"), "{err}");
+    assert!(
+        err.contains("admin_addr")
+            && err.contains("\"localhost:eighty\"")
+            && err.contains("TESSERA_ADMIN_ADDR"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("tessera.toml"), "log_format = \"xml\"\n").unwrap();
     let out = tessera(dir.path()).arg("serve").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("log_format") && err.contains("tessera.toml"), "{err}");
+    assert!(
+        err.contains("log_format") && err.contains("tessera.toml"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +208,8 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let mut served = Served::start(tessera(dir.path()));
     let key = served.key().unwrap();
     let addr = served.admin.trim_start_matches("http://").to_owned();
-    let body = json!({"identifiers": [{"kind": "email", "value": "inflight@example.com"}]}).to_string();
+    let body =
+        json!({"identifiers": [{"kind": "email", "value": "inflight@example.com"}]}).to_string();
     let (head, tail) = body.split_at(10);
     let mut sock = std::net::TcpStream::connect(&addr).unwrap();
     write!(
@@ -155,12 +220,19 @@ async fn sigterm_lets_in_flight_requests_finish() {
     .unwrap();
     sock.flush().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    Command::new("kill").arg("-TERM").arg(served.child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(served.child.id().to_string())
+        .status()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     sock.write_all(tail.as_bytes()).unwrap();
     let mut response = String::new();
     sock.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 201"), "the request in flight at SIGTERM completed: {response}");
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "the request in flight at SIGTERM completed: {response}"
+    );
     assert!(served.terminate().success());
 }
 
@@ -207,29 +279,60 @@ fn apply_is_idempotent_and_dry_run_writes_nothing() {
     std::fs::write(dir.path().join("state.toml"), STATE).unwrap();
     let run = |args: &[&str]| {
         let out = tessera(dir.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let dry = run(&["apply", "-f", "state.toml", "--dry-run"]);
-    assert!(dry.contains("+ create tenant acme") && dry.contains("dry run"), "{dry}");
+    assert!(
+        dry.contains("+ create tenant acme") && dry.contains("dry run"),
+        "{dry}"
+    );
     let first = run(&["apply", "-f", "state.toml"]);
-    for line in ["+ create tenant acme", "+ create attribute schema of tenant acme", "+ create policy of tenant acme", "+ create organization Globex", "+ create api key ci-product"] {
+    for line in [
+        "+ create tenant acme",
+        "+ create attribute schema of tenant acme",
+        "+ create policy of tenant acme",
+        "+ create organization Globex",
+        "+ create api key ci-product",
+    ] {
         assert!(first.contains(line), "missing {line:?} in {first}");
     }
     assert!(first.contains("new API key ci-product: tsk_"), "{first}");
     let second = run(&["apply", "-f", "state.toml"]);
-    assert!(second.contains("no changes") && !second.contains("+ ") && !second.contains("~ "), "{second}");
-    std::fs::write(dir.path().join("state.toml"), STATE.replace("idle_timeout_minutes = 60", "idle_timeout_minutes = 30")).unwrap();
+    assert!(
+        second.contains("no changes") && !second.contains("+ ") && !second.contains("~ "),
+        "{second}"
+    );
+    std::fs::write(
+        dir.path().join("state.toml"),
+        STATE.replace("idle_timeout_minutes = 60", "idle_timeout_minutes = 30"),
+    )
+    .unwrap();
     let third = run(&["apply", "-f", "state.toml"]);
     assert!(third.contains("~ update policy of tenant acme"), "{third}");
-    assert_eq!(third.matches("~ ").count() + third.matches("+ ").count(), 1, "{third}");
+    assert_eq!(
+        third.matches("~ ").count() + third.matches("+ ").count(),
+        1,
+        "{third}"
+    );
 }
 
 #[test]
 fn apply_refuses_an_invalid_file_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.toml"), "[[tenants]]\nslug = \"x\"\nname = \"X\"\ncolour = 1\n").unwrap();
-    let out = tessera(dir.path()).args(["apply", "-f", "bad.toml"]).output().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[tenants]]\nslug = \"x\"\nname = \"X\"\ncolour = 1\n",
+    )
+    .unwrap();
+    let out = tessera(dir.path())
+        .args(["apply", "-f", "bad.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
 }
@@ -238,21 +341,49 @@ fn apply_refuses_an_invalid_file_and_changes_nothing() {
 fn audit_verify_fails_on_a_tampered_log() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("state.toml"), STATE).unwrap();
-    assert!(tessera(dir.path()).args(["apply", "-f", "state.toml"]).output().unwrap().status.success());
-    let ok = tessera(dir.path()).args(["audit", "verify"]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(
+        tessera(dir.path())
+            .args(["apply", "-f", "state.toml"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let ok = tessera(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("tenant acme: intact"));
     let db = dir.path().join("tessera-data/tessera.db");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        sqlx::query("UPDATE events SET actor = 'someone-else' WHERE type = 'policy.updated'").execute(&mut c).await.unwrap();
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE events SET actor = 'someone-else' WHERE type = 'policy.updated'")
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
-    let bad = tessera(dir.path()).args(["audit", "verify"]).output().unwrap();
+    let bad = tessera(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let out = String::from_utf8_lossy(&bad.stdout);
-    assert!(out.contains("tenant acme: TAMPERED") && out.contains("edited"), "{out}");
+    assert!(
+        out.contains("tenant acme: TAMPERED") && out.contains("edited"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -260,7 +391,11 @@ fn migrate_applies_the_schema_and_is_repeatable() {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         let out = tessera(dir.path()).arg("migrate").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -268,14 +403,28 @@ fn migrate_applies_the_schema_and_is_repeatable() {
 async fn json_logs_carry_the_request_id_on_every_request_line() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = tessera(dir.path());
-    cmd.env("TESSERA_LOG_FORMAT", "json").env("TESSERA_LOG_LEVEL", "info");
+    cmd.env("TESSERA_LOG_FORMAT", "json")
+        .env("TESSERA_LOG_LEVEL", "info");
     let mut served = Served::start(cmd);
-    let r = reqwest::Client::new().get(format!("{}/healthz", served.admin)).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz", served.admin))
+        .send()
+        .await
+        .unwrap();
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     served.terminate();
     let mut err = String::new();
-    served.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let line = err.lines().find(|l| l.contains(&rid)).unwrap_or_else(|| panic!("no log line with the request id in:\n{err}"));
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let line = err
+        .lines()
+        .find(|l| l.contains(&rid))
+        .unwrap_or_else(|| panic!("no log line with the request id in:\n{err}"));
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["span"]["request_id"], rid.as_str(), "{line}");
 }
