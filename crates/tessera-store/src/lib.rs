@@ -24,13 +24,20 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub mod api_keys;
+pub mod codes;
+pub mod credentials;
 pub mod events;
+pub mod flows;
 pub mod identities;
+pub mod mail;
 pub mod meta;
 pub mod organizations;
 pub mod policies;
+pub mod profile;
 pub mod schemas;
+pub mod sessions;
 pub mod tenants;
+pub mod throttles;
 
 /// A storage failure, classified by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -152,16 +159,14 @@ pub enum Db {
 
 /// Migrations per engine: `(version, description, sql)`. Both lists must carry the same versions (a test
 /// checks it), so a schema change is never shipped for one engine only.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, "flows_sessions", include_str!("../migrations/sqlite/0002_flows_sessions.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
+    (2, "flows_sessions", include_str!("../migrations/postgres/0002_flows_sessions.sql")),
+];
 
 fn migrations(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {
     match engine {
