@@ -72,6 +72,14 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Relaxes rules that need HTTPS (cookies) for plain-http local development.
     pub dev_mode: bool,
+    /// `smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…`; none means the dev mailbox.
+    pub smtp_url: Option<String>,
+    /// The sender of every mail.
+    pub smtp_from: String,
+    /// Per-tenant overrides of templates, texts and colours.
+    pub theme_dir: Option<PathBuf>,
+    /// Base URL of a Have I Been Pwned compatible range API; none turns the online check off.
+    pub breached_password_api: Option<url::Url>,
 }
 
 impl std::fmt::Debug for Config {
@@ -384,6 +392,21 @@ impl Config {
                 "not a whole number of seconds",
             )?,
             dev_mode: parse(raw, "dev_mode", "false", "must be true or false")?,
+            smtp_url: match get("smtp_url") {
+                Some((v, src)) => {
+                    if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
+                        return Err(error("smtp_url", "<redacted>", src, "must start with smtp:// or smtps://"));
+                    }
+                    Some(v.clone())
+                }
+                None => None,
+            },
+            smtp_from: get("smtp_from").map(|v| v.0.clone()).unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
+            theme_dir: get("theme_dir").map(|v| PathBuf::from(&v.0)),
+            breached_password_api: match get("breached_password_api") {
+                Some((v, src)) => Some(url::Url::parse(v).map_err(|e| error("breached_password_api", &quote(v), src, &format!("not a URL: {e}")))?),
+                None => None,
+            },
         })
     }
 

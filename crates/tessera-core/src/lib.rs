@@ -16,12 +16,17 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod events;
+pub mod flows;
 pub mod identities;
 pub mod keys;
+pub mod mail;
 pub mod organizations;
+pub mod passwords;
 pub mod policies;
 pub mod schemas;
+pub mod sessions;
 pub mod tenants;
+pub mod throttle;
 
 pub use keys::Keys;
 
@@ -195,22 +200,57 @@ impl Clock for SystemClock {
     }
 }
 
+/// Deployment settings the flows need.
+#[derive(Debug, Clone)]
+pub struct FlowSettings {
+    /// The public URL customers see; every link Tessera sends is built from it.
+    pub base_url: url::Url,
+}
+
 /// The application facade: cheap to clone, shared by every request and job.
 #[derive(Clone, Debug)]
 pub struct Tessera {
     pub(crate) db: Db,
     pub(crate) keys: Arc<Keys>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) passwords: passwords::PasswordService,
+    pub(crate) breach_check: Option<Arc<dyn passwords::BreachCheck>>,
+    pub(crate) settings: Arc<FlowSettings>,
 }
 
 impl Tessera {
-    /// Wires the facade. Migrations and the first-start bootstrap are separate steps (see `bootstrap`).
-    pub fn new(db: Db, keys: Keys, clock: Arc<dyn Clock>) -> Self {
+    /// Wires the facade with default password parameters and no online breach check. Migrations and the
+    /// first-start bootstrap are separate steps (see `bootstrap`).
+    pub fn new(db: Db, keys: Keys, clock: Arc<dyn Clock>, base_url: url::Url) -> Self {
         Self {
             db,
             keys: Arc::new(keys),
             clock,
+            passwords: passwords::PasswordService::new(
+                tessera_crypto::password::PasswordParams::default(),
+                None,
+                passwords::PasswordService::default_concurrency(),
+            ),
+            breach_check: None,
+            settings: Arc::new(FlowSettings { base_url }),
         }
+    }
+
+    /// Uses these password hashing settings.
+    pub fn with_passwords(mut self, service: passwords::PasswordService) -> Self {
+        self.passwords = service;
+        self
+    }
+
+    /// Turns on the online breached-password check.
+    pub fn with_breach_check(mut self, check: Arc<dyn passwords::BreachCheck>) -> Self {
+        self.breach_check = Some(check);
+        self
+    }
+
+    /// The password service, whose operation counter tests and benchmarks read.
+    pub fn passwords(&self) -> &passwords::PasswordService {
+        &self.passwords
     }
 
     /// The database handle, for readiness checks and pool metrics.

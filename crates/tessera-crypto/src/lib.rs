@@ -11,6 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+pub mod password;
+
 /// A cryptographic operation failed. Deliberately carries no detail: callers map it to a generic error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
@@ -20,6 +22,10 @@ pub enum CryptoError {
     Open,
     #[error("a key has the wrong length")]
     KeyLength,
+    #[error(
+        "a password hash or its parameters are malformed, or need a pepper that is not configured"
+    )]
+    PasswordHash,
 }
 
 /// Fills a buffer from the operating system's CSPRNG.
@@ -78,7 +84,9 @@ impl SecretKey {
 
     /// Parses the text form used in key files: base64url of 32 bytes, surrounding whitespace ignored.
     pub fn from_text(text: &str) -> Result<Self, CryptoError> {
-        let mut raw = URL_SAFE_NO_PAD.decode(text.trim().trim_end_matches('=')).map_err(|_| CryptoError::KeyLength)?;
+        let mut raw = URL_SAFE_NO_PAD
+            .decode(text.trim().trim_end_matches('='))
+            .map_err(|_| CryptoError::KeyLength)?;
         let key = Self::from_bytes(&raw);
         raw.zeroize();
         key
@@ -123,11 +131,17 @@ impl SecretKey {
     /// Encrypts with AES-256-GCM under a random nonce; `context` is bound as associated data, so a
     /// ciphertext moved to another row or purpose fails to open. Output: nonce || ciphertext || tag.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::KeyLength)?);
+        let key = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::KeyLength)?,
+        );
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut buf = plaintext.to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut buf)
-            .map_err(|_| CryptoError::Random)?;
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(context),
+            &mut buf,
+        )
+        .map_err(|_| CryptoError::Random)?;
         let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&buf);
@@ -136,11 +150,17 @@ impl SecretKey {
 
     /// Opens what [`Self::seal`] produced with the same `context`.
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::KeyLength)?);
-        let (nonce, ct) = sealed.split_at_checked(NONCE_LEN).ok_or(CryptoError::Open)?;
+        let key = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::KeyLength)?,
+        );
+        let (nonce, ct) = sealed
+            .split_at_checked(NONCE_LEN)
+            .ok_or(CryptoError::Open)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
         let mut buf = ct.to_vec();
-        let plain = key.open_in_place(nonce, Aad::from(context), &mut buf).map_err(|_| CryptoError::Open)?;
+        let plain = key
+            .open_in_place(nonce, Aad::from(context), &mut buf)
+            .map_err(|_| CryptoError::Open)?;
         Ok(plain.to_vec())
     }
 }
@@ -205,7 +225,10 @@ mod tests {
     fn sealed_data_opens_only_with_the_same_key_and_context() {
         let k = SecretKey::generate().unwrap();
         let sealed = k.seal(b"alice@example.com", b"identity:1").unwrap();
-        assert_eq!(k.open(&sealed, b"identity:1").unwrap(), b"alice@example.com");
+        assert_eq!(
+            k.open(&sealed, b"identity:1").unwrap(),
+            b"alice@example.com"
+        );
         assert_eq!(k.open(&sealed, b"identity:2"), Err(CryptoError::Open));
         let other = SecretKey::generate().unwrap();
         assert_eq!(other.open(&sealed, b"identity:1"), Err(CryptoError::Open));
@@ -227,9 +250,15 @@ mod tests {
     #[test]
     fn key_text_form_round_trips_and_rejects_wrong_lengths() {
         let k = SecretKey::generate().unwrap();
-        assert_eq!(SecretKey::from_text(&format!(" {}\n", k.to_text())).unwrap(), k);
+        assert_eq!(
+            SecretKey::from_text(&format!(" {}\n", k.to_text())).unwrap(),
+            k
+        );
         assert_eq!(SecretKey::from_text("c2hvcnQ"), Err(CryptoError::KeyLength));
-        assert_eq!(SecretKey::from_text("not base64 !!"), Err(CryptoError::KeyLength));
+        assert_eq!(
+            SecretKey::from_text("not base64 !!"),
+            Err(CryptoError::KeyLength)
+        );
     }
 
     #[test]

@@ -21,7 +21,12 @@ use tower_http::trace::TraceLayer;
 pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod flow_api;
+pub mod mail;
+pub mod public;
+pub mod hibp;
 pub mod openapi;
+pub mod views;
 
 use error::{ApiError, problem};
 
@@ -30,6 +35,24 @@ use error::{ApiError, problem};
 pub struct AppState {
     pub tessera: Tessera,
     pub max_body_bytes: usize,
+    pub views: views::Views,
+    pub cookies: public::Cookies,
+    /// True when no SMTP server is configured: mails are shown at `/dev/mailbox` on the admin listener.
+    pub dev_mailbox: bool,
+}
+
+impl AppState {
+    /// The state for a configuration: views (with the theme directory) and cookie rules.
+    pub fn new(tessera: Tessera, config: &Config) -> Result<Self, String> {
+        let views = views::Views::new(config.theme_dir.clone()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            tessera,
+            max_body_bytes: config.max_body_bytes,
+            views,
+            cookies: public::Cookies::for_base(&config.base_url, config.dev_mode),
+            dev_mailbox: config.smtp_url.is_none(),
+        })
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -165,6 +188,25 @@ pub fn public_router(state: AppState) -> Router {
     let r = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/assets/tessera.css", get(public::css))
+        .route("/t/{tenant}/theme.css", get(public::theme_css))
+        .route("/t/{tenant}/logout", get(public::logout))
+        .route("/t/{tenant}/flows/link", get(public::link))
+        .route(
+            "/t/{tenant}/flows/{kind}/{id}",
+            get(public::show).post(public::submit),
+        )
+        .route("/t/{tenant}/api/flows/{kind}", post(flow_api::start))
+        .route(
+            "/t/{tenant}/api/flows/{kind}/{id}",
+            get(flow_api::get).post(flow_api::submit),
+        )
+        .route("/t/{tenant}/api/sessions", get(flow_api::sessions))
+        .route(
+            "/t/{tenant}/api/sessions/current",
+            axum::routing::delete(flow_api::sign_out),
+        )
+        .route("/t/{tenant}/{kind}", get(public::start))
         .with_state(state);
     with_common_layers(r, "public", max)
 }
@@ -180,6 +222,9 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .route("/openapi.json", get(openapi_json))
+        .route("/assets/tessera.css", get(public::css))
+        .route("/dev/mailbox", get(mail::mailbox_page))
+        .route("/dev/mailbox.json", get(mail::mailbox_json))
         .route(
             "/admin/v1/tenants",
             get(tenants::list).post(tenants::create),
@@ -297,18 +342,31 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        tessera: tessera.clone(),
-        max_body_bytes: config.max_body_bytes,
-    };
+    let state = AppState::new(tessera.clone(), config).map_err(std::io::Error::other)?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let public = axum::serve(listeners.public, public_router(state.clone()))
+    let public = axum::serve(
+        listeners.public,
+        public_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop(rx.clone()));
+    let admin = axum::serve(listeners.admin, admin_router(state.clone()))
         .with_graceful_shutdown(stop(rx.clone()));
-    let admin =
-        axum::serve(listeners.admin, admin_router(state)).with_graceful_shutdown(stop(rx.clone()));
+    let mailer = match &config.smtp_url {
+        Some(url) => {
+            let sender =
+                mail::SmtpSender::new(url, &config.smtp_from).map_err(std::io::Error::other)?;
+            Some(tokio::spawn(mail::run_delivery(
+                tessera.clone(),
+                state.views.clone(),
+                sender,
+                rx.clone(),
+            )))
+        }
+        None => None,
+    };
     let sealer = tokio::spawn(run_sealer(
         tessera,
         Duration::from_secs(config.audit_seal_interval_secs.max(1)),
@@ -336,6 +394,9 @@ pub async fn serve(
     };
     let _ = tx.send(true);
     let _ = sealer.await;
+    if let Some(m) = mailer {
+        let _ = m.await;
+    }
     result
 }
 

@@ -115,3 +115,9 @@ pub async fn consume_link(x: &mut impl Exec, link_hash: &[u8], now: OffsetDateTi
     );
     on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(link_hash).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
 }
+
+/// The live code whose link hashes to `link_hash`, without consuming it.
+pub async fn live_by_link(x: &mut impl Exec, link_hash: &[u8], now: OffsetDateTime) -> Result<Option<StoredCode>> {
+    let sql = concat!("SELECT ", columns!(), " FROM one_time_codes WHERE link_hash = $1 AND consumed_at IS NULL AND expires_at > $2");
+    on_engine!(x, |c| sqlx::query(sql).bind(link_hash).bind(Ts(now)).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+}

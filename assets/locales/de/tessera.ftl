@@ -1,0 +1,186 @@
+# Tessera-Seiten und -E-Mails: deutsche Texte. Fehlt hier eine Nachricht, gilt die englische.
+# Betreiber überschreiben einzelne Nachrichten pro Mandant in <theme_dir>/<tenant>/locales/de/tessera.ftl.
+# Jede Seite erhält außerdem $tenant_name.
+
+## Seitenrahmen
+
+skip-to-content = Zum Inhalt springen
+nav-legal = Rechtliches
+nav-language = Sprache
+nav-other-options = Weitere Möglichkeiten
+label-optional = optional
+select-choose = Bitte auswählen
+message-kind-error = Fehler
+message-kind-info = Hinweis
+message-kind-success = Erledigt
+
+## Überschriften und Einleitungen der Abläufe
+
+login-title = Anmelden
+login-intro = Melden Sie sich an, um mit { $tenant_name } fortzufahren.
+login-profile-title = Noch ein paar Angaben
+login-profile = Bevor es weitergeht, brauchen wir noch ein paar Informationen.
+registration-title = Konto erstellen
+registration-intro = Das dauert nur eine Minute.
+registration-sent = Wir haben einen Code an Ihre E-Mail-Adresse gesendet. Geben Sie ihn ein, um fortzufahren.
+registration-details-title = Fast geschafft
+registration-details = Wählen Sie ein Passwort und erzählen Sie uns ein wenig über sich.
+verification-title = E-Mail-Adresse bestätigen
+verification-intro = Geben Sie Ihre E-Mail-Adresse ein, und wir senden Ihnen einen Code.
+verification-sent = Wir haben einen Code an Ihre E-Mail-Adresse gesendet. Geben Sie ihn unten ein, um die Adresse zu bestätigen.
+verification-passed = Ihre E-Mail-Adresse ist bestätigt.
+recovery-title = Passwort zurücksetzen
+recovery-intro = Geben Sie die E-Mail-Adresse Ihres Kontos ein, und wir senden Ihnen einen Code.
+recovery-sent = Geben Sie den Code ein, den wir an Ihre E-Mail-Adresse gesendet haben.
+recovery-set-password-title = Neues Passwort wählen
+recovery-set-password = Wählen Sie ein neues Passwort für Ihr Konto. Damit werden Sie anschließend angemeldet.
+settings-title = Kontoeinstellungen
+settings-intro = Verwalten Sie Ihr Profil, Ihr Passwort und Ihre Anmeldungen.
+settings-group-profile = Profil
+settings-group-password = Passwort
+settings-group-code = E-Mail-Adresse
+settings-group-email = E-Mail-Adresse
+settings-group-sessions = Wo Sie angemeldet sind
+settings-group-email_confirm = Neue E-Mail-Adresse bestätigen
+settings-group-consent = Berechtigungen
+
+## Verweise
+
+link-forgot-password = Passwort vergessen?
+link-no-account = Noch kein Konto? Jetzt erstellen
+link-have-account = Sie haben schon ein Konto? Anmelden
+link-sign-up = Konto erstellen
+link-sign-in = Anmelden
+link-back-to-sign-in = Zurück zur Anmeldung
+link-back-to-app = Zurück zur Anwendung
+link-settings = Kontoeinstellungen
+link-sign-out = Abmelden
+link-terms = Nutzungsbedingungen
+link-privacy = Datenschutzerklärung
+link-try-again = Erneut versuchen
+link-start-over = Neu beginnen
+link-start-again = Noch einmal beginnen
+link-continue = Weiter
+
+## Einfache Seiten
+
+page-done-title = Fertig
+page-done-text = Sie können diese Seite jetzt schließen.
+page-signed-out-title = Sie sind abgemeldet
+page-signed-out-text = Sie wurden abgemeldet. Sie können diese Seite schließen oder sich erneut anmelden.
+page-check-email-title = Sehen Sie in Ihr Postfach
+page-check-email-text = Falls ein Konto für { $email } existiert, haben wir eine E-Mail dorthin gesendet. Folgen Sie den Anweisungen darin, um fortzufahren.
+page-error-title = Etwas ist schiefgelaufen
+page-error-text = Das hat leider nicht geklappt. Bitte gehen Sie zurück und versuchen Sie es erneut. Wenn das Problem bleibt, wenden Sie sich an den Support.
+page-not-found-title = Seite nicht gefunden
+page-not-found-text = Diese Seite gibt es nicht oder der Link ist nicht mehr gültig. Bitte beginnen Sie neu.
+page-flow-expired-title = Die Zeit ist abgelaufen
+page-flow-expired-text = Das hat zu lange gedauert, deshalb haben wir von vorn begonnen. Bitte versuchen Sie es noch einmal.
+page-unavailable-title = Gerade gibt es ein Problem
+page-unavailable-text = Bitte versuchen Sie es in ein paar Minuten erneut.
+page-bad-request-title = Das hat nicht geklappt
+page-bad-request-text = Wir konnten nicht verstehen, was Ihr Browser gesendet hat. Bitte beginnen Sie noch einmal.
+page-forbidden-title = Dieses Formular kann nicht verwendet werden
+page-forbidden-text = Das Formular ist abgelaufen oder wurde von einer anderen Seite gesendet. Zum Schutz Ihres Kontos haben wir es nicht angenommen. Bitte beginnen Sie noch einmal.
+page-confirmed-title = Bestätigt
+page-confirmed-text = Vielen Dank, das ist bestätigt.
+page-link-invalid-title = Dieser Link funktioniert nicht mehr
+page-link-invalid-text = Der Link ist abgelaufen oder wurde schon verwendet. Bitte fordern Sie einen neuen an oder melden Sie sich an.
+page-other-browser-title = Öffnen Sie den Link im selben Browser
+page-other-browser-text = Dieser Link funktioniert nur in dem Browser, in dem Sie ihn angefordert haben. Öffnen Sie ihn dort oder geben Sie stattdessen den Code aus der E-Mail ein.
+
+## Feldbeschriftungen
+
+label-email = E-Mail-Adresse
+label-password = Passwort
+label-new-password = Neues Passwort
+label-current-password = Aktuelles Passwort
+label-code = Code
+label-identifier = E-Mail-Adresse oder Benutzername
+label-accept-terms = Ich akzeptiere die Nutzungsbedingungen und die Datenschutzhinweise
+label-current-email = Aktuelle E-Mail-Adresse: { $email }
+
+## Schaltflächen
+
+button-sign-in = Anmelden
+button-sign-up = Konto erstellen
+button-continue = Weiter
+button-send-code = Code senden
+button-verify = Bestätigen
+button-save = Speichern
+button-resend = Neuen Code senden
+button-sign-out = Abmelden
+button-revoke = Diese Sitzung abmelden
+
+## Meldungen
+
+error-invalid-credentials = Diese Kombination aus E-Mail-Adresse und Passwort hat nicht funktioniert. Bitte prüfen Sie beides und versuchen Sie es erneut.
+error-required = Bitte füllen Sie dieses Feld aus.
+error-invalid-email = Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel name@example.com.
+error-password-too-short = Verwenden Sie mindestens { $min } Zeichen.
+error-password-too-long = Verwenden Sie höchstens { $max } Zeichen.
+error-password-common = Dieses Passwort ist sehr verbreitet und leicht zu erraten. Bitte wählen Sie ein anderes.
+error-password-contains-context = Ihr Passwort darf weder Ihre E-Mail-Adresse noch Ihren Namen enthalten.
+error-password-breached = Dieses Passwort ist in einem Datenleck aufgetaucht und daher nicht sicher. Bitte wählen Sie ein anderes.
+error-code-invalid = Dieser Code stimmt nicht. Bitte prüfen Sie ihn und versuchen Sie es erneut.
+error-code-expired = Dieser Code ist abgelaufen. Bitte fordern Sie einen neuen an.
+error-flow-expired = Das hat zu lange gedauert, deshalb haben wir von vorn begonnen. Bitte versuchen Sie es noch einmal.
+error-csrf = Dieses Formular ist abgelaufen oder wurde von einer anderen Seite gesendet. Bitte versuchen Sie es erneut.
+error-throttled = { $seconds ->
+    [one] Zu viele Versuche. Bitte warten Sie eine Sekunde und versuchen Sie es dann erneut.
+   *[other] Zu viele Versuche. Bitte warten Sie { $seconds } Sekunden und versuchen Sie es dann erneut.
+}
+error-disposable-email = Bitte verwenden Sie eine dauerhafte E-Mail-Adresse, keine Wegwerfadresse.
+error-registration-closed = Die Registrierung ist derzeit geschlossen.
+error-terms-required = Bitte akzeptieren Sie die Nutzungsbedingungen, um fortzufahren.
+error-attribute-invalid = Der Wert für { $attribute } ist ungültig.
+error-recent-login-required = Bitte melden Sie sich zu Ihrer Sicherheit erneut an, bevor Sie dies ändern.
+info-code-sent = Falls ein Konto für { $email } existiert, haben wir einen Code dorthin gesendet.
+info-verification-sent = Wir haben Ihnen eine E-Mail mit einem Code gesendet, um Ihre Adresse zu bestätigen.
+info-profile-needed = Um mit { $purpose } fortzufahren, vervollständigen Sie bitte Ihr Profil.
+success-verified = Ihre E-Mail-Adresse ist bestätigt.
+success-password-changed = Ihr Passwort wurde geändert.
+success-email-change-pending = Wir haben einen Code an Ihre neue E-Mail-Adresse gesendet. Geben Sie ihn ein, um die Änderung zu bestätigen.
+success-settings-saved = Ihre Änderungen wurden gespeichert.
+success-session-revoked = Diese Sitzung wurde abgemeldet.
+success-signed-out = Sie sind abgemeldet.
+# Ein angemeldetes Gerät; $text beschreibt es (Browser und System), außerdem gibt es $created_at und $ip.
+info-session = { $text }
+info-session-current = { $text } (dieses Gerät)
+
+## E-Mails
+
+mail-greeting = Hallo,
+mail-footer = Diese E-Mail wurde von { $tenant_name } gesendet.
+mail-code-label = Ihr Code:
+mail-code-expires = { $expires_minutes ->
+    [one] Der Code ist eine Minute lang gültig.
+   *[other] Der Code ist { $expires_minutes } Minuten lang gültig.
+}
+mail-link-intro = Oder öffnen Sie diesen Link:
+
+mail-verification_code-subject = Bestätigen Sie Ihre E-Mail-Adresse für { $tenant_name }
+mail-verification_code-intro = Mit diesem Code bestätigen Sie Ihre E-Mail-Adresse für { $tenant_name }.
+mail-verification_code-ignore = Wenn Sie das nicht angefordert haben, können Sie diese E-Mail ignorieren.
+
+mail-recovery_code-subject = Ihr Passwort für { $tenant_name } zurücksetzen
+mail-recovery_code-intro = Mit diesem Code setzen Sie das Passwort Ihres Kontos bei { $tenant_name } zurück.
+mail-recovery_code-ignore = Wenn Sie das Zurücksetzen nicht angefordert haben, können Sie diese E-Mail ignorieren. Ihr Passwort bleibt unverändert.
+
+mail-email_change_code-subject = Bestätigen Sie Ihre neue E-Mail-Adresse für { $tenant_name }
+mail-email_change_code-intro = Mit diesem Code bestätigen Sie { $email } als neue E-Mail-Adresse Ihres Kontos bei { $tenant_name }.
+mail-email_change_code-ignore = Wenn Sie diese Änderung nicht angefordert haben, können Sie diese E-Mail ignorieren. Es ändert sich nichts.
+
+mail-email_changed_notice-subject = Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde geändert
+mail-email_changed_notice-body = Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde soeben geändert. Nachrichten zu Ihrem Konto senden wir ab jetzt an die neue Adresse.
+mail-email_changed_notice-next = Wenn Sie diese Änderung nicht vorgenommen haben, wenden Sie sich bitte sofort an den Support.
+
+mail-password_changed_notice-subject = Ihr Passwort für { $tenant_name } wurde geändert
+mail-password_changed_notice-body = Das Passwort Ihres Kontos bei { $tenant_name } wurde soeben geändert.
+mail-password_changed_notice-next = Wenn Sie es nicht geändert haben, setzen Sie Ihr Passwort sofort zurück und wenden Sie sich an den Support.
+
+mail-account_exists-subject = Sie haben bereits ein Konto bei { $tenant_name }
+mail-account_exists-body = Jemand, hoffentlich Sie, wollte mit dieser E-Mail-Adresse ein Konto bei { $tenant_name } erstellen. Sie haben damit bereits ein Konto, deshalb haben wir kein neues angelegt.
+mail-account_exists-next = Sie können sich mit Ihrem bestehenden Konto anmelden:
+mail-account_exists-recovery = Passwort vergessen? Hier können Sie es zurücksetzen:
+mail-account_exists-ignore = Wenn das nicht Sie waren, können Sie diese E-Mail ignorieren. Ohne Ihr Passwort kann niemand Ihr Konto verwenden.

@@ -1,0 +1,381 @@
+//! The flow engine. Every customer journey is a persisted state machine (`tessera_model::flow::Flow`);
+//! the engine loads it, checks expiry, CSRF token and browser binding, hands the submission to the
+//! journey's step function, persists the new state with a version check (two concurrent submissions cannot
+//! both advance a flow), records the step in the event log, and tells the edge what to do next.
+//!
+//! Step functions do their expensive work (password hashing) before opening a write transaction, so the
+//! single SQLite writer is never held during hashing.
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tessera_model::event::NewEvent;
+use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind, Ui, UiMessage, UiNode};
+use tessera_model::tenant::Tenant;
+use tessera_model::IdentityId;
+use tessera_store::Tx;
+use time::Duration;
+
+use crate::sessions::ClientInfo;
+use crate::{Caller, CoreError, Result, Tessera};
+
+pub mod codes;
+pub mod links;
+pub mod login;
+pub mod nodes;
+pub mod recovery;
+pub mod registration;
+pub mod settings;
+pub mod verification;
+
+/// Event type names for flows: the raw material of funnels and A/B pilots.
+pub mod types {
+    pub const FLOW_STARTED: &str = "flow.started";
+    pub const FLOW_ADVANCED: &str = "flow.advanced";
+    pub const FLOW_FAILED: &str = "flow.failed";
+    pub const FLOW_SUCCEEDED: &str = "flow.succeeded";
+    pub const FLOW_EXPIRED: &str = "flow.expired";
+    pub const FLOW_ABANDONED: &str = "flow.abandoned";
+    pub const PASSWORD_CHANGED: &str = "identity.password_changed";
+    pub const EMAIL_VERIFIED: &str = "identity.email_verified";
+    pub const EMAIL_CHANGE_REQUESTED: &str = "identity.email_change_requested";
+    pub const EMAIL_CHANGED: &str = "identity.email_changed";
+    pub const IDENTITY_CLAIMED: &str = "identity.claimed";
+    pub const CREDENTIALS_WIPED: &str = "identity.credentials_wiped";
+    pub const TERMS_ACCEPTED: &str = "identity.terms_accepted";
+    pub const ATTRIBUTES_COLLECTED: &str = "identity.attributes_collected";
+}
+
+/// How long a flow lives, and a one-time code (MFA-04: at most 10 minutes).
+pub const FLOW_TTL: Duration = Duration::minutes(30);
+pub const CODE_TTL: Duration = Duration::minutes(10);
+/// How recent a sign-in must be for sensitive settings (SES-08).
+pub const RECENT_LOGIN: Duration = Duration::minutes(15);
+
+/// What the edge knows about the request that drives a flow.
+#[derive(Debug, Clone)]
+pub struct FlowContext {
+    pub tenant: String,
+    pub channel: FlowChannel,
+    /// Browser flows: the value of the flow-binding cookie, if the browser sent one.
+    pub browser_binding: Option<String>,
+    /// The customer's session token, if signed in.
+    pub session_token: Option<String>,
+    pub client: ClientInfo,
+    /// The negotiated UI locale.
+    pub locale: Option<String>,
+}
+
+/// Options when starting a flow.
+#[derive(Debug, Clone, Default)]
+pub struct FlowStart {
+    pub return_to: Option<String>,
+    pub client_id: Option<String>,
+    /// Pre-fills the identifier (e.g. from a "sign in with this email" link).
+    pub identifier: Option<String>,
+}
+
+/// A submission: field name to value. The edge rejects duplicated fields before building this.
+pub type FlowInput = BTreeMap<String, String>;
+
+/// What the edge should do after a flow call.
+#[derive(Debug)]
+pub enum FlowOutcome {
+    /// Show this flow (its next step, or the same step with errors).
+    Show(Flow),
+    /// The flow had expired or was unusable: here is a fresh one, carrying a message.
+    Restarted(Flow),
+    /// A session was created: set its cookie (or hand the token to the app) and go on.
+    SignedIn { flow: Flow, session_token: String, redirect: String },
+    /// The journey is over without a new session (recovery, verification): show its final UI.
+    Done { flow: Flow },
+}
+
+/// A started browser flow may need a new binding cookie.
+#[derive(Debug)]
+pub struct Started {
+    pub flow: Flow,
+    /// Set this as the flow-binding cookie (browser flows that arrived without one).
+    pub new_binding: Option<String>,
+}
+
+/// What a step function decided.
+pub(crate) enum Step {
+    /// Same state; errors were attached to the UI. `reason` is recorded in `flow.failed`.
+    Stay { reason: &'static str },
+    /// The flow moved to a new state (already set on the flow).
+    Advance,
+    /// Authenticated: open a session.
+    SignIn { identity: IdentityId, amr: Vec<String> },
+    /// Finished without a session.
+    Finish,
+}
+
+impl Tessera {
+    fn binding_hash(&self, binding: &str) -> Vec<u8> {
+        self.keys.secret_hasher.hash(&format!("flow-binding\u{0}{binding}"))
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
+        let mut conn = self.db.conn().await?;
+        tessera_store::tenants::by_slug(&mut conn, slug).await?.ok_or(CoreError::NotFound { what: "tenant" })
+    }
+
+    /// Checks a `return_to` against the configured base URL: only same-origin targets (WEB-05).
+    fn safe_return_to(&self, tenant: &str, return_to: Option<&str>) -> Option<String> {
+        let r = return_to?.trim();
+        if r.is_empty() || r.len() > 2000 {
+            return None;
+        }
+        if r.starts_with('/') && !r.starts_with("//") && !r.starts_with("/\\") && !r.contains(['\r', '\n']) {
+            return Some(r.to_owned());
+        }
+        let u = url::Url::parse(r).ok()?;
+        let base = &self.settings.base_url;
+        let same = u.scheme() == base.scheme() && u.host_str() == base.host_str() && u.port_or_known_default() == base.port_or_known_default();
+        let _ = tenant;
+        same.then(|| u.to_string())
+    }
+
+    /// The public URL of a path under the tenant, built from the configured base URL only (REC-03).
+    pub fn public_url(&self, tenant: &str, path: &str) -> String {
+        let base = self.settings.base_url.as_str().trim_end_matches('/');
+        format!("{base}/t/{tenant}{path}")
+    }
+
+    /// Where a finished sign-in goes when the flow named no `return_to`.
+    fn default_redirect(&self, tenant: &str) -> String {
+        format!("/t/{tenant}/settings")
+    }
+
+    /// Starts a flow of any kind.
+    pub async fn start_flow(&self, ctx: &FlowContext, kind: FlowKind, start: FlowStart) -> Result<Started> {
+        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        let now = self.now();
+        let new_binding = match (ctx.channel, &ctx.browser_binding) {
+            (FlowChannel::Browser, Some(b)) if !b.is_empty() && b.len() <= 100 => None,
+            (FlowChannel::Browser, _) => Some(tessera_crypto::random_token()?),
+            (FlowChannel::Api, _) => None,
+        };
+        let binding = match (&new_binding, &ctx.browser_binding) {
+            (Some(b), _) => Some(self.binding_hash(b)),
+            (None, Some(b)) if ctx.channel == FlowChannel::Browser => Some(self.binding_hash(b)),
+            _ => None,
+        };
+        let mut flow = Flow {
+            id: FlowId::random(),
+            tenant_id: tenant.id,
+            kind,
+            channel: ctx.channel,
+            state: String::new(),
+            issued_at: now,
+            expires_at: now + FLOW_TTL,
+            csrf_token: tessera_crypto::random_token()?,
+            return_to: self.safe_return_to(&ctx.tenant, start.return_to.as_deref()),
+            client_id: start.client_id.filter(|c| !c.is_empty() && c.len() <= 200),
+            journey: "default".into(),
+            locale: ctx.locale.clone(),
+            identity_id: None,
+            ui: Ui::default(),
+            internal: json!({}),
+            version: 1,
+        };
+        let session = match &ctx.session_token {
+            Some(t) => self.session_from_token(&ctx.tenant, t).await?,
+            None => None,
+        };
+        match kind {
+            FlowKind::Login => login::init(&mut flow, start.identifier.as_deref()),
+            FlowKind::Registration => registration::init(self, &tenant, &mut flow).await?,
+            FlowKind::Verification => verification::init(&mut flow, start.identifier.as_deref()),
+            FlowKind::Recovery => recovery::init(&mut flow, start.identifier.as_deref()),
+            FlowKind::Settings => {
+                let Some(s) = session else { return Err(CoreError::Unauthenticated) };
+                flow.identity_id = Some(s.session.identity_id);
+                settings::init(self, &tenant, &mut flow, &s).await?;
+            }
+        }
+        self.finish_ui(&ctx.tenant, &mut flow);
+        let mut tx = self.db.begin().await?;
+        tessera_store::flows::insert(&mut tx, &flow, binding.as_deref()).await?;
+        self.flow_event(&mut tx, &flow, types::FLOW_STARTED, json!({"client_id": flow.client_id})).await?;
+        tx.commit().await?;
+        Ok(Started { flow, new_binding })
+    }
+
+    /// Adds the CSRF token node and the form action every flow UI needs.
+    fn finish_ui(&self, tenant: &str, flow: &mut Flow) {
+        flow.ui.action = format!("/t/{tenant}/flows/{}/{}", flow.kind.as_str(), flow.id);
+        flow.ui.method = "POST".into();
+        flow.ui.nodes.retain(|n| n.name != "csrf_token");
+        if flow.channel == FlowChannel::Browser {
+            flow.ui.nodes.insert(0, UiNode::hidden("csrf_token", &flow.csrf_token));
+        }
+    }
+
+    async fn flow_event(&self, tx: &mut Tx, flow: &Flow, kind: &'static str, extra: Value) -> Result<()> {
+        let mut data = json!({
+            "flow_id": flow.id,
+            "kind": flow.kind.as_str(),
+            "channel": flow.channel,
+            "state": flow.state,
+            "journey": flow.journey,
+            "identity_id": flow.identity_id,
+        });
+        if let (Value::Object(d), Value::Object(e)) = (&mut data, extra) {
+            d.extend(e);
+        }
+        let ev = NewEvent::new(flow.tenant_id, kind, format!("flow:{}", flow.id), data);
+        self.record(tx, &Caller::system(), ev, None).await
+    }
+
+    /// Loads a flow for its driver, restarting it when it expired.
+    pub async fn get_flow(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId) -> Result<FlowOutcome> {
+        match self.load_flow(ctx, kind, id, None).await? {
+            Loaded::Usable(flow) => Ok(FlowOutcome::Show(flow)),
+            Loaded::Restart(flow) => Ok(FlowOutcome::Restarted(flow)),
+        }
+    }
+
+    async fn load_flow(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId, csrf: Option<&str>) -> Result<Loaded> {
+        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        let mut conn = self.db.conn().await?;
+        let stored = tessera_store::flows::get(&mut conn, tenant.id, id).await?;
+        drop(conn);
+        let Some(stored) = stored.filter(|s| s.flow.kind == kind && s.flow.channel == ctx.channel) else {
+            return self.restart(ctx, kind, None, "error-flow-expired", "That took too long, so we started over. Please try again.").await;
+        };
+        if ctx.channel == FlowChannel::Browser {
+            let bound = match (&stored.browser_binding, &ctx.browser_binding) {
+                (Some(h), Some(b)) => tessera_crypto::constant_time_eq(h, &self.binding_hash(b)),
+                _ => false,
+            };
+            if !bound {
+                return Err(CoreError::BadRequest { code: "flow_binding", detail: "this flow was started in another browser".into() });
+            }
+            if let Some(token) = csrf {
+                if !tessera_crypto::constant_time_eq(token.as_bytes(), stored.flow.csrf_token.as_bytes()) {
+                    return Err(CoreError::BadRequest { code: "csrf", detail: "the form's security token is missing or wrong".into() });
+                }
+            }
+        }
+        let flow = stored.flow;
+        if flow.is_expired(self.now()) || flow.state == "done" {
+            let expired = flow.state != "done";
+            if expired {
+                let mut tx = self.db.begin().await?;
+                self.flow_event(&mut tx, &flow, types::FLOW_EXPIRED, json!({})).await?;
+                tx.commit().await?;
+            }
+            let start = FlowStart { return_to: flow.return_to.clone(), client_id: flow.client_id.clone(), identifier: None };
+            return self.restart(ctx, kind, Some(start), "error-flow-expired", "That took too long, so we started over. Please try again.").await;
+        }
+        Ok(Loaded::Usable(flow))
+    }
+
+    async fn restart(&self, ctx: &FlowContext, kind: FlowKind, start: Option<FlowStart>, id: &str, text: &str) -> Result<Loaded> {
+        let started = self.start_flow(ctx, kind, start.unwrap_or_default()).await?;
+        let mut flow = started.flow;
+        flow.ui.messages.push(UiMessage::info(id, text));
+        Ok(Loaded::Restart(flow))
+    }
+
+    /// Submits a step. CSRF is checked for browser flows (`csrf_token` field).
+    pub async fn submit_flow(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId, input: FlowInput) -> Result<FlowOutcome> {
+        let csrf = match ctx.channel {
+            FlowChannel::Browser => Some(input.get("csrf_token").map(String::as_str).unwrap_or("")),
+            FlowChannel::Api => None,
+        };
+        let mut flow = match self.load_flow(ctx, kind, id, csrf).await? {
+            Loaded::Usable(f) => f,
+            Loaded::Restart(f) => return Ok(FlowOutcome::Restarted(f)),
+        };
+        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        let expected = flow.version;
+        let before = flow.state.clone();
+        for n in &mut flow.ui.nodes {
+            n.messages.clear();
+        }
+        flow.ui.messages.clear();
+        let (step, tx) = match kind {
+            FlowKind::Login => login::submit(self, ctx, &tenant, &mut flow, &input).await?,
+            FlowKind::Registration => registration::submit(self, ctx, &tenant, &mut flow, &input).await?,
+            FlowKind::Verification => verification::submit(self, ctx, &tenant, &mut flow, &input).await?,
+            FlowKind::Recovery => recovery::submit(self, ctx, &tenant, &mut flow, &input).await?,
+            FlowKind::Settings => settings::submit(self, ctx, &tenant, &mut flow, &input).await?,
+        };
+        self.conclude(ctx, &tenant, flow, expected, &before, step, tx).await
+    }
+
+    /// Persists the flow after a step, records it, and turns the step into an outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn conclude(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        mut flow: Flow,
+        expected: i64,
+        before: &str,
+        step: Step,
+        tx: Option<Tx>,
+    ) -> Result<FlowOutcome> {
+        let mut tx = match tx {
+            Some(t) => t,
+            None => self.db.begin().await?,
+        };
+        flow.version = expected + 1;
+        let mut session_token = None;
+        match &step {
+            Step::Stay { reason } => {
+                self.flow_event(&mut tx, &flow, types::FLOW_FAILED, json!({"reason": reason})).await?;
+            }
+            Step::Advance => {
+                self.flow_event(&mut tx, &flow, types::FLOW_ADVANCED, json!({"from": before, "to": flow.state})).await?;
+            }
+            Step::SignIn { identity, amr } => {
+                let policy = self.effective_policy_doc(tenant.id).await?;
+                let token = self.open_session(&mut tx, tenant.id, *identity, amr.clone(), &policy.sessions, &ctx.client).await?;
+                session_token = Some(token);
+                flow.identity_id = Some(*identity);
+                flow.state = "done".into();
+                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({"amr": amr})).await?;
+            }
+            Step::Finish => {
+                flow.state = "done".into();
+                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({})).await?;
+            }
+        }
+        self.finish_ui(&ctx.tenant, &mut flow);
+        if !tessera_store::flows::update(&mut tx, &flow, expected).await? {
+            return Err(CoreError::Conflict { code: "flow_changed", detail: "this step was already submitted".into() });
+        }
+        tx.commit().await?;
+        Ok(match (step, session_token) {
+            (Step::SignIn { .. }, Some(token)) => {
+                let redirect = flow.return_to.clone().unwrap_or_else(|| self.default_redirect(&ctx.tenant));
+                FlowOutcome::SignedIn { flow, session_token: token, redirect }
+            }
+            (Step::Finish, _) => FlowOutcome::Done { flow },
+            _ => FlowOutcome::Show(flow),
+        })
+    }
+}
+
+enum Loaded {
+    Usable(Flow),
+    Restart(Flow),
+}
+
+/// Reads a field, trimmed; `None` when absent or blank.
+pub(crate) fn field<'a>(input: &'a FlowInput, name: &str) -> Option<&'a str> {
+    input.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// Reads a secret field exactly as sent (passwords are never trimmed: PW-02).
+pub(crate) fn raw_field<'a>(input: &'a FlowInput, name: &str) -> Option<&'a str> {
+    input.get(name).map(String::as_str).filter(|s| !s.is_empty())
+}
+
+/// Whether a checkbox was ticked.
+pub(crate) fn ticked(input: &FlowInput, name: &str) -> bool {
+    matches!(input.get(name).map(String::as_str), Some("true" | "on" | "1" | "yes"))
+}

@@ -1,0 +1,274 @@
+//! Password hashing as a shared, bounded service (PW-09), and the port for an online breach check.
+//!
+//! Argon2id is slow and memory-hungry on purpose, so it never runs on the async executor and never runs
+//! more times at once than there are cores: every hash or verification takes a permit from one
+//! semaphore and runs on the blocking pool. The permit travels with the blocking task, so a request that
+//! is abandoned half-way (the client hung up) still holds its permit until the work it started is done;
+//! a burst of abandoned sign-ins cannot pile up more Argon2 work than the bound. A counter of operations
+//! performed lets tests and metrics see that unknown accounts cost the same work as known ones.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tessera_crypto::SecretKey;
+use tessera_crypto::password::{self, PasswordCheck, PasswordParams};
+use tokio::sync::Semaphore;
+
+use crate::{CoreError, Result};
+
+/// Hashes and verifies passwords off the async executor, at most `max_concurrent` at a time. Cheap to
+/// clone; clones share the bound and the counter.
+#[derive(Clone, Debug)]
+pub struct PasswordService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    params: PasswordParams,
+    pepper: Option<SecretKey>,
+    permits: Arc<Semaphore>,
+    operations: AtomicU64,
+    #[cfg(test)]
+    probe: probe::Probe,
+}
+
+impl PasswordService {
+    /// A service hashing with `params`, feeding `pepper` (kept outside the database) to Argon2, and
+    /// running at most `max_concurrent` hashes at once (at least one).
+    pub fn new(params: PasswordParams, pepper: Option<SecretKey>, max_concurrent: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                params,
+                pepper,
+                permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+                operations: AtomicU64::new(0),
+                #[cfg(test)]
+                probe: probe::Probe::default(),
+            }),
+        }
+    }
+
+    /// The default bound: one hash per available core, so password work cannot starve everything else
+    /// of CPU, nor of memory (each hash holds `memory_kib` while it runs).
+    pub fn default_concurrency() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// The parameters new hashes are made with.
+    pub fn params(&self) -> &PasswordParams {
+        &self.inner.params
+    }
+
+    /// Hashes a password for storage (a PHC string).
+    pub async fn hash(&self, pw: &str) -> Result<String> {
+        self.run(pw, |pw, params, pepper| {
+            password::hash_password(pw, params, pepper)
+        })
+        .await
+    }
+
+    /// Checks a password against a stored PHC string. A malformed hash or a missing pepper is an
+    /// internal error, never a mere mismatch.
+    pub async fn verify(&self, pw: &str, phc: &str) -> Result<PasswordCheck> {
+        let phc = phc.to_owned();
+        self.run(pw, move |pw, params, pepper| {
+            password::verify_password(pw, &phc, params, pepper)
+        })
+        .await
+    }
+
+    /// Spends the same work as [`Self::verify`] and never matches: for sign-ins to accounts that do not
+    /// exist, so the response time does not tell which identifiers have accounts.
+    pub async fn verify_against_dummy(&self, pw: &str) -> Result<PasswordCheck> {
+        self.run(pw, |pw, params, pepper| {
+            password::dummy_verify(pw, params, pepper)
+        })
+        .await
+    }
+
+    /// How many Argon2 computations this service (and its clones) has performed.
+    pub fn operations(&self) -> u64 {
+        self.inner.operations.load(Ordering::Relaxed)
+    }
+
+    /// Runs one Argon2 computation on the blocking pool while holding a permit.
+    async fn run<T, F>(&self, pw: &str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &str,
+                &PasswordParams,
+                Option<&SecretKey>,
+            ) -> Result<T, tessera_crypto::CryptoError>
+            + Send
+            + 'static,
+    {
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::Internal("the password hashing pool is closed".into()))?;
+        // The normalised copy is zeroed when the task drops it (hashing normalises again; NFKC is
+        // idempotent).
+        let pw = password::normalize_password(pw);
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.operations.fetch_add(1, Ordering::Relaxed);
+            #[cfg(test)]
+            let _running = inner.probe.enter();
+            work(&pw, &inner.params, inner.pepper.as_ref()).map_err(CoreError::from)
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")))?
+    }
+}
+
+/// The port for an optional online check of whether a password appears in known breaches (the server
+/// implements it over HTTP). An error means the check could not be made; the caller chooses whether to
+/// accept the password anyway or refuse it.
+pub trait BreachCheck: Send + Sync + std::fmt::Debug {
+    /// Whether the password is known from breaches.
+    fn is_breached<'a>(
+        &'a self,
+        password: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, CoreError>> + Send + 'a>>;
+}
+
+#[cfg(test)]
+mod probe {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Records how many computations run at once, and the most seen.
+    #[derive(Debug, Default)]
+    pub(super) struct Probe {
+        running: AtomicUsize,
+        pub(super) peak: AtomicUsize,
+    }
+
+    pub(super) struct Running<'a>(&'a Probe);
+
+    impl Probe {
+        pub(super) fn enter(&self) -> Running<'_> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            // Stay inside long enough for overlapping tasks to be seen if the bound were broken.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Running(self)
+        }
+    }
+
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    fn cheap() -> PasswordParams {
+        PasswordParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    async fn hash_many(svc: &PasswordService, n: usize) {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let svc = svc.clone();
+                tokio::spawn(async move { svc.hash(&format!("password number {i}")).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pw_09_one_permit_means_one_hash_at_a_time() {
+        let svc = PasswordService::new(cheap(), None, 1);
+        hash_many(&svc, 4).await;
+        assert_eq!(svc.inner.probe.peak.load(Ordering::SeqCst), 1);
+        assert_eq!(svc.operations(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pw_09_concurrency_never_exceeds_the_bound() {
+        let svc = PasswordService::new(cheap(), None, 2);
+        hash_many(&svc, 6).await;
+        let peak = svc.inner.probe.peak.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&peak), "peak {peak}");
+        assert_eq!(svc.operations(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_zero_bound_still_allows_one() {
+        let svc = PasswordService::new(cheap(), None, 0);
+        svc.hash("correct horse battery staple").await.unwrap();
+        assert_eq!(svc.operations(), 1);
+    }
+
+    #[tokio::test]
+    async fn pw_09_every_operation_is_counted_including_dummy_work() {
+        let pepper = SecretKey::generate().unwrap();
+        let svc = PasswordService::new(cheap(), Some(pepper), 2);
+        let phc = svc.hash("correct horse battery staple").await.unwrap();
+        let ok = svc
+            .verify("correct horse battery staple", &phc)
+            .await
+            .unwrap();
+        assert!(ok.matches && !ok.needs_rehash);
+        assert!(!svc.verify("wrong", &phc).await.unwrap().matches);
+        let dummy = svc
+            .verify_against_dummy("correct horse battery staple")
+            .await
+            .unwrap();
+        assert!(!dummy.matches);
+        assert_eq!(svc.operations(), 4);
+        assert_eq!(svc.clone().operations(), 4, "clones share the counter");
+    }
+
+    #[tokio::test]
+    async fn malformed_hashes_are_internal_errors() {
+        let svc = PasswordService::new(cheap(), None, 1);
+        let err = svc.verify("anything", "$argon2id$nope").await.unwrap_err();
+        assert_eq!(err.code(), "internal");
+    }
+
+    #[tokio::test]
+    async fn abandoned_requests_keep_their_permit_until_the_work_is_done() {
+        let svc = PasswordService::new(cheap(), None, 1);
+        let first = {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.hash("abandoned half way").await })
+        };
+        // Wait until its Argon2 work has started, then abandon the request: the blocking work goes on,
+        // and must keep the permit until it is done.
+        while svc.operations() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        first.abort();
+        svc.hash("the next one").await.unwrap();
+        assert_eq!(svc.inner.probe.peak.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_pepper_never_shows_in_debug_output() {
+        let pepper = SecretKey::generate().unwrap();
+        let text = pepper.to_text();
+        let svc = PasswordService::new(cheap(), Some(pepper), 1);
+        assert!(!format!("{svc:?}").contains(&text));
+    }
+}

@@ -1,0 +1,224 @@
+//! Customer sessions: created on sign-in with a fresh random token (never promoted from anything the
+//! browser held before), stored server-side under a keyed hash, bounded by the tenant's idle and absolute
+//! lifetimes, listed and revoked by the customer and the admin API.
+use serde::Serialize;
+use serde_json::json;
+use tessera_model::event::{NewEvent, identity_subject};
+use tessera_model::policy::SessionPolicy;
+use tessera_model::{IdentityId, TenantId};
+use tessera_store::Tx;
+use tessera_store::sessions::StoredSession;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Caller, CoreError, Result, Tessera};
+
+/// Event type names for sessions.
+pub mod types {
+    pub const SESSION_CREATED: &str = "session.created";
+    pub const SESSION_REVOKED: &str = "session.revoked";
+}
+
+/// A live session as its owner (or an admin) sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub identity_id: IdentityId,
+    pub aal: i64,
+    pub amr: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub authenticated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// True for the session making the request.
+    pub current: bool,
+}
+
+impl SessionView {
+    fn from(s: StoredSession, current: Option<Uuid>) -> Self {
+        Self {
+            current: Some(s.id) == current,
+            id: s.id,
+            identity_id: s.identity_id,
+            aal: s.aal,
+            amr: s.amr,
+            created_at: s.created_at,
+            authenticated_at: s.authenticated_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+        }
+    }
+}
+
+/// Who is signed in, resolved from a session token.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    pub session: StoredSession,
+}
+
+/// Where a request comes from, recorded with the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Tessera {
+    /// Opens a session for an identity inside the caller's transaction; returns the token for the cookie.
+    pub(crate) async fn open_session(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        identity: IdentityId,
+        amr: Vec<String>,
+        policy: &SessionPolicy,
+        client: &ClientInfo,
+    ) -> Result<String> {
+        let token = tessera_crypto::random_token()?;
+        let now = self.now();
+        let s = StoredSession {
+            id: Uuid::now_v7(),
+            tenant_id: tenant,
+            identity_id: identity,
+            aal: 1,
+            amr,
+            created_at: now,
+            authenticated_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes)),
+            expires_at: now + time::Duration::hours(i64::from(policy.absolute_lifetime_hours)),
+            revoked_at: None,
+            user_agent: client.user_agent.as_ref().map(|u| u.chars().take(300).collect()),
+            ip: client.ip.clone(),
+        };
+        tessera_store::sessions::insert(tx, &s, &self.keys.secret_hasher.hash(&token)).await?;
+        let ev = NewEvent::new(
+            tenant,
+            types::SESSION_CREATED,
+            identity_subject(identity),
+            json!({"identity_id": identity, "session_id": s.id, "aal": s.aal, "amr": s.amr}),
+        )
+        .with_personal(identity, json!({"ip": s.ip, "user_agent": s.user_agent}));
+        self.record(tx, &Caller::system(), ev, None).await?;
+        Ok(token)
+    }
+
+    /// Resolves a session token of a tenant; expired, idle or revoked sessions resolve to `None`.
+    /// Activity moves the idle deadline (written at most once a minute).
+    pub async fn session_from_token(&self, tenant_slug: &str, token: &str) -> Result<Option<ActiveSession>> {
+        if token.is_empty() || token.len() > 100 {
+            return Ok(None);
+        }
+        let mut conn = self.db.conn().await?;
+        let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await? else { return Ok(None) };
+        let hash = self.keys.secret_hasher.hash(token);
+        let Some(s) = tessera_store::sessions::by_token_hash(&mut conn, &hash).await? else { return Ok(None) };
+        let now = self.now();
+        if s.tenant_id != tenant.id || s.revoked_at.is_some() || now >= s.expires_at || now >= s.idle_expires_at {
+            return Ok(None);
+        }
+        let identity = tessera_store::identities::get(&mut conn, tenant.id, s.identity_id).await?;
+        if !identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active) {
+            return Ok(None);
+        }
+        drop(conn);
+        if now - s.last_seen_at > time::Duration::minutes(1) {
+            let policy = self.effective_policy_doc(tenant.id).await?.sessions;
+            let idle = (now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes))).min(s.expires_at);
+            let mut tx = self.db.begin().await?;
+            tessera_store::sessions::touch(&mut tx, s.id, now, idle).await?;
+            tx.commit().await?;
+        }
+        Ok(Some(ActiveSession { session: s }))
+    }
+
+    /// The live sessions of the signed-in customer.
+    pub async fn my_sessions(&self, active: &ActiveSession) -> Result<Vec<SessionView>> {
+        let mut conn = self.db.conn().await?;
+        let all = tessera_store::sessions::list_live(&mut conn, active.session.identity_id, self.now()).await?;
+        Ok(all.into_iter().map(|s| SessionView::from(s, Some(active.session.id))).collect())
+    }
+
+    /// Revokes one of the customer's own sessions (or the current one, which signs out).
+    pub async fn revoke_my_session(&self, active: &ActiveSession, id: Uuid) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        let s = &active.session;
+        if !tessera_store::sessions::revoke(&mut tx, s.identity_id, id, self.now()).await? {
+            return Err(CoreError::NotFound { what: "session" });
+        }
+        let ev = NewEvent::new(
+            s.tenant_id,
+            types::SESSION_REVOKED,
+            identity_subject(s.identity_id),
+            json!({"identity_id": s.identity_id, "session_id": id, "by": "customer"}),
+        );
+        self.record(&mut tx, &Caller::system(), ev, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Signs out: revokes the current session.
+    pub async fn sign_out(&self, active: &ActiveSession) -> Result<()> {
+        self.revoke_my_session(active, active.session.id).await
+    }
+
+    /// Revokes every session of an identity except `keep`, recording why.
+    pub(crate) async fn revoke_sessions_of(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        identity: IdentityId,
+        keep: Option<Uuid>,
+        reason: &str,
+    ) -> Result<u64> {
+        let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
+        if n > 0 {
+            let ev = NewEvent::new(
+                tenant,
+                types::SESSION_REVOKED,
+                identity_subject(identity),
+                json!({"identity_id": identity, "count": n, "reason": reason}),
+            );
+            self.record(tx, &Caller::system(), ev, None).await?;
+        }
+        Ok(n)
+    }
+
+    /// Admin: the live sessions of an identity.
+    pub async fn admin_list_sessions(&self, caller: &Caller, tenant_slug: &str, identity: IdentityId) -> Result<Vec<SessionView>> {
+        caller.require(tessera_model::api_key::Permission::IdentityRead)?;
+        let mut conn = self.db.conn().await?;
+        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        tessera_store::identities::get(&mut conn, t.id, identity).await?.ok_or(CoreError::NotFound { what: "identity" })?;
+        let all = tessera_store::sessions::list_live(&mut conn, identity, self.now()).await?;
+        Ok(all.into_iter().map(|s| SessionView::from(s, None)).collect())
+    }
+
+    /// Admin: revokes every session of an identity.
+    pub async fn admin_revoke_sessions(&self, caller: &Caller, tenant_slug: &str, identity: IdentityId) -> Result<u64> {
+        caller.require(tessera_model::api_key::Permission::IdentityWrite)?;
+        let mut tx = self.db.begin().await?;
+        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        tessera_store::identities::get(&mut tx, t.id, identity).await?.ok_or(CoreError::NotFound { what: "identity" })?;
+        let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.now()).await?;
+        let ev = NewEvent::new(t.id, types::SESSION_REVOKED, identity_subject(identity), json!({"identity_id": identity, "count": n, "by": "admin"}));
+        self.record(&mut tx, caller, ev, None).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The tenant's effective policy document (tenant scope), for flows.
+    pub(crate) async fn effective_policy_doc(&self, tenant: TenantId) -> Result<tessera_model::policy::PolicyDocument> {
+        let mut conn = self.db.conn().await?;
+        let doc = tessera_store::policies::latest(&mut conn, tenant, "tenant").await?.map(|p| p.document).unwrap_or(json!({}));
+        serde_json::from_value(doc).map_err(|e| CoreError::Internal(format!("stored policy: {e}")))
+    }
+}

@@ -1,0 +1,154 @@
+//! The same flows for native and single-page apps, as JSON. No cookies: the app keeps the flow id, and
+//! after sign-in it receives the session token, which it sends as `Authorization: Bearer` (for example to
+//! drive a settings flow).
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tessera_core::flows::{FlowContext, FlowInput, FlowOutcome, FlowStart};
+use tessera_core::sessions::{ClientInfo, SessionView};
+use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, OptionalJson};
+
+/// Options when an app starts a flow.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartFlow {
+    pub return_to: Option<String>,
+    pub client_id: Option<String>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+/// A flow answer: the flow (next step or errors), and after sign-in the session token.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FlowResponse {
+    pub flow: Flow,
+    /// `true` when the flow is finished.
+    pub done: bool,
+    /// Present once, right after sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    /// Present when the submitted flow had expired and this is its replacement.
+    pub restarted: bool,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    h.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+}
+
+fn ctx(tenant: &str, headers: &HeaderMap, peer: SocketAddr, locale: Option<String>) -> FlowContext {
+    FlowContext {
+        tenant: tenant.to_owned(),
+        channel: FlowChannel::Api,
+        browser_binding: None,
+        session_token: bearer(headers),
+        client: ClientInfo {
+            ip: Some(peer.ip().to_string()),
+            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        },
+        locale,
+    }
+}
+
+fn kind_of(s: &str) -> Result<FlowKind, ApiError> {
+    FlowKind::parse(s).ok_or(ApiError::NotFound)
+}
+
+fn respond(out: FlowOutcome) -> Response {
+    use tessera_model::flow::MessageKind;
+    let (status, body) = match out {
+        FlowOutcome::Show(flow) => {
+            let errors = flow.ui.messages.iter().chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter())).any(|m| m.kind == MessageKind::Error);
+            let status = if errors { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            (status, FlowResponse { flow, done: false, session_token: None, redirect: None, restarted: false })
+        }
+        FlowOutcome::Restarted(flow) => (StatusCode::GONE, FlowResponse { flow, done: false, session_token: None, redirect: None, restarted: true }),
+        FlowOutcome::SignedIn { flow, session_token, redirect } => {
+            (StatusCode::OK, FlowResponse { flow, done: true, session_token: Some(session_token), redirect: Some(redirect), restarted: false })
+        }
+        FlowOutcome::Done { flow } => (StatusCode::OK, FlowResponse { flow, done: true, session_token: None, redirect: None, restarted: false }),
+    };
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Starts a flow of `kind` for an app.
+#[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}", tag = "flows", params(("tenant" = String, Path), ("kind" = FlowKind, Path)),
+    request_body = Option<StartFlow>, responses((status = 201, body = FlowResponse), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn start(
+    State(app): State<AppState>,
+    ApiPath((tenant, kind)): ApiPath<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    OptionalJson(req): OptionalJson<StartFlow>,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    let locale = Some(app.views.negotiate(req.ui_locales.as_deref(), headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())).as_str().to_owned());
+    let c = ctx(&tenant, &headers, peer, locale);
+    let started = app.tessera.start_flow(&c, kind, FlowStart { return_to: req.return_to, client_id: req.client_id, identifier: req.login_hint }).await?;
+    let mut r = respond(FlowOutcome::Show(started.flow));
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+/// Reads a flow.
+#[utoipa::path(get, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
+    params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path)),
+    responses((status = 200, body = FlowResponse), (status = 410, body = FlowResponse)))]
+pub async fn get(
+    State(app): State<AppState>,
+    ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    let c = ctx(&tenant, &headers, peer, None);
+    Ok(respond(app.tessera.get_flow(&c, kind, id).await?))
+}
+
+/// Submits a step: a JSON object of field names to string values (the node names of the flow's UI).
+#[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
+    params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path)),
+    request_body = Object,
+    responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse), (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem)))]
+pub async fn submit(
+    State(app): State<AppState>,
+    ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<FlowInput>,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    let c = ctx(&tenant, &headers, peer, None);
+    Ok(respond(app.tessera.submit_flow(&c, kind, id, input).await?))
+}
+
+/// The signed-in customer's sessions.
+#[utoipa::path(get, path = "/t/{tenant}/api/sessions", tag = "flows", params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<SessionView>), (status = 401, body = crate::error::Problem)))]
+pub async fn sessions(State(app): State<AppState>, ApiPath(tenant): ApiPath<String>, headers: HeaderMap) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let token = bearer(&headers).unwrap_or_default();
+    let s = app.tessera.session_from_token(&tenant, &token).await?.ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
+    Ok(Json(app.tessera.my_sessions(&s).await?))
+}
+
+/// Signs out the session whose token is presented.
+#[utoipa::path(delete, path = "/t/{tenant}/api/sessions/current", tag = "flows", params(("tenant" = String, Path)),
+    responses((status = 204), (status = 401, body = crate::error::Problem)))]
+pub async fn sign_out(State(app): State<AppState>, ApiPath(tenant): ApiPath<String>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let token = bearer(&headers).unwrap_or_default();
+    let s = app.tessera.session_from_token(&tenant, &token).await?.ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
+    app.tessera.sign_out(&s).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,162 @@
+//! Mail delivery. Mails are queued in the database by the flows; this worker renders them with the
+//! tenant's templates and sends them over SMTP. Without SMTP configured (the default), nothing is sent:
+//! the development mailbox on the admin listener shows the queued mails, so a newcomer can finish
+//! sign-up with nothing else installed.
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+use tessera_core::Tessera;
+use tessera_core::mail::OutboxMail;
+
+use crate::AppState;
+use crate::views::{Locale, Views};
+
+/// An SMTP sender.
+#[derive(Clone)]
+pub struct SmtpSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for SmtpSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSender").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl SmtpSender {
+    /// Builds a sender from `smtp://…`/`smtps://…` and the sender address.
+    pub fn new(url: &str, from: &str) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("smtp_url: {e}"))?
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        let from = from.parse::<Mailbox>().map_err(|e| format!("smtp_from {from:?}: {e}"))?;
+        Ok(Self { transport, from })
+    }
+
+    async fn send(&self, views: &Views, m: &OutboxMail) -> Result<(), String> {
+        let locale = Locale::from_tag(&m.mail.locale).unwrap_or_default();
+        let rendered = views.render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars).map_err(|e| e.to_string())?;
+        let to = m.mail.to_address.parse::<Mailbox>().map_err(|e| format!("recipient: {e}"))?;
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject)
+            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+            .map_err(|e| e.to_string())?;
+        self.transport.send(msg).await.map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// Sends queued mail until `stop` flips.
+pub async fn run_delivery(tessera: Tessera, views: Views, sender: SmtpSender, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match tessera.pending_mail(50).await {
+            Ok(batch) => {
+                for m in batch {
+                    match sender.send(&views, &m).await {
+                        Ok(()) => {
+                            if let Err(e) = tessera.mail_sent(m.mail.id).await {
+                                tracing::warn!(error = %e, "recording a sent mail failed");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(template = %m.mail.template, error = %e, "sending mail failed; will retry");
+                            let _ = tessera.mail_failed(m.mail.id, &e).await;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the mail outbox failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+    }
+}
+
+/// One mail as the development mailbox shows it.
+#[derive(Debug, Serialize)]
+pub struct MailboxEntry {
+    pub to: String,
+    pub template: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub created_at: String,
+}
+
+async fn entries(app: &AppState) -> Result<Vec<MailboxEntry>, tessera_core::CoreError> {
+    let mails = app.tessera.recent_mail(50).await?;
+    Ok(mails
+        .into_iter()
+        .filter_map(|m| {
+            let locale = Locale::from_tag(&m.mail.locale).unwrap_or_default();
+            let r = app.views.render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars).ok()?;
+            Some(MailboxEntry {
+                to: m.mail.to_address,
+                template: m.mail.template,
+                subject: r.subject,
+                text: r.text,
+                html: r.html,
+                created_at: m.mail.created_at.to_string(),
+            })
+        })
+        .collect())
+}
+
+/// `GET /dev/mailbox.json` on the admin listener (only without SMTP).
+pub async fn mailbox_json(State(app): State<AppState>) -> Response {
+    if !app.dev_mailbox {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match entries(&app).await {
+        Ok(e) => Json(e).into_response(),
+        Err(e) => crate::error::ApiError::Core(e).into_response(),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `GET /dev/mailbox` on the admin listener: the newest mails as a page (only without SMTP).
+pub async fn mailbox_page(State(app): State<AppState>) -> Response {
+    if !app.dev_mailbox {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let list = match entries(&app).await {
+        Ok(e) => e,
+        Err(e) => return crate::error::ApiError::Core(e).into_response(),
+    };
+    let mut html = String::from(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\"><title>Tessera dev mailbox</title>\
+         <link rel=stylesheet href=\"/assets/tessera.css\"></head><body><main><h1>Development mailbox</h1>\
+         <p>No SMTP server is configured, so mails stay here. Newest first.</p>",
+    );
+    if list.is_empty() {
+        html.push_str("<p>No mail yet.</p>");
+    }
+    for m in list {
+        html.push_str(&format!(
+            "<article class=mail><h2>{}</h2><p>To: <strong>{}</strong> · {} · {}</p><pre>{}</pre></article>",
+            escape(&m.subject),
+            escape(&m.to),
+            escape(&m.template),
+            escape(&m.created_at),
+            escape(&m.text)
+        ));
+    }
+    html.push_str("</main></body></html>");
+    let mut r = (StatusCode::OK, html).into_response();
+    crate::public::html_headers(&mut r, false);
+    r
+}
