@@ -44,7 +44,12 @@ pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> 
     let (master, _) =
         load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
     let db = Db::connect(&config.db_options()).await?;
-    Ok(Tessera::new(db, Keys::from_master(&master), clock, config.base_url.clone()))
+    Ok(Tessera::new(
+        db,
+        Keys::from_master(&master),
+        clock,
+        config.base_url.clone(),
+    ))
 }
 
 /// Opens everything `serve` needs: migrations applied, default tenant present, first key issued.
@@ -61,7 +66,12 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
         load_or_create_master_key(config.master_key.as_deref(), &config.master_key_file)?;
     let db = Db::connect(&config.db_options()).await?;
     db.migrate().await?;
-    let tessera = Tessera::new(db, Keys::from_master(&master), clock, config.base_url.clone());
+    let tessera = Tessera::new(
+        db,
+        Keys::from_master(&master),
+        clock,
+        config.base_url.clone(),
+    );
     tessera.check_master_key().await?;
     let default_tenant_created = tessera.ensure_default_tenant().await?;
     let printed_key = tessera.ensure_bootstrap_key(config).await?;

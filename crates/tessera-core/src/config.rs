@@ -189,6 +189,26 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         false,
         "true relaxes HTTPS-only rules for local development; default false",
     ),
+    (
+        "smtp_url",
+        true,
+        "smtp://user:pass@host:port or smtps://...; unset: mail goes to the dev mailbox on the admin listener",
+    ),
+    (
+        "smtp_from",
+        false,
+        "sender address of every mail; default Tessera <no-reply@localhost>",
+    ),
+    (
+        "theme_dir",
+        false,
+        "directory of per-tenant template, text and colour overrides",
+    ),
+    (
+        "breached_password_api",
+        false,
+        "base URL of a k-anonymity range API, e.g. https://api.pwnedpasswords.com; unset: off",
+    ),
 ];
 
 type Raw = BTreeMap<String, (String, Source)>;
@@ -395,16 +415,30 @@ impl Config {
             smtp_url: match get("smtp_url") {
                 Some((v, src)) => {
                     if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
-                        return Err(error("smtp_url", "<redacted>", src, "must start with smtp:// or smtps://"));
+                        return Err(error(
+                            "smtp_url",
+                            "<redacted>",
+                            src,
+                            "must start with smtp:// or smtps://",
+                        ));
                     }
                     Some(v.clone())
                 }
                 None => None,
             },
-            smtp_from: get("smtp_from").map(|v| v.0.clone()).unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
+            smtp_from: get("smtp_from")
+                .map(|v| v.0.clone())
+                .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
             theme_dir: get("theme_dir").map(|v| PathBuf::from(&v.0)),
             breached_password_api: match get("breached_password_api") {
-                Some((v, src)) => Some(url::Url::parse(v).map_err(|e| error("breached_password_api", &quote(v), src, &format!("not a URL: {e}")))?),
+                Some((v, src)) => Some(url::Url::parse(v).map_err(|e| {
+                    error(
+                        "breached_password_api",
+                        &quote(v),
+                        src,
+                        &format!("not a URL: {e}"),
+                    )
+                })?),
                 None => None,
             },
         })

@@ -17,8 +17,15 @@ impl Tessera {
         Ok(mails
             .into_iter()
             .map(|m| {
-                let tenant_slug = tenants.iter().find(|t| t.id == m.tenant_id).map(|t| t.slug.clone()).unwrap_or_default();
-                OutboxMail { mail: m, tenant_slug }
+                let tenant_slug = tenants
+                    .iter()
+                    .find(|t| t.id == m.tenant_id)
+                    .map(|t| t.slug.clone())
+                    .unwrap_or_default();
+                OutboxMail {
+                    mail: m,
+                    tenant_slug,
+                }
             })
             .collect())
     }

@@ -96,7 +96,10 @@ impl Tessera {
             idle_expires_at: now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes)),
             expires_at: now + time::Duration::hours(i64::from(policy.absolute_lifetime_hours)),
             revoked_at: None,
-            user_agent: client.user_agent.as_ref().map(|u| u.chars().take(300).collect()),
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|u| u.chars().take(300).collect()),
             ip: client.ip.clone(),
         };
         tessera_store::sessions::insert(tx, &s, &self.keys.secret_hasher.hash(&token)).await?;
@@ -113,16 +116,28 @@ impl Tessera {
 
     /// Resolves a session token of a tenant; expired, idle or revoked sessions resolve to `None`.
     /// Activity moves the idle deadline (written at most once a minute).
-    pub async fn session_from_token(&self, tenant_slug: &str, token: &str) -> Result<Option<ActiveSession>> {
+    pub async fn session_from_token(
+        &self,
+        tenant_slug: &str,
+        token: &str,
+    ) -> Result<Option<ActiveSession>> {
         if token.is_empty() || token.len() > 100 {
             return Ok(None);
         }
         let mut conn = self.db.conn().await?;
-        let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await? else { return Ok(None) };
+        let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await? else {
+            return Ok(None);
+        };
         let hash = self.keys.secret_hasher.hash(token);
-        let Some(s) = tessera_store::sessions::by_token_hash(&mut conn, &hash).await? else { return Ok(None) };
+        let Some(s) = tessera_store::sessions::by_token_hash(&mut conn, &hash).await? else {
+            return Ok(None);
+        };
         let now = self.now();
-        if s.tenant_id != tenant.id || s.revoked_at.is_some() || now >= s.expires_at || now >= s.idle_expires_at {
+        if s.tenant_id != tenant.id
+            || s.revoked_at.is_some()
+            || now >= s.expires_at
+            || now >= s.idle_expires_at
+        {
             return Ok(None);
         }
         let identity = tessera_store::identities::get(&mut conn, tenant.id, s.identity_id).await?;
@@ -132,7 +147,8 @@ impl Tessera {
         drop(conn);
         if now - s.last_seen_at > time::Duration::minutes(1) {
             let policy = self.effective_policy_doc(tenant.id).await?.sessions;
-            let idle = (now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes))).min(s.expires_at);
+            let idle = (now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes)))
+                .min(s.expires_at);
             let mut tx = self.db.begin().await?;
             tessera_store::sessions::touch(&mut tx, s.id, now, idle).await?;
             tx.commit().await?;
@@ -143,8 +159,13 @@ impl Tessera {
     /// The live sessions of the signed-in customer.
     pub async fn my_sessions(&self, active: &ActiveSession) -> Result<Vec<SessionView>> {
         let mut conn = self.db.conn().await?;
-        let all = tessera_store::sessions::list_live(&mut conn, active.session.identity_id, self.now()).await?;
-        Ok(all.into_iter().map(|s| SessionView::from(s, Some(active.session.id))).collect())
+        let all =
+            tessera_store::sessions::list_live(&mut conn, active.session.identity_id, self.now())
+                .await?;
+        Ok(all
+            .into_iter()
+            .map(|s| SessionView::from(s, Some(active.session.id)))
+            .collect())
     }
 
     /// Revokes one of the customer's own sessions (or the current one, which signs out).
@@ -193,32 +214,60 @@ impl Tessera {
     }
 
     /// Admin: the live sessions of an identity.
-    pub async fn admin_list_sessions(&self, caller: &Caller, tenant_slug: &str, identity: IdentityId) -> Result<Vec<SessionView>> {
+    pub async fn admin_list_sessions(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        identity: IdentityId,
+    ) -> Result<Vec<SessionView>> {
         caller.require(tessera_model::api_key::Permission::IdentityRead)?;
         let mut conn = self.db.conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
-        tessera_store::identities::get(&mut conn, t.id, identity).await?.ok_or(CoreError::NotFound { what: "identity" })?;
+        tessera_store::identities::get(&mut conn, t.id, identity)
+            .await?
+            .ok_or(CoreError::NotFound { what: "identity" })?;
         let all = tessera_store::sessions::list_live(&mut conn, identity, self.now()).await?;
-        Ok(all.into_iter().map(|s| SessionView::from(s, None)).collect())
+        Ok(all
+            .into_iter()
+            .map(|s| SessionView::from(s, None))
+            .collect())
     }
 
     /// Admin: revokes every session of an identity.
-    pub async fn admin_revoke_sessions(&self, caller: &Caller, tenant_slug: &str, identity: IdentityId) -> Result<u64> {
+    pub async fn admin_revoke_sessions(
+        &self,
+        caller: &Caller,
+        tenant_slug: &str,
+        identity: IdentityId,
+    ) -> Result<u64> {
         caller.require(tessera_model::api_key::Permission::IdentityWrite)?;
         let mut tx = self.db.begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        tessera_store::identities::get(&mut tx, t.id, identity).await?.ok_or(CoreError::NotFound { what: "identity" })?;
+        tessera_store::identities::get(&mut tx, t.id, identity)
+            .await?
+            .ok_or(CoreError::NotFound { what: "identity" })?;
         let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.now()).await?;
-        let ev = NewEvent::new(t.id, types::SESSION_REVOKED, identity_subject(identity), json!({"identity_id": identity, "count": n, "by": "admin"}));
+        let ev = NewEvent::new(
+            t.id,
+            types::SESSION_REVOKED,
+            identity_subject(identity),
+            json!({"identity_id": identity, "count": n, "by": "admin"}),
+        );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(n)
     }
 
     /// The tenant's effective policy document (tenant scope), for flows.
-    pub(crate) async fn effective_policy_doc(&self, tenant: TenantId) -> Result<tessera_model::policy::PolicyDocument> {
+    pub(crate) async fn effective_policy_doc(
+        &self,
+        tenant: TenantId,
+    ) -> Result<tessera_model::policy::PolicyDocument> {
         let mut conn = self.db.conn().await?;
-        let doc = tessera_store::policies::latest(&mut conn, tenant, "tenant").await?.map(|p| p.document).unwrap_or(json!({}));
+        let doc = tessera_store::policies::latest(&mut conn, tenant, "tenant")
+            .await?
+            .map(|p| p.document)
+            .unwrap_or(json!({}));
         serde_json::from_value(doc).map_err(|e| CoreError::Internal(format!("stored policy: {e}")))
     }
 }

@@ -38,10 +38,22 @@ pub struct ThrottleKeys {
 
 impl Tessera {
     /// Keys for an attempt on `identifier` (already normalised or raw) from `ip`, for one action.
-    pub(crate) fn throttle_keys(&self, tenant: &str, action: &str, identifier: &str, ip: Option<&str>) -> ThrottleKeys {
-        let digest = self.keys.secret_hasher.hash(&format!("{tenant}\u{0}{}", identifier.trim().to_lowercase()));
+    pub(crate) fn throttle_keys(
+        &self,
+        tenant: &str,
+        action: &str,
+        identifier: &str,
+        ip: Option<&str>,
+    ) -> ThrottleKeys {
+        let digest = self.keys.secret_hasher.hash(&format!(
+            "{tenant}\u{0}{}",
+            identifier.trim().to_lowercase()
+        ));
         let short: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        ThrottleKeys { account: format!("{action}:acct:{tenant}:{short}"), ip: ip.map(|i| format!("{action}:ip:{tenant}:{i}")) }
+        ThrottleKeys {
+            account: format!("{action}:acct:{tenant}:{short}"),
+            ip: ip.map(|i| format!("{action}:ip:{tenant}:{i}")),
+        }
     }
 
     /// Whether an attempt may go ahead now.
@@ -49,7 +61,10 @@ impl Tessera {
         let now = self.now();
         let mut conn = self.db.conn().await?;
         let mut wait = 0;
-        let checks = [(Some(&keys.account), ACCOUNT_FREE), (keys.ip.as_ref(), IP_FREE)];
+        let checks = [
+            (Some(&keys.account), ACCOUNT_FREE),
+            (keys.ip.as_ref(), IP_FREE),
+        ];
         for (key, free) in checks {
             let Some(key) = key else { continue };
             if let Some((failures, last)) = tessera_store::throttles::get(&mut conn, key).await? {
@@ -62,13 +77,22 @@ impl Tessera {
                 }
             }
         }
-        Ok(if wait > 0 { Verdict::Wait(wait) } else { Verdict::Allowed })
+        Ok(if wait > 0 {
+            Verdict::Wait(wait)
+        } else {
+            Verdict::Allowed
+        })
     }
 
     /// Counts a failed attempt under every key.
-    pub(crate) async fn throttle_fail(&self, tx: &mut tessera_store::Tx, keys: &ThrottleKeys) -> Result<()> {
+    pub(crate) async fn throttle_fail(
+        &self,
+        tx: &mut tessera_store::Tx,
+        keys: &ThrottleKeys,
+    ) -> Result<()> {
         let now = self.now();
-        tessera_store::throttles::record_failure(tx, &keys.account, now, now - FORGET_AFTER).await?;
+        tessera_store::throttles::record_failure(tx, &keys.account, now, now - FORGET_AFTER)
+            .await?;
         if let Some(ip) = &keys.ip {
             tessera_store::throttles::record_failure(tx, ip, now, now - FORGET_AFTER).await?;
         }
@@ -76,7 +100,11 @@ impl Tessera {
     }
 
     /// Forgets the account's failures after a success (the IP counter keeps counting).
-    pub(crate) async fn throttle_clear(&self, tx: &mut tessera_store::Tx, keys: &ThrottleKeys) -> Result<()> {
+    pub(crate) async fn throttle_clear(
+        &self,
+        tx: &mut tessera_store::Tx,
+        keys: &ThrottleKeys,
+    ) -> Result<()> {
         tessera_store::throttles::clear(tx, &keys.account).await?;
         Ok(())
     }
@@ -92,6 +120,10 @@ mod tests {
         assert_eq!(delay_secs(5, ACCOUNT_FREE), 1);
         assert_eq!(delay_secs(6, ACCOUNT_FREE), 2);
         assert_eq!(delay_secs(10, ACCOUNT_FREE), 32);
-        assert_eq!(delay_secs(100, ACCOUNT_FREE), MAX_DELAY_SECS, "slowed, never locked out for good");
+        assert_eq!(
+            delay_secs(100, ACCOUNT_FREE),
+            MAX_DELAY_SECS,
+            "slowed, never locked out for good"
+        );
     }
 }

@@ -145,7 +145,7 @@ pub fn check(
     }
 
     let folded = fold(password);
-    if blocklist.contains_folded(&folded) {
+    if blocklist.contains_folded(&folded) || repeats_a_weak_unit(&folded, blocklist) {
         problems.push(PasswordProblem {
             code: "common",
             message: "This password is on a list of common or breached passwords that attackers try first. Choose a different one.".into(),
@@ -163,6 +163,18 @@ pub fn check(
     } else {
         Err(problems)
     }
+}
+
+/// True when the password is a short unit or a listed password said again and again
+/// (`passwordpassword`, `abcabcabcabcabc`): attackers try those right after the list itself.
+fn repeats_a_weak_unit(folded: &str, blocklist: &Blocklist) -> bool {
+    let chars: Vec<char> = folded.chars().collect();
+    let n = chars.len();
+    (1..=n / 2).filter(|u| n.is_multiple_of(*u)).any(|u| {
+        let unit: String = chars.iter().take(u).collect();
+        let repeated = chars.chunks(u).all(|c| c.iter().copied().eq(unit.chars()));
+        repeated && (u < 4 || blocklist.contains_folded(&unit))
+    })
 }
 
 /// The comparison form for lists and context words: NFKC, then lower case.
@@ -638,7 +650,7 @@ mod tests {
         assert_eq!(cjk.chars().count(), 15);
         assert!(check(&policy(), cjk, &alone(), &b).is_ok());
         // 14 emoji (56 bytes) are still too short.
-        let emoji: String = "\u{1f600}\u{1f680}".chars().cycle().take(14).collect();
+        let emoji: String = (0x1f600..0x1f60e_u32).filter_map(char::from_u32).collect();
         assert_eq!(codes(check(&policy(), &emoji, &alone(), &b)), ["too_short"]);
     }
 
@@ -754,7 +766,7 @@ mod tests {
             has_second_factor: true,
             context_words: vec!["abc", "", "bobbybobby"],
         };
-        assert!(check(&policy(), "abcabcabcabc", &ctx, &b).is_ok());
+        assert!(check(&policy(), "abcxyzabcxyz", &ctx, &b).is_ok());
         assert_eq!(
             codes(check(&policy(), "BobbyBobby", &ctx, &b)),
             ["contains_context"]
@@ -846,7 +858,7 @@ mod tests {
     fn estimator_is_advisory_only() {
         // A weak but acceptable password passes the check with a low score and hints.
         let b = empty();
-        let s = check(&policy(), "aaaaaaaaaaaaaaaaaaaa", &alone(), &b).unwrap();
+        let s = check(&policy(), "abcdefghijklmnopqrst", &alone(), &b).unwrap();
         assert_eq!(s.score, 0);
         assert!(!s.feedback.is_empty());
     }
@@ -861,5 +873,30 @@ mod tests {
             .collect();
         let s = estimate(&pw, b);
         assert!(s.score <= 4);
+    }
+}
+
+#[cfg(test)]
+mod repetition_tests {
+    use super::*;
+
+    #[test]
+    fn pw_04_a_listed_password_repeated_is_still_common() {
+        let list = Blocklist::from_lines("password\nletmein\n");
+        let ctx = PasswordContext {
+            has_second_factor: false,
+            context_words: vec![],
+        };
+        let policy = PasswordPolicy::default();
+        for pw in [
+            "passwordpassword",
+            "letmeinletmeinletmein",
+            "abcabcabcabcabc",
+            "aaaaaaaaaaaaaaaa",
+        ] {
+            let err = check(&policy, pw, &ctx, &list).unwrap_err();
+            assert!(err.iter().any(|p| p.code == "common"), "{pw}");
+        }
+        assert!(check(&policy, "purple monkey dishwasher", &ctx, &list).is_ok());
     }
 }

@@ -54,7 +54,10 @@ fn ctx(tenant: &str, headers: &HeaderMap, peer: SocketAddr, locale: Option<Strin
         session_token: bearer(headers),
         client: ClientInfo {
             ip: Some(peer.ip().to_string()),
-            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         },
         locale,
     }
@@ -68,18 +71,68 @@ fn respond(out: FlowOutcome) -> Response {
     use tessera_model::flow::MessageKind;
     let (status, body) = match out {
         FlowOutcome::Show(flow) => {
-            let errors = flow.ui.messages.iter().chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter())).any(|m| m.kind == MessageKind::Error);
-            let status = if errors { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            (status, FlowResponse { flow, done: false, session_token: None, redirect: None, restarted: false })
+            let errors = flow
+                .ui
+                .messages
+                .iter()
+                .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
+                .any(|m| m.kind == MessageKind::Error);
+            let status = if errors {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                FlowResponse {
+                    flow,
+                    done: false,
+                    session_token: None,
+                    redirect: None,
+                    restarted: false,
+                },
+            )
         }
-        FlowOutcome::Restarted(flow) => (StatusCode::GONE, FlowResponse { flow, done: false, session_token: None, redirect: None, restarted: true }),
-        FlowOutcome::SignedIn { flow, session_token, redirect } => {
-            (StatusCode::OK, FlowResponse { flow, done: true, session_token: Some(session_token), redirect: Some(redirect), restarted: false })
-        }
-        FlowOutcome::Done { flow } => (StatusCode::OK, FlowResponse { flow, done: true, session_token: None, redirect: None, restarted: false }),
+        FlowOutcome::Restarted(flow) => (
+            StatusCode::GONE,
+            FlowResponse {
+                flow,
+                done: false,
+                session_token: None,
+                redirect: None,
+                restarted: true,
+            },
+        ),
+        FlowOutcome::SignedIn {
+            flow,
+            session_token,
+            redirect,
+        } => (
+            StatusCode::OK,
+            FlowResponse {
+                flow,
+                done: true,
+                session_token: Some(session_token),
+                redirect: Some(redirect),
+                restarted: false,
+            },
+        ),
+        FlowOutcome::Done { flow } => (
+            StatusCode::OK,
+            FlowResponse {
+                flow,
+                done: true,
+                session_token: None,
+                redirect: None,
+                restarted: false,
+            },
+        ),
     };
     let mut r = (status, Json(body)).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -94,9 +147,30 @@ pub async fn start(
     OptionalJson(req): OptionalJson<StartFlow>,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
-    let locale = Some(app.views.negotiate(req.ui_locales.as_deref(), headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())).as_str().to_owned());
+    let locale = Some(
+        app.views
+            .negotiate(
+                req.ui_locales.as_deref(),
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            )
+            .as_str()
+            .to_owned(),
+    );
     let c = ctx(&tenant, &headers, peer, locale);
-    let started = app.tessera.start_flow(&c, kind, FlowStart { return_to: req.return_to, client_id: req.client_id, identifier: req.login_hint }).await?;
+    let started = app
+        .tessera
+        .start_flow(
+            &c,
+            kind,
+            FlowStart {
+                return_to: req.return_to,
+                client_id: req.client_id,
+                identifier: req.login_hint,
+            },
+        )
+        .await?;
     let mut r = respond(FlowOutcome::Show(started.flow));
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
@@ -137,18 +211,34 @@ pub async fn submit(
 /// The signed-in customer's sessions.
 #[utoipa::path(get, path = "/t/{tenant}/api/sessions", tag = "flows", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<SessionView>), (status = 401, body = crate::error::Problem)))]
-pub async fn sessions(State(app): State<AppState>, ApiPath(tenant): ApiPath<String>, headers: HeaderMap) -> Result<Json<Vec<SessionView>>, ApiError> {
+pub async fn sessions(
+    State(app): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
     let token = bearer(&headers).unwrap_or_default();
-    let s = app.tessera.session_from_token(&tenant, &token).await?.ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
+    let s = app
+        .tessera
+        .session_from_token(&tenant, &token)
+        .await?
+        .ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
     Ok(Json(app.tessera.my_sessions(&s).await?))
 }
 
 /// Signs out the session whose token is presented.
 #[utoipa::path(delete, path = "/t/{tenant}/api/sessions/current", tag = "flows", params(("tenant" = String, Path)),
     responses((status = 204), (status = 401, body = crate::error::Problem)))]
-pub async fn sign_out(State(app): State<AppState>, ApiPath(tenant): ApiPath<String>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+pub async fn sign_out(
+    State(app): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     let token = bearer(&headers).unwrap_or_default();
-    let s = app.tessera.session_from_token(&tenant, &token).await?.ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
+    let s = app
+        .tessera
+        .session_from_token(&tenant, &token)
+        .await?
+        .ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
     app.tessera.sign_out(&s).await?;
     Ok(StatusCode::NO_CONTENT)
 }

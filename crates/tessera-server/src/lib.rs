@@ -22,10 +22,10 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod flow_api;
-pub mod mail;
-pub mod public;
 pub mod hibp;
+pub mod mail;
 pub mod openapi;
+pub mod public;
 pub mod views;
 
 use error::{ApiError, problem};
@@ -239,6 +239,10 @@ pub fn admin_router(state: AppState) -> Router {
             get(identities::get)
                 .patch(identities::update)
                 .delete(identities::delete),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/sessions"),
+            get(identities::sessions).delete(identities::revoke_sessions),
         )
         .route(
             &format!("{t}/identities/{{id}}/suspend"),

@@ -26,7 +26,9 @@ pub struct SmtpSender {
 
 impl std::fmt::Debug for SmtpSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpSender").field("from", &self.from.to_string()).finish_non_exhaustive()
+        f.debug_struct("SmtpSender")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,26 +39,47 @@ impl SmtpSender {
             .map_err(|e| format!("smtp_url: {e}"))?
             .timeout(Some(Duration::from_secs(10)))
             .build();
-        let from = from.parse::<Mailbox>().map_err(|e| format!("smtp_from {from:?}: {e}"))?;
+        let from = from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("smtp_from {from:?}: {e}"))?;
         Ok(Self { transport, from })
     }
 
     async fn send(&self, views: &Views, m: &OutboxMail) -> Result<(), String> {
         let locale = Locale::from_tag(&m.mail.locale).unwrap_or_default();
-        let rendered = views.render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars).map_err(|e| e.to_string())?;
-        let to = m.mail.to_address.parse::<Mailbox>().map_err(|e| format!("recipient: {e}"))?;
+        let rendered = views
+            .render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars)
+            .map_err(|e| e.to_string())?;
+        let to = m
+            .mail
+            .to_address
+            .parse::<Mailbox>()
+            .map_err(|e| format!("recipient: {e}"))?;
         let msg = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject)
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
             .map_err(|e| e.to_string())?;
-        self.transport.send(msg).await.map(drop).map_err(|e| e.to_string())
+        self.transport
+            .send(msg)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 
 /// Sends queued mail until `stop` flips.
-pub async fn run_delivery(tessera: Tessera, views: Views, sender: SmtpSender, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_delivery(
+    tessera: Tessera,
+    views: Views,
+    sender: SmtpSender,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tracing::info!("mail delivery over SMTP started");
     loop {
         match tessera.pending_mail(50).await {
             Ok(batch) => {
@@ -100,7 +123,10 @@ async fn entries(app: &AppState) -> Result<Vec<MailboxEntry>, tessera_core::Core
         .into_iter()
         .filter_map(|m| {
             let locale = Locale::from_tag(&m.mail.locale).unwrap_or_default();
-            let r = app.views.render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars).ok()?;
+            let r = app
+                .views
+                .render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars)
+                .ok()?;
             Some(MailboxEntry {
                 to: m.mail.to_address,
                 template: m.mail.template,
@@ -125,7 +151,10 @@ pub async fn mailbox_json(State(app): State<AppState>) -> Response {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `GET /dev/mailbox` on the admin listener: the newest mails as a page (only without SMTP).

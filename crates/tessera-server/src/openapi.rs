@@ -32,6 +32,8 @@ impl Modify for BearerKey {
         admin::tenants::list, admin::tenants::create, admin::tenants::get, admin::tenants::update,
         admin::identities::create, admin::identities::list, admin::identities::get, admin::identities::update,
         admin::identities::suspend, admin::identities::reactivate, admin::identities::schedule_deletion, admin::identities::delete,
+        admin::identities::sessions, admin::identities::revoke_sessions,
+        crate::flow_api::start, crate::flow_api::get, crate::flow_api::submit, crate::flow_api::sessions, crate::flow_api::sign_out,
         admin::policies::get_schema, admin::policies::put_schema,
         admin::policies::get_tenant_policy, admin::policies::put_tenant_policy, admin::policies::tenant_policy_history,
         admin::policies::tenant_policy_version, admin::policies::effective_policy,
@@ -45,6 +47,7 @@ impl Modify for BearerKey {
     tags(
         (name = "tenants"), (name = "identities"), (name = "attribute schema"), (name = "policy"),
         (name = "organizations"), (name = "api keys"), (name = "events"),
+        (name = "flows", description = "Public listener: the hosted flows for native and single-page apps (JSON)."),
     )
 )]
 struct AdminApi;

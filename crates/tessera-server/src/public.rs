@@ -28,25 +28,43 @@ impl Cookies {
     /// `__Host-` names with `Secure` everywhere, except plain-http development where browsers would drop them.
     pub fn for_base(base: &url::Url, dev_mode: bool) -> Self {
         if dev_mode && base.scheme() == "http" {
-            Cookies { session: "tessera_session", flow: "tessera_flow", secure: false }
+            Cookies {
+                session: "tessera_session",
+                flow: "tessera_flow",
+                secure: false,
+            }
         } else {
-            Cookies { session: "__Host-tessera_session", flow: "__Host-tessera_flow", secure: true }
+            Cookies {
+                session: "__Host-tessera_session",
+                flow: "__Host-tessera_flow",
+                secure: true,
+            }
         }
     }
 
     fn set(&self, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
-        let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
-        HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}")).unwrap_or(HeaderValue::from_static(""))
+        let age = max_age
+            .map(|a| format!("; Max-Age={a}"))
+            .unwrap_or_default();
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}"
+        ))
+        .unwrap_or(HeaderValue::from_static(""))
     }
 }
 
 /// Reads one cookie's value.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then_some(v)
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
 }
 
 /// Query parameters any flow start accepts.
@@ -66,11 +84,19 @@ pub struct PageParams {
 }
 
 fn locale(app: &AppState, ui_locales: Option<&str>, headers: &HeaderMap) -> Locale {
-    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
     app.views.negotiate(ui_locales, accept)
 }
 
-fn context(app: &AppState, tenant: &str, headers: &HeaderMap, peer: SocketAddr, loc: Locale) -> FlowContext {
+fn context(
+    app: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    loc: Locale,
+) -> FlowContext {
     FlowContext {
         tenant: tenant.to_owned(),
         channel: FlowChannel::Browser,
@@ -79,7 +105,10 @@ fn context(app: &AppState, tenant: &str, headers: &HeaderMap, peer: SocketAddr, 
         client: ClientInfo {
             // The peer address only: forwarding headers are not trusted unless a proxy is configured (RL-04).
             ip: Some(peer.ip().to_string()),
-            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         },
         locale: Some(loc.as_str().to_owned()),
     }
@@ -100,7 +129,10 @@ fn links(tenant: &str, kind: FlowKind) -> FlowLinks {
 /// Adds the headers every HTML page carries (WEB-01, WEB-03).
 pub fn html_headers(resp: &mut Response, https: bool) {
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -108,11 +140,20 @@ pub fn html_headers(resp: &mut Response, https: bool) {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if https {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
 }
 
@@ -123,7 +164,15 @@ fn page(app: &AppState, status: StatusCode, html: String) -> Response {
 }
 
 /// A page that says what went wrong and what to do next.
-fn message(app: &AppState, tenant: &str, loc: Locale, status: StatusCode, title: &str, text: &str, link: Option<(String, &str)>) -> Response {
+fn message(
+    app: &AppState,
+    tenant: &str,
+    loc: Locale,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: Option<(String, &str)>,
+) -> Response {
     let mp = MessagePage {
         title_id: title.into(),
         text_id: text.into(),
@@ -135,31 +184,90 @@ fn message(app: &AppState, tenant: &str, loc: Locale, status: StatusCode, title:
         Ok(html) => page(app, status, html),
         Err(e) => {
             tracing::error!(error = %e, "rendering a message page failed");
-            page(app, StatusCode::INTERNAL_SERVER_ERROR, "<!doctype html><title>Error</title><p>Something went wrong. Please try again.".into())
+            page(
+                app,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Error</title><p>Something went wrong. Please try again."
+                    .into(),
+            )
         }
     }
 }
 
 fn error_page(app: &AppState, tenant: &str, loc: Locale, kind: FlowKind, e: CoreError) -> Response {
-    let again = Some((format!("/t/{tenant}/{}", start_path(kind)), "link-start-again"));
+    let again = Some((
+        format!("/t/{tenant}/{}", start_path(kind)),
+        "link-start-again",
+    ));
     match e {
-        CoreError::NotFound { .. } => message(app, tenant, loc, StatusCode::NOT_FOUND, "page-not-found-title", "page-not-found-text", None),
-        CoreError::BadRequest { code: "csrf" | "flow_binding", .. } => {
-            message(app, tenant, loc, StatusCode::FORBIDDEN, "page-forbidden-title", "page-forbidden-text", again)
-        }
-        CoreError::BadRequest { .. } | CoreError::Invalid { .. } => {
-            message(app, tenant, loc, StatusCode::BAD_REQUEST, "page-bad-request-title", "page-bad-request-text", again)
-        }
-        CoreError::Conflict { .. } => message(app, tenant, loc, StatusCode::CONFLICT, "page-bad-request-title", "page-bad-request-text", again),
+        CoreError::NotFound { .. } => message(
+            app,
+            tenant,
+            loc,
+            StatusCode::NOT_FOUND,
+            "page-not-found-title",
+            "page-not-found-text",
+            None,
+        ),
+        CoreError::BadRequest {
+            code: "csrf" | "flow_binding",
+            ..
+        } => message(
+            app,
+            tenant,
+            loc,
+            StatusCode::FORBIDDEN,
+            "page-forbidden-title",
+            "page-forbidden-text",
+            again,
+        ),
+        CoreError::BadRequest { .. } | CoreError::Invalid { .. } => message(
+            app,
+            tenant,
+            loc,
+            StatusCode::BAD_REQUEST,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            again,
+        ),
+        CoreError::Conflict { .. } => message(
+            app,
+            tenant,
+            loc,
+            StatusCode::CONFLICT,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            again,
+        ),
         CoreError::Unavailable => {
-            let mut r = message(app, tenant, loc, StatusCode::SERVICE_UNAVAILABLE, "page-unavailable-title", "page-unavailable-text", again);
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            let mut r = message(
+                app,
+                tenant,
+                loc,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "page-unavailable-title",
+                "page-unavailable-text",
+                again,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
-        CoreError::Unauthenticated => Redirect::to(&format!("/t/{tenant}/login?return_to=/t/{tenant}/settings")).into_response(),
+        CoreError::Unauthenticated => {
+            Redirect::to(&format!("/t/{tenant}/login?return_to=/t/{tenant}/settings"))
+                .into_response()
+        }
         other => {
             tracing::error!(error = %other, "flow error");
-            message(app, tenant, loc, StatusCode::INTERNAL_SERVER_ERROR, "page-error-title", "page-error-text", again)
+            message(
+                app,
+                tenant,
+                loc,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page-error-title",
+                "page-error-text",
+                again,
+            )
         }
     }
 }
@@ -182,39 +290,74 @@ fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
-fn render_flow(app: &AppState, tenant: &str, loc: Locale, flow: &Flow, status: StatusCode) -> Response {
-    match app.views.render_flow(tenant, &loc, flow, &links(tenant, flow.kind)) {
+fn render_flow(
+    app: &AppState,
+    tenant: &str,
+    loc: Locale,
+    flow: &Flow,
+    status: StatusCode,
+) -> Response {
+    match app
+        .views
+        .render_flow(tenant, &loc, flow, &links(tenant, flow.kind))
+    {
         Ok(html) => page(app, status, html),
         Err(e) => {
             tracing::error!(error = %e, "rendering a flow failed");
-            message(app, tenant, loc, StatusCode::INTERNAL_SERVER_ERROR, "page-error-title", "page-error-text", None)
+            message(
+                app,
+                tenant,
+                loc,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page-error-title",
+                "page-error-text",
+                None,
+            )
         }
     }
 }
 
 fn has_errors(flow: &Flow) -> bool {
     use tessera_model::flow::MessageKind;
-    flow.ui.messages.iter().chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter())).any(|m| m.kind == MessageKind::Error)
+    flow.ui
+        .messages
+        .iter()
+        .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
+        .any(|m| m.kind == MessageKind::Error)
 }
 
 /// Turns a flow outcome into a browser response.
 fn outcome(app: &AppState, tenant: &str, loc: Locale, out: FlowOutcome) -> Response {
     match out {
         FlowOutcome::Show(flow) => {
-            let status = if has_errors(&flow) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let status = if has_errors(&flow) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
             render_flow(app, tenant, loc, &flow, status)
         }
         FlowOutcome::Restarted(flow) => see_other(&flow_path(tenant, &flow)),
-        FlowOutcome::SignedIn { session_token, redirect, .. } => {
+        FlowOutcome::SignedIn {
+            session_token,
+            redirect,
+            ..
+        } => {
             let mut r = see_other(&redirect);
             // A fresh session id on every sign-in (SES-01); the flow cookie is no longer needed.
-            r.headers_mut().append(header::SET_COOKIE, app.cookies.set(app.cookies.session, &session_token, None));
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                app.cookies.set(app.cookies.session, &session_token, None),
+            );
             r
         }
         FlowOutcome::Done { flow } => {
             let mut r = render_flow(app, tenant, loc, &flow, StatusCode::OK);
             if flow.kind == FlowKind::Settings {
-                r.headers_mut().append(header::SET_COOKIE, app.cookies.set(app.cookies.session, "", Some(0)));
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    app.cookies.set(app.cookies.session, "", Some(0)),
+                );
             }
             r
         }
@@ -231,15 +374,30 @@ pub async fn start(
 ) -> Response {
     let loc = locale(&app, q.ui_locales.as_deref(), &headers);
     let Some(kind) = FlowKind::parse(&kind) else {
-        return message(&app, &tenant, loc, StatusCode::NOT_FOUND, "page-not-found-title", "page-not-found-text", None);
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::NOT_FOUND,
+            "page-not-found-title",
+            "page-not-found-text",
+            None,
+        );
     };
     let ctx = context(&app, &tenant, &headers, peer, loc);
-    let start = FlowStart { return_to: q.return_to, client_id: q.client_id, identifier: q.login_hint };
+    let start = FlowStart {
+        return_to: q.return_to,
+        client_id: q.client_id,
+        identifier: q.login_hint,
+    };
     match app.tessera.start_flow(&ctx, kind, start).await {
         Ok(started) => {
             let mut r = see_other(&flow_path(&tenant, &started.flow));
             if let Some(b) = started.new_binding {
-                r.headers_mut().append(header::SET_COOKIE, app.cookies.set(app.cookies.flow, &b, None));
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    app.cookies.set(app.cookies.flow, &b, None),
+                );
             }
             r
         }
@@ -257,9 +415,19 @@ pub async fn show(
 ) -> Response {
     let loc = locale(&app, q.ui_locales.as_deref(), &headers);
     let Some(kind) = FlowKind::parse(&kind) else {
-        return message(&app, &tenant, loc, StatusCode::NOT_FOUND, "page-not-found-title", "page-not-found-text", None);
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::NOT_FOUND,
+            "page-not-found-title",
+            "page-not-found-text",
+            None,
+        );
     };
-    let Ok(id) = id.parse::<FlowId>() else { return see_other(&format!("/t/{tenant}/{}", start_path(kind))) };
+    let Ok(id) = id.parse::<FlowId>() else {
+        return see_other(&format!("/t/{tenant}/{}", start_path(kind)));
+    };
     let ctx = context(&app, &tenant, &headers, peer, loc);
     match app.tessera.get_flow(&ctx, kind, id).await {
         Ok(out) => outcome(&app, &tenant, loc, out),
@@ -290,9 +458,16 @@ fn cross_site(app: &AppState, headers: &HeaderMap) -> bool {
         None | Some("null") => false,
         Some(origin) => {
             let base = app.tessera.public_url("", "");
-            let base = url::Url::parse(&base).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-            origin != base && origin != format!("http://{host}") && origin != format!("https://{host}")
+            let base = url::Url::parse(&base)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            origin != base
+                && origin != format!("http://{host}")
+                && origin != format!("https://{host}")
         }
     }
 }
@@ -308,20 +483,60 @@ pub async fn submit(
 ) -> Response {
     let loc = locale(&app, q.ui_locales.as_deref(), &headers);
     let Some(kind) = FlowKind::parse(&kind) else {
-        return message(&app, &tenant, loc, StatusCode::NOT_FOUND, "page-not-found-title", "page-not-found-text", None);
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::NOT_FOUND,
+            "page-not-found-title",
+            "page-not-found-text",
+            None,
+        );
     };
-    let again = Some((format!("/t/{tenant}/{}", start_path(kind)), "link-start-again"));
+    let again = Some((
+        format!("/t/{tenant}/{}", start_path(kind)),
+        "link-start-again",
+    ));
     if cross_site(&app, &headers) {
-        return message(&app, &tenant, loc, StatusCode::FORBIDDEN, "page-forbidden-title", "page-forbidden-text", again);
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::FORBIDDEN,
+            "page-forbidden-title",
+            "page-forbidden-text",
+            again,
+        );
     }
-    let form_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !form_type.starts_with("application/x-www-form-urlencoded") {
-        return message(&app, &tenant, loc, StatusCode::UNSUPPORTED_MEDIA_TYPE, "page-bad-request-title", "page-bad-request-text", again);
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            again,
+        );
     }
     let Ok(input) = parse_form(&body) else {
-        return message(&app, &tenant, loc, StatusCode::BAD_REQUEST, "page-bad-request-title", "page-bad-request-text", again);
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::BAD_REQUEST,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            again,
+        );
     };
-    let Ok(id) = id.parse::<FlowId>() else { return see_other(&format!("/t/{tenant}/{}", start_path(kind))) };
+    let Ok(id) = id.parse::<FlowId>() else {
+        return see_other(&format!("/t/{tenant}/{}", start_path(kind)));
+    };
     let ctx = context(&app, &tenant, &headers, peer, loc);
     match app.tessera.submit_flow(&ctx, kind, id, input).await {
         Ok(out) => outcome(&app, &tenant, loc, out),
@@ -339,12 +554,30 @@ pub async fn link(
 ) -> Response {
     let loc = locale(&app, q.ui_locales.as_deref(), &headers);
     let ctx = context(&app, &tenant, &headers, peer, loc);
-    match app.tessera.follow_link(&ctx, q.token.as_deref().unwrap_or("")).await {
-        Ok(LinkOutcome::Flow(out)) => outcome(&app, &tenant, loc, out),
-        Ok(LinkOutcome::Confirmed(_)) => message(&app, &tenant, loc, StatusCode::OK, "page-confirmed-title", "success-verified", None),
-        Ok(LinkOutcome::OtherBrowser) => {
-            message(&app, &tenant, loc, StatusCode::BAD_REQUEST, "page-other-browser-title", "page-other-browser-text", None)
-        }
+    match app
+        .tessera
+        .follow_link(&ctx, q.token.as_deref().unwrap_or(""))
+        .await
+    {
+        Ok(LinkOutcome::Flow(out)) => outcome(&app, &tenant, loc, *out),
+        Ok(LinkOutcome::Confirmed(_)) => message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::OK,
+            "page-confirmed-title",
+            "success-verified",
+            None,
+        ),
+        Ok(LinkOutcome::OtherBrowser) => message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::BAD_REQUEST,
+            "page-other-browser-title",
+            "page-other-browser-text",
+            None,
+        ),
         Ok(LinkOutcome::Invalid) => message(
             &app,
             &tenant,
@@ -366,10 +599,24 @@ pub async fn logout(Path(tenant): Path<String>) -> Response {
 
 /// `GET /assets/tessera.css`.
 pub async fn css(State(app): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], app.views.css()).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        app.views.css(),
+    )
+        .into_response()
 }
 
 /// `GET /t/{tenant}/theme.css`: the tenant's colours.
 pub async fn theme_css(State(app): State<AppState>, Path(tenant): Path<String>) -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")], app.views.theme_css(&tenant)).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        app.views.theme_css(&tenant),
+    )
+        .into_response()
 }

@@ -50,7 +50,11 @@ fn from_row(r: &impl Cols) -> Result<StoredCode> {
 
 /// Stores a code.
 pub async fn insert(x: &mut impl Exec, code: &StoredCode) -> Result<()> {
-    let sql = concat!("INSERT INTO one_time_codes (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    let sql = concat!(
+        "INSERT INTO one_time_codes (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(code.id)
         .bind(code.tenant_id.0)
@@ -72,52 +76,111 @@ pub async fn insert(x: &mut impl Exec, code: &StoredCode) -> Result<()> {
 
 /// Voids every live code of a flow (a new code replaces the old ones).
 pub async fn void_for_flow(x: &mut impl Exec, flow: FlowId, now: OffsetDateTime) -> Result<()> {
-    let sql = "UPDATE one_time_codes SET consumed_at = $1 WHERE flow_id = $2 AND consumed_at IS NULL";
-    on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(flow.0).execute(&mut *c).await.map(drop)?);
+    let sql =
+        "UPDATE one_time_codes SET consumed_at = $1 WHERE flow_id = $2 AND consumed_at IS NULL";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(flow.0)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// Voids every live code of an identity for a purpose (a password change voids pending recovery codes).
-pub async fn void_for_identity(x: &mut impl Exec, identity: IdentityId, purpose: &str, now: OffsetDateTime) -> Result<()> {
+pub async fn void_for_identity(
+    x: &mut impl Exec,
+    identity: IdentityId,
+    purpose: &str,
+    now: OffsetDateTime,
+) -> Result<()> {
     let sql = "UPDATE one_time_codes SET consumed_at = $1 WHERE identity_id = $2 AND purpose = $3 AND consumed_at IS NULL";
-    on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(identity.0).bind(purpose).execute(&mut *c).await.map(drop)?);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(identity.0)
+        .bind(purpose)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// The newest live code of a flow.
-pub async fn live_for_flow(x: &mut impl Exec, flow: FlowId, now: OffsetDateTime) -> Result<Option<StoredCode>> {
+pub async fn live_for_flow(
+    x: &mut impl Exec,
+    flow: FlowId,
+    now: OffsetDateTime,
+) -> Result<Option<StoredCode>> {
     let sql = concat!(
         "SELECT ",
         columns!(),
         " FROM one_time_codes WHERE flow_id = $1 AND consumed_at IS NULL AND expires_at > $2 ORDER BY created_at DESC LIMIT 1"
     );
-    on_engine!(x, |c| sqlx::query(sql).bind(flow.0).bind(Ts(now)).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(flow.0)
+        .bind(Ts(now))
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// Counts a failed attempt and returns the new count.
 pub async fn count_attempt(x: &mut impl Exec, id: Uuid) -> Result<i64> {
     let sql = "UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts";
-    Ok(on_engine!(x, |c| sqlx::query_scalar(sql).bind(id).fetch_one(&mut *c).await?))
+    Ok(on_engine!(x, |c| sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?))
 }
 
 /// Consumes a code by id if it is still live; true for exactly one caller.
 pub async fn consume(x: &mut impl Exec, id: Uuid, now: OffsetDateTime) -> Result<bool> {
     let sql = "UPDATE one_time_codes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL AND expires_at > $1";
-    let n = on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(id).execute(&mut *c).await?.rows_affected());
+    let n = on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     Ok(n == 1)
 }
 
 /// Consumes the live code whose link hashes to `link_hash`, returning it; `None` when unknown, used or expired.
-pub async fn consume_link(x: &mut impl Exec, link_hash: &[u8], now: OffsetDateTime) -> Result<Option<StoredCode>> {
+pub async fn consume_link(
+    x: &mut impl Exec,
+    link_hash: &[u8],
+    now: OffsetDateTime,
+) -> Result<Option<StoredCode>> {
     let sql = concat!(
         "UPDATE one_time_codes SET consumed_at = $1 WHERE link_hash = $2 AND consumed_at IS NULL AND expires_at > $1 RETURNING ",
         columns!()
     );
-    on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(link_hash).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(link_hash)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// The live code whose link hashes to `link_hash`, without consuming it.
-pub async fn live_by_link(x: &mut impl Exec, link_hash: &[u8], now: OffsetDateTime) -> Result<Option<StoredCode>> {
-    let sql = concat!("SELECT ", columns!(), " FROM one_time_codes WHERE link_hash = $1 AND consumed_at IS NULL AND expires_at > $2");
-    on_engine!(x, |c| sqlx::query(sql).bind(link_hash).bind(Ts(now)).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+pub async fn live_by_link(
+    x: &mut impl Exec,
+    link_hash: &[u8],
+    now: OffsetDateTime,
+) -> Result<Option<StoredCode>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM one_time_codes WHERE link_hash = $1 AND consumed_at IS NULL AND expires_at > $2"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(link_hash)
+        .bind(Ts(now))
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }

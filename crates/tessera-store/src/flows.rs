@@ -19,8 +19,10 @@ macro_rules! columns {
 }
 
 fn from_row(r: &impl Cols) -> Result<StoredFlow> {
-    let ui: Ui = serde_json::from_str(&r.text("ui")?).map_err(|e| StoreError::Corrupt(format!("flow ui: {e}")))?;
-    let internal = serde_json::from_str(&r.text("internal")?).map_err(|e| StoreError::Corrupt(format!("flow internal: {e}")))?;
+    let ui: Ui = serde_json::from_str(&r.text("ui")?)
+        .map_err(|e| StoreError::Corrupt(format!("flow ui: {e}")))?;
+    let internal = serde_json::from_str(&r.text("internal")?)
+        .map_err(|e| StoreError::Corrupt(format!("flow internal: {e}")))?;
     let channel = match r.text("channel")?.as_str() {
         "browser" => FlowChannel::Browser,
         "api" => FlowChannel::Api,
@@ -58,7 +60,11 @@ fn channel_text(c: FlowChannel) -> &'static str {
 
 /// Stores a new flow.
 pub async fn insert(x: &mut impl Exec, f: &Flow, browser_binding: Option<&[u8]>) -> Result<()> {
-    let sql = concat!("INSERT INTO flows (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)");
+    let sql = concat!(
+        "INSERT INTO flows (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    );
     let ui = serde_json::to_string(&f.ui).map_err(|e| StoreError::Other(e.to_string()))?;
     let internal = f.internal.to_string();
     on_engine!(x, |c| sqlx::query(sql)
@@ -87,8 +93,18 @@ pub async fn insert(x: &mut impl Exec, f: &Flow, browser_binding: Option<&[u8]>)
 
 /// One flow of a tenant.
 pub async fn get(x: &mut impl Exec, tenant: TenantId, id: FlowId) -> Result<Option<StoredFlow>> {
-    let sql = concat!("SELECT ", columns!(), " FROM flows WHERE tenant_id = $1 AND id = $2");
-    on_engine!(x, |c| sqlx::query(sql).bind(tenant.0).bind(id.0).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM flows WHERE tenant_id = $1 AND id = $2"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// Writes a flow's new state if nobody else advanced it since `expected_version`; false otherwise, so
@@ -117,5 +133,9 @@ pub async fn update(x: &mut impl Exec, f: &Flow, expected_version: i64) -> Resul
 /// Deletes flows that expired before `cutoff`; returns how many.
 pub async fn delete_expired(x: &mut impl Exec, cutoff: OffsetDateTime) -> Result<u64> {
     let sql = "DELETE FROM flows WHERE expires_at < $1";
-    Ok(on_engine!(x, |c| sqlx::query(sql).bind(Ts(cutoff)).execute(&mut *c).await?.rows_affected()))
+    Ok(on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(cutoff))
+        .execute(&mut *c)
+        .await?
+        .rows_affected()))
 }

@@ -160,12 +160,28 @@ pub enum Db {
 /// Migrations per engine: `(version, description, sql)`. Both lists must carry the same versions (a test
 /// checks it), so a schema change is never shipped for one engine only.
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
-    (2, "flows_sessions", include_str!("../migrations/sqlite/0002_flows_sessions.sql")),
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "flows_sessions",
+        include_str!("../migrations/sqlite/0002_flows_sessions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
-    (2, "flows_sessions", include_str!("../migrations/postgres/0002_flows_sessions.sql")),
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "flows_sessions",
+        include_str!("../migrations/postgres/0002_flows_sessions.sql"),
+    ),
 ];
 
 fn migrations(engine: Engine) -> &'static [(i64, &'static str, &'static str)] {

@@ -36,7 +36,8 @@ fn from_row(r: &impl Cols) -> Result<Mail> {
         to_address: r.text("to_address")?,
         template: r.text("template")?,
         locale: r.text("locale")?,
-        vars: serde_json::from_str(&r.text("vars")?).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+        vars: serde_json::from_str(&r.text("vars")?)
+            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
         created_at: r.ts("created_at")?,
         sent_at: r.opt_ts("sent_at")?,
         attempts: r.int("attempts")?,
@@ -46,7 +47,11 @@ fn from_row(r: &impl Cols) -> Result<Mail> {
 
 /// Queues a mail.
 pub async fn enqueue(x: &mut impl Exec, m: &Mail) -> Result<()> {
-    let sql = concat!("INSERT INTO mail_outbox (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+    let sql = concat!(
+        "INSERT INTO mail_outbox (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(m.id)
         .bind(m.tenant_id.0)
@@ -66,26 +71,56 @@ pub async fn enqueue(x: &mut impl Exec, m: &Mail) -> Result<()> {
 
 /// The newest mails, for the development mailbox.
 pub async fn recent(x: &mut impl Exec, limit: u32) -> Result<Vec<Mail>> {
-    let sql = concat!("SELECT ", columns!(), " FROM mail_outbox ORDER BY created_at DESC LIMIT $1");
-    on_engine!(x, |c| sqlx::query(sql).bind(i64::from(limit)).fetch_all(&mut *c).await?.iter().map(from_row).collect())
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM mail_outbox ORDER BY created_at DESC LIMIT $1"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
 }
 
 /// Unsent mails, oldest first, for the delivery worker.
 pub async fn unsent(x: &mut impl Exec, limit: u32) -> Result<Vec<Mail>> {
-    let sql = concat!("SELECT ", columns!(), " FROM mail_outbox WHERE sent_at IS NULL AND attempts < 10 ORDER BY created_at LIMIT $1");
-    on_engine!(x, |c| sqlx::query(sql).bind(i64::from(limit)).fetch_all(&mut *c).await?.iter().map(from_row).collect())
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM mail_outbox WHERE sent_at IS NULL AND attempts < 10 ORDER BY created_at LIMIT $1"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
 }
 
 /// Marks a mail sent and drops its variables (they may hold one-time codes). False if another node sent it.
 pub async fn mark_sent(x: &mut impl Exec, id: Uuid, now: OffsetDateTime) -> Result<bool> {
     let sql = "UPDATE mail_outbox SET sent_at = $1, vars = '{}', attempts = attempts + 1 WHERE id = $2 AND sent_at IS NULL";
-    let n = on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(id).execute(&mut *c).await?.rows_affected());
+    let n = on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     Ok(n == 1)
 }
 
 /// Records a failed delivery attempt.
 pub async fn mark_failed(x: &mut impl Exec, id: Uuid, error: &str) -> Result<()> {
     let sql = "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2";
-    on_engine!(x, |c| sqlx::query(sql).bind(error).bind(id).execute(&mut *c).await.map(drop)?);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(error)
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }

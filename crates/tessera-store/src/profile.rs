@@ -5,15 +5,34 @@ use time::OffsetDateTime;
 use crate::{Cols, Exec, Result, Ts, on_engine};
 
 /// Records that an identity accepted a document version; accepting again is a no-op.
-pub async fn accept(x: &mut impl Exec, tenant: TenantId, identity: IdentityId, document: &str, version: &str, now: OffsetDateTime) -> Result<()> {
+pub async fn accept(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    identity: IdentityId,
+    document: &str,
+    version: &str,
+    now: OffsetDateTime,
+) -> Result<()> {
     let sql = "INSERT INTO acceptances (identity_id, tenant_id, document, version, accepted_at) VALUES ($1, $2, $3, $4, $5) \
                ON CONFLICT (identity_id, document, version) DO NOTHING";
-    on_engine!(x, |c| sqlx::query(sql).bind(identity.0).bind(tenant.0).bind(document).bind(version).bind(Ts(now)).execute(&mut *c).await.map(drop)?);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(identity.0)
+        .bind(tenant.0)
+        .bind(document)
+        .bind(version)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// The versions of a document an identity accepted, with when.
-pub async fn acceptances(x: &mut impl Exec, identity: IdentityId, document: &str) -> Result<Vec<(String, OffsetDateTime)>> {
+pub async fn acceptances(
+    x: &mut impl Exec,
+    identity: IdentityId,
+    document: &str,
+) -> Result<Vec<(String, OffsetDateTime)>> {
     let sql = "SELECT version, accepted_at FROM acceptances WHERE identity_id = $1 AND document = $2 ORDER BY accepted_at";
     on_engine!(x, |c| sqlx::query(sql)
         .bind(identity.0)
@@ -51,13 +70,21 @@ pub async fn record_collection(
 }
 
 /// Collection records of an identity: `(attribute, client_id, purpose, collected_at)`.
-pub async fn collections(x: &mut impl Exec, identity: IdentityId) -> Result<Vec<(String, String, String, OffsetDateTime)>> {
+pub async fn collections(
+    x: &mut impl Exec,
+    identity: IdentityId,
+) -> Result<Vec<(String, String, String, OffsetDateTime)>> {
     let sql = "SELECT attribute, client_id, purpose, collected_at FROM attribute_collections WHERE identity_id = $1 ORDER BY attribute";
     on_engine!(x, |c| sqlx::query(sql)
         .bind(identity.0)
         .fetch_all(&mut *c)
         .await?
         .iter()
-        .map(|r| Ok((r.text("attribute")?, r.text("client_id")?, r.text("purpose")?, r.ts("collected_at")?)))
+        .map(|r| Ok((
+            r.text("attribute")?,
+            r.text("client_id")?,
+            r.text("purpose")?,
+            r.ts("collected_at")?
+        )))
         .collect())
 }

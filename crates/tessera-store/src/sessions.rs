@@ -38,7 +38,8 @@ fn from_row(r: &impl Cols) -> Result<StoredSession> {
         tenant_id: TenantId(r.uuid("tenant_id")?),
         identity_id: IdentityId(r.uuid("identity_id")?),
         aal: r.int("aal")?,
-        amr: serde_json::from_str(&r.text("amr")?).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+        amr: serde_json::from_str(&r.text("amr")?)
+            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
         created_at: r.ts("created_at")?,
         authenticated_at: r.ts("authenticated_at")?,
         last_seen_at: r.ts("last_seen_at")?,
@@ -52,7 +53,11 @@ fn from_row(r: &impl Cols) -> Result<StoredSession> {
 
 /// Stores a new session under the hash of its token.
 pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> Result<()> {
-    let sql = concat!("INSERT INTO sessions (token_hash, ", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)");
+    let sql = concat!(
+        "INSERT INTO sessions (token_hash, ",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    );
     let amr = serde_json::to_string(&s.amr).map_err(|e| crate::StoreError::Other(e.to_string()))?;
     on_engine!(x, |c| sqlx::query(sql)
         .bind(token_hash)
@@ -77,44 +82,103 @@ pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> 
 
 /// The session whose token hashes to `token_hash`, in any state; the caller checks expiry and revocation.
 pub async fn by_token_hash(x: &mut impl Exec, token_hash: &[u8]) -> Result<Option<StoredSession>> {
-    let sql = concat!("SELECT ", columns!(), " FROM sessions WHERE token_hash = $1");
-    on_engine!(x, |c| sqlx::query(sql).bind(token_hash).fetch_optional(&mut *c).await?.map(|r| from_row(&r)).transpose())
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sessions WHERE token_hash = $1"
+    );
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(token_hash)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
 }
 
 /// Records activity: pushes the idle deadline forward.
-pub async fn touch(x: &mut impl Exec, id: Uuid, now: OffsetDateTime, idle_expires_at: OffsetDateTime) -> Result<()> {
+pub async fn touch(
+    x: &mut impl Exec,
+    id: Uuid,
+    now: OffsetDateTime,
+    idle_expires_at: OffsetDateTime,
+) -> Result<()> {
     let sql = "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3 AND revoked_at IS NULL";
-    on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(Ts(idle_expires_at)).bind(id).execute(&mut *c).await.map(drop)?);
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(Ts(idle_expires_at))
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
     Ok(())
 }
 
 /// Live sessions of an identity, newest first.
-pub async fn list_live(x: &mut impl Exec, identity: IdentityId, now: OffsetDateTime) -> Result<Vec<StoredSession>> {
+pub async fn list_live(
+    x: &mut impl Exec,
+    identity: IdentityId,
+    now: OffsetDateTime,
+) -> Result<Vec<StoredSession>> {
     let sql = concat!(
         "SELECT ",
         columns!(),
         " FROM sessions WHERE identity_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2 ORDER BY created_at DESC"
     );
-    on_engine!(x, |c| sqlx::query(sql).bind(identity.0).bind(Ts(now)).fetch_all(&mut *c).await?.iter().map(from_row).collect())
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(identity.0)
+        .bind(Ts(now))
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
 }
 
 /// Revokes one session of an identity; false if it was not live.
-pub async fn revoke(x: &mut impl Exec, identity: IdentityId, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+pub async fn revoke(
+    x: &mut impl Exec,
+    identity: IdentityId,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool> {
     let sql = "UPDATE sessions SET revoked_at = $1 WHERE identity_id = $2 AND id = $3 AND revoked_at IS NULL";
-    let n = on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(identity.0).bind(id).execute(&mut *c).await?.rows_affected());
+    let n = on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(identity.0)
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     Ok(n == 1)
 }
 
 /// Revokes every session of an identity except `keep`; returns how many.
-pub async fn revoke_all(x: &mut impl Exec, identity: IdentityId, keep: Option<Uuid>, now: OffsetDateTime) -> Result<u64> {
+pub async fn revoke_all(
+    x: &mut impl Exec,
+    identity: IdentityId,
+    keep: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<u64> {
     let n = match keep {
         Some(k) => {
             let sql = "UPDATE sessions SET revoked_at = $1 WHERE identity_id = $2 AND id <> $3 AND revoked_at IS NULL";
-            on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(identity.0).bind(k).execute(&mut *c).await?.rows_affected())
+            on_engine!(x, |c| sqlx::query(sql)
+                .bind(Ts(now))
+                .bind(identity.0)
+                .bind(k)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
         }
         None => {
-            let sql = "UPDATE sessions SET revoked_at = $1 WHERE identity_id = $2 AND revoked_at IS NULL";
-            on_engine!(x, |c| sqlx::query(sql).bind(Ts(now)).bind(identity.0).execute(&mut *c).await?.rows_affected())
+            let sql =
+                "UPDATE sessions SET revoked_at = $1 WHERE identity_id = $2 AND revoked_at IS NULL";
+            on_engine!(x, |c| sqlx::query(sql)
+                .bind(Ts(now))
+                .bind(identity.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
         }
     };
     Ok(n)

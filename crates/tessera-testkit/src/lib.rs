@@ -131,6 +131,8 @@ pub fn base_env(db: &TestDb, key: &str) -> HashMap<String, String> {
         ("TESSERA_AUDIT_SEAL_INTERVAL_SECS", "3600".to_owned()),
         ("TESSERA_SHUTDOWN_GRACE_SECS", "5".to_owned()),
         ("TESSERA_DB_ACQUIRE_TIMEOUT_MS", "1500".to_owned()),
+        ("TESSERA_BASE_URL", "http://localhost:0/".to_owned()),
+        ("TESSERA_DEV_MODE", "true".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -180,14 +182,19 @@ impl TestServer {
         Some(Self::start_on(db, config, key).await)
     }
 
-    /// Starts a server with a prepared database and configuration.
-    pub async fn start_on(db: TestDb, config: Config, key: String) -> TestServer {
+    /// Starts a server with a prepared database and configuration. The listeners are bound first, so a
+    /// base URL on port 0 becomes `http://localhost:<public port>/`.
+    pub async fn start_on(db: TestDb, mut config: Config, key: String) -> TestServer {
+        let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
+        let public_port = listeners.public.local_addr().unwrap().port();
+        if config.base_url.port() == Some(0) {
+            config.base_url = url::Url::parse(&format!("http://localhost:{public_port}/")).unwrap();
+        }
         let opened = tessera_core::bootstrap::open(&config, Arc::new(SystemClock))
             .await
             .unwrap();
-        let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
         let admin = format!("http://{}", listeners.admin.local_addr().unwrap());
-        let public = format!("http://{}", listeners.public.local_addr().unwrap());
+        let public = format!("http://localhost:{public_port}");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let tessera = opened.tessera.clone();
         let cfg = config.clone();
@@ -376,4 +383,40 @@ macro_rules! engine_tests {
             }
         )*
     };
+}
+
+impl TestServer {
+    /// The mails in the development mailbox, newest first, as JSON objects (`to`, `template`, `subject`, `text`).
+    pub async fn mailbox(&self) -> Vec<Value> {
+        let r = self
+            .http
+            .get(format!("{}/dev/mailbox.json", self.admin))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Vec<Value>>().await.unwrap()
+    }
+
+    /// The newest mail sent to `to`.
+    pub async fn last_mail_to(&self, to: &str) -> Option<Value> {
+        self.mailbox().await.into_iter().find(|m| m["to"] == to)
+    }
+
+    /// The six-digit code in the newest mail to `to`.
+    pub async fn code_for(&self, to: &str) -> Option<String> {
+        let m = self.last_mail_to(to).await?;
+        let text = m["text"].as_str()?.to_owned();
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .map(str::to_owned)
+    }
+
+    /// The link (with token) in the newest mail to `to`.
+    pub async fn link_for(&self, to: &str) -> Option<String> {
+        let m = self.last_mail_to(to).await?;
+        let text = m["text"].as_str()?.to_owned();
+        text.split_whitespace()
+            .find(|w| w.contains("/flows/link?token="))
+            .map(|w| w.trim_end_matches(['.', ',', ')', '>']).to_owned())
+    }
 }

@@ -242,7 +242,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     };
     let mut tessera = opened.tessera.clone();
     if let Some(api) = &config.breached_password_api {
-        let check = tessera_server::hibp::HibpRangeCheck::new(api.clone()).map_err(anyhow::Error::msg)?;
+        let check =
+            tessera_server::hibp::HibpRangeCheck::new(api.clone()).map_err(anyhow::Error::msg)?;
         tessera = tessera.with_breach_check(std::sync::Arc::new(check));
     }
     tessera_server::serve(tessera, &config, listeners, shutdown).await?;

@@ -43,7 +43,9 @@ fn six_digits() -> Result<String> {
 
 impl Tessera {
     fn code_hash(&self, id: Uuid, code: &str) -> Vec<u8> {
-        self.keys.secret_hasher.hash(&format!("otc\u{0}{id}\u{0}{code}"))
+        self.keys
+            .secret_hasher
+            .hash(&format!("otc\u{0}{id}\u{0}{code}"))
     }
 
     /// The keyed hash of a link token, as stored.
@@ -86,13 +88,22 @@ impl Tessera {
     }
 
     /// Checks a typed code against the flow's live code and consumes it on success.
-    pub(crate) async fn redeem_code(&self, flow: &Flow, typed: &str) -> Result<std::result::Result<StoredCode, CodeRefusal>> {
+    pub(crate) async fn redeem_code(
+        &self,
+        flow: &Flow,
+        typed: &str,
+    ) -> Result<std::result::Result<StoredCode, CodeRefusal>> {
         let now = self.now();
         let mut conn = self.db.conn().await?;
         let live = tessera_store::codes::live_for_flow(&mut conn, flow.id, now).await?;
         drop(conn);
-        let Some(code) = live else { return Ok(Err(CodeRefusal::Expired)) };
-        let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        let Some(code) = live else {
+            return Ok(Err(CodeRefusal::Expired));
+        };
+        let typed: String = typed
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
         let mut tx = self.db.begin().await?;
         if !tessera_crypto::constant_time_eq(&self.code_hash(code.id, &typed), &code.code_hash) {
             let attempts = tessera_store::codes::count_attempt(&mut tx, code.id).await?;
@@ -104,11 +115,23 @@ impl Tessera {
         }
         let won = tessera_store::codes::consume(&mut tx, code.id, now).await?;
         tx.commit().await?;
-        if won { Ok(Ok(code)) } else { Ok(Err(CodeRefusal::Invalid)) }
+        if won {
+            Ok(Ok(code))
+        } else {
+            Ok(Err(CodeRefusal::Invalid))
+        }
     }
 
     /// Queues a mail; it is rendered and sent by the delivery worker (or shown in the dev mailbox).
-    pub(crate) async fn queue_mail(&self, tx: &mut Tx, tenant: TenantId, to: &str, template: &str, locale: Option<&str>, vars: Value) -> Result<()> {
+    pub(crate) async fn queue_mail(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        to: &str,
+        template: &str,
+        locale: Option<&str>,
+        vars: Value,
+    ) -> Result<()> {
         let m = Mail {
             id: Uuid::now_v7(),
             tenant_id: tenant,
@@ -124,7 +147,6 @@ impl Tessera {
         tessera_store::mail::enqueue(tx, &m).await?;
         Ok(())
     }
-
 }
 
 /// Variables every mail template can use.

@@ -12,7 +12,7 @@ use crate::{CoreError, Result, Tessera};
 #[derive(Debug)]
 pub enum LinkOutcome {
     /// The flow moved on; show it.
-    Flow(FlowOutcome),
+    Flow(Box<FlowOutcome>),
     /// A change was confirmed (email change): show this message.
     Confirmed(UiMessage),
     /// The link belongs to a flow started in another browser: enter the code there instead.
@@ -30,7 +30,9 @@ impl Tessera {
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
         let now = self.now();
         let mut conn = self.db.conn().await?;
-        let Some(code) = tessera_store::codes::live_by_link(&mut conn, &self.link_hash(token), now).await? else {
+        let Some(code) =
+            tessera_store::codes::live_by_link(&mut conn, &self.link_hash(token), now).await?
+        else {
             return Ok(LinkOutcome::Invalid);
         };
         if code.tenant_id != tenant.id {
@@ -38,20 +40,43 @@ impl Tessera {
         }
         if code.purpose == "email_change" {
             drop(conn);
-            let Some(identity) = code.identity_id else { return Ok(LinkOutcome::Invalid) };
+            let Some(identity) = code.identity_id else {
+                return Ok(LinkOutcome::Invalid);
+            };
             let mut tx = self.db.begin().await?;
             if !tessera_store::codes::consume(&mut tx, code.id, now).await? {
                 return Ok(LinkOutcome::Invalid);
             }
-            settings::apply_email_change(self, &mut tx, &tenant, identity, &code.target, ctx.locale.as_deref()).await?;
+            settings::apply_email_change(
+                self,
+                &mut tx,
+                &tenant,
+                identity,
+                &code.target,
+                ctx.locale.as_deref(),
+            )
+            .await?;
             tx.commit().await?;
-            return Ok(LinkOutcome::Confirmed(UiMessage::success("success-verified", "Your email address is confirmed.")));
+            return Ok(LinkOutcome::Confirmed(UiMessage::success(
+                "success-verified",
+                "Your email address is confirmed.",
+            )));
         }
-        let Some(flow_id) = code.flow_id else { return Ok(LinkOutcome::Invalid) };
-        let Some(stored) = tessera_store::flows::get(&mut conn, tenant.id, flow_id).await? else { return Ok(LinkOutcome::Invalid) };
+        let Some(flow_id) = code.flow_id else {
+            return Ok(LinkOutcome::Invalid);
+        };
+        let Some(stored) = tessera_store::flows::get(&mut conn, tenant.id, flow_id).await? else {
+            return Ok(LinkOutcome::Invalid);
+        };
         drop(conn);
-        let bound = match (&stored.browser_binding, &ctx.browser_binding, stored.flow.channel) {
-            (Some(h), Some(b), FlowChannel::Browser) => tessera_crypto::constant_time_eq(h, &self.binding_hash(b)),
+        let bound = match (
+            &stored.browser_binding,
+            &ctx.browser_binding,
+            stored.flow.channel,
+        ) {
+            (Some(h), Some(b), FlowChannel::Browser) => {
+                tessera_crypto::constant_time_eq(h, &self.binding_hash(b))
+            }
             _ => false,
         };
         if !bound {
@@ -84,10 +109,17 @@ impl Tessera {
                 verification::done(&mut flow);
                 Step::Finish
             }
-            _ => return Err(CoreError::bad_request("bad_link", "this link does not belong to a flow that takes one")),
+            _ => {
+                return Err(CoreError::bad_request(
+                    "bad_link",
+                    "this link does not belong to a flow that takes one",
+                ));
+            }
         };
-        flow.internal["via"] = json!("link");
-        let outcome = self.conclude(ctx, &tenant, flow, expected, &before, step, Some(tx)).await?;
-        Ok(LinkOutcome::Flow(outcome))
+        super::put(&mut flow, "via", json!("link"));
+        let outcome = self
+            .conclude(ctx, &tenant, flow, expected, &before, step, Some(tx))
+            .await?;
+        Ok(LinkOutcome::Flow(Box::new(outcome)))
     }
 }

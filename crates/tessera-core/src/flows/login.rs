@@ -19,7 +19,13 @@ pub(crate) fn init(flow: &mut Flow, identifier: Option<&str>) {
     flow.ui.nodes = vec![
         nodes::identifier(identifier.map(str::to_owned)),
         nodes::password("password", "password", false),
-        nodes::button("password", "method", "password", "button-sign-in", "Sign in"),
+        nodes::button(
+            "password",
+            "method",
+            "password",
+            "button-sign-in",
+            "Sign in",
+        ),
     ];
 }
 
@@ -32,21 +38,43 @@ pub(crate) async fn resolve(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<O
     } else {
         IdentifierKind::Username
     };
-    let Ok(n) = identifier::normalize(kind, raw) else { return Ok(None) };
+    let Ok(n) = identifier::normalize(kind, raw) else {
+        return Ok(None);
+    };
     let mut conn = t.db.conn().await?;
-    let Some(id) = tessera_store::identities::by_identifier(&mut conn, tenant.id, n.kind, &n.value).await? else { return Ok(None) };
+    let Some(id) =
+        tessera_store::identities::by_identifier(&mut conn, tenant.id, n.kind, &n.value).await?
+    else {
+        return Ok(None);
+    };
     Ok(tessera_store::identities::get(&mut conn, tenant.id, id).await?)
 }
 
 fn invalid(flow: &mut Flow) {
-    flow.ui.messages.push(UiMessage::error("error-invalid-credentials", "The email or password is wrong."));
+    flow.ui.messages.push(UiMessage::error(
+        "error-invalid-credentials",
+        "The email or password is wrong.",
+    ));
 }
 
-pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+pub(crate) async fn submit(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     match flow.state.as_str() {
         "profile" => return submit_profile(t, tenant, flow, input).await,
         "choose_method" => {}
-        _ => return Ok((Step::Stay { reason: "unknown_state" }, None)),
+        _ => {
+            return Ok((
+                Step::Stay {
+                    reason: "unknown_state",
+                },
+                None,
+            ));
+        }
     }
     let identifier = field(input, "identifier");
     let password = raw_field(input, "password");
@@ -54,17 +82,39 @@ pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow
         node.value = identifier.map(str::to_owned);
     }
     let (Some(identifier), Some(password)) = (identifier, password) else {
-        for (name, present) in [("identifier", identifier.is_some()), ("password", password.is_some())] {
+        for (name, present) in [
+            ("identifier", identifier.is_some()),
+            ("password", password.is_some()),
+        ] {
             if !present {
-                flow.ui.field_error(name, UiMessage::error("error-required", "Please fill in this field."));
+                flow.ui.field_error(
+                    name,
+                    UiMessage::error("error-required", "Please fill in this field."),
+                );
             }
         }
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     let keys = t.throttle_keys(&ctx.tenant, "login", identifier, ctx.client.ip.as_deref());
     if let Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
     let identity = resolve(t, tenant, identifier).await?;
     let credential = match &identity {
@@ -85,33 +135,66 @@ pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow
             (false, false)
         }
     };
-    let usable = identity.as_ref().is_some_and(|i| i.state == IdentityState::Active);
+    let usable = identity
+        .as_ref()
+        .is_some_and(|i| i.state == IdentityState::Active);
     let mut tx = t.db.begin().await?;
     let (Some(identity), true, true) = (identity, matches, usable) else {
         t.throttle_fail(&mut tx, &keys).await?;
         invalid(flow);
-        return Ok((Step::Stay { reason: "invalid_credentials" }, Some(tx)));
+        return Ok((
+            Step::Stay {
+                reason: "invalid_credentials",
+            },
+            Some(tx),
+        ));
     };
     t.throttle_clear(&mut tx, &keys).await?;
     if let (true, Some(old)) = (needs_rehash, &credential) {
         let new = t.passwords.hash(password).await?;
-        tessera_store::credentials::replace_if(&mut tx, identity.id, "password", old, &new, t.now()).await?;
+        tessera_store::credentials::replace_if(
+            &mut tx,
+            identity.id,
+            "password",
+            old,
+            &new,
+            t.now(),
+        )
+        .await?;
     }
     flow.identity_id = Some(identity.id);
     let missing = missing_profile(t, tenant, flow, &identity).await?;
     if missing.is_empty() {
-        return Ok((Step::SignIn { identity: identity.id, amr: vec!["pwd".into()] }, Some(tx)));
+        return Ok((
+            Step::SignIn {
+                identity: identity.id,
+                amr: vec!["pwd".into()],
+            },
+            Some(tx),
+        ));
     }
     show_profile(t, tenant, flow, &identity, &missing).await?;
     Ok((Step::Advance, Some(tx)))
 }
 
 /// The attributes the flow's client needs that the identity lacks, with the purpose given for them.
-async fn missing_profile(t: &Tessera, tenant: &Tenant, flow: &Flow, identity: &Identity) -> Result<Vec<(String, String)>> {
-    let Some(client) = &flow.client_id else { return Ok(Vec::new()) };
+async fn missing_profile(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &Flow,
+    identity: &Identity,
+) -> Result<Vec<(String, String)>> {
+    let Some(client) = &flow.client_id else {
+        return Ok(Vec::new());
+    };
     let policy = t.effective_policy_doc(tenant.id).await?;
     let mut out = Vec::new();
-    for req in policy.registration.progressive_profiling.iter().filter(|r| &r.client_id == client) {
+    for req in policy
+        .registration
+        .progressive_profiling
+        .iter()
+        .filter(|r| &r.client_id == client)
+    {
         for a in &req.attributes {
             let absent = identity.attributes.get(a).is_none_or(|v| v.is_null());
             if absent && !out.iter().any(|(n, _)| n == a) {
@@ -122,27 +205,60 @@ async fn missing_profile(t: &Tessera, tenant: &Tenant, flow: &Flow, identity: &I
     Ok(out)
 }
 
-async fn show_profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, identity: &Identity, missing: &[(String, String)]) -> Result<()> {
+async fn show_profile(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    identity: &Identity,
+    missing: &[(String, String)],
+) -> Result<()> {
     let mut conn = t.db.conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     flow.state = "profile".into();
     let purpose = missing.first().map(|(_, p)| p.clone()).unwrap_or_default();
-    flow.ui.nodes = vec![nodes::text("profile", "purpose", UiMessage::info("info-profile-needed", "This app needs a little more about you.").arg("purpose", purpose))];
+    flow.ui.nodes = vec![nodes::text(
+        "profile",
+        "purpose",
+        UiMessage::info(
+            "info-profile-needed",
+            "This app needs a little more about you.",
+        )
+        .arg("purpose", purpose),
+    )];
     for (name, _) in missing {
-        if let Some(def) = schema.get(name) {
-            if let Some(n) = nodes::attribute("profile", def, identity.attributes.get(name), true) {
-                flow.ui.nodes.push(n);
-            }
+        if let Some(def) = schema.get(name)
+            && let Some(n) = nodes::attribute("profile", def, identity.attributes.get(name), true)
+        {
+            flow.ui.nodes.push(n);
         }
     }
-    flow.ui.nodes.push(nodes::button("profile", "method", "profile", "button-continue", "Continue"));
+    flow.ui.nodes.push(nodes::button(
+        "profile",
+        "method",
+        "profile",
+        "button-continue",
+        "Continue",
+    ));
     flow.internal = json!({"missing": missing});
     Ok(())
 }
 
-async fn submit_profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
-    let Some(identity_id) = flow.identity_id else { return Ok((Step::Stay { reason: "unknown_state" }, None)) };
-    let missing: Vec<(String, String)> = serde_json::from_value(flow.internal["missing"].clone()).unwrap_or_default();
+async fn submit_profile(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
+    let Some(identity_id) = flow.identity_id else {
+        return Ok((
+            Step::Stay {
+                reason: "unknown_state",
+            },
+            None,
+        ));
+    };
+    let missing: Vec<(String, String)> =
+        serde_json::from_value(super::internal(flow, "missing").clone()).unwrap_or_default();
     let names: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
     let mut conn = t.db.conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
@@ -151,40 +267,87 @@ async fn submit_profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &F
         Ok(v) => v,
         Err(problems) => {
             nodes::attach_problems(&mut flow.ui, &problems);
-            return Ok((Step::Stay { reason: "invalid_attributes" }, None));
+            return Ok((
+                Step::Stay {
+                    reason: "invalid_attributes",
+                },
+                None,
+            ));
         }
     };
-    let absent: Vec<&String> = names.iter().filter(|n| values.get(*n).is_none_or(|v| v.is_null())).collect();
+    let absent: Vec<&String> = names
+        .iter()
+        .filter(|n| values.get(*n).is_none_or(|v| v.is_null()))
+        .collect();
     if !absent.is_empty() {
         for n in absent {
-            flow.ui.field_error(&format!("attributes.{n}"), UiMessage::error("error-required", "Please fill in this field."));
+            flow.ui.field_error(
+                &format!("attributes.{n}"),
+                UiMessage::error("error-required", "Please fill in this field."),
+            );
         }
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     }
     let mut tx = t.db.begin().await?;
-    let Some(mut identity) = tessera_store::identities::get(&mut tx, tenant.id, identity_id).await? else {
-        return Ok((Step::Stay { reason: "identity_gone" }, None));
+    let Some(mut identity) =
+        tessera_store::identities::get(&mut tx, tenant.id, identity_id).await?
+    else {
+        return Ok((
+            Step::Stay {
+                reason: "identity_gone",
+            },
+            None,
+        ));
     };
     for (k, v) in &values {
         identity.attributes.insert(k.clone(), v.clone());
     }
-    if let Err(problems) = schema.validate(&identity.attributes, tessera_model::attributes::ValidationMode::Full) {
+    if let Err(problems) = schema.validate(
+        &identity.attributes,
+        tessera_model::attributes::ValidationMode::Full,
+    ) {
         let problems: Vec<crate::FieldProblem> = problems
             .into_iter()
-            .map(|p| crate::FieldProblem { field: format!("attributes.{}", p.attribute), code: p.code.into(), message: p.message })
+            .map(|p| crate::FieldProblem {
+                field: format!("attributes.{}", p.attribute),
+                code: p.code.into(),
+                message: p.message,
+            })
             .collect();
         nodes::attach_problems(&mut flow.ui, &problems);
-        return Ok((Step::Stay { reason: "invalid_attributes" }, None));
+        return Ok((
+            Step::Stay {
+                reason: "invalid_attributes",
+            },
+            None,
+        ));
     }
     let expected = identity.version;
     identity.version += 1;
     identity.updated_at = t.now();
     if !tessera_store::identities::update(&mut tx, &identity, expected).await? {
-        return Err(crate::CoreError::Conflict { code: "identity_changed", detail: "the account changed meanwhile; please retry".into() });
+        return Err(crate::CoreError::Conflict {
+            code: "identity_changed",
+            detail: "the account changed meanwhile; please retry".into(),
+        });
     }
     let client = flow.client_id.clone().unwrap_or_default();
     for (name, purpose) in &missing {
-        tessera_store::profile::record_collection(&mut tx, tenant.id, identity.id, name, &client, purpose, t.now()).await?;
+        tessera_store::profile::record_collection(
+            &mut tx,
+            tenant.id,
+            identity.id,
+            name,
+            &client,
+            purpose,
+            t.now(),
+        )
+        .await?;
     }
     let ev = NewEvent::new(
         tenant.id,
@@ -194,5 +357,11 @@ async fn submit_profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &F
     )
     .with_personal(identity.id, json!({"attributes": values}));
     t.record(&mut tx, &Caller::system(), ev, None).await?;
-    Ok((Step::SignIn { identity: identity.id, amr: vec!["pwd".into()] }, Some(tx)))
+    Ok((
+        Step::SignIn {
+            identity: identity.id,
+            amr: vec!["pwd".into()],
+        },
+        Some(tx),
+    ))
 }

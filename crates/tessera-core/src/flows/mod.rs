@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use tessera_model::IdentityId;
 use tessera_model::event::NewEvent;
 use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind, Ui, UiMessage, UiNode};
 use tessera_model::tenant::Tenant;
-use tessera_model::IdentityId;
 use tessera_store::Tx;
 use time::Duration;
 
@@ -85,7 +85,11 @@ pub enum FlowOutcome {
     /// The flow had expired or was unusable: here is a fresh one, carrying a message.
     Restarted(Flow),
     /// A session was created: set its cookie (or hand the token to the app) and go on.
-    SignedIn { flow: Flow, session_token: String, redirect: String },
+    SignedIn {
+        flow: Flow,
+        session_token: String,
+        redirect: String,
+    },
     /// The journey is over without a new session (recovery, verification): show its final UI.
     Done { flow: Flow },
 }
@@ -105,19 +109,26 @@ pub(crate) enum Step {
     /// The flow moved to a new state (already set on the flow).
     Advance,
     /// Authenticated: open a session.
-    SignIn { identity: IdentityId, amr: Vec<String> },
+    SignIn {
+        identity: IdentityId,
+        amr: Vec<String>,
+    },
     /// Finished without a session.
     Finish,
 }
 
 impl Tessera {
     fn binding_hash(&self, binding: &str) -> Vec<u8> {
-        self.keys.secret_hasher.hash(&format!("flow-binding\u{0}{binding}"))
+        self.keys
+            .secret_hasher
+            .hash(&format!("flow-binding\u{0}{binding}"))
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
         let mut conn = self.db.conn().await?;
-        tessera_store::tenants::by_slug(&mut conn, slug).await?.ok_or(CoreError::NotFound { what: "tenant" })
+        tessera_store::tenants::by_slug(&mut conn, slug)
+            .await?
+            .ok_or(CoreError::NotFound { what: "tenant" })
     }
 
     /// Checks a `return_to` against the configured base URL: only same-origin targets (WEB-05).
@@ -126,12 +137,18 @@ impl Tessera {
         if r.is_empty() || r.len() > 2000 {
             return None;
         }
-        if r.starts_with('/') && !r.starts_with("//") && !r.starts_with("/\\") && !r.contains(['\r', '\n']) {
+        if r.starts_with('/')
+            && !r.starts_with("//")
+            && !r.starts_with("/\\")
+            && !r.contains(['\r', '\n'])
+        {
             return Some(r.to_owned());
         }
         let u = url::Url::parse(r).ok()?;
         let base = &self.settings.base_url;
-        let same = u.scheme() == base.scheme() && u.host_str() == base.host_str() && u.port_or_known_default() == base.port_or_known_default();
+        let same = u.scheme() == base.scheme()
+            && u.host_str() == base.host_str()
+            && u.port_or_known_default() == base.port_or_known_default();
         let _ = tenant;
         same.then(|| u.to_string())
     }
@@ -148,7 +165,12 @@ impl Tessera {
     }
 
     /// Starts a flow of any kind.
-    pub async fn start_flow(&self, ctx: &FlowContext, kind: FlowKind, start: FlowStart) -> Result<Started> {
+    pub async fn start_flow(
+        &self,
+        ctx: &FlowContext,
+        kind: FlowKind,
+        start: FlowStart,
+    ) -> Result<Started> {
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
         let now = self.now();
         let new_binding = match (ctx.channel, &ctx.browser_binding) {
@@ -189,7 +211,9 @@ impl Tessera {
             FlowKind::Verification => verification::init(&mut flow, start.identifier.as_deref()),
             FlowKind::Recovery => recovery::init(&mut flow, start.identifier.as_deref()),
             FlowKind::Settings => {
-                let Some(s) = session else { return Err(CoreError::Unauthenticated) };
+                let Some(s) = session else {
+                    return Err(CoreError::Unauthenticated);
+                };
                 flow.identity_id = Some(s.session.identity_id);
                 settings::init(self, &tenant, &mut flow, &s).await?;
             }
@@ -197,7 +221,13 @@ impl Tessera {
         self.finish_ui(&ctx.tenant, &mut flow);
         let mut tx = self.db.begin().await?;
         tessera_store::flows::insert(&mut tx, &flow, binding.as_deref()).await?;
-        self.flow_event(&mut tx, &flow, types::FLOW_STARTED, json!({"client_id": flow.client_id})).await?;
+        self.flow_event(
+            &mut tx,
+            &flow,
+            types::FLOW_STARTED,
+            json!({"client_id": flow.client_id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Started { flow, new_binding })
     }
@@ -208,11 +238,19 @@ impl Tessera {
         flow.ui.method = "POST".into();
         flow.ui.nodes.retain(|n| n.name != "csrf_token");
         if flow.channel == FlowChannel::Browser {
-            flow.ui.nodes.insert(0, UiNode::hidden("csrf_token", &flow.csrf_token));
+            flow.ui
+                .nodes
+                .insert(0, UiNode::hidden("csrf_token", &flow.csrf_token));
         }
     }
 
-    async fn flow_event(&self, tx: &mut Tx, flow: &Flow, kind: &'static str, extra: Value) -> Result<()> {
+    async fn flow_event(
+        &self,
+        tx: &mut Tx,
+        flow: &Flow,
+        kind: &'static str,
+        extra: Value,
+    ) -> Result<()> {
         let mut data = json!({
             "flow_id": flow.id,
             "kind": flow.kind.as_str(),
@@ -229,20 +267,40 @@ impl Tessera {
     }
 
     /// Loads a flow for its driver, restarting it when it expired.
-    pub async fn get_flow(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId) -> Result<FlowOutcome> {
+    pub async fn get_flow(
+        &self,
+        ctx: &FlowContext,
+        kind: FlowKind,
+        id: FlowId,
+    ) -> Result<FlowOutcome> {
         match self.load_flow(ctx, kind, id, None).await? {
             Loaded::Usable(flow) => Ok(FlowOutcome::Show(flow)),
             Loaded::Restart(flow) => Ok(FlowOutcome::Restarted(flow)),
         }
     }
 
-    async fn load_flow(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId, csrf: Option<&str>) -> Result<Loaded> {
+    async fn load_flow(
+        &self,
+        ctx: &FlowContext,
+        kind: FlowKind,
+        id: FlowId,
+        csrf: Option<&str>,
+    ) -> Result<Loaded> {
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
         let mut conn = self.db.conn().await?;
         let stored = tessera_store::flows::get(&mut conn, tenant.id, id).await?;
         drop(conn);
-        let Some(stored) = stored.filter(|s| s.flow.kind == kind && s.flow.channel == ctx.channel) else {
-            return self.restart(ctx, kind, None, "error-flow-expired", "That took too long, so we started over. Please try again.").await;
+        let Some(stored) = stored.filter(|s| s.flow.kind == kind && s.flow.channel == ctx.channel)
+        else {
+            return self
+                .restart(
+                    ctx,
+                    kind,
+                    None,
+                    "error-flow-expired",
+                    "That took too long, so we started over. Please try again.",
+                )
+                .await;
         };
         if ctx.channel == FlowChannel::Browser {
             let bound = match (&stored.browser_binding, &ctx.browser_binding) {
@@ -250,12 +308,21 @@ impl Tessera {
                 _ => false,
             };
             if !bound {
-                return Err(CoreError::BadRequest { code: "flow_binding", detail: "this flow was started in another browser".into() });
+                return Err(CoreError::BadRequest {
+                    code: "flow_binding",
+                    detail: "this flow was started in another browser".into(),
+                });
             }
-            if let Some(token) = csrf {
-                if !tessera_crypto::constant_time_eq(token.as_bytes(), stored.flow.csrf_token.as_bytes()) {
-                    return Err(CoreError::BadRequest { code: "csrf", detail: "the form's security token is missing or wrong".into() });
-                }
+            if let Some(token) = csrf
+                && !tessera_crypto::constant_time_eq(
+                    token.as_bytes(),
+                    stored.flow.csrf_token.as_bytes(),
+                )
+            {
+                return Err(CoreError::BadRequest {
+                    code: "csrf",
+                    detail: "the form's security token is missing or wrong".into(),
+                });
             }
         }
         let flow = stored.flow;
@@ -263,24 +330,52 @@ impl Tessera {
             let expired = flow.state != "done";
             if expired {
                 let mut tx = self.db.begin().await?;
-                self.flow_event(&mut tx, &flow, types::FLOW_EXPIRED, json!({})).await?;
+                self.flow_event(&mut tx, &flow, types::FLOW_EXPIRED, json!({}))
+                    .await?;
                 tx.commit().await?;
             }
-            let start = FlowStart { return_to: flow.return_to.clone(), client_id: flow.client_id.clone(), identifier: None };
-            return self.restart(ctx, kind, Some(start), "error-flow-expired", "That took too long, so we started over. Please try again.").await;
+            let start = FlowStart {
+                return_to: flow.return_to.clone(),
+                client_id: flow.client_id.clone(),
+                identifier: None,
+            };
+            return self
+                .restart(
+                    ctx,
+                    kind,
+                    Some(start),
+                    "error-flow-expired",
+                    "That took too long, so we started over. Please try again.",
+                )
+                .await;
         }
         Ok(Loaded::Usable(flow))
     }
 
-    async fn restart(&self, ctx: &FlowContext, kind: FlowKind, start: Option<FlowStart>, id: &str, text: &str) -> Result<Loaded> {
-        let started = self.start_flow(ctx, kind, start.unwrap_or_default()).await?;
+    async fn restart(
+        &self,
+        ctx: &FlowContext,
+        kind: FlowKind,
+        start: Option<FlowStart>,
+        id: &str,
+        text: &str,
+    ) -> Result<Loaded> {
+        let started = self
+            .start_flow(ctx, kind, start.unwrap_or_default())
+            .await?;
         let mut flow = started.flow;
         flow.ui.messages.push(UiMessage::info(id, text));
         Ok(Loaded::Restart(flow))
     }
 
     /// Submits a step. CSRF is checked for browser flows (`csrf_token` field).
-    pub async fn submit_flow(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId, input: FlowInput) -> Result<FlowOutcome> {
+    pub async fn submit_flow(
+        &self,
+        ctx: &FlowContext,
+        kind: FlowKind,
+        id: FlowId,
+        input: FlowInput,
+    ) -> Result<FlowOutcome> {
         let csrf = match ctx.channel {
             FlowChannel::Browser => Some(input.get("csrf_token").map(String::as_str).unwrap_or("")),
             FlowChannel::Api => None,
@@ -298,12 +393,17 @@ impl Tessera {
         flow.ui.messages.clear();
         let (step, tx) = match kind {
             FlowKind::Login => login::submit(self, ctx, &tenant, &mut flow, &input).await?,
-            FlowKind::Registration => registration::submit(self, ctx, &tenant, &mut flow, &input).await?,
-            FlowKind::Verification => verification::submit(self, ctx, &tenant, &mut flow, &input).await?,
+            FlowKind::Registration => {
+                registration::submit(self, ctx, &tenant, &mut flow, &input).await?
+            }
+            FlowKind::Verification => {
+                verification::submit(self, ctx, &tenant, &mut flow, &input).await?
+            }
             FlowKind::Recovery => recovery::submit(self, ctx, &tenant, &mut flow, &input).await?,
             FlowKind::Settings => settings::submit(self, ctx, &tenant, &mut flow, &input).await?,
         };
-        self.conclude(ctx, &tenant, flow, expected, &before, step, tx).await
+        self.conclude(ctx, &tenant, flow, expected, &before, step, tx)
+            .await
     }
 
     /// Persists the flow after a step, records it, and turns the step into an outcome.
@@ -326,33 +426,66 @@ impl Tessera {
         let mut session_token = None;
         match &step {
             Step::Stay { reason } => {
-                self.flow_event(&mut tx, &flow, types::FLOW_FAILED, json!({"reason": reason})).await?;
+                self.flow_event(
+                    &mut tx,
+                    &flow,
+                    types::FLOW_FAILED,
+                    json!({"reason": reason}),
+                )
+                .await?;
             }
             Step::Advance => {
-                self.flow_event(&mut tx, &flow, types::FLOW_ADVANCED, json!({"from": before, "to": flow.state})).await?;
+                self.flow_event(
+                    &mut tx,
+                    &flow,
+                    types::FLOW_ADVANCED,
+                    json!({"from": before, "to": flow.state}),
+                )
+                .await?;
             }
             Step::SignIn { identity, amr } => {
                 let policy = self.effective_policy_doc(tenant.id).await?;
-                let token = self.open_session(&mut tx, tenant.id, *identity, amr.clone(), &policy.sessions, &ctx.client).await?;
+                let token = self
+                    .open_session(
+                        &mut tx,
+                        tenant.id,
+                        *identity,
+                        amr.clone(),
+                        &policy.sessions,
+                        &ctx.client,
+                    )
+                    .await?;
                 session_token = Some(token);
                 flow.identity_id = Some(*identity);
                 flow.state = "done".into();
-                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({"amr": amr})).await?;
+                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({"amr": amr}))
+                    .await?;
             }
             Step::Finish => {
                 flow.state = "done".into();
-                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({})).await?;
+                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({}))
+                    .await?;
             }
         }
         self.finish_ui(&ctx.tenant, &mut flow);
         if !tessera_store::flows::update(&mut tx, &flow, expected).await? {
-            return Err(CoreError::Conflict { code: "flow_changed", detail: "this step was already submitted".into() });
+            return Err(CoreError::Conflict {
+                code: "flow_changed",
+                detail: "this step was already submitted".into(),
+            });
         }
         tx.commit().await?;
         Ok(match (step, session_token) {
             (Step::SignIn { .. }, Some(token)) => {
-                let redirect = flow.return_to.clone().unwrap_or_else(|| self.default_redirect(&ctx.tenant));
-                FlowOutcome::SignedIn { flow, session_token: token, redirect }
+                let redirect = flow
+                    .return_to
+                    .clone()
+                    .unwrap_or_else(|| self.default_redirect(&ctx.tenant));
+                FlowOutcome::SignedIn {
+                    flow,
+                    session_token: token,
+                    redirect,
+                }
             }
             (Step::Finish, _) => FlowOutcome::Done { flow },
             _ => FlowOutcome::Show(flow),
@@ -372,10 +505,31 @@ pub(crate) fn field<'a>(input: &'a FlowInput, name: &str) -> Option<&'a str> {
 
 /// Reads a secret field exactly as sent (passwords are never trimmed: PW-02).
 pub(crate) fn raw_field<'a>(input: &'a FlowInput, name: &str) -> Option<&'a str> {
-    input.get(name).map(String::as_str).filter(|s| !s.is_empty())
+    input
+        .get(name)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Whether a checkbox was ticked.
 pub(crate) fn ticked(input: &FlowInput, name: &str) -> bool {
-    matches!(input.get(name).map(String::as_str), Some("true" | "on" | "1" | "yes"))
+    matches!(
+        input.get(name).map(String::as_str),
+        Some("true" | "on" | "1" | "yes")
+    )
+}
+
+/// A value of the flow's private state (`Null` when absent).
+pub(crate) fn internal<'a>(flow: &'a Flow, key: &str) -> &'a Value {
+    flow.internal.get(key).unwrap_or(&Value::Null)
+}
+
+/// Sets a value of the flow's private state.
+pub(crate) fn put(flow: &mut Flow, key: &str, value: Value) {
+    if !flow.internal.is_object() {
+        flow.internal = json!({});
+    }
+    if let Some(m) = flow.internal.as_object_mut() {
+        m.insert(key.to_owned(), value);
+    }
 }

@@ -9,33 +9,56 @@ use crate::FieldProblem;
 
 /// The email field of a form.
 pub fn email(group: &str, value: Option<String>, autocomplete: &str) -> UiNode {
-    UiNode::input(group, "email", "email", UiMessage::info("label-email", "Email"))
-        .required()
-        .autocomplete(autocomplete)
-        .with_value(value)
+    UiNode::input(
+        group,
+        "email",
+        "email",
+        UiMessage::info("label-email", "Email"),
+    )
+    .required()
+    .autocomplete(autocomplete)
+    .with_value(value)
 }
 
 /// The sign-in identifier (email or username).
 pub fn identifier(value: Option<String>) -> UiNode {
-    UiNode::input("default", "identifier", "text", UiMessage::info("label-identifier", "Email or username"))
-        .required()
-        .autocomplete("username")
-        .with_value(value)
+    UiNode::input(
+        "default",
+        "identifier",
+        "text",
+        UiMessage::info("label-identifier", "Email or username"),
+    )
+    .required()
+    .autocomplete("username")
+    .with_value(value)
 }
 
 /// A password field: `current-password` for sign-in, `new-password` when setting one.
 pub fn password(group: &str, name: &str, new: bool) -> UiNode {
     let (id, text, ac) = match (new, name) {
         (true, _) => ("label-new-password", "New password", "new-password"),
-        (false, "current_password") => ("label-current-password", "Current password", "current-password"),
+        (false, "current_password") => (
+            "label-current-password",
+            "Current password",
+            "current-password",
+        ),
         (false, _) => ("label-password", "Password", "current-password"),
     };
-    UiNode::input(group, name, "password", UiMessage::info(id, text)).required().autocomplete(ac)
+    UiNode::input(group, name, "password", UiMessage::info(id, text))
+        .required()
+        .autocomplete(ac)
 }
 
 /// A one-time code field.
 pub fn code(group: &str) -> UiNode {
-    let mut n = UiNode::input(group, "code", "text", UiMessage::info("label-code", "Code from the email")).required().autocomplete("one-time-code");
+    let mut n = UiNode::input(
+        group,
+        "code",
+        "text",
+        UiMessage::info("label-code", "Code from the email"),
+    )
+    .required()
+    .autocomplete("one-time-code");
     n.options = Vec::new();
     n
 }
@@ -71,19 +94,33 @@ pub fn accept_terms(version: &str) -> UiNode {
         value: Some("true".into()),
         required: true,
         autocomplete: None,
-        label: Some(UiMessage::info("label-accept-terms", "I accept the terms of service and the privacy notice").arg("version", version)),
+        label: Some(
+            UiMessage::info(
+                "label-accept-terms",
+                "I accept the terms of service and the privacy notice",
+            )
+            .arg("version", version),
+        ),
         messages: Vec::new(),
         options: Vec::new(),
     }
 }
 
 fn attribute_label(def: &AttributeDef) -> UiMessage {
-    let text = def.description.clone().unwrap_or_else(|| def.name.replace('_', " "));
+    let text = def
+        .description
+        .clone()
+        .unwrap_or_else(|| def.name.replace('_', " "));
     UiMessage::info(&format!("attribute-{}", def.name.replace('_', "-")), &text)
 }
 
 /// A form field for one scalar attribute, pre-filled from `current`. `None` for types a form cannot hold.
-pub fn attribute(group: &str, def: &AttributeDef, current: Option<&Value>, required: bool) -> Option<UiNode> {
+pub fn attribute(
+    group: &str,
+    def: &AttributeDef,
+    current: Option<&Value>,
+    required: bool,
+) -> Option<UiNode> {
     let name = format!("attributes.{}", def.name);
     let value = current.and_then(|v| match v {
         Value::String(s) => Some(s.clone()),
@@ -123,7 +160,11 @@ pub fn attribute(group: &str, def: &AttributeDef, current: Option<&Value>, requi
     if let Some(a) = autocomplete {
         node = node.autocomplete(a);
     }
-    node.value = if def.ty == AttributeType::Boolean { Some("true".into()) } else { value };
+    node.value = if def.ty == AttributeType::Boolean {
+        Some("true".into())
+    } else {
+        value
+    };
     if def.ty == AttributeType::Boolean && current == Some(&Value::Bool(true)) {
         node.options = vec!["checked".into()];
     }
@@ -133,21 +174,36 @@ pub fn attribute(group: &str, def: &AttributeDef, current: Option<&Value>, requi
 
 /// Turns submitted form strings into typed attribute values for the named attributes. Missing optional
 /// values are left out; booleans are false when unticked.
-pub fn parse_attributes(schema: &AttributeSchema, names: &[String], input: &FlowInput) -> Result<Map<String, Value>, Vec<FieldProblem>> {
+pub fn parse_attributes(
+    schema: &AttributeSchema,
+    names: &[String],
+    input: &FlowInput,
+) -> Result<Map<String, Value>, Vec<FieldProblem>> {
     let mut out = Map::new();
     let mut problems = Vec::new();
     for name in names {
-        let Some(def) = schema.get(name) else { continue };
-        let raw = input.get(&format!("attributes.{name}")).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let Some(def) = schema.get(name) else {
+            continue;
+        };
+        let raw = input
+            .get(&format!("attributes.{name}"))
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty());
         let value = match (&def.ty, raw) {
-            (AttributeType::Boolean, r) => Some(Value::Bool(matches!(r, Some("true" | "on" | "1")))),
+            (AttributeType::Boolean, r) => {
+                Some(Value::Bool(matches!(r, Some("true" | "on" | "1"))))
+            }
             (_, None) => None,
             (AttributeType::Number { .. }, Some(r)) => match r.parse::<i64>() {
                 Ok(i) => Some(Value::from(i)),
                 Err(_) => match r.parse::<f64>() {
                     Ok(f) if f.is_finite() => Some(Value::from(f)),
                     _ => {
-                        problems.push(FieldProblem { field: format!("attributes.{name}"), code: "wrong_type".into(), message: "enter a number".into() });
+                        problems.push(FieldProblem {
+                            field: format!("attributes.{name}"),
+                            code: "wrong_type".into(),
+                            message: "enter a number".into(),
+                        });
                         None
                     }
                 },
@@ -158,7 +214,11 @@ pub fn parse_attributes(schema: &AttributeSchema, names: &[String], input: &Flow
             out.insert(name.clone(), v);
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Attaches attribute problems to their fields.

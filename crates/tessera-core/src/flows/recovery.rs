@@ -3,12 +3,12 @@
 //! codes and notifies the customer. Recovery never opens a session itself: the customer signs in with
 //! the new password afterwards, so a second factor, once one exists, cannot be skipped (REC-01).
 use serde_json::json;
+use tessera_model::IdentityId;
 use tessera_model::event::{NewEvent, identity_subject};
 use tessera_model::flow::{Flow, UiMessage};
 use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::IdentityState;
 use tessera_model::tenant::Tenant;
-use tessera_model::IdentityId;
 use tessera_store::Tx;
 
 use super::codes::mail_vars;
@@ -20,55 +20,146 @@ pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
     flow.state = "enter_email".into();
     flow.ui.nodes = vec![
         nodes::email("default", email.map(str::to_owned), "email"),
-        nodes::button("default", "method", "email", "button-send-code", "Send me a code"),
+        nodes::button(
+            "default",
+            "method",
+            "email",
+            "button-send-code",
+            "Send me a code",
+        ),
     ];
 }
 
 fn show_code_step(flow: &mut Flow, email: &str) {
     flow.state = "sent_email".into();
-    flow.ui.nodes = vec![nodes::code("code"), nodes::button("code", "method", "code", "button-verify", "Verify")];
-    flow.ui.messages = vec![UiMessage::info("info-code-sent", "If an account exists for this address, we sent it a code.").arg("email", email)];
+    flow.ui.nodes = vec![
+        nodes::code("code"),
+        nodes::button("code", "method", "code", "button-verify", "Verify"),
+    ];
+    flow.ui.messages = vec![
+        UiMessage::info(
+            "info-code-sent",
+            "If an account exists for this address, we sent it a code.",
+        )
+        .arg("email", email),
+    ];
 }
 
-pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+pub(crate) async fn submit(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     match flow.state.as_str() {
         "enter_email" => submit_email(t, ctx, tenant, flow, input).await,
         "sent_email" => submit_code(t, tenant, flow, input).await,
         "set_password" => submit_password(t, tenant, flow, input).await,
-        _ => Ok((Step::Stay { reason: "unknown_state" }, None)),
+        _ => Ok((
+            Step::Stay {
+                reason: "unknown_state",
+            },
+            None,
+        )),
     }
 }
 
-async fn submit_email(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+async fn submit_email(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     let Some(raw) = field(input, "email") else {
-        flow.ui.field_error("email", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "email",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     let Ok(n) = identifier::normalize(IdentifierKind::Email, raw) else {
-        flow.ui.field_error("email", UiMessage::error("error-invalid-email", "Enter an email address like name@example.com."));
-        return Ok((Step::Stay { reason: "invalid_email" }, None));
+        flow.ui.field_error(
+            "email",
+            UiMessage::error(
+                "error-invalid-email",
+                "Enter an email address like name@example.com.",
+            ),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "invalid_email",
+            },
+            None,
+        ));
     };
     let email = n.value;
-    let keys = t.throttle_keys(&ctx.tenant, "recovery-send", &email, ctx.client.ip.as_deref());
+    let keys = t.throttle_keys(
+        &ctx.tenant,
+        "recovery-send",
+        &email,
+        ctx.client.ip.as_deref(),
+    );
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
     let mut tx = t.db.begin().await?;
     t.throttle_fail(&mut tx, &keys).await?;
     flow.internal = json!({"email": email});
-    let holder = match tessera_store::identities::by_identifier(&mut tx, tenant.id, IdentifierKind::Email, &email).await? {
+    let holder = match tessera_store::identities::by_identifier(
+        &mut tx,
+        tenant.id,
+        IdentifierKind::Email,
+        &email,
+    )
+    .await?
+    {
         Some(id) => tessera_store::identities::get(&mut tx, tenant.id, id).await?,
         None => None,
     };
     // Only a proven address of an account that can sign in receives a recovery code.
     let recoverable = holder.filter(|h| {
-        h.state == IdentityState::Active && h.identifiers.iter().any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified)
+        h.state == IdentityState::Active
+            && h.identifiers
+                .iter()
+                .any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified)
     });
     if let Some(h) = recoverable {
-        let issued = t.issue_code(&mut tx, &ctx.tenant, flow, Some(h.id), "recovery", &email).await?;
-        let vars = mail_vars(&tenant.name, &email, json!({"code": issued.code, "link": issued.link}));
-        t.queue_mail(&mut tx, tenant.id, &email, "recovery_code", flow.locale.as_deref(), vars).await?;
+        let issued = t
+            .issue_code(&mut tx, &ctx.tenant, flow, Some(h.id), "recovery", &email)
+            .await?;
+        let vars = mail_vars(
+            &tenant.name,
+            &email,
+            json!({"code": issued.code, "link": issued.link}),
+        );
+        t.queue_mail(
+            &mut tx,
+            tenant.id,
+            &email,
+            "recovery_code",
+            flow.locale.as_deref(),
+            vars,
+        )
+        .await?;
     } else {
         tessera_store::codes::void_for_flow(&mut tx, flow.id, t.now()).await?;
     }
@@ -76,18 +167,45 @@ async fn submit_email(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mu
     Ok((Step::Advance, Some(tx)))
 }
 
-async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
-    let email = flow.internal["email"].as_str().unwrap_or_default().to_owned();
+async fn submit_code(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
+    let email = super::internal(flow, "email")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let Some(code) = field(input, "code") else {
         show_code_step(flow, &email);
-        flow.ui.field_error("code", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "code",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     let keys = t.throttle_keys(&tenant.slug, "code", &email, None);
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
         show_code_step(flow, &email);
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
     match t.redeem_code(flow, code).await? {
         Ok(stored) => {
@@ -101,7 +219,12 @@ async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &Flow
             t.throttle_fail(&mut tx, &keys).await?;
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            Ok((Step::Stay { reason: "invalid_code" }, Some(tx)))
+            Ok((
+                Step::Stay {
+                    reason: "invalid_code",
+                },
+                Some(tx),
+            ))
         }
     }
 }
@@ -109,29 +232,81 @@ async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &Flow
 /// The address is proven: ask for the new password.
 pub(crate) fn proven(flow: &mut Flow, identity: Option<IdentityId>) {
     flow.identity_id = identity;
-    flow.internal["verified"] = json!(true);
+    super::put(flow, "verified", json!(true));
     flow.state = "set_password".into();
-    flow.ui.messages = vec![UiMessage::success("success-verified", "Your email address is confirmed.")];
-    flow.ui.nodes = vec![nodes::password("password", "password", true), nodes::button("password", "method", "password", "button-save", "Save")];
+    flow.ui.messages = vec![UiMessage::success(
+        "success-verified",
+        "Your email address is confirmed.",
+    )];
+    flow.ui.nodes = vec![
+        nodes::password("password", "password", true),
+        nodes::button("password", "method", "password", "button-save", "Save"),
+    ];
 }
 
-async fn submit_password(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
-    let (Some(identity), true) = (flow.identity_id, flow.internal["verified"] == json!(true)) else {
-        return Ok((Step::Stay { reason: "not_verified" }, None));
+async fn submit_password(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
+    let (Some(identity), true) = (
+        flow.identity_id,
+        *super::internal(flow, "verified") == json!(true),
+    ) else {
+        return Ok((
+            Step::Stay {
+                reason: "not_verified",
+            },
+            None,
+        ));
     };
     let Some(password) = raw_field(input, "password") else {
-        flow.ui.field_error("password", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "password",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
-    let email = flow.internal["email"].as_str().unwrap_or_default().to_owned();
+    let email = super::internal(flow, "email")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let local = email.split('@').next().unwrap_or_default().to_owned();
     if !check_new_password(t, tenant, flow, "password", password, &[&email, &local]).await? {
-        return Ok((Step::Stay { reason: "weak_password" }, None));
+        return Ok((
+            Step::Stay {
+                reason: "weak_password",
+            },
+            None,
+        ));
     }
     let hash = t.passwords.hash(password).await?;
     let mut tx = t.db.begin().await?;
-    set_password(t, &mut tx, tenant, identity, &hash, None, "recovery", flow.locale.as_deref()).await?;
-    flow.ui.nodes = vec![nodes::text("default", "done", UiMessage::success("success-password-changed", "Your password was changed. Sign in with the new one."))];
+    set_password(
+        t,
+        &mut tx,
+        tenant,
+        identity,
+        &hash,
+        None,
+        "recovery",
+        flow.locale.as_deref(),
+    )
+    .await?;
+    flow.ui.nodes = vec![nodes::text(
+        "default",
+        "done",
+        UiMessage::success(
+            "success-password-changed",
+            "Your password was changed. Sign in with the new one.",
+        ),
+    )];
     flow.ui.messages = Vec::new();
     Ok((Step::Finish, Some(tx)))
 }
@@ -152,13 +327,36 @@ pub(crate) async fn set_password(
     let now = t.now();
     tessera_store::credentials::set(tx, tenant.id, identity, "password", hash, now).await?;
     tessera_store::codes::void_for_identity(tx, identity, "recovery", now).await?;
-    let signed_out = t.revoke_sessions_of(tx, tenant.id, identity, keep, "password_changed").await?;
-    let ev = NewEvent::new(tenant.id, types::PASSWORD_CHANGED, identity_subject(identity), json!({"identity_id": identity, "via": via, "sessions_revoked": signed_out}));
+    let signed_out = t
+        .revoke_sessions_of(tx, tenant.id, identity, keep, "password_changed")
+        .await?;
+    let ev = NewEvent::new(
+        tenant.id,
+        types::PASSWORD_CHANGED,
+        identity_subject(identity),
+        json!({"identity_id": identity, "via": via, "sessions_revoked": signed_out}),
+    );
     t.record(tx, &Caller::system(), ev, None).await?;
     if let Some(i) = tessera_store::identities::get(tx, tenant.id, identity).await? {
-        for addr in i.identifiers.iter().filter(|x| x.kind == IdentifierKind::Email && x.verified) {
-            let vars = mail_vars(&tenant.name, &addr.value, json!({"link": t.public_url(&tenant.slug, "/recovery")}));
-            t.queue_mail(tx, tenant.id, &addr.value, "password_changed_notice", locale, vars).await?;
+        for addr in i
+            .identifiers
+            .iter()
+            .filter(|x| x.kind == IdentifierKind::Email && x.verified)
+        {
+            let vars = mail_vars(
+                &tenant.name,
+                &addr.value,
+                json!({"link": t.public_url(&tenant.slug, "/recovery")}),
+            );
+            t.queue_mail(
+                tx,
+                tenant.id,
+                &addr.value,
+                "password_changed_notice",
+                locale,
+                vars,
+            )
+            .await?;
         }
     }
     Ok(())

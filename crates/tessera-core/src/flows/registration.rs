@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+use tessera_model::IdentityId;
 use tessera_model::attributes::ValidationMode;
 use tessera_model::event::{NewEvent, identity_subject, types as ev_types};
 use tessera_model::flow::{Flow, UiMessage};
@@ -18,7 +19,6 @@ use tessera_model::identity::{Identifier, Identity, IdentityState};
 use tessera_model::password_policy::{self, Blocklist, PasswordContext, PasswordPolicy};
 use tessera_model::policy::PolicyDocument;
 use tessera_model::tenant::Tenant;
-use tessera_model::IdentityId;
 use tessera_store::Tx;
 
 use super::codes::{CodeRefusal, mail_vars};
@@ -40,13 +40,23 @@ fn disposable() -> &'static HashSet<&'static str> {
 
 /// Whether a tenant's policy refuses this (normalised) email's domain.
 pub(crate) fn domain_refused(policy: &PolicyDocument, email: &str) -> bool {
-    let Some((_, domain)) = email.rsplit_once('@') else { return false };
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
     let r = &policy.registration;
     let norm = |d: &String| tessera_model::organization::normalize_domain(d).unwrap_or_default();
-    if r.allowed_email_domains.iter().map(norm).any(|d| d == domain) {
+    if r.allowed_email_domains
+        .iter()
+        .map(norm)
+        .any(|d| d == domain)
+    {
         return false;
     }
-    if r.blocked_email_domains.iter().map(norm).any(|d| d == domain) {
+    if r.blocked_email_domains
+        .iter()
+        .map(norm)
+        .any(|d| d == domain)
+    {
         return true;
     }
     r.block_disposable_email && disposable().contains(domain)
@@ -54,15 +64,29 @@ pub(crate) fn domain_refused(policy: &PolicyDocument, email: &str) -> bool {
 
 /// The attributes the sign-up form asks for: required in the schema, required by the policy, and what
 /// the client needs.
-fn asked_attributes(policy: &PolicyDocument, schema: &tessera_model::attributes::AttributeSchema, client: Option<&str>) -> Vec<String> {
-    let mut out: Vec<String> = schema.attributes.iter().filter(|a| a.required).map(|a| a.name.clone()).collect();
+fn asked_attributes(
+    policy: &PolicyDocument,
+    schema: &tessera_model::attributes::AttributeSchema,
+    client: Option<&str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = schema
+        .attributes
+        .iter()
+        .filter(|a| a.required)
+        .map(|a| a.name.clone())
+        .collect();
     for a in &policy.registration.required_attributes {
         if !out.contains(a) {
             out.push(a.clone());
         }
     }
     if let Some(c) = client {
-        for req in policy.registration.progressive_profiling.iter().filter(|r| r.client_id == c) {
+        for req in policy
+            .registration
+            .progressive_profiling
+            .iter()
+            .filter(|r| r.client_id == c)
+        {
             for a in &req.attributes {
                 if !out.contains(a) {
                     out.push(a.clone());
@@ -80,61 +104,155 @@ pub(crate) async fn init(t: &Tessera, tenant: &Tenant, flow: &mut Flow) -> Resul
     if let Some(v) = &policy.registration.terms_version {
         flow.ui.nodes.push(nodes::accept_terms(v));
     }
-    flow.ui.nodes.push(nodes::button("default", "method", "email", "button-continue", "Continue"));
+    flow.ui.nodes.push(nodes::button(
+        "default",
+        "method",
+        "email",
+        "button-continue",
+        "Continue",
+    ));
     if !policy.registration.enabled {
-        flow.ui.messages.push(UiMessage::error("error-registration-closed", "Sign-up is closed."));
+        flow.ui.messages.push(UiMessage::error(
+            "error-registration-closed",
+            "Sign-up is closed.",
+        ));
     }
     Ok(())
 }
 
-pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+pub(crate) async fn submit(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     match flow.state.as_str() {
         "enter_email" => submit_email(t, ctx, tenant, flow, input).await,
-        "sent_email" if input.get("method").map(String::as_str) == Some("resend") => resend(t, ctx, tenant, flow).await,
+        "sent_email" if input.get("method").map(String::as_str) == Some("resend") => {
+            resend(t, ctx, tenant, flow).await
+        }
         "sent_email" => submit_code(t, tenant, flow, input).await,
         "details" => submit_details(t, tenant, flow, input).await,
-        _ => Ok((Step::Stay { reason: "unknown_state" }, None)),
+        _ => Ok((
+            Step::Stay {
+                reason: "unknown_state",
+            },
+            None,
+        )),
     }
 }
 
-async fn submit_email(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+async fn submit_email(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     let policy = t.effective_policy_doc(tenant.id).await?;
     if !policy.registration.enabled {
-        return Ok((Step::Stay { reason: "registration_closed" }, None));
+        return Ok((
+            Step::Stay {
+                reason: "registration_closed",
+            },
+            None,
+        ));
     }
     let raw = field(input, "email");
     if let Some(n) = flow.ui.nodes.iter_mut().find(|n| n.name == "email") {
         n.value = raw.map(str::to_owned);
     }
     let Some(raw) = raw else {
-        flow.ui.field_error("email", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "email",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     let email = match identifier::normalize(IdentifierKind::Email, raw) {
         Ok(n) => n.value,
         Err(_) => {
-            flow.ui.field_error("email", UiMessage::error("error-invalid-email", "Enter an email address like name@example.com."));
-            return Ok((Step::Stay { reason: "invalid_email" }, None));
+            flow.ui.field_error(
+                "email",
+                UiMessage::error(
+                    "error-invalid-email",
+                    "Enter an email address like name@example.com.",
+                ),
+            );
+            return Ok((
+                Step::Stay {
+                    reason: "invalid_email",
+                },
+                None,
+            ));
         }
     };
     if domain_refused(&policy, &email) {
-        flow.ui.field_error("email", UiMessage::error("error-disposable-email", "Please use a permanent email address."));
-        return Ok((Step::Stay { reason: "disposable_email" }, None));
+        flow.ui.field_error(
+            "email",
+            UiMessage::error(
+                "error-disposable-email",
+                "Please use a permanent email address.",
+            ),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "disposable_email",
+            },
+            None,
+        ));
     }
     if let Some(v) = &policy.registration.terms_version {
         if !ticked(input, "accept_terms") {
-            flow.ui.field_error("accept_terms", UiMessage::error("error-terms-required", "Please accept the terms to continue."));
-            return Ok((Step::Stay { reason: "terms_not_accepted" }, None));
+            flow.ui.field_error(
+                "accept_terms",
+                UiMessage::error(
+                    "error-terms-required",
+                    "Please accept the terms to continue.",
+                ),
+            );
+            return Ok((
+                Step::Stay {
+                    reason: "terms_not_accepted",
+                },
+                None,
+            ));
         }
-        flow.internal["terms_version"] = json!(v);
-        flow.internal["privacy_notice_version"] = json!(policy.registration.privacy_notice_version);
+        super::put(flow, "terms_version", json!(v));
+        super::put(
+            flow,
+            "privacy_notice_version",
+            json!(policy.registration.privacy_notice_version),
+        );
     }
-    let keys = t.throttle_keys(&ctx.tenant, "register-send", &email, ctx.client.ip.as_deref());
+    let keys = t.throttle_keys(
+        &ctx.tenant,
+        "register-send",
+        &email,
+        ctx.client.ip.as_deref(),
+    );
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
-    flow.internal["email"] = json!(email);
+    super::put(flow, "email", json!(email));
     let mut tx = t.db.begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
     // Counted like a failure so that floods of sign-ups for one address slow down.
@@ -144,22 +262,61 @@ async fn submit_email(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mu
 }
 
 /// Sends the code, or an "account exists" mail when a verified account already has the address.
-async fn send(t: &Tessera, tx: &mut Tx, ctx: &FlowContext, tenant: &Tenant, flow: &Flow, email: &str) -> Result<()> {
-    let holder = match tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, email).await? {
-        Some(id) => tessera_store::identities::get(tx, tenant.id, id).await?,
-        None => None,
-    };
+async fn send(
+    t: &Tessera,
+    tx: &mut Tx,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &Flow,
+    email: &str,
+) -> Result<()> {
+    let holder =
+        match tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, email)
+            .await?
+        {
+            Some(id) => tessera_store::identities::get(tx, tenant.id, id).await?,
+            None => None,
+        };
     let verified_owner = holder.as_ref().is_some_and(|i| {
-        i.state != IdentityState::Prospect && i.identifiers.iter().any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified)
+        i.state != IdentityState::Prospect
+            && i.identifiers
+                .iter()
+                .any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified)
     });
     if verified_owner {
         tessera_store::codes::void_for_flow(tx, flow.id, t.now()).await?;
-        let vars = mail_vars(&tenant.name, email, json!({"link": t.public_url(&ctx.tenant, "/login"), "recovery_link": t.public_url(&ctx.tenant, "/recovery")}));
-        t.queue_mail(tx, tenant.id, email, "account_exists", flow.locale.as_deref(), vars).await?;
+        let vars = mail_vars(
+            &tenant.name,
+            email,
+            json!({"link": t.public_url(&ctx.tenant, "/login"), "recovery_link": t.public_url(&ctx.tenant, "/recovery")}),
+        );
+        t.queue_mail(
+            tx,
+            tenant.id,
+            email,
+            "account_exists",
+            flow.locale.as_deref(),
+            vars,
+        )
+        .await?;
     } else {
-        let issued = t.issue_code(tx, &ctx.tenant, flow, None, "registration", email).await?;
-        let vars = mail_vars(&tenant.name, email, json!({"code": issued.code, "link": issued.link}));
-        t.queue_mail(tx, tenant.id, email, "verification_code", flow.locale.as_deref(), vars).await?;
+        let issued = t
+            .issue_code(tx, &ctx.tenant, flow, None, "registration", email)
+            .await?;
+        let vars = mail_vars(
+            &tenant.name,
+            email,
+            json!({"code": issued.code, "link": issued.link}),
+        );
+        t.queue_mail(
+            tx,
+            tenant.id,
+            email,
+            "verification_code",
+            flow.locale.as_deref(),
+            vars,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -169,38 +326,106 @@ fn show_code_step(flow: &mut Flow, email: &str) {
     flow.ui.nodes = vec![
         nodes::code("code"),
         nodes::button("code", "method", "code", "button-verify", "Verify"),
-        nodes::button("resend", "method", "resend", "button-resend", "Send a new code"),
+        nodes::button(
+            "resend",
+            "method",
+            "resend",
+            "button-resend",
+            "Send a new code",
+        ),
     ];
-    flow.ui.messages = vec![UiMessage::info("info-code-sent", "If this address can be used, we sent it a code.").arg("email", email)];
+    flow.ui.messages = vec![
+        UiMessage::info(
+            "info-code-sent",
+            "If this address can be used, we sent it a code.",
+        )
+        .arg("email", email),
+    ];
 }
 
-async fn resend(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow) -> Result<(Step, Option<Tx>)> {
-    let email = flow.internal["email"].as_str().unwrap_or_default().to_owned();
-    let keys = t.throttle_keys(&ctx.tenant, "register-send", &email, ctx.client.ip.as_deref());
+async fn resend(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+) -> Result<(Step, Option<Tx>)> {
+    let email = super::internal(flow, "email")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let keys = t.throttle_keys(
+        &ctx.tenant,
+        "register-send",
+        &email,
+        ctx.client.ip.as_deref(),
+    );
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
         show_code_step(flow, &email);
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
     let mut tx = t.db.begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
     t.throttle_fail(&mut tx, &keys).await?;
     show_code_step(flow, &email);
-    Ok((Step::Stay { reason: "code_resent" }, Some(tx)))
+    Ok((
+        Step::Stay {
+            reason: "code_resent",
+        },
+        Some(tx),
+    ))
 }
 
-async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
-    let email = flow.internal["email"].as_str().unwrap_or_default().to_owned();
+async fn submit_code(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
+    let email = super::internal(flow, "email")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let Some(code) = field(input, "code") else {
         show_code_step(flow, &email);
-        flow.ui.field_error("code", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "code",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     let keys = t.throttle_keys(&tenant.slug, "code", &email, None);
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
         show_code_step(flow, &email);
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
     match t.redeem_code(flow, code).await? {
         Ok(_) => {
@@ -214,68 +439,115 @@ async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &Flow
             t.throttle_fail(&mut tx, &keys).await?;
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            Ok((Step::Stay { reason: "invalid_code" }, Some(tx)))
+            Ok((
+                Step::Stay {
+                    reason: "invalid_code",
+                },
+                Some(tx),
+            ))
         }
     }
 }
 
 pub(crate) fn code_error(flow: &mut Flow, refusal: CodeRefusal) {
     let msg = match refusal {
-        CodeRefusal::Invalid => UiMessage::error("error-code-invalid", "That code is not right. Check the email and try again."),
-        CodeRefusal::Expired => UiMessage::error("error-code-expired", "That code has expired. Ask for a new one."),
+        CodeRefusal::Invalid => UiMessage::error(
+            "error-code-invalid",
+            "That code is not right. Check the email and try again.",
+        ),
+        CodeRefusal::Expired => UiMessage::error(
+            "error-code-expired",
+            "That code has expired. Ask for a new one.",
+        ),
     };
     flow.ui.field_error("code", msg);
 }
 
 /// The address is proven: decide what the sign-up claims and show the details step.
-pub(crate) async fn proven(t: &Tessera, tx: &mut Tx, tenant: &Tenant, flow: &mut Flow, email: &str) -> Result<()> {
-    let holder = match tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, email).await? {
-        Some(id) => tessera_store::identities::get(tx, tenant.id, id).await?,
-        None => None,
-    };
+pub(crate) async fn proven(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    email: &str,
+) -> Result<()> {
+    let holder =
+        match tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, email)
+            .await?
+        {
+            Some(id) => tessera_store::identities::get(tx, tenant.id, id).await?,
+            None => None,
+        };
     let mut prefill = serde_json::Map::new();
     if let Some(h) = &holder {
-        let verified = h.identifiers.iter().any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified);
-        if h.state == IdentityState::Prospect || (!verified && matches!(h.state, IdentityState::Active)) {
+        let verified = h
+            .identifiers
+            .iter()
+            .any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified);
+        if h.state == IdentityState::Prospect
+            || (!verified && matches!(h.state, IdentityState::Active))
+        {
             if h.state != IdentityState::Prospect {
                 wipe_unproven_claimant(t, tx, tenant, h.id).await?;
                 // What the unproven claimant entered is not the owner's data either.
-                flow.internal["reset_attributes"] = json!(true);
+                super::put(flow, "reset_attributes", json!(true));
             } else {
                 prefill = h.attributes.clone();
             }
-            flow.internal["claim"] = json!(h.id);
+            super::put(flow, "claim", json!(h.id));
         } else {
-            return Err(CoreError::Conflict { code: "identifier_taken", detail: "this address already has an account".into() });
+            return Err(CoreError::Conflict {
+                code: "identifier_taken",
+                detail: "this address already has an account".into(),
+            });
         }
     }
-    flow.internal["verified"] = json!(true);
+    super::put(flow, "verified", json!(true));
     flow.identity_id = holder.as_ref().map(|h| h.id);
     let policy = t.effective_policy_doc(tenant.id).await?;
     let schema = t.schema_of(tx, tenant.id).await?.schema;
     flow.state = "details".into();
-    flow.ui.messages = vec![UiMessage::success("success-verified", "Your email address is confirmed.")];
-    flow.ui.nodes = vec![nodes::email("default", Some(email.to_owned()), "email"), nodes::password("password", "password", true)];
+    flow.ui.messages = vec![UiMessage::success(
+        "success-verified",
+        "Your email address is confirmed.",
+    )];
+    flow.ui.nodes = vec![
+        nodes::email("default", Some(email.to_owned()), "email"),
+        nodes::password("password", "password", true),
+    ];
     if let Some(n) = flow.ui.nodes.first_mut() {
         n.node_type = tessera_model::flow::NodeType::Text;
         n.label = Some(UiMessage::info("label-email", "Email").arg("value", email));
     }
     for name in asked_attributes(&policy, &schema, flow.client_id.as_deref()) {
-        if let Some(def) = schema.get(&name) {
-            if let Some(n) = nodes::attribute("profile", def, prefill.get(&name), true) {
-                flow.ui.nodes.push(n);
-            }
+        if let Some(def) = schema.get(&name)
+            && let Some(n) = nodes::attribute("profile", def, prefill.get(&name), true)
+        {
+            flow.ui.nodes.push(n);
         }
     }
-    flow.ui.nodes.push(nodes::button("password", "method", "password", "button-sign-up", "Create account"));
+    flow.ui.nodes.push(nodes::button(
+        "password",
+        "method",
+        "password",
+        "button-sign-up",
+        "Create account",
+    ));
     Ok(())
 }
 
 /// REG-04: someone set a password on an account whose address they never proved. The real owner just
 /// proved it, so that password and every session opened with it stop working.
-async fn wipe_unproven_claimant(t: &Tessera, tx: &mut Tx, tenant: &Tenant, id: IdentityId) -> Result<()> {
+async fn wipe_unproven_claimant(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    id: IdentityId,
+) -> Result<()> {
     let wiped = tessera_store::credentials::delete_all(tx, id).await?;
-    let sessions = t.revoke_sessions_of(tx, tenant.id, id, None, "unverified_claimant").await?;
+    let sessions = t
+        .revoke_sessions_of(tx, tenant.id, id, None, "unverified_claimant")
+        .await?;
     let ev = NewEvent::new(
         tenant.id,
         types::CREDENTIALS_WIPED,
@@ -286,13 +558,23 @@ async fn wipe_unproven_claimant(t: &Tessera, tx: &mut Tx, tenant: &Tenant, id: I
 }
 
 /// Checks a new password against the policy, the blocklist and the context; attaches problems to `field`.
-pub(crate) async fn check_new_password(t: &Tessera, tenant: &Tenant, flow: &mut Flow, field_name: &str, password: &str, context: &[&str]) -> Result<bool> {
+pub(crate) async fn check_new_password(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    field_name: &str,
+    password: &str,
+    context: &[&str],
+) -> Result<bool> {
     let policy = PasswordPolicy::default();
     let mut words: Vec<&str> = context.to_vec();
     words.push(&tenant.name);
     words.push(&tenant.slug);
     words.push("tessera");
-    let ctx = PasswordContext { has_second_factor: false, context_words: words };
+    let ctx = PasswordContext {
+        has_second_factor: false,
+        context_words: words,
+    };
     if let Err(problems) = password_policy::check(&policy, password, &ctx, Blocklist::shipped()) {
         for p in problems {
             let (id, text) = match p.code {
@@ -301,7 +583,9 @@ pub(crate) async fn check_new_password(t: &Tessera, tenant: &Tenant, flow: &mut 
                 "common" => ("error-password-common", p.message.as_str()),
                 _ => ("error-password-contains-context", p.message.as_str()),
             };
-            let msg = UiMessage::error(id, text).arg("min", policy.min_length).arg("max", policy.max_length);
+            let msg = UiMessage::error(id, text)
+                .arg("min", policy.min_length)
+                .arg("max", policy.max_length);
             flow.ui.field_error(field_name, msg);
         }
         return Ok(false);
@@ -309,7 +593,13 @@ pub(crate) async fn check_new_password(t: &Tessera, tenant: &Tenant, flow: &mut 
     if let Some(check) = &t.breach_check {
         match check.is_breached(password).await {
             Ok(true) => {
-                flow.ui.field_error(field_name, UiMessage::error("error-password-breached", "This password appeared in a data breach. Please choose another."));
+                flow.ui.field_error(
+                    field_name,
+                    UiMessage::error(
+                        "error-password-breached",
+                        "This password appeared in a data breach. Please choose another.",
+                    ),
+                );
                 return Ok(false);
             }
             Ok(false) => {}
@@ -320,57 +610,120 @@ pub(crate) async fn check_new_password(t: &Tessera, tenant: &Tenant, flow: &mut 
     Ok(true)
 }
 
-async fn submit_details(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
-    if flow.internal["verified"] != json!(true) {
-        return Ok((Step::Stay { reason: "not_verified" }, None));
+async fn submit_details(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
+    if *super::internal(flow, "verified") != json!(true) {
+        return Ok((
+            Step::Stay {
+                reason: "not_verified",
+            },
+            None,
+        ));
     }
-    let email = flow.internal["email"].as_str().unwrap_or_default().to_owned();
+    let email = super::internal(flow, "email")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let policy = t.effective_policy_doc(tenant.id).await?;
     let mut conn = t.db.conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
     let asked = asked_attributes(&policy, &schema, flow.client_id.as_deref());
     let Some(password) = raw_field(input, "password") else {
-        flow.ui.field_error("password", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "password",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     let local = email.split('@').next().unwrap_or_default().to_owned();
     let values = nodes::parse_attributes(&schema, &asked, input);
-    for n in flow.ui.nodes.iter_mut().filter(|n| n.name.starts_with("attributes.")) {
-        n.value = input.get(&n.name).cloned().filter(|_| n.node_type != tessera_model::flow::NodeType::Checkbox).or(n.value.take());
+    for n in flow
+        .ui
+        .nodes
+        .iter_mut()
+        .filter(|n| n.name.starts_with("attributes."))
+    {
+        n.value = input
+            .get(&n.name)
+            .cloned()
+            .filter(|_| n.node_type != tessera_model::flow::NodeType::Checkbox)
+            .or(n.value.take());
     }
-    let password_ok = check_new_password(t, tenant, flow, "password", password, &[&email, &local]).await?;
+    let password_ok =
+        check_new_password(t, tenant, flow, "password", password, &[&email, &local]).await?;
     let mut values = match values {
         Ok(v) => v,
         Err(problems) => {
             nodes::attach_problems(&mut flow.ui, &problems);
-            return Ok((Step::Stay { reason: "invalid_attributes" }, None));
+            return Ok((
+                Step::Stay {
+                    reason: "invalid_attributes",
+                },
+                None,
+            ));
         }
     };
     let mut missing = false;
     for a in &asked {
         if values.get(a).is_none_or(Value::is_null) {
-            flow.ui.field_error(&format!("attributes.{a}"), UiMessage::error("error-required", "Please fill in this field."));
+            flow.ui.field_error(
+                &format!("attributes.{a}"),
+                UiMessage::error("error-required", "Please fill in this field."),
+            );
             missing = true;
         }
     }
     if !password_ok || missing {
-        return Ok((Step::Stay { reason: if missing { "missing_field" } else { "weak_password" } }, None));
+        return Ok((
+            Step::Stay {
+                reason: if missing {
+                    "missing_field"
+                } else {
+                    "weak_password"
+                },
+            },
+            None,
+        ));
     }
     let hash = t.passwords.hash(password).await?;
     let mut tx = t.db.begin().await?;
     let now = t.now();
-    let claim: Option<IdentityId> = serde_json::from_value(flow.internal["claim"].clone()).ok().flatten();
+    let claim: Option<IdentityId> = serde_json::from_value(super::internal(flow, "claim").clone())
+        .ok()
+        .flatten();
     let identity_id = match claim {
         Some(id) => {
-            let Some(mut identity) = tessera_store::identities::get(&mut tx, tenant.id, id).await? else {
-                return Err(CoreError::Conflict { code: "identity_changed", detail: "the account changed meanwhile; please start again".into() });
+            let Some(mut identity) = tessera_store::identities::get(&mut tx, tenant.id, id).await?
+            else {
+                return Err(CoreError::Conflict {
+                    code: "identity_changed",
+                    detail: "the account changed meanwhile; please start again".into(),
+                });
             };
-            let mut merged = if flow.internal["reset_attributes"] == json!(true) { serde_json::Map::new() } else { identity.attributes.clone() };
+            let mut merged = if *super::internal(flow, "reset_attributes") == json!(true) {
+                serde_json::Map::new()
+            } else {
+                identity.attributes.clone()
+            };
             merged.append(&mut values);
             if let Err(p) = schema.validate(&merged, ValidationMode::Full) {
                 attach(flow, p);
-                return Ok((Step::Stay { reason: "invalid_attributes" }, None));
+                return Ok((
+                    Step::Stay {
+                        reason: "invalid_attributes",
+                    },
+                    None,
+                ));
             }
             let from = identity.state;
             identity.attributes = merged;
@@ -385,33 +738,57 @@ async fn submit_details(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &F
             }
             tessera_store::identities::delete_identifiers(&mut tx, tenant.id, id).await?;
             for ident in &identity.identifiers {
-                tessera_store::identities::insert_identifier(&mut tx, tenant.id, id, ident, now).await?;
+                tessera_store::identities::insert_identifier(&mut tx, tenant.id, id, ident, now)
+                    .await?;
             }
             if !tessera_store::identities::update(&mut tx, &identity, expected).await? {
-                return Err(CoreError::Conflict { code: "identity_changed", detail: "the account changed meanwhile; please start again".into() });
+                return Err(CoreError::Conflict {
+                    code: "identity_changed",
+                    detail: "the account changed meanwhile; please start again".into(),
+                });
             }
-            let ev = NewEvent::new(tenant.id, types::IDENTITY_CLAIMED, identity_subject(id), json!({"identity_id": id, "from": from, "flow_id": flow.id}))
-                .with_personal(id, json!({"attributes": identity.attributes}));
+            let ev = NewEvent::new(
+                tenant.id,
+                types::IDENTITY_CLAIMED,
+                identity_subject(id),
+                json!({"identity_id": id, "from": from, "flow_id": flow.id}),
+            )
+            .with_personal(id, json!({"attributes": identity.attributes}));
             t.record(&mut tx, &Caller::system(), ev, None).await?;
             id
         }
         None => {
             if let Err(p) = schema.validate(&values, ValidationMode::Full) {
                 attach(flow, p);
-                return Ok((Step::Stay { reason: "invalid_attributes" }, None));
+                return Ok((
+                    Step::Stay {
+                        reason: "invalid_attributes",
+                    },
+                    None,
+                ));
             }
             let identity = Identity {
                 id: IdentityId::new(),
                 tenant_id: tenant.id,
                 state: IdentityState::Active,
-                identifiers: vec![Identifier { kind: IdentifierKind::Email, value: email.clone(), verified: true }],
+                identifiers: vec![Identifier {
+                    kind: IdentifierKind::Email,
+                    value: email.clone(),
+                    verified: true,
+                }],
                 attributes: values,
                 created_at: now,
                 updated_at: now,
                 version: 1,
             };
-            tessera_store::identities::insert(&mut tx, &identity).await.map_err(|e| crate::conflict_as(e, "identifier_taken", "this address already has an account"))?;
-            let key = t.create_identity_key(&mut tx, tenant.id, identity.id).await?;
+            tessera_store::identities::insert(&mut tx, &identity)
+                .await
+                .map_err(|e| {
+                    crate::conflict_as(e, "identifier_taken", "this address already has an account")
+                })?;
+            let key = t
+                .create_identity_key(&mut tx, tenant.id, identity.id)
+                .await?;
             let ev = NewEvent::new(
                 tenant.id,
                 ev_types::IDENTITY_CREATED,
@@ -423,23 +800,47 @@ async fn submit_details(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &F
             identity.id
         }
     };
-    tessera_store::credentials::set(&mut tx, tenant.id, identity_id, "password", &hash, now).await?;
-    for (doc, key) in [("terms", "terms_version"), ("privacy_notice", "privacy_notice_version")] {
-        if let Some(v) = flow.internal[key].as_str() {
+    tessera_store::credentials::set(&mut tx, tenant.id, identity_id, "password", &hash, now)
+        .await?;
+    for (doc, key) in [
+        ("terms", "terms_version"),
+        ("privacy_notice", "privacy_notice_version"),
+    ] {
+        if let Some(v) = super::internal(flow, key).as_str() {
             tessera_store::profile::accept(&mut tx, tenant.id, identity_id, doc, v, now).await?;
-            let ev = NewEvent::new(tenant.id, types::TERMS_ACCEPTED, identity_subject(identity_id), json!({"identity_id": identity_id, "document": doc, "version": v}));
+            let ev = NewEvent::new(
+                tenant.id,
+                types::TERMS_ACCEPTED,
+                identity_subject(identity_id),
+                json!({"identity_id": identity_id, "document": doc, "version": v}),
+            );
             t.record(&mut tx, &Caller::system(), ev, None).await?;
         }
     }
-    let ev = NewEvent::new(tenant.id, types::EMAIL_VERIFIED, identity_subject(identity_id), json!({"identity_id": identity_id, "via": "registration"}));
+    let ev = NewEvent::new(
+        tenant.id,
+        types::EMAIL_VERIFIED,
+        identity_subject(identity_id),
+        json!({"identity_id": identity_id, "via": "registration"}),
+    );
     t.record(&mut tx, &Caller::system(), ev, None).await?;
-    Ok((Step::SignIn { identity: identity_id, amr: vec!["pwd".into()] }, Some(tx)))
+    Ok((
+        Step::SignIn {
+            identity: identity_id,
+            amr: vec!["pwd".into()],
+        },
+        Some(tx),
+    ))
 }
 
 fn attach(flow: &mut Flow, problems: Vec<tessera_model::attributes::AttributeProblem>) {
     let problems: Vec<FieldProblem> = problems
         .into_iter()
-        .map(|p| FieldProblem { field: format!("attributes.{}", p.attribute), code: p.code.into(), message: p.message })
+        .map(|p| FieldProblem {
+            field: format!("attributes.{}", p.attribute),
+            code: p.code.into(),
+            message: p.message,
+        })
         .collect();
     nodes::attach_problems(&mut flow.ui, &problems);
 }

@@ -17,54 +17,126 @@ use crate::sessions::ActiveSession;
 use crate::{Caller, CoreError, Result, Tessera};
 
 fn editable(schema: &tessera_model::attributes::AttributeSchema) -> Vec<String> {
-    schema.attributes.iter().filter(|a| a.customer_editable).map(|a| a.name.clone()).collect()
+    schema
+        .attributes
+        .iter()
+        .filter(|a| a.customer_editable)
+        .map(|a| a.name.clone())
+        .collect()
 }
 
-pub(crate) async fn init(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &ActiveSession) -> Result<()> {
+pub(crate) async fn init(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &ActiveSession,
+) -> Result<()> {
     flow.state = "edit".into();
     render(t, tenant, flow, session).await
 }
 
 /// Rebuilds the settings UI from the current account.
-async fn render(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &ActiveSession) -> Result<()> {
+async fn render(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &ActiveSession,
+) -> Result<()> {
     let mut conn = t.db.conn().await?;
-    let identity = tessera_store::identities::get(&mut conn, tenant.id, session.session.identity_id)
-        .await?
-        .ok_or(CoreError::Unauthenticated)?;
+    let identity =
+        tessera_store::identities::get(&mut conn, tenant.id, session.session.identity_id)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
     let sessions = t.my_sessions(session).await?;
-    let email = identity.identifiers.iter().find(|i| i.kind == IdentifierKind::Email).map(|i| i.value.clone()).unwrap_or_default();
+    let email = identity
+        .identifiers
+        .iter()
+        .find(|i| i.kind == IdentifierKind::Email)
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
     let mut ui = Vec::new();
     for name in editable(&schema) {
-        if let Some(def) = schema.get(&name) {
-            if let Some(n) = nodes::attribute("profile", def, identity.attributes.get(&name), def.required) {
-                ui.push(n);
-            }
+        if let Some(def) = schema.get(&name)
+            && let Some(n) =
+                nodes::attribute("profile", def, identity.attributes.get(&name), def.required)
+        {
+            ui.push(n);
         }
     }
     if ui.iter().any(|n| n.group == "profile") {
-        ui.push(nodes::button("profile", "method", "profile", "button-save", "Save"));
+        ui.push(nodes::button(
+            "profile",
+            "method",
+            "profile",
+            "button-save",
+            "Save",
+        ));
     }
-    ui.push(nodes::text("email", "current_email", UiMessage::info("label-current-email", "Current email").arg("email", email.as_str())));
+    ui.push(nodes::text(
+        "email",
+        "current_email",
+        UiMessage::info("label-current-email", "Current email").arg("email", email.as_str()),
+    ));
     ui.push(nodes::email("email", None, "email"));
-    ui.push(nodes::button("email", "method", "email", "button-save", "Save"));
-    if flow.internal["pending_email"].is_string() {
+    ui.push(nodes::button(
+        "email",
+        "method",
+        "email",
+        "button-save",
+        "Save",
+    ));
+    if super::internal(flow, "pending_email").is_string() {
         ui.push(nodes::code("email_confirm"));
-        ui.push(nodes::button("email_confirm", "method", "confirm_email", "button-verify", "Verify"));
+        ui.push(nodes::button(
+            "email_confirm",
+            "method",
+            "confirm_email",
+            "button-verify",
+            "Verify",
+        ));
     }
     ui.push(nodes::password("password", "current_password", false));
     ui.push(nodes::password("password", "new_password", true));
-    ui.push(nodes::button("password", "method", "password", "button-save", "Save"));
-    ui.push(nodes::button("sign_out", "method", "sign_out", "button-sign-out", "Sign out"));
+    ui.push(nodes::button(
+        "password",
+        "method",
+        "password",
+        "button-save",
+        "Save",
+    ));
+    ui.push(nodes::button(
+        "sign_out",
+        "method",
+        "sign_out",
+        "button-sign-out",
+        "Sign out",
+    ));
     for s in sessions {
-        let what = s.user_agent.clone().unwrap_or_else(|| "unknown device".into());
-        let msg = UiMessage::info(if s.current { "info-session-current" } else { "info-session" }, &what)
-            .arg("created_at", s.created_at.to_string())
-            .arg("ip", s.ip.clone().unwrap_or_default());
+        let what = s
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| "unknown device".into());
+        let msg = UiMessage::info(
+            if s.current {
+                "info-session-current"
+            } else {
+                "info-session"
+            },
+            &what,
+        )
+        .arg("created_at", s.created_at.to_string())
+        .arg("ip", s.ip.clone().unwrap_or_default());
         ui.push(nodes::text("sessions", &format!("session_{}", s.id), msg));
         if !s.current {
-            ui.push(nodes::button("sessions", "revoke_session", &s.id.to_string(), "button-revoke", "Sign out this session"));
+            ui.push(nodes::button(
+                "sessions",
+                "revoke_session",
+                &s.id.to_string(),
+                "button-revoke",
+                "Sign out this session",
+            ));
         }
     }
     flow.ui.nodes = ui;
@@ -75,7 +147,13 @@ fn recent(t: &Tessera, s: &ActiveSession) -> bool {
     t.now() - s.session.authenticated_at <= RECENT_LOGIN
 }
 
-pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+pub(crate) async fn submit(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     let session = match &ctx.session_token {
         Some(tok) => t.session_from_token(&ctx.tenant, tok).await?,
         None => None,
@@ -86,24 +164,47 @@ pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow
     let method = input.get("method").map(String::as_str).unwrap_or("");
     if method == "sign_out" {
         t.sign_out(&session).await?;
-        flow.ui.messages = vec![UiMessage::success("success-signed-out", "You are signed out.")];
+        flow.ui.messages = vec![UiMessage::success(
+            "success-signed-out",
+            "You are signed out.",
+        )];
         flow.ui.nodes = Vec::new();
         return Ok((Step::Finish, None));
     }
     let revoke = input.get("revoke_session").cloned();
     let (step, tx, msg) = match (method, revoke) {
         (_, Some(id)) => {
-            let id = uuid::Uuid::parse_str(&id).map_err(|_| CoreError::NotFound { what: "session" })?;
+            let id =
+                uuid::Uuid::parse_str(&id).map_err(|_| CoreError::NotFound { what: "session" })?;
             t.revoke_my_session(&session, id).await?;
-            (Step::Stay { reason: "none" }, None, Some(UiMessage::success("success-session-revoked", "That session was signed out.")))
+            (
+                Step::Stay { reason: "none" },
+                None,
+                Some(UiMessage::success(
+                    "success-session-revoked",
+                    "That session was signed out.",
+                )),
+            )
         }
         ("profile", None) => profile(t, tenant, flow, &session, input).await?,
         ("password", None) => password(t, tenant, flow, &session, input).await?,
         ("email", None) => email(t, ctx, tenant, flow, &session, input).await?,
         ("confirm_email", None) => confirm_email(t, tenant, flow, &session, input).await?,
-        _ => (Step::Stay { reason: "unknown_method" }, None, None),
+        _ => (
+            Step::Stay {
+                reason: "unknown_method",
+            },
+            None,
+            None,
+        ),
     };
-    let errors: Vec<_> = flow.ui.nodes.iter().flat_map(|n| n.messages.clone()).map(|m| (m, ())).collect();
+    let errors: Vec<_> = flow
+        .ui
+        .nodes
+        .iter()
+        .flat_map(|n| n.messages.clone())
+        .map(|m| (m, ()))
+        .collect();
     let form_messages = std::mem::take(&mut flow.ui.messages);
     render(t, tenant, flow, &session).await?;
     // Put field errors back on the freshly rendered nodes.
@@ -117,7 +218,13 @@ pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow
 
 type Outcome = (Step, Option<Tx>, Option<UiMessage>);
 
-async fn profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &ActiveSession, input: &FlowInput) -> Result<Outcome> {
+async fn profile(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &ActiveSession,
+    input: &FlowInput,
+) -> Result<Outcome> {
     let mut conn = t.db.conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
@@ -126,11 +233,19 @@ async fn profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &Active
         Ok(v) => v,
         Err(p) => {
             form_errors(flow, &p);
-            return Ok((Step::Stay { reason: "invalid_attributes" }, None, None));
+            return Ok((
+                Step::Stay {
+                    reason: "invalid_attributes",
+                },
+                None,
+                None,
+            ));
         }
     };
     let mut tx = t.db.begin().await?;
-    let Some(mut identity) = tessera_store::identities::get(&mut tx, tenant.id, session.session.identity_id).await? else {
+    let Some(mut identity) =
+        tessera_store::identities::get(&mut tx, tenant.id, session.session.identity_id).await?
+    else {
         return Err(CoreError::Unauthenticated);
     };
     let before = identity.attributes.clone();
@@ -140,20 +255,48 @@ async fn profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &Active
             None => identity.attributes.remove(n),
         };
     }
-    if let Err(p) = schema.validate(&identity.attributes, tessera_model::attributes::ValidationMode::Full) {
+    if let Err(p) = schema.validate(
+        &identity.attributes,
+        tessera_model::attributes::ValidationMode::Full,
+    ) {
         let p: Vec<crate::FieldProblem> = p
             .into_iter()
-            .map(|p| crate::FieldProblem { field: format!("attributes.{}", p.attribute), code: p.code.into(), message: p.message })
+            .map(|p| crate::FieldProblem {
+                field: format!("attributes.{}", p.attribute),
+                code: p.code.into(),
+                message: p.message,
+            })
             .collect();
         form_errors(flow, &p);
-        return Ok((Step::Stay { reason: "invalid_attributes" }, None, None));
+        return Ok((
+            Step::Stay {
+                reason: "invalid_attributes",
+            },
+            None,
+            None,
+        ));
     }
-    let changed: Vec<&String> = names.iter().filter(|n| before.get(*n) != identity.attributes.get(*n)).collect();
+    let changed: Vec<&String> = names
+        .iter()
+        .filter(|n| before.get(*n) != identity.attributes.get(*n))
+        .collect();
     if changed.is_empty() {
-        return Ok((Step::Stay { reason: "none" }, None, Some(UiMessage::success("success-settings-saved", "Saved."))));
+        return Ok((
+            Step::Stay { reason: "none" },
+            None,
+            Some(UiMessage::success("success-settings-saved", "Saved.")),
+        ));
     }
     save(t, &mut tx, &mut identity).await?;
-    let personal: serde_json::Map<_, _> = changed.iter().map(|k| ((*k).clone(), identity.attributes.get(*k).cloned().unwrap_or_default())).collect();
+    let personal: serde_json::Map<_, _> = changed
+        .iter()
+        .map(|k| {
+            (
+                (*k).clone(),
+                identity.attributes.get(*k).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
     let ev = NewEvent::new(
         tenant.id,
         ev_types::IDENTITY_UPDATED,
@@ -162,12 +305,19 @@ async fn profile(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &Active
     )
     .with_personal(identity.id, json!({"attributes": personal}));
     t.record(&mut tx, &Caller::system(), ev, None).await?;
-    Ok((Step::Stay { reason: "none" }, Some(tx), Some(UiMessage::success("success-settings-saved", "Saved."))))
+    Ok((
+        Step::Stay { reason: "none" },
+        Some(tx),
+        Some(UiMessage::success("success-settings-saved", "Saved.")),
+    ))
 }
 
 fn form_errors(flow: &mut Flow, problems: &[crate::FieldProblem]) {
     for p in problems {
-        flow.ui.messages.push(UiMessage::error("error-attribute-invalid", &p.message).arg("attribute", p.field.trim_start_matches("attributes.")));
+        flow.ui.messages.push(
+            UiMessage::error("error-attribute-invalid", &p.message)
+                .arg("attribute", p.field.trim_start_matches("attributes.")),
+        );
     }
 }
 
@@ -176,28 +326,60 @@ async fn save(t: &Tessera, tx: &mut Tx, identity: &mut Identity) -> Result<()> {
     identity.version += 1;
     identity.updated_at = t.now();
     if !tessera_store::identities::update(tx, identity, expected).await? {
-        return Err(CoreError::Conflict { code: "identity_changed", detail: "the account changed meanwhile; please retry".into() });
+        return Err(CoreError::Conflict {
+            code: "identity_changed",
+            detail: "the account changed meanwhile; please retry".into(),
+        });
     }
     Ok(())
 }
 
 fn needs_recent(flow: &mut Flow) -> Outcome {
-    flow.ui.messages.push(UiMessage::error("error-recent-login-required", "For your security, please sign in again first."));
-    (Step::Stay { reason: "recent_login_required" }, None, None)
+    flow.ui.messages.push(UiMessage::error(
+        "error-recent-login-required",
+        "For your security, please sign in again first.",
+    ));
+    (
+        Step::Stay {
+            reason: "recent_login_required",
+        },
+        None,
+        None,
+    )
 }
 
-async fn password(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &ActiveSession, input: &FlowInput) -> Result<Outcome> {
+async fn password(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &ActiveSession,
+    input: &FlowInput,
+) -> Result<Outcome> {
     if !recent(t, session) {
         return Ok(needs_recent(flow));
     }
-    let (Some(current), Some(new)) = (raw_field(input, "current_password"), raw_field(input, "new_password")) else {
-        flow.ui.messages.push(UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None, None));
+    let (Some(current), Some(new)) = (
+        raw_field(input, "current_password"),
+        raw_field(input, "new_password"),
+    ) else {
+        flow.ui.messages.push(UiMessage::error(
+            "error-required",
+            "Please fill in this field.",
+        ));
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+            None,
+        ));
     };
     let id = session.session.identity_id;
     let mut conn = t.db.conn().await?;
     let phc = tessera_store::credentials::get(&mut conn, id, "password").await?;
-    let identity = tessera_store::identities::get(&mut conn, tenant.id, id).await?.ok_or(CoreError::Unauthenticated)?;
+    let identity = tessera_store::identities::get(&mut conn, tenant.id, id)
+        .await?
+        .ok_or(CoreError::Unauthenticated)?;
     drop(conn);
     let ok = match &phc {
         Some(p) => t.passwords.verify(current, p).await?.matches,
@@ -207,93 +389,311 @@ async fn password(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &Activ
         }
     };
     if !ok {
-        flow.ui.messages.push(UiMessage::error("error-invalid-credentials", "The current password is wrong."));
-        return Ok((Step::Stay { reason: "invalid_credentials" }, None, None));
+        flow.ui.messages.push(UiMessage::error(
+            "error-invalid-credentials",
+            "The current password is wrong.",
+        ));
+        return Ok((
+            Step::Stay {
+                reason: "invalid_credentials",
+            },
+            None,
+            None,
+        ));
     }
-    let words: Vec<String> = identity.identifiers.iter().map(|i| i.value.clone()).chain(identity.identifiers.iter().filter_map(|i| i.value.split('@').next().map(str::to_owned))).collect();
+    let words: Vec<String> = identity
+        .identifiers
+        .iter()
+        .map(|i| i.value.clone())
+        .chain(
+            identity
+                .identifiers
+                .iter()
+                .filter_map(|i| i.value.split('@').next().map(str::to_owned)),
+        )
+        .collect();
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     if !check_new_password(t, tenant, flow, "new_password", new, &refs).await? {
-        let errs: Vec<UiMessage> = flow.ui.nodes.iter().filter(|n| n.name == "new_password").flat_map(|n| n.messages.clone()).collect();
+        let errs: Vec<UiMessage> = flow
+            .ui
+            .nodes
+            .iter()
+            .filter(|n| n.name == "new_password")
+            .flat_map(|n| n.messages.clone())
+            .collect();
         flow.ui.messages.extend(errs);
-        return Ok((Step::Stay { reason: "weak_password" }, None, None));
+        return Ok((
+            Step::Stay {
+                reason: "weak_password",
+            },
+            None,
+            None,
+        ));
     }
     let hash = t.passwords.hash(new).await?;
     let mut tx = t.db.begin().await?;
-    set_password(t, &mut tx, tenant, id, &hash, Some(session.session.id), "settings", flow.locale.as_deref()).await?;
-    Ok((Step::Stay { reason: "none" }, Some(tx), Some(UiMessage::success("success-password-changed", "Your password was changed."))))
+    set_password(
+        t,
+        &mut tx,
+        tenant,
+        id,
+        &hash,
+        Some(session.session.id),
+        "settings",
+        flow.locale.as_deref(),
+    )
+    .await?;
+    Ok((
+        Step::Stay { reason: "none" },
+        Some(tx),
+        Some(UiMessage::success(
+            "success-password-changed",
+            "Your password was changed.",
+        )),
+    ))
 }
 
-async fn email(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, session: &ActiveSession, input: &FlowInput) -> Result<Outcome> {
+async fn email(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &ActiveSession,
+    input: &FlowInput,
+) -> Result<Outcome> {
     if !recent(t, session) {
         return Ok(needs_recent(flow));
     }
-    let Some(Ok(n)) = field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw)) else {
-        flow.ui.messages.push(UiMessage::error("error-invalid-email", "Enter an email address like name@example.com."));
-        return Ok((Step::Stay { reason: "invalid_email" }, None, None));
+    let Some(Ok(n)) =
+        field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw))
+    else {
+        flow.ui.messages.push(UiMessage::error(
+            "error-invalid-email",
+            "Enter an email address like name@example.com.",
+        ));
+        return Ok((
+            Step::Stay {
+                reason: "invalid_email",
+            },
+            None,
+            None,
+        ));
     };
     let new = n.value;
     let id = session.session.identity_id;
     let mut tx = t.db.begin().await?;
-    let identity = tessera_store::identities::get(&mut tx, tenant.id, id).await?.ok_or(CoreError::Unauthenticated)?;
-    let old: Vec<String> = identity.identifiers.iter().filter(|i| i.kind == IdentifierKind::Email && i.verified).map(|i| i.value.clone()).collect();
-    let taken = tessera_store::identities::by_identifier(&mut tx, tenant.id, IdentifierKind::Email, &new).await?.is_some();
-    flow.internal["pending_email"] = json!(new);
+    let identity = tessera_store::identities::get(&mut tx, tenant.id, id)
+        .await?
+        .ok_or(CoreError::Unauthenticated)?;
+    let old: Vec<String> = identity
+        .identifiers
+        .iter()
+        .filter(|i| i.kind == IdentifierKind::Email && i.verified)
+        .map(|i| i.value.clone())
+        .collect();
+    let taken =
+        tessera_store::identities::by_identifier(&mut tx, tenant.id, IdentifierKind::Email, &new)
+            .await?
+            .is_some();
+    super::put(flow, "pending_email", json!(new));
     if !taken {
-        let issued = t.issue_code(&mut tx, &ctx.tenant, flow, Some(id), "email_change", &new).await?;
-        let vars = mail_vars(&tenant.name, &new, json!({"code": issued.code, "link": issued.link}));
-        t.queue_mail(&mut tx, tenant.id, &new, "email_change_code", flow.locale.as_deref(), vars).await?;
+        let issued = t
+            .issue_code(&mut tx, &ctx.tenant, flow, Some(id), "email_change", &new)
+            .await?;
+        let vars = mail_vars(
+            &tenant.name,
+            &new,
+            json!({"code": issued.code, "link": issued.link}),
+        );
+        t.queue_mail(
+            &mut tx,
+            tenant.id,
+            &new,
+            "email_change_code",
+            flow.locale.as_deref(),
+            vars,
+        )
+        .await?;
     }
     for addr in &old {
-        let vars = mail_vars(&tenant.name, addr, json!({"new_email": new, "pending": true, "link": t.public_url(&ctx.tenant, "/recovery")}));
-        t.queue_mail(&mut tx, tenant.id, addr, "email_changed_notice", flow.locale.as_deref(), vars).await?;
+        let vars = mail_vars(
+            &tenant.name,
+            addr,
+            json!({"new_email": new, "pending": true, "link": t.public_url(&ctx.tenant, "/recovery")}),
+        );
+        t.queue_mail(
+            &mut tx,
+            tenant.id,
+            addr,
+            "email_changed_notice",
+            flow.locale.as_deref(),
+            vars,
+        )
+        .await?;
     }
-    let ev = NewEvent::new(tenant.id, types::EMAIL_CHANGE_REQUESTED, identity_subject(id), json!({"identity_id": id}))
-        .with_personal(id, json!({"new_email": new}));
+    let ev = NewEvent::new(
+        tenant.id,
+        types::EMAIL_CHANGE_REQUESTED,
+        identity_subject(id),
+        json!({"identity_id": id}),
+    )
+    .with_personal(id, json!({"new_email": new}));
     t.record(&mut tx, &Caller::system(), ev, None).await?;
-    Ok((Step::Advance, Some(tx), Some(UiMessage::success("success-email-change-pending", "Check your new address for a code to confirm the change.").arg("email", new.as_str()))))
+    Ok((
+        Step::Advance,
+        Some(tx),
+        Some(
+            UiMessage::success(
+                "success-email-change-pending",
+                "Check your new address for a code to confirm the change.",
+            )
+            .arg("email", new.as_str()),
+        ),
+    ))
 }
 
-async fn confirm_email(t: &Tessera, tenant: &Tenant, flow: &mut Flow, session: &ActiveSession, input: &FlowInput) -> Result<Outcome> {
+async fn confirm_email(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &ActiveSession,
+    input: &FlowInput,
+) -> Result<Outcome> {
     let Some(code) = field(input, "code") else {
-        flow.ui.messages.push(UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None, None));
+        flow.ui.messages.push(UiMessage::error(
+            "error-required",
+            "Please fill in this field.",
+        ));
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+            None,
+        ));
     };
     match t.redeem_code(flow, code).await? {
-        Ok(stored) if stored.purpose == "email_change" && stored.identity_id == Some(session.session.identity_id) => {
+        Ok(stored)
+            if stored.purpose == "email_change"
+                && stored.identity_id == Some(session.session.identity_id) =>
+        {
             let mut tx = t.db.begin().await?;
-            apply_email_change(t, &mut tx, tenant, session.session.identity_id, &stored.target, flow.locale.as_deref()).await?;
-            flow.internal["pending_email"] = serde_json::Value::Null;
-            Ok((Step::Stay { reason: "none" }, Some(tx), Some(UiMessage::success("success-verified", "Your email address is confirmed."))))
+            apply_email_change(
+                t,
+                &mut tx,
+                tenant,
+                session.session.identity_id,
+                &stored.target,
+                flow.locale.as_deref(),
+            )
+            .await?;
+            super::put(flow, "pending_email", serde_json::Value::Null);
+            Ok((
+                Step::Stay { reason: "none" },
+                Some(tx),
+                Some(UiMessage::success(
+                    "success-verified",
+                    "Your email address is confirmed.",
+                )),
+            ))
         }
-        Ok(_) => Ok((Step::Stay { reason: "invalid_code" }, None, Some(UiMessage::error("error-code-invalid", "That code is not right.")))),
+        Ok(_) => Ok((
+            Step::Stay {
+                reason: "invalid_code",
+            },
+            None,
+            Some(UiMessage::error(
+                "error-code-invalid",
+                "That code is not right.",
+            )),
+        )),
         Err(r) => {
             let msg = match r {
-                super::codes::CodeRefusal::Invalid => UiMessage::error("error-code-invalid", "That code is not right."),
-                super::codes::CodeRefusal::Expired => UiMessage::error("error-code-expired", "That code has expired."),
+                super::codes::CodeRefusal::Invalid => {
+                    UiMessage::error("error-code-invalid", "That code is not right.")
+                }
+                super::codes::CodeRefusal::Expired => {
+                    UiMessage::error("error-code-expired", "That code has expired.")
+                }
             };
-            Ok((Step::Stay { reason: "invalid_code" }, None, Some(msg)))
+            Ok((
+                Step::Stay {
+                    reason: "invalid_code",
+                },
+                None,
+                Some(msg),
+            ))
         }
     }
 }
 
 /// Replaces the identity's email with the proven new one and tells the old address.
-pub(crate) async fn apply_email_change(t: &Tessera, tx: &mut Tx, tenant: &Tenant, id: tessera_model::IdentityId, new: &str, locale: Option<&str>) -> Result<()> {
-    let Some(identity) = tessera_store::identities::get(tx, tenant.id, id).await? else { return Err(CoreError::Unauthenticated) };
-    let old: Vec<Identifier> = identity.identifiers.iter().filter(|i| i.kind == IdentifierKind::Email).cloned().collect();
-    let mut idents: Vec<Identifier> = identity.identifiers.iter().filter(|i| i.kind != IdentifierKind::Email).cloned().collect();
-    idents.push(Identifier { kind: IdentifierKind::Email, value: new.to_owned(), verified: true });
+pub(crate) async fn apply_email_change(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    id: tessera_model::IdentityId,
+    new: &str,
+    locale: Option<&str>,
+) -> Result<()> {
+    let Some(identity) = tessera_store::identities::get(tx, tenant.id, id).await? else {
+        return Err(CoreError::Unauthenticated);
+    };
+    let old: Vec<Identifier> = identity
+        .identifiers
+        .iter()
+        .filter(|i| i.kind == IdentifierKind::Email)
+        .cloned()
+        .collect();
+    let mut idents: Vec<Identifier> = identity
+        .identifiers
+        .iter()
+        .filter(|i| i.kind != IdentifierKind::Email)
+        .cloned()
+        .collect();
+    idents.push(Identifier {
+        kind: IdentifierKind::Email,
+        value: new.to_owned(),
+        verified: true,
+    });
     let now = t.now();
     tessera_store::identities::delete_identifiers(tx, tenant.id, id).await?;
     for ident in &idents {
         tessera_store::identities::insert_identifier(tx, tenant.id, id, ident, now)
             .await
-            .map_err(|e| crate::conflict_as(e, "identifier_taken", "this address already belongs to another account"))?;
+            .map_err(|e| {
+                crate::conflict_as(
+                    e,
+                    "identifier_taken",
+                    "this address already belongs to another account",
+                )
+            })?;
     }
     for o in old.iter().filter(|o| o.verified && o.value != new) {
-        let vars = mail_vars(&tenant.name, &o.value, json!({"new_email": new, "pending": false, "link": t.public_url(&tenant.slug, "/recovery")}));
-        t.queue_mail(tx, tenant.id, &o.value, "email_changed_notice", locale, vars).await?;
+        let vars = mail_vars(
+            &tenant.name,
+            &o.value,
+            json!({"new_email": new, "pending": false, "link": t.public_url(&tenant.slug, "/recovery")}),
+        );
+        t.queue_mail(
+            tx,
+            tenant.id,
+            &o.value,
+            "email_changed_notice",
+            locale,
+            vars,
+        )
+        .await?;
     }
-    let ev = NewEvent::new(tenant.id, types::EMAIL_CHANGED, identity_subject(id), json!({"identity_id": id}))
-        .with_personal(id, json!({"old": old.iter().map(|o| &o.value).collect::<Vec<_>>(), "new": new}));
+    let ev = NewEvent::new(
+        tenant.id,
+        types::EMAIL_CHANGED,
+        identity_subject(id),
+        json!({"identity_id": id}),
+    )
+    .with_personal(
+        id,
+        json!({"old": old.iter().map(|o| &o.value).collect::<Vec<_>>(), "new": new}),
+    );
     t.record(tx, &Caller::system(), ev, None).await
 }

@@ -2,12 +2,12 @@
 //! created). Proving it wipes any credentials and sessions set on that identity before the proof
 //! (REG-04): whoever set them never showed they own the address.
 use serde_json::json;
+use tessera_model::IdentityId;
 use tessera_model::event::{NewEvent, identity_subject};
 use tessera_model::flow::{Flow, UiMessage};
 use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::IdentityState;
 use tessera_model::tenant::Tenant;
-use tessera_model::IdentityId;
 use tessera_store::Tx;
 
 use super::codes::mail_vars;
@@ -19,58 +19,156 @@ pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
     flow.state = "enter_email".into();
     flow.ui.nodes = vec![
         nodes::email("default", email.map(str::to_owned), "email"),
-        nodes::button("default", "method", "email", "button-send-code", "Send me a code"),
+        nodes::button(
+            "default",
+            "method",
+            "email",
+            "button-send-code",
+            "Send me a code",
+        ),
     ];
 }
 
 fn show_code_step(flow: &mut Flow, email: &str) {
     flow.state = "sent_email".into();
-    flow.ui.nodes = vec![nodes::code("code"), nodes::button("code", "method", "code", "button-verify", "Verify")];
-    flow.ui.messages = vec![UiMessage::info("info-verification-sent", "If this address needs verifying, we sent it a code.").arg("email", email)];
+    flow.ui.nodes = vec![
+        nodes::code("code"),
+        nodes::button("code", "method", "code", "button-verify", "Verify"),
+    ];
+    flow.ui.messages = vec![
+        UiMessage::info(
+            "info-verification-sent",
+            "If this address needs verifying, we sent it a code.",
+        )
+        .arg("email", email),
+    ];
 }
 
-pub(crate) async fn submit(t: &Tessera, ctx: &FlowContext, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
+pub(crate) async fn submit(
+    t: &Tessera,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
     match flow.state.as_str() {
         "enter_email" => {}
         "sent_email" => return submit_code(t, tenant, flow, input).await,
-        _ => return Ok((Step::Stay { reason: "unknown_state" }, None)),
+        _ => {
+            return Ok((
+                Step::Stay {
+                    reason: "unknown_state",
+                },
+                None,
+            ));
+        }
     }
-    let Some(Ok(n)) = field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw)) else {
-        flow.ui.field_error("email", UiMessage::error("error-invalid-email", "Enter an email address like name@example.com."));
-        return Ok((Step::Stay { reason: "invalid_email" }, None));
+    let Some(Ok(n)) =
+        field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw))
+    else {
+        flow.ui.field_error(
+            "email",
+            UiMessage::error(
+                "error-invalid-email",
+                "Enter an email address like name@example.com.",
+            ),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "invalid_email",
+            },
+            None,
+        ));
     };
     let email = n.value;
     let keys = t.throttle_keys(&ctx.tenant, "verify-send", &email, ctx.client.ip.as_deref());
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(UiMessage::error("error-throttled", "Too many attempts. Please wait and try again.").arg("seconds", secs));
-        return Ok((Step::Stay { reason: "throttled" }, None));
+        flow.ui.messages.push(
+            UiMessage::error(
+                "error-throttled",
+                "Too many attempts. Please wait and try again.",
+            )
+            .arg("seconds", secs),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "throttled",
+            },
+            None,
+        ));
     }
     let mut tx = t.db.begin().await?;
     t.throttle_fail(&mut tx, &keys).await?;
     flow.internal = json!({"email": email});
-    let holder = match tessera_store::identities::by_identifier(&mut tx, tenant.id, IdentifierKind::Email, &email).await? {
+    let holder = match tessera_store::identities::by_identifier(
+        &mut tx,
+        tenant.id,
+        IdentifierKind::Email,
+        &email,
+    )
+    .await?
+    {
         Some(id) => tessera_store::identities::get(&mut tx, tenant.id, id).await?,
         None => None,
     };
     let needs = holder.filter(|h| {
         matches!(h.state, IdentityState::Active | IdentityState::Prospect)
-            && h.identifiers.iter().any(|x| x.kind == IdentifierKind::Email && x.value == email && !x.verified)
+            && h.identifiers
+                .iter()
+                .any(|x| x.kind == IdentifierKind::Email && x.value == email && !x.verified)
     });
     if let Some(h) = needs {
-        let issued = t.issue_code(&mut tx, &ctx.tenant, flow, Some(h.id), "verification", &email).await?;
-        let vars = mail_vars(&tenant.name, &email, json!({"code": issued.code, "link": issued.link}));
-        t.queue_mail(&mut tx, tenant.id, &email, "verification_code", flow.locale.as_deref(), vars).await?;
+        let issued = t
+            .issue_code(
+                &mut tx,
+                &ctx.tenant,
+                flow,
+                Some(h.id),
+                "verification",
+                &email,
+            )
+            .await?;
+        let vars = mail_vars(
+            &tenant.name,
+            &email,
+            json!({"code": issued.code, "link": issued.link}),
+        );
+        t.queue_mail(
+            &mut tx,
+            tenant.id,
+            &email,
+            "verification_code",
+            flow.locale.as_deref(),
+            vars,
+        )
+        .await?;
     }
     show_code_step(flow, &email);
     Ok((Step::Advance, Some(tx)))
 }
 
-async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &FlowInput) -> Result<(Step, Option<Tx>)> {
-    let email = flow.internal["email"].as_str().unwrap_or_default().to_owned();
+async fn submit_code(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    input: &FlowInput,
+) -> Result<(Step, Option<Tx>)> {
+    let email = super::internal(flow, "email")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let Some(code) = field(input, "code") else {
         show_code_step(flow, &email);
-        flow.ui.field_error("code", UiMessage::error("error-required", "Please fill in this field."));
-        return Ok((Step::Stay { reason: "missing_field" }, None));
+        flow.ui.field_error(
+            "code",
+            UiMessage::error("error-required", "Please fill in this field."),
+        );
+        return Ok((
+            Step::Stay {
+                reason: "missing_field",
+            },
+            None,
+        ));
     };
     match t.redeem_code(flow, code).await? {
         Ok(stored) => {
@@ -84,22 +182,41 @@ async fn submit_code(t: &Tessera, tenant: &Tenant, flow: &mut Flow, input: &Flow
         Err(refusal) => {
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            Ok((Step::Stay { reason: "invalid_code" }, None))
+            Ok((
+                Step::Stay {
+                    reason: "invalid_code",
+                },
+                None,
+            ))
         }
     }
 }
 
 pub(crate) fn done(flow: &mut Flow) {
     flow.ui.messages = Vec::new();
-    flow.ui.nodes = vec![nodes::text("default", "done", UiMessage::success("success-verified", "Your email address is confirmed."))];
+    flow.ui.nodes = vec![nodes::text(
+        "default",
+        "done",
+        UiMessage::success("success-verified", "Your email address is confirmed."),
+    )];
 }
 
 /// Marks an address proven, wiping credentials and sessions that were set before the proof.
-pub(crate) async fn mark_verified(t: &Tessera, tx: &mut Tx, tenant: &Tenant, id: IdentityId, email: &str) -> Result<()> {
-    let Some(mut identity) = tessera_store::identities::get(tx, tenant.id, id).await? else { return Ok(()) };
+pub(crate) async fn mark_verified(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    id: IdentityId,
+    email: &str,
+) -> Result<()> {
+    let Some(mut identity) = tessera_store::identities::get(tx, tenant.id, id).await? else {
+        return Ok(());
+    };
     let now = t.now();
     let wiped = tessera_store::credentials::delete_all(tx, id).await?;
-    let sessions = t.revoke_sessions_of(tx, tenant.id, id, None, "unverified_claimant").await?;
+    let sessions = t
+        .revoke_sessions_of(tx, tenant.id, id, None, "unverified_claimant")
+        .await?;
     if wiped > 0 || sessions > 0 {
         let ev = NewEvent::new(
             tenant.id,
@@ -118,6 +235,11 @@ pub(crate) async fn mark_verified(t: &Tessera, tx: &mut Tx, tenant: &Tenant, id:
     for ident in &identity.identifiers {
         tessera_store::identities::insert_identifier(tx, tenant.id, id, ident, now).await?;
     }
-    let ev = NewEvent::new(tenant.id, types::EMAIL_VERIFIED, identity_subject(id), json!({"identity_id": id, "via": "verification"}));
+    let ev = NewEvent::new(
+        tenant.id,
+        types::EMAIL_VERIFIED,
+        identity_subject(id),
+        json!({"identity_id": id, "via": "verification"}),
+    );
     t.record(tx, &Caller::system(), ev, None).await
 }

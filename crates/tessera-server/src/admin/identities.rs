@@ -152,3 +152,30 @@ pub async fn delete(
         .await?;
     Ok(Etagged(StatusCode::OK, i.version, i))
 }
+
+/// The live sessions of an identity.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/identities/{id}/sessions", tag = "identities",
+    params(("tenant" = String, Path), ("id" = IdentityId, Path)),
+    responses((status = 200, body = Vec<tessera_core::sessions::SessionView>), (status = 404, body = Problem)))]
+pub async fn sessions(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath((tenant, id)): ApiPath<(String, IdentityId)>,
+) -> Result<axum::Json<Vec<tessera_core::sessions::SessionView>>, ApiError> {
+    Ok(axum::Json(
+        app.tessera.admin_list_sessions(&c, &tenant, id).await?,
+    ))
+}
+
+/// Revokes every session of an identity (it is signed out everywhere).
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/identities/{id}/sessions", tag = "identities",
+    params(("tenant" = String, Path), ("id" = IdentityId, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn revoke_sessions(
+    State(app): State<AppState>,
+    Admin(c): Admin,
+    ApiPath((tenant, id)): ApiPath<(String, IdentityId)>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let n = app.tessera.admin_revoke_sessions(&c, &tenant, id).await?;
+    Ok(axum::Json(serde_json::json!({"revoked": n})))
+}

@@ -9,7 +9,10 @@
 mod admin_api;
 mod audit_log;
 mod bootstrap;
+mod browser;
 mod cli;
+mod flows;
 mod outage;
+mod pages;
 mod roles;
 mod store_suite;

@@ -1,0 +1,789 @@
+//! Hosted flows through the JSON API (what native and single-page apps use) and through plain form posts:
+//! sign-up with email proof, sign-in, recovery, settings, light-account claiming, progressive profiling,
+//! and the attacks these flows must resist. Every test runs on SQLite and PostgreSQL.
+use serde_json::{Value, json};
+use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
+
+const PASSWORD: &str = "correct horse battery staple 42";
+
+fn api(s: &TestServer, path: &str) -> String {
+    format!("{}/t/default/api/flows/{path}", s.public)
+}
+
+async fn start(s: &TestServer, kind: &str, body: Value) -> Value {
+    let r = Resp::from(s.http.post(api(s, kind)).json(&body).send().await.unwrap()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json["flow"].clone()
+}
+
+async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
+    submit_as(s, flow, body, None).await
+}
+
+async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str>) -> Resp {
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let mut req = s.http.post(api(s, &format!("{kind}/{id}"))).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    Resp::from(req.send().await.unwrap()).await
+}
+
+fn messages(r: &Resp) -> Vec<String> {
+    let f = &r.json["flow"]["ui"];
+    let mut out: Vec<String> = f["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for n in f["nodes"].as_array().cloned().unwrap_or_default() {
+        for m in n["messages"].as_array().cloned().unwrap_or_default() {
+            out.push(m["id"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    out
+}
+
+fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
+    r["ui"]["nodes"]
+        .as_array()?
+        .iter()
+        .find(|n| n["name"] == name)
+}
+
+/// Signs up through the API and returns the session token.
+async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
+    let flow = start(s, "registration", json!({})).await;
+    let r = submit(s, &flow, json!({"email": email})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["flow"]["state"], "sent_email");
+    let code = s.code_for(email).await.expect("a code was mailed");
+    let r = submit(s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
+    let mut details = json!({"password": PASSWORD});
+    if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
+        d.extend(e);
+    }
+    let r = submit(s, &flow, details).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json["session_token"]
+        .as_str()
+        .expect("signed in after sign-up")
+        .to_owned()
+}
+
+async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
+    let flow = start(s, "login", json!({})).await;
+    submit(
+        s,
+        &flow,
+        json!({"identifier": identifier, "password": password}),
+    )
+    .await
+}
+
+async fn whoami(s: &TestServer, token: &str) -> u16 {
+    s.http
+        .get(format!("{}/t/default/api/sessions", s.public))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn sign_up_proves_the_email_then_signs_in(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "new@example.com", json!({})).await;
+    assert_eq!(whoami(&s, &token).await, 200);
+    let listed = s
+        .get("/admin/v1/tenants/default/identities?identifier=new@example.com")
+        .await;
+    assert_eq!(listed.json["items"][0]["identifiers"][0]["verified"], true);
+    let r = sign_in(&s, "NEW@example.com", PASSWORD).await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    let kinds: Vec<String> = s
+        .get("/admin/v1/tenants/default/events?limit=1000")
+        .await
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    for k in [
+        "flow.started",
+        "flow.advanced",
+        "flow.succeeded",
+        "identity.created",
+        "session.created",
+        "identity.email_verified",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
+    }
+}
+
+async fn sign_up_asks_for_required_attributes_and_terms(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.put(
+        "/admin/v1/tenants/default/attribute-schema",
+        json!({"attributes": [{"name": "given_name", "type": "string", "required": true}]}),
+    )
+    .await;
+    s.put(
+        "/admin/v1/tenants/default/policy",
+        json!({"document": {"registration": {"terms_version": "2026-11"}}, "reason": "terms"}),
+    )
+    .await;
+    let flow = start(&s, "registration", json!({})).await;
+    assert!(node(&flow, "accept_terms").is_some());
+    let r = submit(&s, &flow, json!({"email": "t@example.com"})).await;
+    assert_eq!(r.status, 400);
+    assert!(messages(&r).contains(&"error-terms-required".to_owned()));
+    let r = submit(
+        &s,
+        &flow,
+        json!({"email": "t@example.com", "accept_terms": "true"}),
+    )
+    .await;
+    assert_eq!(r.json["flow"]["state"], "sent_email");
+    let code = s.code_for("t@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert!(
+        node(&r.json["flow"], "attributes.given_name").is_some(),
+        "{r:?}"
+    );
+    let r = submit(&s, &flow, json!({"password": PASSWORD})).await;
+    assert!(messages(&r).contains(&"error-required".to_owned()), "{r:?}");
+    let r = submit(
+        &s,
+        &flow,
+        json!({"password": PASSWORD, "attributes.given_name": "Tess"}),
+    )
+    .await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    let id = s
+        .get("/admin/v1/tenants/default/identities?identifier=t@example.com")
+        .await
+        .json["items"][0]
+        .clone();
+    assert_eq!(id["attributes"]["given_name"], "Tess");
+    let ev = s
+        .get("/admin/v1/tenants/default/events?type=identity.terms_accepted")
+        .await;
+    assert_eq!(
+        ev.json["items"][0]["data"]["version"], "2026-11",
+        "the accepted version is recorded"
+    );
+}
+
+async fn pw_01_pw_04_weak_and_common_passwords_are_refused_with_a_reason(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "weak@example.com"})).await;
+    let code = s.code_for("weak@example.com").await.unwrap();
+    submit(&s, &flow, json!({"code": code})).await;
+    for (pw, id) in [
+        ("fourteen chars", "error-password-too-short"),
+        ("passwordpassword", "error-password-common"),
+        ("weak@example.comweak", "error-password-contains-context"),
+    ] {
+        let r = submit(&s, &flow, json!({"password": pw})).await;
+        assert_eq!(r.status, 400, "{pw}: {r:?}");
+        assert!(
+            messages(&r).contains(&id.to_owned()),
+            "{pw}: {:?}",
+            messages(&r)
+        );
+    }
+    let r = submit(&s, &flow, json!({"password": "fifteen chars!!"})).await;
+    assert!(
+        r.json["session_token"].is_string(),
+        "15 characters are enough: {r:?}"
+    );
+}
+
+async fn rl_05_sign_in_does_not_reveal_whether_an_account_exists(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "known@example.com", json!({})).await;
+    let before = s.tessera.passwords().operations();
+    let wrong = sign_in(&s, "known@example.com", "not the password at all").await;
+    let after_wrong = s.tessera.passwords().operations();
+    let unknown = sign_in(&s, "nobody@example.com", "not the password at all").await;
+    let after_unknown = s.tessera.passwords().operations();
+    assert_eq!(
+        after_wrong - before,
+        1,
+        "one argon2id run for a known account"
+    );
+    assert_eq!(
+        after_unknown - after_wrong,
+        1,
+        "and the same work for an unknown one"
+    );
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(messages(&wrong), messages(&unknown));
+    let strip = |r: &Resp| {
+        let mut f = r.json["flow"].clone();
+        for k in ["id", "issued_at", "expires_at"] {
+            f[k] = Value::Null;
+        }
+        f["ui"]["action"] = Value::Null;
+        if let Some(n) = f["ui"]["nodes"]
+            .as_array_mut()
+            .and_then(|n| n.iter_mut().find(|n| n["name"] == "identifier"))
+        {
+            n["value"] = Value::Null;
+        }
+        f
+    };
+    assert_eq!(
+        strip(&wrong),
+        strip(&unknown),
+        "the answers are identical but for ids and times"
+    );
+}
+
+async fn rl_05_sign_up_and_recovery_answer_the_same_for_known_addresses(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "taken@example.com", json!({})).await;
+    for kind in ["registration", "recovery"] {
+        let a = submit(
+            &s,
+            &start(&s, kind, json!({})).await,
+            json!({"email": "taken@example.com"}),
+        )
+        .await;
+        let b = submit(
+            &s,
+            &start(&s, kind, json!({})).await,
+            json!({"email": "free@example.com"}),
+        )
+        .await;
+        assert_eq!(
+            (a.status, &a.json["flow"]["state"], messages(&a)),
+            (b.status, &b.json["flow"]["state"], messages(&b)),
+            "{kind}"
+        );
+    }
+    let m = s.last_mail_to("taken@example.com").await.unwrap();
+    assert_eq!(m["template"], "recovery_code");
+    let mails: Vec<Value> = s
+        .mailbox()
+        .await
+        .into_iter()
+        .filter(|m| m["to"] == "taken@example.com")
+        .collect();
+    assert!(
+        mails.iter().any(|m| m["template"] == "account_exists"),
+        "the owner is told someone tried to sign up"
+    );
+}
+
+async fn rl_01_repeated_failures_slow_the_account_down(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "slow@example.com", json!({})).await;
+    for _ in 0..5 {
+        let r = sign_in(&s, "slow@example.com", "wrong password here").await;
+        assert!(messages(&r).contains(&"error-invalid-credentials".to_owned()));
+    }
+    let r = sign_in(&s, "slow@example.com", PASSWORD).await;
+    assert!(
+        messages(&r).contains(&"error-throttled".to_owned()),
+        "even the right password waits: {r:?}"
+    );
+    assert!(r.json["session_token"].is_null());
+}
+
+async fn codes_are_single_use_and_capped(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "c@example.com"})).await;
+    let code = s.code_for("c@example.com").await.unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let r = submit(&s, &flow, json!({"code": wrong})).await;
+        assert!(
+            messages(&r).contains(&"error-code-invalid".to_owned()),
+            "{r:?}"
+        );
+    }
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(
+        r.json["flow"]["state"], "sent_email",
+        "five wrong guesses void the code (MFA-05)"
+    );
+    assert!(
+        messages(&r)
+            .iter()
+            .any(|m| m.starts_with("error-code") || m == "error-throttled"),
+        "{r:?}"
+    );
+    submit(&s, &flow, json!({"method": "resend"})).await;
+    let fresh = s.code_for("c@example.com").await.unwrap();
+    let other = start(&s, "registration", json!({})).await;
+    submit(&s, &other, json!({"email": "c2@example.com"})).await;
+    let r = submit(&s, &other, json!({"code": fresh})).await;
+    assert_ne!(
+        r.json["flow"]["state"], "details",
+        "a code only works in the flow it was sent for"
+    );
+}
+
+async fn an_expired_flow_restarts_with_a_message(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let flow = start(&s, "login", json!({})).await;
+    let sql = match s.db.engine {
+        Engine::Sqlite => "UPDATE flows SET expires_at = 0".to_owned(),
+        Engine::Postgres => "UPDATE flows SET expires_at = now() - interval '1 hour'".to_owned(),
+    };
+    raw(&s, &sql).await;
+    let r = submit(
+        &s,
+        &flow,
+        json!({"identifier": "a@example.com", "password": "x"}),
+    )
+    .await;
+    assert_eq!(r.status, 410);
+    assert_eq!(r.json["restarted"], true);
+    assert_ne!(r.json["flow"]["id"], flow["id"]);
+    assert!(messages(&r).contains(&"error-flow-expired".to_owned()));
+}
+
+async fn raw(s: &TestServer, sql: &str) {
+    use sqlx::Connection;
+    match s.db.engine {
+        Engine::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&s.db.url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn recovery_resets_the_password_and_signs_out_everywhere(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let old_session = sign_up(&s, "r@example.com", json!({})).await;
+    let flow = start(&s, "recovery", json!({})).await;
+    submit(&s, &flow, json!({"email": "r@example.com"})).await;
+    let code = s.code_for("r@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "set_password");
+    let new_pw = "a whole new passphrase 77";
+    let r = submit(&s, &flow, json!({"password": new_pw})).await;
+    assert_eq!(r.json["done"], true, "{r:?}");
+    assert!(
+        r.json["session_token"].is_null(),
+        "recovery never signs in by itself (REC-01)"
+    );
+    assert_eq!(
+        whoami(&s, &old_session).await,
+        401,
+        "REC-07: other sessions end"
+    );
+    assert_eq!(
+        s.last_mail_to("r@example.com").await.unwrap()["template"],
+        "password_changed_notice"
+    );
+    assert!(sign_in(&s, "r@example.com", PASSWORD).await.json["session_token"].is_null());
+    assert!(sign_in(&s, "r@example.com", new_pw).await.json["session_token"].is_string());
+    let replay = submit(
+        &s,
+        &start(&s, "recovery", json!({})).await,
+        json!({"email": "r@example.com"}),
+    )
+    .await;
+    assert_eq!(replay.json["flow"]["state"], "sent_email");
+}
+
+async fn rec_03_links_use_the_configured_base_url_not_the_host_header(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "h@example.com", json!({})).await;
+    let flow = start(&s, "recovery", json!({})).await;
+    let url = api(&s, &format!("recovery/{}", flow["id"].as_str().unwrap()));
+    s.http
+        .post(url)
+        .header("host", "evil.test")
+        .header("x-forwarded-host", "evil.test")
+        .header("forwarded", "host=evil.test")
+        .json(&json!({"email": "h@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let link = s
+        .link_for("h@example.com")
+        .await
+        .expect("a link was mailed");
+    assert!(
+        link.starts_with(&format!("{}/t/default/flows/link?token=", s.public)),
+        "{link}"
+    );
+    assert!(!link.contains("evil"));
+}
+
+async fn a_prospect_is_claimed_after_proof_keeping_its_id_and_attributes(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.put("/admin/v1/tenants/default/attribute-schema", json!({"attributes": [{"name": "given_name", "type": "string", "required": true}, {"name": "source", "type": "string"}]})).await;
+    let p = s.post("/admin/v1/tenants/default/identities", json!({"identifiers": [{"kind": "email", "value": "lead@example.com"}], "state": "prospect", "attributes": {"given_name": "Lea", "source": "webinar"}})).await;
+    let prospect_id = p.json["id"].as_str().unwrap().to_owned();
+    let flow = start(&s, "registration", json!({})).await;
+    let r = submit(&s, &flow, json!({"email": "lead@example.com"})).await;
+    assert!(
+        node(&r.json["flow"], "attributes.given_name").is_none(),
+        "nothing about the prospect shows before proof"
+    );
+    let code = s.code_for("lead@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(
+        node(&r.json["flow"], "attributes.given_name").unwrap()["value"],
+        "Lea",
+        "pre-filled after proof"
+    );
+    let r = submit(
+        &s,
+        &flow,
+        json!({"password": PASSWORD, "attributes.given_name": "Lea"}),
+    )
+    .await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    let list = s
+        .get("/admin/v1/tenants/default/identities?identifier=lead@example.com")
+        .await;
+    let items = list.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "no duplicate identity");
+    assert_eq!(items[0]["id"], prospect_id.as_str(), "same id");
+    assert_eq!(items[0]["state"], "active");
+    assert_eq!(
+        items[0]["attributes"]["source"], "webinar",
+        "attributes kept"
+    );
+}
+
+async fn reg_04_proving_an_address_wipes_credentials_set_without_proof(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    // An account holds the victim's address unverified, with a password someone else chose.
+    let r = s
+        .post(
+            "/admin/v1/tenants/default/identities",
+            json!({"identifiers": [{"kind": "email", "value": "victim@example.com"}]}),
+        )
+        .await;
+    let id: tessera_model::IdentityId = r.json["id"].as_str().unwrap().parse().unwrap();
+    let hash = s
+        .tessera
+        .passwords()
+        .hash("attacker chose this one")
+        .await
+        .unwrap();
+    let tenant = s
+        .tessera
+        .get_tenant(&tessera_core::Caller::cli("test"), "default")
+        .await
+        .unwrap();
+    {
+        let mut tx = s.tessera.db().begin().await.unwrap();
+        tessera_store::credentials::set(
+            &mut tx,
+            tenant.id,
+            id,
+            "password",
+            &hash,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let attacker = sign_in(&s, "victim@example.com", "attacker chose this one").await;
+    let attacker_session = attacker.json["session_token"]
+        .as_str()
+        .expect("the pre-registration could sign in")
+        .to_owned();
+    // The real owner proves the address.
+    let flow = start(&s, "verification", json!({})).await;
+    submit(&s, &flow, json!({"email": "victim@example.com"})).await;
+    let code = s.code_for("victim@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["done"], true, "{r:?}");
+    assert_eq!(
+        whoami(&s, &attacker_session).await,
+        401,
+        "the claimant's session died"
+    );
+    assert!(
+        sign_in(&s, "victim@example.com", "attacker chose this one")
+            .await
+            .json["session_token"]
+            .is_null(),
+        "and so did its password"
+    );
+}
+
+async fn progressive_profiling_asks_once_for_what_a_client_needs(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.put(
+        "/admin/v1/tenants/default/attribute-schema",
+        json!({"attributes": [{"name": "postal_code", "type": "string"}]}),
+    )
+    .await;
+    s.put(
+        "/admin/v1/tenants/default/policy",
+        json!({"document": {"registration": {"progressive_profiling": [{"client_id": "shop", "attributes": ["postal_code"], "purpose": "delivery"}]}}, "reason": "shop launch"}),
+    )
+    .await;
+    sign_up(&s, "p@example.com", json!({})).await;
+    let flow = start(&s, "login", json!({"client_id": "shop"})).await;
+    let r = submit(
+        &s,
+        &flow,
+        json!({"identifier": "p@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(r.json["flow"]["state"], "profile", "{r:?}");
+    let asked: Vec<&str> = r.json["flow"]["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .filter(|n| n.starts_with("attributes."))
+        .collect();
+    assert_eq!(
+        asked,
+        ["attributes.postal_code"],
+        "exactly what the client needs"
+    );
+    let r = submit(&s, &flow, json!({"attributes.postal_code": "10115"})).await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    let again = start(&s, "login", json!({"client_id": "shop"})).await;
+    let r = submit(
+        &s,
+        &again,
+        json!({"identifier": "p@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert!(r.json["session_token"].is_string(), "asked once: {r:?}");
+    let ev = s
+        .get("/admin/v1/tenants/default/events?type=identity.attributes_collected")
+        .await;
+    assert_eq!(ev.json["items"][0]["data"]["client_id"], "shop");
+    assert_eq!(
+        ev.json["items"][0]["data"]["purposes"][0], "delivery",
+        "why it was collected is recorded"
+    );
+}
+
+async fn settings_need_the_session_and_recent_proof(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "set@example.com", json!({})).await;
+    let r = Resp::from(
+        s.http
+            .post(api(&s, "settings"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_problem(401, "unauthenticated");
+    let r = Resp::from(
+        s.http
+            .post(api(&s, "settings"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let flow = r.json["flow"].clone();
+    let r = submit_as(&s, &flow, json!({"method": "password", "current_password": "wrong one entirely", "new_password": "another fine passphrase"}), Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"error-invalid-credentials".to_owned()),
+        "PW-08: the current password is required"
+    );
+    let r = submit_as(&s, &flow, json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"success-password-changed".to_owned()),
+        "{r:?}"
+    );
+    assert_eq!(
+        whoami(&s, &token).await,
+        200,
+        "the session that changed it stays"
+    );
+    let r = submit_as(
+        &s,
+        &flow,
+        json!({"method": "email", "email": "moved@example.com"}),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        messages(&r).contains(&"success-email-change-pending".to_owned()),
+        "{r:?}"
+    );
+    assert_eq!(
+        s.last_mail_to("set@example.com").await.unwrap()["template"],
+        "email_changed_notice",
+        "REC-04: the old address is told"
+    );
+    let still = s
+        .get("/admin/v1/tenants/default/identities?identifier=set@example.com")
+        .await;
+    assert_eq!(
+        still.json["items"].as_array().unwrap().len(),
+        1,
+        "pending until confirmed"
+    );
+    let code = s.code_for("moved@example.com").await.unwrap();
+    let r = submit_as(
+        &s,
+        &flow,
+        json!({"method": "confirm_email", "code": code}),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        messages(&r).contains(&"success-verified".to_owned()),
+        "{r:?}"
+    );
+    let moved = s
+        .get("/admin/v1/tenants/default/identities?identifier=moved@example.com")
+        .await;
+    assert_eq!(moved.json["items"].as_array().unwrap().len(), 1);
+}
+
+async fn sessions_are_listed_and_revoked(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let first = sign_up(&s, "ses@example.com", json!({})).await;
+    let second = sign_in(&s, "ses@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(first, second, "a new session id on every sign-in (SES-01)");
+    let mine: Vec<Value> = s
+        .http
+        .get(format!("{}/t/default/api/sessions", s.public))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 2);
+    let id = s
+        .get("/admin/v1/tenants/default/identities?identifier=ses@example.com")
+        .await
+        .json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin_view = s
+        .get(&format!(
+            "/admin/v1/tenants/default/identities/{id}/sessions"
+        ))
+        .await;
+    assert_eq!(
+        admin_view.json.as_array().map(Vec::len),
+        Some(2),
+        "{admin_view:?}"
+    );
+    assert_eq!(
+        s.delete(&format!(
+            "/admin/v1/tenants/default/identities/{id}/sessions"
+        ))
+        .await
+        .status,
+        200
+    );
+    assert_eq!(whoami(&s, &first).await, 401);
+    assert_eq!(whoami(&s, &second).await, 401);
+}
+
+async fn disposable_addresses_are_refused_when_the_policy_says_so(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.put("/admin/v1/tenants/default/policy", json!({"document": {"registration": {"block_disposable_email": true, "allowed_email_domains": ["mailinator.com"], "blocked_email_domains": ["spam.example"]}}, "reason": "abuse"})).await;
+    for (email, refused) in [
+        ("x@0-mail.com", true),
+        ("x@spam.example", true),
+        ("x@mailinator.com", false),
+        ("x@example.com", false),
+    ] {
+        let r = submit(
+            &s,
+            &start(&s, "registration", json!({})).await,
+            json!({"email": email}),
+        )
+        .await;
+        assert_eq!(
+            messages(&r).contains(&"error-disposable-email".to_owned()),
+            refused,
+            "{email}: {r:?}"
+        );
+    }
+}
+
+engine_tests!(
+    sign_up_proves_the_email_then_signs_in,
+    sign_up_asks_for_required_attributes_and_terms,
+    pw_01_pw_04_weak_and_common_passwords_are_refused_with_a_reason,
+    rl_05_sign_in_does_not_reveal_whether_an_account_exists,
+    rl_05_sign_up_and_recovery_answer_the_same_for_known_addresses,
+    rl_01_repeated_failures_slow_the_account_down,
+    codes_are_single_use_and_capped,
+    an_expired_flow_restarts_with_a_message,
+    recovery_resets_the_password_and_signs_out_everywhere,
+    rec_03_links_use_the_configured_base_url_not_the_host_header,
+    a_prospect_is_claimed_after_proof_keeping_its_id_and_attributes,
+    reg_04_proving_an_address_wipes_credentials_set_without_proof,
+    progressive_profiling_asks_once_for_what_a_client_needs,
+    settings_need_the_session_and_recent_proof,
+    sessions_are_listed_and_revoked,
+    disposable_addresses_are_refused_when_the_policy_says_so,
+);

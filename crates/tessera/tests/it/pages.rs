@@ -1,0 +1,504 @@
+//! The hosted pages as a browser without JavaScript uses them: plain forms, cookies, redirects. CSRF,
+//! framing, cookie attributes, languages, and mail over a real SMTP connection.
+use std::sync::{Arc, Mutex};
+
+use reqwest::redirect::Policy;
+use tessera_testkit::{Engine, TestServer, engine_tests};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Opens a flow page (following the start redirect) and returns its URL and HTML.
+async fn open(
+    s: &TestServer,
+    c: &reqwest::Client,
+    kind: &str,
+) -> (String, String, reqwest::header::HeaderMap) {
+    let r = c
+        .get(format!("{}/t/default/{kind}", s.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let url = format!("{}{loc}", s.public);
+    let page = c.get(&url).send().await.unwrap();
+    let headers = page.headers().clone();
+    (url, page.text().await.unwrap(), headers)
+}
+
+fn csrf(html: &str) -> String {
+    let i =
+        html.find("name=\"csrf_token\" value=\"").unwrap() + "name=\"csrf_token\" value=\"".len();
+    html[i..].split('"').next().unwrap().to_owned()
+}
+
+async fn web_02_a_form_post_without_the_csrf_token_is_refused(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "login").await;
+    let r = c
+        .post(&url)
+        .form(&[
+            ("identifier", "a@example.com"),
+            ("password", "whatever it is"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no token");
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", "forged"),
+            ("identifier", "a@example.com"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "wrong token");
+    let token = csrf(&html);
+    let r = c
+        .post(&url)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("identifier", "a@example.com"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a cross-site post, even with the token");
+    let other_browser = browser();
+    let r = other_browser
+        .post(&url)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("identifier", "a@example.com"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "A-08: a flow is bound to the browser that started it"
+    );
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("identifier", "a@example.com"),
+            ("password", "wrong password here"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "a real attempt is answered with the form and its error"
+    );
+    assert!(r.text().await.unwrap().contains("role=\"alert\""));
+}
+
+async fn duplicated_and_oversized_form_fields_are_refused(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "login").await;
+    let token = csrf(&html);
+    let body = format!("csrf_token={token}&identifier=a&identifier=b&password=x");
+    let r = c
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let huge = format!("csrf_token={token}&identifier={}", "a".repeat(2 << 20));
+    let r = c
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 413 || r.status() == 400, "{}", r.status());
+    let r = c
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("garbage\u{0}\u{1}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+}
+
+async fn web_01_web_03_pages_carry_the_security_headers(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    for kind in ["login", "registration", "recovery", "verification"] {
+        let (_, html, h) = open(&s, &c, kind).await;
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{kind}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(!html.contains("<script"), "{kind}: no script needed");
+    }
+}
+
+async fn ses_03_cookies_are_http_only_same_site_and_carry_no_personal_data(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let r = c
+        .get(format!("{}/t/default/login", s.public))
+        .send()
+        .await
+        .unwrap();
+    for v in r.headers().get_all("set-cookie") {
+        let v = v.to_str().unwrap();
+        assert!(
+            v.contains("HttpOnly") && v.contains("SameSite=Lax") && v.contains("Path=/"),
+            "{v}"
+        );
+        assert!(!v.contains('@'));
+    }
+}
+
+async fn pages_speak_the_language_the_browser_asks_for(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let r = c
+        .get(format!("{}/t/default/login", s.public))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let de = c
+        .get(format!("{}{loc}", s.public))
+        .header("accept-language", "de-CH, en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(de.contains("lang=\"de\""), "{de}");
+    let en = c
+        .get(format!("{}{loc}?ui_locales=en", s.public))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        en.contains("lang=\"en\""),
+        "ui_locales wins over Accept-Language"
+    );
+    for ac in [
+        "autocomplete=\"username\"",
+        "autocomplete=\"current-password\"",
+    ] {
+        assert!(en.contains(ac), "{ac}");
+    }
+}
+
+async fn a_full_browser_sign_up_through_forms_sets_the_session_cookie(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "registration").await;
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("email", "form@example.com"),
+            ("method", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let link = s.link_for("form@example.com").await.unwrap();
+    let r = c.get(&link).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the emailed link works in the browser that started"
+    );
+    let details = r.text().await.unwrap();
+    assert!(details.contains("autocomplete=\"new-password\""));
+    let _ = html;
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", csrf(&details).as_str()),
+            ("password", "correct horse battery staple 42"),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("tessera_session="))
+        .unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert_eq!(r.headers()["location"], "/t/default/settings");
+    let settings = c
+        .get(format!("{}/t/default/settings", s.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 303);
+    let page = c
+        .get(format!(
+            "{}{}",
+            s.public,
+            settings.headers()["location"].to_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("form@example.com"),
+        "the settings page shows the account"
+    );
+}
+
+async fn a_link_opened_in_another_browser_does_not_finish_someone_elses_sign_up(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let attacker = browser();
+    let (url, html, _) = open(&s, &attacker, "registration").await;
+    attacker
+        .post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("email", "victim@example.com"),
+            ("method", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let link = s.link_for("victim@example.com").await.unwrap();
+    let victim = browser();
+    let r = victim.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let page = attacker
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("new-password"),
+        "the attacker's flow did not advance"
+    );
+}
+
+async fn settings_without_a_session_send_the_browser_to_sign_in(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let r = browser()
+        .get(format!("{}/t/default/settings", s.public))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/t/default/login"),
+        "{:?}",
+        r.headers()
+    );
+}
+
+async fn the_dev_mailbox_shows_mail_when_no_smtp_is_configured(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "recovery").await;
+    c.post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("email", "nobody@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = reqwest::get(format!("{}/dev/mailbox", s.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Development mailbox"));
+}
+
+/// A minimal SMTP server that records what it receives.
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let store = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut data = false;
+                let mut body = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if data {
+                        if line == "." {
+                            data = false;
+                            store.lock().unwrap().push(std::mem::take(&mut body));
+                            w.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if cmd.starts_with("EHLO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        data = true;
+                        b"354 go ahead\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        w.write_all(b"221 bye\r\n").await.unwrap();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    w.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+async fn mail_goes_out_over_smtp_when_configured(engine: Engine) {
+    let (port, got) = smtp_sink().await;
+    let Some(s) = TestServer::start_with(engine, |env| {
+        env.insert(
+            "TESSERA_SMTP_URL".into(),
+            format!("smtp://127.0.0.1:{port}"),
+        );
+        env.insert(
+            "TESSERA_SMTP_FROM".into(),
+            "Shop <no-reply@shop.example>".into(),
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "registration").await;
+    c.post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("email", "smtp@example.com"),
+            ("method", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("smtp@example.com"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail reached the SMTP listener"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mail = got
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|m| m.contains("smtp@example.com"))
+        .cloned()
+        .unwrap();
+    assert!(mail.contains("no-reply@shop.example"));
+    assert!(
+        mail.contains("/t/default/flows/link?token="),
+        "the mail carries the link"
+    );
+    let r = reqwest::get(format!("{}/dev/mailbox.json", s.admin))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no dev mailbox once SMTP is configured");
+}
+
+engine_tests!(
+    web_02_a_form_post_without_the_csrf_token_is_refused,
+    duplicated_and_oversized_form_fields_are_refused,
+    web_01_web_03_pages_carry_the_security_headers,
+    ses_03_cookies_are_http_only_same_site_and_carry_no_personal_data,
+    pages_speak_the_language_the_browser_asks_for,
+    a_full_browser_sign_up_through_forms_sets_the_session_cookie,
+    a_link_opened_in_another_browser_does_not_finish_someone_elses_sign_up,
+    settings_without_a_session_send_the_browser_to_sign_in,
+    the_dev_mailbox_shows_mail_when_no_smtp_is_configured,
+    mail_goes_out_over_smtp_when_configured,
+);
