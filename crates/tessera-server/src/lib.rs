@@ -415,6 +415,9 @@ async fn run_sealer(
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|v| *v) => return,
         }
+        if let Err(e) = tessera.sweep_flows().await {
+            tracing::warn!(error = %e, "sweeping expired flows failed; will retry");
+        }
         if let Err(e) = tessera.seal_audit_log(time::Duration::seconds(5)).await {
             tracing::warn!(error = %e, "sealing the audit log failed; will retry");
         }

@@ -533,3 +533,27 @@ pub(crate) fn put(flow: &mut Flow, key: &str, value: Value) {
         m.insert(key.to_owned(), value);
     }
 }
+
+impl Tessera {
+    /// Records `flow.abandoned` for flows that expired unfinished and removes them and other expired flows.
+    /// Runs on any node; deleting the row decides which node records the event.
+    pub async fn sweep_flows(&self) -> Result<u64> {
+        let cutoff = self.now();
+        let mut conn = self.db.conn().await?;
+        let stale = tessera_store::flows::expired_unfinished(&mut conn, cutoff, 500).await?;
+        drop(conn);
+        let mut n = 0;
+        for flow in stale {
+            let mut tx = self.db.begin().await?;
+            if tessera_store::flows::delete(&mut tx, flow.id).await? {
+                self.flow_event(&mut tx, &flow, types::FLOW_ABANDONED, json!({})).await?;
+                tx.commit().await?;
+                n += 1;
+            }
+        }
+        let mut tx = self.db.begin().await?;
+        tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}

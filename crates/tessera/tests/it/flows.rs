@@ -787,3 +787,20 @@ engine_tests!(
     sessions_are_listed_and_revoked,
     disposable_addresses_are_refused_when_the_policy_says_so,
 );
+
+async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else { return };
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "gone@example.com"})).await;
+    let sql = match s.db.engine {
+        Engine::Sqlite => "UPDATE flows SET expires_at = 0".to_owned(),
+        Engine::Postgres => "UPDATE flows SET expires_at = now() - interval '1 hour'".to_owned(),
+    };
+    raw(&s, &sql).await;
+    assert_eq!(s.tessera.sweep_flows().await.unwrap(), 1);
+    let ev = s.get("/admin/v1/tenants/default/events?type=flow.abandoned").await;
+    assert_eq!(ev.json["items"][0]["data"]["state"], "sent_email", "the step where the customer left is kept for funnels");
+    assert_eq!(s.tessera.sweep_flows().await.unwrap(), 0);
+}
+
+engine_tests!(abandoned_flows_are_recorded_and_removed);
