@@ -9,7 +9,9 @@
 # Builds in release mode, starts everything it measures on 127.0.0.1, stops what it started, prints
 # Markdown tables. Tunables (environment): BENCH_RUNS (3), BENCH_DURATION (10 s per load window),
 # BENCH_WARMUP (2 s), BENCH_CONCURRENCY (32), BENCH_STARTUP_RUNS (5), BENCH_MODES (pinned,unpinned),
-# BENCH_SQLITE_LIMIT_SECS (5), BENCH_OUT (raw JSON path), BENCH_NO_PG=1 (skip PostgreSQL).
+# BENCH_SQLITE_LIMIT_SECS (5), BENCH_OUT (raw JSON path), BENCH_NO_PG=1 (skip PostgreSQL),
+# BENCH_QUIET_WAIT (20 s: before each measurement, wait up to this long for other work on the machine to
+# drop below BENCH_QUIET_THRESHOLD, 0.3 cores).
 set -euo pipefail
 
 usage() {
@@ -63,4 +65,6 @@ exec "$bin/tessera-bench" suite \
     --concurrency "${BENCH_CONCURRENCY:-32}" \
     --sqlite-limit-secs "${BENCH_SQLITE_LIMIT_SECS:-5}" \
     --modes "${BENCH_MODES:-pinned,unpinned}" \
+    --quiet-wait-secs "${BENCH_QUIET_WAIT:-20}" \
+    --quiet-threshold "${BENCH_QUIET_THRESHOLD:-0.3}" \
     --out "$out"

@@ -13,23 +13,34 @@ use crate::procs;
 
 /// Serves `GET /` → `200 {}` until SIGTERM or Ctrl-C.
 pub async fn serve_empty(addr: SocketAddr) -> anyhow::Result<()> {
-    let app = axum::Router::new().route("/", axum::routing::get(|| async { axum::Json(serde_json::json!({})) }));
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    println!("limit-server listening on http://{}", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|| async { axum::Json(serde_json::json!({})) }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!(
+        "limit-server listening on http://{}",
+        listener.local_addr()?
+    );
     let shutdown = async {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 
@@ -53,8 +64,14 @@ pub struct SqliteLimit {
 }
 
 /// One connection, one autocommitted `INSERT` after another for `duration`, in a fresh database file.
-pub async fn sqlite_inserts(sync: Sync, duration: Duration, work_dir: &Path) -> anyhow::Result<SqliteLimit> {
-    let dir = tempfile::Builder::new().prefix("tessera-bench-sqlite-").tempdir_in(work_dir)?;
+pub async fn sqlite_inserts(
+    sync: Sync,
+    duration: Duration,
+    work_dir: &Path,
+) -> anyhow::Result<SqliteLimit> {
+    let dir = tempfile::Builder::new()
+        .prefix("tessera-bench-sqlite-")
+        .tempdir_in(work_dir)?;
     let opts = SqliteConnectOptions::new()
         .filename(dir.path().join("limit.db"))
         .create_if_missing(true)
@@ -65,7 +82,10 @@ pub async fn sqlite_inserts(sync: Sync, duration: Duration, work_dir: &Path) -> 
         })
         .busy_timeout(Duration::from_secs(5));
     let mut conn = SqliteConnection::connect_with(&opts).await?;
-    let sqlite_version: Option<String> = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&mut conn).await.ok();
+    let sqlite_version: Option<String> = sqlx::query_scalar("SELECT sqlite_version()")
+        .fetch_one(&mut conn)
+        .await
+        .ok();
     sqlx::query(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, body TEXT NOT NULL, created_at INTEGER NOT NULL)",
     )

@@ -72,6 +72,9 @@ pub struct LoadReport {
     /// The highest VmRSS sampled every 20 ms during the run, or VmHWM if higher.
     pub server_rss_peak_kb: Option<u64>,
     pub server_cpu_us_per_req: Option<f64>,
+    /// Cores' worth of CPU that neither the server nor this driver used during the window: other
+    /// processes on this machine (for PostgreSQL, this includes the database's own backends).
+    pub others_cores: Option<f64>,
     pub error_samples: Vec<String>,
     pub ids_written: Option<usize>,
 }
@@ -104,18 +107,32 @@ impl Shared {
     }
 }
 
-async fn one_request(sh: &Shared, task: usize, seq: u64, rng: &mut XorShift) -> Result<Option<String>, String> {
+async fn one_request(
+    sh: &Shared,
+    task: usize,
+    seq: u64,
+    rng: &mut XorShift,
+) -> Result<Option<String>, String> {
     let a = &sh.args;
     match a.mode {
         Mode::Create => {
             let email = format!("b{:x}-{task}-{seq}@example.com", sh.run_tag);
             let body = serde_json::json!({"identifiers": [{"kind": "email", "value": email}]});
             let url = format!("{}/admin/v1/tenants/{}/identities", a.base_url, a.tenant);
-            let resp = sh.client.post(url).json(&body).send().await.map_err(|e| format!("POST: {e}"))?;
+            let resp = sh
+                .client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| format!("POST: {e}"))?;
             let status = resp.status();
             if status.as_u16() != 201 {
                 let text = resp.text().await.unwrap_or_default();
-                return Err(format!("POST: status {status}: {}", text.chars().take(300).collect::<String>()));
+                return Err(format!(
+                    "POST: status {status}: {}",
+                    text.chars().take(300).collect::<String>()
+                ));
             }
             let v: serde_json::Value = resp.json().await.map_err(|e| format!("POST: body: {e}"))?;
             match v.get("id").and_then(|i| i.as_str()) {
@@ -125,17 +142,36 @@ async fn one_request(sh: &Shared, task: usize, seq: u64, rng: &mut XorShift) -> 
         }
         Mode::Get => {
             let id = &sh.ids[(rng.next_u64() % sh.ids.len() as u64) as usize];
-            let url = format!("{}/admin/v1/tenants/{}/identities/{id}", a.base_url, a.tenant);
-            let resp = sh.client.get(url).send().await.map_err(|e| format!("GET: {e}"))?;
+            let url = format!(
+                "{}/admin/v1/tenants/{}/identities/{id}",
+                a.base_url, a.tenant
+            );
+            let resp = sh
+                .client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("GET: {e}"))?;
             let status = resp.status();
             let body = resp.bytes().await.map_err(|e| format!("GET: body: {e}"))?;
             if status.as_u16() != 200 {
-                return Err(format!("GET: status {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>()));
+                return Err(format!(
+                    "GET: status {status}: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                ));
             }
             Ok(None)
         }
         Mode::Plain => {
-            let resp = sh.client.get(format!("{}{}", a.base_url, a.path)).send().await.map_err(|e| format!("GET: {e}"))?;
+            let resp = sh
+                .client
+                .get(format!("{}{}", a.base_url, a.path))
+                .send()
+                .await
+                .map_err(|e| format!("GET: {e}"))?;
             let status = resp.status();
             let _ = resp.bytes().await.map_err(|e| format!("GET: body: {e}"))?;
             if status.as_u16() != 200 {
@@ -147,7 +183,10 @@ async fn one_request(sh: &Shared, task: usize, seq: u64, rng: &mut XorShift) -> 
 }
 
 async fn task_loop(sh: Arc<Shared>, task: usize) -> TaskOut {
-    let mut out = TaskOut { latencies_us: Vec::with_capacity(1 << 14), created: Vec::new() };
+    let mut out = TaskOut {
+        latencies_us: Vec::with_capacity(1 << 14),
+        created: Vec::new(),
+    };
     let mut rng = XorShift::new(sh.run_tag ^ ((task as u64 + 1) * 0x9E37_79B9_7F4A_7C15));
     let mut seq = 0u64;
     loop {
@@ -165,7 +204,8 @@ async fn task_loop(sh: Arc<Shared>, task: usize) -> TaskOut {
                     out.created.push(id);
                 }
                 if in_window {
-                    out.latencies_us.push(u32::try_from(t1.duration_since(t0).as_micros()).unwrap_or(u32::MAX));
+                    out.latencies_us
+                        .push(u32::try_from(t1.duration_since(t0).as_micros()).unwrap_or(u32::MAX));
                 } else if t1 < sh.start {
                     sh.warmup_requests.fetch_add(1, Ordering::Relaxed);
                 }
@@ -190,8 +230,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     }
     let ids = match (args.mode, &args.ids_in) {
         (Mode::Get, Some(p)) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let ids: Vec<String> = text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let ids: Vec<String> = text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
             if ids.is_empty() {
                 bail!("{} holds no ids", p.display());
             }
@@ -202,7 +247,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     };
     let mut headers = reqwest::header::HeaderMap::new();
     if !args.key.is_empty() {
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", args.key).parse().context("the key is not a header value")?);
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", args.key)
+                .parse()
+                .context("the key is not a header value")?,
+        );
     }
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -242,13 +292,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         })
     };
 
-    let tasks: Vec<_> = (0..sh.args.concurrency).map(|i| tokio::spawn(task_loop(sh.clone(), i))).collect();
+    let tasks: Vec<_> = (0..sh.args.concurrency)
+        .map(|i| tokio::spawn(task_loop(sh.clone(), i)))
+        .collect();
     tokio::time::sleep_until(start.into()).await;
     let rss_start = rss_now(server_pid);
     let cpu0 = server_pid.and_then(procs::cpu_ticks);
+    let busy0 = procs::machine_busy_ticks();
+    let self0 = procs::cpu_ticks(std::process::id());
     let win0 = Instant::now();
     tokio::time::sleep_until(end.into()).await;
     let cpu1 = server_pid.and_then(procs::cpu_ticks);
+    let busy1 = procs::machine_busy_ticks();
+    let self1 = procs::cpu_ticks(std::process::id());
     let window = win0.elapsed().as_secs_f64();
 
     let mut lat = Vec::new();
@@ -270,7 +326,23 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     lat.sort_unstable();
     let requests = lat.len() as u64;
     let cpu_per_req = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if requests > 0 => Some((b.saturating_sub(a)) as f64 * 1e6 / procs::clk_tck() as f64 / requests as f64),
+        (Some(a), Some(b)) if requests > 0 => {
+            Some((b.saturating_sub(a)) as f64 * 1e6 / procs::clk_tck() as f64 / requests as f64)
+        }
+        _ => None,
+    };
+    let others_cores = match (busy0, busy1, self0, self1) {
+        (Some(b0), Some(b1), Some(s0), Some(s1)) => {
+            let server = match (cpu0, cpu1) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            };
+            let others = b1
+                .saturating_sub(b0)
+                .saturating_sub(s1.saturating_sub(s0))
+                .saturating_sub(server);
+            Some(others as f64 / procs::clk_tck() as f64 / window)
+        }
         _ => None,
     };
     let ids_written = match &sh.args.ids_out {
@@ -282,7 +354,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         }
         _ => None,
     };
-    let error_samples = sh.error_samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let error_samples = sh
+        .error_samples
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
     Ok(LoadReport {
         mode: sh.args.mode,
         concurrency: sh.args.concurrency,
@@ -298,6 +374,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         server_rss_start_kb: rss_start,
         server_rss_peak_kb: peak_kb,
         server_cpu_us_per_req: cpu_per_req,
+        others_cores,
         error_samples,
         ids_written,
     })

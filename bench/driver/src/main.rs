@@ -6,7 +6,12 @@
 //
 // This is a benchmark tool, not server code: failing loudly on a broken invariant is what we want here,
 // so the workspace's no-unwrap/expect/panic/indexing rules are relaxed for this crate.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 #![forbid(unsafe_code)]
 
 mod limits;
@@ -63,6 +68,12 @@ enum Command {
         server_cpu: Option<u32>,
         #[arg(long)]
         work_dir: Option<PathBuf>,
+        /// Before each start, wait until the machine uses less than this many cores...
+        #[arg(long, default_value_t = 0.3)]
+        quiet_threshold: f64,
+        /// ...but at most this long (0: do not wait).
+        #[arg(long, default_value_t = 0.0)]
+        quiet_wait_secs: f64,
     },
     /// Run a whole scenario (startup, admin or all) and print the tables.
     Suite(suite::SuiteArgs),
@@ -74,7 +85,9 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -84,14 +97,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&report)
         }
         Command::LimitServer { addr } => runtime()?.block_on(limits::serve_empty(addr)),
-        Command::LimitSqlite { synchronous, duration_secs, work_dir } => {
+        Command::LimitSqlite {
+            synchronous,
+            duration_secs,
+            work_dir,
+        } => {
             let dir = work_dir.unwrap_or_else(std::env::temp_dir);
-            let r = runtime()?.block_on(limits::sqlite_inserts(synchronous, Duration::from_secs_f64(duration_secs), &dir))?;
+            let r = runtime()?.block_on(limits::sqlite_inserts(
+                synchronous,
+                Duration::from_secs_f64(duration_secs),
+                &dir,
+            ))?;
             print_json(&r)
         }
-        Command::Startup { tessera, runs, idle_secs, server_cpu, work_dir } => {
+        Command::Startup {
+            tessera,
+            runs,
+            idle_secs,
+            server_cpu,
+            work_dir,
+            quiet_threshold,
+            quiet_wait_secs,
+        } => {
             let dir = work_dir.unwrap_or_else(std::env::temp_dir);
-            let r = tessera::startup(&tessera, runs, Duration::from_secs_f64(idle_secs), server_cpu, &dir)?;
+            let r = tessera::startup(
+                &tessera,
+                runs,
+                Duration::from_secs_f64(idle_secs),
+                server_cpu,
+                &dir,
+                (quiet_threshold, Duration::from_secs_f64(quiet_wait_secs)),
+            )?;
             print_json(&r)
         }
         Command::Suite(args) => suite::run(args),

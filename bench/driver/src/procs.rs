@@ -27,6 +27,45 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Busy clock ticks summed over every CPU of the machine (the `cpu` line of /proc/stat, less idle and
+/// iowait).
+pub fn machine_busy_ticks() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = v.iter().take(8).sum();
+    Some(total - v.get(3)? - v.get(4)?)
+}
+
+/// Waits (up to `max_wait`) until the whole machine used less than `threshold` cores over one second,
+/// so a measurement does not start in the middle of someone else's build. Returns the busy cores of the
+/// last sample and whether the machine was quiet.
+pub fn wait_quiet(threshold: f64, max_wait: Duration) -> (f64, bool) {
+    let deadline = Instant::now() + max_wait;
+    let tck = clk_tck() as f64;
+    loop {
+        let (Some(b0), t0) = (machine_busy_ticks(), Instant::now()) else {
+            return (f64::NAN, true);
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        let Some(b1) = machine_busy_ticks() else {
+            return (f64::NAN, true);
+        };
+        let busy = b1.saturating_sub(b0) as f64 / tck / t0.elapsed().as_secs_f64();
+        if busy < threshold {
+            return (busy, true);
+        }
+        if Instant::now() >= deadline {
+            return (busy, false);
+        }
+    }
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`), 100 when it cannot be read.
 pub fn clk_tck() -> u64 {
     Command::new("getconf")
@@ -50,14 +89,18 @@ pub fn http_status(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut buf = Vec::with_capacity(512);
     s.read_to_end(&mut buf)?;
     let head = std::str::from_utf8(buf.get(..12).unwrap_or(&[])).unwrap_or("");
     head.strip_prefix("HTTP/1.1 ")
         .and_then(|c| c.get(..3))
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP/1.1 response"))
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP/1.1 response")
+        })
 }
 
 /// A command, optionally run under a prefix such as `taskset -c 0`.
@@ -90,11 +133,16 @@ pub struct Proc {
 impl Proc {
     /// Spawns `cmd` with stdout and stderr appended to `log`.
     pub fn spawn(mut cmd: Command, name: &str, log: &Path) -> anyhow::Result<Self> {
-        let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let out =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
-        Ok(Self { child, name: name.to_owned(), log: log.to_path_buf() })
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+            log: log.to_path_buf(),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -104,7 +152,11 @@ impl Proc {
     /// Fails with the end of the log when the process has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            bail!("{} exited early ({status}); last log lines:\n{}", self.name, self.log_tail(20));
+            bail!(
+                "{} exited early ({status}); last log lines:\n{}",
+                self.name,
+                self.log_tail(20)
+            );
         }
         Ok(())
     }
@@ -158,7 +210,11 @@ pub fn wait_for_200(
         }
         proc.check_alive()?;
         if since.elapsed() > timeout {
-            bail!("{} did not answer 200 on {path} within {timeout:?}; last log lines:\n{}", proc.name, proc.log_tail(20));
+            bail!(
+                "{} did not answer 200 on {path} within {timeout:?}; last log lines:\n{}",
+                proc.name,
+                proc.log_tail(20)
+            );
         }
         std::thread::sleep(every);
     }
@@ -168,7 +224,9 @@ pub fn wait_for_200(
 pub fn bench_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = XorShift::seeded();
-    let tail: String = (0..48).map(|_| ALPHABET[(rng.next_u64() % 64) as usize] as char).collect();
+    let tail: String = (0..48)
+        .map(|_| ALPHABET[(rng.next_u64() % 64) as usize] as char)
+        .collect();
     format!("tsk_{tail}")
 }
 
@@ -181,7 +239,10 @@ impl XorShift {
     }
 
     pub fn seeded() -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
         Self::new(nanos ^ (u64::from(std::process::id()) << 32))
     }
 
@@ -212,5 +273,9 @@ pub fn median(values: &[f64]) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }

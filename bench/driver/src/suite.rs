@@ -85,7 +85,12 @@ pub struct SuiteArgs {
     /// A PostgreSQL URL whose role may CREATE DATABASE; the PostgreSQL rows are skipped without it.
     #[arg(long, env = "TESSERA_TEST_PG_URL")]
     pub pg_url: Option<String>,
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "pinned,unpinned")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "pinned,unpinned"
+    )]
     pub modes: Vec<PinMode>,
     /// Where to write every raw figure as JSON.
     #[arg(long)]
@@ -93,6 +98,12 @@ pub struct SuiteArgs {
     /// Where temporary data directories go (default: the system temp dir).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// Before each measurement, wait until the whole machine uses less than this many cores...
+    #[arg(long, default_value_t = 0.3)]
+    pub quiet_threshold: f64,
+    /// ...but at most this long (0: do not wait).
+    #[arg(long, default_value_t = 20.0)]
+    pub quiet_wait_secs: f64,
 }
 
 /// One measurement of one row.
@@ -106,6 +117,10 @@ struct Sample {
     cpu_us_per_req: Option<f64>,
     idle_rss_kb: Option<u64>,
     peak_rss_kb: Option<u64>,
+    /// For get rows: how many identities the database held (those the create run made).
+    identities: Option<u64>,
+    /// CPU used by other processes during the window, in cores.
+    others_cores: Option<f64>,
 }
 
 impl Sample {
@@ -119,6 +134,8 @@ impl Sample {
             cpu_us_per_req: r.server_cpu_us_per_req,
             idle_rss_kb,
             peak_rss_kb: r.server_rss_peak_kb,
+            identities: None,
+            others_cores: r.others_cores,
         }
     }
 }
@@ -126,14 +143,38 @@ impl Sample {
 /// The rows of the admin table, in order: key, target, operation.
 const ROWS: &[(&str, &str, &str)] = &[
     ("limit-server", "axum empty JSON response (limit)", "GET /"),
-    ("sqlite-full/create", "Tessera, SQLite synchronous=full", "create identity"),
-    ("sqlite-full/get", "Tessera, SQLite synchronous=full", "get identity"),
-    ("sqlite-normal/create", "Tessera, SQLite synchronous=normal", "create identity"),
-    ("sqlite-normal/get", "Tessera, SQLite synchronous=normal", "get identity"),
+    (
+        "sqlite-full/create",
+        "Tessera, SQLite synchronous=full",
+        "create identity",
+    ),
+    (
+        "sqlite-full/get",
+        "Tessera, SQLite synchronous=full",
+        "get identity",
+    ),
+    (
+        "sqlite-normal/create",
+        "Tessera, SQLite synchronous=normal",
+        "create identity",
+    ),
+    (
+        "sqlite-normal/get",
+        "Tessera, SQLite synchronous=normal",
+        "get identity",
+    ),
     ("pg/create", "Tessera, PostgreSQL", "create identity"),
     ("pg/get", "Tessera, PostgreSQL", "get identity"),
-    ("limit-sqlite-full", "sqlx single-row INSERT, WAL, synchronous=FULL (limit)", "insert"),
-    ("limit-sqlite-normal", "sqlx single-row INSERT, WAL, synchronous=NORMAL (limit)", "insert"),
+    (
+        "limit-sqlite-full",
+        "sqlx single-row INSERT, WAL, synchronous=FULL (limit)",
+        "insert",
+    ),
+    (
+        "limit-sqlite-normal",
+        "sqlx single-row INSERT, WAL, synchronous=NORMAL (limit)",
+        "insert",
+    ),
 ];
 
 struct Backend {
@@ -143,10 +184,29 @@ struct Backend {
 }
 
 const BACKENDS: &[Backend] = &[
-    Backend { key: "sqlite-full", sync: Some("full"), pg: false },
-    Backend { key: "sqlite-normal", sync: Some("normal"), pg: false },
-    Backend { key: "pg", sync: None, pg: true },
+    Backend {
+        key: "sqlite-full",
+        sync: Some("full"),
+        pg: false,
+    },
+    Backend {
+        key: "sqlite-normal",
+        sync: Some("normal"),
+        pg: false,
+    },
+    Backend {
+        key: "pg",
+        sync: None,
+        pg: true,
+    },
 ];
+
+/// A ratio line: label, row key, and the single-insert limit row with its name.
+type RatioLine = (
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
 
 type Table = BTreeMap<PinMode, BTreeMap<&'static str, Vec<Sample>>>;
 
@@ -163,13 +223,21 @@ struct Suite {
     pg_version: Option<String>,
     sqlite_version: Option<String>,
     db_seq: u32,
+    loadavg_start: String,
+    /// Measurements started although the machine stayed busy for the whole quiet wait.
+    noisy_starts: std::cell::Cell<u32>,
 }
 
 pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding this executable")?;
-    let tessera = args.tessera.canonicalize().with_context(|| format!("finding {}", args.tessera.display()))?;
+    let tessera = args
+        .tessera
+        .canonicalize()
+        .with_context(|| format!("finding {}", args.tessera.display()))?;
     let work_dir = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut s = Suite {
         args,
         exe,
@@ -183,10 +251,16 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         pg_version: None,
         sqlite_version: None,
         db_seq: 0,
+        loadavg_start: loadavg(),
+        noisy_starts: std::cell::Cell::new(0),
     };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if cores < 2 && s.args.modes.contains(&PinMode::Pinned) {
-        s.notes.push(format!("only {cores} core(s) available: the pinned mode was skipped"));
+        s.notes.push(format!(
+            "only {cores} core(s) available: the pinned mode was skipped"
+        ));
         s.args.modes.retain(|m| *m != PinMode::Pinned);
     }
     s.args.modes.sort();
@@ -208,25 +282,64 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
 
 impl Suite {
     /// Runs this executable with `args` under `prefix` and parses its JSON stdout.
-    fn run_json<T: DeserializeOwned>(&self, prefix: &[String], args: &[String]) -> anyhow::Result<T> {
+    fn run_json<T: DeserializeOwned>(
+        &self,
+        prefix: &[String],
+        args: &[String],
+    ) -> anyhow::Result<T> {
         let mut cmd = procs::command(prefix, &self.exe);
         cmd.args(args).stdin(Stdio::null()).stderr(Stdio::inherit());
-        let out = cmd.output().with_context(|| format!("running tessera-bench {}", args.join(" ")))?;
+        let out = cmd
+            .output()
+            .with_context(|| format!("running tessera-bench {}", args.join(" ")))?;
         if !out.status.success() {
             bail!("tessera-bench {} failed ({})", args.join(" "), out.status);
         }
-        serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing the output of tessera-bench {}: {}", args.join(" "), String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "parsing the output of tessera-bench {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Waits for the machine to be quiet before a measurement (see `--quiet-threshold`).
+    fn quiet(&self) {
+        if self.args.quiet_wait_secs <= 0.0 {
+            return;
+        }
+        let (busy, quiet) = procs::wait_quiet(
+            self.args.quiet_threshold,
+            Duration::from_secs_f64(self.args.quiet_wait_secs),
+        );
+        if !quiet {
+            self.noisy_starts.set(self.noisy_starts.get() + 1);
+            eprintln!(
+                "     (machine still busy: {busy:.2} cores in use by other work; measuring anyway)"
+            );
+        }
     }
 
     fn push(&mut self, mode: PinMode, key: &'static str, sample: Sample, raw: serde_json::Value) {
-        self.raw.push(serde_json::json!({"mode": mode.name(), "row": key, "run": sample.run, "result": raw}));
-        self.admin.entry(mode).or_default().entry(key).or_default().push(sample);
+        self.raw.push(
+            serde_json::json!({"mode": mode.name(), "row": key, "run": sample.run, "result": raw}),
+        );
+        self.admin
+            .entry(mode)
+            .or_default()
+            .entry(key)
+            .or_default()
+            .push(sample);
     }
 
     fn run_startup(&mut self) -> anyhow::Result<()> {
         for mode in self.args.modes.clone() {
-            eprintln!("== startup, {} ({} starts)", mode.describe(), self.args.startup_runs);
+            eprintln!(
+                "== startup, {} ({} starts)",
+                mode.describe(),
+                self.args.startup_runs
+            );
             let mut a: Vec<String> = vec![
                 "startup".into(),
                 "--tessera".into(),
@@ -239,8 +352,15 @@ impl Suite {
             if let Some(c) = mode.server_cpu() {
                 a.extend(["--server-cpu".into(), c.to_string()]);
             }
+            a.extend([
+                "--quiet-threshold".into(),
+                self.args.quiet_threshold.to_string(),
+                "--quiet-wait-secs".into(),
+                self.args.quiet_wait_secs.to_string(),
+            ]);
             let r: StartupReport = self.run_json(&procs::pin_prefix(mode.driver_cpu()), &a)?;
-            self.raw.push(serde_json::json!({"mode": mode.name(), "row": "startup", "result": r}));
+            self.raw
+                .push(serde_json::json!({"mode": mode.name(), "row": "startup", "result": r}));
             self.startup.insert(mode, r);
         }
         Ok(())
@@ -266,7 +386,8 @@ impl Suite {
 
     fn run_admin(&mut self) -> anyhow::Result<()> {
         if self.args.pg_url.is_none() {
-            self.notes.push("TESSERA_TEST_PG_URL is not set: the PostgreSQL rows were skipped".into());
+            self.notes
+                .push("TESSERA_TEST_PG_URL is not set: the PostgreSQL rows were skipped".into());
         }
         for run in 1..=self.args.runs {
             for mode in self.args.modes.clone() {
@@ -278,7 +399,10 @@ impl Suite {
                     }
                     self.measure_tessera(mode, run, b)?;
                 }
-                for (sync, key) in [("full", "limit-sqlite-full"), ("normal", "limit-sqlite-normal")] {
+                for (sync, key) in [
+                    ("full", "limit-sqlite-full"),
+                    ("normal", "limit-sqlite-normal"),
+                ] {
                     eprintln!("   {key}");
                     let a: Vec<String> = vec![
                         "limit-sqlite".into(),
@@ -289,7 +413,9 @@ impl Suite {
                         "--work-dir".into(),
                         self.work_dir.display().to_string(),
                     ];
-                    let r: SqliteLimit = self.run_json(&procs::pin_prefix(mode.server_cpu()), &a)?;
+                    self.quiet();
+                    let r: SqliteLimit =
+                        self.run_json(&procs::pin_prefix(mode.server_cpu()), &a)?;
                     if self.sqlite_version.is_none() {
                         self.sqlite_version = r.sqlite_version.clone();
                     }
@@ -309,56 +435,122 @@ impl Suite {
 
     fn measure_limit_server(&mut self, mode: PinMode, run: u32) -> anyhow::Result<()> {
         eprintln!("   limit-server");
-        let dir = tempfile::Builder::new().prefix("tessera-bench-limit-").tempdir_in(&self.work_dir)?;
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-bench-limit-")
+            .tempdir_in(&self.work_dir)?;
         let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
         let mut cmd = procs::command(&procs::pin_prefix(mode.server_cpu()), &self.exe);
         cmd.args(["limit-server", "--addr", &addr.to_string()]);
         let mut p = Proc::spawn(cmd, "limit-server", &dir.path().join("limit-server.log"))?;
-        procs::wait_for_200(&mut p, addr, "/", Instant::now(), Duration::from_millis(5), Duration::from_secs(10))?;
+        procs::wait_for_200(
+            &mut p,
+            addr,
+            "/",
+            Instant::now(),
+            Duration::from_millis(5),
+            Duration::from_secs(10),
+        )?;
         std::thread::sleep(Duration::from_secs(2));
         let idle = procs::status_kb(p.pid(), "VmRSS");
-        let r: LoadReport = self.run_json(&procs::pin_prefix(mode.driver_cpu()), &self.load_args("plain", &format!("http://{addr}"), p.pid()))?;
+        self.quiet();
+        let r: LoadReport = self.run_json(
+            &procs::pin_prefix(mode.driver_cpu()),
+            &self.load_args("plain", &format!("http://{addr}"), p.pid()),
+        )?;
         p.check_alive()?;
         p.stop();
-        eprintln!("     {:.0} req/s, p99 {:.2} ms, errors {}", r.rps, f64::from(r.p99_us) / 1000.0, r.errors);
-        self.push(mode, "limit-server", Sample::from_load(run, &r, idle), serde_json::to_value(&r)?);
+        eprintln!(
+            "     {:.0} req/s, p99 {:.2} ms, errors {}",
+            r.rps,
+            f64::from(r.p99_us) / 1000.0,
+            r.errors
+        );
+        self.push(
+            mode,
+            "limit-server",
+            Sample::from_load(run, &r, idle),
+            serde_json::to_value(&r)?,
+        );
         Ok(())
     }
 
     fn measure_tessera(&mut self, mode: PinMode, run: u32, b: &Backend) -> anyhow::Result<()> {
         eprintln!("   tessera {}", b.key);
-        let db = if b.pg { Some(self.create_pg_db()?) } else { None };
+        let db = if b.pg {
+            Some(self.create_pg_db()?)
+        } else {
+            None
+        };
         let result = self.tessera_loads(mode, b, db.as_ref().map(|(_, url)| url.as_str()));
         if let Some((name, _)) = &db
             && let Err(e) = self.drop_pg_db(name)
         {
-            self.notes.push(format!("could not drop database {name}: {e:#}"));
+            self.notes
+                .push(format!("could not drop database {name}: {e:#}"));
         }
         let (idle, create, get) = result?;
         for (op, r) in [("create", &create), ("get", &get)] {
-            eprintln!("     {op}: {:.0} req/s, p99 {:.2} ms, errors {}", r.rps, f64::from(r.p99_us) / 1000.0, r.errors);
+            eprintln!(
+                "     {op}: {:.0} req/s, p99 {:.2} ms, errors {}",
+                r.rps,
+                f64::from(r.p99_us) / 1000.0,
+                r.errors
+            );
         }
         let (ck, gk) = row_keys(b.key);
-        self.push(mode, ck, Sample::from_load(run, &create, idle), serde_json::to_value(&create)?);
-        self.push(mode, gk, Sample::from_load(run, &get, idle), serde_json::to_value(&get)?);
+        self.push(
+            mode,
+            ck,
+            Sample::from_load(run, &create, idle),
+            serde_json::to_value(&create)?,
+        );
+        self.push(
+            mode,
+            gk,
+            Sample {
+                identities: create.ids_written.map(|n| n as u64),
+                ..Sample::from_load(run, &get, idle)
+            },
+            serde_json::to_value(&get)?,
+        );
         Ok(())
     }
 
-    fn tessera_loads(&self, mode: PinMode, b: &Backend, db_url: Option<&str>) -> anyhow::Result<(Option<u64>, LoadReport, LoadReport)> {
-        let opts = TesseraOpts { bin: &self.tessera, cpu: mode.server_cpu(), synchronous: b.sync, database_url: db_url, work_dir: &self.work_dir };
+    fn tessera_loads(
+        &self,
+        mode: PinMode,
+        b: &Backend,
+        db_url: Option<&str>,
+    ) -> anyhow::Result<(Option<u64>, LoadReport, LoadReport)> {
+        let opts = TesseraOpts {
+            bin: &self.tessera,
+            cpu: mode.server_cpu(),
+            synchronous: b.sync,
+            database_url: db_url,
+            work_dir: &self.work_dir,
+        };
         let mut t = Tessera::spawn(&opts)?;
         t.wait_ready(Duration::from_secs(60))?;
         std::thread::sleep(Duration::from_secs(2));
         let idle = procs::status_kb(t.pid(), "VmRSS");
-        let ids = tempfile::Builder::new().prefix("tessera-bench-ids-").tempfile_in(&self.work_dir)?;
+        let ids = tempfile::Builder::new()
+            .prefix("tessera-bench-ids-")
+            .tempfile_in(&self.work_dir)?;
         let ids_path = ids.path().display().to_string();
         let driver = procs::pin_prefix(mode.driver_cpu());
         let mut a = self.load_args("create", &t.base_url(), t.pid());
-        a.extend(["--key".into(), t.key.clone(), "--ids-out".into(), ids_path.clone()]);
+        a.extend([
+            "--key".into(),
+            t.key.clone(),
+            "--ids-out".into(),
+            ids_path.clone(),
+        ]);
+        self.quiet();
         let create: LoadReport = self.run_json(&driver, &a)?;
         t.proc.check_alive()?;
         let mut a = self.load_args("get", &t.base_url(), t.pid());
         a.extend(["--key".into(), t.key.clone(), "--ids-in".into(), ids_path]);
+        self.quiet();
         let get: LoadReport = self.run_json(&driver, &a)?;
         t.proc.check_alive()?;
         t.proc.stop();
@@ -375,8 +567,12 @@ impl Suite {
         let version = self.rt.block_on(async {
             use sqlx::Connection;
             let mut c = sqlx::PgConnection::connect(&admin_url).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut c).await?;
-            let v: String = sqlx::query_scalar("SHOW server_version").fetch_one(&mut c).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut c)
+                .await?;
+            let v: String = sqlx::query_scalar("SHOW server_version")
+                .fetch_one(&mut c)
+                .await?;
             c.close().await?;
             anyhow::Ok(v)
         })?;
@@ -389,19 +585,30 @@ impl Suite {
         self.rt.block_on(async {
             use sqlx::Connection;
             let mut c = sqlx::PgConnection::connect(&admin_url).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut c).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await?;
             c.close().await?;
             anyhow::Ok(())
         })
     }
 
     fn row(&self, mode: PinMode, key: &str) -> Option<Agg> {
-        self.admin.get(&mode).and_then(|m| m.get(key)).filter(|v| !v.is_empty()).map(|v| Agg::of(v))
+        self.admin
+            .get(&mode)
+            .and_then(|m| m.get(key))
+            .filter(|v| !v.is_empty())
+            .map(|v| Agg::of(v))
     }
 
     fn print_report(&self, took: Duration) {
         println!();
-        println!("# Tessera benchmark ({})", scenario_name(self.args.scenario));
+        println!(
+            "# Tessera benchmark ({})",
+            scenario_name(self.args.scenario)
+        );
         println!();
         println!("machine: {}", machine_line());
         println!("tessera: {}", tessera_version(&self.tessera));
@@ -412,6 +619,11 @@ impl Suite {
             println!("PostgreSQL server: {v}");
         }
         println!("took {:.0} s", took.as_secs_f64());
+        println!(
+            "load average (1/5/15 min) at start: {}; at end: {}",
+            self.loadavg_start,
+            loadavg()
+        );
         if !self.startup.is_empty() {
             println!();
             println!("## startup to ready on an empty SQLite database, then idle RSS after 2 s");
@@ -442,12 +654,14 @@ impl Suite {
                 self.args.concurrency
             );
             println!();
-            println!("| target | operation | req/s | p50 ms | p99 ms | errors | server CPU µs/req | RSS idle MiB | RSS peak MiB |");
-            println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+            println!(
+                "| target | operation | req/s | p50 ms | p99 ms | errors | server CPU µs/req | RSS idle MiB | RSS peak MiB | other load, cores |"
+            );
+            println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             for (key, target, op) in ROWS {
                 if let Some(a) = self.row(mode, key) {
                     println!(
-                        "| {target} | {op} | {} | {:.2} | {:.2} | {} | {} | {} | {} |",
+                        "| {target} | {op} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
                         rate(a.rps),
                         a.p50_us / 1000.0,
                         a.p99_us / 1000.0,
@@ -455,6 +669,7 @@ impl Suite {
                         opt(a.cpu_us_per_req, 0),
                         opt(a.idle_rss_kb.map(|k| k / 1024.0), 1),
                         opt(a.peak_rss_kb.map(|k| k / 1024.0), 1),
+                        opt(a.others_cores, 2),
                     );
                 }
             }
@@ -465,34 +680,76 @@ impl Suite {
         println!("## targets");
         println!();
         self.print_targets();
-        if !self.notes.is_empty() {
+        let mut notes = self.notes.clone();
+        if self.noisy_starts.get() > 0 {
+            notes.push(format!(
+                "{} measurement(s) started while other work kept the machine above {} cores for {} s (see the other-load column)",
+                self.noisy_starts.get(),
+                self.args.quiet_threshold,
+                self.args.quiet_wait_secs
+            ));
+        }
+        if !notes.is_empty() {
             println!();
-            for n in &self.notes {
+            for n in &notes {
                 println!("note: {n}");
             }
         }
     }
 
     fn print_ratios(&self, mode: PinMode) {
-        let empty = self.row(mode, "limit-server").map(|a| a.rps);
-        let lines: [(&str, &str, Option<(&str, &str)>); 6] = [
-            ("create on SQLite (synchronous=full)", "sqlite-full/create", Some(("limit-sqlite-full", "fsync'd (FULL)"))),
-            ("create on SQLite (synchronous=normal)", "sqlite-normal/create", Some(("limit-sqlite-normal", "synchronous=NORMAL"))),
+        let limit = self.row(mode, "limit-server");
+        let empty = limit.as_ref().map(|a| a.rps);
+        let empty_cpu = limit.as_ref().and_then(|a| a.cpu_us_per_req);
+        let lines: [RatioLine; 6] = [
+            (
+                "create on SQLite (synchronous=full)",
+                "sqlite-full/create",
+                Some(("limit-sqlite-full", "fsync'd (FULL)")),
+            ),
+            (
+                "create on SQLite (synchronous=normal)",
+                "sqlite-normal/create",
+                Some(("limit-sqlite-normal", "synchronous=NORMAL")),
+            ),
             ("get on SQLite (synchronous=full)", "sqlite-full/get", None),
-            ("get on SQLite (synchronous=normal)", "sqlite-normal/get", None),
+            (
+                "get on SQLite (synchronous=normal)",
+                "sqlite-normal/get",
+                None,
+            ),
             ("create on PostgreSQL", "pg/create", None),
             ("get on PostgreSQL", "pg/get", None),
         ];
         for (label, key, limit) in lines {
-            let Some(a) = self.row(mode, key) else { continue };
+            let Some(a) = self.row(mode, key) else {
+                continue;
+            };
             let mut line = format!("- {label}: {}/s", rate(a.rps));
             if let Some(e) = empty {
-                line.push_str(&format!(" = {:.1}% of the empty-response limit ({}/s)", 100.0 * a.rps / e, rate(e)));
+                line.push_str(&format!(
+                    " = {:.1}% of the empty-response limit ({}/s)",
+                    100.0 * a.rps / e,
+                    rate(e)
+                ));
+            }
+            if let (Some(c), Some(ec)) = (a.cpu_us_per_req, empty_cpu) {
+                line.push_str(&format!(
+                    "; server CPU {c:.0} µs/req = {:.0}× the empty response's {ec:.0} µs",
+                    c / ec
+                ));
             }
             if let Some((lk, what)) = limit
                 && let Some(l) = self.row(mode, lk)
             {
-                line.push_str(&format!("; {:.2}× the {what} single-insert limit ({}/s)", a.rps / l.rps, rate(l.rps)));
+                line.push_str(&format!(
+                    "; {:.2}× the {what} single-insert limit ({}/s)",
+                    a.rps / l.rps,
+                    rate(l.rps)
+                ));
+            }
+            if let Some(n) = a.identities {
+                line.push_str(&format!(" (database holding ~{} identities)", rate(n)));
             }
             println!("{line}");
         }
@@ -508,23 +765,45 @@ impl Suite {
                 verdict(r.ready_ms_median < 200.0)
             );
             let mib = r.idle_rss_kb_median / 1024.0;
-            println!("- idle RSS after start ({}): {mib:.1} MiB median; target < 25 MB: {}", mode.name(), verdict(mib * 1.048_576 < 25.0));
+            println!(
+                "- idle RSS after start ({}): {mib:.1} MiB median; target < 25 MB: {}",
+                mode.name(),
+                verdict(mib * 1.048_576 < 25.0)
+            );
         }
         for mode in self.admin.keys() {
             for key in ["sqlite-full/create", "sqlite-normal/create"] {
                 if let Some(a) = self.row(*mode, key) {
-                    println!("- {key} ({}): {}/s; target >= 2,000/s: {}", mode.name(), rate(a.rps), verdict(a.rps >= 2000.0));
+                    println!(
+                        "- {key} ({}): {}/s; target >= 2,000/s: {}",
+                        mode.name(),
+                        rate(a.rps),
+                        verdict(a.rps >= 2000.0)
+                    );
                 }
             }
         }
-        let errors: u64 = self.admin.values().flat_map(|m| m.values()).flatten().map(|s| s.errors).sum();
-        println!("- errors over every admin load run: {errors} (must be 0): {}", verdict(errors == 0));
+        let errors: u64 = self
+            .admin
+            .values()
+            .flat_map(|m| m.values())
+            .flatten()
+            .map(|s| s.errors)
+            .sum();
+        println!(
+            "- errors over every admin load run: {errors} (must be 0): {}",
+            verdict(errors == 0)
+        );
     }
 
     fn write_json(&self, out: &Path) -> anyhow::Result<()> {
-        let admin: BTreeMap<&str, BTreeMap<&str, &Vec<Sample>>> =
-            self.admin.iter().map(|(m, rows)| (m.name(), rows.iter().map(|(k, v)| (*k, v)).collect())).collect();
-        let startup: BTreeMap<&str, &StartupReport> = self.startup.iter().map(|(m, r)| (m.name(), r)).collect();
+        let admin: BTreeMap<&str, BTreeMap<&str, &Vec<Sample>>> = self
+            .admin
+            .iter()
+            .map(|(m, rows)| (m.name(), rows.iter().map(|(k, v)| (*k, v)).collect()))
+            .collect();
+        let startup: BTreeMap<&str, &StartupReport> =
+            self.startup.iter().map(|(m, r)| (m.name(), r)).collect();
         let doc = serde_json::json!({
             "machine": machine_line(),
             "tessera": tessera_version(&self.tessera),
@@ -538,6 +817,8 @@ impl Suite {
             "admin": admin,
             "raw": self.raw,
             "notes": self.notes,
+            "loadavg_start": self.loadavg_start,
+            "loadavg_end": loadavg(),
         });
         if let Some(parent) = out.parent() {
             std::fs::create_dir_all(parent)?;
@@ -564,13 +845,19 @@ struct Agg {
     cpu_us_per_req: Option<f64>,
     idle_rss_kb: Option<f64>,
     peak_rss_kb: Option<f64>,
+    identities: Option<f64>,
+    others_cores: Option<f64>,
 }
 
 impl Agg {
     fn of(v: &[Sample]) -> Self {
         let m = |f: &dyn Fn(&Sample) -> Option<f64>| {
             let xs: Vec<f64> = v.iter().filter_map(f).collect();
-            if xs.is_empty() { None } else { Some(median(&xs)) }
+            if xs.is_empty() {
+                None
+            } else {
+                Some(median(&xs))
+            }
         };
         Agg {
             rps: m(&|s| Some(s.rps)).unwrap_or(f64::NAN),
@@ -580,6 +867,8 @@ impl Agg {
             cpu_us_per_req: m(&|s| s.cpu_us_per_req),
             idle_rss_kb: m(&|s| s.idle_rss_kb.map(|k| k as f64)),
             peak_rss_kb: m(&|s| s.peak_rss_kb.map(|k| k as f64)),
+            identities: m(&|s| s.identities.map(|k| k as f64)),
+            others_cores: m(&|s| s.others_cores),
         }
     }
 }
@@ -592,7 +881,7 @@ fn rate(x: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -616,17 +905,37 @@ fn scenario_name(s: Scenario) -> &'static str {
 }
 
 fn machine_line() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_owned()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
-        t.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
     });
-    let mem = mem.map(|kb| format!(", {:.1} GiB RAM", kb as f64 / 1024.0 / 1024.0)).unwrap_or_default();
+    let mem = mem
+        .map(|kb| format!(", {:.1} GiB RAM", kb as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
     format!("{cores} cores ({model}){mem}, Linux {kernel}")
+}
+
+/// The first three fields of /proc/loadavg: other work on this shared machine shows up here.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn tessera_version(bin: &Path) -> String {

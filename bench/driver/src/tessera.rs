@@ -63,12 +63,25 @@ impl Tessera {
         let log = dir.path().join("tessera.log");
         let spawned_at = Instant::now();
         let proc = Proc::spawn(cmd, "tessera serve", &log)?;
-        Ok(Self { proc, admin, key, spawned_at, _dir: dir })
+        Ok(Self {
+            proc,
+            admin,
+            key,
+            spawned_at,
+            _dir: dir,
+        })
     }
 
     /// Polls `GET /readyz` on the admin listener every millisecond; the time from spawn to the first 200.
     pub fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
-        procs::wait_for_200(&mut self.proc, self.admin, "/readyz", self.spawned_at, Duration::from_millis(1), timeout)
+        procs::wait_for_200(
+            &mut self.proc,
+            self.admin,
+            "/readyz",
+            self.spawned_at,
+            Duration::from_millis(1),
+            timeout,
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -99,21 +112,52 @@ pub struct StartupReport {
     pub idle_rss_kb_median: f64,
 }
 
-/// Starts Tessera `runs` times on an empty SQLite database: time to the first 200 from `/readyz`, then the
+/// Starts Tessera `runs` times on an empty SQLite database (after waiting for a quiet machine, when asked): time to the first 200 from `/readyz`, then the
 /// resident set after `idle` seconds of rest.
-pub fn startup(bin: &Path, runs: u32, idle: Duration, server_cpu: Option<u32>, work_dir: &Path) -> anyhow::Result<StartupReport> {
-    let bin: PathBuf = bin.canonicalize().with_context(|| format!("finding {}", bin.display()))?;
+pub fn startup(
+    bin: &Path,
+    runs: u32,
+    idle: Duration,
+    server_cpu: Option<u32>,
+    work_dir: &Path,
+    (quiet_threshold, quiet_wait): (f64, Duration),
+) -> anyhow::Result<StartupReport> {
+    let bin: PathBuf = bin
+        .canonicalize()
+        .with_context(|| format!("finding {}", bin.display()))?;
     let mut out = Vec::new();
     for i in 0..runs {
-        let opts = TesseraOpts { bin: &bin, cpu: server_cpu, synchronous: None, database_url: None, work_dir };
+        if !quiet_wait.is_zero() {
+            let (busy, quiet) = procs::wait_quiet(quiet_threshold, quiet_wait);
+            if !quiet {
+                eprintln!(
+                    "(machine still busy: {busy:.2} cores in use by other work; measuring anyway)"
+                );
+            }
+        }
+        let opts = TesseraOpts {
+            bin: &bin,
+            cpu: server_cpu,
+            synchronous: None,
+            database_url: None,
+            work_dir,
+        };
         let mut t = Tessera::spawn(&opts)?;
         let ready = t.wait_ready(Duration::from_secs(30))?;
         std::thread::sleep(idle);
         t.proc.check_alive()?;
         let rss = procs::status_kb(t.pid(), "VmRSS").unwrap_or(0);
         t.proc.stop();
-        let run = StartupRun { ready_ms: ready.as_secs_f64() * 1000.0, idle_rss_kb: rss };
-        eprintln!("startup run {}/{runs}: ready in {:.1} ms, idle RSS {:.1} MiB", i + 1, run.ready_ms, rss as f64 / 1024.0);
+        let run = StartupRun {
+            ready_ms: ready.as_secs_f64() * 1000.0,
+            idle_rss_kb: rss,
+        };
+        eprintln!(
+            "startup run {}/{runs}: ready in {:.1} ms, idle RSS {:.1} MiB",
+            i + 1,
+            run.ready_ms,
+            rss as f64 / 1024.0
+        );
         out.push(run);
     }
     let ready: Vec<f64> = out.iter().map(|r| r.ready_ms).collect();

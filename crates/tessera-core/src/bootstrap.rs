@@ -31,6 +31,35 @@ pub struct Opened {
     pub default_tenant_created: bool,
 }
 
+/// The password service a configuration asks for; bad parameters or a malformed pepper stop the start.
+pub fn password_service(config: &Config) -> Result<crate::passwords::PasswordService> {
+    let params = tessera_crypto::password::PasswordParams {
+        memory_kib: config.argon2_memory_kib,
+        iterations: config.argon2_iterations,
+        parallelism: config.argon2_parallelism,
+    };
+    params.validate().map_err(|_| {
+        CoreError::bad_request(
+            "bad_password_params",
+            "argon2_memory_kib, argon2_iterations or argon2_parallelism is out of range",
+        )
+    })?;
+    let pepper = match &config.password_pepper {
+        Some(t) => Some(tessera_crypto::SecretKey::from_text(t).map_err(|_| {
+            CoreError::bad_request(
+                "bad_pepper",
+                "password_pepper must be base64url of 32 bytes",
+            )
+        })?),
+        None => None,
+    };
+    Ok(crate::passwords::PasswordService::new(
+        params,
+        pepper,
+        crate::passwords::PasswordService::default_concurrency(),
+    ))
+}
+
 /// Connects and checks the master key, without migrating or bootstrapping (for CLI commands that only read).
 pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> {
     if config.database_url.starts_with("sqlite:") {
@@ -49,7 +78,8 @@ pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> 
         Keys::from_master(&master),
         clock,
         config.base_url.clone(),
-    ))
+    )
+    .with_passwords(password_service(config)?))
 }
 
 /// Opens everything `serve` needs: migrations applied, default tenant present, first key issued.
@@ -71,7 +101,8 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
         Keys::from_master(&master),
         clock,
         config.base_url.clone(),
-    );
+    )
+    .with_passwords(password_service(config)?);
     tessera.check_master_key().await?;
     let default_tenant_created = tessera.ensure_default_tenant().await?;
     let printed_key = tessera.ensure_bootstrap_key(config).await?;

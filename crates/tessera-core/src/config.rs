@@ -80,6 +80,12 @@ pub struct Config {
     pub theme_dir: Option<PathBuf>,
     /// Base URL of a Have I Been Pwned compatible range API; none turns the online check off.
     pub breached_password_api: Option<url::Url>,
+    /// argon2id parameters; hashes made with other parameters are upgraded at the next sign-in.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Optional pepper (base64url, 32 bytes) for password hashes.
+    pub password_pepper: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -208,6 +214,18 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "breached_password_api",
         false,
         "base URL of a k-anonymity range API, e.g. https://api.pwnedpasswords.com; unset: off",
+    ),
+    (
+        "argon2_memory_kib",
+        false,
+        "argon2id memory per password hash in KiB; default 19456 (OWASP)",
+    ),
+    ("argon2_iterations", false, "argon2id passes; default 2"),
+    ("argon2_parallelism", false, "argon2id lanes; default 1"),
+    (
+        "password_pepper",
+        true,
+        "optional base64url 32-byte key mixed into every password hash, kept outside the database",
     ),
 ];
 
@@ -430,6 +448,15 @@ impl Config {
                 .map(|v| v.0.clone())
                 .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
             theme_dir: get("theme_dir").map(|v| PathBuf::from(&v.0)),
+            argon2_memory_kib: parse(
+                raw,
+                "argon2_memory_kib",
+                "19456",
+                "not a whole number of KiB",
+            )?,
+            argon2_iterations: parse(raw, "argon2_iterations", "2", "not a whole number")?,
+            argon2_parallelism: parse(raw, "argon2_parallelism", "1", "not a whole number")?,
+            password_pepper: get("password_pepper").map(|v| v.0.trim().to_owned()),
             breached_password_api: match get("breached_password_api") {
                 Some((v, src)) => Some(url::Url::parse(v).map_err(|e| {
                     error(

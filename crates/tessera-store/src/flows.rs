@@ -141,8 +141,16 @@ pub async fn delete_expired(x: &mut impl Exec, cutoff: OffsetDateTime) -> Result
 }
 
 /// Flows that expired before `cutoff` without finishing, oldest first (for the abandonment sweep).
-pub async fn expired_unfinished(x: &mut impl Exec, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Flow>> {
-    let sql = concat!("SELECT ", columns!(), " FROM flows WHERE expires_at < $1 AND state <> 'done' ORDER BY expires_at LIMIT $2");
+pub async fn expired_unfinished(
+    x: &mut impl Exec,
+    cutoff: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<Flow>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM flows WHERE expires_at < $1 AND state <> 'done' ORDER BY expires_at LIMIT $2"
+    );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(Ts(cutoff))
         .bind(i64::from(limit))
@@ -156,6 +164,10 @@ pub async fn expired_unfinished(x: &mut impl Exec, cutoff: OffsetDateTime, limit
 /// Deletes one flow.
 pub async fn delete(x: &mut impl Exec, id: FlowId) -> Result<bool> {
     let sql = "DELETE FROM flows WHERE id = $1";
-    let n = on_engine!(x, |c| sqlx::query(sql).bind(id.0).execute(&mut *c).await?.rows_affected());
+    let n = on_engine!(x, |c| sqlx::query(sql)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     Ok(n == 1)
 }

@@ -546,7 +546,8 @@ impl Tessera {
         for flow in stale {
             let mut tx = self.db.begin().await?;
             if tessera_store::flows::delete(&mut tx, flow.id).await? {
-                self.flow_event(&mut tx, &flow, types::FLOW_ABANDONED, json!({})).await?;
+                self.flow_event(&mut tx, &flow, types::FLOW_ABANDONED, json!({}))
+                    .await?;
                 tx.commit().await?;
                 n += 1;
             }

@@ -60,7 +60,9 @@ pub(crate) fn domain_refused(policy: &PolicyDocument, email: &str) -> bool {
         return true;
     }
     // A subdomain of a listed domain is refused too (`x.mailinator.com`).
-    let mut suffixes = std::iter::successors(Some(domain), |d| d.split_once('.').map(|(_, rest)| rest)).filter(|d| d.contains('.'));
+    let mut suffixes =
+        std::iter::successors(Some(domain), |d| d.split_once('.').map(|(_, rest)| rest))
+            .filter(|d| d.contains('.'));
     r.block_disposable_email && suffixes.any(|d| disposable().contains(d))
 }
 

@@ -105,3 +105,6 @@ CREATE TABLE attribute_collections (
     collected_at INTEGER NOT NULL,
     PRIMARY KEY (identity_id, attribute)
 );
+
+-- Identifiers of a set of identities are read together (lists, gets); without this index SQLite may scan a tenant.
+CREATE INDEX identifiers_by_tenant_identity ON identifiers(tenant_id, identity_id);

@@ -789,7 +789,9 @@ engine_tests!(
 );
 
 async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
-    let Some(s) = TestServer::start(engine).await else { return };
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
     let flow = start(&s, "registration", json!({})).await;
     submit(&s, &flow, json!({"email": "gone@example.com"})).await;
     let sql = match s.db.engine {
@@ -798,9 +800,165 @@ async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
     };
     raw(&s, &sql).await;
     assert_eq!(s.tessera.sweep_flows().await.unwrap(), 1);
-    let ev = s.get("/admin/v1/tenants/default/events?type=flow.abandoned").await;
-    assert_eq!(ev.json["items"][0]["data"]["state"], "sent_email", "the step where the customer left is kept for funnels");
+    let ev = s
+        .get("/admin/v1/tenants/default/events?type=flow.abandoned")
+        .await;
+    assert_eq!(
+        ev.json["items"][0]["data"]["state"], "sent_email",
+        "the step where the customer left is kept for funnels"
+    );
     assert_eq!(s.tessera.sweep_flows().await.unwrap(), 0);
 }
 
 engine_tests!(abandoned_flows_are_recorded_and_removed);
+
+async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "up@example.com", json!({})).await;
+    let id: tessera_model::IdentityId = s
+        .get("/admin/v1/tenants/default/identities?identifier=up@example.com")
+        .await
+        .json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stored = || async {
+        let mut c = s.tessera.db().conn().await.unwrap();
+        tessera_store::credentials::get(&mut c, id, "password")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert!(stored().await.contains("t=2"), "{}", stored().await);
+    let mut stronger = s.config.clone();
+    stronger.argon2_iterations = 3;
+    let node =
+        tessera_core::bootstrap::open(&stronger, std::sync::Arc::new(tessera_core::SystemClock))
+            .await
+            .unwrap()
+            .tessera;
+    let ctx = tessera_core::flows::FlowContext {
+        tenant: "default".into(),
+        channel: tessera_model::flow::FlowChannel::Api,
+        browser_binding: None,
+        session_token: None,
+        client: Default::default(),
+        locale: None,
+    };
+    let kind = tessera_model::flow::FlowKind::Login;
+    let flow = node
+        .start_flow(&ctx, kind, Default::default())
+        .await
+        .unwrap()
+        .flow;
+    let input = [("identifier", "up@example.com"), ("password", PASSWORD)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let out = node.submit_flow(&ctx, kind, flow.id, input).await.unwrap();
+    assert!(
+        matches!(out, tessera_core::flows::FlowOutcome::SignedIn { .. }),
+        "{out:?}"
+    );
+    assert!(
+        stored().await.contains("t=3"),
+        "rehashed with the new parameters: {}",
+        stored().await
+    );
+    assert!(
+        sign_in(&s, "up@example.com", PASSWORD).await.json["session_token"].is_string(),
+        "the upgraded hash still verifies"
+    );
+}
+
+async fn pw_04_the_online_breach_check_refuses_breached_passwords(engine: Engine) {
+    use axum::routing::get;
+    let breached = "this one leaked in 2024 sadly";
+    let sha = tessera_crypto::password::sha1_hex_upper(breached.as_bytes());
+    let (prefix, suffix) = sha.split_at(5);
+    let table = format!("{suffix}:42\r\n0000000000000000000000000000000000A:0\r\n");
+    let prefix = prefix.to_owned();
+    let app = axum::Router::new().route(
+        "/range/{p}",
+        get(move |axum::extract::Path(p): axum::extract::Path<String>| {
+            let body = if p == prefix {
+                table.clone()
+            } else {
+                String::new()
+            };
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let check = tessera_server::hibp::HibpRangeCheck::new(
+        url::Url::parse(&format!("http://{addr}/")).unwrap(),
+    )
+    .unwrap();
+    // The served node has no check configured; drive the same flow through a node that has one.
+    let node = s
+        .tessera
+        .clone()
+        .with_breach_check(std::sync::Arc::new(check));
+    let ctx = tessera_core::flows::FlowContext {
+        tenant: "default".into(),
+        channel: tessera_model::flow::FlowChannel::Api,
+        browser_binding: None,
+        session_token: None,
+        client: Default::default(),
+        locale: None,
+    };
+    let kind = tessera_model::flow::FlowKind::Registration;
+    let flow = node
+        .start_flow(&ctx, kind, Default::default())
+        .await
+        .unwrap()
+        .flow;
+    let put = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<tessera_core::flows::FlowInput>()
+    };
+    node.submit_flow(&ctx, kind, flow.id, put(&[("email", "hibp@example.com")]))
+        .await
+        .unwrap();
+    let code = s.code_for("hibp@example.com").await.unwrap();
+    node.submit_flow(&ctx, kind, flow.id, put(&[("code", &code)]))
+        .await
+        .unwrap();
+    let out = node
+        .submit_flow(&ctx, kind, flow.id, put(&[("password", breached)]))
+        .await
+        .unwrap();
+    let tessera_core::flows::FlowOutcome::Show(f) = out else {
+        panic!("a breached password must not pass: {out:?}")
+    };
+    let ids: Vec<&str> =
+        f.ui.nodes
+            .iter()
+            .flat_map(|n| n.messages.iter())
+            .map(|m| m.id.as_str())
+            .collect();
+    assert!(ids.contains(&"error-password-breached"), "{ids:?}");
+    let out = node
+        .submit_flow(&ctx, kind, flow.id, put(&[("password", PASSWORD)]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, tessera_core::flows::FlowOutcome::SignedIn { .. }),
+        "{out:?}"
+    );
+}
+
+engine_tests!(
+    pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change,
+    pw_04_the_online_breach_check_refuses_breached_passwords
+);

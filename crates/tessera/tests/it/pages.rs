@@ -131,7 +131,12 @@ async fn duplicated_and_oversized_form_fields_are_refused(engine: Engine) {
     assert_eq!(r.status(), 400);
     let huge = format!("csrf_token={token}&identifier={}", "a".repeat(2 << 20));
     // The server may answer 413 and close before the client finished sending; either way it is refused.
-    let sent = c.post(&url).header("content-type", "application/x-www-form-urlencoded").body(huge).send().await;
+    let sent = c
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await;
     match sent {
         Ok(r) => assert!(r.status() == 413 || r.status() == 400, "{}", r.status()),
         Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
