@@ -20,7 +20,8 @@
 # Optional overrides (environment):
 #   TESSERA_PG_VERSION / TESSERA_PG_CLUSTER  pick a specific cluster
 #                                            (created if it does not exist)
-#   TESSERA_BROWSER_TESTS=1                  also install chromium + chromium-driver
+#   TESSERA_BROWSER_TESTS=0                  skip installing chromium for the browser tests
+#                                            (installed by default when missing)
 #
 # Progress messages go to stderr; only the export lines go to stdout.
 # Must run as root (or with passwordless sudo) when something has to be
@@ -286,16 +287,17 @@ _tessera_pg_ensure_hba() {
 }
 
 # ---------------------------------------------------------------------------
-# OPTIONAL: browser tests (arrive in a later issue).
-# Installs Debian's chromium + chromium-driver when /usr/bin/chromium is
-# missing. Only called when TESSERA_BROWSER_TESTS=1.
+# Browser tests (crates/tessera/tests/it/browser.rs) drive Debian's chromium
+# over the DevTools protocol (no chromedriver needed). Installs it when
+# /usr/bin/chromium is missing; a no-op otherwise. Skipped when
+# TESSERA_BROWSER_TESTS=0.
 # ---------------------------------------------------------------------------
 ensure_chromium() {
-    if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null 2>&1; then
+    if [ -x /usr/bin/chromium ]; then
         return 0
     fi
-    _tessera_log "installing chromium and chromium-driver (TESSERA_BROWSER_TESTS=1)"
-    _tessera_apt_install chromium chromium-driver
+    _tessera_log "installing chromium for the browser tests (TESSERA_BROWSER_TESTS=0 skips this)"
+    _tessera_apt_install chromium
 }
 
 _tessera_env_main() {
@@ -344,7 +346,7 @@ _tessera_env_main() {
         return 1
     fi
 
-    if [ "${TESSERA_BROWSER_TESTS:-0}" = 1 ]; then
+    if [ "${TESSERA_BROWSER_TESTS:-1}" != 0 ]; then
         ensure_chromium || return 1
     fi
     return 0

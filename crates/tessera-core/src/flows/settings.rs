@@ -198,17 +198,21 @@ pub(crate) async fn submit(
             None,
         ),
     };
-    let errors: Vec<_> = flow
+    // Re-render from the current account; errors a step attached to fields move to the form level so
+    // the fresh nodes do not drop them.
+    let field_errors: Vec<UiMessage> = flow
         .ui
         .nodes
         .iter()
         .flat_map(|n| n.messages.clone())
-        .map(|m| (m, ()))
         .collect();
-    let form_messages = std::mem::take(&mut flow.ui.messages);
+    let mut form_messages = std::mem::take(&mut flow.ui.messages);
+    for m in field_errors {
+        if !form_messages.contains(&m) {
+            form_messages.push(m);
+        }
+    }
     render(t, tenant, flow, &session).await?;
-    // Put field errors back on the freshly rendered nodes.
-    let _ = errors;
     flow.ui.messages = form_messages;
     if let Some(m) = msg {
         flow.ui.messages.push(m);
