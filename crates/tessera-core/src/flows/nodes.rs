@@ -230,3 +230,28 @@ pub fn attach_problems(ui: &mut tessera_model::flow::Ui, problems: &[FieldProble
         ui.field_error(&format!("attributes.{top}"), msg);
     }
 }
+
+/// The first step of the email-code journeys (recovery, verification): ask for the address.
+pub fn ask_email(flow: &mut tessera_model::flow::Flow, email: Option<&str>) {
+    flow.state = "enter_email".into();
+    flow.ui.nodes = vec![
+        self::email("default", email.map(str::to_owned), "email"),
+        button(
+            "default",
+            "method",
+            "email",
+            "button-send-code",
+            "Send me a code",
+        ),
+    ];
+}
+
+/// The code step of the email-code journeys, with the same notice whether or not a code was sent.
+pub fn ask_code(flow: &mut tessera_model::flow::Flow, notice: UiMessage) {
+    flow.state = "sent_email".into();
+    flow.ui.nodes = vec![
+        code("code"),
+        button("code", "method", "code", "button-verify", "Verify"),
+    ];
+    flow.ui.messages = vec![notice];
+}

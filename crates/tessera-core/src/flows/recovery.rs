@@ -17,32 +17,18 @@ use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, types};
 use crate::{Caller, Result, Tessera};
 
 pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
-    flow.state = "enter_email".into();
-    flow.ui.nodes = vec![
-        nodes::email("default", email.map(str::to_owned), "email"),
-        nodes::button(
-            "default",
-            "method",
-            "email",
-            "button-send-code",
-            "Send me a code",
-        ),
-    ];
+    nodes::ask_email(flow, email);
 }
 
 fn show_code_step(flow: &mut Flow, email: &str) {
-    flow.state = "sent_email".into();
-    flow.ui.nodes = vec![
-        nodes::code("code"),
-        nodes::button("code", "method", "code", "button-verify", "Verify"),
-    ];
-    flow.ui.messages = vec![
+    nodes::ask_code(
+        flow,
         UiMessage::info(
             "info-code-sent",
             "If an account exists for this address, we sent it a code.",
         )
         .arg("email", email),
-    ];
+    );
 }
 
 pub(crate) async fn submit(
