@@ -99,6 +99,10 @@ label-code = Code
 label-identifier = E-Mail-Adresse oder Benutzername
 label-accept-terms = Ich akzeptiere die Nutzungsbedingungen und die Datenschutzhinweise
 label-current-email = Aktuelle E-Mail-Adresse: { $email }
+# Vor einem Zeitpunkt in der Liste der angemeldeten Geräte, z. B. „Angemeldet am 23. Nov. 2026, 14:05 UTC“.
+label-time-created-at = Angemeldet am
+label-time-last-seen-at = Zuletzt aktiv am
+label-time-expires-at = Läuft ab am
 
 ## Schaltflächen
 
@@ -144,9 +148,19 @@ success-email-change-pending = Wir haben einen Code an Ihre neue E-Mail-Adresse 
 success-settings-saved = Ihre Änderungen wurden gespeichert.
 success-session-revoked = Diese Sitzung wurde abgemeldet.
 success-signed-out = Sie sind abgemeldet.
-# Ein angemeldetes Gerät; $text beschreibt es (Browser und System), außerdem gibt es $created_at und $ip.
+# Ein angemeldetes Gerät; $text beschreibt es (Browser und System), außerdem gibt es $ip. Die Seite zeigt
+# daneben die Zeitpunkte $created_at, $last_seen_at und $expires_at mit den label-time-*-Texten.
 info-session = { $text }
 info-session-current = { $text } (dieses Gerät)
+# Hinweise für ein stärkeres Passwort: neben einem abgelehnten neuen Passwort und nach einem schwachen, das angenommen wurde.
+info-password-weak = Ihr neues Passwort ist gespeichert, ist aber womöglich leicht zu erraten.
+info-password-advice-common-words = Gängige Wörter und Passwörter sind leicht zu erraten, auch wenn Buchstaben durch Ziffern ersetzt sind; mehrere Wörter ohne Zusammenhang sind stärker.
+info-password-advice-repeated-pattern = Ein kürzeres Muster zu wiederholen, macht ein Passwort kaum stärker.
+info-password-advice-years = Jahreszahlen wie ein Geburtsjahr oder das aktuelle Jahr sind leicht zu erraten.
+info-password-advice-repeated-characters = Wiederholte Zeichen wie „aaa“ machen ein Passwort kaum stärker.
+info-password-advice-sequences = Folgen wie „abc“ oder „1234“ sind leicht zu erraten.
+info-password-advice-keyboard = Tastaturmuster wie „qwert“ oder „asdf“ sind leicht zu erraten.
+info-password-advice-longer = Machen Sie es länger: Einige Wörter ohne Zusammenhang sind stärker als Sonderzeichen und Ziffern.
 
 ## E-Mails
 

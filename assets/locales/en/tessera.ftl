@@ -99,6 +99,10 @@ label-code = Code
 label-identifier = Email address or username
 label-accept-terms = I accept the terms of service and the privacy notice
 label-current-email = Current email address: { $email }
+# Shown before a moment in a list of signed-in devices, e.g. "Signed in 23 Nov 2026, 14:05 UTC".
+label-time-created-at = Signed in
+label-time-last-seen-at = Last active
+label-time-expires-at = Expires
 
 ## Buttons
 
@@ -144,9 +148,19 @@ success-email-change-pending = We sent a code to your new email address. Enter i
 success-settings-saved = Your changes have been saved.
 success-session-revoked = That session has been signed out.
 success-signed-out = You are signed out.
-# A signed-in device; $text is its description (browser and system), $created_at and $ip are also given.
+# A signed-in device; $text is its description (browser and system), $ip is also given. The page shows
+# the moments $created_at, $last_seen_at and $expires_at beside it, with the label-time-* words.
 info-session = { $text }
 info-session-current = { $text } (this device)
+# Hints for a stronger password: beside a refused new password, and after a weak one was accepted.
+info-password-weak = Your new password is saved, but it may be easy to guess.
+info-password-advice-common-words = Common words and passwords are easy to guess, even with letters swapped for digits; several unrelated words together are stronger.
+info-password-advice-repeated-pattern = Repeating a shorter pattern adds little strength.
+info-password-advice-years = Years, such as a birth year or this year, are easy to guess.
+info-password-advice-repeated-characters = Repeated characters such as "aaa" add little strength.
+info-password-advice-sequences = Sequences such as "abc" or "1234" are easy to guess.
+info-password-advice-keyboard = Keyboard patterns such as "qwerty" or "asdf" are easy to guess.
+info-password-advice-longer = Make it longer: a few unrelated words are stronger than symbols and digits.
 
 ## Mails: mail-<name>-subject and the bodies' texts. Mail texts receive $tenant_name, $code, $link,
 ## $email and $expires_minutes when the mail has them.

@@ -111,7 +111,84 @@ pub struct Strength {
     /// 0 (guessed at once) to 4 (very hard to guess).
     pub score: u8,
     /// Hints for a stronger password; empty when there is nothing useful to say.
-    pub feedback: Vec<String>,
+    pub feedback: Vec<Advice>,
+}
+
+/// Scores below this are worth a word to the person choosing the password (they are still accepted).
+pub const WEAK_BELOW: u8 = 3;
+
+impl Strength {
+    /// Whether the estimate is low enough that the hints should be shown even though the password was
+    /// accepted: the person may still want to pick a better one.
+    pub fn is_weak(&self) -> bool {
+        self.score < WEAK_BELOW
+    }
+}
+
+/// One hint for a stronger password. A closed set with stable ids, so pages and apps can translate a hint
+/// instead of showing the engine's English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Advice {
+    /// It contains common words or passwords, perhaps in "leet" spelling.
+    CommonWords,
+    /// It is a shorter pattern said several times.
+    RepeatedPattern,
+    /// It contains a year.
+    Years,
+    /// It contains a run of one character.
+    RepeatedCharacters,
+    /// It contains an alphabet or digit sequence.
+    Sequences,
+    /// It contains a walk along a keyboard row.
+    KeyboardPatterns,
+    /// It is too short for its kinds of characters.
+    Longer,
+}
+
+impl Advice {
+    /// Every hint, in the order the estimator gives them; lets renderers check they can say each one.
+    pub const ALL: [Advice; 7] = [
+        Advice::CommonWords,
+        Advice::RepeatedPattern,
+        Advice::Years,
+        Advice::RepeatedCharacters,
+        Advice::Sequences,
+        Advice::KeyboardPatterns,
+        Advice::Longer,
+    ];
+
+    /// The message id renderers translate by (also the Fluent key of the hosted pages).
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::CommonWords => "info-password-advice-common-words",
+            Self::RepeatedPattern => "info-password-advice-repeated-pattern",
+            Self::Years => "info-password-advice-years",
+            Self::RepeatedCharacters => "info-password-advice-repeated-characters",
+            Self::Sequences => "info-password-advice-sequences",
+            Self::KeyboardPatterns => "info-password-advice-keyboard",
+            Self::Longer => "info-password-advice-longer",
+        }
+    }
+
+    /// The English text, for renderers that have no translation of [`Self::id`].
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::CommonWords => {
+                "Common words and passwords are easy to guess, even with letters swapped for digits; several unrelated words together are stronger."
+            }
+            Self::RepeatedPattern => "Repeating a shorter pattern adds little strength.",
+            Self::Years => "Years, such as a birth year or this year, are easy to guess.",
+            Self::RepeatedCharacters => "Repeated characters such as \"aaa\" add little strength.",
+            Self::Sequences => "Sequences such as \"abc\" or \"1234\" are easy to guess.",
+            Self::KeyboardPatterns => {
+                "Keyboard patterns such as \"qwerty\" or \"asdf\" are easy to guess."
+            }
+            Self::Longer => {
+                "Make it longer: a few unrelated words are stronger than symbols and digits."
+            }
+        }
+    }
 }
 
 /// Checks a password a customer wants to set: length within the policy, not common, not built from the
@@ -318,30 +395,18 @@ pub fn estimate(password: &str, blocklist: &Blocklist) -> Strength {
 
     let mut feedback = Vec::new();
     if score < 4 {
-        if seen.word {
-            feedback.push("Common words and passwords are easy to guess, even with letters swapped for digits; several unrelated words together are stronger.".to_owned());
-        }
-        if seen.periodic {
-            feedback.push("Repeating a shorter pattern adds little strength.".to_owned());
-        }
-        if seen.year {
-            feedback
-                .push("Years, such as a birth year or this year, are easy to guess.".to_owned());
-        }
-        if seen.repeat {
-            feedback.push("Repeated characters such as \"aaa\" add little strength.".to_owned());
-        }
-        if seen.sequence {
-            feedback.push("Sequences such as \"abc\" or \"1234\" are easy to guess.".to_owned());
-        }
-        if seen.keyboard {
-            feedback.push("Keyboard patterns such as \"qwerty\" are easy to guess.".to_owned());
-        }
-        if score < 3 {
-            feedback.push(
-                "Make it longer: a few unrelated words are stronger than symbols and digits."
-                    .to_owned(),
-            );
+        for (seen, advice) in [
+            (seen.word, Advice::CommonWords),
+            (seen.periodic, Advice::RepeatedPattern),
+            (seen.year, Advice::Years),
+            (seen.repeat, Advice::RepeatedCharacters),
+            (seen.sequence, Advice::Sequences),
+            (seen.keyboard, Advice::KeyboardPatterns),
+            (score < WEAK_BELOW, Advice::Longer),
+        ] {
+            if seen {
+                feedback.push(advice);
+            }
         }
     }
     Strength { score, feedback }
@@ -407,7 +472,14 @@ fn pattern_bits(chars: &[char], per_char: f64, blocklist: &Blocklist, seen: &mut
             continue;
         }
         if let Some((len, leet)) = longest_word_at(chars, i, blocklist) {
-            seen.word = true;
+            // A listed "word" that is only keyboard walks, sequences or repeats (`qwertyuiop`,
+            // `123456`) gets the hint about that pattern, which says more than "common word".
+            if !chars
+                .get(i..i + len)
+                .is_some_and(|w| mark_if_only_runs(w, seen))
+            {
+                seen.word = true;
+            }
             bits += word_bits + if leet { 1.0 } else { 0.0 };
             i += len;
             run = (0, 0);
@@ -442,6 +514,54 @@ fn pattern_bits(chars: &[char], per_char: f64, blocklist: &Blocklist, seen: &mut
     bits
 }
 
+/// Whether `word` is made only of runs of three or more predictable characters (each repeats, continues
+/// a sequence or walks a keyboard row from the one before); if so, notes which of those patterns it uses.
+/// Two runs may be joined by one unpredictable step (`qwertyuiop` + `12345`).
+fn mark_if_only_runs(word: &[char], seen: &mut Seen) -> bool {
+    let steps: Vec<(char, char)> = word
+        .windows(2)
+        .filter_map(|pair| match pair {
+            &[a, b] => Some((a, b)),
+            _ => None,
+        })
+        .collect();
+    let predictable = |&(a, b): &(char, char)| step_kind(a, b) != 0;
+    let mut runs = Vec::new();
+    let mut need_run = true;
+    for chunk in steps.chunk_by(|x, y| predictable(x) == predictable(y)) {
+        let is_run = chunk.first().is_some_and(predictable);
+        if is_run && chunk.len() >= 2 {
+            runs.push(chunk);
+            need_run = false;
+        } else if !is_run && !need_run && chunk.len() == 1 {
+            need_run = true;
+        } else {
+            return false;
+        }
+    }
+    if need_run {
+        return false;
+    }
+    for run in runs {
+        // A step can be two things (`op` follows the alphabet and the keyboard): a run that is all one
+        // thing is that thing (`12345` a sequence, `qwertyuiop` a keyboard walk).
+        if run.iter().all(|&(a, b)| step_kind(a, b) == 2) {
+            seen.sequence = true;
+        } else if run.iter().all(|&(a, b)| keyboard_neighbours(a, b)) {
+            seen.keyboard = true;
+        } else {
+            for &(a, b) in run {
+                match step_kind(a, b) {
+                    1 => seen.repeat = true,
+                    2 => seen.sequence = true,
+                    _ => seen.keyboard = true,
+                }
+            }
+        }
+    }
+    true
+}
+
 /// How `c` follows `prev`: 1 repeat, 2 alphabet or digit sequence (either direction), 3 keyboard
 /// neighbour on the same row, 0 unrelated.
 fn step_kind(prev: char, c: char) -> u8 {
@@ -454,13 +574,17 @@ fn step_kind(prev: char, c: char) -> u8 {
     {
         return 2;
     }
-    let adjacent = KEYBOARD_ROWS
+    if keyboard_neighbours(prev, c) { 3 } else { 0 }
+}
+
+/// Whether two keys sit next to each other on the same keyboard row.
+fn keyboard_neighbours(prev: char, c: char) -> bool {
+    KEYBOARD_ROWS
         .iter()
         .any(|row| match (row.find(prev), row.find(c)) {
             (Some(a), Some(b)) => a.abs_diff(b) == 1,
             _ => false,
-        });
-    if adjacent { 3 } else { 0 }
+        })
 }
 
 /// The longest list word (of `MIN_WORD` to `MAX_WORD` characters) starting at `start`, also trying the
@@ -812,10 +936,10 @@ mod tests {
         let b = &empty();
         let s = estimate("aaaaaaaaaaaaaaaa", b);
         assert_eq!(s.score, 0, "{s:?}");
-        assert!(s.feedback.iter().any(|f| f.contains("pattern")));
+        assert!(s.feedback.contains(&Advice::RepeatedPattern), "{s:?}");
         let s = estimate("abcdefghijklmnop", b);
         assert!(s.score <= 1, "{s:?}");
-        assert!(s.feedback.iter().any(|f| f.contains("Sequences")));
+        assert!(s.feedback.contains(&Advice::Sequences), "{s:?}");
         let s = estimate("zxcvbnmzxcvbnm12", b);
         assert!(s.score <= 1, "{s:?}");
     }
@@ -823,7 +947,7 @@ mod tests {
     #[test]
     fn estimator_spots_keyboard_walks() {
         let s = estimate("wertyuiop", &empty());
-        assert!(s.feedback.iter().any(|f| f.contains("Keyboard")), "{s:?}");
+        assert!(s.feedback.contains(&Advice::KeyboardPatterns), "{s:?}");
         assert_eq!(s.score, 0);
     }
 
@@ -832,16 +956,68 @@ mod tests {
         let b = Blocklist::from_lines("monkey\ndragon\nsunshine");
         let plain = estimate("monkeydragonsunshine", &b);
         assert!(plain.score <= 2, "{plain:?}");
-        assert!(plain.feedback.iter().any(|f| f.contains("words")));
+        assert!(plain.feedback.contains(&Advice::CommonWords));
         let leet = estimate("m0nk3yDr4g0n$un$h1ne", &b);
         assert!(leet.score <= 2, "{leet:?}");
-        assert!(leet.feedback.iter().any(|f| f.contains("words")));
+        assert!(leet.feedback.contains(&Advice::CommonWords));
+    }
+
+    #[test]
+    fn estimator_names_the_pattern_of_listed_keyboard_walks_and_sequences() {
+        let b = Blocklist::shipped();
+        assert!(b.contains("qwertyuiop"));
+        for pw in ["qwertyuiopasdfgh", "qwertyuiopasdf"] {
+            let s = estimate(pw, b);
+            assert!(s.is_weak(), "{pw}: {s:?}");
+            assert!(
+                s.feedback.contains(&Advice::KeyboardPatterns),
+                "{pw}: {s:?}"
+            );
+            assert!(!s.feedback.contains(&Advice::CommonWords), "{pw}: {s:?}");
+        }
+        let s = estimate("qwertyuiop12345", b);
+        assert_eq!(
+            s.feedback,
+            [Advice::Sequences, Advice::KeyboardPatterns, Advice::Longer]
+        );
+        let s = estimate("abcdefghijaaaa", &Blocklist::from_lines("abcdefghij\naaaa"));
+        assert_eq!(
+            s.feedback,
+            [
+                Advice::RepeatedCharacters,
+                Advice::Sequences,
+                Advice::Longer
+            ]
+        );
+        // A listed word that is not only walks stays a common word.
+        let s = estimate("password", b);
+        assert_eq!(s.feedback, [Advice::CommonWords, Advice::Longer]);
+        let s = estimate("qwer1", &Blocklist::from_lines("qwer1"));
+        assert!(s.feedback.contains(&Advice::CommonWords), "{s:?}");
+    }
+
+    #[test]
+    fn advice_has_stable_distinct_ids_and_english_texts() {
+        let ids: HashSet<&str> = Advice::ALL.iter().map(|a| a.id()).collect();
+        assert_eq!(ids.len(), Advice::ALL.len());
+        for a in Advice::ALL {
+            assert!(a.id().starts_with("info-password-advice-"), "{a:?}");
+            assert!(a.text().ends_with('.'), "{a:?}");
+        }
+        assert_eq!(
+            Advice::KeyboardPatterns.id(),
+            "info-password-advice-keyboard"
+        );
+        assert_eq!(
+            serde_json::to_value(estimate("aaaaaaaaaaaaaaaa", &empty())).unwrap(),
+            serde_json::json!({"score": 0, "feedback": ["repeated_pattern", "longer"]})
+        );
     }
 
     #[test]
     fn estimator_sees_years() {
         let s = estimate("vjqwkz1987", &empty());
-        assert!(s.feedback.iter().any(|f| f.contains("Years")), "{s:?}");
+        assert!(s.feedback.contains(&Advice::Years), "{s:?}");
         assert!(estimate("vjqwkz1987", &empty()).score < estimate("vjqwkz3817", &empty()).score);
     }
 
@@ -860,7 +1036,9 @@ mod tests {
         let b = empty();
         let s = check(&policy(), "abcdefghijklmnopqrst", &alone(), &b).unwrap();
         assert_eq!(s.score, 0);
+        assert!(s.is_weak());
         assert!(!s.feedback.is_empty());
+        assert!(!estimate("vq7#Lp2!xZ9&mR4t", &b).is_weak());
     }
 
     #[test]

@@ -34,6 +34,8 @@ use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::Map;
 use tessera_model::flow::{Flow, FlowKind, MessageKind, NodeType, UiMessage, UiNode};
+use time::format_description::well_known::Rfc3339;
+use time::{Month, OffsetDateTime, UtcOffset};
 use unic_langid::LanguageIdentifier;
 
 /// Built-in templates, embedded so the binary needs no files to serve pages.
@@ -201,6 +203,58 @@ impl Locale {
 
     fn langid(&self) -> LanguageIdentifier {
         self.as_str().parse().unwrap_or_default()
+    }
+
+    /// A moment as readers of this language write it (`23 Nov 2026, 14:05 UTC`, `23. Nov. 2026, 14:05
+    /// UTC`). Always in UTC, and saying so: a page without scripts cannot know the reader's time zone.
+    fn format_datetime(&self, at: OffsetDateTime) -> String {
+        let at = at.to_offset(UtcOffset::UTC);
+        let (day, year, hour, minute) = (at.day(), at.year(), at.hour(), at.minute());
+        match self {
+            Self::En => format!(
+                "{day} {} {year}, {hour:02}:{minute:02} UTC",
+                english_month(at.month())
+            ),
+            Self::De => format!(
+                "{day}. {} {year}, {hour:02}:{minute:02} UTC",
+                german_month(at.month())
+            ),
+        }
+    }
+}
+
+fn english_month(m: Month) -> &'static str {
+    match m {
+        Month::January => "Jan",
+        Month::February => "Feb",
+        Month::March => "Mar",
+        Month::April => "Apr",
+        Month::May => "May",
+        Month::June => "Jun",
+        Month::July => "Jul",
+        Month::August => "Aug",
+        Month::September => "Sep",
+        Month::October => "Oct",
+        Month::November => "Nov",
+        Month::December => "Dec",
+    }
+}
+
+/// The abbreviations of German dates (CLDR, as in "23. Nov. 2026"): short names are written out.
+fn german_month(m: Month) -> &'static str {
+    match m {
+        Month::January => "Jan.",
+        Month::February => "Feb.",
+        Month::March => "März",
+        Month::April => "Apr.",
+        Month::May => "Mai",
+        Month::June => "Juni",
+        Month::July => "Juli",
+        Month::August => "Aug.",
+        Month::September => "Sept.",
+        Month::October => "Okt.",
+        Month::November => "Nov.",
+        Month::December => "Dez.",
     }
 }
 
@@ -900,7 +954,29 @@ struct NodeView {
     placeholder_option: bool,
     /// The first button of a form is the primary action (Enter triggers it).
     primary: bool,
+    /// Moments a text node mentions (a session's sign-in, last activity, expiry), each for people and
+    /// for machines.
+    times: Vec<TimeView>,
+    /// The text describes the thing this very request uses (the current session).
+    current: bool,
 }
+
+#[derive(Serialize)]
+struct TimeView {
+    label: String,
+    /// RFC 3339 in UTC, for `<time datetime>`.
+    datetime: String,
+    /// In the page's language.
+    text: String,
+}
+
+/// Message arguments that hold a moment (RFC 3339) to show with a text node, in display order, with the
+/// Fluent id of the words before each.
+const TIME_ARGS: [(&str, &str); 3] = [
+    ("created_at", "label-time-created-at"),
+    ("last_seen_at", "label-time-last-seen-at"),
+    ("expires_at", "label-time-expires-at"),
+];
 
 #[derive(Serialize)]
 struct OptionView {
@@ -1144,6 +1220,13 @@ fn node_view(
         .collect();
     let placeholder_option =
         node.node_type == NodeType::Select && !options.iter().any(|o| o.selected);
+    let (times, current) = match (&node.node_type, &node.label) {
+        (NodeType::Text, Some(label)) => (
+            time_views(assets, locale, defaults, &label.args),
+            label.args.get("current") == Some(&serde_json::Value::Bool(true)),
+        ),
+        _ => (Vec::new(), false),
+    };
     NodeView {
         node_type,
         group: node.group.clone(),
@@ -1163,7 +1246,37 @@ fn node_view(
         options,
         placeholder_option,
         primary: false,
+        times,
+        current,
     }
+}
+
+/// The moments among a message's arguments (see [`TIME_ARGS`]); values that are not RFC 3339 are left
+/// out rather than shown raw.
+fn time_views(
+    assets: &TenantAssets,
+    locale: Locale,
+    defaults: &Map<String, serde_json::Value>,
+    args: &Map<String, serde_json::Value>,
+) -> Vec<TimeView> {
+    TIME_ARGS
+        .iter()
+        .filter_map(|(key, label_id)| {
+            let raw = args.get(*key)?.as_str()?;
+            let at = OffsetDateTime::parse(raw, &Rfc3339)
+                .ok()?
+                .to_offset(UtcOffset::UTC);
+            // HTML's `datetime` takes at most milliseconds; minutes are what is shown anyway.
+            let at = at.replace_nanosecond(0).unwrap_or(at);
+            Some(TimeView {
+                label: assets
+                    .lookup(locale, label_id, defaults)
+                    .unwrap_or_else(|| (*label_id).to_owned()),
+                datetime: at.format(&Rfc3339).ok()?,
+                text: locale.format_datetime(at),
+            })
+        })
+        .collect()
 }
 
 fn message_view(
@@ -1876,6 +1989,7 @@ mod tests {
         "label-current-email",
         "info-session",
         "info-session-current",
+        "info-password-weak",
     ];
 
     /// Ids chosen in Rust rather than written in a template.
@@ -1921,6 +2035,13 @@ mod tests {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        ids.extend(TIME_ARGS.iter().map(|(_, label)| (*label).to_owned()));
+        // The strength hints the engine passes on, whatever the estimator finds.
+        ids.extend(
+            tessera_model::password_policy::Advice::ALL
+                .iter()
+                .map(|a| a.id().to_owned()),
+        );
         for kind in [
             "login",
             "registration",
@@ -2362,15 +2483,22 @@ mod tests {
             n.node_type = NodeType::Text;
             n.value = None;
             n.group = "sessions".into();
-            n.label = Some(msg(
-                MessageKind::Info,
-                if current {
-                    "info-session-current"
-                } else {
-                    "info-session"
-                },
-                text,
-            ));
+            n.label = Some(
+                msg(
+                    MessageKind::Info,
+                    if current {
+                        "info-session-current"
+                    } else {
+                        "info-session"
+                    },
+                    text,
+                )
+                .arg("created_at", "2026-11-23T14:05:09.123456Z")
+                .arg("last_seen_at", "2026-11-24T09:30:00+01:00")
+                .arg("expires_at", "2026-03-01T00:00:00Z")
+                .arg("current", current)
+                .arg("ip", "192.0.2.1"),
+            );
             n
         };
         flow.ui.nodes = vec![
@@ -2417,6 +2545,38 @@ mod tests {
             "{newsletter}"
         );
         assert!(html.contains("Firefox on Linux (dieses Gerät)"), "{html}");
+        // Session times: for people in the page's language, for machines in RFC 3339 (UTC, seconds).
+        assert!(
+            html.contains("<dt>Angemeldet am</dt> <dd><time datetime=\"2026-11-23T14:05:09Z\">23. Nov. 2026, 14:05 UTC</time></dd>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<dt>Zuletzt aktiv am</dt> <dd><time datetime=\"2026-11-24T08:30:00Z\">24. Nov. 2026, 08:30 UTC</time></dd>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<dt>Läuft ab am</dt> <dd><time datetime=\"2026-03-01T00:00:00Z\">1. März 2026, 00:00 UTC</time></dd>"),
+            "{html}"
+        );
+        assert!(!html.contains("2026-11-23 14:05"), "no raw times: {html}");
+        assert!(!html.contains("192.0.2.1"), "{html}");
+        // The current session is marked (and has no button to sign it out).
+        let a = element_with_id(&html, "text-session_a");
+        assert!(
+            a.starts_with("<div class=\"text-node current\"")
+                && a.contains("aria-current=\"true\""),
+            "{a}"
+        );
+        let b = element_with_id(&html, "text-session_b");
+        assert!(!b.contains("current"), "{b}");
+        let en = views
+            .render_flow("acme", &Locale::En, &flow, &FlowLinks::default())
+            .unwrap();
+        assert!(
+            en.contains("<dt>Signed in</dt> <dd><time datetime=\"2026-11-23T14:05:09Z\">23 Nov 2026, 14:05 UTC</time></dd>"),
+            "{en}"
+        );
+        assert!(en.contains("<dt>Expires</dt> <dd><time datetime=\"2026-03-01T00:00:00Z\">1 Mar 2026, 00:00 UTC</time></dd>"));
         assert!(html.contains("<h2 id=\"section-sessions\">Wo Sie angemeldet sind</h2>"));
         let b = element_with_id(&html, "button-revoke_session-2");
         assert!(b.contains("aria-describedby=\"text-session_c\""), "{b}");
@@ -2437,6 +2597,46 @@ mod tests {
         )
         .to_owned();
         assert!(!terms.contains("checked"), "{terms}");
+    }
+
+    #[test]
+    fn dates_are_written_the_way_each_language_writes_them() {
+        let at = time::macros::datetime!(2026-11-23 15:05:59 +01:00);
+        assert_eq!(Locale::En.format_datetime(at), "23 Nov 2026, 14:05 UTC");
+        assert_eq!(Locale::De.format_datetime(at), "23. Nov. 2026, 14:05 UTC");
+        let may = time::macros::datetime!(2027-05-02 07:00 UTC);
+        assert_eq!(Locale::En.format_datetime(may), "2 May 2027, 07:00 UTC");
+        assert_eq!(Locale::De.format_datetime(may), "2. Mai 2027, 07:00 UTC");
+        // Only RFC 3339 arguments become times; anything else is left out, never shown raw.
+        let views = Views::new(None).unwrap();
+        let assets = views.assets("acme");
+        let mut args = Map::new();
+        args.insert("created_at".into(), "yesterday".into());
+        args.insert("expires_at".into(), "2026-11-23T14:05:00Z".into());
+        let times = time_views(&assets, Locale::En, &Map::new(), &args);
+        assert_eq!(times.len(), 1);
+        assert_eq!(times[0].label, "Expires");
+        assert_eq!(times[0].datetime, "2026-11-23T14:05:00Z");
+    }
+
+    #[test]
+    fn password_hints_are_translated_by_their_ids() {
+        use tessera_model::password_policy::Advice;
+        let views = Views::new(None).unwrap();
+        for a in Advice::ALL {
+            let m = UiMessage::info(a.id(), a.text());
+            assert_eq!(
+                views.translate_message("acme", &Locale::En, &m),
+                a.text(),
+                "the engine's English and the English texts agree"
+            );
+            assert_ne!(views.translate_message("acme", &Locale::De, &m), a.text());
+        }
+        let m = UiMessage::info(Advice::KeyboardPatterns.id(), "x");
+        assert_eq!(
+            views.translate_message("acme", &Locale::De, &m),
+            "Tastaturmuster wie „qwert“ oder „asdf“ sind leicht zu erraten."
+        );
     }
 
     #[test]

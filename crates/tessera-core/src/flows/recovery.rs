@@ -264,7 +264,10 @@ async fn submit_password(
         .unwrap_or_default()
         .to_owned();
     let local = email.split('@').next().unwrap_or_default().to_owned();
-    if !check_new_password(t, tenant, flow, "password", password, &[&email, &local]).await? {
+    if check_new_password(t, tenant, flow, "password", password, &[&email, &local])
+        .await?
+        .is_none()
+    {
         return Ok((
             Step::Stay {
                 reason: "weak_password",

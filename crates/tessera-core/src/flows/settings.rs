@@ -8,6 +8,8 @@ use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::{Identifier, Identity};
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 
 use super::codes::mail_vars;
 use super::recovery::set_password;
@@ -118,6 +120,8 @@ async fn render(
             .user_agent
             .clone()
             .unwrap_or_else(|| "unknown device".into());
+        // Times as RFC 3339 in UTC: apps and pages format them for the reader's language, and the
+        // pages keep this form as the machine-readable value.
         let msg = UiMessage::info(
             if s.current {
                 "info-session-current"
@@ -126,7 +130,10 @@ async fn render(
             },
             &what,
         )
-        .arg("created_at", s.created_at.to_string())
+        .arg("created_at", rfc3339(s.created_at))
+        .arg("last_seen_at", rfc3339(s.last_seen_at))
+        .arg("expires_at", rfc3339(s.expires_at))
+        .arg("current", s.current)
         .arg("ip", s.ip.clone().unwrap_or_default());
         ui.push(nodes::text("sessions", &format!("session_{}", s.id), msg));
         if !s.current {
@@ -141,6 +148,16 @@ async fn render(
     }
     flow.ui.nodes = ui;
     Ok(())
+}
+
+/// A timestamp as RFC 3339 in UTC, to whole seconds (HTML's `datetime` takes at most milliseconds, and
+/// nobody needs more to recognise a session); null in the impossible case that it cannot be formatted.
+fn rfc3339(at: OffsetDateTime) -> serde_json::Value {
+    let utc = at.to_offset(UtcOffset::UTC);
+    utc.replace_nanosecond(0)
+        .unwrap_or(utc)
+        .format(&Rfc3339)
+        .map_or(serde_json::Value::Null, serde_json::Value::String)
 }
 
 fn recent(t: &Tessera, s: &ActiveSession) -> bool {
@@ -198,21 +215,30 @@ pub(crate) async fn submit(
             None,
         ),
     };
-    // Re-render from the current account; errors a step attached to fields move to the form level so
-    // the fresh nodes do not drop them.
-    let field_errors: Vec<UiMessage> = flow
+    // Re-render from the current account; messages a step attached to a field go back on the fresh field
+    // of the same name (a refused new password keeps its reasons and hints beside it), or to the form
+    // level when the fresh UI has no such field, so nothing is dropped.
+    let field_messages: Vec<(String, Vec<UiMessage>)> = flow
         .ui
         .nodes
         .iter()
-        .flat_map(|n| n.messages.clone())
+        .filter(|n| !n.messages.is_empty())
+        .map(|n| (n.name.clone(), n.messages.clone()))
         .collect();
     let mut form_messages = std::mem::take(&mut flow.ui.messages);
-    for m in field_errors {
-        if !form_messages.contains(&m) {
-            form_messages.push(m);
+    render(t, tenant, flow, &session).await?;
+    for (name, messages) in field_messages {
+        match flow.ui.nodes.iter_mut().find(|n| n.name == name) {
+            Some(n) => n.messages = messages,
+            None => {
+                for m in messages {
+                    if !form_messages.contains(&m) {
+                        form_messages.push(m);
+                    }
+                }
+            }
         }
     }
-    render(t, tenant, flow, &session).await?;
     flow.ui.messages = form_messages;
     if let Some(m) = msg {
         flow.ui.messages.push(m);
@@ -417,15 +443,8 @@ async fn password(
         )
         .collect();
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-    if !check_new_password(t, tenant, flow, "new_password", new, &refs).await? {
-        let errs: Vec<UiMessage> = flow
-            .ui
-            .nodes
-            .iter()
-            .filter(|n| n.name == "new_password")
-            .flat_map(|n| n.messages.clone())
-            .collect();
-        flow.ui.messages.extend(errs);
+    let Some(strength) = check_new_password(t, tenant, flow, "new_password", new, &refs).await?
+    else {
         return Ok((
             Step::Stay {
                 reason: "weak_password",
@@ -433,7 +452,7 @@ async fn password(
             None,
             None,
         ));
-    }
+    };
     let hash = t.passwords.hash(new).await?;
     let mut tx = t.db.begin().await?;
     set_password(
@@ -447,14 +466,23 @@ async fn password(
         flow.locale.as_deref(),
     )
     .await?;
-    Ok((
-        Step::Stay { reason: "none" },
-        Some(tx),
-        Some(UiMessage::success(
-            "success-password-changed",
-            "Your password was changed.",
-        )),
-    ))
+    flow.ui.messages.push(UiMessage::success(
+        "success-password-changed",
+        "Your password was changed.",
+    ));
+    // Accepted is accepted; a weak one only earns a note with the hints, after the confirmation.
+    if strength.is_weak() && !strength.feedback.is_empty() {
+        flow.ui.messages.push(UiMessage::info(
+            "info-password-weak",
+            "Your new password is saved, but it may be easy to guess.",
+        ));
+        for advice in &strength.feedback {
+            flow.ui
+                .messages
+                .push(UiMessage::info(advice.id(), advice.text()));
+        }
+    }
+    Ok((Step::Stay { reason: "none" }, Some(tx), None))
 }
 
 async fn email(

@@ -213,6 +213,191 @@ async fn pw_01_pw_04_weak_and_common_passwords_are_refused_with_a_reason(engine:
     );
 }
 
+/// The ids of the messages on one node, each with its kind.
+fn node_messages(r: &Resp, name: &str) -> Vec<(String, String)> {
+    node(&r.json["flow"], name)
+        .and_then(|n| n["messages"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap_or("").to_owned(),
+                m["kind"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn has(messages: &[(String, String)], id: &str, kind: &str) -> bool {
+    messages.iter().any(|(i, k)| i == id && k == kind)
+}
+
+async fn pw_04_refused_passwords_come_with_hints_for_a_better_one(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "hints@example.com"})).await;
+    let code = s.code_for("hints@example.com").await.unwrap();
+    submit(&s, &flow, json!({"code": code})).await;
+
+    // On the list, and a keyboard walk: the refusal says why, the hints say what is weak about it.
+    let r = submit(&s, &flow, json!({"password": "qwertyuiop12345"})).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let on_field = node_messages(&r, "password");
+    assert!(
+        has(&on_field, "error-password-common", "error"),
+        "{on_field:?}"
+    );
+    assert!(
+        has(&on_field, "info-password-advice-keyboard", "info"),
+        "{on_field:?}"
+    );
+    let advice = node(&r.json["flow"], "password").unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "info-password-advice-keyboard")
+        .unwrap()
+        .clone();
+    assert!(
+        advice["text"]
+            .as_str()
+            .unwrap()
+            .contains("Keyboard patterns"),
+        "an English default for apps without the translation: {advice}"
+    );
+    // Too short: the refusal already says how long, so no "make it longer" on top.
+    let r = submit(&s, &flow, json!({"password": "qwertyuiopasdf"})).await;
+    let on_field = node_messages(&r, "password");
+    assert!(
+        has(&on_field, "error-password-too-short", "error"),
+        "{on_field:?}"
+    );
+    assert!(
+        has(&on_field, "info-password-advice-keyboard", "info"),
+        "{on_field:?}"
+    );
+    assert!(
+        !has(&on_field, "info-password-advice-longer", "info"),
+        "{on_field:?}"
+    );
+    // Strength only advises: a weak password that meets the policy is taken, with no hints in the way.
+    let r = submit(&s, &flow, json!({"password": "qwertyuiopasdfgh"})).await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    let token = r.json["session_token"].as_str().unwrap().to_owned();
+
+    // Settings: a refused new password keeps its reasons and hints on the field.
+    let r = Resp::from(
+        s.http
+            .post(api(&s, "settings"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let settings = r.json["flow"].clone();
+    let r = submit_as(
+        &s,
+        &settings,
+        json!({"method": "password", "current_password": "qwertyuiopasdfgh", "new_password": "qwertyuiop12345"}),
+        Some(&token),
+    )
+    .await;
+    let on_field = node_messages(&r, "new_password");
+    assert!(
+        has(&on_field, "error-password-common", "error")
+            && has(&on_field, "info-password-advice-keyboard", "info"),
+        "{r:?}"
+    );
+    // A weak one that passes is saved, with a note and the hints after the confirmation.
+    let r = submit_as(
+        &s,
+        &settings,
+        json!({"method": "password", "current_password": "qwertyuiopasdfgh", "new_password": "asdfghjklzxcvbnm"}),
+        Some(&token),
+    )
+    .await;
+    let form: Vec<String> = r.json["flow"]["ui"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        form.get(..3),
+        Some(
+            &[
+                "success-password-changed".to_owned(),
+                "info-password-weak".to_owned(),
+                "info-password-advice-keyboard".to_owned()
+            ][..]
+        ),
+        "{r:?}"
+    );
+    // A strong one gets the confirmation alone.
+    let r = submit_as(
+        &s,
+        &settings,
+        json!({"method": "password", "current_password": "asdfghjklzxcvbnm", "new_password": "vq7#Lp2!xZ9&mR4t"}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(messages(&r), ["success-password-changed"], "{r:?}");
+}
+
+async fn settings_list_sessions_with_machine_readable_times(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "times@example.com", json!({})).await;
+    let second = sign_in(&s, "times@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = Resp::from(
+        s.http
+            .post(api(&s, "settings"))
+            .bearer_auth(&second)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let sessions: Vec<Value> = r.json["flow"]["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["group"] == "sessions" && n["type"] == "text")
+        .cloned()
+        .collect();
+    assert_eq!(sessions.len(), 2, "{r:?}");
+    let mut current = 0;
+    for n in &sessions {
+        let label = &n["label"];
+        let args = &label["args"];
+        for key in ["created_at", "last_seen_at", "expires_at"] {
+            let v = args[key].as_str().unwrap_or_default();
+            assert!(
+                time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                    .is_ok()
+                    && v.ends_with('Z'),
+                "{key}: {v:?} is RFC 3339 in UTC"
+            );
+        }
+        if args["current"] == true {
+            current += 1;
+            assert_eq!(label["id"], "info-session-current");
+        } else {
+            assert_eq!(label["id"], "info-session");
+        }
+    }
+    assert_eq!(current, 1, "exactly the requesting session is current");
+}
+
 async fn rl_05_sign_in_does_not_reveal_whether_an_account_exists(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -773,6 +958,8 @@ engine_tests!(
     sign_up_proves_the_email_then_signs_in,
     sign_up_asks_for_required_attributes_and_terms,
     pw_01_pw_04_weak_and_common_passwords_are_refused_with_a_reason,
+    pw_04_refused_passwords_come_with_hints_for_a_better_one,
+    settings_list_sessions_with_machine_readable_times,
     rl_05_sign_in_does_not_reveal_whether_an_account_exists,
     rl_05_sign_up_and_recovery_answer_the_same_for_known_addresses,
     rl_01_repeated_failures_slow_the_account_down,

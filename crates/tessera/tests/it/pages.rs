@@ -304,6 +304,93 @@ async fn a_full_browser_sign_up_through_forms_sets_the_session_cookie(engine: En
         page.contains("form@example.com"),
         "the settings page shows the account"
     );
+    // The session list: times for people, with the machine-readable value in `<time datetime>`, and
+    // the session in use marked.
+    let marker = "<dt>Signed in</dt> <dd><time datetime=\"";
+    let at = page.find(marker).unwrap_or_else(|| panic!("{page}")) + marker.len();
+    let datetime = page[at..].split('"').next().unwrap();
+    let parsed =
+        time::OffsetDateTime::parse(datetime, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert!(datetime.ends_with('Z'), "{datetime}");
+    let human = format!(
+        "{} {} {}, {:02}:{:02} UTC",
+        parsed.day(),
+        &parsed.month().to_string()[..3],
+        parsed.year(),
+        parsed.hour(),
+        parsed.minute()
+    );
+    assert!(
+        page[at..].starts_with(&format!("{datetime}\">{human}</time></dd>")),
+        "{human}: {page}"
+    );
+    assert!(page.contains("<dt>Last active</dt>") && page.contains("<dt>Expires</dt>"));
+    assert!(
+        page.contains("<div class=\"text-node current\" id=\"text-session_")
+            && page.contains("aria-current=\"true\""),
+        "{page}"
+    );
+}
+
+/// The hints of a refused password sit beside the field, in plain HTML: no script is needed to see them.
+async fn pw_04_a_refused_password_shows_its_hints_beside_the_field(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "registration").await;
+    c.post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("email", "hint@example.com"),
+            ("method", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let link = s.link_for("hint@example.com").await.unwrap();
+    let details = c.get(&link).send().await.unwrap().text().await.unwrap();
+    for (password, refusal) in [
+        ("qwertyuiop12345", "This password is very common"),
+        ("qwertyuiopasdf", "Use at least 15 characters."),
+    ] {
+        let r = c
+            .post(&url)
+            .form(&[
+                ("csrf_token", csrf(&details).as_str()),
+                ("password", password),
+                ("method", "password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{password}");
+        let page = r.text().await.unwrap();
+        let field = page
+            .find("id=\"field-password\"")
+            .unwrap_or_else(|| panic!("{page}"));
+        let field_end = field + page[field..].find("</div>").unwrap();
+        let around = &page[field..field_end];
+        assert!(around.contains(refusal), "{password}: {around}");
+        let hint = around
+            .find("class=\"field-message info\"><span class=\"message-kind\">Note:</span> Keyboard patterns such as")
+            .unwrap_or_else(|| panic!("{password}: no keyboard hint beside the field: {around}"));
+        // The field points at its hints, so a screen reader reads them with it.
+        let hint_id = around[..hint]
+            .rsplit("id=\"")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let input = &around[..around.find('>').unwrap()];
+        assert!(
+            input.contains("aria-describedby=\"") && input.contains(hint_id),
+            "{password}: {input}"
+        );
+        assert!(!page.contains(password), "a password is never sent back");
+    }
 }
 
 async fn a_link_opened_in_another_browser_does_not_finish_someone_elses_sign_up(engine: Engine) {
@@ -500,6 +587,7 @@ engine_tests!(
     ses_03_cookies_are_http_only_same_site_and_carry_no_personal_data,
     pages_speak_the_language_the_browser_asks_for,
     a_full_browser_sign_up_through_forms_sets_the_session_cookie,
+    pw_04_a_refused_password_shows_its_hints_beside_the_field,
     a_link_opened_in_another_browser_does_not_finish_someone_elses_sign_up,
     settings_without_a_session_send_the_browser_to_sign_in,
     the_dev_mailbox_shows_mail_when_no_smtp_is_configured,
