@@ -4,24 +4,28 @@
 #   bench/run.sh startup   startup to ready on an empty SQLite database; idle RSS
 #   bench/run.sh admin     admin API identity create/get on SQLite (full, normal) and PostgreSQL,
 #                          against the axum empty-response and raw SQLite insert limits
-#   bench/run.sh all       both
+#   bench/run.sh signin    password sign-in through the hosted form on SQLite and PostgreSQL against the
+#                          argon2id limit; the sign-in page's p99 at 200 views/s; enumeration timing
+#   bench/run.sh all       all three
 #
 # Builds in release mode, starts everything it measures on 127.0.0.1, stops what it started, prints
 # Markdown tables. Tunables (environment): BENCH_RUNS (3), BENCH_DURATION (10 s per load window),
 # BENCH_WARMUP (2 s), BENCH_CONCURRENCY (32), BENCH_STARTUP_RUNS (5), BENCH_MODES (pinned,unpinned),
-# BENCH_SQLITE_LIMIT_SECS (5), BENCH_OUT (raw JSON path), BENCH_NO_PG=1 (skip PostgreSQL),
+# BENCH_SQLITE_LIMIT_SECS (5 s: also the argon2id limit's length), BENCH_OUT (raw JSON path),
+# BENCH_NO_PG=1 (skip PostgreSQL), BENCH_SIGNIN_CONCURRENCY (8), BENCH_PAGE_RATE (200 views/s),
+# BENCH_ENUM_SAMPLES (5000 per class; 0 skips the enumeration timing),
 # BENCH_QUIET_WAIT (20 s: before each measurement, wait up to this long for other work on the machine to
 # drop below BENCH_QUIET_THRESHOLD, 0.3 cores).
 set -euo pipefail
 
 usage() {
-    echo "usage: bench/run.sh startup|admin|all" >&2
+    echo "usage: bench/run.sh startup|admin|signin|all" >&2
     exit 2
 }
 
 [ $# -eq 1 ] || usage
 scenario=$1
-case "$scenario" in startup | admin | all) ;; *) usage ;; esac
+case "$scenario" in startup | admin | signin | all) ;; *) usage ;; esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -67,4 +71,7 @@ exec "$bin/tessera-bench" suite \
     --modes "${BENCH_MODES:-pinned,unpinned}" \
     --quiet-wait-secs "${BENCH_QUIET_WAIT:-20}" \
     --quiet-threshold "${BENCH_QUIET_THRESHOLD:-0.3}" \
+    --signin-concurrency "${BENCH_SIGNIN_CONCURRENCY:-8}" \
+    --page-rate "${BENCH_PAGE_RATE:-200}" \
+    --enumeration-samples "${BENCH_ENUM_SAMPLES:-5000}" \
     --out "$out"

@@ -1,5 +1,6 @@
 //! The limits each scenario is compared with: an axum server that answers an empty JSON object (same axum
-//! version and features as Tessera), and raw single-row SQLite inserts through sqlx in WAL mode.
+//! version and features as Tessera), raw single-row SQLite inserts through sqlx in WAL mode, and argon2id
+//! verifications at Tessera's default parameters through Tessera's own hashing code.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -121,5 +122,69 @@ pub async fn sqlite_inserts(
         p50_us: procs::quantile(&lat, 0.5),
         p99_us: procs::quantile(&lat, 0.99),
         sqlite_version,
+    })
+}
+
+/// What `limit-argon2` measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Argon2Limit {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub threads: usize,
+    pub verifications: u64,
+    pub duration_s: f64,
+    pub verifications_per_s: f64,
+    pub p50_us: u32,
+    pub p99_us: u32,
+}
+
+/// `threads` threads each verifying one password against its argon2id hash (Tessera's default
+/// parameters, made by `tessera_crypto`, no pepper, as the benchmarked server runs) for `duration`: the
+/// most password sign-ins per second those cores could ever complete.
+pub fn argon2_verifications(threads: usize, duration: Duration) -> anyhow::Result<Argon2Limit> {
+    use tessera_crypto::password::{PasswordParams, hash_password, verify_password};
+    let params = PasswordParams::default();
+    let password = "an argon2id limit for the sign-in benchmark";
+    let phc = hash_password(password, &params, None)?;
+    let start = Instant::now();
+    let end = start + duration;
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let phc = phc.clone();
+            std::thread::spawn(move || -> anyhow::Result<Vec<u32>> {
+                let mut lat = Vec::new();
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= end {
+                        return Ok(lat);
+                    }
+                    let check = verify_password(password, &phc, &params, None)?;
+                    anyhow::ensure!(check.matches, "the limit's own hash did not verify");
+                    lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+                }
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??,
+        );
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let n = lat.len() as u64;
+    Ok(Argon2Limit {
+        memory_kib: params.memory_kib,
+        iterations: params.iterations,
+        parallelism: params.parallelism,
+        threads: threads.max(1),
+        verifications: n,
+        duration_s: elapsed,
+        verifications_per_s: n as f64 / elapsed,
+        p50_us: procs::quantile(&lat, 0.5),
+        p99_us: procs::quantile(&lat, 0.99),
     })
 }

@@ -224,6 +224,126 @@ fn rss_now(pid: Option<u32>) -> Option<u64> {
     pid.and_then(|p| procs::status_kb(p, "VmRSS"))
 }
 
+/// Watches the server during a load run: its resident set (sampled every 20 ms for the whole run, plus
+/// VmHWM), and, over the measured window, its CPU time and the CPU the rest of the machine used.
+pub struct Meter {
+    pid: Option<u32>,
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+/// Readings taken when the measured window opened.
+pub struct OpenWindow {
+    at: Instant,
+    pid: Option<u32>,
+    rss_start_kb: Option<u64>,
+    server: Option<u64>,
+    busy: Option<u64>,
+    driver: Option<u64>,
+}
+
+/// Tick counts over a closed window.
+pub struct ClosedWindow {
+    pub secs: f64,
+    rss_start_kb: Option<u64>,
+    server: Option<u64>,
+    others: Option<u64>,
+}
+
+/// What a [`Meter`] reports for a run.
+pub struct MeterFigures {
+    pub rss_start_kb: Option<u64>,
+    pub rss_peak_kb: Option<u64>,
+    pub cpu_us_per_req: Option<f64>,
+    pub others_cores: Option<f64>,
+}
+
+impl Meter {
+    /// Starts sampling the resident set of `pid` (if any).
+    pub fn start(pid: Option<u32>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let sampler = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(kb) = rss_now(pid) {
+                        peak.fetch_max(kb, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        Self {
+            pid,
+            stop,
+            peak,
+            sampler,
+        }
+    }
+
+    /// The measured window begins now.
+    pub fn open(&self) -> OpenWindow {
+        OpenWindow {
+            at: Instant::now(),
+            pid: self.pid,
+            rss_start_kb: rss_now(self.pid),
+            server: self.pid.and_then(procs::cpu_ticks),
+            busy: procs::machine_busy_ticks(),
+            driver: procs::cpu_ticks(std::process::id()),
+        }
+    }
+
+    /// Stops sampling; CPU per request over the window's `requests`.
+    pub async fn finish(self, w: &ClosedWindow, requests: u64) -> MeterFigures {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.sampler.await;
+        let hwm = self.pid.and_then(|p| procs::status_kb(p, "VmHWM"));
+        let sampled = self.peak.load(Ordering::Relaxed);
+        let tck = procs::clk_tck() as f64;
+        MeterFigures {
+            rss_start_kb: w.rss_start_kb,
+            rss_peak_kb: match (hwm, sampled) {
+                (None, 0) => None,
+                (h, s) => Some(h.unwrap_or(0).max(s)),
+            },
+            cpu_us_per_req: w
+                .server
+                .filter(|_| requests > 0)
+                .map(|t| t as f64 * 1e6 / tck / requests as f64),
+            others_cores: w.others.map(|t| t as f64 / tck / w.secs),
+        }
+    }
+}
+
+impl OpenWindow {
+    /// The measured window ends now.
+    pub fn close(self) -> ClosedWindow {
+        let server1 = self.pid.and_then(procs::cpu_ticks);
+        let busy1 = procs::machine_busy_ticks();
+        let driver1 = procs::cpu_ticks(std::process::id());
+        let server = match (self.server, server1) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        let others = match (self.busy, busy1, self.driver, driver1) {
+            (Some(b0), Some(b1), Some(d0), Some(d1)) => Some(
+                b1.saturating_sub(b0)
+                    .saturating_sub(d1.saturating_sub(d0))
+                    .saturating_sub(server.unwrap_or(0)),
+            ),
+            _ => None,
+        };
+        ClosedWindow {
+            secs: self.at.elapsed().as_secs_f64(),
+            rss_start_kb: self.rss_start_kb,
+            server,
+            others,
+        }
+    }
+}
+
 pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
@@ -277,35 +397,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         args,
     });
 
-    // RSS sampler for the whole run.
-    let stop_sampler = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let (stop, peak) = (stop_sampler.clone(), peak.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(kb) = rss_now(server_pid) {
-                    peak.fetch_max(kb, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
-
+    let meter = Meter::start(server_pid);
     let tasks: Vec<_> = (0..sh.args.concurrency)
         .map(|i| tokio::spawn(task_loop(sh.clone(), i)))
         .collect();
     tokio::time::sleep_until(start.into()).await;
-    let rss_start = rss_now(server_pid);
-    let cpu0 = server_pid.and_then(procs::cpu_ticks);
-    let busy0 = procs::machine_busy_ticks();
-    let self0 = procs::cpu_ticks(std::process::id());
-    let win0 = Instant::now();
+    let window = meter.open();
     tokio::time::sleep_until(end.into()).await;
-    let cpu1 = server_pid.and_then(procs::cpu_ticks);
-    let busy1 = procs::machine_busy_ticks();
-    let self1 = procs::cpu_ticks(std::process::id());
-    let window = win0.elapsed().as_secs_f64();
+    let window = window.close();
 
     let mut lat = Vec::new();
     let mut created = Vec::new();
@@ -314,37 +413,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         lat.extend(out.latencies_us);
         created.extend(out.created);
     }
-    stop_sampler.store(true, Ordering::Relaxed);
-    let _ = sampler.await;
-    let hwm = server_pid.and_then(|p| procs::status_kb(p, "VmHWM"));
-    let sampled = peak.load(Ordering::Relaxed);
-    let peak_kb = match (hwm, sampled) {
-        (None, 0) => None,
-        (h, s) => Some(h.unwrap_or(0).max(s)),
-    };
-
     lat.sort_unstable();
     let requests = lat.len() as u64;
-    let cpu_per_req = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if requests > 0 => {
-            Some((b.saturating_sub(a)) as f64 * 1e6 / procs::clk_tck() as f64 / requests as f64)
-        }
-        _ => None,
-    };
-    let others_cores = match (busy0, busy1, self0, self1) {
-        (Some(b0), Some(b1), Some(s0), Some(s1)) => {
-            let server = match (cpu0, cpu1) {
-                (Some(a), Some(b)) => b.saturating_sub(a),
-                _ => 0,
-            };
-            let others = b1
-                .saturating_sub(b0)
-                .saturating_sub(s1.saturating_sub(s0))
-                .saturating_sub(server);
-            Some(others as f64 / procs::clk_tck() as f64 / window)
-        }
-        _ => None,
-    };
+    let figures = meter.finish(&window, requests).await;
     let ids_written = match &sh.args.ids_out {
         Some(p) if sh.args.mode == Mode::Create => {
             let mut text = created.join("\n");
@@ -362,19 +433,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     Ok(LoadReport {
         mode: sh.args.mode,
         concurrency: sh.args.concurrency,
-        duration_s: window,
+        duration_s: window.secs,
         requests,
         errors: sh.errors.load(Ordering::Relaxed),
         warmup_requests: sh.warmup_requests.load(Ordering::Relaxed),
-        rps: requests as f64 / window,
+        rps: requests as f64 / window.secs,
         p50_us: procs::quantile(&lat, 0.50),
         p90_us: procs::quantile(&lat, 0.90),
         p99_us: procs::quantile(&lat, 0.99),
         max_us: lat.last().copied().unwrap_or(0),
-        server_rss_start_kb: rss_start,
-        server_rss_peak_kb: peak_kb,
-        server_cpu_us_per_req: cpu_per_req,
-        others_cores,
+        server_rss_start_kb: figures.rss_start_kb,
+        server_rss_peak_kb: figures.rss_peak_kb,
+        server_cpu_us_per_req: figures.cpu_us_per_req,
+        others_cores: figures.others_cores,
         error_samples,
         ids_written,
     })

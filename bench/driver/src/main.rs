@@ -1,8 +1,9 @@
 //! `tessera-bench`: the benchmark driver behind `bench/run.sh` (see bench/README.md).
 //!
 //! Subcommands: `load` (HTTP load generator), `limit-server` (axum empty-response server), `limit-sqlite`
-//! (raw single-row SQLite inserts), `startup` (time to ready and idle RSS of `tessera serve`) and `suite`
-//! (runs all of them, takes medians and prints the tables).
+//! (raw single-row SQLite inserts), `limit-argon2` (argon2id verifications per second), `startup` (time
+//! to ready and idle RSS of `tessera serve`), the sign-in scenario's `setup-users`, `signin-load`,
+//! `page-load` and `enumeration`, and `suite` (runs them, takes medians and prints the tables).
 //
 // This is a benchmark tool, not server code: failing loudly on a broken invariant is what we want here,
 // so the workspace's no-unwrap/expect/panic/indexing rules are relaxed for this crate.
@@ -17,6 +18,7 @@
 mod limits;
 mod load;
 mod procs;
+mod signin;
 mod suite;
 mod tessera;
 
@@ -54,6 +56,22 @@ enum Command {
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },
+    /// argon2id verifications per second at Tessera's default parameters on N threads; prints JSON.
+    LimitArgon2 {
+        /// Threads hashing at once (the cores the server may use).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 5.0)]
+        duration_secs: f64,
+    },
+    /// Register N customers through the JSON flow API and the dev mailbox; prints JSON.
+    SetupUsers(signin::SetupArgs),
+    /// Sign in through the hosted form in a closed loop; prints JSON.
+    SigninLoad(signin::SigninArgs),
+    /// Open the sign-in page at a fixed rate (open loop); prints JSON.
+    PageLoad(signin::PageArgs),
+    /// Time wrong passwords for existing and unknown accounts, one at a time; prints JSON.
+    Enumeration(signin::EnumerationArgs),
     /// Start `tessera serve` on an empty SQLite database N times: ms to the first 200 from /readyz, idle RSS.
     Startup {
         /// The release `tessera` binary.
@@ -110,6 +128,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ))?;
             print_json(&r)
         }
+        Command::LimitArgon2 {
+            threads,
+            duration_secs,
+        } => print_json(&limits::argon2_verifications(
+            threads,
+            Duration::from_secs_f64(duration_secs),
+        )?),
+        Command::SetupUsers(a) => print_json(&runtime()?.block_on(signin::setup_users(a))?),
+        Command::SigninLoad(a) => print_json(&runtime()?.block_on(signin::signin_load(a))?),
+        Command::PageLoad(a) => print_json(&runtime()?.block_on(signin::page_load(a))?),
+        Command::Enumeration(a) => print_json(&runtime()?.block_on(signin::enumeration(a))?),
         Command::Startup {
             tessera,
             runs,

@@ -16,10 +16,13 @@ use crate::load::LoadReport;
 use crate::procs::{self, Proc, median};
 use crate::tessera::{StartupReport, Tessera, TesseraOpts};
 
+mod signin;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
     Startup,
     Admin,
+    Signin,
     All,
 }
 
@@ -95,6 +98,16 @@ pub struct SuiteArgs {
     /// Where to write every raw figure as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Customers signing in, each from its own loop, in the sign-in throughput runs.
+    #[arg(long, default_value_t = 8)]
+    pub signin_concurrency: usize,
+    /// Page views started per second in the sign-in page latency runs (open loop).
+    #[arg(long, default_value_t = 200.0)]
+    pub page_rate: f64,
+    /// Wrong-password samples per class (existing and unknown accounts) for the enumeration timing; 0
+    /// skips it.
+    #[arg(long, default_value_t = 5000)]
+    pub enumeration_samples: usize,
     /// Where temporary data directories go (default: the system temp dir).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
@@ -217,6 +230,9 @@ struct Suite {
     work_dir: PathBuf,
     rt: tokio::runtime::Runtime,
     admin: Table,
+    /// The sign-in scenario's rows (see `signin.rs`).
+    signin: Table,
+    enumeration: Option<(PinMode, crate::signin::EnumerationReport)>,
     startup: BTreeMap<PinMode, StartupReport>,
     raw: Vec<serde_json::Value>,
     notes: Vec<String>,
@@ -245,6 +261,8 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         work_dir,
         rt,
         admin: BTreeMap::new(),
+        signin: BTreeMap::new(),
+        enumeration: None,
         startup: BTreeMap::new(),
         raw: Vec::new(),
         notes: Vec::new(),
@@ -271,6 +289,9 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     }
     if matches!(s.args.scenario, Scenario::Admin | Scenario::All) {
         s.run_admin()?;
+    }
+    if matches!(s.args.scenario, Scenario::Signin | Scenario::All) {
+        s.run_signin()?;
     }
     s.print_report(started.elapsed());
     if let Some(out) = &s.args.out {
@@ -528,6 +549,7 @@ impl Suite {
             synchronous: b.sync,
             database_url: db_url,
             work_dir: &self.work_dir,
+            env: &[],
         };
         let mut t = Tessera::spawn(&opts)?;
         t.wait_ready(Duration::from_secs(60))?;
@@ -676,10 +698,12 @@ impl Suite {
             println!();
             self.print_ratios(mode);
         }
+        self.print_signin();
         println!();
         println!("## targets");
         println!();
         self.print_targets();
+        self.print_signin_targets();
         let mut notes = self.notes.clone();
         if self.noisy_starts.get() > 0 {
             notes.push(format!(
@@ -790,15 +814,22 @@ impl Suite {
             .flatten()
             .map(|s| s.errors)
             .sum();
-        println!(
-            "- errors over every admin load run: {errors} (must be 0): {}",
-            verdict(errors == 0)
-        );
+        if !self.admin.is_empty() {
+            println!(
+                "- errors over every admin load run: {errors} (must be 0): {}",
+                verdict(errors == 0)
+            );
+        }
     }
 
     fn write_json(&self, out: &Path) -> anyhow::Result<()> {
         let admin: BTreeMap<&str, BTreeMap<&str, &Vec<Sample>>> = self
             .admin
+            .iter()
+            .map(|(m, rows)| (m.name(), rows.iter().map(|(k, v)| (*k, v)).collect()))
+            .collect();
+        let signin: BTreeMap<&str, BTreeMap<&str, &Vec<Sample>>> = self
+            .signin
             .iter()
             .map(|(m, rows)| (m.name(), rows.iter().map(|(k, v)| (*k, v)).collect()))
             .collect();
@@ -815,6 +846,8 @@ impl Suite {
             "concurrency": self.args.concurrency,
             "startup": startup,
             "admin": admin,
+            "signin": signin,
+            "enumeration": self.enumeration.as_ref().map(|(m, r)| serde_json::json!({"mode": m.name(), "result": r})),
             "raw": self.raw,
             "notes": self.notes,
             "loadavg_start": self.loadavg_start,
@@ -900,6 +933,7 @@ fn scenario_name(s: Scenario) -> &'static str {
     match s {
         Scenario::Startup => "startup",
         Scenario::Admin => "admin",
+        Scenario::Signin => "signin",
         Scenario::All => "all",
     }
 }

@@ -18,11 +18,14 @@ pub struct TesseraOpts<'a> {
     /// A `postgres://` URL; SQLite in the data directory when absent.
     pub database_url: Option<&'a str>,
     pub work_dir: &'a Path,
+    /// Further `TESSERA_*` settings, e.g. `("TESSERA_TRUSTED_PROXIES", "127.0.0.1")`.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A running Tessera; stopped and its data directory removed when dropped.
 pub struct Tessera {
     pub proc: Proc,
+    pub public: SocketAddr,
     pub admin: SocketAddr,
     pub key: String,
     pub spawned_at: Instant,
@@ -60,11 +63,15 @@ impl Tessera {
         if let Some(url) = opts.database_url {
             cmd.env("TESSERA_DATABASE_URL", url);
         }
+        for (k, v) in opts.env {
+            cmd.env(k, v);
+        }
         let log = dir.path().join("tessera.log");
         let spawned_at = Instant::now();
         let proc = Proc::spawn(cmd, "tessera serve", &log)?;
         Ok(Self {
             proc,
+            public,
             admin,
             key,
             spawned_at,
@@ -88,8 +95,14 @@ impl Tessera {
         self.proc.pid()
     }
 
+    /// The admin listener.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.admin)
+    }
+
+    /// The public listener (hosted pages and the flow API).
+    pub fn public_url(&self) -> String {
+        format!("http://{}", self.public)
     }
 }
 
@@ -141,6 +154,7 @@ pub fn startup(
             synchronous: None,
             database_url: None,
             work_dir,
+            env: &[],
         };
         let mut t = Tessera::spawn(&opts)?;
         let ready = t.wait_ready(Duration::from_secs(30))?;
