@@ -2,7 +2,7 @@
 //! environment variables. Every value remembers where it came from, so an error names the key, the bad
 //! value and its source. Secrets may be given through a file (`*_FILE` / `*_file`) instead of inline.
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Where a configuration value came from.
@@ -86,6 +86,9 @@ pub struct Config {
     pub argon2_parallelism: u32,
     /// Optional pepper (base64url, 32 bytes) for password hashes.
     pub password_pepper: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed when finding the client's address (RL-04). Empty, the
+    /// default, believes nobody: the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Config {
@@ -107,6 +110,7 @@ impl std::fmt::Debug for Config {
                 "bootstrap_admin_key",
                 &self.bootstrap_admin_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -227,7 +231,15 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         true,
         "optional base64url 32-byte key mixed into every password hash, kept outside the database",
     ),
+    (
+        "trusted_proxies",
+        false,
+        "addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is believed, e.g. 10.0.0.0/8, ::1; default none",
+    ),
 ];
+
+/// Keys whose value is a list: in the file they may be a TOML array of strings as well as one string.
+const LIST_KEYS: &[&str] = &["trusted_proxies"];
 
 type Raw = BTreeMap<String, (String, Source)>;
 
@@ -457,6 +469,11 @@ impl Config {
             argon2_iterations: parse(raw, "argon2_iterations", "2", "not a whole number")?,
             argon2_parallelism: parse(raw, "argon2_parallelism", "1", "not a whole number")?,
             password_pepper: get("password_pepper").map(|v| v.0.trim().to_owned()),
+            trusted_proxies: match get("trusted_proxies") {
+                Some((v, src)) => TrustedProxies::parse(v)
+                    .map_err(|problem| error("trusted_proxies", &quote(v), src, &problem))?,
+                None => TrustedProxies::default(),
+            },
             breached_password_api: match get("breached_password_api") {
                 Some((v, src)) => Some(url::Url::parse(v).map_err(|e| {
                     error(
@@ -479,6 +496,143 @@ impl Config {
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
             sqlite_synchronous_full: self.sqlite_synchronous_full,
         }
+    }
+}
+
+/// One block of addresses, written `ADDR/PREFIX` or as a single address (a /32 or /128), as used by
+/// `trusted_proxies` (RL-04). Parsed here rather than with a crate: it is short, and it sits on a trust
+/// boundary where every accepted spelling should be visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The network address: no bits set after the prefix.
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// The mask of the first `prefix` bits of a 32-bit address.
+fn mask_v4(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32_u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
+}
+
+/// The mask of the first `prefix` bits of a 128-bit address.
+fn mask_v6(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128_u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
+}
+
+impl IpNet {
+    /// The network address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length: 0–32 for IPv4, 0–128 for IPv6.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` lies in this block. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack
+    /// socket reports for an IPv4 peer) is compared as the IPv4 address it carries.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                u32::from(ip) & mask_v4(self.prefix) == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                u128::from(ip) & mask_v6(self.prefix) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    /// Accepts `192.0.2.7`, `10.0.0.0/8`, `::1`, `2001:db8::/32`. Refuses brackets, zone ids (`%eth0`),
+    /// ports, IPv4 written with leading zeros or fewer than four parts, prefixes past the address width,
+    /// bits set after the prefix (`10.0.0.1/8`, ambiguous: write `10.0.0.0/8`), and IPv4-mapped IPv6
+    /// addresses (write the IPv4 form, which is what they are compared as).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr_text, prefix_text) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr_text
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or a CIDR block like 10.0.0.0/8"))?;
+        if let IpAddr::V6(v6) = addr
+            && v6.to_ipv4_mapped().is_some()
+        {
+            return Err(format!(
+                "`{s}` is an IPv4-mapped IPv6 address; write it in IPv4 form"
+            ));
+        }
+        let width: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix_text {
+            None => width,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| p.bytes().all(|b| b.is_ascii_digit()) && *n <= width)
+                .ok_or_else(|| format!("`{s}` has a prefix length that is not 0 to {width}"))?,
+        };
+        let fits = match addr {
+            IpAddr::V4(a) => u32::from(a) & !mask_v4(prefix) == 0,
+            IpAddr::V6(a) => u128::from(a) & !mask_v6(prefix) == 0,
+        };
+        if !fits {
+            return Err(format!(
+                "`{s}` has address bits set after the /{prefix} prefix; write the network address"
+            ));
+        }
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The reverse proxies whose `X-Forwarded-For` Tessera believes when it finds a client's address for
+/// throttling and the record (RL-04). Empty, the default, trusts nobody: the TCP peer is the client, and
+/// forwarding headers cannot move anyone into a fresh throttling bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+}
+
+impl TrustedProxies {
+    /// Parses a list of addresses and CIDR blocks separated by commas and/or whitespace, e.g.
+    /// `127.0.0.1/32, 10.0.0.0/8, ::1`. A blank list trusts nobody; any malformed entry refuses the whole
+    /// list, naming the entry.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let nets = list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|entry| !entry.is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<IpNet>, String>>()?;
+        Ok(TrustedProxies { nets })
+    }
+
+    /// Whether `ip` is one of the trusted proxies (IPv4-mapped IPv6 compared as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(ip))
+    }
+
+    /// True when nobody is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// The configured blocks, in the order given.
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
     }
 }
 
@@ -559,6 +713,23 @@ fn read_file(path: &Path, raw: &mut Raw) -> Result<(), ConfigError> {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) if LIST_KEYS.contains(&key.as_str()) => {
+                let mut parts = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => parts.push(s),
+                        other => {
+                            return Err(error(
+                                &k,
+                                &quote(&other.to_string()),
+                                &src,
+                                "every element of the list must be a string",
+                            ));
+                        }
+                    }
+                }
+                parts.join(", ")
+            }
             other => {
                 return Err(error(
                     &k,
@@ -705,6 +876,151 @@ mod tests {
                 .key,
             "max_body_bytes"
         );
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_blocks_contain_what_their_prefix_covers() {
+        let ten = net("10.0.0.0/8");
+        assert!(ten.contains(ip("10.0.0.0")));
+        assert!(ten.contains(ip("10.255.255.255")));
+        assert!(!ten.contains(ip("11.0.0.0")));
+        assert!(!ten.contains(ip("9.255.255.255")));
+        let one = net("192.0.2.7");
+        assert_eq!(one.prefix_len(), 32);
+        assert!(one.contains(ip("192.0.2.7")));
+        assert!(!one.contains(ip("192.0.2.8")));
+        let odd = net("172.16.0.0/12");
+        assert!(odd.contains(ip("172.31.255.255")));
+        assert!(!odd.contains(ip("172.32.0.0")));
+        let all = net("0.0.0.0/0");
+        assert!(all.contains(ip("203.0.113.1")) && !all.contains(ip("::1")));
+        let v6 = net("2001:db8::/32");
+        assert!(v6.contains(ip("2001:db8:ffff::1")));
+        assert!(!v6.contains(ip("2001:db9::1")));
+        assert!(
+            !v6.contains(ip("10.0.0.1")),
+            "families never match each other"
+        );
+        let loop6 = net("::1");
+        assert_eq!(loop6.prefix_len(), 128);
+        assert!(loop6.contains(ip("::1")) && !loop6.contains(ip("::2")));
+        assert!(net("::/0").contains(ip("fe80::1")));
+        assert!(net("fe80::/10").contains(ip("febf::1")));
+        assert!(!net("fe80::/10").contains(ip("fec0::1")));
+        assert_eq!(net("10.0.0.0/8").to_string(), "10.0.0.0/8");
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_are_compared_as_ipv4() {
+        assert!(net("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        assert!(net("10.0.0.0/8").contains(ip("::ffff:10.1.2.3")));
+        assert!(!net("127.0.0.1").contains(ip("::ffff:127.0.0.2")));
+        assert!(
+            !net("::/0").contains(ip("::ffff:10.1.2.3")),
+            "a mapped address is IPv4, not IPv6"
+        );
+    }
+
+    #[test]
+    fn malformed_cidr_blocks_are_refused() {
+        for bad in [
+            "",
+            "a",
+            "unknown",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "10.0.0.0/+8",
+            "10.0.0.0/-1",
+            "10.0.0.0/8/8",
+            "10.0.0.1/8",
+            "10.0.0",
+            "010.0.0.1",
+            "10.0.0.256",
+            "::1/129",
+            "2001:db8::1/32",
+            "[::1]",
+            "fe80::1%eth0",
+            "127.0.0.1:80",
+            "::ffff:127.0.0.1",
+            "10.0.0.0 /8",
+        ] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_is_a_list_from_the_environment_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "");
+        let c = Config::load(Some(&file), &env(&[])).unwrap();
+        assert!(c.trusted_proxies.is_empty(), "nobody is trusted by default");
+        assert!(!c.trusted_proxies.contains(ip("127.0.0.1")));
+        let c = Config::load(
+            Some(&file),
+            &env(&[("TESSERA_TRUSTED_PROXIES", "127.0.0.1/32, 10.0.0.0/8, ::1")]),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.nets().len(), 3);
+        assert!(c.trusted_proxies.contains(ip("10.9.8.7")));
+        assert!(c.trusted_proxies.contains(ip("::1")));
+        assert!(!c.trusted_proxies.contains(ip("192.168.0.1")));
+        let c = Config::load(
+            Some(&write(
+                dir.path(),
+                "trusted_proxies = [\"192.168.0.0/16\", \"fd00::/8\"]\n",
+            )),
+            &env(&[]),
+        )
+        .unwrap();
+        assert!(c.trusted_proxies.contains(ip("192.168.4.4")));
+        assert!(c.trusted_proxies.contains(ip("fd12::1")));
+        let c = Config::load(
+            Some(&write(
+                dir.path(),
+                "trusted_proxies = \"10.0.0.1 10.0.0.2\"\n",
+            )),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.nets().len(), 2);
+        let c = Config::load(Some(&file), &env(&[("TESSERA_TRUSTED_PROXIES", " ")])).unwrap();
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_trusted_proxy_names_the_key_the_value_and_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "");
+        let e = Config::load(
+            Some(&file),
+            &env(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, unknown")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "trusted_proxies");
+        assert_eq!(e.value, "\"10.0.0.0/8, unknown\"");
+        assert_eq!(e.origin, Source::Env("TESSERA_TRUSTED_PROXIES".into()));
+        assert!(e.problem.contains("`unknown`"), "{e}");
+        let file = write(dir.path(), "trusted_proxies = [\"10.0.0.1/8\"]\n");
+        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.origin.clone()),
+            ("trusted_proxies", Source::File(file.clone()))
+        );
+        assert!(e.problem.contains("10.0.0.1/8"), "{e}");
+        let file = write(dir.path(), "trusted_proxies = [\"10.0.0.0/8\", 7]\n");
+        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        assert_eq!(e.key, "trusted_proxies");
+        let file = write(dir.path(), "public_addr = [\"127.0.0.1:1\"]\n");
+        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        assert_eq!(e.key, "public_addr", "only list keys take arrays");
     }
 
     #[test]

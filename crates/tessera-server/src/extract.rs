@@ -1,10 +1,14 @@
-//! Extractors that turn a request into typed input, answering bad input with problem documents.
+//! Extractors that turn a request into typed input, answering bad input with problem documents, and
+//! the client address a request comes from (RL-04).
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
+use tessera_core::config::TrustedProxies;
 use tessera_core::{Caller, CoreError};
 
 use crate::AppState;
@@ -231,5 +235,275 @@ where
             .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
         let caller = app.tessera.authenticate(token, request_id(parts)).await?;
         Ok(Admin(caller))
+    }
+}
+
+/// The most `X-Forwarded-For` entries, counted from the right, that [`client_ip`] looks at. A real chain
+/// of proxies is a handful of hops; an attacker's header of ten thousand entries costs no more than this.
+pub const MAX_FORWARDED_HOPS: usize = 64;
+
+/// The address of the client a request comes from, for throttling buckets and the session record
+/// (RL-04, attack A-12).
+///
+/// * A peer that is not in `trusted` is the client, and every forwarding header is ignored: anyone can
+///   write `X-Forwarded-For`, so believing it from an untrusted peer would hand out fresh throttling
+///   buckets on demand.
+/// * A trusted peer is a reverse proxy that appended the address it saw to `X-Forwarded-For`. All header
+///   lines are read as one comma-separated list, in order, and walked from the right, skipping entries
+///   that are themselves trusted proxies; the first untrusted entry is the client.
+/// * A malformed entry stops the walk, and the last trusted hop seen (possibly the peer) is the client.
+///   Garbage to the right of the real client can only have been written by a trusted proxy, so it never
+///   reaches an address the attacker chose; the failure lands in the proxy's bucket, which is counted and
+///   throttled like any other (never skipped, unlike authentik CVE-2024-47070).
+/// * When every entry is trusted the leftmost is the client; when [`MAX_FORWARDED_HOPS`] entries are all
+///   trusted the walk stops there, at the last trusted hop seen.
+///
+/// Accepted entries (optional spaces or tabs around each): `192.0.2.7`, `192.0.2.7:4711`, `2001:db8::7`,
+/// `[2001:db8::7]`, `[2001:db8::7]:4711`. Anything else is malformed: `unknown`, obfuscated identifiers
+/// such as `_hidden`, zone ids (`fe80::1%eth0`), IPv4 with leading zeros or fewer than four parts,
+/// empty entries, non-ASCII bytes. IPv4-mapped IPv6 addresses are reported (and compared) as IPv4.
+/// `Forwarded` (RFC 7239) and `X-Real-IP` are not consulted: one header, one meaning.
+pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let peer = peer.ip().to_canonical();
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let mut last_trusted = peer;
+    let entries = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .rev()
+        .flat_map(|line| line.as_bytes().rsplit(|b| *b == b','))
+        .take(MAX_FORWARDED_HOPS);
+    for entry in entries {
+        match forwarded_hop(entry) {
+            Some(ip) if trusted.contains(ip) => last_trusted = ip,
+            Some(ip) => return ip,
+            None => return last_trusted,
+        }
+    }
+    last_trusted
+}
+
+/// One `X-Forwarded-For` entry as an address, or `None` when it is malformed (see [`client_ip`]).
+fn forwarded_hop(entry: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(entry).ok()?.trim_matches([' ', '\t']);
+    // The longest accepted form, `[` + 45-character IPv6 + `]:65535`, is 53 bytes.
+    if text.is_empty() || text.len() > 53 {
+        return None;
+    }
+    let ip = if let Some(rest) = text.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        if !after.is_empty() && !after.strip_prefix(':').is_some_and(is_port) {
+            return None;
+        }
+        IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?)
+    } else if let Ok(ip) = text.parse::<IpAddr>() {
+        ip
+    } else {
+        let (addr, port) = text.split_once(':')?;
+        if !is_port(port) {
+            return None;
+        }
+        IpAddr::V4(addr.parse::<Ipv4Addr>().ok()?)
+    };
+    Some(ip.to_canonical())
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u16>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn proxies(list: &str) -> TrustedProxies {
+        TrustedProxies::parse(list).unwrap()
+    }
+
+    fn peer(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 40000)
+    }
+
+    fn xff(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    fn resolve(p: &str, lines: &[&str], trusted: &str) -> String {
+        client_ip(peer(p), &xff(lines), &proxies(trusted)).to_string()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        assert_eq!(
+            resolve("198.51.100.1", &["203.0.113.9"], ""),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            resolve("198.51.100.1", &["203.0.113.9"], "10.0.0.0/8"),
+            "198.51.100.1"
+        );
+        let mut h = xff(&["203.0.113.9"]);
+        h.insert("forwarded", HeaderValue::from_static("for=203.0.113.10"));
+        h.insert("x-real-ip", HeaderValue::from_static("203.0.113.11"));
+        assert_eq!(
+            client_ip(peer("127.0.0.1"), &h, &proxies("")).to_string(),
+            "127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn a_trusted_peer_without_the_header_is_the_client() {
+        assert_eq!(resolve("10.0.0.1", &[], "10.0.0.0/8"), "10.0.0.1");
+    }
+
+    #[test]
+    fn the_walk_goes_right_to_left_skipping_trusted_hops() {
+        let t = "127.0.0.1, 10.0.0.0/8";
+        assert_eq!(resolve("127.0.0.1", &["203.0.113.9"], t), "203.0.113.9");
+        assert_eq!(
+            resolve(
+                "127.0.0.1",
+                &["1.1.1.1, 203.0.113.9, 10.0.0.2, 10.0.0.3"],
+                t
+            ),
+            "203.0.113.9",
+            "the spoofable left part is never reached"
+        );
+        assert_eq!(
+            resolve(
+                "127.0.0.1",
+                &["1.1.1.1, 203.0.113.9", "10.0.0.2", "10.0.0.3"],
+                t
+            ),
+            "203.0.113.9",
+            "several header lines are one list, in order"
+        );
+        assert_eq!(
+            resolve("127.0.0.1", &["1.1.1.1", "203.0.113.9 ,\t10.0.0.3"], t),
+            "203.0.113.9"
+        );
+        assert!(
+            client_ip(peer("127.0.0.1"), &HeaderMap::new(), &proxies(t)).is_loopback(),
+            "no header: the proxy itself"
+        );
+        assert_eq!(
+            resolve("::ffff:127.0.0.1", &["203.0.113.9"], "127.0.0.1"),
+            "203.0.113.9",
+            "a dual-stack socket's mapped peer is matched as IPv4"
+        );
+    }
+
+    #[test]
+    fn a_malformed_entry_stops_at_the_last_trusted_hop() {
+        let t = "127.0.0.1, 10.0.0.0/8";
+        for garbage in [
+            "a",
+            "unknown",
+            "_hidden",
+            "",
+            " ",
+            "fe80::1%eth0",
+            "[fe80::1%25eth0]:80",
+            "1.2.3.4, a",
+            "1.2.3.4,",
+            "203.0.113.9 203.0.113.8",
+            "010.1.2.3",
+            "1.2.3",
+            "1.2.3.4:99999",
+            "1.2.3.4:",
+            "[2001:db8::1",
+            "[2001:db8::1]x",
+            "[1.2.3.4]",
+            "for=1.2.3.4",
+            "\"1.2.3.4\"",
+        ] {
+            assert_eq!(
+                resolve("127.0.0.1", &[garbage], t),
+                "127.0.0.1",
+                "{garbage:?}"
+            );
+        }
+        assert_eq!(
+            resolve("127.0.0.1", &["203.0.113.9, unknown, 10.0.0.7"], t),
+            "10.0.0.7",
+            "the last trusted hop, not the address behind the garbage"
+        );
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert_eq!(
+            client_ip(peer("127.0.0.1"), &h, &proxies(t)).to_string(),
+            "127.0.0.1",
+            "non-ASCII bytes are malformed"
+        );
+    }
+
+    #[test]
+    fn ports_and_brackets_are_accepted_and_stripped() {
+        let t = "127.0.0.1";
+        assert_eq!(
+            resolve("127.0.0.1", &["203.0.113.9:4711"], t),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            resolve("127.0.0.1", &["[2001:db8::7]:4711"], t),
+            "2001:db8::7"
+        );
+        assert_eq!(resolve("127.0.0.1", &["[2001:db8::7]"], t), "2001:db8::7");
+        assert_eq!(
+            resolve("127.0.0.1", &["::ffff:203.0.113.9"], t),
+            "203.0.113.9"
+        );
+    }
+
+    #[test]
+    fn ipv6_proxies_and_clients() {
+        let t = "::1, fd00::/8";
+        assert_eq!(
+            resolve("::1", &["2001:db8::7, fd00::1, fd12::2"], t),
+            "2001:db8::7"
+        );
+        assert_eq!(resolve("::1", &["203.0.113.9"], t), "203.0.113.9");
+        assert_eq!(resolve("::2", &["2001:db8::7"], t), "::2");
+        assert_eq!(resolve("::1", &["zz::1"], t), "::1");
+    }
+
+    #[test]
+    fn when_every_entry_is_trusted_the_leftmost_is_the_client() {
+        let t = "127.0.0.1, 10.0.0.0/8";
+        assert_eq!(
+            resolve("127.0.0.1", &["10.0.0.5, 10.0.0.6, 127.0.0.1"], t),
+            "10.0.0.5"
+        );
+    }
+
+    #[test]
+    fn only_the_rightmost_hops_are_read() {
+        let t = "127.0.0.1, 10.0.0.0/8";
+        let trusted_hops = vec!["10.0.0.1"; MAX_FORWARDED_HOPS - 1].join(", ");
+        let within = format!("203.0.113.9, {trusted_hops}");
+        assert_eq!(resolve("127.0.0.1", &[&within], t), "203.0.113.9");
+        let beyond = format!("203.0.113.9, 10.0.0.2, {trusted_hops}");
+        assert_eq!(
+            resolve("127.0.0.1", &[&beyond], t),
+            "10.0.0.2",
+            "past the limit: the last trusted hop seen, the client is not reached"
+        );
+        let huge = format!("{}203.0.113.9", "198.51.100.1, ".repeat(10_000));
+        assert_eq!(resolve("127.0.0.1", &[&huge], t), "203.0.113.9");
+        let junk = "a,".repeat(10_000);
+        assert_eq!(resolve("127.0.0.1", &[&junk], t), "127.0.0.1");
+        let lines = vec!["10.0.0.1"; 10_000];
+        assert_eq!(resolve("127.0.0.1", &lines, t), "10.0.0.1");
     }
 }

@@ -14,7 +14,7 @@ use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, OptionalJson};
+use crate::extract::{ApiJson, ApiPath, OptionalJson, client_ip};
 
 /// Options when an app starts a flow.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -46,14 +46,21 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     h.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
 }
 
-fn ctx(tenant: &str, headers: &HeaderMap, peer: SocketAddr, locale: Option<String>) -> FlowContext {
+fn ctx(
+    app: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    locale: Option<String>,
+) -> FlowContext {
     FlowContext {
         tenant: tenant.to_owned(),
         channel: FlowChannel::Api,
         browser_binding: None,
         session_token: bearer(headers),
         client: ClientInfo {
-            ip: Some(peer.ip().to_string()),
+            // Forwarding headers count only from a configured proxy (RL-04).
+            ip: Some(client_ip(peer, headers, &app.trusted_proxies).to_string()),
             user_agent: headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
@@ -158,7 +165,7 @@ pub async fn start(
             .as_str()
             .to_owned(),
     );
-    let c = ctx(&tenant, &headers, peer, locale);
+    let c = ctx(&app, &tenant, &headers, peer, locale);
     let started = app
         .tessera
         .start_flow(
@@ -187,7 +194,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
-    let c = ctx(&tenant, &headers, peer, None);
+    let c = ctx(&app, &tenant, &headers, peer, None);
     Ok(respond(app.tessera.get_flow(&c, kind, id).await?))
 }
 
@@ -204,7 +211,7 @@ pub async fn submit(
     ApiJson(input): ApiJson<FlowInput>,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
-    let c = ctx(&tenant, &headers, peer, None);
+    let c = ctx(&app, &tenant, &headers, peer, None);
     Ok(respond(app.tessera.submit_flow(&c, kind, id, input).await?))
 }
 

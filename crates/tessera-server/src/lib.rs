@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tessera_core::Tessera;
-use tessera_core::config::Config;
+use tessera_core::config::{Config, TrustedProxies};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub cookies: public::Cookies,
     /// True when no SMTP server is configured: mails are shown at `/dev/mailbox` on the admin listener.
     pub dev_mailbox: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed; see [`extract::client_ip`] (RL-04).
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             views,
             cookies: public::Cookies::for_base(&config.base_url, config.dev_mode),
             dev_mailbox: config.smtp_url.is_none(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         })
     }
 }

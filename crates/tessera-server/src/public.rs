@@ -14,6 +14,7 @@ use tessera_core::sessions::ClientInfo;
 use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind};
 
 use crate::AppState;
+use crate::extract::client_ip;
 use crate::views::{FlowLinks, Locale, MessagePage};
 
 /// Cookie names and attributes for this deployment (SES-03).
@@ -103,8 +104,8 @@ fn context(
         browser_binding: cookie(headers, app.cookies.flow).map(str::to_owned),
         session_token: cookie(headers, app.cookies.session).map(str::to_owned),
         client: ClientInfo {
-            // The peer address only: forwarding headers are not trusted unless a proxy is configured (RL-04).
-            ip: Some(peer.ip().to_string()),
+            // Forwarding headers count only from a configured proxy (RL-04).
+            ip: Some(client_ip(peer, headers, &app.trusted_proxies).to_string()),
             user_agent: headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

@@ -1149,3 +1149,345 @@ engine_tests!(
     pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change,
     pw_04_the_online_breach_check_refuses_breached_passwords
 );
+
+/// Settings for tests that make dozens of failed sign-ins: cheap argon2id, and the given trusted proxies.
+fn many_attempts(
+    trusted_proxies: &str,
+) -> impl FnOnce(&mut std::collections::HashMap<String, String>) {
+    let trusted_proxies = trusted_proxies.to_owned();
+    move |env| {
+        env.insert("TESSERA_ARGON2_MEMORY_KIB".into(), "64".into());
+        env.insert("TESSERA_ARGON2_ITERATIONS".into(), "1".into());
+        env.insert("TESSERA_TRUSTED_PROXIES".into(), trusted_proxies);
+    }
+}
+
+/// One sign-in attempt on an open login flow, with extra request headers (repeated names are sent as
+/// separate header lines).
+async fn attempt(s: &TestServer, flow: &Value, identifier: &str, headers: &[(&str, &str)]) -> Resp {
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let mut req = s
+        .http
+        .post(api(s, &format!("{kind}/{id}")))
+        .json(&json!({"identifier": identifier, "password": "not the password at all"}));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let r = Resp::from(req.send().await.unwrap()).await;
+    assert!(r.status < 500, "{identifier} {headers:?}: {r:?}");
+    r
+}
+
+fn throttled(r: &Resp) -> bool {
+    messages(r).contains(&"error-throttled".to_owned())
+}
+
+/// Fails `n` sign-ins on distinct unknown accounts (so only the per-IP bucket fills), each with the
+/// headers `headers(i)` gives; every one must be counted as an ordinary failure.
+async fn fail_sign_ins<'a>(
+    s: &TestServer,
+    flow: &Value,
+    prefix: &str,
+    n: usize,
+    headers: impl Fn(usize) -> Vec<(&'a str, String)>,
+) {
+    for i in 0..n {
+        let h = headers(i);
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = attempt(s, flow, &format!("{prefix}{i}@example.com"), &h).await;
+        assert_eq!(r.status, 400, "attempt {i} with {h:?}: {r:?}");
+        assert!(
+            messages(&r).contains(&"error-invalid-credentials".to_owned()),
+            "attempt {i} with {h:?} is an ordinary failure: {r:?}"
+        );
+    }
+}
+
+/// A login page opened by a cookie-keeping browser: its URL and CSRF token.
+async fn login_page(s: &TestServer, browser: &reqwest::Client) -> (String, String) {
+    let r = browser
+        .get(format!("{}/t/default/login", s.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let url = format!("{}{}", s.public, r.headers()["location"].to_str().unwrap());
+    let html = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = html.find(marker).unwrap() + marker.len();
+    let token = html[at..].split('"').next().unwrap().to_owned();
+    (url, token)
+}
+
+/// A sign-in form post from that page; returns the status and whether the page says "throttled".
+async fn form_attempt(
+    browser: &reqwest::Client,
+    (url, token): &(String, String),
+    identifier: &str,
+    xff: Option<&str>,
+) -> (u16, bool) {
+    let mut req = browser.post(url).form(&[
+        ("csrf_token", token.as_str()),
+        ("identifier", identifier),
+        ("password", "not the password at all"),
+    ]);
+    if let Some(v) = xff {
+        req = req.header("x-forwarded-for", v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let html = r.text().await.unwrap();
+    assert!(status < 500, "{html}");
+    // Form-level messages carry no id on the page: match the English text of `error-throttled`.
+    (status, html.contains("Too many attempts."))
+}
+
+fn cookie_browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn session_ips(s: &TestServer, token: &str) -> Vec<(bool, String)> {
+    let r = Resp::from(
+        s.http
+            .get(format!("{}/t/default/api/sessions", s.public))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["current"].as_bool().unwrap_or(false),
+                v["ip"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn rl_04_forwarded_for_ignored_from_untrusted_peer(engine: Engine) {
+    let Some(s) = TestServer::start_with(engine, many_attempts("")).await else {
+        return;
+    };
+    sign_up(&s, "peer@example.com", json!({})).await;
+    let flow = start(&s, "login", json!({})).await;
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let r = Resp::from(
+        s.http
+            .post(api(&s, &format!("{kind}/{id}")))
+            .header("x-forwarded-for", "203.0.113.20")
+            .json(&json!({"identifier": "peer@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = r.json["session_token"]
+        .as_str()
+        .expect("signed in")
+        .to_owned();
+    assert!(
+        session_ips(&s, &token)
+            .await
+            .contains(&(true, "127.0.0.1".to_owned())),
+        "the session records the peer, not the header"
+    );
+
+    let browser = cookie_browser();
+    let page = login_page(&s, &browser).await;
+    let flow = start(&s, "login", json!({})).await;
+    // Every attempt claims another client, in every header an attacker might hope is read.
+    fail_sign_ins(&s, &flow, "rotating", 30, |i| {
+        vec![
+            ("x-forwarded-for", format!("203.0.113.{i}")),
+            ("forwarded", format!("for=198.51.100.{i}")),
+            ("x-real-ip", format!("192.0.2.{i}")),
+        ]
+    })
+    .await;
+    let r = attempt(
+        &s,
+        &flow,
+        "rotating-last@example.com",
+        &[("x-forwarded-for", "203.0.113.200")],
+    )
+    .await;
+    assert!(
+        throttled(&r),
+        "31 failures from one peer fill its bucket whatever it forwards: {r:?}"
+    );
+    let (_, page_throttled) = form_attempt(
+        &browser,
+        &page,
+        "rotating-page@example.com",
+        Some("203.0.113.201"),
+    )
+    .await;
+    assert!(page_throttled, "the hosted pages count the same bucket");
+}
+
+async fn rl_04_garbage_forwarded_for_lands_in_proxy_bucket(engine: Engine) {
+    let Some(s) = TestServer::start_with(engine, many_attempts("127.0.0.1, ::1")).await else {
+        return;
+    };
+    let trusted_hops = format!("198.51.100.1, {}", vec!["127.0.0.1"; 999].join(", "));
+    let garbage_tail = format!("{}a", "198.51.100.2, ".repeat(999));
+    let corpus: Vec<Vec<(&str, String)>> = vec![
+        vec![("x-forwarded-for", "a".into())],
+        vec![("x-forwarded-for", "unknown".into())],
+        vec![("x-forwarded-for", "_hidden".into())],
+        vec![("x-forwarded-for", "1.2.3.4, a".into())],
+        vec![("x-forwarded-for", "1.2.3.4, unknown".into())],
+        vec![("x-forwarded-for", "fe80::1%eth0".into())],
+        vec![("x-forwarded-for", "[fe80::1%25eth0]:443".into())],
+        vec![("x-forwarded-for", String::new())],
+        vec![("x-forwarded-for", ",,,".into())],
+        vec![("x-forwarded-for", "1.2.3.4:99999".into())],
+        vec![("x-forwarded-for", "010.0.0.1".into())],
+        vec![
+            ("x-forwarded-for", "1.2.3.4".into()),
+            ("x-forwarded-for", "_hidden".into()),
+        ],
+        vec![("forwarded", "for=1.2.3.4".into())],
+        vec![("x-forwarded-for", garbage_tail)],
+        vec![("x-forwarded-for", trusted_hops)],
+    ];
+    let flow = start(&s, "login", json!({})).await;
+    fail_sign_ins(&s, &flow, "garbage", 30, |i| {
+        corpus[i % corpus.len()].clone()
+    })
+    .await;
+    let r = attempt(&s, &flow, "garbage-last@example.com", &[]).await;
+    assert!(
+        throttled(&r),
+        "the garbage was counted in the proxy's own bucket, the same as requests without the header: {r:?}"
+    );
+    for headers in &corpus {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = attempt(&s, &flow, "garbage-again@example.com", &h).await;
+        assert!(throttled(&r), "{h:?} does not escape the bucket: {r:?}");
+    }
+    let r = attempt(
+        &s,
+        &flow,
+        "elsewhere@example.com",
+        &[("x-forwarded-for", "203.0.113.50")],
+    )
+    .await;
+    assert!(
+        !throttled(&r) && messages(&r).contains(&"error-invalid-credentials".to_owned()),
+        "a well-formed client behind the proxy has its own bucket: {r:?}"
+    );
+}
+
+async fn rl_04_trusted_proxy_gives_each_forwarded_client_its_own_bucket(engine: Engine) {
+    let Some(s) = TestServer::start_with(engine, many_attempts("127.0.0.1, ::1")).await else {
+        return;
+    };
+    let token = sign_up(&s, "behind@example.com", json!({})).await;
+    let flow = start(&s, "login", json!({})).await;
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let r = Resp::from(
+        s.http
+            .post(api(&s, &format!("{kind}/{id}")))
+            .header("x-forwarded-for", "198.51.100.9, 203.0.113.20")
+            .json(&json!({"identifier": "behind@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let second = r.json["session_token"]
+        .as_str()
+        .expect("signed in")
+        .to_owned();
+    assert!(
+        session_ips(&s, &second)
+            .await
+            .contains(&(true, "203.0.113.20".to_owned())),
+        "the session records the client the proxy saw"
+    );
+    assert!(
+        session_ips(&s, &token)
+            .await
+            .contains(&(true, "127.0.0.1".to_owned())),
+        "and without the header, the proxy itself"
+    );
+
+    let browser = cookie_browser();
+    let page = login_page(&s, &browser).await;
+    let flow = start(&s, "login", json!({})).await;
+    fail_sign_ins(&s, &flow, "one-client", 30, |_| {
+        vec![("x-forwarded-for", "203.0.113.7".to_owned())]
+    })
+    .await;
+    for xff in [
+        "203.0.113.7",
+        "203.0.113.7:4711",
+        "198.51.100.1, 203.0.113.7, 127.0.0.1",
+    ] {
+        let r = attempt(
+            &s,
+            &flow,
+            "one-client-more@example.com",
+            &[("x-forwarded-for", xff)],
+        )
+        .await;
+        assert!(
+            throttled(&r),
+            "{xff}: the 31st failure of one client waits: {r:?}"
+        );
+    }
+    let (_, page_throttled) = form_attempt(
+        &browser,
+        &page,
+        "one-client-page@example.com",
+        Some("203.0.113.7"),
+    )
+    .await;
+    assert!(
+        page_throttled,
+        "the hosted pages resolve the client the same way"
+    );
+    for xff in [Some("203.0.113.8"), Some("203.0.113.7, 203.0.113.8"), None] {
+        let h: Vec<(&str, &str)> = xff.map(|v| ("x-forwarded-for", v)).into_iter().collect();
+        let r = attempt(&s, &flow, "another-client@example.com", &h).await;
+        assert!(
+            !throttled(&r) && messages(&r).contains(&"error-invalid-credentials".to_owned()),
+            "{xff:?} is another client with its own bucket: {r:?}"
+        );
+    }
+    let (status, page_throttled) = form_attempt(
+        &browser,
+        &page,
+        "another-page@example.com",
+        Some("203.0.113.9"),
+    )
+    .await;
+    assert!(!page_throttled && status == 400);
+}
+
+engine_tests!(
+    rl_04_forwarded_for_ignored_from_untrusted_peer,
+    rl_04_garbage_forwarded_for_lands_in_proxy_bucket,
+    rl_04_trusted_proxy_gives_each_forwarded_client_its_own_bucket,
+);
