@@ -172,6 +172,45 @@ pub async fn by_identifier(
     Ok(found.map(IdentityId))
 }
 
+/// What a sign-in needs to know about an identifier, read in one query: the identity holding it, its
+/// state, and its secret of one credential kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInCandidate {
+    pub identity: IdentityId,
+    pub state: IdentityState,
+    pub secret: Option<String>,
+}
+
+/// The sign-in candidate for a normalised identifier. One indexed query whether or not the identifier
+/// is known, so the database work of a sign-in does not tell which identifiers have accounts (RL-05).
+pub async fn sign_in_candidate(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    kind: IdentifierKind,
+    value: &str,
+    credential_kind: &str,
+) -> Result<Option<SignInCandidate>> {
+    let sql = "SELECT x.identity_id, i.state, c.secret FROM identifiers x \
+               JOIN identities i ON i.tenant_id = x.tenant_id AND i.id = x.identity_id \
+               LEFT JOIN credentials c ON c.identity_id = x.identity_id AND c.kind = $4 \
+               WHERE x.tenant_id = $1 AND x.kind = $2 AND x.value = $3";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(kind.as_str())
+        .bind(value)
+        .bind(credential_kind)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| -> Result<SignInCandidate> {
+            Ok(SignInCandidate {
+                identity: IdentityId(r.uuid("identity_id")?),
+                state: parse_text("state", &r.text("state")?, IdentityState::parse)?,
+                secret: r.opt_text("secret")?,
+            })
+        })
+        .transpose())
+}
+
 /// Writes state and attributes if the stored version is still `expected_version`; false otherwise.
 pub async fn update(x: &mut impl Exec, i: &Identity, expected_version: i64) -> Result<bool> {
     let sql = "UPDATE identities SET state = $1, attributes = $2, updated_at = $3, version = $4 \

@@ -9,6 +9,7 @@ use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::{Identity, IdentityState};
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
+use tessera_store::identities::SignInCandidate;
 
 use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, types};
 use crate::throttle::Verdict;
@@ -29,8 +30,9 @@ pub(crate) fn init(flow: &mut Flow, identifier: Option<&str>) {
     ];
 }
 
-/// Finds the identity an identifier names, whatever its kind.
-pub(crate) async fn resolve(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<Identity>> {
+/// The sign-in candidate an identifier names, whatever its kind: one query on every path, hit or miss
+/// (RL-05). An identifier that cannot be normalised names nobody.
+async fn candidate(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<SignInCandidate>> {
     let kind = if raw.contains('@') {
         IdentifierKind::Email
     } else if raw.starts_with('+') {
@@ -42,12 +44,10 @@ pub(crate) async fn resolve(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<O
         return Ok(None);
     };
     let mut conn = t.db.conn().await?;
-    let Some(id) =
-        tessera_store::identities::by_identifier(&mut conn, tenant.id, n.kind, &n.value).await?
-    else {
-        return Ok(None);
-    };
-    Ok(tessera_store::identities::get(&mut conn, tenant.id, id).await?)
+    Ok(tessera_store::identities::sign_in_candidate(
+        &mut conn, tenant.id, n.kind, &n.value, "password",
+    )
+    .await?)
 }
 
 fn invalid(flow: &mut Flow) {
@@ -116,14 +116,8 @@ pub(crate) async fn submit(
             None,
         ));
     }
-    let identity = resolve(t, tenant, identifier).await?;
-    let credential = match &identity {
-        Some(i) => {
-            let mut conn = t.db.conn().await?;
-            tessera_store::credentials::get(&mut conn, i.id, "password").await?
-        }
-        None => None,
-    };
+    let candidate = candidate(t, tenant, identifier).await?;
+    let credential = candidate.as_ref().and_then(|c| c.secret.clone());
     // Exactly one argon2id run on every path (RL-05).
     let (matches, needs_rehash) = match &credential {
         Some(phc) => {
@@ -135,11 +129,19 @@ pub(crate) async fn submit(
             (false, false)
         }
     };
-    let usable = identity
+    let usable = candidate
         .as_ref()
-        .is_some_and(|i| i.state == IdentityState::Active);
-    let mut tx = t.db.begin().await?;
-    let (Some(identity), true, true) = (identity, matches, usable) else {
+        .is_some_and(|c| c.state == IdentityState::Active);
+    // Only with the password proven is the whole identity read (for progressive profiling).
+    let identity = match (&candidate, matches && usable) {
+        (Some(c), true) => {
+            let mut conn = t.db.conn().await?;
+            tessera_store::identities::get(&mut conn, tenant.id, c.identity).await?
+        }
+        _ => None,
+    };
+    let Some(identity) = identity else {
+        let mut tx = t.db.begin().await?;
         t.throttle_fail(&mut tx, &keys).await?;
         invalid(flow);
         return Ok((
@@ -149,9 +151,25 @@ pub(crate) async fn submit(
             Some(tx),
         ));
     };
+    // Hashed before the write transaction begins, so the writer is never held during argon2id.
+    let rehashed = match (needs_rehash, &credential) {
+        (true, Some(old)) => Some((old, t.passwords.hash(password).await?)),
+        _ => None,
+    };
+    flow.identity_id = Some(identity.id);
+    let missing = missing_profile(t, tenant, flow, &identity).await?;
+    let step = if missing.is_empty() {
+        Step::SignIn {
+            identity: identity.id,
+            amr: vec!["pwd".into()],
+        }
+    } else {
+        show_profile(t, tenant, flow, &identity, &missing).await?;
+        Step::Advance
+    };
+    let mut tx = t.db.begin().await?;
     t.throttle_clear(&mut tx, &keys).await?;
-    if let (true, Some(old)) = (needs_rehash, &credential) {
-        let new = t.passwords.hash(password).await?;
+    if let Some((old, new)) = rehashed {
         tessera_store::credentials::replace_if(
             &mut tx,
             identity.id,
@@ -162,19 +180,7 @@ pub(crate) async fn submit(
         )
         .await?;
     }
-    flow.identity_id = Some(identity.id);
-    let missing = missing_profile(t, tenant, flow, &identity).await?;
-    if missing.is_empty() {
-        return Ok((
-            Step::SignIn {
-                identity: identity.id,
-                amr: vec!["pwd".into()],
-            },
-            Some(tx),
-        ));
-    }
-    show_profile(t, tenant, flow, &identity, &missing).await?;
-    Ok((Step::Advance, Some(tx)))
+    Ok((step, Some(tx)))
 }
 
 /// The attributes the flow's client needs that the identity lacks, with the purpose given for them.

@@ -682,6 +682,79 @@ async fn by_identifier_matches_the_exact_kind_and_normalised_value(engine: Engin
     );
 }
 
+async fn a_sign_in_candidate_carries_state_and_password_in_one_read(engine: Engine) {
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let store = open(&db).await;
+    let t = add_tenant(&store, "acme").await;
+    let with_password = add_person(&store, &t, "ada@example.com").await;
+    let without = add_person(&store, &t, "bob@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    tessera_store::credentials::set(
+        &mut tx,
+        t.id,
+        with_password.id,
+        "password",
+        "$argon2id$stored",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut c = store.conn().await.unwrap();
+    let found = identities::sign_in_candidate(
+        &mut c,
+        t.id,
+        IdentifierKind::Email,
+        "ada@example.com",
+        "password",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.identity, with_password.id);
+    assert_eq!(found.state, with_password.state);
+    assert_eq!(found.secret.as_deref(), Some("$argon2id$stored"));
+    let found = identities::sign_in_candidate(
+        &mut c,
+        t.id,
+        IdentifierKind::Email,
+        "bob@example.com",
+        "password",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.identity, without.id);
+    assert_eq!(found.secret, None, "an account without a password");
+    for (kind, value, cred) in [
+        (IdentifierKind::Email, "nobody@example.com", "password"),
+        (IdentifierKind::Username, "ada@example.com", "password"),
+    ] {
+        assert_eq!(
+            identities::sign_in_candidate(&mut c, t.id, kind, value, cred)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let other = add_tenant(&store, "globex").await;
+    assert_eq!(
+        identities::sign_in_candidate(
+            &mut c,
+            other.id,
+            IdentifierKind::Email,
+            "ada@example.com",
+            "password"
+        )
+        .await
+        .unwrap(),
+        None,
+        "another tenant"
+    );
+}
+
 async fn released_identifiers_can_be_taken_by_another_identity(engine: Engine) {
     let Some(db) = TestDb::new(engine).await else {
         return;
@@ -2063,6 +2136,7 @@ engine_tests!(
     an_identifier_is_unique_in_a_tenant_and_the_losing_transaction_leaves_nothing,
     the_same_identifier_may_belong_to_one_identity_in_each_tenant,
     by_identifier_matches_the_exact_kind_and_normalised_value,
+    a_sign_in_candidate_carries_state_and_password_in_one_read,
     released_identifiers_can_be_taken_by_another_identity,
     an_identity_update_with_a_stale_version_changes_nothing,
     identity_pages_visit_every_identity_once_in_id_order,
