@@ -6,14 +6,20 @@
 //! is abandoned half-way (the client hung up) still holds its permit until the work it started is done;
 //! a burst of abandoned sign-ins cannot pile up more Argon2 work than the bound. A counter of operations
 //! performed lets tests and metrics see that unknown accounts cost the same work as known ones.
+//!
+//! Argon2's working memory (`memory_kib` per hash) is kept in a small pool and handed to whichever
+//! blocking thread holds a permit, instead of being allocated and freed per hash: freed buffers of that
+//! size linger in the allocator arena of every thread that ever hashed, and a busy server would sit on
+//! many times the memory its bound implies. With the pool, the memory held for hashing is at most one
+//! buffer per permit, whatever the number of hashes done.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tessera_crypto::SecretKey;
-use tessera_crypto::password::{self, PasswordCheck, PasswordParams};
+use tessera_crypto::password::{self, HashMemory, PasswordCheck, PasswordParams};
 use tokio::sync::Semaphore;
 
 use crate::{CoreError, Result};
@@ -30,20 +36,55 @@ struct Inner {
     params: PasswordParams,
     pepper: Option<SecretKey>,
     permits: Arc<Semaphore>,
+    /// As many as there are permits.
+    max_concurrent: usize,
+    /// Working memory not in use right now. A buffer is only taken while a permit is held and is put
+    /// back before the permit is released, so there are never more buffers than permits.
+    memory: Mutex<Vec<HashMemory>>,
     operations: AtomicU64,
     #[cfg(test)]
     probe: probe::Probe,
+}
+
+impl Inner {
+    /// A buffer from the pool, or a new (empty) one when every existing buffer is in use, which can
+    /// only happen while fewer buffers than permits exist.
+    fn take_memory(&self) -> HashMemory {
+        let pooled = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        pooled.unwrap_or_else(|| {
+            #[cfg(test)]
+            self.probe.buffers_created.fetch_add(1, Ordering::SeqCst);
+            HashMemory::new()
+        })
+    }
+
+    /// Returns a buffer to the pool, first giving back anything beyond what today's parameters need
+    /// (a verification of an old, costlier hash grows it).
+    fn put_memory(&self, mut memory: HashMemory) {
+        memory.shrink_to(&self.params);
+        let mut pool = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < self.max_concurrent {
+            pool.push(memory);
+        }
+    }
 }
 
 impl PasswordService {
     /// A service hashing with `params`, feeding `pepper` (kept outside the database) to Argon2, and
     /// running at most `max_concurrent` hashes at once (at least one).
     pub fn new(params: PasswordParams, pepper: Option<SecretKey>, max_concurrent: usize) -> Self {
+        let max_concurrent = max_concurrent.max(1);
         Self {
             inner: Arc::new(Inner {
                 params,
                 pepper,
-                permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+                permits: Arc::new(Semaphore::new(max_concurrent)),
+                max_concurrent,
+                memory: Mutex::new(Vec::with_capacity(max_concurrent)),
                 operations: AtomicU64::new(0),
                 #[cfg(test)]
                 probe: probe::Probe::default(),
@@ -64,8 +105,8 @@ impl PasswordService {
 
     /// Hashes a password for storage (a PHC string).
     pub async fn hash(&self, pw: &str) -> Result<String> {
-        self.run(pw, |pw, params, pepper| {
-            password::hash_password(pw, params, pepper)
+        self.run(pw, |pw, params, pepper, memory| {
+            password::hash_password_with_memory(pw, params, pepper, memory)
         })
         .await
     }
@@ -74,8 +115,8 @@ impl PasswordService {
     /// internal error, never a mere mismatch.
     pub async fn verify(&self, pw: &str, phc: &str) -> Result<PasswordCheck> {
         let phc = phc.to_owned();
-        self.run(pw, move |pw, params, pepper| {
-            password::verify_password(pw, &phc, params, pepper)
+        self.run(pw, move |pw, params, pepper, memory| {
+            password::verify_password_with_memory(pw, &phc, params, pepper, memory)
         })
         .await
     }
@@ -83,8 +124,8 @@ impl PasswordService {
     /// Spends the same work as [`Self::verify`] and never matches: for sign-ins to accounts that do not
     /// exist, so the response time does not tell which identifiers have accounts.
     pub async fn verify_against_dummy(&self, pw: &str) -> Result<PasswordCheck> {
-        self.run(pw, |pw, params, pepper| {
-            password::dummy_verify(pw, params, pepper)
+        self.run(pw, |pw, params, pepper, memory| {
+            password::dummy_verify_with_memory(pw, params, pepper, memory)
         })
         .await
     }
@@ -94,7 +135,7 @@ impl PasswordService {
         self.inner.operations.load(Ordering::Relaxed)
     }
 
-    /// Runs one Argon2 computation on the blocking pool while holding a permit.
+    /// Runs one Argon2 computation on the blocking pool while holding a permit and a pooled buffer.
     async fn run<T, F>(&self, pw: &str, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -102,6 +143,7 @@ impl PasswordService {
                 &str,
                 &PasswordParams,
                 Option<&SecretKey>,
+                &mut HashMemory,
             ) -> Result<T, tessera_crypto::CryptoError>
             + Send
             + 'static,
@@ -118,11 +160,18 @@ impl PasswordService {
         let pw = password::normalize_password(pw);
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
             inner.operations.fetch_add(1, Ordering::Relaxed);
-            #[cfg(test)]
-            let _running = inner.probe.enter();
-            work(&pw, &inner.params, inner.pepper.as_ref()).map_err(CoreError::from)
+            let outcome = {
+                #[cfg(test)]
+                let _running = inner.probe.enter();
+                let mut memory = inner.take_memory();
+                let outcome = work(&pw, &inner.params, inner.pepper.as_ref(), &mut memory);
+                inner.put_memory(memory);
+                outcome
+            };
+            // Only now may the next computation start: its buffer is back in the pool.
+            drop(permit);
+            outcome.map_err(CoreError::from)
         })
         .await
         .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")))?
@@ -144,11 +193,13 @@ pub trait BreachCheck: Send + Sync + std::fmt::Debug {
 mod probe {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Records how many computations run at once, and the most seen.
+    /// Records how many computations run at once, the most seen, and how many working-memory buffers
+    /// were ever created.
     #[derive(Debug, Default)]
     pub(super) struct Probe {
         running: AtomicUsize,
         pub(super) peak: AtomicUsize,
+        pub(super) buffers_created: AtomicUsize,
     }
 
     pub(super) struct Running<'a>(&'a Probe);
@@ -202,6 +253,61 @@ mod tests {
         hash_many(&svc, 4).await;
         assert_eq!(svc.inner.probe.peak.load(Ordering::SeqCst), 1);
         assert_eq!(svc.operations(), 4);
+        assert_eq!(
+            svc.inner.probe.buffers_created.load(Ordering::SeqCst),
+            1,
+            "one permit, one buffer, reused"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pw_09_working_memory_is_at_most_one_buffer_per_permit() {
+        let permits = 3;
+        let svc = PasswordService::new(cheap(), None, permits);
+        let phc = svc.hash("correct horse battery staple").await.unwrap();
+        // A hash from a costlier configuration grows a buffer while it is verified.
+        let costlier = PasswordParams {
+            memory_kib: 256,
+            ..cheap()
+        };
+        let old_phc =
+            password::hash_password("correct horse battery staple", &costlier, None).unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let svc = svc.clone();
+                let phc = if i % 5 == 0 {
+                    old_phc.clone()
+                } else {
+                    phc.clone()
+                };
+                tokio::spawn(async move {
+                    match i % 3 {
+                        0 => svc.hash(&format!("password number {i}")).await.map(drop),
+                        1 => {
+                            let check = svc.verify("correct horse battery staple", &phc).await?;
+                            assert!(check.matches);
+                            Ok(())
+                        }
+                        _ => svc.verify_against_dummy("no such account").await.map(drop),
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(svc.operations(), 41);
+        let created = svc.inner.probe.buffers_created.load(Ordering::SeqCst);
+        assert!((1..=permits).contains(&created), "{created} buffers");
+        let pool = svc.inner.memory.lock().unwrap();
+        assert_eq!(pool.len(), created, "every buffer is back in the pool");
+        for memory in pool.iter() {
+            assert_eq!(
+                memory.kib(),
+                64,
+                "held at today's parameters, not the costlier hash's"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
