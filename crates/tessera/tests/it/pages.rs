@@ -130,8 +130,10 @@ async fn duplicated_and_oversized_form_fields_are_refused(engine: Engine) {
         .unwrap();
     assert_eq!(r.status(), 400);
     let huge = format!("csrf_token={token}&identifier={}", "a".repeat(2 << 20));
-    // The server may answer 413 and close before the client finished sending; either way it is refused.
-    let sent = c
+    // The server may answer 413 and close before the client finished sending (a reset or a broken pipe
+    // on a loaded machine); either way it is refused. A client of its own, so the closed connection is
+    // not reused by the next request.
+    let sent = browser()
         .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(huge)
@@ -139,7 +141,10 @@ async fn duplicated_and_oversized_form_fields_are_refused(engine: Engine) {
         .await;
     match sent {
         Ok(r) => assert!(r.status() == 413 || r.status() == 400, "{}", r.status()),
-        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+        Err(e) => assert!(
+            !e.is_timeout(),
+            "the server neither refused nor answered: {e}"
+        ),
     }
     let r = c
         .post(&url)
