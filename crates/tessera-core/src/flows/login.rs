@@ -50,11 +50,24 @@ async fn candidate(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<Sig
     .await?)
 }
 
-fn invalid(flow: &mut Flow) {
+/// The one answer to every failed sign-in, counted against the account and the client address.
+async fn refuse(
+    t: &Tessera,
+    flow: &mut Flow,
+    keys: &crate::throttle::ThrottleKeys,
+) -> Result<(Step, Option<Tx>)> {
+    let mut tx = t.db.begin().await?;
+    t.throttle_fail(&mut tx, keys).await?;
     flow.ui.messages.push(UiMessage::error(
         "error-invalid-credentials",
         "The email or password is wrong.",
     ));
+    Ok((
+        Step::Stay {
+            reason: "invalid_credentials",
+        },
+        Some(tx),
+    ))
 }
 
 pub(crate) async fn submit(
@@ -132,39 +145,43 @@ pub(crate) async fn submit(
     let usable = candidate
         .as_ref()
         .is_some_and(|c| c.state == IdentityState::Active);
-    // Only with the password proven is the whole identity read (for progressive profiling).
-    let identity = match (&candidate, matches && usable) {
-        (Some(c), true) => {
-            let mut conn = t.db.conn().await?;
-            tessera_store::identities::get(&mut conn, tenant.id, c.identity).await?
-        }
-        _ => None,
+    let Some(candidate) = candidate.filter(|_| matches && usable) else {
+        return refuse(t, flow, &keys).await;
     };
-    let Some(identity) = identity else {
-        let mut tx = t.db.begin().await?;
-        t.throttle_fail(&mut tx, &keys).await?;
-        invalid(flow);
-        return Ok((
-            Step::Stay {
-                reason: "invalid_credentials",
-            },
-            Some(tx),
-        ));
+    // Only with the password proven, and only when a client application may need more of the profile,
+    // is the whole identity read (progressive profiling).
+    let missing = match &flow.client_id {
+        None => Vec::new(),
+        Some(_) => {
+            let mut conn = t.db.conn().await?;
+            let identity =
+                tessera_store::identities::get(&mut conn, tenant.id, candidate.identity).await?;
+            drop(conn);
+            match identity {
+                Some(identity) => {
+                    let missing = missing_profile(t, tenant, flow, &identity).await?;
+                    if !missing.is_empty() {
+                        show_profile(t, tenant, flow, &identity, &missing).await?;
+                    }
+                    missing
+                }
+                // Deleted between the two reads: as if it had never existed.
+                None => return refuse(t, flow, &keys).await,
+            }
+        }
     };
     // Hashed before the write transaction begins, so the writer is never held during argon2id.
     let rehashed = match (needs_rehash, &credential) {
         (true, Some(old)) => Some((old, t.passwords.hash(password).await?)),
         _ => None,
     };
-    flow.identity_id = Some(identity.id);
-    let missing = missing_profile(t, tenant, flow, &identity).await?;
+    flow.identity_id = Some(candidate.identity);
     let step = if missing.is_empty() {
         Step::SignIn {
-            identity: identity.id,
+            identity: candidate.identity,
             amr: vec!["pwd".into()],
         }
     } else {
-        show_profile(t, tenant, flow, &identity, &missing).await?;
         Step::Advance
     };
     let mut tx = t.db.begin().await?;
@@ -172,7 +189,7 @@ pub(crate) async fn submit(
     if let Some((old, new)) = rehashed {
         tessera_store::credentials::replace_if(
             &mut tx,
-            identity.id,
+            candidate.identity,
             "password",
             old,
             &new,
