@@ -137,11 +137,14 @@ async fn identifiers_of(
         return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    // No ORDER BY here: SQLite's planner (without statistics) then prefers the primary key on
+    // (tenant_id, kind, value), which hands rows out in that order, and walks every identifier of the
+    // tenant: a get cost 7.6 ms of CPU at 16,000 identities in the benchmark. Sorted below instead.
     let sql = format!(
-        "SELECT identity_id, kind, value, verified FROM identifiers WHERE tenant_id = $1 AND identity_id IN ({}) ORDER BY kind, value",
+        "SELECT identity_id, kind, value, verified FROM identifiers WHERE tenant_id = $1 AND identity_id IN ({})",
         placeholders.join(", ")
     );
-    on_engine!(x, |c| {
+    let mut rows: Vec<(Uuid, Identifier)> = on_engine!(x, |c| {
         let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.0);
         for id in ids {
             q = q.bind(*id);
@@ -150,8 +153,10 @@ async fn identifiers_of(
             .await?
             .iter()
             .map(identifier_from_row)
-            .collect()
-    })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    rows.sort_by(|(_, a), (_, b)| (a.kind.as_str(), &a.value).cmp(&(b.kind.as_str(), &b.value)));
+    Ok(rows)
 }
 
 /// The identity that holds a normalised identifier in a tenant.
