@@ -676,25 +676,9 @@ impl Suite {
                 self.args.concurrency
             );
             println!();
-            println!(
-                "| target | operation | req/s | p50 ms | p99 ms | errors | server CPU µs/req | RSS idle MiB | RSS peak MiB | other load, cores |"
-            );
-            println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-            for (key, target, op) in ROWS {
-                if let Some(a) = self.row(mode, key) {
-                    println!(
-                        "| {target} | {op} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
-                        rate(a.rps),
-                        a.p50_us / 1000.0,
-                        a.p99_us / 1000.0,
-                        a.errors,
-                        opt(a.cpu_us_per_req, 0),
-                        opt(a.idle_rss_kb.map(|k| k / 1024.0), 1),
-                        opt(a.peak_rss_kb.map(|k| k / 1024.0), 1),
-                        opt(a.others_cores, 2),
-                    );
-                }
-            }
+            print_table(ROWS, ("req/s", "server CPU µs/req"), rate, |k| {
+                self.row(mode, k)
+            });
             println!();
             self.print_ratios(mode);
         }
@@ -858,6 +842,34 @@ impl Suite {
         }
         std::fs::write(out, serde_json::to_string_pretty(&doc)?)?;
         Ok(())
+    }
+}
+
+/// One Markdown table of medians: a row per `(key, target, operation)` that has samples.
+fn print_table(
+    rows: &[(&str, &str, &str)],
+    (rate_head, cpu_head): (&str, &str),
+    rate_fmt: fn(f64) -> String,
+    agg: impl Fn(&str) -> Option<Agg>,
+) {
+    println!(
+        "| target | operation | {rate_head} | p50 ms | p99 ms | errors | {cpu_head} | RSS idle MiB | RSS peak MiB | other load, cores |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (key, target, op) in rows {
+        if let Some(a) = agg(key) {
+            println!(
+                "| {target} | {op} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
+                rate_fmt(a.rps),
+                a.p50_us / 1000.0,
+                a.p99_us / 1000.0,
+                a.errors,
+                opt(a.cpu_us_per_req, 0),
+                opt(a.idle_rss_kb.map(|k| k / 1024.0), 1),
+                opt(a.peak_rss_kb.map(|k| k / 1024.0), 1),
+                opt(a.others_cores, 2),
+            );
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! enumeration timing of wrong passwords for existing and unknown accounts.
 use std::time::Duration;
 
-use super::{Agg, PinMode, Sample, Suite, opt, rate};
+use super::{Agg, PinMode, Sample, Suite, print_table, rate};
 use crate::limits::Argon2Limit;
 use crate::procs;
 use crate::signin::{EnumerationReport, PageReport, SetupReport, SigninReport};
@@ -396,25 +396,9 @@ impl Suite {
                 self.args.page_rate
             );
             println!();
-            println!(
-                "| target | operation | per s | p50 ms | p99 ms | errors | server CPU µs each | RSS idle MiB | RSS peak MiB | other load, cores |"
-            );
-            println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-            for (key, target, op) in SIGNIN_ROWS {
-                if let Some(a) = self.signin_row(mode, key) {
-                    println!(
-                        "| {target} | {op} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
-                        rate_1(a.rps),
-                        a.p50_us / 1000.0,
-                        a.p99_us / 1000.0,
-                        a.errors,
-                        opt(a.cpu_us_per_req, 0),
-                        opt(a.idle_rss_kb.map(|k| k / 1024.0), 1),
-                        opt(a.peak_rss_kb.map(|k| k / 1024.0), 1),
-                        opt(a.others_cores, 2),
-                    );
-                }
-            }
+            print_table(SIGNIN_ROWS, ("per s", "server CPU µs each"), rate_1, |k| {
+                self.signin_row(mode, k)
+            });
             println!();
             let limit = self.signin_row(mode, "limit-argon2");
             for (label, key) in [("SQLite", "sqlite/signin"), ("PostgreSQL", "pg/signin")] {

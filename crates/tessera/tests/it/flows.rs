@@ -1179,6 +1179,27 @@ async fn attempt(s: &TestServer, flow: &Value, identifier: &str, headers: &[(&st
     r
 }
 
+/// Signs in through the API with `X-Forwarded-For: xff`; the session token.
+async fn sign_in_forwarded(s: &TestServer, identifier: &str, xff: &str) -> String {
+    let flow = start(s, "login", json!({})).await;
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let r = Resp::from(
+        s.http
+            .post(api(s, &format!("{kind}/{id}")))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"identifier": identifier, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.json["session_token"]
+        .as_str()
+        .expect("signed in")
+        .to_owned()
+}
+
 fn throttled(r: &Resp) -> bool {
     messages(r).contains(&"error-throttled".to_owned())
 }
@@ -1287,23 +1308,7 @@ async fn rl_04_forwarded_for_ignored_from_untrusted_peer(engine: Engine) {
         return;
     };
     sign_up(&s, "peer@example.com", json!({})).await;
-    let flow = start(&s, "login", json!({})).await;
-    let kind = flow["kind"].as_str().unwrap();
-    let id = flow["id"].as_str().unwrap();
-    let r = Resp::from(
-        s.http
-            .post(api(&s, &format!("{kind}/{id}")))
-            .header("x-forwarded-for", "203.0.113.20")
-            .json(&json!({"identifier": "peer@example.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let token = r.json["session_token"]
-        .as_str()
-        .expect("signed in")
-        .to_owned();
+    let token = sign_in_forwarded(&s, "peer@example.com", "203.0.113.20").await;
     assert!(
         session_ips(&s, &token)
             .await
@@ -1403,23 +1408,7 @@ async fn rl_04_trusted_proxy_gives_each_forwarded_client_its_own_bucket(engine: 
         return;
     };
     let token = sign_up(&s, "behind@example.com", json!({})).await;
-    let flow = start(&s, "login", json!({})).await;
-    let kind = flow["kind"].as_str().unwrap();
-    let id = flow["id"].as_str().unwrap();
-    let r = Resp::from(
-        s.http
-            .post(api(&s, &format!("{kind}/{id}")))
-            .header("x-forwarded-for", "198.51.100.9, 203.0.113.20")
-            .json(&json!({"identifier": "behind@example.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let second = r.json["session_token"]
-        .as_str()
-        .expect("signed in")
-        .to_owned();
+    let second = sign_in_forwarded(&s, "behind@example.com", "198.51.100.9, 203.0.113.20").await;
     assert!(
         session_ips(&s, &second)
             .await
