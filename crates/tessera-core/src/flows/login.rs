@@ -11,7 +11,9 @@ use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 use tessera_store::identities::SignInCandidate;
 
-use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, types};
+use super::{
+    FlowContext, FlowInput, Step, field, nodes, raw_field, required, stay, throttled, types,
+};
 use crate::throttle::Verdict;
 use crate::{Caller, Result, Tessera};
 
@@ -81,12 +83,7 @@ pub(crate) async fn submit(
         "profile" => return submit_profile(t, tenant, flow, input).await,
         "choose_method" => {}
         _ => {
-            return Ok((
-                Step::Stay {
-                    reason: "unknown_state",
-                },
-                None,
-            ));
+            return stay("unknown_state");
         }
     }
     let identifier = field(input, "identifier");
@@ -100,34 +97,14 @@ pub(crate) async fn submit(
             ("password", password.is_some()),
         ] {
             if !present {
-                flow.ui.field_error(
-                    name,
-                    UiMessage::error("error-required", "Please fill in this field."),
-                );
+                flow.ui.field_error(name, required());
             }
         }
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        return stay("missing_field");
     };
     let keys = t.throttle_keys(&ctx.tenant, "login", identifier, ctx.client.ip.as_deref());
     if let Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     let candidate = candidate(t, tenant, identifier).await?;
     let credential = candidate.as_ref().and_then(|c| c.secret.clone());
@@ -273,12 +250,7 @@ async fn submit_profile(
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
     let Some(identity_id) = flow.identity_id else {
-        return Ok((
-            Step::Stay {
-                reason: "unknown_state",
-            },
-            None,
-        ));
+        return stay("unknown_state");
     };
     let missing: Vec<(String, String)> =
         serde_json::from_value(super::internal(flow, "missing").clone()).unwrap_or_default();
@@ -290,12 +262,7 @@ async fn submit_profile(
         Ok(v) => v,
         Err(problems) => {
             nodes::attach_problems(&mut flow.ui, &problems);
-            return Ok((
-                Step::Stay {
-                    reason: "invalid_attributes",
-                },
-                None,
-            ));
+            return stay("invalid_attributes");
         }
     };
     let absent: Vec<&String> = names
@@ -304,28 +271,15 @@ async fn submit_profile(
         .collect();
     if !absent.is_empty() {
         for n in absent {
-            flow.ui.field_error(
-                &format!("attributes.{n}"),
-                UiMessage::error("error-required", "Please fill in this field."),
-            );
+            flow.ui.field_error(&format!("attributes.{n}"), required());
         }
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        return stay("missing_field");
     }
     let mut tx = t.db.begin().await?;
     let Some(mut identity) =
         tessera_store::identities::get(&mut tx, tenant.id, identity_id).await?
     else {
-        return Ok((
-            Step::Stay {
-                reason: "identity_gone",
-            },
-            None,
-        ));
+        return stay("identity_gone");
     };
     for (k, v) in &values {
         identity.attributes.insert(k.clone(), v.clone());
@@ -343,12 +297,7 @@ async fn submit_profile(
             })
             .collect();
         nodes::attach_problems(&mut flow.ui, &problems);
-        return Ok((
-            Step::Stay {
-                reason: "invalid_attributes",
-            },
-            None,
-        ));
+        return stay("invalid_attributes");
     }
     let expected = identity.version;
     identity.version += 1;

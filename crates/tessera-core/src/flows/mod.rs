@@ -499,6 +499,36 @@ enum Loaded {
 }
 
 /// Reads a field, trimmed; `None` when absent or blank.
+/// A step that changes nothing: the flow stays where it is, and `reason` is recorded in `flow.failed`.
+pub(crate) fn stay(reason: &'static str) -> Result<(Step, Option<Tx>)> {
+    Ok((Step::Stay { reason }, None))
+}
+
+/// A step refused by the throttle: the person is told how long to wait, and nothing changes.
+pub(crate) fn throttled(flow: &mut Flow, seconds: i64) -> Result<(Step, Option<Tx>)> {
+    flow.ui.messages.push(
+        UiMessage::error(
+            "error-throttled",
+            "Too many attempts. Please wait and try again.",
+        )
+        .arg("seconds", seconds),
+    );
+    stay("throttled")
+}
+
+/// The message an email field gets when what was typed is not an address.
+pub(crate) fn invalid_email() -> UiMessage {
+    UiMessage::error(
+        "error-invalid-email",
+        "Enter an email address like name@example.com.",
+    )
+}
+
+/// The message a field gets when it was left empty.
+pub(crate) fn required() -> UiMessage {
+    UiMessage::error("error-required", "Please fill in this field.")
+}
+
 pub(crate) fn field<'a>(input: &'a FlowInput, name: &str) -> Option<&'a str> {
     input.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
 }

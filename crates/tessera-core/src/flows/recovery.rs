@@ -13,7 +13,10 @@ use tessera_store::Tx;
 
 use super::codes::mail_vars;
 use super::registration::{check_new_password, code_error};
-use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, types};
+use super::{
+    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay,
+    throttled, types,
+};
 use crate::{Caller, Result, Tessera};
 
 pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
@@ -42,12 +45,7 @@ pub(crate) async fn submit(
         "enter_email" => submit_email(t, ctx, tenant, flow, input).await,
         "sent_email" => submit_code(t, tenant, flow, input).await,
         "set_password" => submit_password(t, tenant, flow, input).await,
-        _ => Ok((
-            Step::Stay {
-                reason: "unknown_state",
-            },
-            None,
-        )),
+        _ => stay("unknown_state"),
     }
 }
 
@@ -59,31 +57,12 @@ async fn submit_email(
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
     let Some(raw) = field(input, "email") else {
-        flow.ui.field_error(
-            "email",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("email", required());
+        return stay("missing_field");
     };
     let Ok(n) = identifier::normalize(IdentifierKind::Email, raw) else {
-        flow.ui.field_error(
-            "email",
-            UiMessage::error(
-                "error-invalid-email",
-                "Enter an email address like name@example.com.",
-            ),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "invalid_email",
-            },
-            None,
-        ));
+        flow.ui.field_error("email", invalid_email());
+        return stay("invalid_email");
     };
     let email = n.value;
     let keys = t.throttle_keys(
@@ -93,19 +72,7 @@ async fn submit_email(
         ctx.client.ip.as_deref(),
     );
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     let mut tx = t.db.begin().await?;
     t.throttle_fail(&mut tx, &keys).await?;
@@ -165,33 +132,13 @@ async fn submit_code(
         .to_owned();
     let Some(code) = field(input, "code") else {
         show_code_step(flow, &email);
-        flow.ui.field_error(
-            "code",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("code", required());
+        return stay("missing_field");
     };
     let keys = t.throttle_keys(&tenant.slug, "code", &email, None);
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
         show_code_step(flow, &email);
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     match t.redeem_code(flow, code).await? {
         Ok(stored) => {
@@ -240,24 +187,11 @@ async fn submit_password(
         flow.identity_id,
         *super::internal(flow, "verified") == json!(true),
     ) else {
-        return Ok((
-            Step::Stay {
-                reason: "not_verified",
-            },
-            None,
-        ));
+        return stay("not_verified");
     };
     let Some(password) = raw_field(input, "password") else {
-        flow.ui.field_error(
-            "password",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("password", required());
+        return stay("missing_field");
     };
     let email = super::internal(flow, "email")
         .as_str()
@@ -268,12 +202,7 @@ async fn submit_password(
         .await?
         .is_none()
     {
-        return Ok((
-            Step::Stay {
-                reason: "weak_password",
-            },
-            None,
-        ));
+        return stay("weak_password");
     }
     let hash = t.passwords.hash(password).await?;
     let mut tx = t.db.begin().await?;

@@ -24,7 +24,10 @@ use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 
 use super::codes::{CodeRefusal, mail_vars};
-use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, ticked, types};
+use super::{
+    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay,
+    throttled, ticked, types,
+};
 use crate::{Caller, CoreError, FieldProblem, Result, Tessera};
 
 static DISPOSABLE: OnceLock<HashSet<&'static str>> = OnceLock::new();
@@ -140,12 +143,7 @@ pub(crate) async fn submit(
         }
         "sent_email" => submit_code(t, tenant, flow, input).await,
         "details" => submit_details(t, tenant, flow, input).await,
-        _ => Ok((
-            Step::Stay {
-                reason: "unknown_state",
-            },
-            None,
-        )),
+        _ => stay("unknown_state"),
     }
 }
 
@@ -158,45 +156,21 @@ async fn submit_email(
 ) -> Result<(Step, Option<Tx>)> {
     let policy = t.effective_policy_doc(tenant.id).await?;
     if !policy.registration.enabled {
-        return Ok((
-            Step::Stay {
-                reason: "registration_closed",
-            },
-            None,
-        ));
+        return stay("registration_closed");
     }
     let raw = field(input, "email");
     if let Some(n) = flow.ui.nodes.iter_mut().find(|n| n.name == "email") {
         n.value = raw.map(str::to_owned);
     }
     let Some(raw) = raw else {
-        flow.ui.field_error(
-            "email",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("email", required());
+        return stay("missing_field");
     };
     let email = match identifier::normalize(IdentifierKind::Email, raw) {
         Ok(n) => n.value,
         Err(_) => {
-            flow.ui.field_error(
-                "email",
-                UiMessage::error(
-                    "error-invalid-email",
-                    "Enter an email address like name@example.com.",
-                ),
-            );
-            return Ok((
-                Step::Stay {
-                    reason: "invalid_email",
-                },
-                None,
-            ));
+            flow.ui.field_error("email", invalid_email());
+            return stay("invalid_email");
         }
     };
     if domain_refused(&policy, &email) {
@@ -207,12 +181,7 @@ async fn submit_email(
                 "Please use a permanent email address.",
             ),
         );
-        return Ok((
-            Step::Stay {
-                reason: "disposable_email",
-            },
-            None,
-        ));
+        return stay("disposable_email");
     }
     if let Some(v) = &policy.registration.terms_version {
         if !ticked(input, "accept_terms") {
@@ -223,12 +192,7 @@ async fn submit_email(
                     "Please accept the terms to continue.",
                 ),
             );
-            return Ok((
-                Step::Stay {
-                    reason: "terms_not_accepted",
-                },
-                None,
-            ));
+            return stay("terms_not_accepted");
         }
         super::put(flow, "terms_version", json!(v));
         super::put(
@@ -244,19 +208,7 @@ async fn submit_email(
         ctx.client.ip.as_deref(),
     );
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     super::put(flow, "email", json!(email));
     let mut tx = t.db.begin().await?;
@@ -367,19 +319,7 @@ async fn resend(
     );
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
         show_code_step(flow, &email);
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     let mut tx = t.db.begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
@@ -405,33 +345,13 @@ async fn submit_code(
         .to_owned();
     let Some(code) = field(input, "code") else {
         show_code_step(flow, &email);
-        flow.ui.field_error(
-            "code",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("code", required());
+        return stay("missing_field");
     };
     let keys = t.throttle_keys(&tenant.slug, "code", &email, None);
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
         show_code_step(flow, &email);
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     match t.redeem_code(flow, code).await? {
         Ok(_) => {
@@ -650,12 +570,7 @@ async fn submit_details(
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
     if *super::internal(flow, "verified") != json!(true) {
-        return Ok((
-            Step::Stay {
-                reason: "not_verified",
-            },
-            None,
-        ));
+        return stay("not_verified");
     }
     let email = super::internal(flow, "email")
         .as_str()
@@ -667,16 +582,8 @@ async fn submit_details(
     drop(conn);
     let asked = asked_attributes(&policy, &schema, flow.client_id.as_deref());
     let Some(password) = raw_field(input, "password") else {
-        flow.ui.field_error(
-            "password",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("password", required());
+        return stay("missing_field");
     };
     let local = email.split('@').next().unwrap_or_default().to_owned();
     let values = nodes::parse_attributes(&schema, &asked, input);
@@ -699,21 +606,13 @@ async fn submit_details(
         Ok(v) => v,
         Err(problems) => {
             nodes::attach_problems(&mut flow.ui, &problems);
-            return Ok((
-                Step::Stay {
-                    reason: "invalid_attributes",
-                },
-                None,
-            ));
+            return stay("invalid_attributes");
         }
     };
     let mut missing = false;
     for a in &asked {
         if values.get(a).is_none_or(Value::is_null) {
-            flow.ui.field_error(
-                &format!("attributes.{a}"),
-                UiMessage::error("error-required", "Please fill in this field."),
-            );
+            flow.ui.field_error(&format!("attributes.{a}"), required());
             missing = true;
         }
     }
@@ -752,12 +651,7 @@ async fn submit_details(
             merged.append(&mut values);
             if let Err(p) = schema.validate(&merged, ValidationMode::Full) {
                 attach(flow, p);
-                return Ok((
-                    Step::Stay {
-                        reason: "invalid_attributes",
-                    },
-                    None,
-                ));
+                return stay("invalid_attributes");
             }
             let from = identity.state;
             identity.attributes = merged;
@@ -794,12 +688,7 @@ async fn submit_details(
         None => {
             if let Err(p) = schema.validate(&values, ValidationMode::Full) {
                 attach(flow, p);
-                return Ok((
-                    Step::Stay {
-                        reason: "invalid_attributes",
-                    },
-                    None,
-                ));
+                return stay("invalid_attributes");
             }
             let identity = Identity {
                 id: IdentityId::new(),

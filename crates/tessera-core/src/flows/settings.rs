@@ -14,7 +14,10 @@ use time::{OffsetDateTime, UtcOffset};
 use super::codes::mail_vars;
 use super::recovery::set_password;
 use super::registration::check_new_password;
-use super::{FlowContext, FlowInput, RECENT_LOGIN, Step, field, nodes, raw_field, types};
+use super::{
+    FlowContext, FlowInput, RECENT_LOGIN, Step, field, invalid_email, nodes, raw_field, required,
+    types,
+};
 use crate::sessions::ActiveSession;
 use crate::{Caller, CoreError, Result, Tessera};
 
@@ -248,6 +251,11 @@ pub(crate) async fn submit(
 
 type Outcome = (Step, Option<Tx>, Option<UiMessage>);
 
+/// A settings step that changes nothing and says nothing more: `reason` goes to `flow.failed`.
+fn unchanged(reason: &'static str) -> Result<Outcome> {
+    Ok((Step::Stay { reason }, None, None))
+}
+
 async fn profile(
     t: &Tessera,
     tenant: &Tenant,
@@ -263,13 +271,7 @@ async fn profile(
         Ok(v) => v,
         Err(p) => {
             form_errors(flow, &p);
-            return Ok((
-                Step::Stay {
-                    reason: "invalid_attributes",
-                },
-                None,
-                None,
-            ));
+            return unchanged("invalid_attributes");
         }
     };
     let mut tx = t.db.begin().await?;
@@ -298,13 +300,7 @@ async fn profile(
             })
             .collect();
         form_errors(flow, &p);
-        return Ok((
-            Step::Stay {
-                reason: "invalid_attributes",
-            },
-            None,
-            None,
-        ));
+        return unchanged("invalid_attributes");
     }
     let changed: Vec<&String> = names
         .iter()
@@ -392,17 +388,8 @@ async fn password(
         raw_field(input, "current_password"),
         raw_field(input, "new_password"),
     ) else {
-        flow.ui.messages.push(UiMessage::error(
-            "error-required",
-            "Please fill in this field.",
-        ));
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-            None,
-        ));
+        flow.ui.messages.push(required());
+        return unchanged("missing_field");
     };
     let id = session.session.identity_id;
     let mut conn = t.db.conn().await?;
@@ -423,13 +410,7 @@ async fn password(
             "error-invalid-credentials",
             "The current password is wrong.",
         ));
-        return Ok((
-            Step::Stay {
-                reason: "invalid_credentials",
-            },
-            None,
-            None,
-        ));
+        return unchanged("invalid_credentials");
     }
     let words: Vec<String> = identity
         .identifiers
@@ -445,13 +426,7 @@ async fn password(
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     let Some(strength) = check_new_password(t, tenant, flow, "new_password", new, &refs).await?
     else {
-        return Ok((
-            Step::Stay {
-                reason: "weak_password",
-            },
-            None,
-            None,
-        ));
+        return unchanged("weak_password");
     };
     let hash = t.passwords.hash(new).await?;
     let mut tx = t.db.begin().await?;
@@ -499,17 +474,8 @@ async fn email(
     let Some(Ok(n)) =
         field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw))
     else {
-        flow.ui.messages.push(UiMessage::error(
-            "error-invalid-email",
-            "Enter an email address like name@example.com.",
-        ));
-        return Ok((
-            Step::Stay {
-                reason: "invalid_email",
-            },
-            None,
-            None,
-        ));
+        flow.ui.messages.push(invalid_email());
+        return unchanged("invalid_email");
     };
     let new = n.value;
     let id = session.session.identity_id;
@@ -592,17 +558,8 @@ async fn confirm_email(
     input: &FlowInput,
 ) -> Result<Outcome> {
     let Some(code) = field(input, "code") else {
-        flow.ui.messages.push(UiMessage::error(
-            "error-required",
-            "Please fill in this field.",
-        ));
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-            None,
-        ));
+        flow.ui.messages.push(required());
+        return unchanged("missing_field");
     };
     match t.redeem_code(flow, code).await? {
         Ok(stored)

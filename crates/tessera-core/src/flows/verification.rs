@@ -12,7 +12,9 @@ use tessera_store::Tx;
 
 use super::codes::mail_vars;
 use super::registration::code_error;
-use super::{FlowContext, FlowInput, Step, field, nodes, types};
+use super::{
+    FlowContext, FlowInput, Step, field, invalid_email, nodes, required, stay, throttled, types,
+};
 use crate::{Caller, Result, Tessera};
 
 pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
@@ -41,47 +43,19 @@ pub(crate) async fn submit(
         "enter_email" => {}
         "sent_email" => return submit_code(t, tenant, flow, input).await,
         _ => {
-            return Ok((
-                Step::Stay {
-                    reason: "unknown_state",
-                },
-                None,
-            ));
+            return stay("unknown_state");
         }
     }
     let Some(Ok(n)) =
         field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw))
     else {
-        flow.ui.field_error(
-            "email",
-            UiMessage::error(
-                "error-invalid-email",
-                "Enter an email address like name@example.com.",
-            ),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "invalid_email",
-            },
-            None,
-        ));
+        flow.ui.field_error("email", invalid_email());
+        return stay("invalid_email");
     };
     let email = n.value;
     let keys = t.throttle_keys(&ctx.tenant, "verify-send", &email, ctx.client.ip.as_deref());
     if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        flow.ui.messages.push(
-            UiMessage::error(
-                "error-throttled",
-                "Too many attempts. Please wait and try again.",
-            )
-            .arg("seconds", secs),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "throttled",
-            },
-            None,
-        ));
+        return throttled(flow, secs);
     }
     let mut tx = t.db.begin().await?;
     t.throttle_fail(&mut tx, &keys).await?;
@@ -145,16 +119,8 @@ async fn submit_code(
         .to_owned();
     let Some(code) = field(input, "code") else {
         show_code_step(flow, &email);
-        flow.ui.field_error(
-            "code",
-            UiMessage::error("error-required", "Please fill in this field."),
-        );
-        return Ok((
-            Step::Stay {
-                reason: "missing_field",
-            },
-            None,
-        ));
+        flow.ui.field_error("code", required());
+        return stay("missing_field");
     };
     match t.redeem_code(flow, code).await? {
         Ok(stored) => {
@@ -168,12 +134,7 @@ async fn submit_code(
         Err(refusal) => {
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            Ok((
-                Step::Stay {
-                    reason: "invalid_code",
-                },
-                None,
-            ))
+            stay("invalid_code")
         }
     }
 }
