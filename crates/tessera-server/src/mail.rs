@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
@@ -16,6 +17,10 @@ use tessera_core::mail::OutboxMail;
 
 use crate::AppState;
 use crate::views::{Locale, Views};
+
+/// Names the template of every sent mail, for mail-provider tagging and for tests reading a real SMTP
+/// capture. The name is a fixed identifier (`recovery_code`…), never personal data.
+const TEMPLATE_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Tessera-Template");
 
 /// An SMTP sender.
 #[derive(Clone)]
@@ -59,6 +64,7 @@ impl SmtpSender {
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject)
+            .raw_header(HeaderValue::new(TEMPLATE_HEADER, m.mail.template.clone()))
             .multipart(MultiPart::alternative_plain_html(
                 rendered.text,
                 rendered.html,
