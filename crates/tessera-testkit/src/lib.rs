@@ -2,6 +2,15 @@
 //! PostgreSQL database, plus a small HTTP client. Every integration test runs on both engines through
 //! [`engine_tests!`].
 //!
+//! Test servers run as production runs: no dev mode (so `__Host-` cookies with `Secure`), and mail goes
+//! over SMTP to a capture listener the testkit starts for each server ([`SmtpCapture`]); read it with
+//! [`TestServer::mailbox`], [`TestServer::code_for`], [`TestServer::link_for`]. Dev mode is for tests
+//! about dev mode: set `TESSERA_DEV_MODE=true` in [`TestServer::start_with`]; such a server keeps the
+//! development mailbox, and the same calls read that instead.
+//!
+//! Every server runs on a [`TestClock`] (`server.clock`): it starts at the real now, and
+//! `server.clock.advance(d)` moves it, so lifetimes and windows are tested without sleeping.
+//!
 //! PostgreSQL comes from `TESSERA_TEST_PG_URL` (a database where the role may `CREATE DATABASE`); each test
 //! gets its own database, dropped afterwards. Without the variable the PostgreSQL half prints a notice
 //! and passes, unless `TESSERA_REQUIRE_PG=1`, in which case it fails.
@@ -13,13 +22,20 @@
     clippy::indexing_slicing
 )]
 
+mod clock;
+mod smtp;
+
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::Connection;
+use tessera_core::Tessera;
 use tessera_core::config::Config;
-use tessera_core::{SystemClock, Tessera};
+
+pub use clock::TestClock;
+pub use smtp::{CapturedMail, SmtpCapture};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +135,8 @@ impl Drop for TestDb {
     }
 }
 
-/// The environment-style settings a test server starts from.
+/// The environment-style settings a test server starts from: production mode, loopback listeners, a
+/// short shutdown grace. Mail is configured by [`TestServer::start_on`].
 pub fn base_env(db: &TestDb, key: &str) -> HashMap<String, String> {
     let data = db.dir.path().join("data");
     [
@@ -132,7 +149,6 @@ pub fn base_env(db: &TestDb, key: &str) -> HashMap<String, String> {
         ("TESSERA_SHUTDOWN_GRACE_SECS", "5".to_owned()),
         ("TESSERA_DB_ACQUIRE_TIMEOUT_MS", "1500".to_owned()),
         ("TESSERA_BASE_URL", "http://localhost:0/".to_owned()),
-        ("TESSERA_DEV_MODE", "true".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -156,6 +172,10 @@ pub struct TestServer {
     pub config: Config,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// The server's clock: starts at the real now; `advance` moves it.
+    pub clock: Arc<TestClock>,
+    /// Where the server's mail goes, unless the test configured its own SMTP or dev mode.
+    pub smtp: Option<SmtpCapture>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -183,14 +203,23 @@ impl TestServer {
     }
 
     /// Starts a server with a prepared database and configuration. The listeners are bound first, so a
-    /// base URL on port 0 becomes `http://localhost:<public port>/`.
+    /// base URL on port 0 becomes `http://localhost:<public port>/`. Without SMTP configured and outside
+    /// dev mode, mail goes to a fresh [`SmtpCapture`].
     pub async fn start_on(db: TestDb, mut config: Config, key: String) -> TestServer {
         let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
         let public_port = listeners.public.local_addr().unwrap().port();
         if config.base_url.port() == Some(0) {
             config.base_url = url::Url::parse(&format!("http://localhost:{public_port}/")).unwrap();
         }
-        let opened = tessera_core::bootstrap::open(&config, Arc::new(SystemClock))
+        let smtp = if config.smtp_url.is_none() && !config.dev_mode {
+            let capture = SmtpCapture::start().await;
+            config.smtp_url = Some(capture.url());
+            Some(capture)
+        } else {
+            None
+        };
+        let clock = Arc::new(TestClock::new());
+        let opened = tessera_core::bootstrap::open(&config, clock.clone())
             .await
             .unwrap();
         let admin = format!("http://{}", listeners.admin.local_addr().unwrap());
@@ -212,6 +241,8 @@ impl TestServer {
             config,
             http: reqwest::Client::new(),
             db,
+            clock,
+            smtp,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -386,15 +417,43 @@ macro_rules! engine_tests {
 }
 
 impl TestServer {
-    /// The mails in the development mailbox, newest first, as JSON objects (`to`, `template`, `subject`, `text`).
+    /// The mails this server sent, newest first, as JSON objects (`to`, `template`, `subject`, `text`,
+    /// `html`): what reached the SMTP capture once the outbox is drained, or the development mailbox of
+    /// a dev-mode server.
     pub async fn mailbox(&self) -> Vec<Value> {
-        let r = self
-            .http
-            .get(format!("{}/dev/mailbox.json", self.admin))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Vec<Value>>().await.unwrap()
+        let Some(capture) = &self.smtp else {
+            let r = self
+                .http
+                .get(format!("{}/dev/mailbox.json", self.admin))
+                .send()
+                .await
+                .unwrap();
+            return r.json::<Vec<Value>>().await.unwrap();
+        };
+        self.wait_for_outbox().await;
+        capture
+            .mails()
+            .iter()
+            .rev()
+            .map(CapturedMail::to_json)
+            .collect()
+    }
+
+    /// Waits until every queued mail has been handed to the SMTP listener (the delivery worker polls).
+    pub async fn wait_for_outbox(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let pending = self.tessera.pending_mail(1).await.unwrap();
+            if pending.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mail still unsent after 30 s: {:?}",
+                pending.first().map(|m| &m.mail.template)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// The newest mail sent to `to`.

@@ -1,19 +1,9 @@
 //! ADM-04: no default credentials. The first start mints one owner key, shown once, that expires; later
 //! starts mint none; the database remembers the master key it was initialised with.
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tessera_core::{Caller, Clock, CoreError, bootstrap};
-use tessera_testkit::{Engine, TestDb, base_env, config_from, engine_tests};
-use time::OffsetDateTime;
-
-#[derive(Debug)]
-struct ManualClock(Mutex<OffsetDateTime>);
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
+use tessera_testkit::{Engine, TestClock, TestDb, base_env, config_from, engine_tests};
 
 async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
     let Some(db) = TestDb::new(engine).await else {
@@ -22,8 +12,9 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
     let mut env = base_env(&db, "unused");
     env.remove("TESSERA_BOOTSTRAP_ADMIN_KEY");
     let config = config_from(&env, db.dir.path());
-    let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let clock = Arc::new(ManualClock(Mutex::new(start)));
+    let clock = Arc::new(TestClock::new());
+    clock.freeze();
+    let start = clock.now();
     let opened = bootstrap::open(&config, clock.clone()).await.unwrap();
     assert!(opened.default_tenant_created);
     let (secret, expires) = opened.printed_key.expect("the first start mints a key");
@@ -41,7 +32,7 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
         "a restart mints nothing"
     );
 
-    *clock.0.lock().unwrap() = expires + time::Duration::seconds(1);
+    clock.advance(std::time::Duration::from_secs(24 * 3600 + 1));
     assert!(matches!(
         opened.tessera.authenticate(secret.expose(), None).await,
         Err(CoreError::Unauthenticated)

@@ -2,6 +2,7 @@
 //! sign-up with email proof, sign-in, recovery, settings, light-account claiming, progressive profiling,
 //! and the attacks these flows must resist. Every test runs on SQLite and PostgreSQL.
 use serde_json::{Value, json};
+use tessera_core::flows::FLOW_TTL;
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -538,11 +539,8 @@ async fn an_expired_flow_restarts_with_a_message(engine: Engine) {
         return;
     };
     let flow = start(&s, "login", json!({})).await;
-    let sql = match s.db.engine {
-        Engine::Sqlite => "UPDATE flows SET expires_at = 0".to_owned(),
-        Engine::Postgres => "UPDATE flows SET expires_at = now() - interval '1 hour'".to_owned(),
-    };
-    raw(&s, &sql).await;
+    s.clock
+        .advance(FLOW_TTL.unsigned_abs() + std::time::Duration::from_secs(1));
     let r = submit(
         &s,
         &flow,
@@ -553,26 +551,6 @@ async fn an_expired_flow_restarts_with_a_message(engine: Engine) {
     assert_eq!(r.json["restarted"], true);
     assert_ne!(r.json["flow"]["id"], flow["id"]);
     assert!(messages(&r).contains(&"error-flow-expired".to_owned()));
-}
-
-async fn raw(s: &TestServer, sql: &str) {
-    use sqlx::Connection;
-    match s.db.engine {
-        Engine::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&s.db.url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-        Engine::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-    }
 }
 
 async fn recovery_resets_the_password_and_signs_out_everywhere(engine: Engine) {
@@ -981,11 +959,8 @@ async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
     };
     let flow = start(&s, "registration", json!({})).await;
     submit(&s, &flow, json!({"email": "gone@example.com"})).await;
-    let sql = match s.db.engine {
-        Engine::Sqlite => "UPDATE flows SET expires_at = 0".to_owned(),
-        Engine::Postgres => "UPDATE flows SET expires_at = now() - interval '1 hour'".to_owned(),
-    };
-    raw(&s, &sql).await;
+    s.clock
+        .advance(FLOW_TTL.unsigned_abs() + std::time::Duration::from_secs(1));
     assert_eq!(s.tessera.sweep_flows().await.unwrap(), 1);
     let ev = s
         .get("/admin/v1/tenants/default/events?type=flow.abandoned")

@@ -1,10 +1,7 @@
 //! The hosted pages as a browser without JavaScript uses them: plain forms, cookies, redirects. CSRF,
 //! framing, cookie attributes, languages, and mail over a real SMTP connection.
-use std::sync::{Arc, Mutex};
-
 use reqwest::redirect::Policy;
-use tessera_testkit::{Engine, TestServer, engine_tests};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tessera_testkit::{Engine, SmtpCapture, TestServer, engine_tests};
 
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -283,9 +280,12 @@ async fn a_full_browser_sign_up_through_forms_sets_the_session_cookie(engine: En
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("tessera_session="))
+        .find(|v| v.starts_with("__Host-tessera_session="))
         .unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"),
+        "{cookie}"
+    );
     assert_eq!(r.headers()["location"], "/t/default/settings");
     let settings = c
         .get(format!("{}/t/default/settings", s.public))
@@ -452,9 +452,17 @@ async fn settings_without_a_session_send_the_browser_to_sign_in(engine: Engine) 
 }
 
 async fn the_dev_mailbox_shows_mail_when_no_smtp_is_configured(engine: Engine) {
-    let Some(s) = TestServer::start(engine).await else {
+    let Some(s) = TestServer::start_with(engine, |env| {
+        env.insert("TESSERA_DEV_MODE".into(), "true".into());
+    })
+    .await
+    else {
         return;
     };
+    assert!(
+        s.smtp.is_none(),
+        "a dev-mode test server keeps the dev mailbox"
+    );
     let c = browser();
     let (url, html, _) = open(&s, &c, "recovery").await;
     c.post(&url)
@@ -474,63 +482,10 @@ async fn the_dev_mailbox_shows_mail_when_no_smtp_is_configured(engine: Engine) {
     assert!(page.contains("Development mailbox"));
 }
 
-/// A minimal SMTP server that records what it receives.
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let store = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
-                let mut data = false;
-                let mut body = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if data {
-                        if line == "." {
-                            data = false;
-                            store.lock().unwrap().push(std::mem::take(&mut body));
-                            w.write_all(b"250 queued\r\n").await.unwrap();
-                        } else {
-                            body.push_str(&line);
-                            body.push('\n');
-                        }
-                        continue;
-                    }
-                    let cmd = line.to_ascii_uppercase();
-                    let reply: &[u8] = if cmd.starts_with("EHLO") {
-                        b"250-sink\r\n250 8BITMIME\r\n"
-                    } else if cmd.starts_with("DATA") {
-                        data = true;
-                        b"354 go ahead\r\n"
-                    } else if cmd.starts_with("QUIT") {
-                        w.write_all(b"221 bye\r\n").await.unwrap();
-                        return;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    w.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (port, got)
-}
-
 async fn mail_goes_out_over_smtp_when_configured(engine: Engine) {
-    let (port, got) = smtp_sink().await;
+    let capture = SmtpCapture::start().await;
     let Some(s) = TestServer::start_with(engine, |env| {
-        env.insert(
-            "TESSERA_SMTP_URL".into(),
-            format!("smtp://127.0.0.1:{port}"),
-        );
+        env.insert("TESSERA_SMTP_URL".into(), capture.url());
         env.insert(
             "TESSERA_SMTP_FROM".into(),
             "Shop <no-reply@shop.example>".into(),
@@ -540,6 +495,7 @@ async fn mail_goes_out_over_smtp_when_configured(engine: Engine) {
     else {
         return;
     };
+    assert!(s.smtp.is_none(), "the configured SMTP server is used");
     let c = browser();
     let (url, html, _) = open(&s, &c, "registration").await;
     c.post(&url)
@@ -551,33 +507,18 @@ async fn mail_goes_out_over_smtp_when_configured(engine: Engine) {
         .send()
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        if got
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| m.contains("smtp@example.com"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no mail reached the SMTP listener"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let mail = got
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|m| m.contains("smtp@example.com"))
-        .cloned()
-        .unwrap();
-    assert!(mail.contains("no-reply@shop.example"));
+    s.wait_for_outbox().await;
+    let mail = capture
+        .mails()
+        .into_iter()
+        .find(|m| m.to == ["smtp@example.com"])
+        .expect("the mail reached the SMTP listener");
+    assert!(mail.raw.contains("no-reply@shop.example"), "{}", mail.raw);
+    assert_eq!(mail.template, "verification_code");
     assert!(
-        mail.contains("/t/default/flows/link?token="),
-        "the mail carries the link"
+        mail.text.contains("/t/default/flows/link?token="),
+        "the mail carries the link: {}",
+        mail.text
     );
     let r = reqwest::get(format!("{}/dev/mailbox.json", s.admin))
         .await
