@@ -15,4 +15,5 @@ mod flows;
 mod outage;
 mod pages;
 mod roles;
+mod security_coverage;
 mod store_suite;
