@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -18,14 +19,19 @@ fn tessera(dir: &Path) -> Command {
     c
 }
 
-/// A running `tessera serve` and what it printed up to readiness.
+/// A running `tessera serve`: what it printed up to readiness, and everything it logs (stderr is
+/// drained into [`Served::logs`] so the server never blocks on a full pipe).
 struct Served {
     child: Child,
     banner: Vec<String>,
     admin: String,
+    logs: Arc<Mutex<String>>,
+    /// The stderr reader; joined once the process has exited, so [`Served::logs`] is then complete.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
+    /// Spawns `serve` and waits (at most 30 s, whatever the process does) for its readiness line.
     fn start(mut cmd: Command) -> Served {
         let mut child = cmd
             .arg("serve")
@@ -33,19 +39,53 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Lines are read on their own thread, so a server that hangs without printing cannot block
+        // the test: the wait below has a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                // After readiness nobody listens; keep draining anyway.
+                let _ = tx.send(line);
+            }
+        });
+        let logs = Arc::new(Mutex::new(String::new()));
+        let sink = logs.clone();
+        let mut stderr = child.stderr.take().unwrap();
+        let log_reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         let mut banner = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let Some(Ok(line)) = lines.next() else { break };
-            let done = line.starts_with("Serving;");
-            banner.push(line);
-            if done {
-                break;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.starts_with("Serving;");
+                    banner.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "tessera serve did not become ready ({e:?}); printed {banner:?}; logged:\n{}",
+                        logs.lock().unwrap()
+                    );
+                }
             }
         }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         let admin = banner
             .iter()
             .find_map(|l| {
@@ -58,7 +98,24 @@ impl Served {
             child,
             banner,
             admin,
+            logs,
+            log_reader: Some(log_reader),
         }
+    }
+
+    /// Everything the server wrote to stderr so far.
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM.
+    fn signal_term(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     fn key(&self) -> Option<String> {
@@ -67,15 +124,19 @@ impl Served {
             .find_map(|l| l.trim().strip_prefix("tsk_").map(|k| format!("tsk_{k}")))
     }
 
+    /// Sends SIGTERM and waits (at most 20 s) for the process to exit.
     fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        self.signal_term();
+        self.wait_exit()
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(r) = self.log_reader.take() {
+                    let _ = r.join();
+                }
                 return status;
             }
             assert!(
@@ -202,38 +263,56 @@ fn a_bad_setting_names_the_key_the_value_and_its_source() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_lets_in_flight_requests_finish() {
+/// SIGTERM while a request is half sent: the server has read the head (it answered `100 Continue`), the
+/// signal is handled (the listener refuses new connections), then the rest of the body arrives and the
+/// request completes. No fixed sleeps: each step waits for the one before.
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
     let dir = tempfile::tempdir().unwrap();
     let mut served = Served::start(tessera(dir.path()));
     let key = served.key().unwrap();
     let addr = served.admin.trim_start_matches("http://").to_owned();
     let body =
         json!({"identifiers": [{"kind": "email", "value": "inflight@example.com"}]}).to_string();
-    let (head, tail) = body.split_at(10);
     let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     write!(
         sock,
-        "POST /admin/v1/tenants/default/identities HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        "POST /admin/v1/tenants/default/identities HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
     sock.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(served.child.id().to_string())
-        .status()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    sock.write_all(tail.as_bytes()).unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut interim = String::new();
+    reader.read_line(&mut interim).unwrap();
+    assert!(
+        interim.starts_with("HTTP/1.1 100"),
+        "the server read the head and waits for the body: {interim:?}"
+    );
+    let mut blank = String::new();
+    reader.read_line(&mut blank).unwrap();
+    assert_eq!(blank, "\r\n");
+
+    served.signal_term();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the admin listener still accepts 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    sock.write_all(body.as_bytes()).unwrap();
     let mut response = String::new();
-    sock.read_to_string(&mut response).unwrap();
+    reader.read_to_string(&mut response).unwrap();
     assert!(
         response.starts_with("HTTP/1.1 201"),
         "the request in flight at SIGTERM completed: {response}"
     );
-    assert!(served.terminate().success());
+    assert!(served.wait_exit().success(), "{}", served.logs());
 }
 
 #[test]
@@ -412,15 +491,8 @@ async fn json_logs_carry_the_request_id_on_every_request_line() {
         .await
         .unwrap();
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    served.terminate();
-    let mut err = String::new();
-    served
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    assert!(served.terminate().success());
+    let err = served.logs();
     let line = err
         .lines()
         .find(|l| l.contains(&rid))
