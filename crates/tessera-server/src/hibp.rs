@@ -323,14 +323,17 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_listening_is_unavailable() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
+        // A port held bound but never listening: connections are refused, and no other test can be
+        // given the port meanwhile (a listener bound and dropped frees it for reuse).
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
         let check =
             HibpRangeCheck::new(url::Url::parse(&format!("http://{addr}/")).unwrap()).unwrap();
         assert!(matches!(
             check.is_breached(BREACHED).await,
             Err(CoreError::Unavailable)
         ));
+        drop(socket);
     }
 }
