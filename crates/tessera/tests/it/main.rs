@@ -16,4 +16,5 @@ mod outage;
 mod pages;
 mod roles;
 mod security_coverage;
+mod sessions;
 mod store_suite;
