@@ -23,6 +23,10 @@
 #   TESSERA_BROWSER_TESTS=0                  skip installing chromium for the browser tests
 #                                            (installed by default when missing)
 #
+# Exit status (or return status when sourced): 0 when everything is ready; 1 when PostgreSQL could not
+# be provisioned or reached; 3 when PostgreSQL is ready (and exported) but chromium could not be
+# installed, so callers can tell the two apart (scripts/test.sh and .ci/run do).
+#
 # Progress messages go to stderr; only the export lines go to stdout.
 # Must run as root (or with passwordless sudo) when something has to be
 # installed, started or created.
@@ -346,8 +350,9 @@ _tessera_env_main() {
         return 1
     fi
 
-    if [ "${TESSERA_BROWSER_TESTS:-1}" != 0 ]; then
-        ensure_chromium || return 1
+    if [ "${TESSERA_BROWSER_TESTS:-1}" != 0 ] && ! ensure_chromium; then
+        _tessera_err "chromium could not be installed (PostgreSQL is ready); the browser tests cannot run"
+        return 3
     fi
     return 0
 }
@@ -365,21 +370,24 @@ _tessera_env_cleanup() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     # Executed: provision, then print the export lines.
     set -uo pipefail
-    if ! _tessera_env_main; then
-        _tessera_err "test environment setup failed"
+    _tessera_env_rc=0
+    _tessera_env_main || _tessera_env_rc=$?
+    [ "$_tessera_env_rc" -eq 0 ] || [ "$_tessera_env_rc" -eq 3 ] || _tessera_env_rc=1
+    if [ "$_tessera_env_rc" -eq 1 ]; then
+        _tessera_err "test environment setup failed: PostgreSQL is not available"
         exit 1
     fi
     printf 'export TESSERA_TEST_PG_URL=%q\n' "$TESSERA_TEST_PG_URL"
     printf 'export CARGO_TARGET_DIR=%q\n' "$CARGO_TARGET_DIR"
-    exit 0
+    exit "$_tessera_env_rc"
 else
     # Sourced: export into the caller's shell; never exit it.
     # (Called in an `if` so a caller's `set -e` does not abort mid-way.)
-    if _tessera_env_main; then
-        _tessera_env_rc=0
-    else
-        _tessera_env_rc=1
-        _tessera_err "test environment setup failed"
+    _tessera_env_rc=0
+    _tessera_env_main || _tessera_env_rc=$?
+    [ "$_tessera_env_rc" -eq 0 ] || [ "$_tessera_env_rc" -eq 3 ] || _tessera_env_rc=1
+    if [ "$_tessera_env_rc" -eq 1 ]; then
+        _tessera_err "test environment setup failed: PostgreSQL is not available"
     fi
     _tessera_env_cleanup
     # ensure_chromium stays defined on purpose (handy for later browser tests).
