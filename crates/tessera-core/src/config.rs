@@ -70,9 +70,10 @@ pub struct Config {
     pub sqlite_synchronous_full: bool,
     pub audit_seal_interval_secs: u64,
     pub shutdown_grace_secs: u64,
-    /// Relaxes rules that need HTTPS (cookies) for plain-http local development.
+    /// Relaxes rules that need HTTPS (cookies) for plain-http local development, and (with a loopback
+    /// base URL and no SMTP) keeps mail in the dev mailbox. Set by `dev_mode` or `serve --dev`.
     pub dev_mode: bool,
-    /// `smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…`; none means the dev mailbox.
+    /// `smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…`; see [`Config::mail_delivery`].
     pub smtp_url: Option<String>,
     /// The sender of every mail.
     pub smtp_from: String,
@@ -197,12 +198,12 @@ pub const KEYS: &[(&str, bool, &str)] = &[
     (
         "dev_mode",
         false,
-        "true relaxes HTTPS-only rules for local development; default false",
+        "true (or `serve --dev`) is for local development only: plain-http cookies, and with a loopback base_url and no smtp_url the dev mailbox; default false",
     ),
     (
         "smtp_url",
         true,
-        "smtp://user:pass@host:port or smtps://...; unset: mail goes to the dev mailbox on the admin listener",
+        "smtp://user:pass@host:port or smtps://...; unset: no mail is sent (in dev mode on a loopback base_url, mail is shown in the dev mailbox)",
     ),
     (
         "smtp_from",
@@ -237,6 +238,54 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is believed, e.g. 10.0.0.0/8, ::1; default none",
     ),
 ];
+
+/// Where queued mail goes; decided once from the configuration (see [`Config::mail_delivery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailDelivery {
+    /// Sent over SMTP by the delivery worker.
+    Smtp,
+    /// Development only: kept in the outbox and shown at `/dev/mailbox` to loopback clients. It hands out
+    /// every code and link, so it exists only on a dev-mode node whose base URL is a loopback address.
+    DevMailbox,
+    /// Nowhere: no SMTP server is configured and this is not a loopback development node. The node still
+    /// serves, and says at start and in `/readyz` that no mail can be sent.
+    Disabled,
+}
+
+impl MailDelivery {
+    /// Stable name, as `/readyz` reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smtp => "smtp",
+            Self::DevMailbox => "dev_mailbox",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl Config {
+    /// SMTP when configured. Otherwise the dev mailbox, but only on a dev-mode node whose base URL is a
+    /// loopback address (a real deployment never has one, whatever else is set); otherwise no mail at all.
+    pub fn mail_delivery(&self) -> MailDelivery {
+        if self.smtp_url.is_some() {
+            MailDelivery::Smtp
+        } else if self.dev_mode && is_loopback_url(&self.base_url) {
+            MailDelivery::DevMailbox
+        } else {
+            MailDelivery::Disabled
+        }
+    }
+}
+
+/// Whether a URL's host is `localhost` or a loopback address (IPv4-mapped loopback included).
+pub fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).to_canonical().is_loopback(),
+        None => false,
+    }
+}
 
 /// Keys whose value is a list: in the file they may be a TOML array of strings as well as one string.
 const LIST_KEYS: &[&str] = &["trusted_proxies"];
@@ -1021,6 +1070,44 @@ mod tests {
         let file = write(dir.path(), "public_addr = [\"127.0.0.1:1\"]\n");
         let e = Config::load(Some(&file), &env(&[])).unwrap_err();
         assert_eq!(e.key, "public_addr", "only list keys take arrays");
+    }
+
+    #[test]
+    fn the_dev_mailbox_needs_dev_mode_a_loopback_base_url_and_no_smtp() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "");
+        let load = |pairs: &[(&str, &str)]| Config::load(Some(&file), &env(pairs)).unwrap();
+        assert_eq!(load(&[]).mail_delivery(), MailDelivery::Disabled);
+        assert_eq!(
+            load(&[("TESSERA_DEV_MODE", "true")]).mail_delivery(),
+            MailDelivery::DevMailbox
+        );
+        for base in [
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://127.0.0.2",
+            "http://[::1]:80",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            let c = load(&[("TESSERA_DEV_MODE", "true"), ("TESSERA_BASE_URL", base)]);
+            assert_eq!(c.mail_delivery(), MailDelivery::DevMailbox, "{base}");
+        }
+        for base in [
+            "https://id.example.com",
+            "http://192.0.2.1:8080",
+            "http://[fd00::1]",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+            "http://0.0.0.0",
+        ] {
+            let c = load(&[("TESSERA_DEV_MODE", "true"), ("TESSERA_BASE_URL", base)]);
+            assert_eq!(c.mail_delivery(), MailDelivery::Disabled, "{base}");
+        }
+        let c = load(&[
+            ("TESSERA_DEV_MODE", "true"),
+            ("TESSERA_SMTP_URL", "smtp://127.0.0.1:25"),
+        ]);
+        assert_eq!(c.mail_delivery(), MailDelivery::Smtp);
     }
 
     #[test]

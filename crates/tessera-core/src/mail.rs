@@ -33,7 +33,7 @@ impl Tessera {
     /// Mails waiting to be sent, oldest first.
     pub async fn pending_mail(&self, limit: u32) -> Result<Vec<OutboxMail>> {
         let mut conn = self.db.conn().await?;
-        let mails = tessera_store::mail::unsent(&mut conn, limit).await?;
+        let mails = tessera_store::mail::unsent(&mut conn, limit, self.now()).await?;
         drop(conn);
         self.with_slugs(mails).await
     }
@@ -41,7 +41,7 @@ impl Tessera {
     /// The newest mails, for the development mailbox.
     pub async fn recent_mail(&self, limit: u32) -> Result<Vec<OutboxMail>> {
         let mut conn = self.db.conn().await?;
-        let mails = tessera_store::mail::recent(&mut conn, limit).await?;
+        let mails = tessera_store::mail::recent(&mut conn, limit, self.now()).await?;
         drop(conn);
         self.with_slugs(mails).await
     }
@@ -52,6 +52,14 @@ impl Tessera {
         let won = tessera_store::mail::mark_sent(&mut tx, id, self.now()).await?;
         tx.commit().await?;
         Ok(won)
+    }
+
+    /// Scrubs the codes and links of unsent mails whose codes expired (they are never sent afterwards).
+    pub async fn scrub_expired_mail(&self) -> Result<u64> {
+        let mut tx = self.db.begin().await?;
+        let n = tessera_store::mail::scrub_expired(&mut tx, self.now()).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Records a failed delivery attempt.

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tessera_core::Tessera;
-use tessera_core::config::{Config, TrustedProxies};
+use tessera_core::config::{Config, MailDelivery, TrustedProxies};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -37,7 +37,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub views: views::Views,
     pub cookies: public::Cookies,
-    /// True when no SMTP server is configured: mails are shown at `/dev/mailbox` on the admin listener.
+    /// Where mail goes ([`Config::mail_delivery`]); `/readyz` reports it.
+    pub mail: MailDelivery,
+    /// True only on a dev-mode node with a loopback base URL and no SMTP: mails are shown at
+    /// `/dev/mailbox` on the admin listener, to loopback clients only.
     pub dev_mailbox: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed; see [`extract::client_ip`] (RL-04).
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -52,7 +55,8 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             views,
             cookies: public::Cookies::for_base(&config.base_url, config.dev_mode),
-            dev_mailbox: config.smtp_url.is_none(),
+            mail: config.mail_delivery(),
+            dev_mailbox: config.mail_delivery() == MailDelivery::DevMailbox,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         })
     }
@@ -152,11 +156,20 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `/readyz`: the database answers and the schema is current; else 503 with `Retry-After`.
+/// `/readyz`: the database answers and the schema is current; else 503 with `Retry-After`. Says where
+/// mail goes, and warns when it goes nowhere.
 async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     app.tessera.ready().await?;
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(match app.mail {
+        MailDelivery::Disabled => {
+            serde_json::json!({"status": "ready", "mail": app.mail.as_str(), "warnings": [NO_MAIL_WARNING]})
+        }
+        _ => serde_json::json!({"status": "ready", "mail": app.mail.as_str()}),
+    }))
 }
+
+/// What a node without mail delivery says at start and in `/readyz`.
+pub const NO_MAIL_WARNING: &str = "no mail can be sent: smtp_url is not set (TESSERA_SMTP_URL), so codes and links for sign-up, verification and recovery never reach anyone";
 
 /// Prometheus text exposition, with the database pool sampled at scrape time.
 async fn metrics_endpoint(State(app): State<AppState>) -> Response {
@@ -359,8 +372,23 @@ pub async fn serve(
         public_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(stop(rx.clone()));
-    let admin = axum::serve(listeners.admin, admin_router(state.clone()))
-        .with_graceful_shutdown(stop(rx.clone()));
+    let admin = axum::serve(
+        listeners.admin,
+        admin_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop(rx.clone()));
+    match state.mail {
+        MailDelivery::Smtp => {}
+        MailDelivery::DevMailbox => tracing::warn!(
+            "DEVELOPMENT MODE: mail is not sent; it is shown at /dev/mailbox on the admin listener to this machine only. Never use dev mode for real customers"
+        ),
+        MailDelivery::Disabled => tracing::warn!("{NO_MAIL_WARNING}"),
+    }
+    if config.dev_mode && state.mail != MailDelivery::DevMailbox {
+        tracing::warn!(
+            "DEVELOPMENT MODE: cookies work over plain http; the dev mailbox is off (it needs a loopback base_url and no smtp_url)"
+        );
+    }
     let mailer = match &config.smtp_url {
         Some(url) => {
             let sender =
@@ -420,6 +448,9 @@ async fn run_sealer(
         }
         if let Err(e) = tessera.sweep_flows().await {
             tracing::warn!(error = %e, "sweeping expired flows failed; will retry");
+        }
+        if let Err(e) = tessera.scrub_expired_mail().await {
+            tracing::warn!(error = %e, "scrubbing expired mail failed; will retry");
         }
         if let Err(e) = tessera.seal_audit_log(time::Duration::seconds(5)).await {
             tracing::warn!(error = %e, "sealing the audit log failed; will retry");

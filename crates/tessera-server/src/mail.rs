@@ -1,11 +1,13 @@
 //! Mail delivery. Mails are queued in the database by the flows; this worker renders them with the
-//! tenant's templates and sends them over SMTP. Without SMTP configured (the default), nothing is sent:
-//! the development mailbox on the admin listener shows the queued mails, so a newcomer can finish
-//! sign-up with nothing else installed.
+//! tenant's templates and sends them over SMTP. Without SMTP, nothing is sent. On a development node
+//! (`serve --dev` with a loopback base URL) the development mailbox on the admin listener shows the
+//! queued mails to loopback clients, so a newcomer can finish sign-up with nothing else installed. The
+//! mailbox hands out every code and link of every tenant, so nothing else ever sees it.
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -145,10 +147,27 @@ async fn entries(app: &AppState) -> Result<Vec<MailboxEntry>, tessera_core::Core
         .collect())
 }
 
-/// `GET /dev/mailbox.json` on the admin listener (only without SMTP).
-pub async fn mailbox_json(State(app): State<AppState>) -> Response {
-    if !app.dev_mailbox {
-        return StatusCode::NOT_FOUND.into_response();
+/// Who may see the dev mailbox: only a development node's own machine. The TCP peer must be a loopback
+/// address, and a request relayed by a proxy (which makes every client look local) is refused; headers
+/// naming a client are never believed.
+fn mailbox_open(app: &AppState, peer: Option<std::net::SocketAddr>, headers: &HeaderMap) -> bool {
+    app.dev_mailbox
+        && peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
+        && !["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| headers.contains_key(*h))
+}
+
+type Peer = Result<ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>;
+
+fn peer_of(p: Peer) -> Option<std::net::SocketAddr> {
+    p.ok().map(|ConnectInfo(a)| a)
+}
+
+/// `GET /dev/mailbox.json` on the admin listener of a development node, to loopback clients only.
+pub async fn mailbox_json(State(app): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    if !mailbox_open(&app, peer_of(peer), &headers) {
+        return crate::error::ApiError::NotFound.into_response();
     }
     match entries(&app).await {
         Ok(e) => Json(e).into_response(),
@@ -163,10 +182,10 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `GET /dev/mailbox` on the admin listener: the newest mails as a page (only without SMTP).
-pub async fn mailbox_page(State(app): State<AppState>) -> Response {
-    if !app.dev_mailbox {
-        return StatusCode::NOT_FOUND.into_response();
+/// `GET /dev/mailbox`: the newest mails as a page, under the same rule as [`mailbox_json`].
+pub async fn mailbox_page(State(app): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    if !mailbox_open(&app, peer_of(peer), &headers) {
+        return crate::error::ApiError::NotFound.into_response();
     }
     let list = match entries(&app).await {
         Ok(e) => e,
@@ -175,7 +194,7 @@ pub async fn mailbox_page(State(app): State<AppState>) -> Response {
     let mut html = String::from(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\"><title>Tessera dev mailbox</title>\
          <link rel=stylesheet href=\"/assets/tessera.css\"></head><body><main><h1>Development mailbox</h1>\
-         <p>No SMTP server is configured, so mails stay here. Newest first.</p>",
+         <p>Development mode: no SMTP server is configured, so mails stay here until their codes expire. Newest first.</p>",
     );
     if list.is_empty() {
         html.push_str("<p>No mail yet.</p>");

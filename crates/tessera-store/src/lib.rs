@@ -170,6 +170,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "flows_sessions",
         include_str!("../migrations/sqlite/0002_flows_sessions.sql"),
     ),
+    (
+        3,
+        "mail_expiry",
+        include_str!("../migrations/sqlite/0003_mail_expiry.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -181,6 +186,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "flows_sessions",
         include_str!("../migrations/postgres/0002_flows_sessions.sql"),
+    ),
+    (
+        3,
+        "mail_expiry",
+        include_str!("../migrations/postgres/0003_mail_expiry.sql"),
     ),
 ];
 

@@ -15,9 +15,12 @@ pub struct Mail {
     /// Which mail template renders it (`verification_code`, …).
     pub template: String,
     pub locale: String,
-    /// The template's variables. May hold a one-time code or link; cleared once sent.
+    /// The template's variables. May hold a one-time code or link; cleared once sent, or once
+    /// `expires_at` passes unsent.
     pub vars: serde_json::Value,
     pub created_at: OffsetDateTime,
+    /// When the code it carries expires; an unsent mail is never sent after that. `None`: no code.
+    pub expires_at: Option<OffsetDateTime>,
     pub sent_at: Option<OffsetDateTime>,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -25,7 +28,7 @@ pub struct Mail {
 
 macro_rules! columns {
     () => {
-        "id, tenant_id, to_address, template, locale, vars, created_at, sent_at, attempts, last_error"
+        "id, tenant_id, to_address, template, locale, vars, created_at, expires_at, sent_at, attempts, last_error"
     };
 }
 
@@ -39,6 +42,7 @@ fn from_row(r: &impl Cols) -> Result<Mail> {
         vars: serde_json::from_str(&r.text("vars")?)
             .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
         created_at: r.ts("created_at")?,
+        expires_at: r.opt_ts("expires_at")?,
         sent_at: r.opt_ts("sent_at")?,
         attempts: r.int("attempts")?,
         last_error: r.opt_text("last_error")?,
@@ -50,7 +54,7 @@ pub async fn enqueue(x: &mut impl Exec, m: &Mail) -> Result<()> {
     let sql = concat!(
         "INSERT INTO mail_outbox (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(m.id)
@@ -60,6 +64,7 @@ pub async fn enqueue(x: &mut impl Exec, m: &Mail) -> Result<()> {
         .bind(&m.locale)
         .bind(m.vars.to_string())
         .bind(Ts(m.created_at))
+        .bind(m.expires_at.map(Ts))
         .bind(m.sent_at.map(Ts))
         .bind(m.attempts)
         .bind(m.last_error.as_deref())
@@ -69,15 +74,16 @@ pub async fn enqueue(x: &mut impl Exec, m: &Mail) -> Result<()> {
     Ok(())
 }
 
-/// The newest mails, for the development mailbox.
-pub async fn recent(x: &mut impl Exec, limit: u32) -> Result<Vec<Mail>> {
+/// The newest mails whose codes have not expired, for the development mailbox.
+pub async fn recent(x: &mut impl Exec, limit: u32, now: OffsetDateTime) -> Result<Vec<Mail>> {
     let sql = concat!(
         "SELECT ",
         columns!(),
-        " FROM mail_outbox ORDER BY created_at DESC LIMIT $1"
+        " FROM mail_outbox WHERE expires_at IS NULL OR expires_at > $2 ORDER BY created_at DESC LIMIT $1"
     );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(i64::from(limit))
+        .bind(Ts(now))
         .fetch_all(&mut *c)
         .await?
         .iter()
@@ -85,15 +91,16 @@ pub async fn recent(x: &mut impl Exec, limit: u32) -> Result<Vec<Mail>> {
         .collect())
 }
 
-/// Unsent mails, oldest first, for the delivery worker.
-pub async fn unsent(x: &mut impl Exec, limit: u32) -> Result<Vec<Mail>> {
+/// Unsent mails whose codes have not expired, oldest first, for the delivery worker.
+pub async fn unsent(x: &mut impl Exec, limit: u32, now: OffsetDateTime) -> Result<Vec<Mail>> {
     let sql = concat!(
         "SELECT ",
         columns!(),
-        " FROM mail_outbox WHERE sent_at IS NULL AND attempts < 10 ORDER BY created_at LIMIT $1"
+        " FROM mail_outbox WHERE sent_at IS NULL AND attempts < 10 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at LIMIT $1"
     );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(i64::from(limit))
+        .bind(Ts(now))
         .fetch_all(&mut *c)
         .await?
         .iter()
@@ -123,4 +130,16 @@ pub async fn mark_failed(x: &mut impl Exec, id: Uuid, error: &str) -> Result<()>
         .await
         .map(drop)?);
     Ok(())
+}
+
+/// Scrubs the variables (codes and links) of unsent mails whose codes expired: they will never be sent,
+/// and the outbox keeps no clear secret longer than it could be used. Returns how many.
+pub async fn scrub_expired(x: &mut impl Exec, now: OffsetDateTime) -> Result<u64> {
+    let sql = "UPDATE mail_outbox SET vars = '{}', last_error = 'expired before it was sent' \
+               WHERE sent_at IS NULL AND expires_at <= $1 AND vars <> '{}'";
+    Ok(on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected()))
 }

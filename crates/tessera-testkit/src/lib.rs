@@ -205,13 +205,40 @@ impl TestServer {
     /// Starts a server with a prepared database and configuration. The listeners are bound first, so a
     /// base URL on port 0 becomes `http://localhost:<public port>/`. Without SMTP configured and outside
     /// dev mode, mail goes to a fresh [`SmtpCapture`].
-    pub async fn start_on(db: TestDb, mut config: Config, key: String) -> TestServer {
+    pub async fn start_on(db: TestDb, config: Config, key: String) -> TestServer {
+        Self::start_on_inner(db, config, key, true).await
+    }
+
+    /// Starts a production-mode server with no SMTP at all (no capture): for tests about a node that
+    /// cannot send mail.
+    pub async fn start_without_mail(
+        engine: Engine,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Option<TestServer> {
+        let db = TestDb::new(engine).await?;
+        let key = tessera_crypto::BearerSecret::generate("tsk_")
+            .unwrap()
+            .expose()
+            .to_owned();
+        let mut env = base_env(&db, &key);
+        adjust(&mut env);
+        env.remove("TESSERA_SMTP_URL");
+        let config = config_from(&env, db.dir.path());
+        Some(Self::start_on_inner(db, config, key, false).await)
+    }
+
+    async fn start_on_inner(
+        db: TestDb,
+        mut config: Config,
+        key: String,
+        capture_mail: bool,
+    ) -> TestServer {
         let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
         let public_port = listeners.public.local_addr().unwrap().port();
         if config.base_url.port() == Some(0) {
             config.base_url = url::Url::parse(&format!("http://localhost:{public_port}/")).unwrap();
         }
-        let smtp = if config.smtp_url.is_none() && !config.dev_mode {
+        let smtp = if capture_mail && config.smtp_url.is_none() && !config.dev_mode {
             let capture = SmtpCapture::start().await;
             config.smtp_url = Some(capture.url());
             Some(capture)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tessera_core::config::{Config, LogFormat};
+use tessera_core::config::{Config, LogFormat, MailDelivery};
 use tessera_core::keys::MasterKeyOrigin;
 use tessera_core::{Caller, SystemClock, bootstrap};
 
@@ -25,7 +25,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the public and admin listeners.
-    Serve,
+    Serve {
+        /// Development profile for one machine: plain-http cookies and, with a loopback base URL and no
+        /// SMTP server, the dev mailbox (same as `TESSERA_DEV_MODE=true`). Never for real customers.
+        #[arg(long)]
+        dev: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Converge tenants, schemas, policies, organizations and API keys on a declared state.
@@ -72,7 +77,12 @@ fn main() -> ExitCode {
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = match Config::load(cli.config.as_deref(), &env) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if let Command::Serve { dev: true } = cli.command {
+                c.dev_mode = true;
+            }
+            c
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -117,7 +127,7 @@ fn init_logging(config: &Config) {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve => serve(config).await,
+        Command::Serve { .. } => serve(config).await,
         Command::Migrate => {
             let t = bootstrap::connect(&config, Arc::new(SystemClock)).await?;
             t.db().migrate().await?;
@@ -199,6 +209,26 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         "  admin:    http://{admin}/admin/v1  (OpenAPI: http://{admin}/openapi.json, metrics: /metrics)"
     );
     println!("  database: {db}");
+    match config.mail_delivery() {
+        MailDelivery::Smtp => println!("  mail:     sent over SMTP"),
+        MailDelivery::DevMailbox => println!(
+            "  mail:     NOT SENT: shown in the dev mailbox at http://{admin}/dev/mailbox (this machine only)"
+        ),
+        MailDelivery::Disabled => println!("  mail:     NONE: {}", tessera_server::NO_MAIL_WARNING),
+    }
+    if config.dev_mode {
+        println!();
+        println!(
+            "  DEVELOPMENT MODE (--dev or dev_mode): session cookies over plain http{}.",
+            if config.mail_delivery() == MailDelivery::DevMailbox {
+                ", every code and link readable in the dev mailbox"
+            } else {
+                ""
+            }
+        );
+        println!("  Never use it for real customers.");
+        println!();
+    }
     if opened.master_key == MasterKeyOrigin::Generated {
         println!(
             "  master key generated at {} (back it up: it unlocks everything sealed)",

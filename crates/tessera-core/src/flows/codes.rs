@@ -122,7 +122,9 @@ impl Tessera {
         }
     }
 
-    /// Queues a mail; it is rendered and sent by the delivery worker (or shown in the dev mailbox).
+    /// Queues a mail; it is rendered and sent by the delivery worker (or shown in the dev mailbox). A
+    /// mail carrying a one-time code (a `code` variable) expires with the code: unsent by then, it is
+    /// never sent and its variables are scrubbed.
     pub(crate) async fn queue_mail(
         &self,
         tx: &mut Tx,
@@ -132,14 +134,16 @@ impl Tessera {
         locale: Option<&str>,
         vars: Value,
     ) -> Result<()> {
+        let now = self.now();
         let m = Mail {
             id: Uuid::now_v7(),
             tenant_id: tenant,
             to_address: to.into(),
             template: template.into(),
             locale: locale.unwrap_or("en").into(),
+            expires_at: vars.get("code").map(|_| now + CODE_TTL),
             vars,
-            created_at: self.now(),
+            created_at: now,
             sent_at: None,
             attempts: 0,
             last_error: None,

@@ -11,6 +11,7 @@ mod audit_log;
 mod bootstrap;
 mod browser;
 mod cli;
+mod dev_mailbox;
 mod flows;
 mod outage;
 mod pages;
