@@ -27,8 +27,17 @@ pub struct Opened {
     pub tessera: Tessera,
     /// The one-time key to print, on the very first start only.
     pub printed_key: Option<(BearerSecret, time::OffsetDateTime)>,
+    /// True when `bootstrap_admin_key` is set but the deployment was bootstrapped with another key: the
+    /// setting grants nothing (ADM-04), and the operator should be told.
+    pub configured_key_ignored: bool,
     pub master_key: MasterKeyOrigin,
     pub default_tenant_created: bool,
+}
+
+/// What [`Tessera::ensure_bootstrap_key`] did.
+struct BootstrapOutcome {
+    printed: Option<(BearerSecret, time::OffsetDateTime)>,
+    configured_key_ignored: bool,
 }
 
 /// The password service a configuration asks for; bad parameters or a malformed pepper stop the start.
@@ -105,10 +114,11 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
     .with_passwords(password_service(config)?);
     tessera.check_master_key().await?;
     let default_tenant_created = tessera.ensure_default_tenant().await?;
-    let printed_key = tessera.ensure_bootstrap_key(config).await?;
+    let bootstrap = tessera.ensure_bootstrap_key(config).await?;
     Ok(Opened {
         tessera,
-        printed_key,
+        printed_key: bootstrap.printed,
+        configured_key_ignored: bootstrap.configured_key_ignored,
         master_key: origin,
         default_tenant_created,
     })
@@ -174,16 +184,15 @@ impl Tessera {
             .ok_or_else(|| CoreError::Internal("the default tenant is missing".into()))
     }
 
-    /// On the first start, mints a one-time owner key that expires (ADM-04) and returns it for printing.
-    /// With `bootstrap_admin_key` configured, makes sure that key exists instead and returns nothing.
-    async fn ensure_bootstrap_key(
-        &self,
-        config: &Config,
-    ) -> Result<Option<(BearerSecret, time::OffsetDateTime)>> {
-        let mut tx = self.db.begin().await?;
-        let caller = Caller::system();
-        if let Some(given) = &config.bootstrap_admin_key {
-            if !given.starts_with(crate::api_keys::KEY_PREFIX) {
+    /// On the first start, mints a one-time owner key that expires (ADM-04): the printed one, or the
+    /// configured `bootstrap_admin_key`, each living `bootstrap_key_ttl_hours`. Only the start that claims
+    /// the "bootstrap key issued" flag mints; later starts leave the key as it is, so a revoked or expired
+    /// bootstrap key stays dead and the node still starts. A configured key that is not the one issued is
+    /// ignored (reported in [`Opened::configured_key_ignored`]); more keys come from the admin API or
+    /// `tessera apply`.
+    async fn ensure_bootstrap_key(&self, config: &Config) -> Result<BootstrapOutcome> {
+        let configured = match &config.bootstrap_admin_key {
+            Some(given) if !given.starts_with(crate::api_keys::KEY_PREFIX) => {
                 return Err(CoreError::bad_request(
                     "bad_bootstrap_key",
                     format!(
@@ -192,34 +201,44 @@ impl Tessera {
                     ),
                 ));
             }
-            tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, "configured")
-                .await?;
-            let secret = BearerSecret::from_string(given.clone());
-            let hash = self.keys.secret_hasher.hash(secret.expose());
-            if let Some(existing) =
-                tessera_store::api_keys::live_by_name(&mut tx, BOOTSTRAP_KEY_NAME).await?
-            {
-                if tessera_store::api_keys::secret_matches(&mut tx, existing.id, &hash).await? {
-                    return Ok(None);
+            Some(given) => Some(BearerSecret::from_string(given.clone())),
+            None => None,
+        };
+        let mut tx = self.db.begin().await?;
+        let origin = if configured.is_some() {
+            "configured"
+        } else {
+            "printed"
+        };
+        if !tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, origin).await? {
+            let ignored = match &configured {
+                Some(secret) => {
+                    let hash = self.keys.secret_hasher.hash(secret.expose());
+                    tessera_store::api_keys::by_secret_hash(&mut tx, &hash)
+                        .await?
+                        .is_none()
                 }
-                // The operator rotated the configured key: the old one stops working.
-                tessera_store::api_keys::revoke(&mut tx, existing.id, self.now()).await?;
-            }
-            let key = self.bootstrap_key_record(&secret, None);
-            self.insert_key(&mut tx, &caller, &key, &secret).await?;
-            tx.commit().await?;
-            return Ok(None);
+                None => false,
+            };
+            return Ok(BootstrapOutcome {
+                printed: None,
+                configured_key_ignored: ignored,
+            });
         }
-        if !tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, "printed").await? {
-            return Ok(None);
-        }
-        let secret = BearerSecret::generate(crate::api_keys::KEY_PREFIX)?;
         let expires =
             self.now() + time::Duration::hours(i64::from(config.bootstrap_key_ttl_hours.max(1)));
+        let (secret, printed) = match configured {
+            Some(secret) => (secret, false),
+            None => (BearerSecret::generate(crate::api_keys::KEY_PREFIX)?, true),
+        };
         let key = self.bootstrap_key_record(&secret, Some(expires));
-        self.insert_key(&mut tx, &caller, &key, &secret).await?;
+        self.insert_key(&mut tx, &Caller::system(), &key, &secret)
+            .await?;
         tx.commit().await?;
-        Ok(Some((secret, expires)))
+        Ok(BootstrapOutcome {
+            printed: printed.then_some((secret, expires)),
+            configured_key_ignored: false,
+        })
     }
 
     fn bootstrap_key_record(

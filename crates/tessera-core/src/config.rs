@@ -62,7 +62,8 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Where a generated master key is kept when none is configured: `<data_dir>/master.key`.
     pub master_key_file: PathBuf,
-    /// An operator-chosen owner key for automated deployments; nothing is printed when it is set.
+    /// An operator-chosen owner key for automated deployments; nothing is printed when it is set. Like
+    /// the printed one, it is minted on the first start only and expires after `bootstrap_key_ttl_hours`.
     pub bootstrap_admin_key: Option<String>,
     pub bootstrap_key_ttl_hours: u32,
     pub db_max_connections: u32,
@@ -163,12 +164,12 @@ pub const KEYS: &[(&str, bool, &str)] = &[
     (
         "bootstrap_admin_key",
         true,
-        "owner API key for automated deployments (then nothing is printed)",
+        "owner API key for automated deployments (then nothing is printed); one-time: minted on the first start only, it expires like the printed key",
     ),
     (
         "bootstrap_key_ttl_hours",
         false,
-        "lifetime of the printed first-start key; default 24",
+        "lifetime of the first-start bootstrap key (printed or configured); default 24",
     ),
     (
         "db_max_connections",

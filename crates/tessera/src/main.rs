@@ -247,6 +247,14 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         println!("  Use it to mint permanent keys: POST http://{admin}/admin/v1/api-keys");
         println!();
     }
+    if opened.configured_key_ignored {
+        println!(
+            "  bootstrap_admin_key is ignored: this deployment was bootstrapped already, and a bootstrap key is one-time (mint keys through the admin API or `tessera apply`)"
+        );
+        tracing::warn!(
+            "bootstrap_admin_key is ignored: this deployment was bootstrapped already and a bootstrap key is one-time"
+        );
+    }
     println!("Serving; stop with Ctrl-C or SIGTERM.");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

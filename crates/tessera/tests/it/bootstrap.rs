@@ -48,6 +48,78 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
     );
 }
 
+/// A configured `bootstrap_admin_key` is the same one-time key as the printed one: it expires after
+/// `bootstrap_key_ttl_hours`, a restart neither revives nor extends it, revoking it is for good, and a node
+/// whose bootstrap key is revoked still starts.
+async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Engine) {
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let key = format!("tsk_{}", "c".repeat(43));
+    let mut env = base_env(&db, &key);
+    env.insert("TESSERA_BOOTSTRAP_KEY_TTL_HOURS".into(), "2".into());
+    let config = config_from(&env, db.dir.path());
+    let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let clock = Arc::new(ManualClock(Mutex::new(start)));
+    let opened = bootstrap::open(&config, clock.clone()).await.unwrap();
+    assert!(opened.printed_key.is_none() && !opened.configured_key_ignored);
+    let t = &opened.tessera;
+    let caller = t.authenticate(&key, None).await.unwrap();
+    let keys = t.list_api_keys(&caller).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        keys[0].expires_at,
+        Some(start + time::Duration::hours(2)),
+        "the configured key expires like the printed one"
+    );
+
+    *clock.0.lock().unwrap() = start + time::Duration::hours(2);
+    assert!(matches!(
+        t.authenticate(&key, None).await,
+        Err(CoreError::Unauthenticated)
+    ));
+    let again = bootstrap::open(&config, clock.clone()).await.unwrap();
+    assert!(!again.configured_key_ignored);
+    assert!(
+        matches!(
+            again.tessera.authenticate(&key, None).await,
+            Err(CoreError::Unauthenticated)
+        ),
+        "a restart does not bring an expired bootstrap key back"
+    );
+
+    // Revoked while still valid: the next start succeeds and the key stays revoked.
+    *clock.0.lock().unwrap() = start + time::Duration::hours(1);
+    let id = keys[0].id;
+    t.revoke_api_key(&Caller::cli("test"), id).await.unwrap();
+    let again = bootstrap::open(&config, clock.clone())
+        .await
+        .expect("a revoked bootstrap key does not stop the node");
+    assert!(matches!(
+        again.tessera.authenticate(&key, None).await,
+        Err(CoreError::Unauthenticated)
+    ));
+    let keys = again
+        .tessera
+        .list_api_keys(&Caller::cli("test"))
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "nothing was minted again");
+    assert!(keys[0].revoked_at.is_some());
+
+    // Another configured value after bootstrap grants nothing, and the node says so.
+    let mut other_env = env.clone();
+    let other = format!("tsk_{}", "d".repeat(43));
+    other_env.insert("TESSERA_BOOTSTRAP_ADMIN_KEY".into(), other.clone());
+    let other_config = config_from(&other_env, db.dir.path());
+    let again = bootstrap::open(&other_config, clock.clone()).await.unwrap();
+    assert!(again.configured_key_ignored);
+    assert!(matches!(
+        again.tessera.authenticate(&other, None).await,
+        Err(CoreError::Unauthenticated)
+    ));
+}
+
 async fn a_node_with_another_master_key_refuses_to_start(engine: Engine) {
     let Some(db) = TestDb::new(engine).await else {
         return;
@@ -67,5 +139,6 @@ async fn a_node_with_another_master_key_refuses_to_start(engine: Engine) {
 
 engine_tests!(
     adm_04_the_bootstrap_key_is_one_time_and_expires,
+    adm_04_a_configured_bootstrap_key_expires_and_stays_revoked,
     a_node_with_another_master_key_refuses_to_start
 );
