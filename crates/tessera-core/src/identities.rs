@@ -527,18 +527,29 @@ impl Tessera {
                 found: expected + 1,
             });
         }
+        // SES-06: leaving the active state ends every session for good; a later reactivation starts
+        // from none (the revocation is its own `session.revoked` event).
+        let sessions_revoked = if matches!(
+            next,
+            IdentityState::Suspended | IdentityState::PendingDeletion | IdentityState::Deleted
+        ) {
+            self.revoke_sessions_of(&mut tx, tenant.id, id, None, event)
+                .await?
+        } else {
+            0
+        };
         let ev = NewEvent::new(
             tenant.id,
             event,
             identity_subject(id),
-            json!({"identity_id": id, "from": from, "to": next, "reason": reason, "version": identity.version}),
+            json!({"identity_id": id, "from": from, "to": next, "reason": reason, "version": identity.version, "sessions_revoked": sessions_revoked}),
         );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(identity)
     }
 
-    /// Suspends an identity: it can no longer sign in; nothing is removed.
+    /// Suspends an identity: it can no longer sign in and its sessions are revoked; nothing is removed.
     pub async fn suspend_identity(
         &self,
         caller: &Caller,
@@ -580,7 +591,7 @@ impl Tessera {
         .await
     }
 
-    /// Marks an identity for erasure; it can be reactivated until the erasure runs.
+    /// Marks an identity for erasure and revokes its sessions; it can be reactivated until the erasure runs.
     pub async fn schedule_identity_deletion(
         &self,
         caller: &Caller,
@@ -604,8 +615,8 @@ impl Tessera {
         .await
     }
 
-    /// Erases an identity now: identifiers released, attributes cleared, memberships removed, and its
-    /// sealing key destroyed so the personal data in its past events can no longer be read.
+    /// Erases an identity now: sessions revoked, identifiers released, attributes cleared, memberships
+    /// removed, and its sealing key destroyed so the personal data in its past events can no longer be read.
     pub async fn delete_identity(
         &self,
         caller: &Caller,

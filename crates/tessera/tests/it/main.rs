@@ -7,6 +7,7 @@
 )]
 
 mod admin_api;
+mod admin_identities;
 mod audit_log;
 mod bootstrap;
 mod browser;

@@ -1,0 +1,108 @@
+//! What the admin API does to a customer's account beyond its data: the life cycle ends sessions for good
+//! (SES-06).
+use serde_json::{Value, json};
+use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
+
+const PASSWORD: &str = "correct horse battery staple 42";
+const IDS: &str = "/admin/v1/tenants/default/identities";
+
+fn api(s: &TestServer, path: &str) -> String {
+    format!("{}/t/default/api/flows/{path}", s.public)
+}
+
+async fn post_flow(s: &TestServer, url: String, body: Value) -> Resp {
+    Resp::from(s.http.post(url).json(&body).send().await.unwrap()).await
+}
+
+/// Signs up through the JSON API; returns the identity id and the session token.
+async fn sign_up(s: &TestServer, email: &str) -> (String, String) {
+    let flow = post_flow(s, api(s, "registration"), json!({})).await.json["flow"].clone();
+    let url = api(s, &format!("registration/{}", flow["id"].as_str().unwrap()));
+    let r = post_flow(s, url.clone(), json!({"email": email})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let code = s.code_for(email).await.expect("a code was mailed");
+    let r = post_flow(s, url.clone(), json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
+    let r = post_flow(s, url, json!({"password": PASSWORD})).await;
+    let token = r.json["session_token"].as_str().unwrap().to_owned();
+    let id = s.get(&format!("{IDS}?identifier={email}")).await.json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, token)
+}
+
+async fn sign_in(s: &TestServer, email: &str) -> Resp {
+    let flow = post_flow(s, api(s, "login"), json!({})).await.json["flow"].clone();
+    let url = api(s, &format!("login/{}", flow["id"].as_str().unwrap()));
+    post_flow(s, url, json!({"identifier": email, "password": PASSWORD})).await
+}
+
+async fn whoami(s: &TestServer, token: &str) -> u16 {
+    s.http
+        .get(format!("{}/t/default/api/sessions", s.public))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn event_types(s: &TestServer, id: &str) -> Vec<String> {
+    s.get(&format!(
+        "/admin/v1/tenants/default/events?subject=identity:{id}&limit=1000"
+    ))
+    .await
+    .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn ses_06_suspension_and_deletion_end_sessions_for_good(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let (id, token) = sign_up(&s, "suspended@example.com").await;
+    assert_eq!(whoami(&s, &token).await, 200);
+    let r = s.post(&format!("{IDS}/{id}/suspend"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(whoami(&s, &token).await, 401);
+    let r = s.post(&format!("{IDS}/{id}/reactivate"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        whoami(&s, &token).await,
+        401,
+        "reactivation does not bring the old session back"
+    );
+    let listed = s.get(&format!("{IDS}/{id}/sessions")).await;
+    assert_eq!(listed.json, json!([]), "{listed:?}");
+    assert!(
+        event_types(&s, &id)
+            .await
+            .contains(&"session.revoked".to_owned())
+    );
+
+    let fresh = sign_in(&s, "suspended@example.com").await;
+    let token = fresh.json["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(whoami(&s, &token).await, 200, "a new sign-in works");
+    let r = s
+        .post(&format!("{IDS}/{id}/schedule-deletion"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    s.post(&format!("{IDS}/{id}/reactivate"), json!({})).await;
+    assert_eq!(whoami(&s, &token).await, 401);
+
+    let (id, token) = sign_up(&s, "erased@example.com").await;
+    let r = s.delete(&format!("{IDS}/{id}")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(whoami(&s, &token).await, 401);
+    assert_eq!(s.get(&format!("{IDS}/{id}/sessions")).await.json, json!([]));
+}
+
+engine_tests!(
+    ses_06_suspension_and_deletion_end_sessions_for_good,
+);
