@@ -20,9 +20,12 @@ use crate::{Caller, CoreError, FieldProblem, Paged, Result, Tessera, check_versi
 pub struct IdentifierInput {
     pub kind: IdentifierKind,
     pub value: String,
-    /// Whether the business already verified it (for example, imported from a system that did).
+    /// `true` marks it verified: the business vouches that the customer controls it (for example, data
+    /// imported from a system that verified it). That is trusted for sign-in and recovery, so it needs the
+    /// `identity:verify` permission (REG-01). Left out: a new identifier is unverified, and one the
+    /// identity already holds keeps its state.
     #[serde(default)]
-    pub verified: bool,
+    pub verified: Option<bool>,
 }
 
 /// A request to create an identity. A prospect needs only an identifier.
@@ -103,7 +106,7 @@ fn normalize_all(inputs: &[IdentifierInput]) -> Result<Vec<Identifier>> {
                     out.push(Identifier {
                         kind: n.kind,
                         value: n.value,
-                        verified: input.verified,
+                        verified: input.verified.unwrap_or(false),
                     });
                 }
             }
@@ -123,6 +126,20 @@ fn normalize_all(inputs: &[IdentifierInput]) -> Result<Vec<Identifier>> {
             problems,
         ))
     }
+}
+
+/// REG-01: marking an identifier verified through the admin API is a permission of its own, checked
+/// before anything is read.
+fn require_verify_permission(caller: &Caller, inputs: &[IdentifierInput]) -> Result<()> {
+    if inputs.iter().any(|i| i.verified == Some(true)) {
+        caller.require(Permission::IdentityVerify)?;
+    }
+    Ok(())
+}
+
+/// Whether two identifiers name the same thing (kind and normalised value).
+fn same(a: &Identifier, b: &Identifier) -> bool {
+    a.kind == b.kind && a.value == b.value
 }
 
 fn attribute_error(problems: Vec<tessera_model::attributes::AttributeProblem>) -> CoreError {
@@ -219,6 +236,7 @@ impl Tessera {
                 }],
             ));
         }
+        require_verify_permission(caller, &req.identifiers)?;
         let identifiers = normalize_all(&req.identifiers)?;
         let mut tx = self.db.begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
@@ -266,8 +284,35 @@ impl Tessera {
         )
         .with_personal(identity.id, json!({"identifiers": identity.identifiers, "attributes": identity.attributes}));
         self.record(&mut tx, caller, ev, Some(&key)).await?;
+        let verified: Vec<&Identifier> =
+            identity.identifiers.iter().filter(|i| i.verified).collect();
+        self.record_marked_verified(&mut tx, caller, &identity, &verified)
+            .await?;
         tx.commit().await?;
         Ok(identity)
+    }
+
+    /// The event of an admin marking identifiers verified (REG-01), when it did.
+    async fn record_marked_verified(
+        &self,
+        tx: &mut Tx,
+        caller: &Caller,
+        identity: &Identity,
+        marked: &[&Identifier],
+    ) -> Result<()> {
+        if marked.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<&str> = marked.iter().map(|i| i.kind.as_str()).collect();
+        let values: Vec<&str> = marked.iter().map(|i| i.value.as_str()).collect();
+        let ev = NewEvent::new(
+            identity.tenant_id,
+            types::IDENTIFIERS_MARKED_VERIFIED,
+            identity_subject(identity.id),
+            json!({"identity_id": identity.id, "identifier_kinds": kinds}),
+        )
+        .with_personal(identity.id, json!({"identifiers": values}));
+        self.record(tx, caller, ev, None).await
     }
 
     /// One identity (erased ones remain as tombstones with state `deleted`).
@@ -295,7 +340,10 @@ impl Tessera {
         if_match: Option<i64>,
     ) -> Result<Identity> {
         caller.require(Permission::IdentityWrite)?;
-        let new_identifiers = patch
+        if let Some(inputs) = &patch.identifiers {
+            require_verify_permission(caller, inputs)?;
+        }
+        let mut new_identifiers = patch
             .identifiers
             .as_deref()
             .map(normalize_all)
@@ -312,6 +360,18 @@ impl Tessera {
                 detail: "an erased identity cannot be changed".into(),
             });
         }
+        // An identifier whose `verified` was left out keeps the state it has on the identity.
+        if let (Some(n), Some(inputs)) = (&mut new_identifiers, &patch.identifiers) {
+            for (ident, input) in n.iter_mut().zip(inputs) {
+                if input.verified.is_none() {
+                    ident.verified = identity
+                        .identifiers
+                        .iter()
+                        .any(|o| o.verified && same(o, ident));
+                }
+            }
+        }
+        let old_identifiers = identity.identifiers.clone();
         let before = identity.attributes.clone();
         if let Some(p) = &patch.attributes {
             merge_patch(&mut identity.attributes, p);
@@ -392,8 +452,47 @@ impl Tessera {
         )
         .with_personal(id, personal);
         self.record(&mut tx, caller, ev, None).await?;
+        if identifiers_changed {
+            let marked: Vec<&Identifier> = identity
+                .identifiers
+                .iter()
+                .filter(|n| n.verified && !old_identifiers.iter().any(|o| o.verified && same(o, n)))
+                .collect();
+            self.record_marked_verified(&mut tx, caller, &identity, &marked)
+                .await?;
+            self.notify_removed_emails(&mut tx, &tenant, &old_identifiers, &identity.identifiers)
+                .await?;
+        }
         tx.commit().await?;
         Ok(identity)
+    }
+
+    /// Tells every verified address an admin change took off an identity that it happened (REG-01,
+    /// REC-04), so a customer whose address was replaced learns of it at the address they control. The
+    /// change itself revokes nothing: the customer keeps their sessions and can act on the notice.
+    async fn notify_removed_emails(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        old: &[Identifier],
+        new: &[Identifier],
+    ) -> Result<()> {
+        let new_email = new
+            .iter()
+            .find(|n| n.kind == IdentifierKind::Email && !old.iter().any(|o| same(o, n)))
+            .map(|n| n.value.as_str());
+        for o in old.iter().filter(|o| {
+            o.kind == IdentifierKind::Email && o.verified && !new.iter().any(|n| same(o, n))
+        }) {
+            let vars = crate::flows::codes::mail_vars(
+                &tenant.name,
+                &o.value,
+                json!({"new_email": new_email, "pending": false, "link": self.public_url(&tenant.slug, "/recovery")}),
+            );
+            self.queue_mail(tx, tenant.id, &o.value, "email_changed_notice", None, vars)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Lists identities with cursor pagination and filters.

@@ -33,6 +33,9 @@ pub enum Permission {
     TenantWrite,
     IdentityRead,
     IdentityWrite,
+    /// Marking identifiers verified through the admin API (REG-01): trusted for sign-in and recovery,
+    /// so not part of `identity:write`.
+    IdentityVerify,
     IdentityDelete,
     SchemaRead,
     SchemaWrite,
@@ -48,11 +51,12 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, for documentation and exhaustive tests.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Self::TenantRead,
         Self::TenantWrite,
         Self::IdentityRead,
         Self::IdentityWrite,
+        Self::IdentityVerify,
         Self::IdentityDelete,
         Self::SchemaRead,
         Self::SchemaWrite,
@@ -73,6 +77,7 @@ impl Permission {
             Self::TenantWrite => "tenant:write",
             Self::IdentityRead => "identity:read",
             Self::IdentityWrite => "identity:write",
+            Self::IdentityVerify => "identity:verify",
             Self::IdentityDelete => "identity:delete",
             Self::SchemaRead => "schema:read",
             Self::SchemaWrite => "schema:write",
@@ -232,6 +237,14 @@ mod tests {
     #[test]
     fn readonly_cannot_read_the_event_log_with_its_personal_data() {
         assert!(!Role::Readonly.allows(Permission::EventRead));
+    }
+
+    #[test]
+    fn reg_01_only_owners_mark_identifiers_verified() {
+        for r in Role::ALL {
+            assert_eq!(r.allows(Permission::IdentityVerify), r == Role::Owner);
+        }
+        assert!(Role::Support.allows(Permission::IdentityWrite));
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod types {
     pub const IDENTITY_REACTIVATED: &str = "identity.reactivated";
     pub const IDENTITY_DELETION_SCHEDULED: &str = "identity.deletion_scheduled";
     pub const IDENTITY_DELETED: &str = "identity.deleted";
+    /// An admin marked identifiers verified (REG-01); the clear part names their kinds only.
+    pub const IDENTIFIERS_MARKED_VERIFIED: &str = "identity.identifiers_marked_verified";
     pub const ATTRIBUTE_SCHEMA_UPDATED: &str = "attribute_schema.updated";
     pub const POLICY_UPDATED: &str = "policy.updated";
     pub const ORGANIZATION_CREATED: &str = "organization.created";

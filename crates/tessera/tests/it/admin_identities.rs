@@ -1,5 +1,6 @@
 //! What the admin API does to a customer's account beyond its data: the life cycle ends sessions for good
-//! (SES-06).
+//! (SES-06), and marking an identifier verified, which hands over recovery, is a permission of its own,
+//! an event, and a notice to the address it replaces (REG-01).
 use serde_json::{Value, json};
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
@@ -103,6 +104,102 @@ async fn ses_06_suspension_and_deletion_end_sessions_for_good(engine: Engine) {
     assert_eq!(s.get(&format!("{IDS}/{id}/sessions")).await.json, json!([]));
 }
 
+async fn reg_01_marking_an_identifier_verified_needs_its_own_permission_and_notifies(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let support = s.mint_key("desk", "support", None).await;
+    let as_support = |method: reqwest::Method, path: String, body: Value| {
+        let req = s.admin_req_as(&support, method, &path).json(&body);
+        async move { Resp::from(req.send().await.unwrap()).await }
+    };
+    let (id, token) = sign_up(&s, "customer@example.com").await;
+    let path = format!("{IDS}/{id}");
+    let before = s.get(&path).await;
+
+    // The finding: a support key replaced the address with its own, marked verified.
+    let takeover =
+        json!({"identifiers": [{"kind": "email", "value": "thief@example.com", "verified": true}]});
+    let r = as_support(reqwest::Method::PATCH, path.clone(), takeover).await;
+    r.assert_problem(403, "forbidden");
+    assert_eq!(
+        s.get(&path).await.json,
+        before.json,
+        "a refused request changes nothing"
+    );
+    let r = as_support(
+        reqwest::Method::POST,
+        IDS.into(),
+        json!({"identifiers": [{"kind": "email", "value": "new@example.com", "verified": true}]}),
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+
+    // Support may still edit identifiers; left out, `verified` keeps what the identity has.
+    let r = as_support(
+        reqwest::Method::PATCH,
+        path.clone(),
+        json!({"identifiers": [
+            {"kind": "email", "value": "customer@example.com"},
+            {"kind": "username", "value": "customer"}
+        ]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let kept = &r.json["identifiers"];
+    assert!(
+        kept.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == "customer@example.com" && i["verified"] == true),
+        "{kept}"
+    );
+    assert!(
+        !event_types(&s, &id)
+            .await
+            .contains(&"identity.identifiers_marked_verified".to_owned())
+    );
+
+    // A key with `identity:verify` may replace the address; the old one is told, and it is an event.
+    let r = s
+        .patch(
+            &path,
+            json!({"identifiers": [{"kind": "email", "value": "moved@example.com", "verified": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["identifiers"][0]["verified"], true);
+    let notice = s
+        .last_mail_to("customer@example.com")
+        .await
+        .expect("the old address is told");
+    assert_eq!(notice["template"], "email_changed_notice", "{notice}");
+    let types = event_types(&s, &id).await;
+    assert!(
+        types.contains(&"identity.identifiers_marked_verified".to_owned()),
+        "{types:?}"
+    );
+    let marked = s
+        .get(&format!(
+            "/admin/v1/tenants/default/events?subject=identity:{id}&type=identity.identifiers_marked_verified"
+        ))
+        .await;
+    let ev = &marked.json["items"][0];
+    assert_eq!(ev["data"]["identifier_kinds"], json!(["email"]), "{ev}");
+    assert!(
+        ev["actor"].as_str().unwrap().starts_with("api_key:"),
+        "{ev}"
+    );
+    assert_eq!(
+        whoami(&s, &token).await,
+        200,
+        "nothing is revoked behind the customer's back; the notice lets them act"
+    );
+}
+
 engine_tests!(
     ses_06_suspension_and_deletion_end_sessions_for_good,
+    reg_01_marking_an_identifier_verified_needs_its_own_permission_and_notifies,
 );

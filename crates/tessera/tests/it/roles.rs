@@ -44,6 +44,22 @@ fn endpoints() -> Vec<(reqwest::Method, String, Option<Value>, Permission)> {
         ),
         (
             M::POST,
+            format!("{t}/identities"),
+            Some(
+                json!({"identifiers": [{"kind": "email", "value": format!("{}@example.com", uuid::Uuid::now_v7().simple()), "verified": true}]}),
+            ),
+            IdentityVerify,
+        ),
+        (
+            M::PATCH,
+            format!("{t}/identities/{id}"),
+            Some(
+                json!({"identifiers": [{"kind": "email", "value": "v@example.com", "verified": true}]}),
+            ),
+            IdentityVerify,
+        ),
+        (
+            M::POST,
             format!("{t}/identities/{id}/suspend"),
             None,
             IdentityWrite,
