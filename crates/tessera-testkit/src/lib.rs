@@ -155,6 +155,17 @@ pub fn base_env(db: &TestDb, key: &str) -> HashMap<String, String> {
     .collect()
 }
 
+/// [`base_env`] for a [`TestServer`]: its owner key is the bootstrap key, which expires (ADM-04), so it is
+/// given a lifetime longer than any test moves the clock.
+fn server_env(db: &TestDb, key: &str) -> HashMap<String, String> {
+    let mut env = base_env(db, key);
+    env.insert(
+        "TESSERA_BOOTSTRAP_KEY_TTL_HOURS".into(),
+        (24 * 365 * 10).to_string(),
+    );
+    env
+}
+
 /// Loads a config from settings only (no config file).
 pub fn config_from(env: &HashMap<String, String>, dir: &std::path::Path) -> Config {
     let file = dir.join("empty.toml");
@@ -196,7 +207,7 @@ impl TestServer {
             .unwrap()
             .expose()
             .to_owned();
-        let mut env = base_env(&db, &key);
+        let mut env = server_env(&db, &key);
         adjust(&mut env);
         let config = config_from(&env, db.dir.path());
         Some(Self::start_on(db, config, key).await)
@@ -220,7 +231,7 @@ impl TestServer {
             .unwrap()
             .expose()
             .to_owned();
-        let mut env = base_env(&db, &key);
+        let mut env = server_env(&db, &key);
         adjust(&mut env);
         env.remove("TESSERA_SMTP_URL");
         let config = config_from(&env, db.dir.path());

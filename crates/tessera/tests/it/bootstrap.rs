@@ -52,15 +52,21 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
 /// `bootstrap_key_ttl_hours`, a restart neither revives nor extends it, revoking it is for good, and a node
 /// whose bootstrap key is revoked still starts.
 async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Engine) {
+    let key = format!("tsk_{}", "c".repeat(43));
+    let configured = |db: &TestDb| {
+        let mut env = base_env(db, &key);
+        env.insert("TESSERA_BOOTSTRAP_KEY_TTL_HOURS".into(), "2".into());
+        env
+    };
+
+    // It expires like the printed key, and a restart does not bring it back.
     let Some(db) = TestDb::new(engine).await else {
         return;
     };
-    let key = format!("tsk_{}", "c".repeat(43));
-    let mut env = base_env(&db, &key);
-    env.insert("TESSERA_BOOTSTRAP_KEY_TTL_HOURS".into(), "2".into());
-    let config = config_from(&env, db.dir.path());
-    let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let clock = Arc::new(ManualClock(Mutex::new(start)));
+    let config = config_from(&configured(&db), db.dir.path());
+    let clock = Arc::new(TestClock::new());
+    clock.freeze();
+    let start = clock.now();
     let opened = bootstrap::open(&config, clock.clone()).await.unwrap();
     assert!(opened.printed_key.is_none() && !opened.configured_key_ignored);
     let t = &opened.tessera;
@@ -72,8 +78,7 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
         Some(start + time::Duration::hours(2)),
         "the configured key expires like the printed one"
     );
-
-    *clock.0.lock().unwrap() = start + time::Duration::hours(2);
+    clock.advance(std::time::Duration::from_secs(2 * 3600));
     assert!(matches!(
         t.authenticate(&key, None).await,
         Err(CoreError::Unauthenticated)
@@ -89,9 +94,16 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
     );
 
     // Revoked while still valid: the next start succeeds and the key stays revoked.
-    *clock.0.lock().unwrap() = start + time::Duration::hours(1);
-    let id = keys[0].id;
-    t.revoke_api_key(&Caller::cli("test"), id).await.unwrap();
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let env = configured(&db);
+    let config = config_from(&env, db.dir.path());
+    let clock = Arc::new(TestClock::new());
+    let opened = bootstrap::open(&config, clock.clone()).await.unwrap();
+    let cli = Caller::cli("test");
+    let id = opened.tessera.list_api_keys(&cli).await.unwrap()[0].id;
+    opened.tessera.revoke_api_key(&cli, id).await.unwrap();
     let again = bootstrap::open(&config, clock.clone())
         .await
         .expect("a revoked bootstrap key does not stop the node");
@@ -99,11 +111,7 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
         again.tessera.authenticate(&key, None).await,
         Err(CoreError::Unauthenticated)
     ));
-    let keys = again
-        .tessera
-        .list_api_keys(&Caller::cli("test"))
-        .await
-        .unwrap();
+    let keys = again.tessera.list_api_keys(&cli).await.unwrap();
     assert_eq!(keys.len(), 1, "nothing was minted again");
     assert!(keys[0].revoked_at.is_some());
 
