@@ -11,6 +11,9 @@
 //! Every server runs on a [`TestClock`] (`server.clock`): it starts at the real now, and
 //! `server.clock.advance(d)` moves it, so lifetimes and windows are tested without sleeping.
 //!
+//! [`capture_logs`] (called before starting a server) keeps every log line the process writes, as the
+//! binary's JSON lines; [`captured_logs`] returns them, for tests that grep logs.
+//!
 //! PostgreSQL comes from `TESSERA_TEST_PG_URL` (a database where the role may `CREATE DATABASE`); each test
 //! gets its own database, dropped afterwards. Without the variable the PostgreSQL half prints a notice
 //! and passes, unless `TESSERA_REQUIRE_PG=1`, in which case it fails.
@@ -23,6 +26,7 @@
 )]
 
 mod clock;
+mod logs;
 mod smtp;
 
 use std::collections::HashMap;
@@ -35,6 +39,7 @@ use tessera_core::Tessera;
 use tessera_core::config::Config;
 
 pub use clock::TestClock;
+pub use logs::{capture_logs, captured_logs};
 pub use smtp::{CapturedMail, SmtpCapture};
 
 /// Which database a test runs on.
