@@ -2014,6 +2014,8 @@ mod tests {
             "page-flow-expired-text",
             "page-unavailable-title",
             "page-unavailable-text",
+            "page-rate-limited-title",
+            "page-rate-limited-text",
             "link-try-again",
             "link-start-over",
             "link-continue",
