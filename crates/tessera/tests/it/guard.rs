@@ -37,9 +37,9 @@ async fn server(
     TestServer::start_with(engine, settings(extra)).await
 }
 
-/// Lets time pass for the server. The one place to swap for the testkit's controllable clock.
-async fn let_time_pass(_s: &TestServer, d: std::time::Duration) {
-    tokio::time::sleep(d).await;
+/// Lets time pass for the server, on the testkit's clock.
+fn let_time_pass(s: &TestServer, d: std::time::Duration) {
+    s.clock.advance(d);
 }
 
 async fn start_from(s: &TestServer, kind: &str, xff: &str) -> Resp {
@@ -231,7 +231,7 @@ async fn rl_01_parallel_guesses_are_each_counted(engine: Engine) {
             .collect::<Vec<_>>()
     );
     // When the delay ends, twelve more released together: only one is checked.
-    let_time_pass(&s, std::time::Duration::from_millis(1100)).await;
+    let_time_pass(&s, std::time::Duration::from_millis(1100));
     let mut flows = Vec::new();
     for _ in 0..12 {
         flows.push(start(&s, "login").await);
