@@ -78,6 +78,11 @@ page-flow-expired-title = Die Zeit ist abgelaufen
 page-flow-expired-text = Das hat zu lange gedauert, deshalb haben wir von vorn begonnen. Bitte versuchen Sie es noch einmal.
 page-unavailable-title = Gerade gibt es ein Problem
 page-unavailable-text = Bitte versuchen Sie es in ein paar Minuten erneut.
+page-rate-limited-title = Zu viele Anfragen
+page-rate-limited-text = { $minutes ->
+    [one] Aus Ihrem Netz kamen zu viele Anfragen. Bitte warten Sie eine Minute und beginnen Sie dann erneut.
+   *[other] Aus Ihrem Netz kamen zu viele Anfragen. Bitte warten Sie { $minutes } Minuten und beginnen Sie dann erneut.
+}
 page-bad-request-title = Das hat nicht geklappt
 page-bad-request-text = Wir konnten nicht verstehen, was Ihr Browser gesendet hat. Bitte beginnen Sie noch einmal.
 page-forbidden-title = Dieses Formular kann nicht verwendet werden

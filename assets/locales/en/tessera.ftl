@@ -78,6 +78,11 @@ page-flow-expired-title = Time ran out
 page-flow-expired-text = That took too long, so we started over. Please try again.
 page-unavailable-title = We are having trouble right now
 page-unavailable-text = Please try again in a few minutes.
+page-rate-limited-title = Too many requests
+page-rate-limited-text = { $minutes ->
+    [one] Too many requests came from your network. Please wait a minute, then start again.
+   *[other] Too many requests came from your network. Please wait { $minutes } minutes, then start again.
+}
 page-bad-request-title = That did not work
 page-bad-request-text = We could not understand what your browser sent. Please start again.
 page-forbidden-title = This form cannot be used

@@ -88,7 +88,8 @@ pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> 
         clock,
         config.base_url.clone(),
     )
-    .with_passwords(password_service(config)?))
+    .with_passwords(password_service(config)?)
+    .with_quotas(config.quotas))
 }
 
 /// Opens everything `serve` needs: migrations applied, default tenant present, first key issued.
@@ -111,7 +112,8 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
         clock,
         config.base_url.clone(),
     )
-    .with_passwords(password_service(config)?);
+    .with_passwords(password_service(config)?)
+    .with_quotas(config.quotas);
     tessera.check_master_key().await?;
     let default_tenant_created = tessera.ensure_default_tenant().await?;
     let bootstrap = tessera.ensure_bootstrap_key(config).await?;

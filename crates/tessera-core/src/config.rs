@@ -91,6 +91,8 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` is believed when finding the client's address (RL-04). Empty, the
     /// default, believes nobody: the TCP peer is the client.
     pub trusted_proxies: TrustedProxies,
+    /// Quotas on flow starts and mail sends, per client address and for the deployment (RL-06).
+    pub quotas: crate::guard::Quotas,
 }
 
 impl std::fmt::Debug for Config {
@@ -237,6 +239,26 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "trusted_proxies",
         false,
         "addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is believed, e.g. 10.0.0.0/8, ::1; default none",
+    ),
+    (
+        "quota_flow_starts_per_client",
+        false,
+        "flows one client address (IPv6: /64) may start per 10 minutes before 429; default 300",
+    ),
+    (
+        "quota_flow_starts_global",
+        false,
+        "flows the whole deployment may start per minute before 429; default 20000",
+    ),
+    (
+        "quota_mails_per_client",
+        false,
+        "mails one client address (IPv6: /64) may cause per hour before 429; default 60",
+    ),
+    (
+        "quota_mails_global",
+        false,
+        "mails the whole deployment may queue per minute before 429; default 2000",
     ),
 ];
 
@@ -523,6 +545,22 @@ impl Config {
                 Some((v, src)) => TrustedProxies::parse(v)
                     .map_err(|problem| error("trusted_proxies", &quote(v), src, &problem))?,
                 None => TrustedProxies::default(),
+            },
+            quotas: crate::guard::Quotas {
+                flow_starts_per_client: parse(
+                    raw,
+                    "quota_flow_starts_per_client",
+                    "300",
+                    "not a whole number",
+                )?,
+                flow_starts_global: parse(
+                    raw,
+                    "quota_flow_starts_global",
+                    "20000",
+                    "not a whole number",
+                )?,
+                mails_per_client: parse(raw, "quota_mails_per_client", "60", "not a whole number")?,
+                mails_global: parse(raw, "quota_mails_global", "2000", "not a whole number")?,
             },
             breached_password_api: match get("breached_password_api") {
                 Some((v, src)) => Some(url::Url::parse(v).map_err(|e| {

@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod events;
 pub mod flows;
+pub mod guard;
 pub mod identities;
 pub mod keys;
 pub mod mail;
@@ -26,7 +27,6 @@ pub mod policies;
 pub mod schemas;
 pub mod sessions;
 pub mod tenants;
-pub mod throttle;
 
 pub use keys::Keys;
 
@@ -64,6 +64,9 @@ pub enum CoreError {
     Forbidden { permission: &'static str },
     #[error("the database is unavailable")]
     Unavailable,
+    /// A quota is used up (RL-06); it frees up after `retry_after` seconds.
+    #[error("too many requests; retry after {retry_after} seconds")]
+    RateLimited { retry_after: i64 },
     /// A bug or corrupt data. The detail is logged, never shown.
     #[error("internal error")]
     Internal(String),
@@ -81,6 +84,7 @@ impl CoreError {
             CoreError::Unauthenticated => "unauthenticated",
             CoreError::Forbidden { .. } => "forbidden",
             CoreError::Unavailable => "unavailable",
+            CoreError::RateLimited { .. } => "rate_limited",
             CoreError::Internal(_) => "internal",
         }
     }
@@ -205,6 +209,8 @@ impl Clock for SystemClock {
 pub struct FlowSettings {
     /// The public URL customers see; every link Tessera sends is built from it.
     pub base_url: url::Url,
+    /// Quotas on flow starts and mail sends (RL-06).
+    pub quotas: guard::Quotas,
 }
 
 /// The application facade: cheap to clone, shared by every request and job.
@@ -232,8 +238,19 @@ impl Tessera {
                 passwords::PasswordService::default_concurrency(),
             ),
             breach_check: None,
-            settings: Arc::new(FlowSettings { base_url }),
+            settings: Arc::new(FlowSettings {
+                base_url,
+                quotas: guard::Quotas::default(),
+            }),
         }
+    }
+
+    /// Uses these quotas on flow starts and mail sends.
+    pub fn with_quotas(mut self, quotas: guard::Quotas) -> Self {
+        let mut settings = (*self.settings).clone();
+        settings.quotas = quotas;
+        self.settings = Arc::new(settings);
+        self
     }
 
     /// Uses these password hashing settings.

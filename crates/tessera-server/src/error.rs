@@ -160,6 +160,18 @@ fn core_response(e: CoreError) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
+        CoreError::RateLimited { retry_after } => {
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                format!("too many requests from this network; retry after {retry_after} seconds"),
+                vec![],
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             problem(

@@ -145,7 +145,7 @@ fn respond(out: FlowOutcome) -> Response {
 
 /// Starts a flow of `kind` for an app.
 #[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}", tag = "flows", params(("tenant" = String, Path), ("kind" = FlowKind, Path)),
-    request_body = Option<StartFlow>, responses((status = 201, body = FlowResponse), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    request_body = Option<StartFlow>, responses((status = 201, body = FlowResponse), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn start(
     State(app): State<AppState>,
     ApiPath((tenant, kind)): ApiPath<(String, String)>,
@@ -202,7 +202,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
     params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path)),
     request_body = Object,
-    responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse), (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse), (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn submit(
     State(app): State<AppState>,
     ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,

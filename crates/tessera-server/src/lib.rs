@@ -452,6 +452,9 @@ async fn run_sealer(
         if let Err(e) = tessera.scrub_expired_mail().await {
             tracing::warn!(error = %e, "scrubbing expired mail failed; will retry");
         }
+        if let Err(e) = tessera.sweep_guard().await {
+            tracing::warn!(error = %e, "sweeping the guard's counters failed; will retry");
+        }
         if let Err(e) = tessera.seal_audit_log(time::Duration::seconds(5)).await {
             tracing::warn!(error = %e, "sealing the audit log failed; will retry");
         }

@@ -254,6 +254,34 @@ fn error_page(app: &AppState, tenant: &str, loc: Locale, kind: FlowKind, e: Core
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
+        CoreError::RateLimited { retry_after } => {
+            // Says how long to wait, in minutes a person can act on (RL-06).
+            let mut args = serde_json::Map::new();
+            args.insert("minutes".into(), serde_json::json!((retry_after + 59) / 60));
+            let mp = MessagePage {
+                title_id: "page-rate-limited-title".into(),
+                text_id: "page-rate-limited-text".into(),
+                args,
+                link: again.map(|(h, l)| (h, l.to_owned())),
+                status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            };
+            let mut r = match app.views.render_message(tenant, &loc, &mp) {
+                Ok(html) => page(app, StatusCode::TOO_MANY_REQUESTS, html),
+                Err(e) => {
+                    tracing::error!(error = %e, "rendering a message page failed");
+                    page(
+                        app,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "<!doctype html><title>Too many requests</title><p>Please wait a few minutes and try again."
+                            .into(),
+                    )
+                }
+            };
+            if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
         CoreError::Unauthenticated => {
             Redirect::to(&format!("/t/{tenant}/login?return_to=/t/{tenant}/settings"))
                 .into_response()

@@ -2014,6 +2014,8 @@ mod tests {
             "page-flow-expired-text",
             "page-unavailable-title",
             "page-unavailable-text",
+            "page-rate-limited-title",
+            "page-rate-limited-text",
             "link-try-again",
             "link-start-over",
             "link-continue",
@@ -2909,7 +2911,7 @@ mod tests {
                 let bundle = assets.bundle(locale);
                 let pattern = bundle.get_message(id).unwrap().value().unwrap();
                 let mut args = FluentArgs::new();
-                for name in ["min", "max", "seconds", "expires_minutes"] {
+                for name in ["min", "max", "seconds", "minutes", "expires_minutes"] {
                     args.set(name, 5);
                 }
                 for name in [

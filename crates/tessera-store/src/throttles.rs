@@ -1,51 +1,223 @@
-//! Failure counters for throttling, kept in the database so they hold across nodes and restarts.
+//! The guard's counters, kept in the database so they hold across nodes and restarts.
+//!
+//! A bucket is a row that carries its own rule, so one conditional upsert reserves an attempt in every
+//! bucket it concerns: the attempt is counted before the secret it carries is checked, and N parallel
+//! attempts count N (A-11). Progressive buckets hold attempts back for `2^(hits - free)` seconds (capped)
+//! after each hit beyond `free`, and forget a day (their window) after the last hit; quota buckets let
+//! `free` hits through per window and then hold back until the window ends. Times are plain
+//! microseconds on both engines, because the reserving statement does arithmetic on them. The SQL is
+//! built only from numbered parameters and constants, never from input.
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-use crate::{Exec, Result, Ts, on_engine};
+use crate::{Exec, Result, on_engine, to_micros};
 
-/// Counts one failure atomically and returns `(failures, previous failure time)`. Counters older than
-/// `reset_before` start again from one.
-pub async fn record_failure(
+/// Seconds a progressive bucket holds back after the `free`-th hit, the one after, and so on; the last
+/// value is the cap (slowed, never locked out for good: RL-02).
+pub const DELAYS_SECS: [i64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 300];
+
+/// One bucket an attempt is counted in, with its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub key: String,
+    /// Hits let through before the bucket holds back.
+    pub free: i64,
+    /// Progressive: forget this long after the last hit. Quota: the length of one counting window.
+    pub window_us: i64,
+    /// A quota (refused until the window ends) rather than progressive delays.
+    pub quota: bool,
+}
+
+/// `$first, $first+stride, …` for `n` rows: the numbered parameters of a multi-row statement.
+fn params(n: usize, first: usize, stride: usize, width: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let base = first + i * stride;
+            (base..base + width)
+                .map(|p| format!("${p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
+}
+
+/// The time the next attempt may come, for a bucket whose `n`-th hit this is (SQL over `$1` = now).
+fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> String {
+    let steps: Vec<String> = DELAYS_SECS
+        .iter()
+        .enumerate()
+        .take(DELAYS_SECS.len() - 1)
+        .map(|(i, s)| format!("WHEN {i} THEN {s}"))
+        .collect();
+    let cap = DELAYS_SECS.len() - 1;
+    let max = DELAYS_SECS.last().copied().unwrap_or(1);
+    format!(
+        "CASE WHEN {n} < {free} THEN $1 \
+              WHEN {quota} = 1 THEN {start} + {window} \
+              WHEN {n} - {free} >= {cap} THEN $1 + {max}000000 \
+              ELSE $1 + 1000000 * (CASE {n} - {free} {} ELSE {max} END) END",
+        steps.join(" ")
+    )
+}
+
+/// Reserves one attempt in every bucket, atomically: either no bucket holds the attempt back and each
+/// counts it, or (but for a race between nodes on PostgreSQL, where a bucket's own limit still holds)
+/// none does. Returns the keys that counted it; the attempt may go ahead only if that is all of them.
+pub async fn reserve(
     x: &mut impl Exec,
-    key: &str,
     now: OffsetDateTime,
-    reset_before: OffsetDateTime,
-) -> Result<i64> {
-    let sql = "INSERT INTO throttles (key, failures, last_failure_at) VALUES ($1, 1, $2) \
-               ON CONFLICT (key) DO UPDATE SET \
-                 failures = CASE WHEN throttles.last_failure_at < $3 THEN 1 ELSE throttles.failures + 1 END, \
-                 last_failure_at = excluded.last_failure_at \
-               RETURNING failures";
-    Ok(on_engine!(x, |c| sqlx::query_scalar(sql)
-        .bind(key)
-        .bind(Ts(now))
-        .bind(Ts(reset_before))
-        .fetch_one(&mut *c)
-        .await?))
-}
-
-/// The current count and time of the last failure, if any.
-pub async fn get(x: &mut impl Exec, key: &str) -> Result<Option<(i64, OffsetDateTime)>> {
-    let sql = "SELECT failures, last_failure_at FROM throttles WHERE key = $1";
-    let row = on_engine!(x, |c| {
-        match sqlx::query(sql).bind(key).fetch_optional(&mut *c).await? {
-            Some(r) => {
-                use crate::Cols;
-                Some((r.int("failures")?, r.ts("last_failure_at")?))
-            }
-            None => None,
+    buckets: &[Bucket],
+) -> Result<Vec<String>> {
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<String> = params(buckets.len(), 2, 4, 4)
+        .into_iter()
+        .map(|p| format!("({p})"))
+        .collect();
+    let keys: Vec<String> = (0..buckets.len())
+        .map(|i| format!("${}", 2 + i * 4))
+        .collect();
+    let t = "guard_buckets";
+    let stale = format!("({t}.started_us + excluded.window_us <= $1)");
+    let n = format!("(CASE WHEN {stale} THEN 1 ELSE {t}.hits + 1 END)");
+    let start =
+        format!("(CASE WHEN {stale} OR excluded.quota = 0 THEN $1 ELSE {t}.started_us END)");
+    let sql = format!(
+        "INSERT INTO {t} (key, free, window_us, quota, hits, started_us, next_us) \
+         SELECT v.column1, v.column2, v.column3, v.column4, 1, $1, {first} \
+         FROM (VALUES {rows}) AS v \
+         WHERE NOT EXISTS (SELECT 1 FROM {t} b WHERE b.key IN ({keys}) \
+                           AND b.next_us > $1 AND b.started_us + b.window_us > $1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           hits = {n}, \
+           started_us = {start}, \
+           next_us = {next}, \
+           free = excluded.free, window_us = excluded.window_us, quota = excluded.quota \
+         WHERE {t}.next_us <= $1 OR {stale} \
+         RETURNING key",
+        first = next_sql("1", "$1", "v.column2", "v.column3", "v.column4"),
+        rows = rows.join(", "),
+        keys = keys.join(", "),
+        next = next_sql(
+            &n,
+            &start,
+            "excluded.free",
+            "excluded.window_us",
+            "excluded.quota"
+        ),
+    );
+    let now = to_micros(now);
+    if let crate::RawConn::Postgres(c) = x.raw() {
+        // The reservation holds the bucket's row lock until it commits, and every attempt at one account
+        // queues on it: do not hold it through a WAL flush. A crash may forget the last few counts.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(on_engine!(x, |c| {
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone())).bind(now);
+        for b in buckets {
+            q = q
+                .bind(b.key.as_str())
+                .bind(b.free)
+                .bind(b.window_us)
+                .bind(i64::from(b.quota));
         }
-    });
-    Ok(row)
+        q.fetch_all(&mut *c).await?
+    }))
 }
 
-/// Forgets the failures of a key (after a success).
-pub async fn clear(x: &mut impl Exec, key: &str) -> Result<()> {
-    let sql = "DELETE FROM throttles WHERE key = $1";
-    on_engine!(x, |c| sqlx::query(sql)
-        .bind(key)
+/// The buckets among `keys` that hold attempts back now, each with the time it lets the next one through.
+pub async fn holding(
+    x: &mut impl Exec,
+    now: OffsetDateTime,
+    keys: &[&str],
+) -> Result<Vec<(String, OffsetDateTime)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT key, next_us, started_us + window_us AS ends FROM guard_buckets \
+         WHERE key IN ({}) AND next_us > $1 AND started_us + window_us > $1",
+        list.join(", ")
+    );
+    let rows: Vec<(String, i64, i64)> = on_engine!(x, |c| {
+        let mut q = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(sql.clone()))
+            .bind(to_micros(now));
+        for k in keys {
+            q = q.bind(*k);
+        }
+        q.fetch_all(&mut *c).await?
+    });
+    rows.into_iter()
+        .map(|(k, next, ends)| Ok((k, crate::from_micros(next.min(ends))?)))
+        .collect()
+}
+
+/// Settles a reservation whose attempt proved its secret: the `reset` buckets (the account's) start again
+/// from nothing, and the `refund` buckets (the client's) get their hit back, so only failures add up there.
+pub async fn settle(
+    x: &mut impl Exec,
+    now: OffsetDateTime,
+    reset: &[&str],
+    refund: &[&str],
+) -> Result<()> {
+    if reset.is_empty() && refund.is_empty() {
+        return Ok(());
+    }
+    let resets: Vec<String> = (0..reset.len()).map(|i| format!("${}", i + 2)).collect();
+    let all: Vec<String> = (0..reset.len() + refund.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    // `IN (NULL)` matches nothing, on both engines.
+    let resets = if resets.is_empty() {
+        "NULL".to_owned()
+    } else {
+        resets.join(", ")
+    };
+    let sql = format!(
+        "UPDATE guard_buckets SET \
+           hits = CASE WHEN key IN ({resets}) THEN 0 WHEN hits > 0 THEN hits - 1 ELSE 0 END, \
+           next_us = CASE WHEN key IN ({resets}) THEN $1 ELSE next_us END \
+         WHERE key IN ({})",
+        all.join(", ")
+    );
+    on_engine!(x, |c| {
+        let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(to_micros(now));
+        for k in reset.iter().chain(refund) {
+            q = q.bind(*k);
+        }
+        q.execute(&mut *c).await.map(drop)?
+    });
+    Ok(())
+}
+
+/// Removes buckets that neither hold anything back nor remember anything any more.
+pub async fn sweep(x: &mut impl Exec, now: OffsetDateTime) -> Result<u64> {
+    let sql = "DELETE FROM guard_buckets WHERE next_us <= $1 AND started_us + window_us <= $1";
+    Ok(on_engine!(x, |c| sqlx::query(sql)
+        .bind(to_micros(now))
         .execute(&mut *c)
         .await
-        .map(drop)?);
-    Ok(())
+        .map(|r| r.rows_affected())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parameters_per_row() {
+        assert_eq!(params(2, 2, 4, 4), vec!["$2, $3, $4, $5", "$6, $7, $8, $9"]);
+    }
+
+    #[test]
+    fn the_delay_schedule_is_capped() {
+        let sql = next_sql("n", "s", "f", "w", "q");
+        assert!(sql.contains("WHEN 0 THEN 1 "), "{sql}");
+        assert!(sql.contains("WHEN 8 THEN 256 "), "{sql}");
+        assert!(sql.contains(">= 9 THEN $1 + 300000000"), "{sql}");
+    }
 }

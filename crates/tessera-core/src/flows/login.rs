@@ -1,20 +1,17 @@
 //! Sign-in. Combined form (identifier and password). No account enumeration: unknown identifiers, wrong
 //! passwords and accounts that cannot sign in get the same answer after the same work (one argon2id run,
-//! against a dummy hash when there is no real one). Throttled per account and per IP. Progressive
+//! against a dummy hash when there is no real one). The engine's guard counts every attempt per account
+//! and per client before this code runs. Progressive
 //! profiling asks, once, for what the client application needs and the customer has not given yet.
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject};
 use tessera_model::flow::{Flow, UiMessage};
-use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::{Identity, IdentityState};
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 use tessera_store::identities::SignInCandidate;
 
-use super::{
-    FlowContext, FlowInput, Step, field, nodes, raw_field, required, stay, throttled, types,
-};
-use crate::throttle::Verdict;
+use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, required, stay, types};
 use crate::{Caller, Result, Tessera};
 
 pub(crate) fn init(flow: &mut Flow, identifier: Option<&str>) {
@@ -35,14 +32,7 @@ pub(crate) fn init(flow: &mut Flow, identifier: Option<&str>) {
 /// The sign-in candidate an identifier names, whatever its kind: one query on every path, hit or miss
 /// (RL-05). An identifier that cannot be normalised names nobody.
 async fn candidate(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<SignInCandidate>> {
-    let kind = if raw.contains('@') {
-        IdentifierKind::Email
-    } else if raw.starts_with('+') {
-        IdentifierKind::Phone
-    } else {
-        IdentifierKind::Username
-    };
-    let Ok(n) = identifier::normalize(kind, raw) else {
+    let Some(n) = crate::guard::normalised_identifier(raw) else {
         return Ok(None);
     };
     let mut conn = t.db.conn().await?;
@@ -52,29 +42,18 @@ async fn candidate(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<Sig
     .await?)
 }
 
-/// The one answer to every failed sign-in, counted against the account and the client address.
-async fn refuse(
-    t: &Tessera,
-    flow: &mut Flow,
-    keys: &crate::throttle::ThrottleKeys,
-) -> Result<(Step, Option<Tx>)> {
-    let mut tx = t.db.begin().await?;
-    t.throttle_fail(&mut tx, keys).await?;
+/// The one answer to every failed sign-in (the guard counted the attempt before it was checked).
+fn refuse(flow: &mut Flow) -> Result<(Step, Option<Tx>)> {
     flow.ui.messages.push(UiMessage::error(
         "error-invalid-credentials",
         "The email or password is wrong.",
     ));
-    Ok((
-        Step::Stay {
-            reason: "invalid_credentials",
-        },
-        Some(tx),
-    ))
+    stay("invalid_credentials")
 }
 
 pub(crate) async fn submit(
     t: &Tessera,
-    ctx: &FlowContext,
+    _ctx: &FlowContext,
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
@@ -102,10 +81,6 @@ pub(crate) async fn submit(
         }
         return stay("missing_field");
     };
-    let keys = t.throttle_keys(&ctx.tenant, "login", identifier, ctx.client.ip.as_deref());
-    if let Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        return throttled(flow, secs);
-    }
     let candidate = candidate(t, tenant, identifier).await?;
     let credential = candidate.as_ref().and_then(|c| c.secret.clone());
     // Exactly one argon2id run on every path (RL-05).
@@ -123,7 +98,7 @@ pub(crate) async fn submit(
         .as_ref()
         .is_some_and(|c| c.state == IdentityState::Active);
     let Some(candidate) = candidate.filter(|_| matches && usable) else {
-        return refuse(t, flow, &keys).await;
+        return refuse(flow);
     };
     // Only with the password proven, and only when a client application may need more of the profile,
     // is the whole identity read (progressive profiling).
@@ -143,7 +118,7 @@ pub(crate) async fn submit(
                     missing
                 }
                 // Deleted between the two reads: as if it had never existed.
-                None => return refuse(t, flow, &keys).await,
+                None => return refuse(flow),
             }
         }
     };
@@ -162,7 +137,6 @@ pub(crate) async fn submit(
         Step::Advance
     };
     let mut tx = t.db.begin().await?;
-    t.throttle_clear(&mut tx, &keys).await?;
     if let Some((old, new)) = rehashed {
         tessera_store::credentials::replace_if(
             &mut tx,

@@ -117,6 +117,14 @@ pub(crate) enum Step {
     Finish,
 }
 
+impl Step {
+    /// Whether the step went through, so a secret it checked was right: the guard then resets the
+    /// account's failures. A settings save that stays on the page reports `none` as its reason.
+    pub(crate) fn proved(&self) -> bool {
+        !matches!(self, Step::Stay { reason } if *reason != "none")
+    }
+}
+
 impl Tessera {
     fn binding_hash(&self, binding: &str) -> Vec<u8> {
         self.keys
@@ -172,6 +180,13 @@ impl Tessera {
         start: FlowStart,
     ) -> Result<Started> {
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        if let crate::guard::Verdict::Deny { seconds, .. } =
+            self.guard_start(ctx, kind).await?.verdict
+        {
+            return Err(CoreError::RateLimited {
+                retry_after: seconds,
+            });
+        }
         let now = self.now();
         let new_binding = match (ctx.channel, &ctx.browser_binding) {
             (FlowChannel::Browser, Some(b)) if !b.is_empty() && b.len() <= 100 => None,
@@ -391,19 +406,61 @@ impl Tessera {
             n.messages.clear();
         }
         flow.ui.messages.clear();
-        let (step, tx) = match kind {
-            FlowKind::Login => login::submit(self, ctx, &tenant, &mut flow, &input).await?,
-            FlowKind::Registration => {
-                registration::submit(self, ctx, &tenant, &mut flow, &input).await?
+        // The guard runs before the step's own code; a step never throttles by itself.
+        let guarded = self.guard_step(ctx, &flow, &input).await?;
+        let (step, tx) = match &guarded.verdict {
+            crate::guard::Verdict::Allow => {
+                self.run_step(ctx, &tenant, kind, &mut flow, &input).await?
             }
-            FlowKind::Verification => {
-                verification::submit(self, ctx, &tenant, &mut flow, &input).await?
+            crate::guard::Verdict::Deny { seconds, .. } => {
+                return Err(CoreError::RateLimited {
+                    retry_after: *seconds,
+                });
             }
-            FlowKind::Recovery => recovery::submit(self, ctx, &tenant, &mut flow, &input).await?,
-            FlowKind::Settings => settings::submit(self, ctx, &tenant, &mut flow, &input).await?,
+            crate::guard::Verdict::Delay { seconds, .. } => throttled(&mut flow, *seconds)?,
+            crate::guard::Verdict::Challenge { .. } => stay("challenge")?,
         };
-        self.conclude(ctx, &tenant, flow, expected, &before, step, tx)
-            .await
+        let tx = match tx {
+            Some(mut tx) => {
+                self.guard_settle(&mut tx, &guarded, &step).await?;
+                Some(tx)
+            }
+            None if step.proved() => {
+                let mut tx = self.db.begin().await?;
+                self.guard_settle(&mut tx, &guarded, &step).await?;
+                Some(tx)
+            }
+            None => None,
+        };
+        self.conclude_guarded(
+            ctx,
+            &tenant,
+            flow,
+            expected,
+            &before,
+            step,
+            tx,
+            guarded.event(),
+        )
+        .await
+    }
+
+    /// Hands a submission the guard allowed to its journey's step function.
+    async fn run_step(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        kind: FlowKind,
+        flow: &mut Flow,
+        input: &FlowInput,
+    ) -> Result<(Step, Option<Tx>)> {
+        Ok(match kind {
+            FlowKind::Login => login::submit(self, ctx, tenant, flow, input).await?,
+            FlowKind::Registration => registration::submit(self, ctx, tenant, flow, input).await?,
+            FlowKind::Verification => verification::submit(self, ctx, tenant, flow, input).await?,
+            FlowKind::Recovery => recovery::submit(self, ctx, tenant, flow, input).await?,
+            FlowKind::Settings => settings::submit(self, ctx, tenant, flow, input).await?,
+        })
     }
 
     /// Persists the flow after a step, records it, and turns the step into an outcome.
@@ -412,12 +469,38 @@ impl Tessera {
         &self,
         ctx: &FlowContext,
         tenant: &Tenant,
-        mut flow: Flow,
+        flow: Flow,
         expected: i64,
         before: &str,
         step: Step,
         tx: Option<Tx>,
     ) -> Result<FlowOutcome> {
+        self.conclude_guarded(ctx, tenant, flow, expected, before, step, tx, None)
+            .await
+    }
+
+    /// [`Self::conclude`], recording the guard's verdict (`guard`) on the step's event.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude_guarded(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        mut flow: Flow,
+        expected: i64,
+        before: &str,
+        step: Step,
+        tx: Option<Tx>,
+        guard: Option<Value>,
+    ) -> Result<FlowOutcome> {
+        let guard = guard
+            .map(|g| json!({"guard": g}))
+            .unwrap_or_else(|| json!({}));
+        let with_guard = |mut extra: Value| {
+            if let (Value::Object(e), Value::Object(g)) = (&mut extra, guard.clone()) {
+                e.extend(g);
+            }
+            extra
+        };
         let mut tx = match tx {
             Some(t) => t,
             None => self.db.begin().await?,
@@ -430,7 +513,7 @@ impl Tessera {
                     &mut tx,
                     &flow,
                     types::FLOW_FAILED,
-                    json!({"reason": reason}),
+                    with_guard(json!({"reason": reason})),
                 )
                 .await?;
             }
@@ -439,7 +522,7 @@ impl Tessera {
                     &mut tx,
                     &flow,
                     types::FLOW_ADVANCED,
-                    json!({"from": before, "to": flow.state}),
+                    with_guard(json!({"from": before, "to": flow.state})),
                 )
                 .await?;
             }
@@ -458,12 +541,17 @@ impl Tessera {
                 session_token = Some(token);
                 flow.identity_id = Some(*identity);
                 flow.state = "done".into();
-                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({"amr": amr}))
-                    .await?;
+                self.flow_event(
+                    &mut tx,
+                    &flow,
+                    types::FLOW_SUCCEEDED,
+                    with_guard(json!({"amr": amr})),
+                )
+                .await?;
             }
             Step::Finish => {
                 flow.state = "done".into();
-                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, json!({}))
+                self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, with_guard(json!({})))
                     .await?;
             }
         }

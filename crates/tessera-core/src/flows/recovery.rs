@@ -14,8 +14,7 @@ use tessera_store::Tx;
 use super::codes::mail_vars;
 use super::registration::{check_new_password, code_error};
 use super::{
-    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay,
-    throttled, types,
+    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay, types,
 };
 use crate::{Caller, Result, Tessera};
 
@@ -65,17 +64,7 @@ async fn submit_email(
         return stay("invalid_email");
     };
     let email = n.value;
-    let keys = t.throttle_keys(
-        &ctx.tenant,
-        "recovery-send",
-        &email,
-        ctx.client.ip.as_deref(),
-    );
-    if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        return throttled(flow, secs);
-    }
     let mut tx = t.db.begin().await?;
-    t.throttle_fail(&mut tx, &keys).await?;
     flow.internal = json!({"email": email});
     let holder = match tessera_store::identities::by_identifier(
         &mut tx,
@@ -122,7 +111,7 @@ async fn submit_email(
 
 async fn submit_code(
     t: &Tessera,
-    tenant: &Tenant,
+    _tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
@@ -135,29 +124,15 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    let keys = t.throttle_keys(&tenant.slug, "code", &email, None);
-    if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        show_code_step(flow, &email);
-        return throttled(flow, secs);
-    }
     match t.redeem_code(flow, code).await? {
         Ok(stored) => {
-            let mut tx = t.db.begin().await?;
-            t.throttle_clear(&mut tx, &keys).await?;
             proven(flow, stored.identity_id);
-            Ok((Step::Advance, Some(tx)))
+            Ok((Step::Advance, None))
         }
         Err(refusal) => {
-            let mut tx = t.db.begin().await?;
-            t.throttle_fail(&mut tx, &keys).await?;
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            Ok((
-                Step::Stay {
-                    reason: "invalid_code",
-                },
-                Some(tx),
-            ))
+            stay("invalid_code")
         }
     }
 }

@@ -25,8 +25,8 @@ use tessera_store::Tx;
 
 use super::codes::{CodeRefusal, mail_vars};
 use super::{
-    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay,
-    throttled, ticked, types,
+    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay, ticked,
+    types,
 };
 use crate::{Caller, CoreError, FieldProblem, Result, Tessera};
 
@@ -201,20 +201,9 @@ async fn submit_email(
             json!(policy.registration.privacy_notice_version),
         );
     }
-    let keys = t.throttle_keys(
-        &ctx.tenant,
-        "register-send",
-        &email,
-        ctx.client.ip.as_deref(),
-    );
-    if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        return throttled(flow, secs);
-    }
     super::put(flow, "email", json!(email));
     let mut tx = t.db.begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
-    // Counted like a failure so that floods of sign-ups for one address slow down.
-    t.throttle_fail(&mut tx, &keys).await?;
     show_code_step(flow, &email);
     Ok((Step::Advance, Some(tx)))
 }
@@ -311,19 +300,8 @@ async fn resend(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let keys = t.throttle_keys(
-        &ctx.tenant,
-        "register-send",
-        &email,
-        ctx.client.ip.as_deref(),
-    );
-    if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        show_code_step(flow, &email);
-        return throttled(flow, secs);
-    }
     let mut tx = t.db.begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
-    t.throttle_fail(&mut tx, &keys).await?;
     show_code_step(flow, &email);
     Ok((
         Step::Stay {
@@ -348,29 +326,16 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    let keys = t.throttle_keys(&tenant.slug, "code", &email, None);
-    if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        show_code_step(flow, &email);
-        return throttled(flow, secs);
-    }
     match t.redeem_code(flow, code).await? {
         Ok(_) => {
             let mut tx = t.db.begin().await?;
-            t.throttle_clear(&mut tx, &keys).await?;
             proven(t, &mut tx, tenant, flow, &email).await?;
             Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
-            let mut tx = t.db.begin().await?;
-            t.throttle_fail(&mut tx, &keys).await?;
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            Ok((
-                Step::Stay {
-                    reason: "invalid_code",
-                },
-                Some(tx),
-            ))
+            stay("invalid_code")
         }
     }
 }

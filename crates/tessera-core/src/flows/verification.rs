@@ -12,9 +12,7 @@ use tessera_store::Tx;
 
 use super::codes::mail_vars;
 use super::registration::code_error;
-use super::{
-    FlowContext, FlowInput, Step, field, invalid_email, nodes, required, stay, throttled, types,
-};
+use super::{FlowContext, FlowInput, Step, field, invalid_email, nodes, required, stay, types};
 use crate::{Caller, Result, Tessera};
 
 pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
@@ -53,12 +51,7 @@ pub(crate) async fn submit(
         return stay("invalid_email");
     };
     let email = n.value;
-    let keys = t.throttle_keys(&ctx.tenant, "verify-send", &email, ctx.client.ip.as_deref());
-    if let crate::throttle::Verdict::Wait(secs) = t.throttle_check(&keys).await? {
-        return throttled(flow, secs);
-    }
     let mut tx = t.db.begin().await?;
-    t.throttle_fail(&mut tx, &keys).await?;
     flow.internal = json!({"email": email});
     let holder = match tessera_store::identities::by_identifier(
         &mut tx,

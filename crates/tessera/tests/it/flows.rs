@@ -1282,6 +1282,8 @@ async fn rl_04_forwarded_for_ignored_from_untrusted_peer(engine: Engine) {
     let Some(s) = TestServer::start_with(engine, many_attempts("")).await else {
         return;
     };
+    // The guard's delays must not run out while the test walks its corpus on a busy machine.
+    s.clock.freeze();
     sign_up(&s, "peer@example.com", json!({})).await;
     let token = sign_in_forwarded(&s, "peer@example.com", "203.0.113.20").await;
     assert!(
@@ -1328,6 +1330,8 @@ async fn rl_04_garbage_forwarded_for_lands_in_proxy_bucket(engine: Engine) {
     let Some(s) = TestServer::start_with(engine, many_attempts("127.0.0.1, ::1")).await else {
         return;
     };
+    // The guard's delays must not run out while the test walks its corpus on a busy machine.
+    s.clock.freeze();
     let trusted_hops = format!("198.51.100.1, {}", vec!["127.0.0.1"; 999].join(", "));
     let garbage_tail = format!("{}a", "198.51.100.2, ".repeat(999));
     let corpus: Vec<Vec<(&str, String)>> = vec![
@@ -1382,6 +1386,8 @@ async fn rl_04_trusted_proxy_gives_each_forwarded_client_its_own_bucket(engine: 
     let Some(s) = TestServer::start_with(engine, many_attempts("127.0.0.1, ::1")).await else {
         return;
     };
+    // The guard's delays must not run out while the test walks its corpus on a busy machine.
+    s.clock.freeze();
     let token = sign_up(&s, "behind@example.com", json!({})).await;
     let second = sign_in_forwarded(&s, "behind@example.com", "198.51.100.9, 203.0.113.20").await;
     assert!(

@@ -1,0 +1,555 @@
+//! The guard: one pipeline that runs before every flow start and every step's own code, so no journey
+//! throttles by hand and every path that checks a guessable secret counts against the same state.
+//!
+//! The guard looks at what a submission attempts (a guess at a secret of an account, a mail sent for an
+//! account, a new flow) and reserves the attempt in every bucket it concerns with one conditional
+//! statement, before any secret is checked (RL-01, RL-03, A-11). Its verdict is allow, delay, challenge or
+//! deny, with named reasons, and is recorded on the flow's event: the seat a risk engine will take.
+//!
+//! - Accounts are keyed on a keyed hash of the normalised identifier (an identity's every identifier on
+//!   the settings page), known or not, so `user@example.com.`, fullwidth letters or a phone number with
+//!   separators share the counter of the account they name, and unknown accounts behave alike (RL-05).
+//!   A proven secret resets the account; a new code never does (RL-01, A-25).
+//! - Clients are counted per IPv4 address, and per IPv6 /64 and /48 (one /64 is one customer's network).
+//!   Guesses from a client are counted as failures (a success gives its hit back).
+//! - Delays grow per failure beyond a free allowance and are capped, so an attacker slows a customer down
+//!   but never locks them out for good (RL-02). Quotas on flow starts and mail sends, per client and for
+//!   the whole deployment, refuse outright until their window ends (RL-06): the edge answers 429.
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+use tessera_model::flow::{Flow, FlowKind};
+use tessera_model::identifier::{self, IdentifierKind};
+use tessera_store::throttles::Bucket;
+use time::Duration;
+
+use crate::flows::{FlowContext, FlowInput, Step, field, raw_field};
+use crate::{Result, Tessera};
+
+/// Failures an account may have before delays start, and a client address (or IPv6 /64), and an IPv6 /48.
+const ACCOUNT_FREE: i64 = 5;
+const CLIENT_FREE: i64 = 30;
+const CLIENT48_FREE: i64 = 100;
+/// Mails sent for one account before they are slowed down.
+const MAIL_ACCOUNT_FREE: i64 = 5;
+/// Progressive buckets forget this long after their last hit.
+const FORGET_AFTER: Duration = Duration::hours(24);
+/// The windows the quotas count in.
+const START_WINDOW: Duration = Duration::minutes(10);
+const MAIL_WINDOW: Duration = Duration::hours(1);
+const GLOBAL_WINDOW: Duration = Duration::minutes(1);
+/// An IPv6 /48 holds many /64 networks: its quotas are this many times a client's.
+const PER_48: i64 = 4;
+
+/// Quotas on costly operations (RL-06), from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Flows one client address (IPv6: /64) may start per 10 minutes.
+    pub flow_starts_per_client: i64,
+    /// Flows the whole deployment starts per minute.
+    pub flow_starts_global: i64,
+    /// Mails one client address may cause per hour.
+    pub mails_per_client: i64,
+    /// Mails the whole deployment queues per minute.
+    pub mails_global: i64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            flow_starts_per_client: 300,
+            flow_starts_global: 20_000,
+            mails_per_client: 60,
+            mails_global: 2_000,
+        }
+    }
+}
+
+/// What the guard decided about an attempt. `reasons` name the buckets that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Too many failures: try again after `seconds`. The flow stays where it is and says so.
+    Delay {
+        seconds: i64,
+        reasons: Vec<&'static str>,
+    },
+    /// Prove to be a person first. Nothing asks for it yet: a risk engine will.
+    Challenge {
+        reasons: Vec<&'static str>,
+    },
+    /// A quota is used up until `seconds` have passed: the edge answers 429 with `Retry-After`.
+    Deny {
+        seconds: i64,
+        reasons: Vec<&'static str>,
+    },
+}
+
+impl Verdict {
+    /// The verdict as recorded on the flow's event.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Verdict::Allow => json!({"verdict": "allow"}),
+            Verdict::Delay { seconds, reasons } => {
+                json!({"verdict": "delay", "seconds": seconds, "reasons": reasons})
+            }
+            Verdict::Challenge { reasons } => json!({"verdict": "challenge", "reasons": reasons}),
+            Verdict::Deny { seconds, reasons } => {
+                json!({"verdict": "deny", "seconds": seconds, "reasons": reasons})
+            }
+        }
+    }
+}
+
+/// What happens to a bucket's hit when the attempt proves its secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// The account starts again from nothing.
+    Reset,
+    /// The client gets the hit back: only failures add up.
+    Refund,
+    /// Starts and mails count whatever happens next.
+    Keep,
+}
+
+/// One bucket an attempt is charged to.
+#[derive(Debug, Clone)]
+struct Charge {
+    bucket: Bucket,
+    reason: &'static str,
+    settle: Settle,
+    /// A quota: when it holds, the answer is deny (429), not delay.
+    quota: bool,
+}
+
+/// The guard's answer for one submission: its verdict and, when allowed, the hits to settle afterwards.
+#[derive(Debug, Clone)]
+pub(crate) struct Guarded {
+    pub(crate) verdict: Verdict,
+    charges: Vec<Charge>,
+}
+
+impl Guarded {
+    fn allow(charges: Vec<Charge>) -> Self {
+        Self {
+            verdict: Verdict::Allow,
+            charges,
+        }
+    }
+
+    /// The verdict for the flow's event, when the guard had anything to count.
+    pub(crate) fn event(&self) -> Option<Value> {
+        (!self.charges.is_empty() || self.verdict != Verdict::Allow).then(|| self.verdict.to_json())
+    }
+}
+
+/// What a submission attempts, as far as the guard is concerned.
+enum Attempt {
+    Nothing,
+    /// A guess at a secret of the account these normalised identifiers name.
+    Guess(Vec<String>),
+    /// A mail sent for an account (the key names it).
+    Mail(String),
+}
+
+/// The normalised form of what someone typed to sign in: the kind is read from its shape, as sign-in
+/// reads it (an `@` is an email, a leading `+` a phone number, anything else a username).
+pub(crate) fn normalised_identifier(raw: &str) -> Option<identifier::NormalizedIdentifier> {
+    let raw = raw.trim();
+    let kind = if raw.contains(['@', '\u{FF20}', '\u{FE6B}']) {
+        IdentifierKind::Email
+    } else if raw.starts_with(['+', '\u{FF0B}']) {
+        IdentifierKind::Phone
+    } else {
+        IdentifierKind::Username
+    };
+    identifier::normalize(kind, raw).ok()
+}
+
+/// The address blocks a client is counted in: an IPv4 address, or an IPv6 /64 and /48 (IPv4-mapped
+/// IPv6 is IPv4). Each with whether it is the wider /48.
+fn client_blocks(ip: Option<&str>) -> Vec<(String, bool)> {
+    let Some(ip) = ip else {
+        return Vec::new();
+    };
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => vec![(format!("{v4}"), false)],
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => vec![(format!("{v4}"), false)],
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                vec![
+                    (format!("{a:x}:{b:x}:{c:x}:{d:x}::/64"), false),
+                    (format!("{a:x}:{b:x}:{c:x}::/48"), true),
+                ]
+            }
+        },
+        // `client_ip` only hands over parsed addresses; anything else is its own bucket.
+        Err(_) => vec![(ip.to_owned(), false)],
+    }
+}
+
+fn us(d: Duration) -> i64 {
+    i64::try_from(d.whole_microseconds()).unwrap_or(i64::MAX)
+}
+
+fn progressive(key: String, free: i64, reason: &'static str, settle: Settle) -> Charge {
+    Charge {
+        bucket: Bucket {
+            key,
+            free,
+            window_us: us(FORGET_AFTER),
+            quota: false,
+        },
+        reason,
+        settle,
+        quota: false,
+    }
+}
+
+fn quota(key: String, free: i64, window: Duration, reason: &'static str) -> Charge {
+    Charge {
+        bucket: Bucket {
+            key,
+            free: free.max(1),
+            window_us: us(window),
+            quota: true,
+        },
+        reason,
+        settle: Settle::Keep,
+        quota: true,
+    }
+}
+
+impl Tessera {
+    /// The key of an account's bucket: a keyed hash of the tenant and the normalised identifier, so no
+    /// address is stored in the clear and every spelling of one identifier meets in one bucket.
+    fn account_key(&self, prefix: &str, tenant: &str, normalised: &str) -> String {
+        let digest = self
+            .keys
+            .secret_hasher
+            .hash(&format!("guard\u{0}{tenant}\u{0}{normalised}"));
+        let short: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{prefix}:{tenant}:{short}")
+    }
+
+    /// What a submission attempts, from the flow's state and the fields sent.
+    async fn attempt(&self, ctx: &FlowContext, flow: &Flow, input: &FlowInput) -> Result<Attempt> {
+        let method = input.get("method").map(String::as_str);
+        let email_field = || {
+            field(input, "email")
+                .and_then(|raw| identifier::normalize(IdentifierKind::Email, raw).ok())
+                .map(|n| n.value)
+        };
+        let flow_email = || {
+            crate::flows::internal(flow, "email")
+                .as_str()
+                .map(str::to_owned)
+        };
+        let code = field(input, "code").is_some();
+        Ok(match (flow.kind, flow.state.as_str()) {
+            (FlowKind::Login, "choose_method") => {
+                match (field(input, "identifier"), raw_field(input, "password")) {
+                    (Some(raw), Some(_)) => Attempt::Guess(vec![
+                        normalised_identifier(raw)
+                            .map(|n| n.value)
+                            .unwrap_or_else(|| raw.trim().to_lowercase()),
+                    ]),
+                    _ => Attempt::Nothing,
+                }
+            }
+            (
+                FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
+                "enter_email",
+            ) => email_field().map_or(Attempt::Nothing, Attempt::Mail),
+            (FlowKind::Registration, "sent_email") if method == Some("resend") => {
+                flow_email().map_or(Attempt::Nothing, Attempt::Mail)
+            }
+            (
+                FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
+                "sent_email",
+            ) if code => flow_email().map_or(Attempt::Nothing, |e| Attempt::Guess(vec![e])),
+            (FlowKind::Settings, _) => self.settings_attempt(ctx, flow, input).await?,
+            _ => Attempt::Nothing,
+        })
+    }
+
+    /// The settings page checks the current password and the code of an email change (guesses at the
+    /// signed-in account's secrets) and sends codes; only a live session of the flow's identity counts.
+    async fn settings_attempt(
+        &self,
+        ctx: &FlowContext,
+        flow: &Flow,
+        input: &FlowInput,
+    ) -> Result<Attempt> {
+        let method = input.get("method").map(String::as_str);
+        let guess = match method {
+            Some("password") => raw_field(input, "current_password").is_some(),
+            Some("confirm_email") => field(input, "code").is_some(),
+            Some("email") => false,
+            _ => return Ok(Attempt::Nothing),
+        };
+        let (Some(token), Some(identity)) = (&ctx.session_token, flow.identity_id) else {
+            return Ok(Attempt::Nothing);
+        };
+        let Some(session) = self.session_from_token(&ctx.tenant, token).await? else {
+            return Ok(Attempt::Nothing);
+        };
+        if session.session.identity_id != identity {
+            return Ok(Attempt::Nothing);
+        }
+        if !guess {
+            return Ok(Attempt::Mail(format!("identity:{identity}")));
+        }
+        let mut conn = self.db.conn().await?;
+        let held = tessera_store::identities::get(&mut conn, flow.tenant_id, identity).await?;
+        drop(conn);
+        let mut keys: Vec<String> = held
+            .map(|i| i.identifiers.into_iter().map(|x| x.value).collect())
+            .unwrap_or_default();
+        if keys.is_empty() {
+            keys.push(format!("identity:{identity}"));
+        }
+        Ok(Attempt::Guess(keys))
+    }
+
+    fn client_charges(
+        &self,
+        ctx: &FlowContext,
+        prefix: &str,
+        charge: impl Fn(String, bool) -> Charge,
+    ) -> Vec<Charge> {
+        client_blocks(ctx.client.ip.as_deref())
+            .into_iter()
+            .map(|(block, wide)| charge(format!("{prefix}:{block}"), wide))
+            .collect()
+    }
+
+    /// Runs the guard before a step: reserves what the submission attempts, or says why not.
+    pub(crate) async fn guard_step(
+        &self,
+        ctx: &FlowContext,
+        flow: &Flow,
+        input: &FlowInput,
+    ) -> Result<Guarded> {
+        let tenant = flow.tenant_id.to_string();
+        let q = self.settings.quotas;
+        let charges = match self.attempt(ctx, flow, input).await? {
+            Attempt::Nothing => return Ok(Guarded::allow(Vec::new())),
+            Attempt::Guess(accounts) => {
+                let mut c: Vec<Charge> = accounts
+                    .iter()
+                    .map(|a| {
+                        progressive(
+                            self.account_key("acct", &tenant, a),
+                            ACCOUNT_FREE,
+                            "account",
+                            Settle::Reset,
+                        )
+                    })
+                    .collect();
+                c.extend(self.client_charges(ctx, "guess", |key, wide| {
+                    if wide {
+                        progressive(key, CLIENT48_FREE, "client_48", Settle::Refund)
+                    } else {
+                        progressive(key, CLIENT_FREE, "client", Settle::Refund)
+                    }
+                }));
+                c
+            }
+            Attempt::Mail(account) => {
+                let mut c = vec![progressive(
+                    self.account_key("mail", &tenant, &account),
+                    MAIL_ACCOUNT_FREE,
+                    "mail_account",
+                    Settle::Keep,
+                )];
+                c.extend(self.client_charges(ctx, "mail", |key, wide| {
+                    if wide {
+                        quota(
+                            key,
+                            q.mails_per_client.saturating_mul(PER_48),
+                            MAIL_WINDOW,
+                            "mail_client_48",
+                        )
+                    } else {
+                        quota(key, q.mails_per_client, MAIL_WINDOW, "mail_client")
+                    }
+                }));
+                c.push(quota(
+                    "mail:all".into(),
+                    q.mails_global,
+                    GLOBAL_WINDOW,
+                    "mail_global",
+                ));
+                c
+            }
+        };
+        self.reserve(charges).await
+    }
+
+    /// Runs the guard before a flow starts: every start writes a row and an event, so starts are a quota
+    /// per client and for the deployment (RL-06). Settings flows need a session and are not counted.
+    pub(crate) async fn guard_start(&self, ctx: &FlowContext, kind: FlowKind) -> Result<Guarded> {
+        if kind == FlowKind::Settings {
+            return Ok(Guarded::allow(Vec::new()));
+        }
+        let q = self.settings.quotas;
+        let mut charges = self.client_charges(ctx, "start", |key, wide| {
+            if wide {
+                quota(
+                    key,
+                    q.flow_starts_per_client.saturating_mul(PER_48),
+                    START_WINDOW,
+                    "flow_starts_client_48",
+                )
+            } else {
+                quota(
+                    key,
+                    q.flow_starts_per_client,
+                    START_WINDOW,
+                    "flow_starts_client",
+                )
+            }
+        });
+        charges.push(quota(
+            "start:all".into(),
+            q.flow_starts_global,
+            GLOBAL_WINDOW,
+            "flow_starts_global",
+        ));
+        self.reserve(charges).await
+    }
+
+    /// Reserves an attempt in every bucket with one conditional statement, committed before the caller
+    /// goes on, so a parallel attempt already sees it.
+    async fn reserve(&self, mut charges: Vec<Charge>) -> Result<Guarded> {
+        let mut seen = std::collections::HashSet::new();
+        charges.retain(|c| seen.insert(c.bucket.key.clone()));
+        let buckets: Vec<Bucket> = charges.iter().map(|c| c.bucket.clone()).collect();
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let counted = tessera_store::throttles::reserve(&mut tx, now, &buckets).await?;
+        tx.commit().await?;
+        if counted.len() == buckets.len() {
+            return Ok(Guarded::allow(charges));
+        }
+        let keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
+        let mut conn = self.db.conn().await?;
+        let holding = tessera_store::throttles::holding(&mut conn, now, &keys).await?;
+        drop(conn);
+        let mut seconds = 1;
+        let mut reasons = Vec::new();
+        let mut deny = false;
+        for (key, until) in &holding {
+            if let Some(c) = charges.iter().find(|c| &c.bucket.key == key) {
+                seconds = seconds.max((*until - now).whole_seconds().max(1));
+                reasons.push(c.reason);
+                deny |= c.quota;
+            }
+        }
+        if reasons.is_empty() {
+            // Another node took the last free hit between the two statements.
+            reasons.extend(
+                charges
+                    .iter()
+                    .filter(|c| !counted.contains(&c.bucket.key))
+                    .map(|c| c.reason),
+            );
+        }
+        let verdict = if deny {
+            Verdict::Deny { seconds, reasons }
+        } else {
+            Verdict::Delay { seconds, reasons }
+        };
+        Ok(Guarded {
+            verdict,
+            charges: Vec::new(),
+        })
+    }
+
+    /// After a step: an attempt that proved its secret resets the account and gives the client its hit
+    /// back, in the step's own transaction.
+    pub(crate) async fn guard_settle(
+        &self,
+        tx: &mut tessera_store::Tx,
+        guarded: &Guarded,
+        step: &Step,
+    ) -> Result<()> {
+        if !step.proved() {
+            return Ok(());
+        }
+        let of = |s: Settle| -> Vec<&str> {
+            guarded
+                .charges
+                .iter()
+                .filter(|c| c.settle == s)
+                .map(|c| c.bucket.key.as_str())
+                .collect()
+        };
+        let (reset, refund) = (of(Settle::Reset), of(Settle::Refund));
+        if reset.is_empty() {
+            return Ok(());
+        }
+        tessera_store::throttles::settle(tx, self.now(), &reset, &refund).await?;
+        Ok(())
+    }
+
+    /// Forgets buckets that neither hold anything back nor remember anything.
+    pub async fn sweep_guard(&self) -> Result<u64> {
+        let mut tx = self.db.begin().await?;
+        let n = tessera_store::throttles::sweep(&mut tx, self.now()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rl_03_spellings_of_one_identifier_meet() {
+        let plain = normalised_identifier("user@example.com").map(|n| n.value);
+        for spelling in [
+            "user@example.com.",
+            " USER@Example.COM ",
+            "\u{FF55}\u{FF53}\u{FF45}\u{FF52}@example.com",
+            "user\u{FF20}example.com",
+        ] {
+            assert_eq!(
+                normalised_identifier(spelling).map(|n| n.value),
+                plain,
+                "{spelling}"
+            );
+        }
+        let phone = normalised_identifier("+4915123456789").map(|n| n.value);
+        assert!(phone.is_some());
+        for spelling in [
+            "+49 151 2345 6789",
+            "+49-151-23456789",
+            "+49 (151) 234 56789",
+        ] {
+            assert_eq!(
+                normalised_identifier(spelling).map(|n| n.value),
+                phone,
+                "{spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn rl_03_ipv6_is_counted_per_64_and_48() {
+        let a = client_blocks(Some("2001:db8:1:2:aaaa::1"));
+        let b = client_blocks(Some("2001:db8:1:2:bbbb::2"));
+        let c = client_blocks(Some("2001:db8:1:3::1"));
+        assert_eq!(a, b, "one /64 is one client");
+        assert_ne!(a[0], c[0], "another /64 is another client");
+        assert_eq!(a[1], c[1], "but the same /48");
+        assert_eq!(
+            client_blocks(Some("::ffff:192.0.2.1")),
+            client_blocks(Some("192.0.2.1")),
+            "IPv4-mapped IPv6 is IPv4"
+        );
+    }
+}

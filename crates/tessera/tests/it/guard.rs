@@ -1,0 +1,567 @@
+//! The guard before every step (RL-01, RL-03, RL-06): every guessable secret on every path counts
+//! against one per-account state, keyed on the normalised identifier; attempts are reserved before the
+//! secret is checked, so parallel guesses are each counted; clients are counted per IPv4 address and per
+//! IPv6 /64 and /48; flow starts and mail sends have quotas answered with 429 and `Retry-After`.
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
+
+const PASSWORD: &str = "correct horse battery staple 42";
+
+fn api(s: &TestServer, path: &str) -> String {
+    format!("{}/t/default/api/flows/{path}", s.public)
+}
+
+/// Cheap password hashing, and the loopback proxy trusted so tests can speak for many clients.
+fn settings(
+    extra: &'static [(&'static str, &'static str)],
+) -> impl FnOnce(&mut HashMap<String, String>) {
+    move |env| {
+        env.insert("TESSERA_ARGON2_MEMORY_KIB".into(), "64".into());
+        env.insert("TESSERA_ARGON2_ITERATIONS".into(), "1".into());
+        env.insert("TESSERA_TRUSTED_PROXIES".into(), "127.0.0.1, ::1".into());
+        // Parallel guesses at one account queue on its bucket's row lock; a busy machine may keep a
+        // connection waiting longer than the testkit's default allows.
+        env.insert("TESSERA_DB_ACQUIRE_TIMEOUT_MS".into(), "15000".into());
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+    }
+}
+
+async fn server(
+    engine: Engine,
+    extra: &'static [(&'static str, &'static str)],
+) -> Option<TestServer> {
+    TestServer::start_with(engine, settings(extra)).await
+}
+
+/// Lets time pass for the server, on the testkit's clock.
+fn let_time_pass(s: &TestServer, d: std::time::Duration) {
+    s.clock.advance(d);
+}
+
+async fn start_from(s: &TestServer, kind: &str, xff: &str) -> Resp {
+    Resp::from(
+        s.http
+            .post(api(s, kind))
+            .header("x-forwarded-for", xff)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn start(s: &TestServer, kind: &str) -> Value {
+    let r = start_from(s, kind, "192.0.2.1").await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json["flow"].clone()
+}
+
+async fn submit_from(
+    s: &TestServer,
+    flow: &Value,
+    body: Value,
+    xff: &str,
+    token: Option<&str>,
+) -> Resp {
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let mut req = s
+        .http
+        .post(api(s, &format!("{kind}/{id}")))
+        .header("x-forwarded-for", xff)
+        .json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    Resp::from(req.send().await.unwrap()).await
+}
+
+async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
+    submit_from(s, flow, body, "192.0.2.1", None).await
+}
+
+fn messages(r: &Resp) -> Vec<String> {
+    let f = &r.json["flow"]["ui"];
+    let mut out: Vec<String> = f["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for n in f["nodes"].as_array().cloned().unwrap_or_default() {
+        for m in n["messages"].as_array().cloned().unwrap_or_default() {
+            out.push(m["id"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    out
+}
+
+fn throttled(r: &Resp) -> bool {
+    messages(r).contains(&"error-throttled".to_owned())
+}
+
+fn refused(r: &Resp) -> bool {
+    messages(r).contains(&"error-invalid-credentials".to_owned())
+}
+
+async fn sign_up(s: &TestServer, email: &str) -> String {
+    let flow = start(s, "registration").await;
+    let r = submit(s, &flow, json!({"email": email})).await;
+    assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
+    let code = s.code_for(email).await.expect("a code was mailed");
+    let r = submit(s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
+    let r = submit(s, &flow, json!({"password": PASSWORD})).await;
+    r.json["session_token"]
+        .as_str()
+        .expect("signed in after sign-up")
+        .to_owned()
+}
+
+/// One sign-in attempt on a fresh flow, from `xff`.
+async fn sign_in_from(s: &TestServer, identifier: &str, password: &str, xff: &str) -> Resp {
+    let flow = start(s, "login").await;
+    submit_from(
+        s,
+        &flow,
+        json!({"identifier": identifier, "password": password}),
+        xff,
+        None,
+    )
+    .await
+}
+
+async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
+    sign_in_from(s, identifier, password, "192.0.2.1").await
+}
+
+async fn settings_flow(s: &TestServer, token: &str) -> Value {
+    let r = Resp::from(
+        s.http
+            .post(api(s, "settings"))
+            .header("x-forwarded-for", "192.0.2.1")
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json["flow"].clone()
+}
+
+async fn events(s: &TestServer, kind: &str) -> Vec<Value> {
+    s.get(&format!(
+        "/admin/v1/tenants/default/events?type={kind}&limit=1000"
+    ))
+    .await
+    .json["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn rl_03_every_spelling_of_an_identifier_counts_against_one_account(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "user@example.com").await;
+    for spelling in [
+        "user@example.com.",
+        "USER@Example.com",
+        "\u{FF55}\u{FF53}\u{FF45}\u{FF52}@example.com",
+        " user@EXAMPLE.COM. ",
+        "user\u{FF20}example.com",
+    ] {
+        let r = sign_in(&s, spelling, "not the password at all").await;
+        assert!(refused(&r), "{spelling}: {r:?}");
+    }
+    let r = sign_in(&s, "user@example.com", PASSWORD).await;
+    assert!(
+        throttled(&r) && r.json["session_token"].is_null(),
+        "five guesses under five spellings are five guesses at one account: {r:?}"
+    );
+    let failed = events(&s, "flow.failed").await;
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["data"]["guard"]["verdict"] == "delay"
+                && e["data"]["guard"]["reasons"] == json!(["account"])),
+        "the guard's verdict and its reason are on the flow's event: {failed:?}"
+    );
+}
+
+async fn rl_01_parallel_guesses_are_each_counted(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "race@example.com").await;
+    let mut flows = Vec::new();
+    for _ in 0..12 {
+        flows.push(start(&s, "login").await);
+    }
+    let guess = |flow: Value| {
+        let s = &s;
+        async move {
+            submit(
+                s,
+                &flow,
+                json!({"identifier": "race@example.com", "password": "guess guess guess"}),
+            )
+            .await
+        }
+    };
+    let answers = futures::future::join_all(flows.into_iter().map(guess)).await;
+    let checked = answers.iter().filter(|r| refused(r)).count();
+    let held = answers.iter().filter(|r| throttled(r)).count();
+    assert_eq!(
+        (checked, held),
+        (5, 7),
+        "twelve guesses released together: five free ones checked, the rest held back: {:?}",
+        answers
+            .iter()
+            .map(|r| (r.status, messages(r), r.text.clone()))
+            .collect::<Vec<_>>()
+    );
+    // When the delay ends, twelve more released together: only one is checked.
+    let_time_pass(&s, std::time::Duration::from_millis(1100));
+    let mut flows = Vec::new();
+    for _ in 0..12 {
+        flows.push(start(&s, "login").await);
+    }
+    let answers = futures::future::join_all(flows.into_iter().map(guess)).await;
+    let checked = answers.iter().filter(|r| refused(r)).count();
+    assert_eq!(checked, 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|r| throttled(r)).count(), 11);
+}
+
+async fn rl_01_a_success_resets_the_account(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "reset@example.com").await;
+    for _ in 0..4 {
+        assert!(refused(
+            &sign_in(&s, "reset@example.com", "nope nope nope").await
+        ));
+    }
+    let r = sign_in(&s, "reset@example.com", PASSWORD).await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    for i in 0..5 {
+        let r = sign_in(&s, "reset@example.com", "nope nope nope").await;
+        assert!(
+            refused(&r),
+            "failure {i} after the success starts from zero: {r:?}"
+        );
+    }
+    assert!(throttled(&sign_in(&s, "reset@example.com", PASSWORD).await));
+}
+
+async fn rl_03_ipv6_clients_are_counted_per_64_and_per_48(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    // Thirty failures from thirty addresses of one /64, each at another (unknown) account.
+    for i in 0..30 {
+        let r = sign_in_from(
+            &s,
+            &format!("nobody{i}@example.com"),
+            "guess guess guess",
+            &format!("2001:db8:1:1:{i:x}::{i:x}"),
+        )
+        .await;
+        assert!(refused(&r), "{i}: {r:?}");
+    }
+    let r = sign_in_from(
+        &s,
+        "fresh@example.com",
+        "guess guess guess",
+        "2001:db8:1:1:ffff::1",
+    )
+    .await;
+    assert!(
+        throttled(&r),
+        "a new address in the same /64 is the same client: {r:?}"
+    );
+    let r = sign_in_from(
+        &s,
+        "fresh@example.com",
+        "guess guess guess",
+        "2001:db8:1:2::1",
+    )
+    .await;
+    assert!(refused(&r), "another /64 is another client: {r:?}");
+    // A /48 holds 65,536 /64 networks: it is counted as well (31 failures so far, 100 let through).
+    for i in 0..69 {
+        let r = sign_in_from(
+            &s,
+            &format!("other{i}@example.com"),
+            "guess guess guess",
+            &format!("2001:db8:1:{:x}::1", 0x100 + i),
+        )
+        .await;
+        assert!(refused(&r), "{i}: {r:?}");
+    }
+    let r = sign_in_from(
+        &s,
+        "last@example.com",
+        "guess guess guess",
+        "2001:db8:1:ffff::1",
+    )
+    .await;
+    assert!(throttled(&r), "a hundred failures fill the /48: {r:?}");
+    let r = sign_in_from(&s, "last@example.com", "guess guess guess", "2001:db8:2::1").await;
+    assert!(refused(&r), "another /48 is not held back: {r:?}");
+}
+
+async fn rl_03_the_settings_password_counts_against_the_account(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    let token = sign_up(&s, "settings@example.com").await;
+    let flow = settings_flow(&s, &token).await;
+    let change = |current: &'static str| json!({"method": "password", "current_password": current, "new_password": "another fine passphrase"});
+    for i in 0..9 {
+        let r = submit_from(
+            &s,
+            &flow,
+            change("wrong wrong wrong"),
+            "192.0.2.1",
+            Some(&token),
+        )
+        .await;
+        assert!(refused(&r) || throttled(&r), "{i}: {r:?}");
+    }
+    let r = submit_from(&s, &flow, change(PASSWORD), "192.0.2.1", Some(&token)).await;
+    assert!(
+        throttled(&r) && !messages(&r).contains(&"success-password-changed".to_owned()),
+        "nine wrong guesses, then the right one waits: {r:?}"
+    );
+    let r = sign_in(&s, "settings@example.com", PASSWORD).await;
+    assert!(
+        throttled(&r),
+        "and sign-in shares the account's state: {r:?}"
+    );
+}
+
+async fn rl_03_sign_in_failures_hold_back_the_settings_password(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    let token = sign_up(&s, "both@example.com").await;
+    for _ in 0..5 {
+        assert!(refused(
+            &sign_in(&s, "Both@Example.com.", "wrong wrong wrong").await
+        ));
+    }
+    let flow = settings_flow(&s, &token).await;
+    let r = submit_from(
+        &s,
+        &flow,
+        json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}),
+        "192.0.2.1",
+        Some(&token),
+    )
+    .await;
+    assert!(throttled(&r), "{r:?}");
+}
+
+async fn rl_01_a_new_email_change_code_does_not_reset_the_count(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    let token = sign_up(&s, "owner@example.com").await;
+    let flow = settings_flow(&s, &token).await;
+    let ask = json!({"method": "email", "email": "target@example.com"});
+    let r = submit_from(&s, &flow, ask.clone(), "192.0.2.1", Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"success-email-change-pending".to_owned()),
+        "{r:?}"
+    );
+    let code = s.code_for("target@example.com").await.unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for i in 0..5 {
+        let r = submit_from(
+            &s,
+            &flow,
+            json!({"method": "confirm_email", "code": wrong}),
+            "192.0.2.1",
+            Some(&token),
+        )
+        .await;
+        assert!(
+            messages(&r).iter().any(|m| m.starts_with("error-code")),
+            "{i}: {r:?}"
+        );
+    }
+    // A fresh code: the account's count goes on.
+    let r = submit_from(&s, &flow, ask.clone(), "192.0.2.1", Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"success-email-change-pending".to_owned()),
+        "{r:?}"
+    );
+    let fresh = s.code_for("target@example.com").await.unwrap();
+    let r = submit_from(
+        &s,
+        &flow,
+        json!({"method": "confirm_email", "code": fresh}),
+        "192.0.2.1",
+        Some(&token),
+    )
+    .await;
+    assert!(
+        throttled(&r) && !messages(&r).contains(&"success-verified".to_owned()),
+        "a new code never resets the count (RL-01, A-25): {r:?}"
+    );
+    // And fresh codes cannot be asked for without limit.
+    let mut held = false;
+    for _ in 0..8 {
+        let r = submit_from(&s, &flow, ask.clone(), "192.0.2.1", Some(&token)).await;
+        held |= throttled(&r);
+    }
+    assert!(held, "the account's mails are counted too");
+}
+
+async fn rl_03_the_verification_code_counts_against_the_account(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    let r = s
+        .post(
+            "/admin/v1/tenants/default/identities",
+            json!({"identifiers": [{"kind": "email", "value": "unproven@example.com"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let flow = start(&s, "verification").await;
+    submit(&s, &flow, json!({"email": "unproven@example.com"})).await;
+    let code = s.code_for("unproven@example.com").await.unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..4 {
+        submit(&s, &flow, json!({"code": wrong})).await;
+    }
+    // One more guess in another flow for the same address: the fifth at this account.
+    let other = start(&s, "verification").await;
+    submit(&s, &other, json!({"email": "unproven@example.com"})).await;
+    let fresh = s.code_for("unproven@example.com").await.unwrap();
+    let wrong = if fresh == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    submit(&s, &other, json!({"code": wrong})).await;
+    let r = submit(&s, &other, json!({"code": fresh})).await;
+    assert!(
+        throttled(&r) && r.json["done"] != true,
+        "the verification code step counts against the account: {r:?}"
+    );
+}
+
+async fn rl_06_flow_starts_have_a_quota_per_client(engine: Engine) {
+    let Some(s) = server(engine, &[("TESSERA_QUOTA_FLOW_STARTS_PER_CLIENT", "5")]).await else {
+        return;
+    };
+    for i in 0..5 {
+        let r = start_from(&s, "login", "198.51.100.7").await;
+        assert_eq!(r.status, 201, "{i}: {r:?}");
+    }
+    let r = start_from(&s, "recovery", "198.51.100.7").await;
+    r.assert_problem(429, "rate_limited");
+    let wait: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=600).contains(&wait), "{wait}");
+    // The hosted page says what to do, with the same status.
+    let page = s
+        .http
+        .get(format!("{}/t/default/login", s.public))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 429);
+    assert!(page.headers().contains_key("retry-after"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Please wait"), "{html}");
+    let r = start_from(&s, "login", "198.51.100.8").await;
+    assert_eq!(r.status, 201, "another client starts flows: {r:?}");
+    let started = events(&s, "flow.started").await.len();
+    assert_eq!(started, 6, "a refused start writes nothing");
+}
+
+async fn rl_06_flow_starts_have_a_global_quota(engine: Engine) {
+    let Some(s) = server(engine, &[("TESSERA_QUOTA_FLOW_STARTS_GLOBAL", "4")]).await else {
+        return;
+    };
+    for i in 0..4 {
+        let r = start_from(&s, "registration", &format!("203.0.113.{i}")).await;
+        assert_eq!(r.status, 201, "{i}: {r:?}");
+    }
+    let r = start_from(&s, "registration", "203.0.113.99").await;
+    r.assert_problem(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+}
+
+async fn rl_06_mail_sends_have_a_quota_per_client(engine: Engine) {
+    let Some(s) = server(engine, &[("TESSERA_QUOTA_MAILS_PER_CLIENT", "3")]).await else {
+        return;
+    };
+    for i in 0..3 {
+        let flow = start(&s, "recovery").await;
+        let r = submit_from(
+            &s,
+            &flow,
+            json!({"email": format!("m{i}@example.com")}),
+            "198.51.100.9",
+            None,
+        )
+        .await;
+        assert_eq!(r.json["flow"]["state"], "sent_email", "{i}: {r:?}");
+    }
+    let flow = start(&s, "registration").await;
+    let r = submit_from(
+        &s,
+        &flow,
+        json!({"email": "m9@example.com"}),
+        "198.51.100.9",
+        None,
+    )
+    .await;
+    r.assert_problem(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        s.code_for("m9@example.com").await.is_none(),
+        "nothing was sent"
+    );
+    let r = submit_from(
+        &s,
+        &flow,
+        json!({"email": "m9@example.com"}),
+        "198.51.100.10",
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.json["flow"]["state"], "sent_email",
+        "another client may: {r:?}"
+    );
+}
+
+engine_tests!(
+    rl_03_every_spelling_of_an_identifier_counts_against_one_account,
+    rl_01_parallel_guesses_are_each_counted,
+    rl_01_a_success_resets_the_account,
+    rl_03_ipv6_clients_are_counted_per_64_and_per_48,
+    rl_03_the_settings_password_counts_against_the_account,
+    rl_03_sign_in_failures_hold_back_the_settings_password,
+    rl_01_a_new_email_change_code_does_not_reset_the_count,
+    rl_03_the_verification_code_counts_against_the_account,
+    rl_06_flow_starts_have_a_quota_per_client,
+    rl_06_flow_starts_have_a_global_quota,
+    rl_06_mail_sends_have_a_quota_per_client,
+);
