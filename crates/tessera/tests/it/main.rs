@@ -13,6 +13,7 @@ mod bootstrap;
 mod browser;
 mod cli;
 mod dev_mailbox;
+mod flow_secret;
 mod flows;
 mod outage;
 mod pages;
