@@ -15,6 +15,7 @@ mod cli;
 mod dev_mailbox;
 mod flow_secret;
 mod flows;
+mod logging;
 mod outage;
 mod pages;
 mod roles;
