@@ -241,19 +241,20 @@ pub struct SetupReport {
     pub per_s: f64,
 }
 
+/// POSTs to the flow API from `ip`, with the flow's secret once there is one (every call after the start).
 async fn api(
     http: &reqwest::Client,
     url: String,
     ip: &str,
+    secret: Option<&str>,
     body: &Value,
     want: u16,
 ) -> anyhow::Result<Value> {
-    let r = http
-        .post(&url)
-        .header("x-forwarded-for", ip)
-        .json(body)
-        .send()
-        .await?;
+    let mut req = http.post(&url).header("x-forwarded-for", ip);
+    if let Some(s) = secret {
+        req = req.header("tessera-flow-secret", s);
+    }
+    let r = req.json(body).send().await?;
     let status = r.status().as_u16();
     let text = r.text().await?;
     if status != want {
@@ -296,16 +297,15 @@ async fn register(
     ip: &str,
 ) -> anyhow::Result<()> {
     let base = format!("{}/t/{}/api/flows/registration", a.public, a.tenant);
-    let started = api(http, base.clone(), ip, &json!({}), 201).await?;
-    let id = started["flow"]["id"]
-        .as_str()
-        .context("no flow id")?
-        .to_owned();
+    let started = api(http, base.clone(), ip, None, &json!({}), 201).await?;
+    let id = started["flow"]["id"].as_str().context("no flow id")?;
+    let secret = started["flow_secret"].as_str().context("no flow secret")?;
+    let secret = Some(secret);
     let url = format!("{base}/{id}");
-    api(http, url.clone(), ip, &json!({"email": email}), 200).await?;
+    api(http, url.clone(), ip, secret, &json!({"email": email}), 200).await?;
     let code = code_for(http, &a.admin, email).await?;
-    api(http, url.clone(), ip, &json!({"code": code}), 200).await?;
-    let done = api(http, url, ip, &json!({"password": PASSWORD}), 200).await?;
+    api(http, url.clone(), ip, secret, &json!({"code": code}), 200).await?;
+    let done = api(http, url, ip, secret, &json!({"password": PASSWORD}), 200).await?;
     if !done["session_token"].is_string() {
         bail!("registration of {email} did not end signed in: {done}");
     }

@@ -165,8 +165,10 @@ impl SecretKey {
     }
 }
 
-/// An admin API key or similar bearer secret, as handed to a person once. Never printed by `Debug`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+/// An admin API key or similar bearer secret, as handed to a person once. Never printed by `Debug`, and
+/// without `PartialEq`: `==` stops at the first differing byte, so a presented secret is checked through
+/// its keyed hash (a database look-up) or [`constant_time_eq`], never compared directly (CRY-02).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct BearerSecret(String);
 
 impl std::fmt::Debug for BearerSecret {

@@ -1,5 +1,7 @@
-//! The same flows for native and single-page apps, as JSON. No cookies: the app keeps the flow id, and
-//! after sign-in it receives the session token, which it sends as `Authorization: Bearer` (for example to
+//! The same flows for native and single-page apps, as JSON. No cookies: the app keeps the flow id and the
+//! flow secret it was given once at the start, and sends the secret in the `Tessera-Flow-Secret` header with
+//! every read and submission (never in a URL: the id is in URLs, events and logs, and is no credential).
+//! After sign-in it receives the session token, which it sends as `Authorization: Bearer` (for example to
 //! drive a settings flow).
 use std::net::SocketAddr;
 
@@ -15,6 +17,9 @@ use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, OptionalJson, client_ip};
+
+/// The header an app sends its flow secret in.
+pub const FLOW_SECRET_HEADER: &str = "tessera-flow-secret";
 
 /// Options when an app starts a flow.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -35,6 +40,10 @@ pub struct FlowResponse {
     /// Present once, right after sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_token: Option<String>,
+    /// Present once, when the flow starts (201) or restarts (410): send it in the `Tessera-Flow-Secret`
+    /// header with every read and submission of this flow. Without it the flow answers 404.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
     /// Present when the submitted flow had expired and this is its replacement.
@@ -57,6 +66,10 @@ fn ctx(
         tenant: tenant.to_owned(),
         channel: FlowChannel::Api,
         browser_binding: None,
+        flow_secret: headers
+            .get(FLOW_SECRET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         session_token: bearer(headers),
         client: ClientInfo {
             // Forwarding headers count only from a configured proxy (RL-04).
@@ -95,17 +108,19 @@ fn respond(out: FlowOutcome) -> Response {
                     flow,
                     done: false,
                     session_token: None,
+                    flow_secret: None,
                     redirect: None,
                     restarted: false,
                 },
             )
         }
-        FlowOutcome::Restarted(flow) => (
+        FlowOutcome::Restarted(started) => (
             StatusCode::GONE,
             FlowResponse {
-                flow,
+                flow: started.flow,
                 done: false,
                 session_token: None,
+                flow_secret: started.secret.map(|s| s.expose().to_owned()),
                 redirect: None,
                 restarted: true,
             },
@@ -120,6 +135,7 @@ fn respond(out: FlowOutcome) -> Response {
                 flow,
                 done: true,
                 session_token: Some(session_token),
+                flow_secret: None,
                 redirect: Some(redirect),
                 restarted: false,
             },
@@ -130,11 +146,17 @@ fn respond(out: FlowOutcome) -> Response {
                 flow,
                 done: true,
                 session_token: None,
+                flow_secret: None,
                 redirect: None,
                 restarted: false,
             },
         ),
     };
+    answer(status, body)
+}
+
+/// A flow answer is never cached: it may carry a flow secret or a session token.
+fn answer(status: StatusCode, body: FlowResponse) -> Response {
     let mut r = (status, Json(body)).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -178,15 +200,25 @@ pub async fn start(
             },
         )
         .await?;
-    let mut r = respond(FlowOutcome::Show(started.flow));
-    *r.status_mut() = StatusCode::CREATED;
-    Ok(r)
+    Ok(answer(
+        StatusCode::CREATED,
+        FlowResponse {
+            flow: started.flow,
+            done: false,
+            session_token: None,
+            flow_secret: started.secret.map(|s| s.expose().to_owned()),
+            redirect: None,
+            restarted: false,
+        },
+    ))
 }
 
 /// Reads a flow.
 #[utoipa::path(get, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
-    params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path)),
-    responses((status = 200, body = FlowResponse), (status = 410, body = FlowResponse)))]
+    params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path),
+        ("Tessera-Flow-Secret" = String, Header, description = "The flow secret answered when the flow started")),
+    responses((status = 200, body = FlowResponse), (status = 404, body = crate::error::Problem, description = "No such flow, or not the flow's secret"),
+        (status = 410, body = FlowResponse)))]
 pub async fn get(
     State(app): State<AppState>,
     ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,
@@ -200,9 +232,13 @@ pub async fn get(
 
 /// Submits a step: a JSON object of field names to string values (the node names of the flow's UI).
 #[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
-    params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path)),
+    params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path),
+        ("Tessera-Flow-Secret" = String, Header, description = "The flow secret answered when the flow started")),
     request_body = Object,
-    responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse), (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+    responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse),
+        (status = 404, body = crate::error::Problem, description = "No such flow, or not the flow's secret"),
+        (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem),
+        (status = 429, body = crate::error::Problem)))]
 pub async fn submit(
     State(app): State<AppState>,
     ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,

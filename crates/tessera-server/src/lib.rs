@@ -23,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod flow_api;
 pub mod hibp;
+pub mod logging;
 pub mod mail;
 pub mod openapi;
 pub mod public;
@@ -104,7 +105,8 @@ async fn record_metrics(
     resp
 }
 
-/// A panic inside a handler becomes a generic 500 problem; nothing about it reaches the client.
+/// A panic inside a handler becomes a generic 500 problem; nothing about it reaches the client (LOG-03).
+/// The panic's message is not logged either: it may quote whatever the handler held.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     problem(
@@ -129,14 +131,16 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The middleware of both listeners. The panic catcher sits innermost, so a panic's 500 is counted in the
+/// metrics and carries the security headers and request id like any other answer.
 fn with_common_layers(router: Router, listener: &'static str, max_body: usize) -> Router {
     router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(listener, record_metrics))
         .layer(middleware::from_fn(security_headers))
-        .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |req: &Request| {

@@ -102,6 +102,7 @@ fn context(
         tenant: tenant.to_owned(),
         channel: FlowChannel::Browser,
         browser_binding: cookie(headers, app.cookies.flow).map(str::to_owned),
+        flow_secret: None,
         session_token: cookie(headers, app.cookies.session).map(str::to_owned),
         client: ClientInfo {
             // Forwarding headers count only from a configured proxy (RL-04).
@@ -366,7 +367,7 @@ fn outcome(app: &AppState, tenant: &str, loc: Locale, out: FlowOutcome) -> Respo
             };
             render_flow(app, tenant, loc, &flow, status)
         }
-        FlowOutcome::Restarted(flow) => see_other(&flow_path(tenant, &flow)),
+        FlowOutcome::Restarted(started) => see_other(&flow_path(tenant, &started.flow)),
         FlowOutcome::SignedIn {
             session_token,
             redirect,

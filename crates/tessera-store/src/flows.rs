@@ -5,16 +5,27 @@ use time::OffsetDateTime;
 
 use crate::{Cols, Exec, Result, StoreError, Ts, on_engine, parse_text};
 
-/// A stored flow and the hash of the browser cookie it is bound to (browser flows only).
+/// A stored flow with the keyed hashes of what its driver must present: the browser's binding cookie
+/// (browser flows) or the flow secret (API flows).
 #[derive(Debug, Clone)]
 pub struct StoredFlow {
     pub flow: Flow,
     pub browser_binding: Option<Vec<u8>>,
+    pub secret_hash: Option<Vec<u8>>,
+}
+
+/// The hash a new flow is bound to, per channel.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding<'a> {
+    /// The hash of the browser's binding cookie.
+    Browser(&'a [u8]),
+    /// The hash of the API flow's secret.
+    Secret(&'a [u8]),
 }
 
 macro_rules! columns {
     () => {
-        "id, tenant_id, kind, channel, state, csrf_token, browser_binding, return_to, client_id, journey, locale, identity_id, ui, internal, issued_at, expires_at, version"
+        "id, tenant_id, kind, channel, state, csrf_token, browser_binding, return_to, client_id, journey, locale, identity_id, ui, internal, issued_at, expires_at, version, secret_hash"
     };
 }
 
@@ -48,6 +59,7 @@ fn from_row(r: &impl Cols) -> Result<StoredFlow> {
             version: r.int("version")?,
         },
         browser_binding: r.opt_bytes("browser_binding")?,
+        secret_hash: r.opt_bytes("secret_hash")?,
     })
 }
 
@@ -58,13 +70,17 @@ fn channel_text(c: FlowChannel) -> &'static str {
     }
 }
 
-/// Stores a new flow.
-pub async fn insert(x: &mut impl Exec, f: &Flow, browser_binding: Option<&[u8]>) -> Result<()> {
+/// Stores a new flow with what binds it to its driver.
+pub async fn insert(x: &mut impl Exec, f: &Flow, binding: Binding<'_>) -> Result<()> {
     let sql = concat!(
         "INSERT INTO flows (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     );
+    let (browser_binding, secret_hash) = match binding {
+        Binding::Browser(h) => (Some(h), None),
+        Binding::Secret(h) => (None, Some(h)),
+    };
     let ui = serde_json::to_string(&f.ui).map_err(|e| StoreError::Other(e.to_string()))?;
     let internal = f.internal.to_string();
     on_engine!(x, |c| sqlx::query(sql)
@@ -85,6 +101,7 @@ pub async fn insert(x: &mut impl Exec, f: &Flow, browser_binding: Option<&[u8]>)
         .bind(Ts(f.issued_at))
         .bind(Ts(f.expires_at))
         .bind(f.version)
+        .bind(secret_hash)
         .execute(&mut *c)
         .await
         .map(drop)?);

@@ -180,6 +180,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "guard_buckets",
         include_str!("../migrations/sqlite/0004_guard_buckets.sql"),
     ),
+    (
+        5,
+        "flow_secret",
+        include_str!("../migrations/sqlite/0005_flow_secret.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -201,6 +206,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "guard_buckets",
         include_str!("../migrations/postgres/0004_guard_buckets.sql"),
+    ),
+    (
+        5,
+        "flow_secret",
+        include_str!("../migrations/postgres/0005_flow_secret.sql"),
     ),
 ];
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tessera_core::config::{Config, LogFormat, MailDelivery};
+use tessera_core::config::{Config, MailDelivery};
 use tessera_core::keys::MasterKeyOrigin;
 use tessera_core::{Caller, SystemClock, bootstrap};
 
@@ -110,19 +110,10 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ =
+        tessera_server::logging::subscriber(config.log_format, &config.log_level, std::io::stderr)
+            .try_init();
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {

@@ -58,6 +58,9 @@ pub struct FlowContext {
     pub channel: FlowChannel,
     /// Browser flows: the value of the flow-binding cookie, if the browser sent one.
     pub browser_binding: Option<String>,
+    /// API flows: the flow secret the app presented. The id alone drives nothing (it is in events and
+    /// request logs); see [`Started::secret`].
+    pub flow_secret: Option<String>,
     /// The customer's session token, if signed in.
     pub session_token: Option<String>,
     pub client: ClientInfo,
@@ -82,8 +85,9 @@ pub type FlowInput = BTreeMap<String, String>;
 pub enum FlowOutcome {
     /// Show this flow (its next step, or the same step with errors).
     Show(Flow),
-    /// The flow had expired or was unusable: here is a fresh one, carrying a message.
-    Restarted(Flow),
+    /// The flow had expired or was unusable: here is a fresh one (with its own secret or binding),
+    /// carrying a message.
+    Restarted(Started),
     /// A session was created: set its cookie (or hand the token to the app) and go on.
     SignedIn {
         flow: Flow,
@@ -94,13 +98,19 @@ pub enum FlowOutcome {
     Done { flow: Flow },
 }
 
-/// A started browser flow may need a new binding cookie.
+/// A started flow and what its driver must keep to drive it.
 #[derive(Debug)]
 pub struct Started {
     pub flow: Flow,
     /// Set this as the flow-binding cookie (browser flows that arrived without one).
     pub new_binding: Option<String>,
+    /// API flows: the flow secret, handed to the app once and sent with every read and submission. Only
+    /// its keyed hash is stored.
+    pub secret: Option<tessera_crypto::BearerSecret>,
 }
+
+/// What flow secrets start with, so that secret scanners can recognise a leaked one.
+pub const FLOW_SECRET_PREFIX: &str = "tfs_";
 
 /// What a step function decided.
 pub(crate) enum Step {
@@ -130,6 +140,27 @@ impl Tessera {
         self.keys
             .secret_hasher
             .hash(&format!("flow-binding\u{0}{binding}"))
+    }
+
+    fn flow_secret_hash(&self, secret: &str) -> Vec<u8> {
+        self.keys
+            .secret_hasher
+            .hash(&format!("flow-secret\u{0}{secret}"))
+    }
+
+    /// Whether the caller of an API flow presented the secret the flow was started with. Compared in
+    /// constant time (CRY-02); a flow stored without a secret (from before they existed) opens for nobody.
+    fn holds_flow_secret(
+        &self,
+        ctx: &FlowContext,
+        stored: &tessera_store::flows::StoredFlow,
+    ) -> bool {
+        match (&stored.secret_hash, ctx.flow_secret.as_deref()) {
+            (Some(h), Some(s)) if !s.is_empty() => {
+                tessera_crypto::constant_time_eq(h, &self.flow_secret_hash(s))
+            }
+            _ => false,
+        }
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
@@ -188,15 +219,26 @@ impl Tessera {
             });
         }
         let now = self.now();
-        let new_binding = match (ctx.channel, &ctx.browser_binding) {
-            (FlowChannel::Browser, Some(b)) if !b.is_empty() && b.len() <= 100 => None,
-            (FlowChannel::Browser, _) => Some(tessera_crypto::random_token()?),
-            (FlowChannel::Api, _) => None,
+        // What binds the flow to its driver: the browser's binding cookie (a new one when it sent none), or
+        // for an app a fresh secret of the flow's own. Only keyed hashes are stored.
+        let (new_binding, secret, binding_hash) = match (ctx.channel, &ctx.browser_binding) {
+            (FlowChannel::Browser, Some(b)) if !b.is_empty() && b.len() <= 100 => {
+                (None, None, self.binding_hash(b))
+            }
+            (FlowChannel::Browser, _) => {
+                let b = tessera_crypto::random_token()?;
+                let h = self.binding_hash(&b);
+                (Some(b), None, h)
+            }
+            (FlowChannel::Api, _) => {
+                let s = tessera_crypto::BearerSecret::generate(FLOW_SECRET_PREFIX)?;
+                let h = self.flow_secret_hash(s.expose());
+                (None, Some(s), h)
+            }
         };
-        let binding = match (&new_binding, &ctx.browser_binding) {
-            (Some(b), _) => Some(self.binding_hash(b)),
-            (None, Some(b)) if ctx.channel == FlowChannel::Browser => Some(self.binding_hash(b)),
-            _ => None,
+        let binding = match ctx.channel {
+            FlowChannel::Api => tessera_store::flows::Binding::Secret(&binding_hash),
+            FlowChannel::Browser => tessera_store::flows::Binding::Browser(&binding_hash),
         };
         let mut flow = Flow {
             id: FlowId::random(),
@@ -235,7 +277,7 @@ impl Tessera {
         }
         self.finish_ui(&ctx.tenant, &mut flow);
         let mut tx = self.db.begin().await?;
-        tessera_store::flows::insert(&mut tx, &flow, binding.as_deref()).await?;
+        tessera_store::flows::insert(&mut tx, &flow, binding).await?;
         self.flow_event(
             &mut tx,
             &flow,
@@ -244,7 +286,11 @@ impl Tessera {
         )
         .await?;
         tx.commit().await?;
-        Ok(Started { flow, new_binding })
+        Ok(Started {
+            flow,
+            new_binding,
+            secret,
+        })
     }
 
     /// Adds the CSRF token node and the form action every flow UI needs.
@@ -290,7 +336,7 @@ impl Tessera {
     ) -> Result<FlowOutcome> {
         match self.load_flow(ctx, kind, id, None).await? {
             Loaded::Usable(flow) => Ok(FlowOutcome::Show(flow)),
-            Loaded::Restart(flow) => Ok(FlowOutcome::Restarted(flow)),
+            Loaded::Restart(started) => Ok(FlowOutcome::Restarted(started)),
         }
     }
 
@@ -305,6 +351,16 @@ impl Tessera {
         let mut conn = self.db.conn().await?;
         let stored = tessera_store::flows::get(&mut conn, tenant.id, id).await?;
         drop(conn);
+        // An API flow's id is in events and request logs, so it is no credential: without its secret the
+        // flow does not exist for the caller. 404 rather than 403, the same as for an unknown id, so that
+        // someone holding only the id learns nothing (not even that the flow is live), and nothing changes.
+        if ctx.channel == FlowChannel::Api
+            && !stored
+                .as_ref()
+                .is_some_and(|s| self.holds_flow_secret(ctx, s))
+        {
+            return Err(CoreError::NotFound { what: "flow" });
+        }
         let Some(stored) = stored.filter(|s| s.flow.kind == kind && s.flow.channel == ctx.channel)
         else {
             return self
@@ -375,12 +431,11 @@ impl Tessera {
         id: &str,
         text: &str,
     ) -> Result<Loaded> {
-        let started = self
+        let mut started = self
             .start_flow(ctx, kind, start.unwrap_or_default())
             .await?;
-        let mut flow = started.flow;
-        flow.ui.messages.push(UiMessage::info(id, text));
-        Ok(Loaded::Restart(flow))
+        started.flow.ui.messages.push(UiMessage::info(id, text));
+        Ok(Loaded::Restart(started))
     }
 
     /// Submits a step. CSRF is checked for browser flows (`csrf_token` field).
@@ -583,7 +638,7 @@ impl Tessera {
 
 enum Loaded {
     Usable(Flow),
-    Restart(Flow),
+    Restart(Started),
 }
 
 /// Reads a field, trimmed; `None` when absent or blank.

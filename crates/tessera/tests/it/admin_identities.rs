@@ -4,27 +4,19 @@
 use serde_json::{Value, json};
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
-const PASSWORD: &str = "correct horse battery staple 42";
+use crate::flows::{PASSWORD, start, submit};
+
 const IDS: &str = "/admin/v1/tenants/default/identities";
-
-fn api(s: &TestServer, path: &str) -> String {
-    format!("{}/t/default/api/flows/{path}", s.public)
-}
-
-async fn post_flow(s: &TestServer, url: String, body: Value) -> Resp {
-    Resp::from(s.http.post(url).json(&body).send().await.unwrap()).await
-}
 
 /// Signs up through the JSON API; returns the identity id and the session token.
 async fn sign_up(s: &TestServer, email: &str) -> (String, String) {
-    let flow = post_flow(s, api(s, "registration"), json!({})).await.json["flow"].clone();
-    let url = api(s, &format!("registration/{}", flow["id"].as_str().unwrap()));
-    let r = post_flow(s, url.clone(), json!({"email": email})).await;
+    let flow = start(s, "registration", json!({})).await;
+    let r = submit(s, &flow, json!({"email": email})).await;
     assert_eq!(r.status, 200, "{r:?}");
     let code = s.code_for(email).await.expect("a code was mailed");
-    let r = post_flow(s, url.clone(), json!({"code": code})).await;
+    let r = submit(s, &flow, json!({"code": code})).await;
     assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
-    let r = post_flow(s, url, json!({"password": PASSWORD})).await;
+    let r = submit(s, &flow, json!({"password": PASSWORD})).await;
     let token = r.json["session_token"].as_str().unwrap().to_owned();
     let id = s.get(&format!("{IDS}?identifier={email}")).await.json["items"][0]["id"]
         .as_str()
@@ -34,9 +26,8 @@ async fn sign_up(s: &TestServer, email: &str) -> (String, String) {
 }
 
 async fn sign_in(s: &TestServer, email: &str) -> Resp {
-    let flow = post_flow(s, api(s, "login"), json!({})).await.json["flow"].clone();
-    let url = api(s, &format!("login/{}", flow["id"].as_str().unwrap()));
-    post_flow(s, url, json!({"identifier": email, "password": PASSWORD})).await
+    let flow = start(s, "login", json!({})).await;
+    submit(s, &flow, json!({"identifier": email, "password": PASSWORD})).await
 }
 
 async fn whoami(s: &TestServer, token: &str) -> u16 {

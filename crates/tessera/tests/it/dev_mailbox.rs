@@ -25,9 +25,11 @@ async fn ask_for_code(s: &TestServer, email: &str) {
     let r = Resp::from(s.http.post(&api).json(&json!({})).send().await.unwrap()).await;
     assert_eq!(r.status, 201, "{r:?}");
     let id = r.json["flow"]["id"].as_str().unwrap().to_owned();
+    let secret = r.json["flow_secret"].as_str().unwrap().to_owned();
     let r = Resp::from(
         s.http
             .post(format!("{api}/{id}"))
+            .header(crate::flows::FLOW_SECRET, secret)
             .json(&json!({"email": email}))
             .send()
             .await
@@ -161,9 +163,11 @@ async fn no_account_takeover_through_the_dev_mailbox(engine: Engine) {
         let api = format!("{}/t/default/api/flows/recovery", s.public);
         let r = Resp::from(s.http.post(&api).json(&json!({})).send().await.unwrap()).await;
         let id = r.json["flow"]["id"].as_str().unwrap().to_owned();
+        let secret = r.json["flow_secret"].as_str().unwrap().to_owned();
         let r = Resp::from(
             s.http
                 .post(format!("{api}/{id}"))
+                .header(crate::flows::FLOW_SECRET, secret)
                 .json(&json!({"email": "victim@example.com"}))
                 .send()
                 .await

@@ -5,26 +5,59 @@ use serde_json::{Value, json};
 use tessera_core::flows::FLOW_TTL;
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
-const PASSWORD: &str = "correct horse battery staple 42";
+pub(crate) const PASSWORD: &str = "correct horse battery staple 42";
 
-fn api(s: &TestServer, path: &str) -> String {
+/// The header an app sends a flow's secret in.
+pub(crate) const FLOW_SECRET: &str = "tessera-flow-secret";
+
+pub(crate) fn api(s: &TestServer, path: &str) -> String {
     format!("{}/t/default/api/flows/{path}", s.public)
 }
 
-async fn start(s: &TestServer, kind: &str, body: Value) -> Value {
-    let r = Resp::from(s.http.post(api(s, kind)).json(&body).send().await.unwrap()).await;
-    assert_eq!(r.status, 201, "{r:?}");
-    r.json["flow"].clone()
+/// Starts a flow as an app does. The flow secret, answered once beside the flow, is kept inside the
+/// returned value (as `secret`) so that `submit` can send it.
+pub(crate) async fn start(s: &TestServer, kind: &str, body: Value) -> Value {
+    start_as(s, kind, body, None).await
 }
 
-async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
+/// Starts a flow as an app does, signed in with `token` when given (settings).
+pub(crate) async fn start_as(
+    s: &TestServer,
+    kind: &str,
+    body: Value,
+    token: Option<&str>,
+) -> Value {
+    let mut req = s.http.post(api(s, kind)).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = Resp::from(req.send().await.unwrap()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let mut flow = r.json["flow"].clone();
+    flow["secret"] = r.json["flow_secret"].clone();
+    flow
+}
+
+/// A request to a started flow's URL, carrying its secret.
+pub(crate) fn flow_req(
+    s: &TestServer,
+    method: reqwest::Method,
+    flow: &Value,
+) -> reqwest::RequestBuilder {
+    let kind = flow["kind"].as_str().unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let secret = flow["secret"].as_str().expect("a flow started by `start`");
+    s.http
+        .request(method, api(s, &format!("{kind}/{id}")))
+        .header(FLOW_SECRET, secret)
+}
+
+pub(crate) async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
     submit_as(s, flow, body, None).await
 }
 
 async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str>) -> Resp {
-    let kind = flow["kind"].as_str().unwrap();
-    let id = flow["id"].as_str().unwrap();
-    let mut req = s.http.post(api(s, &format!("{kind}/{id}"))).json(&body);
+    let mut req = flow_req(s, reqwest::Method::POST, flow).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -56,7 +89,7 @@ fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 /// Signs up through the API and returns the session token.
-async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
+pub(crate) async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
     let flow = start(s, "registration", json!({})).await;
     let r = submit(s, &flow, json!({"email": email})).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -76,7 +109,7 @@ async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
         .to_owned()
 }
 
-async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
+pub(crate) async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
     let flow = start(s, "login", json!({})).await;
     submit(
         s,
@@ -289,17 +322,7 @@ async fn pw_04_refused_passwords_come_with_hints_for_a_better_one(engine: Engine
     let token = r.json["session_token"].as_str().unwrap().to_owned();
 
     // Settings: a refused new password keeps its reasons and hints on the field.
-    let r = Resp::from(
-        s.http
-            .post(api(&s, "settings"))
-            .bearer_auth(&token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let settings = r.json["flow"].clone();
+    let settings = start_as(&s, "settings", json!({}), Some(&token)).await;
     let r = submit_as(
         &s,
         &settings,
@@ -596,9 +619,7 @@ async fn rec_03_links_use_the_configured_base_url_not_the_host_header(engine: En
     };
     sign_up(&s, "h@example.com", json!({})).await;
     let flow = start(&s, "recovery", json!({})).await;
-    let url = api(&s, &format!("recovery/{}", flow["id"].as_str().unwrap()));
-    s.http
-        .post(url)
+    flow_req(&s, reqwest::Method::POST, &flow)
         .header("host", "evil.test")
         .header("x-forwarded-host", "evil.test")
         .header("forwarded", "host=evil.test")
@@ -789,17 +810,7 @@ async fn settings_need_the_session_and_recent_proof(engine: Engine) {
     )
     .await;
     r.assert_problem(401, "unauthenticated");
-    let r = Resp::from(
-        s.http
-            .post(api(&s, "settings"))
-            .bearer_auth(&token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let flow = r.json["flow"].clone();
+    let flow = start_as(&s, "settings", json!({}), Some(&token)).await;
     let r = submit_as(&s, &flow, json!({"method": "password", "current_password": "wrong one entirely", "new_password": "another fine passphrase"}), Some(&token)).await;
     assert!(
         messages(&r).contains(&"error-invalid-credentials".to_owned()),
@@ -1006,16 +1017,22 @@ async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Eng
         tenant: "default".into(),
         channel: tessera_model::flow::FlowChannel::Api,
         browser_binding: None,
+        flow_secret: None,
         session_token: None,
         client: Default::default(),
         locale: None,
     };
     let kind = tessera_model::flow::FlowKind::Login;
-    let flow = node
+    let started = node
         .start_flow(&ctx, kind, Default::default())
         .await
-        .unwrap()
-        .flow;
+        .unwrap();
+    let flow = started.flow;
+    // The app drives the flow with the secret it was given at the start.
+    let ctx = tessera_core::flows::FlowContext {
+        flow_secret: started.secret.map(|s| s.expose().to_owned()),
+        ..ctx
+    };
     let input = [("identifier", "up@example.com"), ("password", PASSWORD)]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -1073,16 +1090,22 @@ async fn pw_04_the_online_breach_check_refuses_breached_passwords(engine: Engine
         tenant: "default".into(),
         channel: tessera_model::flow::FlowChannel::Api,
         browser_binding: None,
+        flow_secret: None,
         session_token: None,
         client: Default::default(),
         locale: None,
     };
     let kind = tessera_model::flow::FlowKind::Registration;
-    let flow = node
+    let started = node
         .start_flow(&ctx, kind, Default::default())
         .await
-        .unwrap()
-        .flow;
+        .unwrap();
+    let flow = started.flow;
+    // The app drives the flow with the secret it was given at the start.
+    let ctx = tessera_core::flows::FlowContext {
+        flow_secret: started.secret.map(|s| s.expose().to_owned()),
+        ..ctx
+    };
     let put = |pairs: &[(&str, &str)]| {
         pairs
             .iter()
@@ -1140,11 +1163,7 @@ fn many_attempts(
 /// One sign-in attempt on an open login flow, with extra request headers (repeated names are sent as
 /// separate header lines).
 async fn attempt(s: &TestServer, flow: &Value, identifier: &str, headers: &[(&str, &str)]) -> Resp {
-    let kind = flow["kind"].as_str().unwrap();
-    let id = flow["id"].as_str().unwrap();
-    let mut req = s
-        .http
-        .post(api(s, &format!("{kind}/{id}")))
+    let mut req = flow_req(s, reqwest::Method::POST, flow)
         .json(&json!({"identifier": identifier, "password": "not the password at all"}));
     for (name, value) in headers {
         req = req.header(*name, *value);
@@ -1157,11 +1176,8 @@ async fn attempt(s: &TestServer, flow: &Value, identifier: &str, headers: &[(&st
 /// Signs in through the API with `X-Forwarded-For: xff`; the session token.
 async fn sign_in_forwarded(s: &TestServer, identifier: &str, xff: &str) -> String {
     let flow = start(s, "login", json!({})).await;
-    let kind = flow["kind"].as_str().unwrap();
-    let id = flow["id"].as_str().unwrap();
     let r = Resp::from(
-        s.http
-            .post(api(s, &format!("{kind}/{id}")))
+        flow_req(s, reqwest::Method::POST, &flow)
             .header("x-forwarded-for", xff)
             .json(&json!({"identifier": identifier, "password": PASSWORD}))
             .send()
