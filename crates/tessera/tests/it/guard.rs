@@ -55,10 +55,17 @@ async fn start_from(s: &TestServer, kind: &str, xff: &str) -> Resp {
     .await
 }
 
+/// The started flow, carrying the secret answered beside it (as `secret`) for later submissions.
+fn with_secret(r: &Resp) -> Value {
+    let mut flow = r.json["flow"].clone();
+    flow["secret"] = r.json["flow_secret"].clone();
+    flow
+}
+
 async fn start(s: &TestServer, kind: &str) -> Value {
     let r = start_from(s, kind, "192.0.2.1").await;
     assert_eq!(r.status, 201, "{r:?}");
-    r.json["flow"].clone()
+    with_secret(&r)
 }
 
 async fn submit_from(
@@ -74,6 +81,10 @@ async fn submit_from(
         .http
         .post(api(s, &format!("{kind}/{id}")))
         .header("x-forwarded-for", xff)
+        .header(
+            crate::flows::FLOW_SECRET,
+            flow["secret"].as_str().unwrap_or_default(),
+        )
         .json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -154,7 +165,7 @@ async fn settings_flow(s: &TestServer, token: &str) -> Value {
     )
     .await;
     assert_eq!(r.status, 201, "{r:?}");
-    r.json["flow"].clone()
+    with_secret(&r)
 }
 
 async fn events(s: &TestServer, kind: &str) -> Vec<Value> {
