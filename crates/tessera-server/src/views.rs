@@ -2911,7 +2911,7 @@ mod tests {
                 let bundle = assets.bundle(locale);
                 let pattern = bundle.get_message(id).unwrap().value().unwrap();
                 let mut args = FluentArgs::new();
-                for name in ["min", "max", "seconds", "minutes", "expires_minutes"] {
+                for name in ["min", "max", "seconds", "minutes", "expires_minutes", "undo_hours"] {
                     args.set(name, 5);
                 }
                 for name in [
@@ -2925,6 +2925,7 @@ mod tests {
                     "tenant_name",
                     "code",
                     "link",
+                    "change",
                 ] {
                     args.set(name, "x");
                 }

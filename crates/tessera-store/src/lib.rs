@@ -185,6 +185,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "flow_secret",
         include_str!("../migrations/sqlite/0005_flow_secret.sql"),
     ),
+    (
+        6,
+        "code_requester",
+        include_str!("../migrations/sqlite/0006_code_requester.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -211,6 +216,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "flow_secret",
         include_str!("../migrations/postgres/0005_flow_secret.sql"),
+    ),
+    (
+        6,
+        "code_requester",
+        include_str!("../migrations/postgres/0006_code_requester.sql"),
     ),
 ];
 

@@ -103,7 +103,7 @@ async fn submit_email(
         )
         .await?;
     } else {
-        tessera_store::codes::void_for_flow(&mut tx, flow.id, t.now()).await?;
+        t.issue_decoy(&mut tx, &ctx.tenant, flow).await?;
     }
     show_code_step(flow, &email);
     Ok((Step::Advance, Some(tx)))
@@ -124,15 +124,22 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    match t.redeem_code(flow, code).await? {
+    let mut tx = t.db.begin().await?;
+    match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
             proven(flow, stored.identity_id);
-            Ok((Step::Advance, None))
+            Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            stay("invalid_code")
+            // The attempt counted on the code commits with the refusal.
+            Ok((
+                Step::Stay {
+                    reason: "invalid_code",
+                },
+                Some(tx),
+            ))
         }
     }
 }
@@ -204,8 +211,9 @@ async fn submit_password(
     Ok((Step::Finish, Some(tx)))
 }
 
-/// Sets a new password, voids pending recovery codes, signs out sessions (all but `keep`), and tells the
-/// customer at every verified address.
+/// Sets a new password, signs out sessions (all but `keep`), which voids every pending code and link of
+/// the identity (recovery, verification, email change: REC-02), and tells the customer at every verified
+/// address.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn set_password(
     t: &Tessera,
@@ -219,7 +227,6 @@ pub(crate) async fn set_password(
 ) -> Result<()> {
     let now = t.now();
     tessera_store::credentials::set(tx, tenant.id, identity, "password", hash, now).await?;
-    tessera_store::codes::void_for_identity(tx, identity, "recovery", now).await?;
     let signed_out = t
         .revoke_sessions_of(tx, tenant.id, identity, keep, "password_changed")
         .await?;

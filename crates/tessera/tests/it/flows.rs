@@ -56,7 +56,7 @@ pub(crate) async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
     submit_as(s, flow, body, None).await
 }
 
-async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str>) -> Resp {
+pub(crate) async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str>) -> Resp {
     let mut req = flow_req(s, reqwest::Method::POST, flow).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -64,7 +64,7 @@ async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str
     Resp::from(req.send().await.unwrap()).await
 }
 
-fn messages(r: &Resp) -> Vec<String> {
+pub(crate) fn messages(r: &Resp) -> Vec<String> {
     let f = &r.json["flow"]["ui"];
     let mut out: Vec<String> = f["messages"]
         .as_array()
@@ -81,7 +81,7 @@ fn messages(r: &Resp) -> Vec<String> {
     out
 }
 
-fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
+pub(crate) fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
     r["ui"]["nodes"]
         .as_array()?
         .iter()
@@ -119,7 +119,7 @@ pub(crate) async fn sign_in(s: &TestServer, identifier: &str, password: &str) ->
     .await
 }
 
-async fn whoami(s: &TestServer, token: &str) -> u16 {
+pub(crate) async fn whoami(s: &TestServer, token: &str) -> u16 {
     s.http
         .get(format!("{}/t/default/api/sessions", s.public))
         .bearer_auth(token)
