@@ -14,6 +14,7 @@ mod browser;
 mod cli;
 mod dev_mailbox;
 mod flows;
+mod openapi;
 mod outage;
 mod pages;
 mod roles;
