@@ -195,8 +195,18 @@ async fn metrics_endpoint(State(app): State<AppState>) -> Response {
     }
 }
 
+/// The admin API's OpenAPI document (admin listener).
 async fn openapi_json() -> Response {
-    match openapi::document_json() {
+    json_document(openapi::document_json())
+}
+
+/// The flow API's OpenAPI document (public listener).
+async fn flow_openapi_json() -> Response {
+    json_document(openapi::flow_document_json())
+}
+
+fn json_document(doc: Result<String, String>) -> Response {
+    match doc {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
         Err(e) => ApiError::Core(tessera_core::CoreError::Internal(e)).into_response(),
     }
@@ -208,6 +218,7 @@ pub fn public_router(state: AppState) -> Router {
     let r = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(flow_openapi_json))
         .route("/assets/tessera.css", get(public::css))
         .route("/t/{tenant}/theme.css", get(public::theme_css))
         .route("/t/{tenant}/logout", get(public::logout))

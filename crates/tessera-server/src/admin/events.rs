@@ -25,11 +25,11 @@ pub struct EventParams {
     pub kind: Option<String>,
     /// RFC 3339; inclusive.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<OffsetDateTime>,
     /// RFC 3339; exclusive.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<OffsetDateTime>,
     pub cursor: Option<String>,
     /// 1 to 1000; default 100.
@@ -66,7 +66,8 @@ pub struct VerifyParams {
 
 /// Verifies the tamper-evident log (all tenants in scope, or one).
 #[utoipa::path(get, path = "/admin/v1/audit/verify", tag = "events", params(VerifyParams),
-    responses((status = 200, body = Vec<AuditReport>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<AuditReport>), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "No such tenant, or one outside the key's tenant.", body = Problem)))]
 pub async fn verify(
     State(app): State<AppState>,
     Admin(c): Admin,

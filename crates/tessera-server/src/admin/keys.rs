@@ -32,7 +32,9 @@ pub async fn list(
 
 /// Mints a key with a role no wider than the caller's.
 #[utoipa::path(post, path = "/admin/v1/api-keys", tag = "api keys", request_body = NewApiKey,
-    responses((status = 201, body = MintedKeyView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = MintedKeyView), (status = 403, body = Problem),
+        (status = 404, description = "`tenant` names no tenant the caller can see.", body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(app): State<AppState>,
     Admin(c): Admin,

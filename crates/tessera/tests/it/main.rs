@@ -18,6 +18,7 @@ mod flow_secret;
 mod flows;
 mod guard;
 mod logging;
+mod openapi;
 mod outage;
 mod pages;
 mod roles;

@@ -1,0 +1,229 @@
+//! The OpenAPI documents are contracts: every answer an operation gives is a status its operation lists,
+//! and every error is `application/problem+json` as declared. Each operation is probed here with the
+//! requests its extractors refuse; `scripts/openapi-fuzz.sh` (Schemathesis, in CI) explores the rest.
+use reqwest::Method;
+use serde_json::Value;
+use tessera_testkit::{Engine, TestServer, engine_tests};
+
+/// A resource id that is well formed and names nothing.
+const NO_SUCH_ID: &str = "01900000-0000-7000-8000-000000000000";
+
+/// The operations of a document: (method, path template, operation).
+fn operations(doc: &Value) -> Vec<(Method, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Ok(m) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            out.push((m, path.clone(), op.clone()));
+        }
+    }
+    out
+}
+
+/// The path with every parameter filled: the default tenant, ids that name nothing, or `bad` garbage.
+fn fill(template: &str, garbage_ids: bool) -> String {
+    let id = if garbage_ids { "not-an-id" } else { NO_SUCH_ID };
+    template
+        .replace("{tenant}", "default")
+        .replace("{kind}", "login")
+        .replace("{version}", if garbage_ids { "x" } else { "99999" })
+        .replace("{id}", id)
+        .replace("{org}", id)
+        .replace("{identity}", id)
+}
+
+/// A probe and what it sends.
+enum Body {
+    None,
+    Json(&'static str),
+    Text,
+    Huge(usize),
+}
+
+async fn probe(
+    s: &TestServer,
+    base: &str,
+    method: &Method,
+    path: &str,
+    key: Option<&str>,
+    body: Body,
+) -> (u16, Option<String>, String) {
+    let mut req = s.http.request(method.clone(), format!("{base}{path}"));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    req = match body {
+        Body::None => req,
+        Body::Json(text) => req.header("content-type", "application/json").body(text),
+        Body::Text => req.header("content-type", "text/plain").body("hello"),
+        Body::Huge(n) => req
+            .header("content-type", "application/json")
+            .body(format!("\"{}\"", "a".repeat(n))),
+    };
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, ct, r.text().await.unwrap_or_default())
+}
+
+/// Checks one answer against the operation's declared responses.
+fn check(
+    op: &Value,
+    what: &str,
+    answer: &(u16, Option<String>, String),
+    failures: &mut Vec<String>,
+) {
+    let (status, ct, body) = answer;
+    let Some(declared) = op["responses"].get(status.to_string()) else {
+        failures.push(format!(
+            "{what}: {status} is not listed (lists {:?}): {body}",
+            op["responses"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        ));
+        return;
+    };
+    if *status >= 400 {
+        if ct.as_deref() != Some("application/problem+json") {
+            failures.push(format!("{what}: {status} answered as {ct:?}"));
+        }
+        if declared["content"]
+            .get("application/problem+json")
+            .is_none()
+        {
+            failures.push(format!(
+                "{what}: {status} does not declare application/problem+json: {}",
+                declared["content"]
+            ));
+        }
+    }
+}
+
+async fn fetch(s: &TestServer, url: String) -> Value {
+    s.http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Probes every operation of a document with what its extractors refuse.
+async fn probe_document(s: &TestServer, base: &str, doc: &Value, key: Option<&str>) -> Vec<String> {
+    let limit = s.config.max_body_bytes;
+    let mut failures = Vec::new();
+    for (method, template, op) in operations(doc) {
+        let what = |probe: &str| format!("{method} {template} ({probe})");
+        let path = fill(&template, false);
+        let has = |place: &str| {
+            op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == place))
+        };
+        let secured = key.is_some();
+        if secured {
+            let a = probe(s, base, &method, &path, None, Body::None).await;
+            check(&op, &what("no key"), &a, &mut failures);
+            let a = probe(s, base, &method, &path, Some("tsk_wrong"), Body::None).await;
+            check(&op, &what("unknown key"), &a, &mut failures);
+        }
+        if has("path") {
+            let bad = fill(&template, true);
+            let a = probe(s, base, &method, &bad, key, Body::None).await;
+            check(&op, &what("malformed path parameter"), &a, &mut failures);
+            let a = probe(s, base, &method, &path, key, Body::Json("{}")).await;
+            check(&op, &what("nothing there"), &a, &mut failures);
+        }
+        if has("query") {
+            let a = probe(
+                s,
+                base,
+                &method,
+                &format!("{path}?bogus=1"),
+                key,
+                Body::None,
+            )
+            .await;
+            check(&op, &what("unknown query parameter"), &a, &mut failures);
+        }
+        if op.get("requestBody").is_some() {
+            for (name, body) in [
+                ("no body", Body::None),
+                ("not JSON", Body::Json("{")),
+                ("wrong shape", Body::Json("[1]")),
+                ("trailing data", Body::Json("{} {}")),
+                ("text/plain", Body::Text),
+                ("too large", Body::Huge(limit + 1)),
+            ] {
+                let a = probe(s, base, &method, &path, key, body).await;
+                check(&op, &what(name), &a, &mut failures);
+            }
+        }
+        if has("header") {
+            let a = s
+                .http
+                .request(method.clone(), format!("{base}{path}"))
+                .bearer_auth(key.unwrap_or_default())
+                .header("if-match", "\"not-a-version\"")
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = a.status().as_u16();
+            let ct = a
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let answer = (status, ct, a.text().await.unwrap_or_default());
+            check(&op, &what("bad If-Match"), &answer, &mut failures);
+        }
+    }
+    failures
+}
+
+async fn openapi_the_admin_document_lists_every_answer_of_every_operation(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let doc = fetch(&s, format!("{}/openapi.json", s.admin)).await;
+    assert!(
+        operations(&doc).len() > 30,
+        "the admin document lists the admin API"
+    );
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|p| p.starts_with("/admin/v1/")),
+        "the admin listener serves only admin paths; the flow API has its own document"
+    );
+    let failures = probe_document(&s, &s.admin, &doc, Some(&s.key)).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+async fn openapi_the_flow_document_is_served_on_the_public_listener(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let doc = fetch(&s, format!("{}/openapi.json", s.public)).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/t/{tenant}/api/flows/{kind}"]["post"].is_object());
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|p| p.starts_with("/t/{tenant}/api/")),
+        "only the flow API: {:?}",
+        doc["paths"].as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+}
+
+engine_tests!(
+    openapi_the_admin_document_lists_every_answer_of_every_operation,
+    openapi_the_flow_document_is_served_on_the_public_listener,
+);
