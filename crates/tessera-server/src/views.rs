@@ -2911,7 +2911,14 @@ mod tests {
                 let bundle = assets.bundle(locale);
                 let pattern = bundle.get_message(id).unwrap().value().unwrap();
                 let mut args = FluentArgs::new();
-                for name in ["min", "max", "seconds", "minutes", "expires_minutes", "undo_hours"] {
+                for name in [
+                    "min",
+                    "max",
+                    "seconds",
+                    "minutes",
+                    "expires_minutes",
+                    "undo_hours",
+                ] {
                     args.set(name, 5);
                 }
                 for name in [

@@ -56,7 +56,12 @@ pub(crate) async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
     submit_as(s, flow, body, None).await
 }
 
-pub(crate) async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str>) -> Resp {
+pub(crate) async fn submit_as(
+    s: &TestServer,
+    flow: &Value,
+    body: Value,
+    token: Option<&str>,
+) -> Resp {
     let mut req = flow_req(s, reqwest::Method::POST, flow).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
