@@ -39,6 +39,7 @@ pub mod types {
     pub const EMAIL_VERIFIED: &str = "identity.email_verified";
     pub const EMAIL_CHANGE_REQUESTED: &str = "identity.email_change_requested";
     pub const EMAIL_CHANGED: &str = "identity.email_changed";
+    pub const EMAIL_CHANGE_UNDONE: &str = "identity.email_change_undone";
     pub const IDENTITY_CLAIMED: &str = "identity.claimed";
     pub const CREDENTIALS_WIPED: &str = "identity.credentials_wiped";
     pub const TERMS_ACCEPTED: &str = "identity.terms_accepted";
@@ -48,8 +49,8 @@ pub mod types {
 /// How long a flow lives, and a one-time code (MFA-04: at most 10 minutes).
 pub const FLOW_TTL: Duration = Duration::minutes(30);
 pub const CODE_TTL: Duration = Duration::minutes(10);
-/// How recent a sign-in must be for sensitive settings (SES-08).
-pub const RECENT_LOGIN: Duration = Duration::minutes(15);
+/// How recent a sign-in must be for sensitive settings (SES-08's default).
+pub const RECENT_LOGIN: Duration = Duration::minutes(5);
 
 /// What the edge knows about the request that drives a flow.
 #[derive(Debug, Clone)]
@@ -131,26 +132,9 @@ impl Tessera {
             .ok_or(CoreError::NotFound { what: "tenant" })
     }
 
-    /// Checks a `return_to` against the configured base URL: only same-origin targets (WEB-05).
-    fn safe_return_to(&self, tenant: &str, return_to: Option<&str>) -> Option<String> {
-        let r = return_to?.trim();
-        if r.is_empty() || r.len() > 2000 {
-            return None;
-        }
-        if r.starts_with('/')
-            && !r.starts_with("//")
-            && !r.starts_with("/\\")
-            && !r.contains(['\r', '\n'])
-        {
-            return Some(r.to_owned());
-        }
-        let u = url::Url::parse(r).ok()?;
-        let base = &self.settings.base_url;
-        let same = u.scheme() == base.scheme()
-            && u.host_str() == base.host_str()
-            && u.port_or_known_default() == base.port_or_known_default();
-        let _ = tenant;
-        same.then(|| u.to_string())
+    /// Checks a `return_to` against the configured base URL (WEB-05); see [`same_origin_target`].
+    fn safe_return_to(&self, return_to: Option<&str>) -> Option<String> {
+        same_origin_target(&self.settings.base_url, return_to?)
     }
 
     /// The public URL of a path under the tenant, built from the configured base URL only (REC-03).
@@ -192,7 +176,7 @@ impl Tessera {
             issued_at: now,
             expires_at: now + FLOW_TTL,
             csrf_token: tessera_crypto::random_token()?,
-            return_to: self.safe_return_to(&ctx.tenant, start.return_to.as_deref()),
+            return_to: self.safe_return_to(start.return_to.as_deref()),
             client_id: start.client_id.filter(|c| !c.is_empty() && c.len() <= 200),
             journey: "default".into(),
             locale: ctx.locale.clone(),
@@ -493,6 +477,24 @@ impl Tessera {
     }
 }
 
+/// Resolves `value` against `base` the way a browser resolves a `Location` header and accepts it only
+/// when the result has the base's origin and no userinfo. Every control character is refused outright
+/// (browsers drop TAB, CR and LF inside URLs, so `/\t/evil.example` would become `//evil.example`), and
+/// the answer is the resolved URL's own serialisation, never the raw input, so the browser follows exactly
+/// what was checked.
+pub(crate) fn same_origin_target(base: &url::Url, value: &str) -> Option<String> {
+    let v = value.trim_matches(' ');
+    if v.is_empty() || v.len() > 2000 || v.chars().any(char::is_control) || v.contains('\\') {
+        return None;
+    }
+    let u = base.join(v).ok()?;
+    let same = u.origin() == base.origin()
+        && matches!(u.scheme(), "http" | "https")
+        && u.username().is_empty()
+        && u.password().is_none();
+    same.then(|| u.to_string())
+}
+
 enum Loaded {
     Usable(Flow),
     Restart(Flow),
@@ -586,5 +588,124 @@ impl Tessera {
         tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
         tx.commit().await?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::same_origin_target;
+    use proptest::prelude::*;
+
+    fn base() -> url::Url {
+        url::Url::parse("https://id.example.com:8443/").unwrap()
+    }
+
+    #[test]
+    fn web_05_return_to_corpus() {
+        let refused = [
+            "/\t/evil.example/x",
+            "/\t\t/evil.example",
+            "\t//evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\u{0}/evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{85}/evil.example",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\\/evil.example",
+            "\\/evil.example",
+            "https://evil.example/",
+            "http://id.example.com:8443/",
+            "https://id.example.com/",
+            "https://id.example.com:8443@evil.example/",
+            "https://user@id.example.com:8443/",
+            "https://user:pw@id.example.com:8443/",
+            "https://evil.example\\@id.example.com:8443/",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            " javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "https://id.example.com.evil.example:8443/",
+            "https://xn--80ak6aa92e.com/",
+            "https://аррӏе.com/",
+            "https://id.example.com\u{3002}evil.example/",
+            "https://ｅｖｉｌ.example/",
+            "",
+            "   ",
+        ];
+        for r in refused {
+            assert_eq!(same_origin_target(&base(), r), None, "{r:?}");
+        }
+        let long = format!("/{}", "a".repeat(3000));
+        assert_eq!(same_origin_target(&base(), &long), None);
+        let accepted = [
+            (
+                "/t/default/settings",
+                "https://id.example.com:8443/t/default/settings",
+            ),
+            (
+                "/%2F%2Fevil.example/x",
+                "https://id.example.com:8443/%2F%2Fevil.example/x",
+            ),
+            (
+                "/%5Cevil.example",
+                "https://id.example.com:8443/%5Cevil.example",
+            ),
+            (
+                "/a?next=//evil.example",
+                "https://id.example.com:8443/a?next=//evil.example",
+            ),
+            (
+                "https://id.example.com:8443/app#x",
+                "https://id.example.com:8443/app#x",
+            ),
+            (
+                "HTTPS://ID.EXAMPLE.COM:8443/app",
+                "https://id.example.com:8443/app",
+            ),
+            ("settings", "https://id.example.com:8443/settings"),
+            (
+                "https:evil.example",
+                "https://id.example.com:8443/evil.example",
+            ),
+            ("/../../x", "https://id.example.com:8443/x"),
+        ];
+        for (r, want) in accepted {
+            assert_eq!(
+                same_origin_target(&base(), r).as_deref(),
+                Some(want),
+                "{r:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Whatever comes in, what goes out resolves, in a browser's URL parser, to the base origin
+        /// and carries no control character or userinfo.
+        #[test]
+        fn web_05_accepted_return_to_resolves_to_the_base_origin(
+            input in prop_oneof![
+                any::<String>(),
+                "[/\\\\\t\n\r :@.%a-zA-Z0-9?#]{0,40}",
+                "(https?:|javascript:|//|/|\\\\|/\t/|/%2F)[a-z.@:/\\\\\t%]{0,30}",
+            ]
+        ) {
+            if let Some(out) = same_origin_target(&base(), &input) {
+                prop_assert!(!out.chars().any(char::is_control));
+                let u = url::Url::parse(&out).unwrap();
+                prop_assert_eq!(u.origin(), base().origin());
+                prop_assert!(u.username().is_empty() && u.password().is_none());
+                // Resolving the answer again, as the browser does with `Location`, changes nothing.
+                let again = base().join(&out).unwrap();
+                prop_assert_eq!(again.as_str(), out.as_str());
+            }
+        }
     }
 }
