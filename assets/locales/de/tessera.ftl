@@ -143,6 +143,7 @@ info-code-sent = Falls ein Konto für { $email } existiert, haben wir einen Code
 info-verification-sent = Wir haben Ihnen eine E-Mail mit einem Code gesendet, um Ihre Adresse zu bestätigen.
 info-profile-needed = Um mit { $purpose } fortzufahren, vervollständigen Sie bitte Ihr Profil.
 success-verified = Ihre E-Mail-Adresse ist bestätigt.
+success-email-change-undone = Ihre E-Mail-Adresse ist wiederhergestellt. Alle Geräte wurden abgemeldet; legen Sie mit „Passwort vergessen?“ ein neues Passwort fest, um sich anzumelden.
 success-password-changed = Ihr Passwort wurde geändert.
 success-email-change-pending = Wir haben einen Code an Ihre neue E-Mail-Adresse gesendet. Geben Sie ihn ein, um die Änderung zu bestätigen.
 success-settings-saved = Ihre Änderungen wurden gespeichert.
@@ -187,7 +188,7 @@ mail-email_change_code-ignore = Wenn Sie diese Änderung nicht angefordert haben
 
 mail-email_changed_notice-subject = Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde geändert
 mail-email_changed_notice-body = Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde soeben geändert. Nachrichten zu Ihrem Konto senden wir ab jetzt an die neue Adresse.
-mail-email_changed_notice-next = Wenn Sie diese Änderung nicht vorgenommen haben, wenden Sie sich bitte sofort an den Support.
+mail-email_changed_notice-next = Wenn Sie das nicht veranlasst haben, öffnen Sie innerhalb von { $undo_hours } Stunden den Link unten: Er behält diese Adresse (oder stellt sie wieder her), meldet alle Geräte ab und entfernt das Passwort, damit Sie mit „Passwort vergessen?“ ein neues festlegen können.
 
 mail-password_changed_notice-subject = Ihr Passwort für { $tenant_name } wurde geändert
 mail-password_changed_notice-body = Das Passwort Ihres Kontos bei { $tenant_name } wurde soeben geändert.

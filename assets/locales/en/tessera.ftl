@@ -143,6 +143,7 @@ info-code-sent = If an account exists for { $email }, we sent it a code.
 info-verification-sent = We sent you an email with a code to confirm your address.
 info-profile-needed = To continue to { $purpose }, please complete your profile.
 success-verified = Your email address is confirmed.
+success-email-change-undone = Your email address is back. Every device was signed out; set a new password with “Forgot your password?” to sign in.
 success-password-changed = Your password has been changed.
 success-email-change-pending = We sent a code to your new email address. Enter it to confirm the change.
 success-settings-saved = Your changes have been saved.
@@ -188,7 +189,7 @@ mail-email_change_code-ignore = If you did not ask for this change, you can igno
 
 mail-email_changed_notice-subject = The email address of your { $tenant_name } account was changed
 mail-email_changed_notice-body = The email address of your { $tenant_name } account has just been changed. From now on, we will send messages about your account to the new address.
-mail-email_changed_notice-next = If you did not make this change, please contact support right away.
+mail-email_changed_notice-next = If you did not ask for this, open the link below within { $undo_hours } hours: it keeps (or puts back) this address, signs out every device and removes the password, so that you can set a new one with “Forgot your password?”.
 
 mail-password_changed_notice-subject = Your { $tenant_name } password was changed
 mail-password_changed_notice-body = The password of your { $tenant_name } account has just been changed.

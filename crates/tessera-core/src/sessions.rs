@@ -191,7 +191,8 @@ impl Tessera {
         self.revoke_my_session(active, active.session.id).await
     }
 
-    /// Revokes every session of an identity except `keep`, recording why.
+    /// Revokes every session of an identity except `keep`, recording why, and voids its pending codes and
+    /// links (REC-02: an email change or recovery in flight must not outlive the sessions).
     pub(crate) async fn revoke_sessions_of(
         &self,
         tx: &mut Tx,
@@ -201,6 +202,7 @@ impl Tessera {
         reason: &str,
     ) -> Result<u64> {
         let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
+        self.void_codes_of(tx, identity).await?;
         if n > 0 {
             let ev = NewEvent::new(
                 tenant,
@@ -233,7 +235,7 @@ impl Tessera {
             .collect())
     }
 
-    /// Admin: revokes every session of an identity.
+    /// Admin: revokes every session of an identity and voids its pending codes and links (REC-02).
     pub async fn admin_revoke_sessions(
         &self,
         caller: &Caller,
@@ -247,6 +249,7 @@ impl Tessera {
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
         let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.now()).await?;
+        self.void_codes_of(&mut tx, identity).await?;
         let ev = NewEvent::new(
             t.id,
             types::SESSION_REVOKED,

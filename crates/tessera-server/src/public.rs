@@ -561,13 +561,13 @@ pub async fn link(
         .await
     {
         Ok(LinkOutcome::Flow(out)) => outcome(&app, &tenant, loc, *out),
-        Ok(LinkOutcome::Confirmed(_)) => message(
+        Ok(LinkOutcome::Confirmed(m)) => message(
             &app,
             &tenant,
             loc,
             StatusCode::OK,
             "page-confirmed-title",
-            "success-verified",
+            &m.id,
             None,
         ),
         Ok(LinkOutcome::OtherBrowser) => message(

@@ -17,6 +17,8 @@ pub struct StoredCode {
     pub purpose: String,
     /// Where the code was sent (the address being verified).
     pub target: String,
+    /// The session that asked for the code, when one did (an email change).
+    pub session_id: Option<Uuid>,
     pub code_hash: Vec<u8>,
     pub link_hash: Vec<u8>,
     pub attempts: i64,
@@ -27,7 +29,7 @@ pub struct StoredCode {
 
 macro_rules! columns {
     () => {
-        "id, tenant_id, identity_id, flow_id, purpose, target, code_hash, link_hash, attempts, expires_at, consumed_at, created_at"
+        "id, tenant_id, identity_id, flow_id, purpose, target, session_id, code_hash, link_hash, attempts, expires_at, consumed_at, created_at"
     };
 }
 
@@ -39,6 +41,7 @@ fn from_row(r: &impl Cols) -> Result<StoredCode> {
         flow_id: r.opt_uuid("flow_id")?.map(FlowId),
         purpose: r.text("purpose")?,
         target: r.text("target")?,
+        session_id: r.opt_uuid("session_id")?,
         code_hash: r.bytes("code_hash")?,
         link_hash: r.bytes("link_hash")?,
         attempts: r.int("attempts")?,
@@ -53,7 +56,7 @@ pub async fn insert(x: &mut impl Exec, code: &StoredCode) -> Result<()> {
     let sql = concat!(
         "INSERT INTO one_time_codes (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
     on_engine!(x, |c| sqlx::query(sql)
         .bind(code.id)
@@ -62,6 +65,7 @@ pub async fn insert(x: &mut impl Exec, code: &StoredCode) -> Result<()> {
         .bind(code.flow_id.map(|f| f.0))
         .bind(&code.purpose)
         .bind(&code.target)
+        .bind(code.session_id)
         .bind(&code.code_hash)
         .bind(&code.link_hash)
         .bind(code.attempts)
@@ -87,22 +91,23 @@ pub async fn void_for_flow(x: &mut impl Exec, flow: FlowId, now: OffsetDateTime)
     Ok(())
 }
 
-/// Voids every live code of an identity for a purpose (a password change voids pending recovery codes).
+/// Voids every live code and link of an identity except those of `keep_purpose` (a password change,
+/// a reset or revoked sessions end every pending proof; the undo links of email changes survive them,
+/// since the person they protect may be the one locked out).
 pub async fn void_for_identity(
     x: &mut impl Exec,
     identity: IdentityId,
-    purpose: &str,
+    keep_purpose: &str,
     now: OffsetDateTime,
-) -> Result<()> {
-    let sql = "UPDATE one_time_codes SET consumed_at = $1 WHERE identity_id = $2 AND purpose = $3 AND consumed_at IS NULL";
-    on_engine!(x, |c| sqlx::query(sql)
+) -> Result<u64> {
+    let sql = "UPDATE one_time_codes SET consumed_at = $1 WHERE identity_id = $2 AND purpose <> $3 AND consumed_at IS NULL";
+    Ok(on_engine!(x, |c| sqlx::query(sql)
         .bind(Ts(now))
         .bind(identity.0)
-        .bind(purpose)
+        .bind(keep_purpose)
         .execute(&mut *c)
-        .await
-        .map(drop)?);
-    Ok(())
+        .await?
+        .rows_affected()))
 }
 
 /// The newest live code of a flow.

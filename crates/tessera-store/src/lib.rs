@@ -175,6 +175,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "mail_expiry",
         include_str!("../migrations/sqlite/0003_mail_expiry.sql"),
     ),
+    (
+        4,
+        "code_requester",
+        include_str!("../migrations/sqlite/0004_code_requester.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -191,6 +196,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "mail_expiry",
         include_str!("../migrations/postgres/0003_mail_expiry.sql"),
+    ),
+    (
+        4,
+        "code_requester",
+        include_str!("../migrations/postgres/0004_code_requester.sql"),
     ),
 ];
 

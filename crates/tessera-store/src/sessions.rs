@@ -51,6 +51,17 @@ fn from_row(r: &impl Cols) -> Result<StoredSession> {
     })
 }
 
+/// A session by id, whatever its state.
+pub async fn get(x: &mut impl Exec, id: Uuid) -> Result<Option<StoredSession>> {
+    let sql = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose())
+}
+
 /// Stores a new session under the hash of its token.
 pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> Result<()> {
     let sql = concat!(

@@ -3,6 +3,10 @@
 //! A code is six digits from the CSPRNG, a link token 256 bits; only keyed hashes are stored. A code has a
 //! small attempt cap (MFA-05) and every wrong guess also counts against the account, so requesting
 //! new codes never resets the budget.
+//!
+//! A step that must not tell whether an account exists (RL-05) stores a *decoy* when nobody may get a
+//! code: it is refused, counted and voided exactly like a real code that was guessed wrong, but no code
+//! or link for it is ever known to anyone, and it never redeems.
 use serde_json::{Value, json};
 use tessera_model::flow::Flow;
 use tessera_model::{IdentityId, TenantId};
@@ -16,6 +20,16 @@ use crate::{CoreError, Result, Tessera};
 
 /// Wrong guesses allowed on one code before it is void.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
+
+/// The purpose of a decoy code (see the module documentation).
+const DECOY: &str = "decoy";
+
+/// The purpose of the undo link sent to the old address of an email change (REC-04).
+pub(crate) const EMAIL_UNDO: &str = "email_undo";
+
+/// How long the undo link of an email change works: long enough for the owner to read the notice,
+/// short enough that an abandoned mailbox does not keep a way back into the account for long.
+pub const UNDO_TTL: time::Duration = time::Duration::hours(72);
 
 /// A code and link just issued, to put in a mail.
 pub struct Issued {
@@ -63,22 +77,107 @@ impl Tessera {
         purpose: &str,
         target: &str,
     ) -> Result<Issued> {
+        let code = NewCode {
+            identity,
+            flow: Some(flow),
+            purpose,
+            target,
+            session: None,
+            ttl: CODE_TTL,
+        };
+        self.store_code(tx, tenant_slug, flow.tenant_id, code).await
+    }
+
+    /// Issues the code of an email change, tied to the session that asked for it: confirming needs that
+    /// session still alive (REC-02).
+    pub(crate) async fn issue_email_change_code(
+        &self,
+        tx: &mut Tx,
+        tenant_slug: &str,
+        flow: &Flow,
+        identity: IdentityId,
+        session: Uuid,
+        target: &str,
+    ) -> Result<Issued> {
+        let code = NewCode {
+            identity: Some(identity),
+            flow: Some(flow),
+            purpose: "email_change",
+            target,
+            session: Some(session),
+            ttl: CODE_TTL,
+        };
+        self.store_code(tx, tenant_slug, flow.tenant_id, code).await
+    }
+
+    /// Stores a decoy in place of a code for a flow whose address gets none, so that guesses are
+    /// answered exactly as for an address that got one (RL-05). Its code and link are thrown away.
+    pub(crate) async fn issue_decoy(
+        &self,
+        tx: &mut Tx,
+        tenant_slug: &str,
+        flow: &Flow,
+    ) -> Result<()> {
+        let code = NewCode {
+            identity: None,
+            flow: Some(flow),
+            purpose: DECOY,
+            target: "",
+            session: None,
+            ttl: CODE_TTL,
+        };
+        self.store_code(tx, tenant_slug, flow.tenant_id, code)
+            .await
+            .map(drop)
+    }
+
+    /// Issues the link that undoes an email change, for the old address `target` (REC-04). It belongs to
+    /// no flow and survives the voiding that password changes and revocations do.
+    pub(crate) async fn issue_undo_link(
+        &self,
+        tx: &mut Tx,
+        tenant_slug: &str,
+        tenant: TenantId,
+        identity: IdentityId,
+        target: &str,
+    ) -> Result<String> {
+        let code = NewCode {
+            identity: Some(identity),
+            flow: None,
+            purpose: EMAIL_UNDO,
+            target,
+            session: None,
+            ttl: UNDO_TTL,
+        };
+        Ok(self.store_code(tx, tenant_slug, tenant, code).await?.link)
+    }
+
+    async fn store_code(
+        &self,
+        tx: &mut Tx,
+        tenant_slug: &str,
+        tenant: TenantId,
+        new: NewCode<'_>,
+    ) -> Result<Issued> {
         let now = self.now();
-        tessera_store::codes::void_for_flow(tx, flow.id, now).await?;
+        if let Some(flow) = new.flow {
+            tessera_store::codes::void_for_flow(tx, flow.id, now).await?;
+        }
         let id = Uuid::now_v7();
         let code = six_digits()?;
         let token = tessera_crypto::random_token()?;
         let stored = StoredCode {
             id,
-            tenant_id: flow.tenant_id,
-            identity_id: identity,
-            flow_id: Some(flow.id),
-            purpose: purpose.into(),
-            target: target.into(),
+            tenant_id: tenant,
+            identity_id: new.identity,
+            flow_id: new.flow.map(|f| f.id),
+            purpose: new.purpose.into(),
+            target: new.target.into(),
+            session_id: new.session,
             code_hash: self.code_hash(id, &code),
             link_hash: self.link_hash(&token),
             attempts: 0,
-            expires_at: now + CODE_TTL,
+            expires_at: now + new.ttl,
             consumed_at: None,
             created_at: now,
         };
@@ -87,35 +186,57 @@ impl Tessera {
         Ok(Issued { code, link })
     }
 
-    /// Checks a typed code against the flow's live code and consumes it on success.
+    /// Voids every pending code and link of an identity but the undo links of email changes: a
+    /// password change or reset and revoked sessions end every proof in flight (REC-02).
+    pub(crate) async fn void_codes_of(&self, tx: &mut Tx, identity: IdentityId) -> Result<u64> {
+        Ok(tessera_store::codes::void_for_identity(tx, identity, EMAIL_UNDO, self.now()).await?)
+    }
+
+    /// Whether the session that asked for `code` (if one did) is still alive: an email change dies
+    /// with the session that requested it.
+    pub(crate) async fn requester_alive(&self, code: &StoredCode) -> Result<bool> {
+        let Some(id) = code.session_id else {
+            return Ok(true);
+        };
+        let mut conn = self.db.conn().await?;
+        let now = self.now();
+        Ok(tessera_store::sessions::get(&mut conn, id)
+            .await?
+            .is_some_and(|s| {
+                s.revoked_at.is_none()
+                    && now < s.expires_at
+                    && now < s.idle_expires_at
+                    && Some(s.identity_id) == code.identity_id
+            }))
+    }
+
+    /// Checks a typed code against the flow's live code and consumes it on success, inside the step's
+    /// transaction: the consumption commits with the flow's move, or not at all, so of two parallel
+    /// redemptions exactly one wins (a loser's refusal can never overtake the winner: REC-02).
     pub(crate) async fn redeem_code(
         &self,
+        tx: &mut Tx,
         flow: &Flow,
         typed: &str,
     ) -> Result<std::result::Result<StoredCode, CodeRefusal>> {
         let now = self.now();
-        let mut conn = self.db.conn().await?;
-        let live = tessera_store::codes::live_for_flow(&mut conn, flow.id, now).await?;
-        drop(conn);
-        let Some(code) = live else {
+        let Some(code) = tessera_store::codes::live_for_flow(tx, flow.id, now).await? else {
             return Ok(Err(CodeRefusal::Expired));
         };
         let typed: String = typed
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
-        let mut tx = self.db.begin().await?;
-        if !tessera_crypto::constant_time_eq(&self.code_hash(code.id, &typed), &code.code_hash) {
-            let attempts = tessera_store::codes::count_attempt(&mut tx, code.id).await?;
+        let matches =
+            tessera_crypto::constant_time_eq(&self.code_hash(code.id, &typed), &code.code_hash);
+        if !matches || code.purpose == DECOY {
+            let attempts = tessera_store::codes::count_attempt(tx, code.id).await?;
             if attempts >= MAX_CODE_ATTEMPTS {
-                tessera_store::codes::consume(&mut tx, code.id, now).await?;
+                tessera_store::codes::consume(tx, code.id, now).await?;
             }
-            tx.commit().await?;
             return Ok(Err(CodeRefusal::Invalid));
         }
-        let won = tessera_store::codes::consume(&mut tx, code.id, now).await?;
-        tx.commit().await?;
-        if won {
+        if tessera_store::codes::consume(tx, code.id, now).await? {
             Ok(Ok(code))
         } else {
             Ok(Err(CodeRefusal::Invalid))
@@ -151,6 +272,21 @@ impl Tessera {
         tessera_store::mail::enqueue(tx, &m).await?;
         Ok(())
     }
+}
+
+/// What a new code is for.
+struct NewCode<'a> {
+    identity: Option<IdentityId>,
+    flow: Option<&'a Flow>,
+    purpose: &'a str,
+    target: &'a str,
+    session: Option<Uuid>,
+    ttl: time::Duration,
+}
+
+/// Whether a stored code is a decoy (never redeemable, not even by its link).
+pub(crate) fn is_decoy(code: &StoredCode) -> bool {
+    code.purpose == DECOY
 }
 
 /// Variables every mail template can use.

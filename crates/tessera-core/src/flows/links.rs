@@ -1,11 +1,14 @@
 //! Following a link from an email. A link proves control of the address like the code does, but it may
 //! be opened anywhere: it only advances a browser flow in the browser that started it (otherwise a person
 //! who started a sign-up with someone else's address could finish it once the owner clicks), and it is
-//! consumed only once that check passed.
+//! consumed only once that check passed. Two links need no flow: confirming an email change (only while
+//! the session that asked is alive) and undoing one from the notice to the old address (REC-04).
 use serde_json::json;
 use tessera_model::flow::{FlowChannel, UiMessage};
 
-use super::{FlowContext, FlowOutcome, Step, recovery, registration, settings, verification};
+use super::{
+    FlowContext, FlowOutcome, Step, codes, recovery, registration, settings, verification,
+};
 use crate::{CoreError, Result, Tessera};
 
 /// What following a link led to.
@@ -35,14 +38,36 @@ impl Tessera {
         else {
             return Ok(LinkOutcome::Invalid);
         };
-        if code.tenant_id != tenant.id {
+        if code.tenant_id != tenant.id || codes::is_decoy(&code) {
             return Ok(LinkOutcome::Invalid);
+        }
+        if code.purpose == codes::EMAIL_UNDO {
+            drop(conn);
+            let Some(identity) = code.identity_id else {
+                return Ok(LinkOutcome::Invalid);
+            };
+            let mut tx = self.db.begin().await?;
+            if !tessera_store::codes::consume(&mut tx, code.id, now).await?
+                || !settings::undo_email_change(self, &mut tx, &tenant, identity, &code.target)
+                    .await?
+            {
+                return Ok(LinkOutcome::Invalid);
+            }
+            tx.commit().await?;
+            return Ok(LinkOutcome::Confirmed(UiMessage::success(
+                "success-email-change-undone",
+                "Your email address is back. Every device was signed out; set a new password to sign in.",
+            )));
         }
         if code.purpose == "email_change" {
             drop(conn);
             let Some(identity) = code.identity_id else {
                 return Ok(LinkOutcome::Invalid);
             };
+            // The change dies with the session that asked for it (REC-02).
+            if !self.requester_alive(&code).await? {
+                return Ok(LinkOutcome::Invalid);
+            }
             let mut tx = self.db.begin().await?;
             if !tessera_store::codes::consume(&mut tx, code.id, now).await? {
                 return Ok(LinkOutcome::Invalid);

@@ -114,7 +114,7 @@ async fn submit_email(
         )
         .await?;
     } else {
-        tessera_store::codes::void_for_flow(&mut tx, flow.id, t.now()).await?;
+        t.issue_decoy(&mut tx, &ctx.tenant, flow).await?;
     }
     show_code_step(flow, &email);
     Ok((Step::Advance, Some(tx)))
@@ -140,15 +140,14 @@ async fn submit_code(
         show_code_step(flow, &email);
         return throttled(flow, secs);
     }
-    match t.redeem_code(flow, code).await? {
+    let mut tx = t.db.begin().await?;
+    match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
-            let mut tx = t.db.begin().await?;
             t.throttle_clear(&mut tx, &keys).await?;
             proven(flow, stored.identity_id);
             Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
-            let mut tx = t.db.begin().await?;
             t.throttle_fail(&mut tx, &keys).await?;
             show_code_step(flow, &email);
             code_error(flow, refusal);
@@ -229,8 +228,9 @@ async fn submit_password(
     Ok((Step::Finish, Some(tx)))
 }
 
-/// Sets a new password, voids pending recovery codes, signs out sessions (all but `keep`), and tells the
-/// customer at every verified address.
+/// Sets a new password, signs out sessions (all but `keep`), which voids every pending code and link of
+/// the identity (recovery, verification, email change: REC-02), and tells the customer at every verified
+/// address.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn set_password(
     t: &Tessera,
@@ -244,7 +244,6 @@ pub(crate) async fn set_password(
 ) -> Result<()> {
     let now = t.now();
     tessera_store::credentials::set(tx, tenant.id, identity, "password", hash, now).await?;
-    tessera_store::codes::void_for_identity(tx, identity, "recovery", now).await?;
     let signed_out = t
         .revoke_sessions_of(tx, tenant.id, identity, keep, "password_changed")
         .await?;

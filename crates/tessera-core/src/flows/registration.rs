@@ -3,9 +3,9 @@
 //!
 //! Nothing merges before that proof. Once the address is proven: a prospect with that email is claimed
 //! (same id, its attributes pre-fill the form); an account that someone registered with the address but
-//! never verified loses its credentials and sessions (pre-account hijacking, REG-04); and an address that
-//! already belongs to a verified account never gets a code — its owner gets an "account exists" mail — so
-//! the answer is the same either way (no enumeration).
+//! never verified loses its credentials and sessions (pre-account hijacking, REG-04); and an address of an
+//! account with a proven owner never gets a code — it gets an "account exists" mail, and the flow a decoy
+//! — so every step answers the same either way (RL-05).
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -219,7 +219,14 @@ async fn submit_email(
     Ok((Step::Advance, Some(tx)))
 }
 
-/// Sends the code, or an "account exists" mail when a verified account already has the address.
+/// Whether an account has an owner who proved an identifier: nobody else may claim it by proving another
+/// of its addresses (invariant 10).
+fn has_proven_owner(i: &Identity) -> bool {
+    i.state != IdentityState::Prospect && i.identifiers.iter().any(|x| x.verified)
+}
+
+/// Sends the code, or an "account exists" mail when the address belongs to an account with a proven
+/// owner.
 async fn send(
     t: &Tessera,
     tx: &mut Tx,
@@ -235,14 +242,9 @@ async fn send(
             Some(id) => tessera_store::identities::get(tx, tenant.id, id).await?,
             None => None,
         };
-    let verified_owner = holder.as_ref().is_some_and(|i| {
-        i.state != IdentityState::Prospect
-            && i.identifiers
-                .iter()
-                .any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified)
-    });
-    if verified_owner {
-        tessera_store::codes::void_for_flow(tx, flow.id, t.now()).await?;
+    if holder.as_ref().is_some_and(has_proven_owner) {
+        // A decoy keeps the code step answering as it does for a free address (RL-05).
+        t.issue_decoy(tx, &ctx.tenant, flow).await?;
         let vars = mail_vars(
             &tenant.name,
             email,
@@ -353,15 +355,14 @@ async fn submit_code(
         show_code_step(flow, &email);
         return throttled(flow, secs);
     }
-    match t.redeem_code(flow, code).await? {
+    let mut tx = t.db.begin().await?;
+    match t.redeem_code(&mut tx, flow, code).await? {
         Ok(_) => {
-            let mut tx = t.db.begin().await?;
             t.throttle_clear(&mut tx, &keys).await?;
             proven(t, &mut tx, tenant, flow, &email).await?;
             Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
-            let mut tx = t.db.begin().await?;
             t.throttle_fail(&mut tx, &keys).await?;
             show_code_step(flow, &email);
             code_error(flow, refusal);
@@ -406,12 +407,8 @@ pub(crate) async fn proven(
         };
     let mut prefill = serde_json::Map::new();
     if let Some(h) = &holder {
-        let verified = h
-            .identifiers
-            .iter()
-            .any(|x| x.kind == IdentifierKind::Email && x.value == email && x.verified);
         if h.state == IdentityState::Prospect
-            || (!verified && matches!(h.state, IdentityState::Active))
+            || (!has_proven_owner(h) && matches!(h.state, IdentityState::Active))
         {
             if h.state != IdentityState::Prospect {
                 wipe_unproven_claimant(t, tx, tenant, h.id).await?;

@@ -1,6 +1,7 @@
 //! Self-service basics for a signed-in customer: edit the attributes the schema lets customers edit,
 //! change password (needs the current one and a recent sign-in), change email (pending until the new
-//! address is confirmed; the old address is told), list and revoke sessions.
+//! address is confirmed from the session that asked; the old address is told, with a link that undoes
+//! the change: REC-04), list and revoke sessions.
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types as ev_types};
 use tessera_model::flow::{Flow, UiMessage};
@@ -11,7 +12,7 @@ use tessera_store::Tx;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use super::codes::mail_vars;
+use super::codes::{CodeRefusal, UNDO_TTL, mail_vars};
 use super::recovery::set_password;
 use super::registration::check_new_password;
 use super::{
@@ -494,9 +495,12 @@ async fn email(
             .await?
             .is_some();
     super::put(flow, "pending_email", json!(new));
-    if !taken {
+    if taken {
+        // The code step then answers as for a free address (RL-05).
+        t.issue_decoy(&mut tx, &ctx.tenant, flow).await?;
+    } else {
         let issued = t
-            .issue_code(&mut tx, &ctx.tenant, flow, Some(id), "email_change", &new)
+            .issue_email_change_code(&mut tx, &ctx.tenant, flow, id, session.session.id, &new)
             .await?;
         let vars = mail_vars(
             &tenant.name,
@@ -514,10 +518,13 @@ async fn email(
         .await?;
     }
     for addr in &old {
+        let undo = t
+            .issue_undo_link(&mut tx, &ctx.tenant, tenant.id, id, addr)
+            .await?;
         let vars = mail_vars(
             &tenant.name,
             addr,
-            json!({"new_email": new, "pending": true, "link": t.public_url(&ctx.tenant, "/recovery")}),
+            json!({"new_email": new, "pending": true, "link": undo, "undo_hours": UNDO_TTL.whole_hours()}),
         );
         t.queue_mail(
             &mut tx,
@@ -561,12 +568,20 @@ async fn confirm_email(
         flow.ui.messages.push(required());
         return unchanged("missing_field");
     };
-    match t.redeem_code(flow, code).await? {
+    let mut tx = t.db.begin().await?;
+    let redeemed = match t.redeem_code(&mut tx, flow, code).await? {
+        // The change dies with the session that asked for it (REC-02).
+        Ok(stored) if !t.requester_alive(&stored).await? => Err(CodeRefusal::Expired),
         Ok(stored)
-            if stored.purpose == "email_change"
-                && stored.identity_id == Some(session.session.identity_id) =>
+            if stored.purpose != "email_change"
+                || stored.identity_id != Some(session.session.identity_id) =>
         {
-            let mut tx = t.db.begin().await?;
+            Err(CodeRefusal::Invalid)
+        }
+        other => other,
+    };
+    match redeemed {
+        Ok(stored) => {
             apply_email_change(
                 t,
                 &mut tx,
@@ -586,22 +601,12 @@ async fn confirm_email(
                 )),
             ))
         }
-        Ok(_) => Ok((
-            Step::Stay {
-                reason: "invalid_code",
-            },
-            None,
-            Some(UiMessage::error(
-                "error-code-invalid",
-                "That code is not right.",
-            )),
-        )),
         Err(r) => {
             let msg = match r {
-                super::codes::CodeRefusal::Invalid => {
+                CodeRefusal::Invalid => {
                     UiMessage::error("error-code-invalid", "That code is not right.")
                 }
-                super::codes::CodeRefusal::Expired => {
+                CodeRefusal::Expired => {
                     UiMessage::error("error-code-expired", "That code has expired.")
                 }
             };
@@ -609,14 +614,15 @@ async fn confirm_email(
                 Step::Stay {
                     reason: "invalid_code",
                 },
-                None,
+                Some(tx),
                 Some(msg),
             ))
         }
     }
 }
 
-/// Replaces the identity's email with the proven new one and tells the old address.
+/// Replaces the identity's email with the proven new one and tells the old address, with a link that
+/// undoes the change.
 pub(crate) async fn apply_email_change(
     t: &Tessera,
     tx: &mut Tx,
@@ -659,10 +665,13 @@ pub(crate) async fn apply_email_change(
             })?;
     }
     for o in old.iter().filter(|o| o.verified && o.value != new) {
+        let undo = t
+            .issue_undo_link(tx, &tenant.slug, tenant.id, id, &o.value)
+            .await?;
         let vars = mail_vars(
             &tenant.name,
             &o.value,
-            json!({"new_email": new, "pending": false, "link": t.public_url(&tenant.slug, "/recovery")}),
+            json!({"new_email": new, "pending": false, "link": undo, "undo_hours": UNDO_TTL.whole_hours()}),
         );
         t.queue_mail(
             tx,
@@ -685,4 +694,63 @@ pub(crate) async fn apply_email_change(
         json!({"old": old.iter().map(|o| &o.value).collect::<Vec<_>>(), "new": new}),
     );
     t.record(tx, &Caller::system(), ev, None).await
+}
+
+/// Undoes an email change from the link sent to the old address (REC-04): puts `old` back as the proven
+/// email, and, since whoever made the change may hold a session or know (or have reset) the password,
+/// ends every session, removes the password and voids every pending code, so the owner takes the
+/// account back through recovery at the restored address. `false` when the old address meanwhile
+/// belongs to another account (nothing changes then).
+pub(crate) async fn undo_email_change(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    id: tessera_model::IdentityId,
+    old: &str,
+) -> Result<bool> {
+    let Some(identity) = tessera_store::identities::get(tx, tenant.id, id).await? else {
+        return Ok(false);
+    };
+    if let Some(holder) =
+        tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, old).await?
+        && holder != id
+    {
+        return Ok(false);
+    }
+    let replaced: Vec<String> = identity
+        .identifiers
+        .iter()
+        .filter(|i| i.kind == IdentifierKind::Email && i.value != old)
+        .map(|i| i.value.clone())
+        .collect();
+    let mut idents: Vec<Identifier> = identity
+        .identifiers
+        .iter()
+        .filter(|i| i.kind != IdentifierKind::Email)
+        .cloned()
+        .collect();
+    idents.push(Identifier {
+        kind: IdentifierKind::Email,
+        value: old.to_owned(),
+        verified: true,
+    });
+    let now = t.now();
+    tessera_store::identities::delete_identifiers(tx, tenant.id, id).await?;
+    for ident in &idents {
+        tessera_store::identities::insert_identifier(tx, tenant.id, id, ident, now).await?;
+    }
+    t.void_codes_of(tx, id).await?;
+    let wiped = tessera_store::credentials::delete_all(tx, id).await?;
+    let sessions = t
+        .revoke_sessions_of(tx, tenant.id, id, None, "email_change_undone")
+        .await?;
+    let ev = NewEvent::new(
+        tenant.id,
+        types::EMAIL_CHANGE_UNDONE,
+        identity_subject(id),
+        json!({"identity_id": id, "credentials": wiped, "sessions": sessions}),
+    )
+    .with_personal(id, json!({"restored": old, "removed": replaced}));
+    t.record(tx, &Caller::system(), ev, None).await?;
+    Ok(true)
 }

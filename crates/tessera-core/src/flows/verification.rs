@@ -1,6 +1,7 @@
 //! Verifying an email address that an identity holds unproven (for example one an admin or an import
-//! created). Proving it wipes any credentials and sessions set on that identity before the proof
-//! (REG-04): whoever set them never showed they own the address.
+//! created). Proving the first address of an identity wipes any credentials and sessions set on it
+//! before the proof (REG-04): whoever set them never showed they own anything. An identity that already
+//! has a proven address keeps them. Every address gets the same answers (RL-05).
 use serde_json::json;
 use tessera_model::IdentityId;
 use tessera_model::event::{NewEvent, identity_subject};
@@ -102,6 +103,8 @@ pub(crate) async fn submit(
             vars,
         )
         .await?;
+    } else {
+        t.issue_decoy(&mut tx, &ctx.tenant, flow).await?;
     }
     show_code_step(flow, &email);
     Ok((Step::Advance, Some(tx)))
@@ -122,9 +125,9 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    match t.redeem_code(flow, code).await? {
+    let mut tx = t.db.begin().await?;
+    match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
-            let mut tx = t.db.begin().await?;
             if let Some(id) = stored.identity_id {
                 mark_verified(t, &mut tx, tenant, id, &email).await?;
             }
@@ -134,7 +137,12 @@ async fn submit_code(
         Err(refusal) => {
             show_code_step(flow, &email);
             code_error(flow, refusal);
-            stay("invalid_code")
+            Ok((
+                Step::Stay {
+                    reason: "invalid_code",
+                },
+                Some(tx),
+            ))
         }
     }
 }
@@ -148,7 +156,9 @@ pub(crate) fn done(flow: &mut Flow) {
     )];
 }
 
-/// Marks an address proven, wiping credentials and sessions that were set before the proof.
+/// Marks an address proven. When the identity had no proven identifier before, whoever set its
+/// credentials and sessions never showed they own anything, so those are wiped (REG-04); an identity
+/// that already had a proven owner keeps them (invariant 10 wipes for unproven claimants only).
 pub(crate) async fn mark_verified(
     t: &Tessera,
     tx: &mut Tx,
@@ -160,18 +170,20 @@ pub(crate) async fn mark_verified(
         return Ok(());
     };
     let now = t.now();
-    let wiped = tessera_store::credentials::delete_all(tx, id).await?;
-    let sessions = t
-        .revoke_sessions_of(tx, tenant.id, id, None, "unverified_claimant")
-        .await?;
-    if wiped > 0 || sessions > 0 {
-        let ev = NewEvent::new(
-            tenant.id,
-            types::CREDENTIALS_WIPED,
-            identity_subject(id),
-            json!({"identity_id": id, "credentials": wiped, "sessions": sessions, "reason": "address_proven"}),
-        );
-        t.record(tx, &Caller::system(), ev, None).await?;
+    if !identity.identifiers.iter().any(|x| x.verified) {
+        let wiped = tessera_store::credentials::delete_all(tx, id).await?;
+        let sessions = t
+            .revoke_sessions_of(tx, tenant.id, id, None, "unverified_claimant")
+            .await?;
+        if wiped > 0 || sessions > 0 {
+            let ev = NewEvent::new(
+                tenant.id,
+                types::CREDENTIALS_WIPED,
+                identity_subject(id),
+                json!({"identity_id": id, "credentials": wiped, "sessions": sessions, "reason": "address_proven"}),
+            );
+            t.record(tx, &Caller::system(), ev, None).await?;
+        }
     }
     for ident in &mut identity.identifiers {
         if ident.kind == IdentifierKind::Email && ident.value == email {

@@ -5,23 +5,28 @@ use serde_json::{Value, json};
 use tessera_core::flows::FLOW_TTL;
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
-const PASSWORD: &str = "correct horse battery staple 42";
+pub(crate) const PASSWORD: &str = "correct horse battery staple 42";
 
-fn api(s: &TestServer, path: &str) -> String {
+pub(crate) fn api(s: &TestServer, path: &str) -> String {
     format!("{}/t/default/api/flows/{path}", s.public)
 }
 
-async fn start(s: &TestServer, kind: &str, body: Value) -> Value {
+pub(crate) async fn start(s: &TestServer, kind: &str, body: Value) -> Value {
     let r = Resp::from(s.http.post(api(s, kind)).json(&body).send().await.unwrap()).await;
     assert_eq!(r.status, 201, "{r:?}");
     r.json["flow"].clone()
 }
 
-async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
+pub(crate) async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
     submit_as(s, flow, body, None).await
 }
 
-async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str>) -> Resp {
+pub(crate) async fn submit_as(
+    s: &TestServer,
+    flow: &Value,
+    body: Value,
+    token: Option<&str>,
+) -> Resp {
     let kind = flow["kind"].as_str().unwrap();
     let id = flow["id"].as_str().unwrap();
     let mut req = s.http.post(api(s, &format!("{kind}/{id}"))).json(&body);
@@ -31,7 +36,7 @@ async fn submit_as(s: &TestServer, flow: &Value, body: Value, token: Option<&str
     Resp::from(req.send().await.unwrap()).await
 }
 
-fn messages(r: &Resp) -> Vec<String> {
+pub(crate) fn messages(r: &Resp) -> Vec<String> {
     let f = &r.json["flow"]["ui"];
     let mut out: Vec<String> = f["messages"]
         .as_array()
@@ -48,7 +53,7 @@ fn messages(r: &Resp) -> Vec<String> {
     out
 }
 
-fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
+pub(crate) fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
     r["ui"]["nodes"]
         .as_array()?
         .iter()
@@ -56,7 +61,7 @@ fn node<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 /// Signs up through the API and returns the session token.
-async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
+pub(crate) async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
     let flow = start(s, "registration", json!({})).await;
     let r = submit(s, &flow, json!({"email": email})).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -76,7 +81,7 @@ async fn sign_up(s: &TestServer, email: &str, extra: Value) -> String {
         .to_owned()
 }
 
-async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
+pub(crate) async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
     let flow = start(s, "login", json!({})).await;
     submit(
         s,
@@ -86,7 +91,7 @@ async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
     .await
 }
 
-async fn whoami(s: &TestServer, token: &str) -> u16 {
+pub(crate) async fn whoami(s: &TestServer, token: &str) -> u16 {
     s.http
         .get(format!("{}/t/default/api/sessions", s.public))
         .bearer_auth(token)

@@ -12,6 +12,7 @@ mod audit_log;
 mod bootstrap;
 mod browser;
 mod cli;
+mod codes;
 mod dev_mailbox;
 mod flows;
 mod openapi;

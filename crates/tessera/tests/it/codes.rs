@@ -1,0 +1,657 @@
+//! One-time codes and links, recovery, the email change and its undo, and what the code steps reveal:
+//! codes are single-use and die with every password change and session revocation (REC-02), the old
+//! address can undo a change (REC-04), every step answers the same whether or not an account exists
+//! (RL-05), `return_to` never leaves the base origin (WEB-05), and proving a second address keeps the
+//! owner's credentials (REG-04). Every test runs on SQLite and PostgreSQL.
+use serde_json::{Value, json};
+use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
+
+use crate::flows::{PASSWORD, api, messages, sign_in, sign_up, start, submit, submit_as, whoami};
+
+/// What a step answered, without ids and times: status, state and message ids.
+fn answer(r: &Resp) -> (u16, Value, Vec<String>) {
+    (r.status, r.json["flow"]["state"].clone(), messages(r))
+}
+
+/// A six-digit code that is not `code`.
+fn wrong(code: Option<&str>) -> &'static str {
+    if code == Some("123456") {
+        "654321"
+    } else {
+        "123456"
+    }
+}
+
+async fn identity_id(s: &TestServer, email: &str) -> String {
+    let r = s
+        .get(&format!(
+            "/admin/v1/tenants/default/identities?identifier={email}"
+        ))
+        .await;
+    r.json["items"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn emails_of(s: &TestServer, id: &str) -> Vec<String> {
+    let r = s
+        .get(&format!("/admin/v1/tenants/default/identities/{id}"))
+        .await;
+    r.json["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "email")
+        .map(|i| i["value"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn settings_flow(s: &TestServer, token: &str) -> Value {
+    let r = Resp::from(
+        s.http
+            .post(api(s, "settings"))
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json["flow"].clone()
+}
+
+/// Asks, from a signed-in session, to move the account to `new`.
+async fn request_email_change(s: &TestServer, token: &str, new: &str) -> Value {
+    let flow = settings_flow(s, token).await;
+    let r = submit_as(
+        s,
+        &flow,
+        json!({"method": "email", "email": new}),
+        Some(token),
+    )
+    .await;
+    assert!(
+        messages(&r).contains(&"success-email-change-pending".to_owned()),
+        "{r:?}"
+    );
+    flow
+}
+
+/// Follows an emailed link with a fresh client; the status of the page.
+async fn follow(s: &TestServer, link: &str) -> u16 {
+    s.http.get(link).send().await.unwrap().status().as_u16()
+}
+
+/// Resets the password of `email` through recovery.
+async fn recover(s: &TestServer, email: &str, new_password: &str) {
+    let flow = start(s, "recovery", json!({})).await;
+    submit(s, &flow, json!({"email": email})).await;
+    let code = s.code_for(email).await.unwrap();
+    let r = submit(s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "set_password", "{r:?}");
+    let r = submit(s, &flow, json!({"password": new_password})).await;
+    assert_eq!(r.json["done"], true, "{r:?}");
+}
+
+// ---- WEB-05 ----
+
+async fn web_05_return_to_never_leaves_the_base_origin(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "web@example.com", json!({})).await;
+    let evil = [
+        "/\t/evil.example/x",
+        "/\t\t/evil.example",
+        "\t//evil.example",
+        "//evil.example/x",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "https://localhost@evil.example/",
+    ];
+    for bad in evil {
+        let flow = start(&s, "login", json!({"return_to": bad})).await;
+        let r = submit(
+            &s,
+            &flow,
+            json!({"identifier": "web@example.com", "password": PASSWORD}),
+        )
+        .await;
+        let to = r.json["redirect"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            to == "/t/default/settings" || to.starts_with(&format!("{}/", s.public)),
+            "{bad:?} sent the browser to {to:?}"
+        );
+        assert!(!to.contains("evil"), "{bad:?} sent the browser to {to:?}");
+    }
+    let flow = start(
+        &s,
+        "login",
+        json!({"return_to": "/t/default/settings?tab=1"}),
+    )
+    .await;
+    let r = submit(
+        &s,
+        &flow,
+        json!({"identifier": "web@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(
+        r.json["redirect"],
+        format!("{}/t/default/settings?tab=1", s.public),
+        "a same-origin target is kept, resolved against the base URL"
+    );
+}
+
+// ---- RL-05 ----
+
+async fn rl_05_recovery_answers_the_same_at_every_step(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "known@example.com", json!({})).await;
+    let mut runs = Vec::new();
+    for email in ["known@example.com", "nobody@example.com"] {
+        let flow = start(&s, "recovery", json!({})).await;
+        let mut steps = vec![answer(&submit(&s, &flow, json!({"email": email})).await)];
+        let code = s.code_for(email).await;
+        for _ in 0..7 {
+            let r = submit(&s, &flow, json!({"code": wrong(code.as_deref())})).await;
+            steps.push(answer(&r));
+        }
+        runs.push(steps);
+    }
+    assert!(
+        runs[0][1].2.contains(&"error-code-invalid".to_owned()),
+        "a wrong guess is called wrong: {runs:?}"
+    );
+    assert_eq!(runs[0], runs[1], "known and unknown addresses answer alike");
+}
+
+async fn rl_05_sign_up_answers_the_same_at_every_step(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "taken@example.com", json!({})).await;
+    let mut runs = Vec::new();
+    for email in ["taken@example.com", "free@example.com"] {
+        let flow = start(&s, "registration", json!({})).await;
+        let mut steps = vec![answer(&submit(&s, &flow, json!({"email": email})).await)];
+        let code = s.code_for(email).await;
+        for _ in 0..3 {
+            steps.push(answer(
+                &submit(&s, &flow, json!({"code": wrong(code.as_deref())})).await,
+            ));
+        }
+        steps.push(answer(
+            &submit(&s, &flow, json!({"method": "resend"})).await,
+        ));
+        let code = s.code_for(email).await;
+        for _ in 0..6 {
+            steps.push(answer(
+                &submit(&s, &flow, json!({"code": wrong(code.as_deref())})).await,
+            ));
+        }
+        runs.push(steps);
+    }
+    assert!(
+        runs[0][1].2.contains(&"error-code-invalid".to_owned()),
+        "{runs:?}"
+    );
+    assert_eq!(runs[0], runs[1], "known and unknown addresses answer alike");
+}
+
+async fn rl_05_verification_answers_the_same_at_every_step(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.post(
+        "/admin/v1/tenants/default/identities",
+        json!({"identifiers": [{"kind": "email", "value": "unproven@example.com"}]}),
+    )
+    .await;
+    sign_up(&s, "proven@example.com", json!({})).await;
+    let mut runs = Vec::new();
+    for email in [
+        "unproven@example.com",
+        "proven@example.com",
+        "nobody@example.com",
+    ] {
+        let flow = start(&s, "verification", json!({})).await;
+        let mut steps = vec![answer(&submit(&s, &flow, json!({"email": email})).await)];
+        let code = s.code_for(email).await;
+        for _ in 0..6 {
+            steps.push(answer(
+                &submit(&s, &flow, json!({"code": wrong(code.as_deref())})).await,
+            ));
+        }
+        runs.push(steps);
+    }
+    assert!(
+        runs[0][1].2.contains(&"error-code-invalid".to_owned()),
+        "{runs:?}"
+    );
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+}
+
+async fn rl_05_settings_email_change_answers_the_same_for_taken_addresses(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "other@example.com", json!({})).await;
+    let token = sign_up(&s, "mover@example.com", json!({})).await;
+    let mut runs = Vec::new();
+    for new in ["other@example.com", "unused@example.com"] {
+        let flow = settings_flow(&s, &token).await;
+        let r = submit_as(
+            &s,
+            &flow,
+            json!({"method": "email", "email": new}),
+            Some(&token),
+        )
+        .await;
+        let mut steps = vec![messages(&r)];
+        for _ in 0..6 {
+            let r = submit_as(
+                &s,
+                &flow,
+                json!({"method": "confirm_email", "code": "123456"}),
+                Some(&token),
+            )
+            .await;
+            steps.push(messages(&r));
+        }
+        runs.push(steps);
+    }
+    assert!(
+        runs[0][1].contains(&"error-code-invalid".to_owned()),
+        "{runs:?}"
+    );
+    assert_eq!(runs[0], runs[1], "a taken address answers like a free one");
+}
+
+// ---- REG-04 / invariant 10 ----
+
+async fn reg_04_proving_a_second_address_keeps_the_owners_credentials(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "owner@example.com", json!({})).await;
+    let id: tessera_model::IdentityId = identity_id(&s, "owner@example.com").await.parse().unwrap();
+    let tenant = s
+        .tessera
+        .get_tenant(&tessera_core::Caller::cli("test"), "default")
+        .await
+        .unwrap();
+    {
+        let mut tx = s.tessera.db().begin().await.unwrap();
+        tessera_store::identities::insert_identifier(
+            &mut tx,
+            tenant.id,
+            id,
+            &tessera_model::identity::Identifier {
+                kind: tessera_model::identifier::IdentifierKind::Email,
+                value: "second@example.com".into(),
+                verified: false,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    // Sign-up with the unproven second address claims nothing: the account has a proven owner.
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "second@example.com"})).await;
+    if let Some(code) = s.code_for("second@example.com").await {
+        let r = submit(&s, &flow, json!({"code": code})).await;
+        assert_ne!(r.json["flow"]["state"], "details", "{r:?}");
+    }
+    assert_eq!(whoami(&s, &token).await, 200);
+    // Verifying it marks it proven and leaves the owner's password and session alone.
+    let flow = start(&s, "verification", json!({})).await;
+    submit(&s, &flow, json!({"email": "second@example.com"})).await;
+    let code = s.code_for("second@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["done"], true, "{r:?}");
+    assert_eq!(whoami(&s, &token).await, 200, "the owner's session lives");
+    assert!(
+        sign_in(&s, "owner@example.com", PASSWORD).await.json["session_token"].is_string(),
+        "and so does the password"
+    );
+    let r = s
+        .get(&format!("/admin/v1/tenants/default/identities/{id}"))
+        .await;
+    let second = r.json["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["value"] == "second@example.com")
+        .cloned()
+        .unwrap();
+    assert_eq!(second["verified"], true, "{r:?}");
+}
+
+// ---- REC-02 / REC-04 ----
+
+async fn rec_02_a_password_reset_voids_a_pending_email_change(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "victim@example.com", json!({})).await;
+    let id = identity_id(&s, "victim@example.com").await;
+    let thief = sign_in(&s, "victim@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    request_email_change(&s, &thief, "thief@example.com").await;
+    let link = s.link_for("thief@example.com").await.unwrap();
+    recover(&s, "victim@example.com", "the victim's own new passphrase").await;
+    assert_eq!(whoami(&s, &thief).await, 401);
+    assert_eq!(
+        follow(&s, &link).await,
+        400,
+        "the pending change died with the reset"
+    );
+    assert_eq!(emails_of(&s, &id).await, vec!["victim@example.com"]);
+}
+
+async fn rec_02_a_password_change_voids_every_outstanding_code(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "pc@example.com", json!({})).await;
+    let id = identity_id(&s, "pc@example.com").await;
+    let recovery = start(&s, "recovery", json!({})).await;
+    submit(&s, &recovery, json!({"email": "pc@example.com"})).await;
+    let recovery_code = s.code_for("pc@example.com").await.unwrap();
+    let flow = request_email_change(&s, &token, "pc-new@example.com").await;
+    let change_code = s.code_for("pc-new@example.com").await.unwrap();
+    let r = submit_as(&s, &flow, json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"success-password-changed".to_owned()),
+        "{r:?}"
+    );
+    let r = submit_as(
+        &s,
+        &flow,
+        json!({"method": "confirm_email", "code": change_code}),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        !messages(&r).contains(&"success-verified".to_owned()),
+        "{r:?}"
+    );
+    assert_eq!(emails_of(&s, &id).await, vec!["pc@example.com"]);
+    let r = submit(&s, &recovery, json!({"code": recovery_code})).await;
+    assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
+}
+
+async fn rec_02_revoking_the_requesting_session_voids_its_email_change(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let owner = sign_up(&s, "rv@example.com", json!({})).await;
+    let id = identity_id(&s, "rv@example.com").await;
+    let thief = sign_in(&s, "rv@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    request_email_change(&s, &thief, "rv-thief@example.com").await;
+    let link = s.link_for("rv-thief@example.com").await.unwrap();
+    // The owner signs the other session out from the settings page.
+    let sessions: Vec<Value> = s
+        .http
+        .get(format!("{}/t/default/api/sessions", s.public))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = sessions.iter().find(|x| x["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flow = settings_flow(&s, &owner).await;
+    submit_as(&s, &flow, json!({"revoke_session": other}), Some(&owner)).await;
+    assert_eq!(whoami(&s, &thief).await, 401);
+    assert_eq!(
+        follow(&s, &link).await,
+        400,
+        "the requesting session is gone"
+    );
+    assert_eq!(emails_of(&s, &id).await, vec!["rv@example.com"]);
+
+    // An admin revoking every session voids the pending change as well.
+    let again = sign_in(&s, "rv@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    request_email_change(&s, &again, "rv-two@example.com").await;
+    let link = s.link_for("rv-two@example.com").await.unwrap();
+    s.delete(&format!(
+        "/admin/v1/tenants/default/identities/{id}/sessions"
+    ))
+    .await;
+    assert_eq!(follow(&s, &link).await, 400);
+    assert_eq!(emails_of(&s, &id).await, vec!["rv@example.com"]);
+}
+
+async fn rec_04_the_not_me_notice_undoes_a_landed_email_change(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let owner = sign_up(&s, "undo@example.com", json!({})).await;
+    let id = identity_id(&s, "undo@example.com").await;
+    let thief = sign_in(&s, "undo@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    request_email_change(&s, &thief, "undo-thief@example.com").await;
+    let confirm = s.link_for("undo-thief@example.com").await.unwrap();
+    assert_eq!(follow(&s, &confirm).await, 200);
+    assert_eq!(emails_of(&s, &id).await, vec!["undo-thief@example.com"]);
+    let notice = s.last_mail_to("undo@example.com").await.unwrap();
+    assert_eq!(notice["template"], "email_changed_notice");
+    let undo = s
+        .link_for("undo@example.com")
+        .await
+        .expect("the notice to the old address carries an undo link");
+    // The thief resets the password through the new address: that must not void the undo.
+    recover(&s, "undo-thief@example.com", "the thief's own passphrase").await;
+    let thief = sign_in(&s, "undo-thief@example.com", "the thief's own passphrase")
+        .await
+        .json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(follow(&s, &undo).await, 200);
+    assert_eq!(emails_of(&s, &id).await, vec!["undo@example.com"]);
+    assert_eq!(whoami(&s, &thief).await, 401, "every session ended");
+    assert_eq!(whoami(&s, &owner).await, 401);
+    assert!(
+        sign_in(&s, "undo@example.com", "the thief's own passphrase")
+            .await
+            .json["session_token"]
+            .is_null(),
+        "the password the thief set is gone"
+    );
+    assert_eq!(follow(&s, &undo).await, 400, "the undo link is single-use");
+    // The owner takes the account back through recovery at the restored address.
+    recover(&s, "undo@example.com", "the owner's fresh passphrase").await;
+    assert!(
+        sign_in(&s, "undo@example.com", "the owner's fresh passphrase")
+            .await
+            .json["session_token"]
+            .is_string()
+    );
+}
+
+async fn rec_02_used_codes_and_links_cannot_be_replayed(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "replay@example.com", json!({})).await;
+    let flow = start(&s, "recovery", json!({})).await;
+    submit(&s, &flow, json!({"email": "replay@example.com"})).await;
+    let code = s.code_for("replay@example.com").await.unwrap();
+    let link = s.link_for("replay@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "set_password");
+    assert_eq!(follow(&s, &link).await, 400, "the link died with its code");
+    let r = submit(&s, &flow, json!({"password": "a brand new passphrase 9"})).await;
+    assert_eq!(r.json["done"], true);
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_ne!(r.json["flow"]["state"], "set_password", "{r:?}");
+    // A second recovery flow does not take the first one's code.
+    let other = start(&s, "recovery", json!({})).await;
+    submit(&s, &other, json!({"email": "replay@example.com"})).await;
+    let r = submit(&s, &other, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "sent_email");
+    assert!(
+        messages(&r).contains(&"error-code-invalid".to_owned()),
+        "{r:?}"
+    );
+}
+
+async fn rec_02_an_old_code_fails_after_a_resend(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "resend@example.com"})).await;
+    let old = s.code_for("resend@example.com").await.unwrap();
+    let old_link = s.link_for("resend@example.com").await.unwrap();
+    submit(&s, &flow, json!({"method": "resend"})).await;
+    let new = s.code_for("resend@example.com").await.unwrap();
+    if old != new {
+        let r = submit(&s, &flow, json!({"code": old})).await;
+        assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
+    }
+    assert_eq!(follow(&s, &old_link).await, 400);
+    let r = submit(&s, &flow, json!({"code": new})).await;
+    assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
+}
+
+async fn rec_02_two_parallel_redemptions_have_one_winner(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    // The same code submitted twice at once.
+    let flow = start(&s, "registration", json!({})).await;
+    submit(&s, &flow, json!({"email": "race@example.com"})).await;
+    let code = s.code_for("race@example.com").await.unwrap();
+    let (a, b) = tokio::join!(
+        submit(&s, &flow, json!({"code": code})),
+        submit(&s, &flow, json!({"code": code}))
+    );
+    let won = [&a, &b]
+        .iter()
+        .filter(|r| r.status == 200 && r.json["flow"]["state"] == "details")
+        .count();
+    assert_eq!(won, 1, "{a:?} {b:?}");
+    // The same email-change link opened twice at once.
+    let token = sign_up(&s, "race2@example.com", json!({})).await;
+    request_email_change(&s, &token, "race3@example.com").await;
+    let link = s.link_for("race3@example.com").await.unwrap();
+    let (a, b) = tokio::join!(follow(&s, &link), follow(&s, &link));
+    let mut got = [a, b];
+    got.sort_unstable();
+    assert_eq!(got, [200, 400]);
+}
+
+// ---- SES-08 and PW-04 ----
+
+async fn ses_08_a_stale_session_is_refused_for_sensitive_changes(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "stale@example.com", json!({})).await;
+    let id = identity_id(&s, "stale@example.com").await;
+    let flow = settings_flow(&s, &token).await;
+    // The sign-in is older than the recent-sign-in window; the session itself is still alive.
+    s.clock.advance(
+        (tessera_core::flows::RECENT_LOGIN + time::Duration::minutes(1)).unsigned_abs(),
+    );
+    let r = submit_as(&s, &flow, json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"error-recent-login-required".to_owned()),
+        "{r:?}"
+    );
+    let r = submit_as(
+        &s,
+        &flow,
+        json!({"method": "email", "email": "elsewhere@example.com"}),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        messages(&r).contains(&"error-recent-login-required".to_owned()),
+        "{r:?}"
+    );
+    assert!(s.last_mail_to("elsewhere@example.com").await.is_none());
+    assert_eq!(whoami(&s, &token).await, 200);
+    assert!(sign_in(&s, "stale@example.com", PASSWORD).await.json["session_token"].is_string());
+    assert_eq!(emails_of(&s, &id).await, vec!["stale@example.com"]);
+}
+
+async fn pw_04_the_recovery_reset_refuses_blocked_and_context_passwords(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "quentin.quarterback@example.com", json!({})).await;
+    let flow = start(&s, "recovery", json!({})).await;
+    submit(
+        &s,
+        &flow,
+        json!({"email": "quentin.quarterback@example.com"}),
+    )
+    .await;
+    let code = s.code_for("quentin.quarterback@example.com").await.unwrap();
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "set_password");
+    for (bad, why) in [
+        ("passwordpassword", "error-password-common"),
+        ("quentin.quarterback", "error-password-contains-context"),
+        (
+            "quentin.quarterback@example.com",
+            "error-password-contains-context",
+        ),
+        ("short", "error-password-too-short"),
+    ] {
+        let r = submit(&s, &flow, json!({"password": bad})).await;
+        assert_eq!(r.json["flow"]["state"], "set_password", "{bad}: {r:?}");
+        assert!(messages(&r).contains(&why.to_owned()), "{bad}: {r:?}");
+    }
+    assert!(
+        sign_in(&s, "quentin.quarterback@example.com", PASSWORD)
+            .await
+            .json["session_token"]
+            .is_string(),
+        "nothing changed"
+    );
+}
+
+engine_tests!(
+    web_05_return_to_never_leaves_the_base_origin,
+    rl_05_recovery_answers_the_same_at_every_step,
+    rl_05_sign_up_answers_the_same_at_every_step,
+    rl_05_verification_answers_the_same_at_every_step,
+    rl_05_settings_email_change_answers_the_same_for_taken_addresses,
+    reg_04_proving_a_second_address_keeps_the_owners_credentials,
+    rec_02_a_password_reset_voids_a_pending_email_change,
+    rec_02_a_password_change_voids_every_outstanding_code,
+    rec_02_revoking_the_requesting_session_voids_its_email_change,
+    rec_04_the_not_me_notice_undoes_a_landed_email_change,
+    rec_02_used_codes_and_links_cannot_be_replayed,
+    rec_02_an_old_code_fails_after_a_resend,
+    rec_02_two_parallel_redemptions_have_one_winner,
+    ses_08_a_stale_session_is_refused_for_sensitive_changes,
+    pw_04_the_recovery_reset_refuses_blocked_and_context_passwords,
+);
