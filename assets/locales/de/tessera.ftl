@@ -187,7 +187,10 @@ mail-email_change_code-intro = Mit diesem Code bestätigen Sie { $email } als ne
 mail-email_change_code-ignore = Wenn Sie diese Änderung nicht angefordert haben, können Sie diese E-Mail ignorieren. Es ändert sich nichts.
 
 mail-email_changed_notice-subject = Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde geändert
-mail-email_changed_notice-body = Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde soeben geändert. Nachrichten zu Ihrem Konto senden wir ab jetzt an die neue Adresse.
+mail-email_changed_notice-body = { $change ->
+    [pending] Jemand hat verlangt, die E-Mail-Adresse Ihres Kontos bei { $tenant_name } zu ändern. Bis die neue Adresse bestätigt ist, ändert sich nichts.
+   *[other] Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde soeben geändert. Nachrichten zu Ihrem Konto senden wir ab jetzt an die neue Adresse.
+}
 mail-email_changed_notice-next = Wenn Sie das nicht veranlasst haben, öffnen Sie innerhalb von { $undo_hours } Stunden den Link unten: Er behält diese Adresse (oder stellt sie wieder her), meldet alle Geräte ab und entfernt das Passwort, damit Sie mit „Passwort vergessen?“ ein neues festlegen können.
 
 mail-password_changed_notice-subject = Ihr Passwort für { $tenant_name } wurde geändert

@@ -188,7 +188,10 @@ mail-email_change_code-intro = Use this code to confirm { $email } as the new em
 mail-email_change_code-ignore = If you did not ask for this change, you can ignore this email. Nothing will change.
 
 mail-email_changed_notice-subject = The email address of your { $tenant_name } account was changed
-mail-email_changed_notice-body = The email address of your { $tenant_name } account has just been changed. From now on, we will send messages about your account to the new address.
+mail-email_changed_notice-body = { $change ->
+    [pending] Someone asked to change the email address of your { $tenant_name } account to another address. Nothing changes until the new address is confirmed.
+   *[other] The email address of your { $tenant_name } account has just been changed. From now on, we will send messages about your account to the new address.
+}
 mail-email_changed_notice-next = If you did not ask for this, open the link below within { $undo_hours } hours: it keeps (or puts back) this address, signs out every device and removes the password, so that you can set a new one with “Forgot your password?”.
 
 mail-password_changed_notice-subject = Your { $tenant_name } password was changed

@@ -2909,7 +2909,7 @@ mod tests {
                 let bundle = assets.bundle(locale);
                 let pattern = bundle.get_message(id).unwrap().value().unwrap();
                 let mut args = FluentArgs::new();
-                for name in ["min", "max", "seconds", "expires_minutes"] {
+                for name in ["min", "max", "seconds", "expires_minutes", "undo_hours"] {
                     args.set(name, 5);
                 }
                 for name in [
@@ -2923,6 +2923,7 @@ mod tests {
                     "tenant_name",
                     "code",
                     "link",
+                    "change",
                 ] {
                     args.set(name, "x");
                 }

@@ -524,7 +524,7 @@ async fn email(
         let vars = mail_vars(
             &tenant.name,
             addr,
-            json!({"new_email": new, "pending": true, "link": undo, "undo_hours": UNDO_TTL.whole_hours()}),
+            json!({"new_email": new, "change": "pending", "link": undo, "undo_hours": UNDO_TTL.whole_hours()}),
         );
         t.queue_mail(
             &mut tx,
@@ -671,7 +671,7 @@ pub(crate) async fn apply_email_change(
         let vars = mail_vars(
             &tenant.name,
             &o.value,
-            json!({"new_email": new, "pending": false, "link": undo, "undo_hours": UNDO_TTL.whole_hours()}),
+            json!({"new_email": new, "change": "done", "link": undo, "undo_hours": UNDO_TTL.whole_hours()}),
         );
         t.queue_mail(
             tx,

@@ -454,6 +454,11 @@ async fn rec_04_the_not_me_notice_undoes_a_landed_email_change(engine: Engine) {
         .unwrap()
         .to_owned();
     request_email_change(&s, &thief, "undo-thief@example.com").await;
+    let asked = s.last_mail_to("undo@example.com").await.unwrap();
+    assert_eq!(asked["template"], "email_changed_notice");
+    let text = asked["text"].as_str().unwrap();
+    assert!(text.contains("Nothing changes until"), "{text}");
+    assert!(text.contains("/flows/link?token="), "{text}");
     let confirm = s.link_for("undo-thief@example.com").await.unwrap();
     assert_eq!(follow(&s, &confirm).await, 200);
     assert_eq!(emails_of(&s, &id).await, vec!["undo-thief@example.com"]);
