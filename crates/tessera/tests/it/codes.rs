@@ -581,9 +581,8 @@ async fn ses_08_a_stale_session_is_refused_for_sensitive_changes(engine: Engine)
     let id = identity_id(&s, "stale@example.com").await;
     let flow = settings_flow(&s, &token).await;
     // The sign-in is older than the recent-sign-in window; the session itself is still alive.
-    s.clock.advance(
-        (tessera_core::flows::RECENT_LOGIN + time::Duration::minutes(1)).unsigned_abs(),
-    );
+    s.clock
+        .advance((tessera_core::flows::RECENT_LOGIN + time::Duration::minutes(1)).unsigned_abs());
     let r = submit_as(&s, &flow, json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&token)).await;
     assert!(
         messages(&r).contains(&"error-recent-login-required".to_owned()),
