@@ -45,18 +45,7 @@ async fn emails_of(s: &TestServer, id: &str) -> Vec<String> {
 }
 
 async fn settings_flow(s: &TestServer, token: &str) -> Value {
-    let r = Resp::from(
-        s.http
-            .post(api(s, "settings"))
-            .bearer_auth(token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    r.json["flow"].clone()
+    crate::flows::start_as(s, "settings", json!({}), Some(token)).await
 }
 
 /// Asks, from a signed-in session, to move the account to `new`.
