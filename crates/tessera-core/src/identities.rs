@@ -22,7 +22,8 @@ pub struct IdentifierInput {
     pub value: String,
     /// `true` marks it verified: the business vouches that the customer controls it (for example, data
     /// imported from a system that verified it). That is trusted for sign-in and recovery, so it needs the
-    /// `identity:verify` permission (REG-01). Left out: a new identifier is unverified, and one the
+    /// `identity:verify` permission (REG-01), as does `false` on an identifier that is verified today,
+    /// or leaving a verified one out of a patch. Left out: a new identifier is unverified, and one the
     /// identity already holds keeps its state.
     #[serde(default)]
     pub verified: Option<bool>,
@@ -42,7 +43,8 @@ pub struct NewIdentity {
 }
 
 /// A change to an identity. `attributes` is a JSON merge patch (RFC 7396: `null` removes an attribute);
-/// `identifiers`, when present, replaces the whole set.
+/// `identifiers`, when present, replaces the whole set; leaving out or downgrading an identifier that is
+/// verified today needs `identity:verify` (REG-01).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityPatch {
@@ -132,6 +134,25 @@ fn normalize_all(inputs: &[IdentifierInput]) -> Result<Vec<Identifier>> {
 /// before anything is read.
 fn require_verify_permission(caller: &Caller, inputs: &[IdentifierInput]) -> Result<()> {
     if inputs.iter().any(|i| i.verified == Some(true)) {
+        caller.require(Permission::IdentityVerify)?;
+    }
+    Ok(())
+}
+
+/// REG-01: taking a verified identifier off an identity, by removing, replacing or downgrading it,
+/// hands recovery to whichever address comes next (an unverified one is a public verification away
+/// from trusted), so it needs the same permission as marking one verified. Checked before anything is
+/// written; adding an unverified identifier beside the verified ones stays `identity:write`.
+fn require_verify_to_drop_verified(
+    caller: &Caller,
+    old: &[Identifier],
+    new: &[Identifier],
+) -> Result<()> {
+    let drops_verified = old
+        .iter()
+        .filter(|o| o.verified)
+        .any(|o| !new.iter().any(|n| n.verified && same(o, n)));
+    if drops_verified {
         caller.require(Permission::IdentityVerify)?;
     }
     Ok(())
@@ -370,6 +391,9 @@ impl Tessera {
                         .any(|o| o.verified && same(o, ident));
                 }
             }
+        }
+        if let Some(n) = &new_identifiers {
+            require_verify_to_drop_verified(caller, &identity.identifiers, n)?;
         }
         let old_identifiers = identity.identifiers.clone();
         let before = identity.attributes.clone();

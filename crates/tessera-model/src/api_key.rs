@@ -33,8 +33,8 @@ pub enum Permission {
     TenantWrite,
     IdentityRead,
     IdentityWrite,
-    /// Marking identifiers verified through the admin API (REG-01): trusted for sign-in and recovery,
-    /// so not part of `identity:write`.
+    /// Marking identifiers verified through the admin API, or taking a verified one away (REG-01):
+    /// trusted for sign-in and recovery, so not part of `identity:write`.
     IdentityVerify,
     IdentityDelete,
     SchemaRead,

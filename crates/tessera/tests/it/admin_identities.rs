@@ -190,7 +190,101 @@ async fn reg_01_marking_an_identifier_verified_needs_its_own_permission_and_noti
     );
 }
 
+async fn reg_01_support_cannot_replace_or_unverify_a_verified_address(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let support = s.mint_key("desk", "support", None).await;
+    let as_support = |body: Value, path: String| {
+        let req = s
+            .admin_req_as(&support, reqwest::Method::PATCH, &path)
+            .json(&body);
+        async move { Resp::from(req.send().await.unwrap()).await }
+    };
+    let (id, _token) = sign_up(&s, "victim@example.com").await;
+    let path = format!("{IDS}/{id}");
+    let before = s.get(&path).await;
+    let events_before = event_types(&s, &id).await;
+    let mails_before = s.mailbox().await.len();
+
+    // The finding: the verified address replaced by the agent's own unverified one, which the public
+    // verification flow would then prove; also a downgrade in place, and a removal behind a username.
+    let refused = [
+        json!({"identifiers": [{"kind": "email", "value": "sup2@evil.test", "verified": false}]}),
+        json!({"identifiers": [{"kind": "email", "value": "sup2@evil.test"}]}),
+        json!({"identifiers": [{"kind": "email", "value": "victim@example.com", "verified": false}]}),
+        json!({"identifiers": [{"kind": "username", "value": "victim"}]}),
+        json!({"identifiers": [
+            {"kind": "email", "value": "victim@example.com", "verified": false},
+            {"kind": "email", "value": "sup2@evil.test"}
+        ]}),
+    ];
+    for body in refused {
+        let r = as_support(body.clone(), path.clone()).await;
+        r.assert_problem(403, "forbidden");
+        assert_eq!(
+            s.get(&path).await.json,
+            before.json,
+            "a refused request changes nothing: {body}"
+        );
+    }
+    assert_eq!(
+        event_types(&s, &id).await,
+        events_before,
+        "a refused request writes no event"
+    );
+    assert_eq!(s.mailbox().await.len(), mails_before, "and sends no mail");
+
+    // An extra unverified identifier beside the verified address stays support's to add.
+    let r = as_support(
+        json!({"identifiers": [
+            {"kind": "email", "value": "victim@example.com"},
+            {"kind": "email", "value": "second@example.com", "verified": false}
+        ]}),
+        path.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let idents = r.json["identifiers"].as_array().unwrap().clone();
+    assert!(
+        idents
+            .iter()
+            .any(|i| i["value"] == "victim@example.com" && i["verified"] == true),
+        "{idents:?}"
+    );
+    assert!(
+        idents
+            .iter()
+            .any(|i| i["value"] == "second@example.com" && i["verified"] == false),
+        "{idents:?}"
+    );
+    // ... and to take away again, since it was never verified.
+    let r = as_support(
+        json!({"identifiers": [{"kind": "email", "value": "victim@example.com"}]}),
+        path.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // A key with `identity:verify` may replace the verified address with an unverified one; the old
+    // address is told.
+    let r = s
+        .patch(
+            &path,
+            json!({"identifiers": [{"kind": "email", "value": "fresh@example.com", "verified": false}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["identifiers"][0]["verified"], false);
+    let notice = s
+        .last_mail_to("victim@example.com")
+        .await
+        .expect("the replaced address is told");
+    assert_eq!(notice["template"], "email_changed_notice", "{notice}");
+}
+
 engine_tests!(
     ses_06_suspension_and_deletion_end_sessions_for_good,
     reg_01_marking_an_identifier_verified_needs_its_own_permission_and_notifies,
+    reg_01_support_cannot_replace_or_unverify_a_verified_address,
 );
