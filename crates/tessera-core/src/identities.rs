@@ -141,9 +141,11 @@ fn require_verify_permission(caller: &Caller, inputs: &[IdentifierInput]) -> Res
 
 /// REG-01: taking a verified identifier off an identity, by removing, replacing or downgrading it,
 /// hands recovery to whichever address comes next (an unverified one is a public verification away
-/// from trusted), so it needs the same permission as marking one verified. Checked before anything is
-/// written; adding an unverified identifier beside the verified ones stays `identity:write`.
-fn require_verify_to_drop_verified(
+/// from trusted), so it needs the same permission as marking one verified. So does attaching a new
+/// email or phone to an identity whose owner has proven an address: whoever controls the new address
+/// could prove it through the public verification flow and then recover the account through it.
+/// Checked before anything is written; unverified identities stay `identity:write`.
+fn require_verify_to_change_proven(
     caller: &Caller,
     old: &[Identifier],
     new: &[Identifier],
@@ -152,7 +154,11 @@ fn require_verify_to_drop_verified(
         .iter()
         .filter(|o| o.verified)
         .any(|o| !new.iter().any(|n| n.verified && same(o, n)));
-    if drops_verified {
+    let attaches_channel = old.iter().any(|o| o.verified)
+        && new
+            .iter()
+            .any(|n| n.kind != IdentifierKind::Username && !old.iter().any(|o| same(o, n)));
+    if drops_verified || attaches_channel {
         caller.require(Permission::IdentityVerify)?;
     }
     Ok(())
@@ -393,7 +399,7 @@ impl Tessera {
             }
         }
         if let Some(n) = &new_identifiers {
-            require_verify_to_drop_verified(caller, &identity.identifiers, n)?;
+            require_verify_to_change_proven(caller, &identity.identifiers, n)?;
         }
         let old_identifiers = identity.identifiers.clone();
         let before = identity.attributes.clone();

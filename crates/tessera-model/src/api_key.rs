@@ -33,8 +33,9 @@ pub enum Permission {
     TenantWrite,
     IdentityRead,
     IdentityWrite,
-    /// Marking identifiers verified through the admin API, or taking a verified one away (REG-01):
-    /// trusted for sign-in and recovery, so not part of `identity:write`.
+    /// Marking identifiers verified through the admin API, taking a verified one away, or attaching a
+    /// new email or phone to a proven identity (REG-01): trusted for sign-in and recovery, so not part
+    /// of `identity:write`.
     IdentityVerify,
     IdentityDelete,
     SchemaRead,

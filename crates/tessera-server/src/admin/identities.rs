@@ -78,9 +78,9 @@ pub async fn get(
 
 /// Changes attributes (JSON merge patch) or replaces identifiers; send `If-Match` to avoid lost updates.
 /// Needs `identity:write`; also `identity:verify` (REG-01) to mark an identifier verified, or to remove,
-/// replace or mark unverified one that is verified today: refused with 403 before anything changes. An
-/// unverified identifier may be added beside the verified ones with `identity:write` alone. Every
-/// verified address the change takes off the identity is told by mail.
+/// replace or mark unverified one that is verified today, or to attach a new email or phone to an
+/// identity that has a verified identifier: refused with 403 before anything changes. Every verified
+/// address the change takes off the identity is told by mail.
 #[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/identities/{id}", tag = "identities",
     params(("tenant" = String, Path), ("id" = IdentityId, Path), ("If-Match" = Option<String>, Header)),
     request_body = IdentityPatch,

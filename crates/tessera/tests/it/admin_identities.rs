@@ -235,11 +235,25 @@ async fn reg_01_support_cannot_replace_or_unverify_a_verified_address(engine: En
     );
     assert_eq!(s.mailbox().await.len(), mails_before, "and sends no mail");
 
-    // An extra unverified identifier beside the verified address stays support's to add.
+    // Nor may support attach an address of its own beside the proven one (the red team's next step:
+    // prove it through the public verification flow, then recover the account through it).
     let r = as_support(
         json!({"identifiers": [
             {"kind": "email", "value": "victim@example.com"},
             {"kind": "email", "value": "second@example.com", "verified": false}
+        ]}),
+        path.clone(),
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+    assert_eq!(s.get(&path).await.json, before.json, "nothing attached");
+
+    // A username beside the verified address (no recovery channel) stays support's to add, and to take
+    // away again, since it was never verified.
+    let r = as_support(
+        json!({"identifiers": [
+            {"kind": "email", "value": "victim@example.com"},
+            {"kind": "username", "value": "victim42"}
         ]}),
         path.clone(),
     )
@@ -253,12 +267,9 @@ async fn reg_01_support_cannot_replace_or_unverify_a_verified_address(engine: En
         "{idents:?}"
     );
     assert!(
-        idents
-            .iter()
-            .any(|i| i["value"] == "second@example.com" && i["verified"] == false),
+        idents.iter().any(|i| i["value"] == "victim42"),
         "{idents:?}"
     );
-    // ... and to take away again, since it was never verified.
     let r = as_support(
         json!({"identifiers": [{"kind": "email", "value": "victim@example.com"}]}),
         path.clone(),
