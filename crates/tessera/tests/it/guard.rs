@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
+use crate::flows::messages;
+
 const PASSWORD: &str = "correct horse battery staple 42";
 
 fn api(s: &TestServer, path: &str) -> String {
@@ -94,23 +96,6 @@ async fn submit_from(
 
 async fn submit(s: &TestServer, flow: &Value, body: Value) -> Resp {
     submit_from(s, flow, body, "192.0.2.1", None).await
-}
-
-fn messages(r: &Resp) -> Vec<String> {
-    let f = &r.json["flow"]["ui"];
-    let mut out: Vec<String> = f["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
-        .collect();
-    for n in f["nodes"].as_array().cloned().unwrap_or_default() {
-        for m in n["messages"].as_array().cloned().unwrap_or_default() {
-            out.push(m["id"].as_str().unwrap_or("").to_owned());
-        }
-    }
-    out
 }
 
 fn throttled(r: &Resp) -> bool {
