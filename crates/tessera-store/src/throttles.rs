@@ -42,6 +42,8 @@ fn params(n: usize, first: usize, stride: usize, width: usize) -> Vec<String> {
 }
 
 /// The time the next attempt may come, for a bucket whose `n`-th hit this is (SQL over `$1` = now).
+/// Within the free allowance it is 0, not now: two attempts read the clock before their statements run,
+/// so the later statement may carry the earlier time and must not find the bucket holding it back.
 fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> String {
     let steps: Vec<String> = DELAYS_SECS
         .iter()
@@ -52,7 +54,7 @@ fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> Stri
     let cap = DELAYS_SECS.len() - 1;
     let max = DELAYS_SECS.last().copied().unwrap_or(1);
     format!(
-        "CASE WHEN {n} < {free} THEN $1 \
+        "CASE WHEN {n} < {free} THEN 0 \
               WHEN {quota} = 1 THEN {start} + {window} \
               WHEN {n} - {free} >= {cap} THEN $1 + {max}000000 \
               ELSE $1 + 1000000 * (CASE {n} - {free} {} ELSE {max} END) END",
@@ -180,7 +182,7 @@ pub async fn settle(
     let sql = format!(
         "UPDATE guard_buckets SET \
            hits = CASE WHEN key IN ({resets}) THEN 0 WHEN hits > 0 THEN hits - 1 ELSE 0 END, \
-           next_us = CASE WHEN key IN ({resets}) THEN $1 ELSE next_us END \
+           next_us = CASE WHEN key IN ({resets}) THEN 0 ELSE next_us END \
          WHERE key IN ({})",
         all.join(", ")
     );
