@@ -6,10 +6,13 @@
 //! statement, before any secret is checked (RL-01, RL-03, A-11). Its verdict is allow, delay, challenge or
 //! deny, with named reasons, and is recorded on the flow's event: the seat a risk engine will take.
 //!
-//! - Accounts are keyed on a keyed hash of the normalised identifier (an identity's every identifier on
-//!   the settings page), known or not, so `user@example.com.`, fullwidth letters or a phone number with
-//!   separators share the counter of the account they name, and unknown accounts behave alike (RL-05).
-//!   A proven secret resets the account; a new code never does (RL-01, A-25).
+//! - Accounts are keyed on a keyed hash of the identity that holds the identifier, or of the normalised
+//!   identifier when none does, so `user@example.com.`, fullwidth letters, a phone number with separators
+//!   or the same customer's username all share one account's counters, and unknown accounts behave alike
+//!   (RL-05). A proven secret resets the account; a new code never does (RL-01, A-25).
+//! - An account is counted per client and, for all clients together, in one shared bucket with a larger
+//!   allowance; a known device of its owner ([`crate::known_devices`]) is counted on its own instead of
+//!   the shared bucket, so a flood from many addresses slows strangers down, never the owner (RL-02).
 //! - Clients are counted per IPv4 address, and per IPv6 /64 and /48 (one /64 is one customer's network).
 //!   Guesses from a client are counted as failures (a success gives its hit back).
 //! - Delays grow per failure beyond a free allowance and are capped, so an attacker slows a customer down
@@ -26,12 +29,17 @@ use time::Duration;
 use crate::flows::{FlowContext, FlowInput, Step, field, raw_field};
 use crate::{Result, Tessera};
 
-/// Failures an account may have before delays start, and a client address (or IPv6 /64), and an IPv6 /48.
-const ACCOUNT_FREE: i64 = 5;
+/// Failures before delays start: at one account from one client (an IPv4 address or IPv6 /64), or from
+/// one known device of its owner; at one account from everywhere else together; from a client at any
+/// account, and from an IPv6 /48.
+const ACCOUNT_CLIENT_FREE: i64 = 5;
+const ACCOUNT_FREE: i64 = 20;
 const CLIENT_FREE: i64 = 30;
 const CLIENT48_FREE: i64 = 100;
-/// Mails sent for one account before they are slowed down.
-const MAIL_ACCOUNT_FREE: i64 = 5;
+/// Mails sent for one account before they are slowed down: asked for from one client or known device,
+/// and from everywhere else together.
+const MAIL_ACCOUNT_CLIENT_FREE: i64 = 5;
+const MAIL_ACCOUNT_FREE: i64 = 10;
 /// Progressive buckets forget this long after their last hit.
 const FORGET_AFTER: Duration = Duration::hours(24);
 /// The windows the quotas count in.
@@ -143,13 +151,27 @@ impl Guarded {
     }
 }
 
-/// What a submission attempts, as far as the guard is concerned.
+/// What a submission attempts, as far as the guard is concerned. An account is named by its identity
+/// (`identity:<id>`) when one holds the identifier, so every identifier of a customer meets in one
+/// bucket, and by the normalised identifier otherwise.
 enum Attempt {
     Nothing,
-    /// A guess at a secret of the account these normalised identifiers name.
-    Guess(Vec<String>),
-    /// A mail sent for an account (the key names it).
+    /// A guess at a secret of an account.
+    Guess(String),
+    /// A mail sent for an account.
     Mail(String),
+}
+
+/// Whether an account's buckets count guesses or mails.
+#[derive(Clone, Copy)]
+enum Counted {
+    Guesses,
+    Mails,
+}
+
+/// How the guard names the account of an identity.
+pub(crate) fn identity_account(id: tessera_model::IdentityId) -> String {
+    format!("identity:{id}")
 }
 
 /// The normalised form of what someone typed to sign in: the kind is read from its shape, as sign-in
@@ -233,44 +255,61 @@ impl Tessera {
         format!("{prefix}:{tenant}:{short}")
     }
 
+    /// The account a normalised identifier names: its identity when one holds it, else the identifier.
+    /// One indexed read, hit or miss (RL-05).
+    async fn account_of(&self, flow: &Flow, kind: IdentifierKind, value: &str) -> Result<String> {
+        let mut conn = self.db.conn().await?;
+        let held = tessera_store::identities::by_identifier(&mut conn, flow.tenant_id, kind, value)
+            .await?;
+        Ok(match held {
+            Some(id) => identity_account(id),
+            None => format!("{}:{value}", kind.as_str()),
+        })
+    }
+
     /// What a submission attempts, from the flow's state and the fields sent.
     async fn attempt(&self, ctx: &FlowContext, flow: &Flow, input: &FlowInput) -> Result<Attempt> {
         let method = input.get("method").map(String::as_str);
-        let email_field = || {
-            field(input, "email")
-                .and_then(|raw| identifier::normalize(IdentifierKind::Email, raw).ok())
-                .map(|n| n.value)
-        };
-        let flow_email = || {
-            crate::flows::internal(flow, "email")
-                .as_str()
-                .map(str::to_owned)
-        };
+        let email_field = field(input, "email")
+            .and_then(|raw| identifier::normalize(IdentifierKind::Email, raw).ok())
+            .map(|n| n.value);
+        let flow_email = crate::flows::internal(flow, "email")
+            .as_str()
+            .map(str::to_owned);
         let code = field(input, "code").is_some();
-        Ok(match (flow.kind, flow.state.as_str()) {
+        let email = match (flow.kind, flow.state.as_str()) {
             (FlowKind::Login, "choose_method") => {
-                match (field(input, "identifier"), raw_field(input, "password")) {
-                    (Some(raw), Some(_)) => Attempt::Guess(vec![
-                        normalised_identifier(raw)
-                            .map(|n| n.value)
-                            .unwrap_or_else(|| raw.trim().to_lowercase()),
-                    ]),
-                    _ => Attempt::Nothing,
-                }
+                return Ok(
+                    match (field(input, "identifier"), raw_field(input, "password")) {
+                        (Some(raw), Some(_)) => Attempt::Guess(match normalised_identifier(raw) {
+                            Some(n) => self.account_of(flow, n.kind, &n.value).await?,
+                            None => format!("unparsed:{}", raw.trim().to_lowercase()),
+                        }),
+                        _ => Attempt::Nothing,
+                    },
+                );
             }
+            (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
             (
                 FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
                 "enter_email",
-            ) => email_field().map_or(Attempt::Nothing, Attempt::Mail),
+            ) => email_field.map(|e| (e, Counted::Mails)),
             (FlowKind::Registration, "sent_email") if method == Some("resend") => {
-                flow_email().map_or(Attempt::Nothing, Attempt::Mail)
+                flow_email.map(|e| (e, Counted::Mails))
             }
             (
                 FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
                 "sent_email",
-            ) if code => flow_email().map_or(Attempt::Nothing, |e| Attempt::Guess(vec![e])),
-            (FlowKind::Settings, _) => self.settings_attempt(ctx, flow, input).await?,
-            _ => Attempt::Nothing,
+            ) if code => flow_email.map(|e| (e, Counted::Guesses)),
+            _ => None,
+        };
+        let Some((email, counted)) = email else {
+            return Ok(Attempt::Nothing);
+        };
+        let account = self.account_of(flow, IdentifierKind::Email, &email).await?;
+        Ok(match counted {
+            Counted::Guesses => Attempt::Guess(account),
+            Counted::Mails => Attempt::Mail(account),
         })
     }
 
@@ -298,19 +337,73 @@ impl Tessera {
         if session.session.identity_id != identity {
             return Ok(Attempt::Nothing);
         }
-        if !guess {
-            return Ok(Attempt::Mail(format!("identity:{identity}")));
+        let account = identity_account(identity);
+        Ok(if guess {
+            Attempt::Guess(account)
+        } else {
+            Attempt::Mail(account)
+        })
+    }
+
+    /// The buckets of one account: a known device of its owner is counted on its own; any other client
+    /// on its own and, with everyone else, on the account's shared bucket (RL-02). The shared bucket is
+    /// what a flood from many addresses fills, and the owner's known devices never wait for it.
+    fn account_charges(
+        &self,
+        ctx: &FlowContext,
+        tenant: &str,
+        account: &str,
+        counted: Counted,
+    ) -> Vec<Charge> {
+        let (prefix, one_free, all_free, reason, settle) = match counted {
+            Counted::Guesses => (
+                "acct",
+                ACCOUNT_CLIENT_FREE,
+                ACCOUNT_FREE,
+                "account",
+                Settle::Reset,
+            ),
+            Counted::Mails => (
+                "mail",
+                MAIL_ACCOUNT_CLIENT_FREE,
+                MAIL_ACCOUNT_FREE,
+                "mail_account",
+                Settle::Keep,
+            ),
+        };
+        let named = |suffix: &str| -> &'static str {
+            match (counted, suffix) {
+                (Counted::Guesses, "device") => "account_device",
+                (Counted::Guesses, _) => "account_client",
+                (Counted::Mails, "device") => "mail_account_device",
+                (Counted::Mails, _) => "mail_account_client",
+            }
+        };
+        if let Some(device) = self.known_device(ctx.device.as_deref(), tenant, account) {
+            let key = self.account_key(
+                &format!("{prefix}-dev"),
+                tenant,
+                &format!("{account}\u{0}{device}"),
+            );
+            return vec![progressive(key, one_free, named("device"), settle)];
         }
-        let mut conn = self.db.conn().await?;
-        let held = tessera_store::identities::get(&mut conn, flow.tenant_id, identity).await?;
-        drop(conn);
-        let mut keys: Vec<String> = held
-            .map(|i| i.identifiers.into_iter().map(|x| x.value).collect())
-            .unwrap_or_default();
-        if keys.is_empty() {
-            keys.push(format!("identity:{identity}"));
+        let mut c = vec![progressive(
+            self.account_key(prefix, tenant, account),
+            all_free,
+            reason,
+            settle,
+        )];
+        for (block, wide) in client_blocks(ctx.client.ip.as_deref()) {
+            if !wide {
+                let key = self.account_key(
+                    &format!("{prefix}-client"),
+                    tenant,
+                    &format!("{account}\u{0}{block}"),
+                );
+                c.push(progressive(key, one_free, named("client"), settle));
+            }
         }
-        Ok(Attempt::Guess(keys))
+        c
     }
 
     fn client_charges(
@@ -336,18 +429,8 @@ impl Tessera {
         let q = self.settings.quotas;
         let charges = match self.attempt(ctx, flow, input).await? {
             Attempt::Nothing => return Ok(Guarded::allow(Vec::new())),
-            Attempt::Guess(accounts) => {
-                let mut c: Vec<Charge> = accounts
-                    .iter()
-                    .map(|a| {
-                        progressive(
-                            self.account_key("acct", &tenant, a),
-                            ACCOUNT_FREE,
-                            "account",
-                            Settle::Reset,
-                        )
-                    })
-                    .collect();
+            Attempt::Guess(account) => {
+                let mut c = self.account_charges(ctx, &tenant, &account, Counted::Guesses);
                 c.extend(self.client_charges(ctx, "guess", |key, wide| {
                     if wide {
                         progressive(key, CLIENT48_FREE, "client_48", Settle::Refund)
@@ -358,12 +441,7 @@ impl Tessera {
                 c
             }
             Attempt::Mail(account) => {
-                let mut c = vec![progressive(
-                    self.account_key("mail", &tenant, &account),
-                    MAIL_ACCOUNT_FREE,
-                    "mail_account",
-                    Settle::Keep,
-                )];
+                let mut c = self.account_charges(ctx, &tenant, &account, Counted::Mails);
                 c.extend(self.client_charges(ctx, "mail", |key, wide| {
                     if wide {
                         quota(

@@ -618,7 +618,7 @@ impl Tessera {
         caller: &Caller,
         tenant_slug: &str,
         id: IdentityId,
-        (next, event): (IdentityState, &'static str),
+        (next, event): (IdentityState, &'static types::EventKind),
         reason: Option<String>,
         if_match: Option<i64>,
     ) -> Result<Identity> {
@@ -662,7 +662,7 @@ impl Tessera {
             next,
             IdentityState::Suspended | IdentityState::PendingDeletion | IdentityState::Deleted
         ) {
-            self.revoke_sessions_of(&mut tx, tenant.id, id, None, event)
+            self.revoke_sessions_of(&mut tx, tenant.id, id, None, event.name)
                 .await?
         } else {
             0

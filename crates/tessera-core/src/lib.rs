@@ -20,6 +20,7 @@ pub mod flows;
 pub mod guard;
 pub mod identities;
 pub mod keys;
+pub mod known_devices;
 pub mod mail;
 pub mod organizations;
 pub mod passwords;

@@ -13,11 +13,8 @@ use uuid::Uuid;
 
 use crate::{Caller, CoreError, Result, Tessera};
 
-/// Event type names for sessions.
-pub mod types {
-    pub const SESSION_CREATED: &str = "session.created";
-    pub const SESSION_REVOKED: &str = "session.revoked";
-}
+/// Event kinds, from the one catalogue (`docs/events.md`).
+pub use tessera_model::event::types;
 
 /// A live session as its owner (or an admin) sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -7,29 +7,9 @@ use time::OffsetDateTime;
 
 use crate::{EventId, IdentityId, TenantId};
 
-/// The names of every event type Tessera writes, in one place.
-pub mod types {
-    pub const TENANT_CREATED: &str = "tenant.created";
-    pub const TENANT_UPDATED: &str = "tenant.updated";
-    pub const IDENTITY_CREATED: &str = "identity.created";
-    pub const IDENTITY_UPDATED: &str = "identity.updated";
-    pub const IDENTITY_SUSPENDED: &str = "identity.suspended";
-    pub const IDENTITY_REACTIVATED: &str = "identity.reactivated";
-    pub const IDENTITY_DELETION_SCHEDULED: &str = "identity.deletion_scheduled";
-    pub const IDENTITY_DELETED: &str = "identity.deleted";
-    /// An admin marked identifiers verified (REG-01); the clear part names their kinds only.
-    pub const IDENTIFIERS_MARKED_VERIFIED: &str = "identity.identifiers_marked_verified";
-    pub const ATTRIBUTE_SCHEMA_UPDATED: &str = "attribute_schema.updated";
-    pub const POLICY_UPDATED: &str = "policy.updated";
-    pub const ORGANIZATION_CREATED: &str = "organization.created";
-    pub const ORGANIZATION_UPDATED: &str = "organization.updated";
-    pub const ORGANIZATION_DELETED: &str = "organization.deleted";
-    pub const ORGANIZATION_MEMBER_ADDED: &str = "organization.member_added";
-    pub const ORGANIZATION_MEMBER_UPDATED: &str = "organization.member_updated";
-    pub const ORGANIZATION_MEMBER_REMOVED: &str = "organization.member_removed";
-    pub const API_KEY_CREATED: &str = "api_key.created";
-    pub const API_KEY_REVOKED: &str = "api_key.revoked";
-}
+/// The names of every event type Tessera writes, in one place: the catalogue.
+pub use crate::event_kinds as types;
+pub use crate::event_kinds::EventKind;
 
 /// Who caused an event. Stored as text: `api_key:<id>`, `cli`, `system`, later `identity:<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,13 +44,13 @@ impl NewEvent {
     /// An event with no personal data.
     pub fn new(
         tenant_id: TenantId,
-        kind: &'static str,
+        kind: &'static EventKind,
         subject: impl Into<String>,
         data: serde_json::Value,
     ) -> Self {
         Self {
             tenant_id,
-            kind,
+            kind: kind.name,
             subject: subject.into(),
             data,
             personal: None,

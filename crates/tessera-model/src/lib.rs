@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod attributes;
 pub mod event;
+pub mod event_kinds;
 pub mod flow;
 pub mod identifier;
 pub mod identity;

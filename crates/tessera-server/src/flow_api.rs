@@ -20,6 +20,8 @@ use crate::extract::{ApiJson, ApiPath, OptionalJson, client_ip};
 
 /// The header an app sends its flow secret in.
 pub const FLOW_SECRET_HEADER: &str = "tessera-flow-secret";
+/// The header an app sends its known-device token in (RL-02): the `device_token` answered at sign-in.
+pub const DEVICE_HEADER: &str = "tessera-device";
 
 /// Options when an app starts a flow.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -46,6 +48,10 @@ pub struct FlowResponse {
     pub flow_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
+    /// Present after sign-in: keep it on the device and send it in the `Tessera-Device` header with later
+    /// sign-ins, so failures caused by others elsewhere never slow this device down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
     /// Present when the submitted flow had expired and this is its replacement.
     pub restarted: bool,
 }
@@ -71,6 +77,10 @@ fn ctx(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         session_token: bearer(headers),
+        device: headers
+            .get(DEVICE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         client: ClientInfo {
             // Forwarding headers count only from a configured proxy (RL-04).
             ip: Some(client_ip(peer, headers, &app.trusted_proxies).to_string()),
@@ -110,6 +120,7 @@ fn respond(out: FlowOutcome) -> Response {
                     session_token: None,
                     flow_secret: None,
                     redirect: None,
+                    device_token: None,
                     restarted: false,
                 },
             )
@@ -122,6 +133,7 @@ fn respond(out: FlowOutcome) -> Response {
                 session_token: None,
                 flow_secret: started.secret.map(|s| s.expose().to_owned()),
                 redirect: None,
+                device_token: None,
                 restarted: true,
             },
         ),
@@ -129,6 +141,7 @@ fn respond(out: FlowOutcome) -> Response {
             flow,
             session_token,
             redirect,
+            device_token,
         } => (
             StatusCode::OK,
             FlowResponse {
@@ -137,6 +150,7 @@ fn respond(out: FlowOutcome) -> Response {
                 session_token: Some(session_token),
                 flow_secret: None,
                 redirect: Some(redirect),
+                device_token: Some(device_token),
                 restarted: false,
             },
         ),
@@ -148,6 +162,7 @@ fn respond(out: FlowOutcome) -> Response {
                 session_token: None,
                 flow_secret: None,
                 redirect: None,
+                device_token: None,
                 restarted: false,
             },
         ),
@@ -208,6 +223,7 @@ pub async fn start(
             session_token: None,
             flow_secret: started.secret.map(|s| s.expose().to_owned()),
             redirect: None,
+            device_token: None,
             restarted: false,
         },
     ))

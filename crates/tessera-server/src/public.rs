@@ -17,11 +17,16 @@ use crate::AppState;
 use crate::extract::client_ip;
 use crate::views::{FlowLinks, Locale, MessagePage};
 
+/// How long a browser keeps its known-device token: 400 days, the most browsers allow.
+const DEVICE_COOKIE_MAX_AGE: i64 = 400 * 24 * 3600;
+
 /// Cookie names and attributes for this deployment (SES-03).
 #[derive(Debug, Clone)]
 pub struct Cookies {
     pub session: &'static str,
     pub flow: &'static str,
+    /// The known-device token (RL-02): outlives sessions, so a returning customer is known.
+    pub device: &'static str,
     pub secure: bool,
 }
 
@@ -32,12 +37,14 @@ impl Cookies {
             Cookies {
                 session: "tessera_session",
                 flow: "tessera_flow",
+                device: "tessera_device",
                 secure: false,
             }
         } else {
             Cookies {
                 session: "__Host-tessera_session",
                 flow: "__Host-tessera_flow",
+                device: "__Host-tessera_device",
                 secure: true,
             }
         }
@@ -104,6 +111,7 @@ fn context(
         browser_binding: cookie(headers, app.cookies.flow).map(str::to_owned),
         flow_secret: None,
         session_token: cookie(headers, app.cookies.session).map(str::to_owned),
+        device: cookie(headers, app.cookies.device).map(str::to_owned),
         client: ClientInfo {
             // Forwarding headers count only from a configured proxy (RL-04).
             ip: Some(client_ip(peer, headers, &app.trusted_proxies).to_string()),
@@ -371,6 +379,7 @@ fn outcome(app: &AppState, tenant: &str, loc: Locale, out: FlowOutcome) -> Respo
         FlowOutcome::SignedIn {
             session_token,
             redirect,
+            device_token,
             ..
         } => {
             let mut r = see_other(&redirect);
@@ -378,6 +387,14 @@ fn outcome(app: &AppState, tenant: &str, loc: Locale, out: FlowOutcome) -> Respo
             r.headers_mut().append(
                 header::SET_COOKIE,
                 app.cookies.set(app.cookies.session, &session_token, None),
+            );
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                app.cookies.set(
+                    app.cookies.device,
+                    &device_token,
+                    Some(DEVICE_COOKIE_MAX_AGE),
+                ),
             );
             r
         }

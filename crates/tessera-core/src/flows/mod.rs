@@ -27,24 +27,8 @@ pub mod registration;
 pub mod settings;
 pub mod verification;
 
-/// Event type names for flows: the raw material of funnels and A/B pilots.
-pub mod types {
-    pub const FLOW_STARTED: &str = "flow.started";
-    pub const FLOW_ADVANCED: &str = "flow.advanced";
-    pub const FLOW_FAILED: &str = "flow.failed";
-    pub const FLOW_SUCCEEDED: &str = "flow.succeeded";
-    pub const FLOW_EXPIRED: &str = "flow.expired";
-    pub const FLOW_ABANDONED: &str = "flow.abandoned";
-    pub const PASSWORD_CHANGED: &str = "identity.password_changed";
-    pub const EMAIL_VERIFIED: &str = "identity.email_verified";
-    pub const EMAIL_CHANGE_REQUESTED: &str = "identity.email_change_requested";
-    pub const EMAIL_CHANGED: &str = "identity.email_changed";
-    pub const EMAIL_CHANGE_UNDONE: &str = "identity.email_change_undone";
-    pub const IDENTITY_CLAIMED: &str = "identity.claimed";
-    pub const CREDENTIALS_WIPED: &str = "identity.credentials_wiped";
-    pub const TERMS_ACCEPTED: &str = "identity.terms_accepted";
-    pub const ATTRIBUTES_COLLECTED: &str = "identity.attributes_collected";
-}
+/// Event kinds, from the one catalogue (`docs/events.md`).
+pub use tessera_model::event::types;
 
 /// How long a flow lives, and a one-time code (MFA-04: at most 10 minutes).
 pub const FLOW_TTL: Duration = Duration::minutes(30);
@@ -64,6 +48,8 @@ pub struct FlowContext {
     pub flow_secret: Option<String>,
     /// The customer's session token, if signed in.
     pub session_token: Option<String>,
+    /// The known-device token the browser or app presented (RL-02; see [`crate::known_devices`]).
+    pub device: Option<String>,
     pub client: ClientInfo,
     /// The negotiated UI locale.
     pub locale: Option<String>,
@@ -94,6 +80,8 @@ pub enum FlowOutcome {
         flow: Flow,
         session_token: String,
         redirect: String,
+        /// The device token to keep (cookie or app storage): this device is now known to the account.
+        device_token: String,
     },
     /// The journey is over without a new session (recovery, verification): show its final UI.
     Done { flow: Flow },
@@ -117,6 +105,8 @@ pub const FLOW_SECRET_PREFIX: &str = "tfs_";
 pub(crate) enum Step {
     /// Same state; errors were attached to the UI. `reason` is recorded in `flow.failed`.
     Stay { reason: &'static str },
+    /// Same state, with a change saved (settings): recorded as `flow.saved`, never as a failure.
+    Saved,
     /// The flow moved to a new state (already set on the flow).
     Advance,
     /// Authenticated: open a session.
@@ -130,9 +120,9 @@ pub(crate) enum Step {
 
 impl Step {
     /// Whether the step went through, so a secret it checked was right: the guard then resets the
-    /// account's failures. A settings save that stays on the page reports `none` as its reason.
+    /// account's failures.
     pub(crate) fn proved(&self) -> bool {
-        !matches!(self, Step::Stay { reason } if *reason != "none")
+        !matches!(self, Step::Stay { .. })
     }
 }
 
@@ -293,7 +283,7 @@ impl Tessera {
         &self,
         tx: &mut Tx,
         flow: &Flow,
-        kind: &'static str,
+        kind: &'static types::EventKind,
         extra: Value,
     ) -> Result<()> {
         let mut data = json!({
@@ -556,6 +546,10 @@ impl Tessera {
                 )
                 .await?;
             }
+            Step::Saved => {
+                self.flow_event(&mut tx, &flow, types::FLOW_SAVED, with_guard(json!({})))
+                    .await?;
+            }
             Step::Advance => {
                 self.flow_event(
                     &mut tx,
@@ -577,7 +571,12 @@ impl Tessera {
                         &ctx.client,
                     )
                     .await?;
-                session_token = Some(token);
+                let device = self.remember_device(
+                    ctx.device.as_deref(),
+                    &flow.tenant_id.to_string(),
+                    &crate::guard::identity_account(*identity),
+                )?;
+                session_token = Some((token, device));
                 flow.identity_id = Some(*identity);
                 flow.state = "done".into();
                 self.flow_event(
@@ -603,7 +602,7 @@ impl Tessera {
         }
         tx.commit().await?;
         Ok(match (step, session_token) {
-            (Step::SignIn { .. }, Some(token)) => {
+            (Step::SignIn { .. }, Some((token, device_token))) => {
                 let redirect = flow
                     .return_to
                     .clone()
@@ -612,6 +611,7 @@ impl Tessera {
                     flow,
                     session_token: token,
                     redirect,
+                    device_token,
                 }
             }
             (Step::Finish, _) => FlowOutcome::Done { flow },

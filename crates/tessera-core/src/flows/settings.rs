@@ -199,7 +199,7 @@ pub(crate) async fn submit(
                 uuid::Uuid::parse_str(&id).map_err(|_| CoreError::NotFound { what: "session" })?;
             t.revoke_my_session(&session, id).await?;
             (
-                Step::Stay { reason: "none" },
+                Step::Saved,
                 None,
                 Some(UiMessage::success(
                     "success-session-revoked",
@@ -309,7 +309,7 @@ async fn profile(
         .collect();
     if changed.is_empty() {
         return Ok((
-            Step::Stay { reason: "none" },
+            Step::Saved,
             None,
             Some(UiMessage::success("success-settings-saved", "Saved.")),
         ));
@@ -333,7 +333,7 @@ async fn profile(
     .with_personal(identity.id, json!({"attributes": personal}));
     t.record(&mut tx, &Caller::system(), ev, None).await?;
     Ok((
-        Step::Stay { reason: "none" },
+        Step::Saved,
         Some(tx),
         Some(UiMessage::success("success-settings-saved", "Saved.")),
     ))
@@ -458,7 +458,7 @@ async fn password(
                 .push(UiMessage::info(advice.id(), advice.text()));
         }
     }
-    Ok((Step::Stay { reason: "none" }, Some(tx), None))
+    Ok((Step::Saved, Some(tx), None))
 }
 
 async fn email(
@@ -593,7 +593,7 @@ async fn confirm_email(
             .await?;
             super::put(flow, "pending_email", serde_json::Value::Null);
             Ok((
-                Step::Stay { reason: "none" },
+                Step::Saved,
                 Some(tx),
                 Some(UiMessage::success(
                     "success-verified",

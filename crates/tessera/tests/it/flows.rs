@@ -1024,6 +1024,7 @@ async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Eng
         browser_binding: None,
         flow_secret: None,
         session_token: None,
+        device: None,
         client: Default::default(),
         locale: None,
     };
@@ -1097,6 +1098,7 @@ async fn pw_04_the_online_breach_check_refuses_breached_passwords(engine: Engine
         browser_binding: None,
         flow_secret: None,
         session_token: None,
+        device: None,
         client: Default::default(),
         locale: None,
     };

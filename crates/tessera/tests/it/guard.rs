@@ -77,6 +77,18 @@ async fn submit_from(
     xff: &str,
     token: Option<&str>,
 ) -> Resp {
+    submit_on_device(s, flow, body, xff, token, None).await
+}
+
+/// A submission from `xff`, presenting `device` as the app's known-device token.
+async fn submit_on_device(
+    s: &TestServer,
+    flow: &Value,
+    body: Value,
+    xff: &str,
+    token: Option<&str>,
+    device: Option<&str>,
+) -> Resp {
     let kind = flow["kind"].as_str().unwrap();
     let id = flow["id"].as_str().unwrap();
     let mut req = s
@@ -90,6 +102,9 @@ async fn submit_from(
         .json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
+    }
+    if let Some(d) = device {
+        req = req.header("tessera-device", d);
     }
     Resp::from(req.send().await.unwrap()).await
 }
@@ -131,6 +146,23 @@ async fn sign_in_from(s: &TestServer, identifier: &str, password: &str, xff: &st
         None,
     )
     .await
+}
+
+/// One sign-in attempt on a fresh flow, from `xff`, on the device `device` names.
+async fn sign_in_on_device(
+    s: &TestServer,
+    identifier: &str,
+    password: &str,
+    xff: &str,
+    device: Option<&str>,
+) -> Resp {
+    let flow = start(s, "login").await;
+    let body = json!({"identifier": identifier, "password": password});
+    submit_on_device(s, &flow, body, xff, None, device).await
+}
+
+fn signed_in(r: &Resp) -> bool {
+    r.json["session_token"].is_string()
 }
 
 async fn sign_in(s: &TestServer, identifier: &str, password: &str) -> Resp {
@@ -189,9 +221,217 @@ async fn rl_03_every_spelling_of_an_identifier_counts_against_one_account(engine
         failed
             .iter()
             .any(|e| e["data"]["guard"]["verdict"] == "delay"
-                && e["data"]["guard"]["reasons"] == json!(["account"])),
+                && e["data"]["guard"]["reasons"] == json!(["account_client"])),
         "the guard's verdict and its reason are on the flow's event: {failed:?}"
     );
+}
+
+/// The owner's device token, from a sign-in on their usual address.
+async fn owners_device(s: &TestServer, email: &str) -> String {
+    let r = sign_in_from(s, email, PASSWORD, "192.0.2.1").await;
+    assert!(signed_in(&r), "{r:?}");
+    r.json["device_token"]
+        .as_str()
+        .expect("a sign-in answers a device token")
+        .to_owned()
+}
+
+async fn rl_02_a_flood_from_many_addresses_does_not_keep_the_owner_out_on_a_known_device(
+    engine: Engine,
+) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "owner@example.com").await;
+    sign_up(&s, "someone@example.com").await;
+    let device = owners_device(&s, "owner@example.com").await;
+    let elsewhere = owners_device(&s, "someone@example.com").await;
+    // Forty guesses, each from another address: no address reaches its own limit, the account does.
+    for i in 1..=40 {
+        let r = sign_in_from(
+            &s,
+            "owner@example.com",
+            "guess guess guess",
+            &format!("198.51.100.{i}"),
+        )
+        .await;
+        assert!(refused(&r) || throttled(&r), "{i}: {r:?}");
+    }
+    let stranger = sign_in_from(&s, "owner@example.com", PASSWORD, "203.0.113.9").await;
+    assert!(
+        throttled(&stranger) && !signed_in(&stranger),
+        "the flood holds the account back for unknown devices: {stranger:?}"
+    );
+    let forged = sign_in_on_device(
+        &s,
+        "owner@example.com",
+        PASSWORD,
+        "192.0.2.1",
+        Some(&elsewhere),
+    )
+    .await;
+    assert!(
+        throttled(&forged),
+        "a device known to another account is a stranger here: {forged:?}"
+    );
+    let owner = sign_in_on_device(
+        &s,
+        "owner@example.com",
+        PASSWORD,
+        "192.0.2.1",
+        Some(&device),
+    )
+    .await;
+    assert!(
+        signed_in(&owner),
+        "the owner on a known device is not held back by others' failures: {owner:?}"
+    );
+}
+
+async fn rl_02_guesses_from_one_address_do_not_hold_back_the_owner_elsewhere(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "victim@example.com").await;
+    for _ in 0..5 {
+        let r = sign_in_from(
+            &s,
+            "victim@example.com",
+            "guess guess guess",
+            "198.51.100.7",
+        )
+        .await;
+        assert!(refused(&r), "{r:?}");
+    }
+    let r = sign_in_from(&s, "victim@example.com", PASSWORD, "198.51.100.7").await;
+    assert!(throttled(&r), "the guessing address is held back: {r:?}");
+    let r = sign_in_from(&s, "victim@example.com", PASSWORD, "192.0.2.44").await;
+    assert!(
+        signed_in(&r),
+        "the owner, from another address and on no known device, is not: {r:?}"
+    );
+}
+
+async fn rl_02_a_known_device_is_limited_on_its_own(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "stolen@example.com").await;
+    let device = owners_device(&s, "stolen@example.com").await;
+    // Whoever copied the token gets the allowance of one client, not a free run at the account.
+    for i in 0..5 {
+        let r = sign_in_on_device(
+            &s,
+            "stolen@example.com",
+            "guess guess guess",
+            &format!("198.51.100.{}", 50 + i),
+            Some(&device),
+        )
+        .await;
+        assert!(refused(&r), "{i}: {r:?}");
+    }
+    let r = sign_in_on_device(
+        &s,
+        "stolen@example.com",
+        PASSWORD,
+        "198.51.100.60",
+        Some(&device),
+    )
+    .await;
+    assert!(throttled(&r), "{r:?}");
+    let failed = events(&s, "flow.failed").await;
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["data"]["guard"]["reasons"] == json!(["account_device"])),
+        "{failed:?}"
+    );
+    let r = sign_in_from(&s, "stolen@example.com", PASSWORD, "192.0.2.80").await;
+    assert!(
+        signed_in(&r),
+        "the device's failures are its own, not the account's: {r:?}"
+    );
+}
+
+async fn rl_02_a_recovery_flood_does_not_keep_the_owner_from_recovering_on_a_known_device(
+    engine: Engine,
+) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "forgetful@example.com").await;
+    let device = owners_device(&s, "forgetful@example.com").await;
+    let ask = |xff: String, device: Option<String>| {
+        let s = &s;
+        async move {
+            let flow = start(s, "recovery").await;
+            let body = json!({"email": "forgetful@example.com"});
+            submit_on_device(s, &flow, body, &xff, None, device.as_deref()).await
+        }
+    };
+    for i in 1..=12 {
+        let r = ask(format!("198.51.100.{i}"), None).await;
+        assert!(r.status < 500, "{r:?}");
+    }
+    let r = ask("203.0.113.5".into(), None).await;
+    assert!(
+        throttled(&r),
+        "mails for the account from everywhere together are slowed: {r:?}"
+    );
+    s.wait_for_outbox().await;
+    let before = s.mailbox().await.len();
+    let r = ask("192.0.2.1".into(), Some(device)).await;
+    assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
+    assert!(!throttled(&r), "{r:?}");
+    s.wait_for_outbox().await;
+    assert_eq!(
+        s.mailbox().await.len(),
+        before + 1,
+        "the owner's own request is sent"
+    );
+}
+
+async fn rl_03_every_identifier_of_an_account_counts_against_it(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "two@example.com").await;
+    let id = s
+        .get("/admin/v1/tenants/default/identities?limit=100")
+        .await
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i.to_string().contains("two@example.com"))
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .expect("the identity");
+    let r = s
+        .patch(
+            &format!("/admin/v1/tenants/default/identities/{id}"),
+            json!({"identifiers": [
+                {"kind": "email", "value": "two@example.com", "verified": true},
+                {"kind": "username", "value": "twofold"}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Three guesses by email and two by username are five at one account.
+    for (i, who) in [
+        "two@example.com",
+        "twofold",
+        "two@example.com",
+        "twofold",
+        "TWOFOLD",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = sign_in(&s, who, "guess guess guess").await;
+        assert!(refused(&r), "{i} {who}: {r:?}");
+    }
+    let r = sign_in(&s, "two@example.com", PASSWORD).await;
+    assert!(throttled(&r), "{r:?}");
 }
 
 async fn rl_01_parallel_guesses_are_each_counted(engine: Engine) {
@@ -553,6 +793,11 @@ engine_tests!(
     rl_01_parallel_guesses_are_each_counted,
     rl_01_a_success_resets_the_account,
     rl_03_ipv6_clients_are_counted_per_64_and_per_48,
+    rl_02_a_flood_from_many_addresses_does_not_keep_the_owner_out_on_a_known_device,
+    rl_02_guesses_from_one_address_do_not_hold_back_the_owner_elsewhere,
+    rl_02_a_known_device_is_limited_on_its_own,
+    rl_02_a_recovery_flood_does_not_keep_the_owner_from_recovering_on_a_known_device,
+    rl_03_every_identifier_of_an_account_counts_against_it,
     rl_03_the_settings_password_counts_against_the_account,
     rl_03_sign_in_failures_hold_back_the_settings_password,
     rl_01_a_new_email_change_code_does_not_reset_the_count,

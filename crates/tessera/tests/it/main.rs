@@ -14,6 +14,7 @@ mod browser;
 mod cli;
 mod codes;
 mod dev_mailbox;
+mod events;
 mod flow_secret;
 mod flows;
 mod guard;

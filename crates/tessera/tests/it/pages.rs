@@ -286,6 +286,17 @@ async fn a_full_browser_sign_up_through_forms_sets_the_session_cookie(engine: En
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"),
         "{cookie}"
     );
+    let device = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("__Host-tessera_device=tdv1."))
+        .expect("the browser is now a known device of the account (RL-02)");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Secure") && device.contains("Max-Age="),
+        "{device}"
+    );
     assert_eq!(r.headers()["location"], "/t/default/settings");
     let settings = c
         .get(format!("{}/t/default/settings", s.public))
