@@ -14,6 +14,7 @@ pub mod ids;
 pub mod organization;
 pub mod password_policy;
 pub mod policy;
+pub mod redirect_uri;
 pub mod tenant;
 
 pub use ids::*;

@@ -1,9 +1,13 @@
-//! The one place where errors become HTTP: every failure leaves the server as an RFC 9457
-//! `application/problem+json` document with a stable `code`.
+//! The one place where errors become HTTP. The admin and flow APIs answer RFC 9457
+//! `application/problem+json` with a stable `code` (this file); the OAuth endpoints answer in OAuth's
+//! forms ([`oauth`]) and SCIM in its error schema ([`scim`]); the hosted pages render HTML error pages.
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tessera_core::{CoreError, FieldProblem};
+
+pub mod oauth;
+pub mod scim;
 
 /// A problem document.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
