@@ -39,7 +39,8 @@ pub mod types {
     pub const EMAIL_VERIFIED: &str = "identity.email_verified";
     pub const EMAIL_CHANGE_REQUESTED: &str = "identity.email_change_requested";
     pub const EMAIL_CHANGED: &str = "identity.email_changed";
-    pub const EMAIL_CHANGE_UNDONE: &str = "identity.email_change_undone";
+    /// An account frozen from the "not me" link of an email-change notice (REC-04).
+    pub const IDENTITY_FROZEN_BY_NOTICE: &str = "identity.frozen_by_notice";
     pub const IDENTITY_CLAIMED: &str = "identity.claimed";
     pub const CREDENTIALS_WIPED: &str = "identity.credentials_wiped";
     pub const TERMS_ACCEPTED: &str = "identity.terms_accepted";
@@ -445,6 +446,10 @@ impl Tessera {
             n.messages.clear();
         }
         flow.ui.messages.clear();
+        // A sensitive settings change from a stale session is refused before anything is counted.
+        if kind == FlowKind::Settings {
+            settings::require_recent(self, ctx, &flow, &input).await?;
+        }
         // The guard runs before the step's own code; a step never throttles by itself.
         let guarded = self.guard_step(ctx, &flow, &input).await?;
         let (step, tx) = match &guarded.verdict {
