@@ -93,6 +93,11 @@ page-link-invalid-title = Dieser Link funktioniert nicht mehr
 page-link-invalid-text = Der Link ist abgelaufen oder wurde schon verwendet. Bitte fordern Sie einen neuen an oder melden Sie sich an.
 page-other-browser-title = Öffnen Sie den Link im selben Browser
 page-other-browser-text = Dieser Link funktioniert nur in dem Browser, in dem Sie ihn angefordert haben. Öffnen Sie ihn dort oder geben Sie stattdessen den Code aus der E-Mail ein.
+page-not-me-title = Waren Sie das nicht?
+page-not-me-text = Jemand hat die E-Mail-Adresse Ihres Kontos bei { $tenant_name } geändert oder eine Änderung verlangt. Wenn Sie das nicht waren, sperren Sie das Konto: Eine noch ausstehende Änderung wird abgebrochen, alle Geräte werden abgemeldet, und niemand kann sich anmelden oder das Passwort zurücksetzen, bis der Support von { $tenant_name } mit Ihnen gesprochen hat. Die E-Mail-Adresse wird nicht zurückgesetzt. Wenn Sie die Änderung selbst vorgenommen haben, schließen Sie diese Seite einfach: Es ist nichts geschehen.
+button-freeze-account = Mein Konto sperren
+page-frozen-title = Ihr Konto ist gesperrt
+page-frozen-text = Eine noch ausstehende Änderung der E-Mail-Adresse ist abgebrochen, alle Geräte sind abgemeldet, und niemand kann sich anmelden oder das Passwort zurücksetzen. Die E-Mail-Adresse wurde nicht zurückgesetzt. Bitte wenden Sie sich an den Support von { $tenant_name }: Er klärt die Lage mit Ihnen und entsperrt das Konto.
 
 ## Feldbeschriftungen
 
@@ -143,12 +148,11 @@ error-disposable-email = Bitte verwenden Sie eine dauerhafte E-Mail-Adresse, kei
 error-registration-closed = Die Registrierung ist derzeit geschlossen.
 error-terms-required = Bitte akzeptieren Sie die Nutzungsbedingungen, um fortzufahren.
 error-attribute-invalid = Der Wert für { $attribute } ist ungültig.
-error-recent-login-required = Bitte melden Sie sich zu Ihrer Sicherheit erneut an, bevor Sie dies ändern.
+error-recovery-voided = Dieses Zurücksetzen gilt nicht mehr: Das Konto hat sich in der Zwischenzeit geändert (zum Beispiel wurde das Passwort geändert). Fordern Sie einen neuen Code an, um es erneut zu versuchen.
 info-code-sent = Falls ein Konto für { $email } existiert, haben wir einen Code dorthin gesendet.
 info-verification-sent = Wir haben Ihnen eine E-Mail mit einem Code gesendet, um Ihre Adresse zu bestätigen.
 info-profile-needed = Um mit { $purpose } fortzufahren, vervollständigen Sie bitte Ihr Profil.
 success-verified = Ihre E-Mail-Adresse ist bestätigt.
-success-email-change-undone = Ihre E-Mail-Adresse ist wiederhergestellt. Alle Geräte wurden abgemeldet; legen Sie mit „Passwort vergessen?“ ein neues Passwort fest, um sich anzumelden.
 success-password-changed = Ihr Passwort wurde geändert.
 success-email-change-pending = Wir haben einen Code an Ihre neue E-Mail-Adresse gesendet. Geben Sie ihn ein, um die Änderung zu bestätigen.
 success-settings-saved = Ihre Änderungen wurden gespeichert.
@@ -196,7 +200,7 @@ mail-email_changed_notice-body = { $change ->
     [pending] Jemand hat verlangt, die E-Mail-Adresse Ihres Kontos bei { $tenant_name } zu ändern. Bis die neue Adresse bestätigt ist, ändert sich nichts.
    *[other] Die E-Mail-Adresse Ihres Kontos bei { $tenant_name } wurde soeben geändert. Nachrichten zu Ihrem Konto senden wir ab jetzt an die neue Adresse.
 }
-mail-email_changed_notice-next = Wenn Sie das nicht veranlasst haben, öffnen Sie innerhalb von { $undo_hours } Stunden den Link unten: Er behält diese Adresse (oder stellt sie wieder her), meldet alle Geräte ab und entfernt das Passwort, damit Sie mit „Passwort vergessen?“ ein neues festlegen können.
+mail-email_changed_notice-next = Wenn Sie das nicht veranlasst haben, öffnen Sie innerhalb von { $undo_hours } Stunden den Link unten. Er fragt zuerst nach; wenn Sie bestätigen, wird das Konto gesperrt: Eine noch ausstehende Änderung wird abgebrochen, alle Geräte werden abgemeldet, und niemand kann sich anmelden oder das Passwort zurücksetzen, bis unser Support mit Ihnen gesprochen hat. Die Adresse wird nicht zurückgesetzt.
 
 mail-password_changed_notice-subject = Ihr Passwort für { $tenant_name } wurde geändert
 mail-password_changed_notice-body = Das Passwort Ihres Kontos bei { $tenant_name } wurde soeben geändert.

@@ -93,6 +93,11 @@ page-link-invalid-title = This link does not work any more
 page-link-invalid-text = The link has expired or has already been used. Please ask for a new one, or sign in.
 page-other-browser-title = Open the link in the same browser
 page-other-browser-text = This link only works in the browser where you asked for it. Open it there, or enter the code from the email instead.
+page-not-me-title = Was this not you?
+page-not-me-text = Someone changed, or asked to change, the email address of your { $tenant_name } account. If it was not you, freeze the account: a change still waiting is cancelled, every device is signed out, and nobody can sign in or reset the password until { $tenant_name } support has checked with you. The email address is not moved back. If you made the change yourself, just close this page: nothing has happened.
+button-freeze-account = Freeze my account
+page-frozen-title = Your account is frozen
+page-frozen-text = A change of email address that was still waiting is cancelled, every device is signed out, and nobody can sign in or reset the password. The email address was not moved back. Please contact { $tenant_name } support: they will check with you and unlock the account.
 
 ## Form labels (ids emitted by the flow engine)
 
@@ -143,12 +148,11 @@ error-disposable-email = Please use a permanent email address, not a disposable 
 error-registration-closed = Sign-up is closed at the moment.
 error-terms-required = Please accept the terms of service to continue.
 error-attribute-invalid = The value for { $attribute } is not valid.
-error-recent-login-required = For your security, please sign in again before you change this.
+error-recovery-voided = This reset no longer works: the account changed while it waited (its password was changed, for example). Ask for a new code to try again.
 info-code-sent = If an account exists for { $email }, we sent it a code.
 info-verification-sent = We sent you an email with a code to confirm your address.
 info-profile-needed = To continue to { $purpose }, please complete your profile.
 success-verified = Your email address is confirmed.
-success-email-change-undone = Your email address is back. Every device was signed out; set a new password with “Forgot your password?” to sign in.
 success-password-changed = Your password has been changed.
 success-email-change-pending = We sent a code to your new email address. Enter it to confirm the change.
 success-settings-saved = Your changes have been saved.
@@ -197,7 +201,7 @@ mail-email_changed_notice-body = { $change ->
     [pending] Someone asked to change the email address of your { $tenant_name } account to another address. Nothing changes until the new address is confirmed.
    *[other] The email address of your { $tenant_name } account has just been changed. From now on, we will send messages about your account to the new address.
 }
-mail-email_changed_notice-next = If you did not ask for this, open the link below within { $undo_hours } hours: it keeps (or puts back) this address, signs out every device and removes the password, so that you can set a new one with “Forgot your password?”.
+mail-email_changed_notice-next = If you did not ask for this, open the link below within { $undo_hours } hours. It asks you to confirm first; if you do, the account is frozen: a change still waiting is cancelled, every device is signed out, and nobody can sign in or reset the password until our support team has checked with you. The address is not moved back.
 
 mail-password_changed_notice-subject = Your { $tenant_name } password was changed
 mail-password_changed_notice-body = The password of your { $tenant_name } account has just been changed.

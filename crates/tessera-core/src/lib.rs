@@ -65,6 +65,10 @@ pub enum CoreError {
     Forbidden { permission: &'static str },
     #[error("the database is unavailable")]
     Unavailable,
+    /// A sensitive change needs a recent sign-in (SES-08): sign in again at `sign_in` (the hosted
+    /// sign-in, which comes back to the settings) and retry with the new session.
+    #[error("this change needs a recent sign-in; sign in again first")]
+    ReauthenticationRequired { sign_in: String },
     /// A quota is used up (RL-06); it frees up after `retry_after` seconds.
     #[error("too many requests; retry after {retry_after} seconds")]
     RateLimited { retry_after: i64 },
@@ -85,6 +89,7 @@ impl CoreError {
             CoreError::Unauthenticated => "unauthenticated",
             CoreError::Forbidden { .. } => "forbidden",
             CoreError::Unavailable => "unavailable",
+            CoreError::ReauthenticationRequired { .. } => "reauthentication_required",
             CoreError::RateLimited { .. } => "rate_limited",
             CoreError::Internal(_) => "internal",
         }

@@ -42,8 +42,8 @@ kinds! {
     IDENTITY_UPDATED = "identity.updated",
         "An identity's attributes or identifiers changed (admin API or the customer's settings).",
         ["identity_id", "changed_attributes", "identifiers_changed", "by", "version"], ["attributes", "identifiers"];
-    IDENTITY_SUSPENDED = "identity.suspended", "An identity was suspended; its sessions ended for good.",
-        ["identity_id", "from", "to", "reason", "version", "sessions_revoked"], [];
+    IDENTITY_SUSPENDED = "identity.suspended", "An identity was suspended (by an admin, or `by` the \"not me\" link); its sessions ended for good.",
+        ["identity_id", "from", "to", "reason", "by", "version", "sessions_revoked"], [];
     IDENTITY_REACTIVATED = "identity.reactivated", "A suspended identity (or one pending deletion) became active again.",
         ["identity_id", "from", "to", "reason", "version", "sessions_revoked"], [];
     IDENTITY_DELETION_SCHEDULED = "identity.deletion_scheduled", "An identity was marked for erasure; it can be reactivated until then.",
@@ -66,7 +66,12 @@ kinds! {
         ["identity_id"], ["new_email"];
     EMAIL_CHANGED = "identity.email_changed", "A requested email change was proven and landed.",
         ["identity_id"], ["old", "new"];
-    EMAIL_CHANGE_UNDONE = "identity.email_change_undone", "The old address used its notice to undo an email change.",
+    /// REC-04.
+    IDENTITY_FROZEN_BY_NOTICE = "identity.frozen_by_notice",
+        "The old address confirmed the \"not me\" link of an email-change notice: the identity was suspended, its codes voided and its sessions ended, the address left as it was; `change` says whether the change was pending or had landed.",
+        ["identity_id", "change", "codes_voided", "sessions_revoked", "already_suspended"], ["notice_to"];
+    /// No longer written: the "not me" link freezes the account now (`identity.frozen_by_notice`).
+    EMAIL_CHANGE_UNDONE = "identity.email_change_undone", "Written by earlier versions only: the old address undid an email change.",
         ["identity_id", "credentials", "sessions"], ["restored", "removed"];
     TERMS_ACCEPTED = "identity.terms_accepted", "The customer accepted a version of the terms during sign-up.",
         ["identity_id", "document", "version"], [];

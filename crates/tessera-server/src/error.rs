@@ -23,6 +23,10 @@ pub struct Problem {
     /// One entry per invalid field, for 422 answers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// With `reauthentication_required` (403): the hosted sign-in to send the person to; it comes back
+    /// to the settings, and the new session may make the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<String>,
 }
 
 /// Every error an HTTP handler can return.
@@ -72,7 +76,12 @@ pub fn problem(
         code: code.to_owned(),
         detail: detail.into(),
         errors,
+        sign_in: None,
     };
+    problem_body(status, body)
+}
+
+fn problem_body(status: StatusCode, body: Problem) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -153,6 +162,18 @@ fn core_response(e: CoreError) -> Response {
             r
         }
         CoreError::Forbidden { .. } => problem(StatusCode::FORBIDDEN, code, e.to_string(), vec![]),
+        CoreError::ReauthenticationRequired { ref sign_in } => problem_body(
+            StatusCode::FORBIDDEN,
+            Problem {
+                kind: format!("urn:tessera:problem:{code}"),
+                title: title(StatusCode::FORBIDDEN),
+                status: StatusCode::FORBIDDEN.as_u16(),
+                code: code.to_owned(),
+                detail: e.to_string(),
+                errors: vec![],
+                sign_in: Some(sign_in.clone()),
+            },
+        ),
         CoreError::Unavailable => {
             let mut r = problem(
                 StatusCode::SERVICE_UNAVAILABLE,

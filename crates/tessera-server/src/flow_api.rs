@@ -252,6 +252,8 @@ pub async fn get(
         ("Tessera-Flow-Secret" = String, Header, description = "The flow secret answered when the flow started")),
     request_body = Object,
     responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse),
+        (status = 401, body = crate::error::Problem, description = "Settings: no live session of the flow's account in `Authorization: Bearer`"),
+        (status = 403, body = crate::error::Problem, description = "Settings: a password or email change from a session signed in more than 5 minutes ago (`reauthentication_required`, SES-08). Nothing changed; sign in again (`sign_in` is the hosted sign-in, or start a login flow) and retry with the new session."),
         (status = 404, body = crate::error::Problem, description = "No such flow, or not the flow's secret"),
         (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem),
         (status = 429, body = crate::error::Problem)))]

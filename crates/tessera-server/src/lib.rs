@@ -222,7 +222,10 @@ pub fn public_router(state: AppState) -> Router {
         .route("/assets/tessera.css", get(public::css))
         .route("/t/{tenant}/theme.css", get(public::theme_css))
         .route("/t/{tenant}/logout", get(public::logout))
-        .route("/t/{tenant}/flows/link", get(public::link))
+        .route(
+            "/t/{tenant}/flows/link",
+            get(public::link).post(public::confirm_link),
+        )
         .route(
             "/t/{tenant}/flows/{kind}/{id}",
             get(public::show).post(public::submit),

@@ -15,7 +15,7 @@ use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind};
 
 use crate::AppState;
 use crate::extract::client_ip;
-use crate::views::{FlowLinks, Locale, MessagePage};
+use crate::views::{FlowLinks, Locale, MessagePage, PageForm};
 
 /// How long a browser keeps its known-device token: 400 days, the most browsers allow.
 const DEVICE_COOKIE_MAX_AGE: i64 = 400 * 24 * 3600;
@@ -295,6 +295,8 @@ fn error_page(app: &AppState, tenant: &str, loc: Locale, kind: FlowKind, e: Core
             Redirect::to(&format!("/t/{tenant}/login?return_to=/t/{tenant}/settings"))
                 .into_response()
         }
+        // SES-08: sign in again, then back to the settings.
+        CoreError::ReauthenticationRequired { sign_in } => see_other(&sign_in),
         other => {
             tracing::error!(error = %other, "flow error");
             message(
@@ -591,7 +593,8 @@ pub async fn submit(
     }
 }
 
-/// `GET /t/{tenant}/flows/link?token=…`: follows a link from an email.
+/// `GET /t/{tenant}/flows/link?token=…`: follows a link from an email. A "not me" link only shows what
+/// confirming would do, with the form that confirms it (REC-04).
 pub async fn link(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
@@ -601,40 +604,158 @@ pub async fn link(
 ) -> Response {
     let loc = locale(&app, q.ui_locales.as_deref(), &headers);
     let ctx = context(&app, &tenant, &headers, peer, loc);
-    match app
-        .tessera
-        .follow_link(&ctx, q.token.as_deref().unwrap_or(""))
-        .await
-    {
-        Ok(LinkOutcome::Flow(out)) => outcome(&app, &tenant, loc, *out),
-        Ok(LinkOutcome::Confirmed(m)) => message(
+    let token = q.token.as_deref().unwrap_or("");
+    match app.tessera.follow_link(&ctx, token).await {
+        Ok(LinkOutcome::ConfirmNotMe {
+            csrf_token,
+            new_binding,
+        }) => {
+            let mp = MessagePage {
+                title_id: "page-not-me-title".into(),
+                text_id: "page-not-me-text".into(),
+                args: Default::default(),
+                link: None,
+                status: StatusCode::OK.as_u16(),
+            };
+            let form = PageForm {
+                action: format!("/t/{tenant}/flows/link"),
+                fields: vec![
+                    ("csrf_token".into(), csrf_token),
+                    ("token".into(), token.to_owned()),
+                ],
+                button_id: "button-freeze-account".into(),
+            };
+            let mut r = match app.views.render_confirmation(&tenant, &loc, &mp, &form) {
+                Ok(html) => page(&app, StatusCode::OK, html),
+                Err(e) => {
+                    tracing::error!(error = %e, "rendering a confirmation page failed");
+                    return message(
+                        &app,
+                        &tenant,
+                        loc,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "page-error-title",
+                        "page-error-text",
+                        None,
+                    );
+                }
+            };
+            if let Some(b) = new_binding {
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    app.cookies.set(app.cookies.flow, &b, None),
+                );
+            }
+            r
+        }
+        other => link_outcome(&app, &tenant, loc, other),
+    }
+}
+
+/// `POST /t/{tenant}/flows/link`: confirms a "not me" link from the form its page showed (REC-04).
+/// Cross-site posts and forms without the page's token are refused like every hosted form's.
+pub async fn confirm_link(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<PageParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let loc = locale(&app, q.ui_locales.as_deref(), &headers);
+    if cross_site(&app, &headers) {
+        return message(
             &app,
             &tenant,
+            loc,
+            StatusCode::FORBIDDEN,
+            "page-forbidden-title",
+            "page-forbidden-text",
+            None,
+        );
+    }
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !form_type.starts_with("application/x-www-form-urlencoded") {
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            None,
+        );
+    }
+    let Ok(input) = parse_form(&body) else {
+        return message(
+            &app,
+            &tenant,
+            loc,
+            StatusCode::BAD_REQUEST,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            None,
+        );
+    };
+    let field = |name: &str| input.get(name).map(String::as_str).unwrap_or("");
+    let ctx = context(&app, &tenant, &headers, peer, loc);
+    let out = app
+        .tessera
+        .confirm_not_me(&ctx, field("token"), field("csrf_token"))
+        .await;
+    link_outcome(&app, &tenant, loc, out)
+}
+
+/// Renders what following or confirming a link led to.
+fn link_outcome(
+    app: &AppState,
+    tenant: &str,
+    loc: Locale,
+    out: Result<LinkOutcome, CoreError>,
+) -> Response {
+    match out {
+        Ok(LinkOutcome::Flow(out)) => outcome(app, tenant, loc, *out),
+        Ok(LinkOutcome::Confirmed(m)) => message(
+            app,
+            tenant,
             loc,
             StatusCode::OK,
             "page-confirmed-title",
             &m.id,
             None,
         ),
+        Ok(LinkOutcome::Frozen) => message(
+            app,
+            tenant,
+            loc,
+            StatusCode::OK,
+            "page-frozen-title",
+            "page-frozen-text",
+            None,
+        ),
         Ok(LinkOutcome::OtherBrowser) => message(
-            &app,
-            &tenant,
+            app,
+            tenant,
             loc,
             StatusCode::BAD_REQUEST,
             "page-other-browser-title",
             "page-other-browser-text",
             None,
         ),
-        Ok(LinkOutcome::Invalid) => message(
-            &app,
-            &tenant,
+        // `link` shows a confirmation itself; anything else is no usable link.
+        Ok(LinkOutcome::Invalid | LinkOutcome::ConfirmNotMe { .. }) => message(
+            app,
+            tenant,
             loc,
             StatusCode::BAD_REQUEST,
             "page-link-invalid-title",
             "page-link-invalid-text",
             Some((format!("/t/{tenant}/login"), "link-sign-in")),
         ),
-        Err(e) => error_page(&app, &tenant, loc, FlowKind::Login, e),
+        Err(e) => error_page(app, tenant, loc, FlowKind::Login, e),
     }
 }
 

@@ -305,6 +305,17 @@ pub struct MessagePage {
     pub status: u16,
 }
 
+/// A form under a message page's text: one button posting hidden fields (a confirmation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageForm {
+    /// Where the form posts (a path of this server).
+    pub action: String,
+    /// Hidden fields, in order: `(name, value)`.
+    pub fields: Vec<(String, String)>,
+    /// Fluent id of the button text.
+    pub button_id: String,
+}
+
 /// A mail ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedMail {
@@ -596,6 +607,28 @@ impl Views {
         locale: &Locale,
         page: &MessagePage,
     ) -> Result<String, ViewError> {
+        self.render_message_page(tenant, locale, page, None)
+    }
+
+    /// A message page that asks before acting: its text says what the button does, and the button
+    /// posts `form`.
+    pub fn render_confirmation(
+        &self,
+        tenant: &str,
+        locale: &Locale,
+        page: &MessagePage,
+        form: &PageForm,
+    ) -> Result<String, ViewError> {
+        self.render_message_page(tenant, locale, page, Some(form))
+    }
+
+    fn render_message_page(
+        &self,
+        tenant: &str,
+        locale: &Locale,
+        page: &MessagePage,
+        form: Option<&PageForm>,
+    ) -> Result<String, ViewError> {
         let assets = self.assets(tenant);
         let locale = *locale;
         let defaults = page_defaults(tenant, &assets.theme);
@@ -612,12 +645,27 @@ impl Views {
                 .lookup(locale, label_id, &args)
                 .unwrap_or_else(|| label_id.clone()),
         });
+        let form = form.map(|f| PageFormView {
+            action: f.action.clone(),
+            fields: f
+                .fields
+                .iter()
+                .map(|(name, value)| HiddenView {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            label: assets
+                .lookup(locale, &f.button_id, &args)
+                .unwrap_or_else(|| f.button_id.clone()),
+        });
         let view = MessageView {
             frame: self.frame(tenant, &assets, locale, title, &FlowLinks::default()),
             text,
             status: page.status,
             is_error: page.status >= 400,
             link,
+            form,
         };
         self.render(&assets, "message.html", &view, locale, defaults)
     }
@@ -911,6 +959,20 @@ struct MessageView {
     status: u16,
     is_error: bool,
     link: Option<LinkView>,
+    form: Option<PageFormView>,
+}
+
+#[derive(Serialize)]
+struct PageFormView {
+    action: String,
+    fields: Vec<HiddenView>,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct HiddenView {
+    name: String,
+    value: String,
 }
 
 #[derive(Serialize)]
@@ -1976,7 +2038,7 @@ mod tests {
         "error-registration-closed",
         "error-terms-required",
         "error-attribute-invalid",
-        "error-recent-login-required",
+        "error-recovery-voided",
         "info-code-sent",
         "info-verification-sent",
         "info-profile-needed",
@@ -2031,6 +2093,11 @@ mod tests {
             "page-confirmed-text",
             "page-link-invalid-title",
             "page-link-invalid-text",
+            "page-not-me-title",
+            "page-not-me-text",
+            "button-freeze-account",
+            "page-frozen-title",
+            "page-frozen-text",
             "page-other-browser-title",
             "page-other-browser-text",
         ]

@@ -24,11 +24,18 @@ pub const MAX_CODE_ATTEMPTS: i64 = 5;
 /// The purpose of a decoy code (see the module documentation).
 const DECOY: &str = "decoy";
 
-/// The purpose of the undo link sent to the old address of an email change (REC-04).
+/// The purpose of the "not me" link sent to the old address of an email change (REC-04); the stored
+/// name is older than what the link does now (it freezes the account, see `links`).
 pub(crate) const EMAIL_UNDO: &str = "email_undo";
 
-/// How long the undo link of an email change works: long enough for the owner to read the notice,
-/// short enough that an abandoned mailbox does not keep a way back into the account for long.
+/// The purpose of a recovery's accepted proof: a recovery flow that proved the address holds one while it
+/// waits for the new password, and setting the password consumes it. It is voided with every other proof
+/// in flight, so a password change, another finished reset or revoked sessions end a waiting recovery
+/// too (REC-02, REC-07).
+const RECOVERY_GRANT: &str = "recovery_grant";
+
+/// How long the "not me" link of an email change works: long enough for the owner to read the notice,
+/// short enough that whoever picks up a mailbox the owner left behind cannot freeze the account long after.
 pub const UNDO_TTL: time::Duration = time::Duration::hours(72);
 
 /// A code and link just issued, to put in a mail.
@@ -131,8 +138,49 @@ impl Tessera {
             .map(drop)
     }
 
-    /// Issues the link that undoes an email change, for the old address `target` (REC-04). It belongs to
-    /// no flow and survives the voiding that password changes and revocations do.
+    /// Records that a recovery flow proved its address and may now set the password (see
+    /// [`RECOVERY_GRANT`]); it lives as long as the flow. Its code and link are thrown away.
+    pub(crate) async fn issue_recovery_grant(
+        &self,
+        tx: &mut Tx,
+        tenant_slug: &str,
+        flow: &Flow,
+        identity: IdentityId,
+    ) -> Result<()> {
+        let code = NewCode {
+            identity: Some(identity),
+            flow: Some(flow),
+            purpose: RECOVERY_GRANT,
+            target: "",
+            session: None,
+            ttl: (flow.expires_at - self.now()).max(time::Duration::ZERO),
+        };
+        self.store_code(tx, tenant_slug, flow.tenant_id, code)
+            .await
+            .map(drop)
+    }
+
+    /// Consumes the recovery grant of `flow` for `identity`; `false` when it was voided meanwhile (or
+    /// never issued), and then the password must not be set.
+    pub(crate) async fn take_recovery_grant(
+        &self,
+        tx: &mut Tx,
+        flow: &Flow,
+        identity: IdentityId,
+    ) -> Result<bool> {
+        let now = self.now();
+        let Some(grant) = tessera_store::codes::live_for_flow(tx, flow.id, now).await? else {
+            return Ok(false);
+        };
+        if grant.purpose != RECOVERY_GRANT || grant.identity_id != Some(identity) {
+            return Ok(false);
+        }
+        Ok(tessera_store::codes::consume(tx, grant.id, now).await?)
+    }
+
+    /// Issues the "not me" link of an email change, for the old address `target` (REC-04). It belongs
+    /// to no flow and survives the voiding that password changes and revocations do: the person it
+    /// protects may be the one locked out.
     pub(crate) async fn issue_undo_link(
         &self,
         tx: &mut Tx,
@@ -187,9 +235,20 @@ impl Tessera {
     }
 
     /// Voids every pending code and link of an identity but the undo links of email changes: a
-    /// password change or reset and revoked sessions end every proof in flight (REC-02).
+    /// password change or reset and revoked sessions end every proof in flight (REC-02), including a
+    /// recovery that proved its address and waits for the password.
     pub(crate) async fn void_codes_of(&self, tx: &mut Tx, identity: IdentityId) -> Result<u64> {
         Ok(tessera_store::codes::void_for_identity(tx, identity, EMAIL_UNDO, self.now()).await?)
+    }
+
+    /// Voids every pending code and link of an identity, undo links included (an account frozen from
+    /// an email-change notice).
+    pub(crate) async fn void_every_code_of(
+        &self,
+        tx: &mut Tx,
+        identity: IdentityId,
+    ) -> Result<u64> {
+        Ok(tessera_store::codes::void_all_for_identity(tx, identity, self.now()).await?)
     }
 
     /// Whether the session that asked for `code` (if one did) is still alive: an email change dies

@@ -2,7 +2,12 @@
 //! be opened anywhere: it only advances a browser flow in the browser that started it (otherwise a person
 //! who started a sign-up with someone else's address could finish it once the owner clicks), and it is
 //! consumed only once that check passed. Two links need no flow: confirming an email change (only while
-//! the session that asked is alive) and undoing one from the notice to the old address (REC-04).
+//! the session that asked is alive) and the "not me" link of the notice to the old address (REC-04).
+//!
+//! The "not me" link does nothing when opened: mail scanners and link prefetchers open links, so a GET
+//! (or HEAD) only shows what confirming would do, with a form that posts back. The form is bound to the
+//! browser that opened the page like every hosted form (the flow-binding cookie, and a CSRF token
+//! derived from it and the link), and only that post uses the link up.
 use serde_json::json;
 use tessera_model::flow::{FlowChannel, UiMessage};
 
@@ -18,6 +23,15 @@ pub enum LinkOutcome {
     Flow(Box<FlowOutcome>),
     /// A change was confirmed (email change): show this message.
     Confirmed(UiMessage),
+    /// A "not me" link, opened: ask before freezing the account. The page's form posts `token` and
+    /// `csrf_token` back from the same browser.
+    ConfirmNotMe {
+        csrf_token: String,
+        /// Set this as the flow-binding cookie (the browser arrived without one).
+        new_binding: Option<String>,
+    },
+    /// A "not me" link, confirmed: the account is frozen until support lifts it.
+    Frozen,
     /// The link belongs to a flow started in another browser: enter the code there instead.
     OtherBrowser,
     /// Unknown, used or expired.
@@ -42,22 +56,18 @@ impl Tessera {
             return Ok(LinkOutcome::Invalid);
         }
         if code.purpose == codes::EMAIL_UNDO {
-            drop(conn);
-            let Some(identity) = code.identity_id else {
-                return Ok(LinkOutcome::Invalid);
+            // Opening it changes nothing; see the module documentation.
+            let (binding, new_binding) = match ctx.browser_binding.as_deref() {
+                Some(b) if !b.is_empty() && b.len() <= 100 => (b.to_owned(), None),
+                _ => {
+                    let b = tessera_crypto::random_token()?;
+                    (b.clone(), Some(b))
+                }
             };
-            let mut tx = self.db.begin().await?;
-            if !tessera_store::codes::consume(&mut tx, code.id, now).await?
-                || !settings::undo_email_change(self, &mut tx, &tenant, identity, &code.target)
-                    .await?
-            {
-                return Ok(LinkOutcome::Invalid);
-            }
-            tx.commit().await?;
-            return Ok(LinkOutcome::Confirmed(UiMessage::success(
-                "success-email-change-undone",
-                "Your email address is back. Every device was signed out; set a new password to sign in.",
-            )));
+            return Ok(LinkOutcome::ConfirmNotMe {
+                csrf_token: self.not_me_csrf(&binding, token),
+                new_binding,
+            });
         }
         if code.purpose == "email_change" {
             drop(conn);
@@ -124,7 +134,7 @@ impl Tessera {
                 Step::Advance
             }
             tessera_model::flow::FlowKind::Recovery => {
-                recovery::proven(&mut flow, code.identity_id);
+                recovery::proven(self, &mut tx, &tenant, &mut flow, code.identity_id).await?;
                 Step::Advance
             }
             tessera_model::flow::FlowKind::Verification => {
@@ -146,5 +156,68 @@ impl Tessera {
             .conclude(ctx, &tenant, flow, expected, &before, step, Some(tx))
             .await?;
         Ok(LinkOutcome::Flow(Box::new(outcome)))
+    }
+}
+
+impl Tessera {
+    /// The CSRF token of the "not me" form: bound to the browser that opened the page and to the link.
+    fn not_me_csrf(&self, binding: &str, token: &str) -> String {
+        self.keys
+            .secret_hasher
+            .hash(&format!("not-me-csrf\u{0}{binding}\u{0}{token}"))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Confirms a "not me" link from the form its page showed (REC-04): freezes the account (see
+    /// `settings::freeze_by_notice`) and uses the link up, in one transaction. A form that is not the
+    /// page's own (no binding cookie, wrong token) is refused like any hosted form's, changing nothing.
+    pub async fn confirm_not_me(
+        &self,
+        ctx: &FlowContext,
+        token: &str,
+        csrf_token: &str,
+    ) -> Result<LinkOutcome> {
+        if token.is_empty() || token.len() > 100 {
+            return Ok(LinkOutcome::Invalid);
+        }
+        let bound = ctx
+            .browser_binding
+            .as_deref()
+            .filter(|b| !b.is_empty() && b.len() <= 100)
+            .is_some_and(|b| {
+                tessera_crypto::constant_time_eq(
+                    self.not_me_csrf(b, token).as_bytes(),
+                    csrf_token.as_bytes(),
+                )
+            });
+        if ctx.channel != FlowChannel::Browser || !bound {
+            return Err(CoreError::BadRequest {
+                code: "csrf",
+                detail: "the form's security token is missing or wrong".into(),
+            });
+        }
+        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let Some(code) =
+            tessera_store::codes::live_by_link(&mut tx, &self.link_hash(token), now).await?
+        else {
+            return Ok(LinkOutcome::Invalid);
+        };
+        let Some(identity) = code
+            .identity_id
+            .filter(|_| code.tenant_id == tenant.id && code.purpose == codes::EMAIL_UNDO)
+        else {
+            return Ok(LinkOutcome::Invalid);
+        };
+        if !tessera_store::codes::consume(&mut tx, code.id, now).await?
+            || !settings::freeze_by_notice(self, &mut tx, &tenant, identity, &code.target).await?
+        {
+            return Ok(LinkOutcome::Invalid);
+        }
+        tx.commit().await?;
+        Ok(LinkOutcome::Frozen)
     }
 }

@@ -435,6 +435,10 @@ impl Tessera {
             n.messages.clear();
         }
         flow.ui.messages.clear();
+        // A sensitive settings change from a stale session is refused before anything is counted.
+        if kind == FlowKind::Settings {
+            settings::require_recent(self, ctx, &flow, &input).await?;
+        }
         // The guard runs before the step's own code; a step never throttles by itself.
         let guarded = self.guard_step(ctx, &flow, &input).await?;
         let (step, tx) = match &guarded.verdict {

@@ -111,7 +111,7 @@ async fn submit_email(
 
 async fn submit_code(
     t: &Tessera,
-    _tenant: &Tenant,
+    tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
@@ -127,7 +127,7 @@ async fn submit_code(
     let mut tx = t.db.begin().await?;
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
-            proven(flow, stored.identity_id);
+            proven(t, &mut tx, tenant, flow, stored.identity_id).await?;
             Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
@@ -144,8 +144,18 @@ async fn submit_code(
     }
 }
 
-/// The address is proven: ask for the new password.
-pub(crate) fn proven(flow: &mut Flow, identity: Option<IdentityId>) {
+/// The address is proven: ask for the new password. The flow holds a recovery grant until then, which
+/// every later password change, reset or revocation voids (REC-02, REC-07).
+pub(crate) async fn proven(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    identity: Option<IdentityId>,
+) -> Result<()> {
+    if let Some(id) = identity {
+        t.issue_recovery_grant(tx, &tenant.slug, flow, id).await?;
+    }
     flow.identity_id = identity;
     super::put(flow, "verified", json!(true));
     flow.state = "set_password".into();
@@ -157,6 +167,20 @@ pub(crate) fn proven(flow: &mut Flow, identity: Option<IdentityId>) {
         nodes::password("password", "password", true),
         nodes::button("password", "method", "password", "button-save", "Save"),
     ];
+    Ok(())
+}
+
+/// The recovery's grant was voided while it waited for the password (the password changed, another
+/// reset finished, the sessions were revoked or the account was frozen): the customer starts again
+/// from the address, and nothing is set.
+fn voided(flow: &mut Flow, email: &str) {
+    flow.identity_id = None;
+    flow.internal = json!({});
+    nodes::ask_email(flow, Some(email));
+    flow.ui.messages = vec![UiMessage::error(
+        "error-recovery-voided",
+        "This reset no longer works: the account changed while it waited (its password was changed, for example). Ask for a new code to try again.",
+    )];
 }
 
 async fn submit_password(
@@ -188,6 +212,10 @@ async fn submit_password(
     }
     let hash = t.passwords.hash(password).await?;
     let mut tx = t.db.begin().await?;
+    if !t.take_recovery_grant(&mut tx, flow, identity).await? {
+        voided(flow, &email);
+        return Ok((Step::Advance, None));
+    }
     set_password(
         t,
         &mut tx,

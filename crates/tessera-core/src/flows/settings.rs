@@ -1,12 +1,13 @@
 //! Self-service basics for a signed-in customer: edit the attributes the schema lets customers edit,
 //! change password (needs the current one and a recent sign-in), change email (pending until the new
-//! address is confirmed from the session that asked; the old address is told, with a link that undoes
-//! the change: REC-04), list and revoke sessions.
+//! address is confirmed from the session that asked; the old address is told, with a "not me" link that
+//! freezes the account: REC-04), list and revoke sessions. Password and email changes need a sign-in
+//! younger than [`RECENT_LOGIN`] (SES-08).
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types as ev_types};
 use tessera_model::flow::{Flow, UiMessage};
 use tessera_model::identifier::{self, IdentifierKind};
-use tessera_model::identity::{Identifier, Identity};
+use tessera_model::identity::{Identifier, Identity, IdentityState};
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 use time::format_description::well_known::Rfc3339;
@@ -166,6 +167,48 @@ fn rfc3339(at: OffsetDateTime) -> serde_json::Value {
 
 fn recent(t: &Tessera, s: &ActiveSession) -> bool {
     t.now() - s.session.authenticated_at <= RECENT_LOGIN
+}
+
+/// The methods that change how the account is proven or reached, and so need a recent sign-in (SES-08).
+const SENSITIVE: [&str; 2] = ["password", "email"];
+
+/// Refuses a sensitive settings change from a session whose sign-in is older than [`RECENT_LOGIN`]
+/// (SES-08), before the guard counts anything or the step runs: the refusal changes nothing and says
+/// where to sign in again. The hosted sign-in comes back to the settings, and its fresh session is recent.
+pub(crate) async fn require_recent(
+    t: &Tessera,
+    ctx: &FlowContext,
+    flow: &Flow,
+    input: &FlowInput,
+) -> Result<()> {
+    if !input
+        .get("method")
+        .is_some_and(|m| SENSITIVE.contains(&m.as_str()))
+        || input.contains_key("revoke_session")
+    {
+        return Ok(());
+    }
+    let session = match &ctx.session_token {
+        Some(tok) => t.session_from_token(&ctx.tenant, tok).await?,
+        None => None,
+    };
+    match session.filter(|s| Some(s.session.identity_id) == flow.identity_id) {
+        Some(s) => ensure_recent(t, &ctx.tenant, &s),
+        // The step refuses a missing or foreign session as unauthenticated.
+        None => Ok(()),
+    }
+}
+
+fn ensure_recent(t: &Tessera, tenant_slug: &str, s: &ActiveSession) -> Result<()> {
+    if recent(t, s) {
+        return Ok(());
+    }
+    let back: String =
+        url::form_urlencoded::byte_serialize(format!("/t/{tenant_slug}/settings").as_bytes())
+            .collect();
+    Err(CoreError::ReauthenticationRequired {
+        sign_in: t.public_url(tenant_slug, &format!("/login?return_to={back}")),
+    })
 }
 
 pub(crate) async fn submit(
@@ -361,20 +404,6 @@ async fn save(t: &Tessera, tx: &mut Tx, identity: &mut Identity) -> Result<()> {
     Ok(())
 }
 
-fn needs_recent(flow: &mut Flow) -> Outcome {
-    flow.ui.messages.push(UiMessage::error(
-        "error-recent-login-required",
-        "For your security, please sign in again first.",
-    ));
-    (
-        Step::Stay {
-            reason: "recent_login_required",
-        },
-        None,
-        None,
-    )
-}
-
 async fn password(
     t: &Tessera,
     tenant: &Tenant,
@@ -382,9 +411,7 @@ async fn password(
     session: &ActiveSession,
     input: &FlowInput,
 ) -> Result<Outcome> {
-    if !recent(t, session) {
-        return Ok(needs_recent(flow));
-    }
+    ensure_recent(t, &tenant.slug, session)?;
     let (Some(current), Some(new)) = (
         raw_field(input, "current_password"),
         raw_field(input, "new_password"),
@@ -469,9 +496,7 @@ async fn email(
     session: &ActiveSession,
     input: &FlowInput,
 ) -> Result<Outcome> {
-    if !recent(t, session) {
-        return Ok(needs_recent(flow));
-    }
+    ensure_recent(t, &tenant.slug, session)?;
     let Some(Ok(n)) =
         field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw))
     else {
@@ -621,8 +646,8 @@ async fn confirm_email(
     }
 }
 
-/// Replaces the identity's email with the proven new one and tells the old address, with a link that
-/// undoes the change.
+/// Replaces the identity's email with the proven new one and tells the old address, with a "not me"
+/// link (see [`freeze_by_notice`]).
 pub(crate) async fn apply_email_change(
     t: &Tessera,
     tx: &mut Tx,
@@ -696,61 +721,65 @@ pub(crate) async fn apply_email_change(
     t.record(tx, &Caller::system(), ev, None).await
 }
 
-/// Undoes an email change from the link sent to the old address (REC-04): puts `old` back as the proven
-/// email, and, since whoever made the change may hold a session or know (or have reset) the password,
-/// ends every session, removes the password and voids every pending code, so the owner takes the
-/// account back through recovery at the restored address. `false` when the old address meanwhile
-/// belongs to another account (nothing changes then).
-pub(crate) async fn undo_email_change(
+/// Freezes an account from the "not me" link of an email-change notice (REC-04). Whoever holds the old
+/// mailbox may be the owner fighting a thief, or someone who picked up a mailbox the owner left behind,
+/// so the link gives the account to neither: it cancels a pending change and every other proof in flight
+/// (codes and links, undo links included), ends every session and suspends the identity with the reason
+/// recorded. The addresses stay as they are; support lifts the suspension through the admin API once it
+/// has checked who the owner is. `false` when the identity is gone or cannot be suspended (nothing
+/// changes then).
+pub(crate) async fn freeze_by_notice(
     t: &Tessera,
     tx: &mut Tx,
     tenant: &Tenant,
     id: tessera_model::IdentityId,
-    old: &str,
+    notice_to: &str,
 ) -> Result<bool> {
-    let Some(identity) = tessera_store::identities::get(tx, tenant.id, id).await? else {
+    let Some(mut identity) = tessera_store::identities::get(tx, tenant.id, id).await? else {
         return Ok(false);
     };
-    if let Some(holder) =
-        tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, old).await?
-        && holder != id
-    {
+    let from = identity.state;
+    let already = from == IdentityState::Suspended;
+    if !already && !from.can_become(IdentityState::Suspended) {
         return Ok(false);
     }
-    let replaced: Vec<String> = identity
+    // The notice's address still on the account: the change it announced had not landed yet.
+    let change = if identity
         .identifiers
         .iter()
-        .filter(|i| i.kind == IdentifierKind::Email && i.value != old)
-        .map(|i| i.value.clone())
-        .collect();
-    let mut idents: Vec<Identifier> = identity
-        .identifiers
-        .iter()
-        .filter(|i| i.kind != IdentifierKind::Email)
-        .cloned()
-        .collect();
-    idents.push(Identifier {
-        kind: IdentifierKind::Email,
-        value: old.to_owned(),
-        verified: true,
-    });
-    let now = t.now();
-    tessera_store::identities::delete_identifiers(tx, tenant.id, id).await?;
-    for ident in &idents {
-        tessera_store::identities::insert_identifier(tx, tenant.id, id, ident, now).await?;
+        .any(|i| i.kind == IdentifierKind::Email && i.value == notice_to)
+    {
+        "pending"
+    } else {
+        "landed"
+    };
+    if !already {
+        identity.state = IdentityState::Suspended;
+        save(t, tx, &mut identity).await?;
     }
-    t.void_codes_of(tx, id).await?;
-    let wiped = tessera_store::credentials::delete_all(tx, id).await?;
+    let voided = t.void_every_code_of(tx, id).await?;
     let sessions = t
-        .revoke_sessions_of(tx, tenant.id, id, None, "email_change_undone")
+        .revoke_sessions_of(tx, tenant.id, id, None, NOT_ME)
         .await?;
+    if !already {
+        let ev = NewEvent::new(
+            tenant.id,
+            ev_types::IDENTITY_SUSPENDED,
+            identity_subject(id),
+            json!({"identity_id": id, "from": from, "to": IdentityState::Suspended, "reason": NOT_ME, "by": "not_me_link", "version": identity.version, "sessions_revoked": sessions}),
+        );
+        t.record(tx, &Caller::system(), ev, None).await?;
+    }
     let ev = NewEvent::new(
         tenant.id,
-        types::EMAIL_CHANGE_UNDONE,
+        types::IDENTITY_FROZEN_BY_NOTICE,
         identity_subject(id),
-        json!({"identity_id": id, "credentials": wiped, "sessions": sessions}),
+        json!({"identity_id": id, "change": change, "codes_voided": voided, "sessions_revoked": sessions, "already_suspended": already}),
     )
-    .with_personal(id, json!({"restored": old, "removed": replaced}));
+    .with_personal(id, json!({"notice_to": notice_to}));
     t.record(tx, &Caller::system(), ev, None).await?;
     Ok(true)
 }
+
+/// Why an account was frozen from an email-change notice, as recorded.
+const NOT_ME: &str = "not_me_notice";

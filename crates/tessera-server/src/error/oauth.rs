@@ -118,6 +118,7 @@ impl OAuthError {
         let (code, retry_after) = match e {
             CoreError::Unauthenticated => (OAuthCode::InvalidClient, None),
             CoreError::Forbidden { .. } => (OAuthCode::UnauthorizedClient, None),
+            CoreError::ReauthenticationRequired { .. } => (OAuthCode::LoginRequired, None),
             CoreError::NotFound { .. }
             | CoreError::Invalid { .. }
             | CoreError::BadRequest { .. }

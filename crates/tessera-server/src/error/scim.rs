@@ -69,7 +69,9 @@ impl ScimError {
                 (StatusCode::BAD_REQUEST, Some(ScimType::InvalidSyntax))
             }
             CoreError::Unauthenticated => (StatusCode::UNAUTHORIZED, None),
-            CoreError::Forbidden { .. } => (StatusCode::FORBIDDEN, None),
+            CoreError::Forbidden { .. } | CoreError::ReauthenticationRequired { .. } => {
+                (StatusCode::FORBIDDEN, None)
+            }
             CoreError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, None),
             CoreError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
             CoreError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),

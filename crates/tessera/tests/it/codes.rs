@@ -385,6 +385,76 @@ async fn rec_02_a_password_change_voids_every_outstanding_code(engine: Engine) {
     assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
 }
 
+/// Starts recovery for `email` and proves the address: the flow waits for the new password.
+async fn recovery_at_set_password(s: &TestServer, email: &str) -> Value {
+    let flow = start(s, "recovery", json!({})).await;
+    submit(s, &flow, json!({"email": email})).await;
+    let code = s.code_for(email).await.unwrap();
+    let r = submit(s, &flow, json!({"code": code})).await;
+    assert_eq!(r.json["flow"]["state"], "set_password", "{r:?}");
+    flow
+}
+
+async fn rec_02_a_recovery_waiting_for_a_password_dies_when_the_password_changes(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "wait@example.com", json!({})).await;
+    // Someone proved the address, then the owner changed the password in settings.
+    let waiting = recovery_at_set_password(&s, "wait@example.com").await;
+    let r = submit_as(&s, &settings_flow(&s, &token).await, json!({"method": "password", "current_password": PASSWORD, "new_password": "the owner's new passphrase"}), Some(&token)).await;
+    assert!(
+        messages(&r).contains(&"success-password-changed".to_owned()),
+        "{r:?}"
+    );
+    let r = submit(
+        &s,
+        &waiting,
+        json!({"password": "a late passphrase of theirs"}),
+    )
+    .await;
+    assert_ne!(r.json["done"], true, "{r:?}");
+    assert!(
+        messages(&r).contains(&"error-recovery-voided".to_owned()),
+        "{r:?}"
+    );
+    assert!(
+        sign_in(&s, "wait@example.com", "a late passphrase of theirs")
+            .await
+            .json["session_token"]
+            .is_null()
+    );
+    assert!(
+        sign_in(&s, "wait@example.com", "the owner's new passphrase")
+            .await
+            .json["session_token"]
+            .is_string()
+    );
+    // Two recoveries wait for a password; the first to finish voids the other.
+    let first = recovery_at_set_password(&s, "wait@example.com").await;
+    let second = recovery_at_set_password(&s, "wait@example.com").await;
+    let r = submit(
+        &s,
+        &first,
+        json!({"password": "the first reset's passphrase"}),
+    )
+    .await;
+    assert_eq!(r.json["done"], true, "{r:?}");
+    let r = submit(
+        &s,
+        &second,
+        json!({"password": "the second reset's passphrase"}),
+    )
+    .await;
+    assert_ne!(r.json["done"], true, "{r:?}");
+    assert!(
+        sign_in(&s, "wait@example.com", "the first reset's passphrase")
+            .await
+            .json["session_token"]
+            .is_string()
+    );
+}
+
 async fn rec_02_revoking_the_requesting_session_voids_its_email_change(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -437,7 +507,225 @@ async fn rec_02_revoking_the_requesting_session_voids_its_email_change(engine: E
     assert_eq!(emails_of(&s, &id).await, vec!["rv@example.com"]);
 }
 
-async fn rec_04_the_not_me_notice_undoes_a_landed_email_change(engine: Engine) {
+/// The value of a hidden field in a page.
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker)? + marker.len();
+    html[at..].split('"').next().map(str::to_owned)
+}
+
+/// Opens a "not me" link in browser `c`: the status and the page.
+async fn open_not_me(c: &reqwest::Client, link: &str) -> (u16, String) {
+    let r = c.get(link).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Sends the form of a "not me" page from browser `c`, with the fields the page holds: the status and
+/// the page answered.
+async fn confirm_not_me(s: &TestServer, c: &reqwest::Client, page: &str) -> (u16, String) {
+    assert!(
+        page.contains("method=\"post\" action=\"/t/default/flows/link\""),
+        "{page}"
+    );
+    let form = [
+        ("csrf_token", hidden(page, "csrf_token").unwrap()),
+        ("token", hidden(page, "token").unwrap()),
+    ];
+    let r = c
+        .post(format!("{}/t/default/flows/link", s.public))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Opens a "not me" link and confirms it, as its reader does.
+async fn not_me(s: &TestServer, link: &str) -> (u16, String) {
+    let c = crate::pages::browser();
+    let (status, page) = open_not_me(&c, link).await;
+    assert_eq!(status, 200, "{page}");
+    confirm_not_me(s, &c, &page).await
+}
+
+async fn state_of(s: &TestServer, id: &str) -> String {
+    let r = s
+        .get(&format!("/admin/v1/tenants/default/identities/{id}"))
+        .await;
+    r.json["state"].as_str().unwrap().to_owned()
+}
+
+async fn events(s: &TestServer, kind: &str) -> Vec<Value> {
+    s.get(&format!("/admin/v1/tenants/default/events?type={kind}"))
+        .await
+        .json["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// How many mails went to `to`.
+async fn mails_to(s: &TestServer, to: &str) -> usize {
+    s.mailbox().await.iter().filter(|m| m["to"] == to).count()
+}
+
+/// What recovery answers for `email`: the address step and a guessed code.
+async fn recovery_answers(s: &TestServer, email: &str) -> Vec<(u16, Value, Vec<String>)> {
+    let flow = start(s, "recovery", json!({})).await;
+    let mut steps = vec![answer(&submit(s, &flow, json!({"email": email})).await)];
+    steps.push(answer(&submit(s, &flow, json!({"code": "123456"})).await));
+    steps
+}
+
+/// A frozen account answers sign-in and recovery exactly as an address nobody has (RL-05), and no code
+/// reaches any of its addresses.
+async fn assert_frozen_like_nobody(s: &TestServer, addresses: &[&str], password: &str) {
+    let nobody = recovery_answers(s, "nobody-at-all@example.com").await;
+    for addr in addresses {
+        let before = mails_to(s, addr).await;
+        assert_eq!(recovery_answers(s, addr).await, nobody, "{addr}");
+        assert_eq!(
+            mails_to(s, addr).await,
+            before,
+            "no recovery code to {addr}"
+        );
+        assert_eq!(
+            answer(&sign_in(s, addr, password).await),
+            answer(&sign_in(s, "nobody-at-all@example.com", password).await),
+            "{addr}"
+        );
+    }
+}
+
+async fn rec_04_opening_the_not_me_link_changes_nothing_until_confirmed(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let owner = sign_up(&s, "look@example.com", json!({})).await;
+    let id = identity_id(&s, "look@example.com").await;
+    request_email_change(&s, &owner, "look-new@example.com").await;
+    let link = s.link_for("look@example.com").await.unwrap();
+    // Mail scanners and link prefetchers: HEAD, GET without cookies, again and again.
+    let head = s.http.head(&link).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    for _ in 0..3 {
+        assert_eq!(follow(&s, &link).await, 200);
+    }
+    // A person opens it: the page says what confirming does, and asks first.
+    let c = crate::pages::browser();
+    let (status, page) = open_not_me(&c, &link).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\""), "{page}");
+    assert!(
+        page.contains("support"),
+        "the page says what follows: {page}"
+    );
+    // Posts that are not the page's own form are refused like every other hosted form (WEB-02).
+    let token = hidden(&page, "token").unwrap();
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let url = format!("{}/t/default/flows/link", s.public);
+    let no_csrf = c
+        .post(&url)
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let forged = c
+        .post(&url)
+        .form(&[("token", token.as_str()), ("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let cross_site = c
+        .post(&url)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", token.as_str()), ("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    let other_browser = crate::pages::browser()
+        .post(&url)
+        .form(&[("token", token.as_str()), ("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other_browser.status(),
+        403,
+        "the form belongs to the browser that opened it"
+    );
+    // Nothing changed: the account, its session and the pending change are as they were.
+    assert_eq!(state_of(&s, &id).await, "active");
+    assert_eq!(whoami(&s, &owner).await, 200);
+    assert!(events(&s, "identity.frozen_by_notice").await.is_empty());
+    assert!(events(&s, "identity.suspended").await.is_empty());
+    // And the link still works for its reader.
+    let (status, done) = confirm_not_me(&s, &c, &page).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(state_of(&s, &id).await, "suspended");
+}
+
+async fn rec_04_the_not_me_link_cancels_a_pending_email_change_and_freezes_the_account(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "pend@example.com", json!({})).await;
+    let id = identity_id(&s, "pend@example.com").await;
+    let thief = sign_in(&s, "pend@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flow = request_email_change(&s, &thief, "pend-thief@example.com").await;
+    let asked = s.last_mail_to("pend@example.com").await.unwrap();
+    assert_eq!(asked["template"], "email_changed_notice");
+    let text = asked["text"].as_str().unwrap();
+    assert!(text.contains("Nothing changes until"), "{text}");
+    assert!(
+        text.contains("asks you to confirm") && text.contains("frozen"),
+        "the notice says what the link does: {text}"
+    );
+    let confirm_code = s.code_for("pend-thief@example.com").await.unwrap();
+    let confirm_link = s.link_for("pend-thief@example.com").await.unwrap();
+    let undo = s.link_for("pend@example.com").await.unwrap();
+    let (status, page) = not_me(&s, &undo).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("support"), "{page}");
+    assert_eq!(state_of(&s, &id).await, "suspended");
+    assert_eq!(whoami(&s, &thief).await, 401, "every session ended");
+    // The pending change is cancelled: neither its code nor its link moves the account.
+    let r = submit_as(
+        &s,
+        &flow,
+        json!({"method": "confirm_email", "code": confirm_code}),
+        Some(&thief),
+    )
+    .await;
+    assert!(
+        !messages(&r).contains(&"success-verified".to_owned()),
+        "{r:?}"
+    );
+    assert_eq!(follow(&s, &confirm_link).await, 400);
+    assert_eq!(emails_of(&s, &id).await, vec!["pend@example.com"]);
+    let frozen = events(&s, "identity.frozen_by_notice").await;
+    assert_eq!(frozen.len(), 1, "{frozen:?}");
+    assert_eq!(frozen[0]["data"]["change"], "pending");
+    let suspended = events(&s, "identity.suspended").await;
+    assert_eq!(suspended[0]["data"]["reason"], "not_me_notice");
+    assert_eq!(follow(&s, &undo).await, 400, "the link is single-use");
+    assert_frozen_like_nobody(
+        &s,
+        &["pend@example.com", "pend-thief@example.com"],
+        PASSWORD,
+    )
+    .await;
+}
+
+async fn rec_04_the_not_me_link_freezes_the_account_after_a_landed_email_change(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
     };
@@ -448,11 +736,6 @@ async fn rec_04_the_not_me_notice_undoes_a_landed_email_change(engine: Engine) {
         .unwrap()
         .to_owned();
     request_email_change(&s, &thief, "undo-thief@example.com").await;
-    let asked = s.last_mail_to("undo@example.com").await.unwrap();
-    assert_eq!(asked["template"], "email_changed_notice");
-    let text = asked["text"].as_str().unwrap();
-    assert!(text.contains("Nothing changes until"), "{text}");
-    assert!(text.contains("/flows/link?token="), "{text}");
     let confirm = s.link_for("undo-thief@example.com").await.unwrap();
     assert_eq!(follow(&s, &confirm).await, 200);
     assert_eq!(emails_of(&s, &id).await, vec!["undo-thief@example.com"]);
@@ -461,8 +744,8 @@ async fn rec_04_the_not_me_notice_undoes_a_landed_email_change(engine: Engine) {
     let undo = s
         .link_for("undo@example.com")
         .await
-        .expect("the notice to the old address carries an undo link");
-    // The thief resets the password through the new address: that must not void the undo.
+        .expect("the notice to the old address carries a link");
+    // The thief resets the password through the new address: that must not void the link.
     recover(&s, "undo-thief@example.com", "the thief's own passphrase").await;
     let thief = sign_in(&s, "undo-thief@example.com", "the thief's own passphrase")
         .await
@@ -470,26 +753,102 @@ async fn rec_04_the_not_me_notice_undoes_a_landed_email_change(engine: Engine) {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(follow(&s, &undo).await, 200);
-    assert_eq!(emails_of(&s, &id).await, vec!["undo@example.com"]);
+    let (status, page) = not_me(&s, &undo).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(state_of(&s, &id).await, "suspended");
+    assert_eq!(
+        emails_of(&s, &id).await,
+        vec!["undo-thief@example.com"],
+        "the address is not moved back: support decides"
+    );
     assert_eq!(whoami(&s, &thief).await, 401, "every session ended");
     assert_eq!(whoami(&s, &owner).await, 401);
-    assert!(
-        sign_in(&s, "undo@example.com", "the thief's own passphrase")
-            .await
-            .json["session_token"]
-            .is_null(),
-        "the password the thief set is gone"
+    let frozen = events(&s, "identity.frozen_by_notice").await;
+    assert_eq!(frozen[0]["data"]["change"], "landed", "{frozen:?}");
+    assert_eq!(follow(&s, &undo).await, 400, "the link is single-use");
+    assert_frozen_like_nobody(
+        &s,
+        &["undo@example.com", "undo-thief@example.com"],
+        "the thief's own passphrase",
+    )
+    .await;
+    // Support lifts the freeze through the admin API: it needs `identity:write`, and it is recorded.
+    let readonly = s.mint_key("ro", "readonly", None).await;
+    let r = s
+        .admin_req_as(
+            &readonly,
+            reqwest::Method::POST,
+            &format!("/admin/v1/tenants/default/identities/{id}/reactivate"),
+        )
+        .json(&json!({"reason": "checked with the customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(state_of(&s, &id).await, "suspended");
+    let support = s.mint_key("support", "support", None).await;
+    let r = s
+        .admin_req_as(
+            &support,
+            reqwest::Method::POST,
+            &format!("/admin/v1/tenants/default/identities/{id}/reactivate"),
+        )
+        .json(&json!({"reason": "checked with the customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(state_of(&s, &id).await, "active");
+    let reactivated = events(&s, "identity.reactivated").await;
+    assert_eq!(
+        reactivated[0]["data"]["reason"],
+        "checked with the customer"
     );
-    assert_eq!(follow(&s, &undo).await, 400, "the undo link is single-use");
-    // The owner takes the account back through recovery at the restored address.
-    recover(&s, "undo@example.com", "the owner's fresh passphrase").await;
+}
+
+async fn rec_04_the_old_mailbox_cannot_take_the_account_back_with_the_not_me_link(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    // The owner moves away from a mailbox they no longer control, and confirms the new one.
+    let owner = sign_up(&s, "lost@example.com", json!({})).await;
+    let id = identity_id(&s, "lost@example.com").await;
+    let flow = request_email_change(&s, &owner, "kept@example.com").await;
+    let code = s.code_for("kept@example.com").await.unwrap();
+    let r = submit_as(
+        &s,
+        &flow,
+        json!({"method": "confirm_email", "code": code}),
+        Some(&owner),
+    )
+    .await;
     assert!(
-        sign_in(&s, "undo@example.com", "the owner's fresh passphrase")
-            .await
-            .json["session_token"]
-            .is_string()
+        messages(&r).contains(&"success-verified".to_owned()),
+        "{r:?}"
     );
+    // Whoever now reads the old mailbox uses the notice's link, then tries to recover the account.
+    let undo = s.link_for("lost@example.com").await.unwrap();
+    let (status, _) = not_me(&s, &undo).await;
+    assert_eq!(status, 200);
+    assert_eq!(state_of(&s, &id).await, "suspended");
+    assert_eq!(emails_of(&s, &id).await, vec!["kept@example.com"]);
+    let before = (
+        mails_to(&s, "lost@example.com").await,
+        mails_to(&s, "kept@example.com").await,
+    );
+    for addr in ["lost@example.com", "kept@example.com"] {
+        let flow = start(&s, "recovery", json!({})).await;
+        submit(&s, &flow, json!({"email": addr})).await;
+    }
+    assert_eq!(
+        (
+            mails_to(&s, "lost@example.com").await,
+            mails_to(&s, "kept@example.com").await,
+        ),
+        before,
+        "no recovery code reaches the old mailbox, nor the new one while frozen"
+    );
+    assert_frozen_like_nobody(&s, &["lost@example.com", "kept@example.com"], PASSWORD).await;
 }
 
 async fn rec_02_used_codes_and_links_cannot_be_replayed(engine: Engine) {
@@ -567,7 +926,20 @@ async fn rec_02_two_parallel_redemptions_have_one_winner(engine: Engine) {
 
 // ---- SES-08 and PW-04 ----
 
-async fn ses_08_a_stale_session_is_refused_for_sensitive_changes(engine: Engine) {
+/// The events recorded about one flow.
+async fn flow_events(s: &TestServer, flow: &Value) -> usize {
+    let mut n = 0;
+    for kind in ["flow.failed", "flow.advanced", "flow.succeeded"] {
+        n += events(s, kind)
+            .await
+            .iter()
+            .filter(|e| e["data"]["flow_id"] == flow["id"])
+            .count();
+    }
+    n
+}
+
+async fn ses_08_a_stale_session_gets_403_and_a_step_up_link(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
     };
@@ -577,26 +949,45 @@ async fn ses_08_a_stale_session_is_refused_for_sensitive_changes(engine: Engine)
     // The sign-in is older than the recent-sign-in window; the session itself is still alive.
     s.clock
         .advance((tessera_core::flows::RECENT_LOGIN + time::Duration::minutes(1)).unsigned_abs());
-    let r = submit_as(&s, &flow, json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&token)).await;
+    let recorded = flow_events(&s, &flow).await;
+    let step_up = format!(
+        "{}/t/default/login?return_to=%2Ft%2Fdefault%2Fsettings",
+        s.public
+    );
+    for change in [
+        json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}),
+        json!({"method": "email", "email": "elsewhere@example.com"}),
+    ] {
+        let r = submit_as(&s, &flow, change.clone(), Some(&token)).await;
+        r.assert_problem(403, "reauthentication_required");
+        assert_eq!(r.json["sign_in"], step_up.as_str(), "{r:?}");
+    }
+    // The refused requests changed nothing and recorded nothing.
+    assert_eq!(flow_events(&s, &flow).await, recorded);
+    assert!(s.last_mail_to("elsewhere@example.com").await.is_none());
+    assert_eq!(whoami(&s, &token).await, 200);
+    assert_eq!(emails_of(&s, &id).await, vec!["stale@example.com"]);
+    // Signing in again gives a session that may make the change, in the same settings flow.
+    let fresh = sign_in(&s, "stale@example.com", PASSWORD).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = submit_as(&s, &flow, json!({"method": "password", "current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&fresh)).await;
     assert!(
-        messages(&r).contains(&"error-recent-login-required".to_owned()),
+        messages(&r).contains(&"success-password-changed".to_owned()),
         "{r:?}"
     );
     let r = submit_as(
         &s,
         &flow,
         json!({"method": "email", "email": "elsewhere@example.com"}),
-        Some(&token),
+        Some(&fresh),
     )
     .await;
     assert!(
-        messages(&r).contains(&"error-recent-login-required".to_owned()),
+        messages(&r).contains(&"success-email-change-pending".to_owned()),
         "{r:?}"
     );
-    assert!(s.last_mail_to("elsewhere@example.com").await.is_none());
-    assert_eq!(whoami(&s, &token).await, 200);
-    assert!(sign_in(&s, "stale@example.com", PASSWORD).await.json["session_token"].is_string());
-    assert_eq!(emails_of(&s, &id).await, vec!["stale@example.com"]);
 }
 
 async fn pw_04_the_recovery_reset_refuses_blocked_and_context_passwords(engine: Engine) {
@@ -646,10 +1037,14 @@ engine_tests!(
     rec_02_a_password_reset_voids_a_pending_email_change,
     rec_02_a_password_change_voids_every_outstanding_code,
     rec_02_revoking_the_requesting_session_voids_its_email_change,
-    rec_04_the_not_me_notice_undoes_a_landed_email_change,
+    rec_02_a_recovery_waiting_for_a_password_dies_when_the_password_changes,
+    rec_04_opening_the_not_me_link_changes_nothing_until_confirmed,
+    rec_04_the_not_me_link_cancels_a_pending_email_change_and_freezes_the_account,
+    rec_04_the_not_me_link_freezes_the_account_after_a_landed_email_change,
+    rec_04_the_old_mailbox_cannot_take_the_account_back_with_the_not_me_link,
     rec_02_used_codes_and_links_cannot_be_replayed,
     rec_02_an_old_code_fails_after_a_resend,
     rec_02_two_parallel_redemptions_have_one_winner,
-    ses_08_a_stale_session_is_refused_for_sensitive_changes,
+    ses_08_a_stale_session_gets_403_and_a_step_up_link,
     pw_04_the_recovery_reset_refuses_blocked_and_context_passwords,
 );

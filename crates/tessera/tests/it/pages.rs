@@ -3,7 +3,8 @@
 use reqwest::redirect::Policy;
 use tessera_testkit::{Engine, SmtpCapture, TestServer, engine_tests};
 
-fn browser() -> reqwest::Client {
+/// A browser without JavaScript: keeps cookies, follows no redirect by itself.
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -30,7 +31,7 @@ async fn open(
     (url, page.text().await.unwrap(), headers)
 }
 
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let i =
         html.find("name=\"csrf_token\" value=\"").unwrap() + "name=\"csrf_token\" value=\"".len();
     html[i..].split('"').next().unwrap().to_owned()
@@ -462,6 +463,95 @@ async fn settings_without_a_session_send_the_browser_to_sign_in(engine: Engine) 
     );
 }
 
+/// Signs in through the hosted form in browser `c`; the answer's `Location`.
+async fn sign_in_with_form(
+    s: &TestServer,
+    c: &reqwest::Client,
+    start: &str,
+    password: &str,
+) -> String {
+    let r = c.get(start).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let url = format!("{}{}", s.public, r.headers()["location"].to_str().unwrap());
+    let html = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("identifier", "stale-page@example.com"),
+            ("password", password),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed in");
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Opens the settings page in browser `c`: its URL and HTML.
+async fn settings_page(s: &TestServer, c: &reqwest::Client) -> (String, String) {
+    let r = c
+        .get(format!("{}/t/default/settings", s.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let url = format!("{}{}", s.public, r.headers()["location"].to_str().unwrap());
+    let html = c.get(&url).send().await.unwrap().text().await.unwrap();
+    (url, html)
+}
+
+async fn ses_08_a_stale_browser_session_is_sent_to_sign_in_again(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let old = "correct horse battery staple 42";
+    crate::flows::sign_up(&s, "stale-page@example.com", serde_json::json!({})).await;
+    let c = browser();
+    sign_in_with_form(&s, &c, &format!("{}/t/default/login", s.public), old).await;
+    let (url, html) = settings_page(&s, &c).await;
+    s.clock
+        .advance((tessera_core::flows::RECENT_LOGIN + time::Duration::minutes(1)).unsigned_abs());
+    let change = |html: &str| {
+        [
+            ("csrf_token", csrf(html)),
+            ("method", "password".to_owned()),
+            ("current_password", old.to_owned()),
+            ("new_password", "a fresher passphrase 7".to_owned()),
+        ]
+    };
+    let r = c.post(&url).form(&change(&html)).send().await.unwrap();
+    assert_eq!(r.status(), 303, "a stale session is sent to sign in again");
+    let step_up = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        step_up,
+        format!(
+            "{}/t/default/login?return_to=%2Ft%2Fdefault%2Fsettings",
+            s.public
+        )
+    );
+    // Nothing changed: the old password still signs in.
+    assert!(
+        crate::flows::sign_in(&s, "stale-page@example.com", old)
+            .await
+            .json["session_token"]
+            .is_string()
+    );
+    // Signing in again leads back to the settings, where the change now goes through.
+    let back = sign_in_with_form(&s, &c, &step_up, old).await;
+    assert_eq!(back, format!("{}/t/default/settings", s.public));
+    let (url, html) = settings_page(&s, &c).await;
+    let r = c.post(&url).form(&change(&html)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        crate::flows::sign_in(&s, "stale-page@example.com", "a fresher passphrase 7")
+            .await
+            .json["session_token"]
+            .is_string()
+    );
+}
+
 async fn the_dev_mailbox_shows_mail_when_no_smtp_is_configured(engine: Engine) {
     let Some(s) = TestServer::start_with(engine, |env| {
         env.insert("TESSERA_DEV_MODE".into(), "true".into());
@@ -547,6 +637,7 @@ engine_tests!(
     pw_04_a_refused_password_shows_its_hints_beside_the_field,
     a_link_opened_in_another_browser_does_not_finish_someone_elses_sign_up,
     settings_without_a_session_send_the_browser_to_sign_in,
+    ses_08_a_stale_browser_session_is_sent_to_sign_in_again,
     the_dev_mailbox_shows_mail_when_no_smtp_is_configured,
     mail_goes_out_over_smtp_when_configured,
 );
