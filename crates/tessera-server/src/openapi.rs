@@ -14,6 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::admin;
 
+mod flow;
+
 /// The media type of every error document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -245,10 +247,14 @@ struct AdminApi;
 )]
 struct FlowApi;
 
-/// Limits the core enforces on request fields, merged into the generated schemas (`schema`, JSON pointer
-/// inside it, keywords). Without them the document allows requests the server refuses. Each pattern is
-/// checked against the rule it describes in this module's tests.
-fn constraints() -> Vec<(&'static str, &'static str, Value)> {
+/// A limit the core enforces on a request field: the schema, the JSON pointer of the field inside it, and
+/// the keywords merged into it.
+type Constraint = (&'static str, &'static str, Value);
+
+/// Limits the core enforces on the admin API's request fields, merged into the generated schemas.
+/// Without them the document allows requests the server refuses. Each pattern is checked against the
+/// rule it describes in this module's tests.
+fn constraints() -> Vec<Constraint> {
     let slug = json!({"pattern": patterns::SLUG});
     let name = json!({"pattern": patterns::NAME});
     let roles = json!({"maxItems": 50, "items": {"pattern": patterns::ROLE}});
@@ -279,7 +285,20 @@ fn constraints() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
-/// The patterns of [`constraints`], as ECMA-262 regular expressions that mean the same in Rust's `regex`.
+/// Limits the core enforces on the flow API's request fields (see [`constraints`]).
+fn flow_constraints() -> Vec<Constraint> {
+    vec![(
+        "StartFlow",
+        "/properties/client_id",
+        json!({
+            "maxLength": tessera_model::flow::CLIENT_ID_MAX_CHARS,
+            "pattern": patterns::CLIENT_ID,
+            "description": "The application the customer is signing in to (progressive profiling). Empty means none.",
+        }),
+    )]
+}
+
+/// The patterns of [`constraints`] and [`flow_constraints`], as ECMA-262 regular expressions that mean the same in Rust's `regex`.
 pub mod patterns {
     /// `tenant::check_slug`: a lowercase DNS-like label of at most 63 characters.
     pub const SLUG: &str = "^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$";
@@ -296,11 +315,13 @@ pub mod patterns {
     pub const KEY_NAME: &str = "^[A-Za-z0-9._-]{1,64}$";
     /// `organization::check_roles`, per role.
     pub const ROLE: &str = "^[a-z0-9_-]{1,64}$";
+    /// `flow::check_client_id`: at most 200 characters, none of them a control character.
+    pub const CLIENT_ID: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$";
 }
 
-fn finish(mut doc: Value) -> Value {
+fn finish(mut doc: Value, constraints: Vec<Constraint>) -> Value {
     if let Some(schemas) = doc.pointer_mut("/components/schemas") {
-        for (schema, pointer, keywords) in constraints() {
+        for (schema, pointer, keywords) in constraints {
             if let (Some(Value::Object(target)), Value::Object(add)) = (
                 schemas.get_mut(schema).and_then(|s| s.pointer_mut(pointer)),
                 keywords,
@@ -324,19 +345,19 @@ fn merge(target: &mut serde_json::Map<String, Value>, add: serde_json::Map<Strin
 }
 
 fn to_value(doc: utoipa::openapi::OpenApi) -> Result<Value, String> {
-    serde_json::to_value(doc)
-        .map(finish)
-        .map_err(|e| e.to_string())
+    serde_json::to_value(doc).map_err(|e| e.to_string())
 }
 
 /// The admin API document.
 pub fn document() -> Result<Value, String> {
-    to_value(AdminApi::openapi())
+    Ok(finish(to_value(AdminApi::openapi())?, constraints()))
 }
 
-/// The flow API document.
+/// The flow API document: one operation per flow kind (see [`flow`]).
 pub fn flow_document() -> Result<Value, String> {
-    to_value(FlowApi::openapi())
+    let mut doc = finish(to_value(FlowApi::openapi())?, flow_constraints());
+    flow::per_kind(&mut doc);
+    Ok(doc)
 }
 
 /// The admin document as pretty JSON.
@@ -416,12 +437,17 @@ mod tests {
         assert_same(patterns::ROLE, |s| {
             organization::check_roles(&[s.to_owned()]).is_ok()
         });
+        assert_same(patterns::CLIENT_ID, tessera_model::flow::check_client_id);
     }
 
     #[test]
     fn every_constraint_lands_on_a_property_of_the_document() {
-        let doc = document().unwrap();
-        for (schema, pointer, keywords) in constraints() {
+        let admin = (document().unwrap(), constraints());
+        let flow = (flow_document().unwrap(), flow_constraints());
+        for (doc, (schema, pointer, keywords)) in [admin, flow]
+            .into_iter()
+            .flat_map(|(doc, cs)| cs.into_iter().map(move |c| (doc.clone(), c)))
+        {
             let target = doc["components"]["schemas"][schema].pointer(pointer);
             let target =
                 target.unwrap_or_else(|| panic!("{schema}{pointer} is not in the document"));

@@ -14,6 +14,7 @@ mod browser;
 mod cli;
 mod codes;
 mod dev_mailbox;
+mod flow_api;
 mod flow_secret;
 mod flows;
 mod guard;
