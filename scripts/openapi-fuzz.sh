@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Property-based contract fuzzing of Tessera's two OpenAPI documents with Schemathesis.
 #
-# Starts the debug `tessera` binary on loopback in production mode (fresh SQLite data dir, a random
-# bootstrap owner key, mail to a loopback SMTP sink), then runs Schemathesis with every check against
+# Starts the debug `tessera` binary on loopback in production mode (a fresh database: PostgreSQL when
+# TESSERA_TEST_PG_URL is set, as in CI, else SQLite; a random bootstrap owner key; mail to a loopback
+# SMTP sink), then runs Schemathesis with every check against
 #   - the admin API   (admin listener, /openapi.json, with the bootstrap key; openapi-fuzz.admin.toml), and
 #   - the JSON flow API (public listener, /openapi.json, in the `default` tenant, with a customer signed
 #     up through the flows for the settings flow and the session operations; openapi-fuzz.flow.toml).
@@ -22,6 +23,9 @@
 #   TESSERA_FUZZ_MAX_TIME   time budget per API in seconds (default 200)
 #   TESSERA_FUZZ_VENV       where the pinned Schemathesis is installed (default under the cargo target dir)
 #   TESSERA_FUZZ_REPORT_DIR where the JUnit reports and server logs go (default a temporary directory)
+#   TESSERA_TEST_PG_URL     a PostgreSQL database whose role may CREATE DATABASE: the server runs on a
+#                           fresh database made there (and dropped after), as production does; PostgreSQL
+#                           refuses what SQLite stores (a NUL in text), so it finds more
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -78,7 +82,7 @@ bin=$target_dir/debug/tessera
 work=$(mktemp -d)
 report_dir=${TESSERA_FUZZ_REPORT_DIR:-$work/reports}
 mkdir -p "$report_dir" "$work/mail"
-server_pid="" sink_pid=""
+server_pid="" sink_pid="" pg_db=""
 keep_work=0 # a failed run keeps its reports and server logs
 cleanup() {
     for pid in $server_pid $sink_pid; do
@@ -87,6 +91,9 @@ cleanup() {
             wait "$pid" 2>/dev/null || true
         fi
     done
+    if [ -n "$pg_db" ]; then
+        psql "$TESSERA_TEST_PG_URL" -X -q -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true
+    fi
     if [ -z "${TESSERA_FUZZ_REPORT_DIR:-}" ] && [ "$keep_work" = 0 ]; then
         rm -rf "$work"
     fi
@@ -107,10 +114,24 @@ if [ ! -s "$work/smtp.port" ]; then
     exit 1
 fi
 
+db_env=() # empty: SQLite in the data directory
+if [ -n "${TESSERA_TEST_PG_URL:-}" ]; then
+    pg_db="tessera_fuzz_$$_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+    if ! psql "$TESSERA_TEST_PG_URL" -X -q -c "CREATE DATABASE $pg_db" >"$report_dir/psql.err" 2>&1; then
+        cat "$report_dir/psql.err" >&2
+        pg_db=""
+        finish FAILED "could not create a PostgreSQL database with TESSERA_TEST_PG_URL"
+        exit 1
+    fi
+    # The same server and credentials, the new database (the URL's path, before any query).
+    db_env=("TESSERA_DATABASE_URL=$(printf '%s' "$TESSERA_TEST_PG_URL" | sed -E "s|^([^?]*/)[^/?]*|\1$pg_db|")")
+fi
+
 key="tsk_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s\n' "$key" >"$work/admin.key"
 chmod 600 "$work/admin.key"
 env TESSERA_DATA_DIR="$work/data" \
+    "${db_env[@]}" \
     TESSERA_PUBLIC_ADDR=127.0.0.1:0 \
     TESSERA_ADMIN_ADDR=127.0.0.1:0 \
     TESSERA_BOOTSTRAP_ADMIN_KEY_FILE="$work/admin.key" \
@@ -140,7 +161,11 @@ if [ -z "$public" ] || [ -z "$admin" ]; then
     finish FAILED "tessera did not start"
     exit 1
 fi
-say "tessera on $public (public) and $admin (admin); seed $seed, $examples examples per operation"
+engine=SQLite
+if [ -n "$pg_db" ]; then
+    engine="PostgreSQL (database $pg_db)"
+fi
+say "tessera on $public (public) and $admin (admin), on $engine; seed $seed, $examples examples per operation"
 
 # --- A signed-in customer for the flow API --------------------------------------------------------
 # Two sessions of one customer (signed up, then signed in): one for the settings flow and the session

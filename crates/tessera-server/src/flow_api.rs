@@ -49,9 +49,12 @@ pub struct FlowResponse {
     /// header with every read and submission of this flow. Without it the flow answers 404.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_secret: Option<String>,
+    /// Present once, right after sign-in: where the customer goes next (the flow's `return_to`, else the
+    /// settings page).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
-    /// Present when the submitted flow had expired and this is its replacement.
+    /// `true` when the flow read or submitted had expired or was finished and this is its replacement
+    /// (410, with its own `flow_secret`).
     pub restarted: bool,
 }
 

@@ -282,6 +282,23 @@ fn constraints() -> Vec<Constraint> {
         ),
         ("MemberInput", "/properties/roles", roles.clone()),
         ("MemberRoles", "/properties/roles", roles),
+        // `identities::normalize_all`: 1 to 10 identifiers.
+        (
+            "NewIdentity",
+            "/properties/identifiers",
+            json!({"minItems": 1, "maxItems": 10}),
+        ),
+        (
+            "IdentityPatch",
+            "/properties/identifiers",
+            json!({"minItems": 1, "maxItems": 10}),
+        ),
+        // A new identity is `active` or a `prospect`; the other states are reached by transitions.
+        (
+            "NewIdentity",
+            "/properties/state",
+            json!({"oneOf": [{"type": "string", "enum": ["active", "prospect"]}, {"type": "null"}]}),
+        ),
     ]
 }
 
@@ -315,12 +332,117 @@ pub mod patterns {
     pub const KEY_NAME: &str = "^[A-Za-z0-9._-]{1,64}$";
     /// `organization::check_roles`, per role.
     pub const ROLE: &str = "^[a-z0-9_-]{1,64}$";
+    /// `extract::parse_if_match`: `*`, or an ETag the API issued (a version of at most 18 digits).
+    pub const IF_MATCH: &str = "^(\\*|(W/)?\"[0-9]{1,18}\")$";
     /// `flow::check_client_id`: at most 200 characters, none of them a control character.
     pub const CLIENT_ID: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$";
 }
 
+/// What every generated operation needs said more exactly than the annotations say it: a body that may be
+/// left out is optional, not nullable (`OptionalJson` refuses a JSON `null`), and `If-Match` takes only
+/// `*` or an ETag this API issued (anything else is 412).
+fn fix_operations(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        if let Some(body) = op.get_mut("requestBody").and_then(Value::as_object_mut) {
+            let nullable = body
+                .get_mut("content")
+                .and_then(|c| c.get_mut("application/json"))
+                .and_then(|c| c.get_mut("schema"))
+                .and_then(|schema| {
+                    let one_of = schema.get("oneOf")?.as_array()?;
+                    let [inner, null] = one_of.as_slice() else {
+                        return None;
+                    };
+                    (null == &json!({"type": "null"}))
+                        .then(|| inner.clone())
+                        .map(|inner| *schema = inner)
+                });
+            if nullable.is_some() {
+                body.insert("required".into(), json!(false));
+            }
+        }
+        for param in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+            .filter(|p| p.get("name") == Some(&json!("If-Match")))
+        {
+            param.insert(
+                "schema".into(),
+                json!({"type": "string", "pattern": patterns::IF_MATCH}),
+            );
+            param.insert(
+                "description".into(),
+                json!(
+                    "`*`, or the `ETag` of the version this write expects; another version is 412."
+                ),
+            );
+        }
+    }
+}
+
+/// A schema that flattens a closed one (`additionalProperties: false`) into an `allOf` with more
+/// properties would refuse every value it describes; it is written out as one closed object instead.
+fn close_flattened(schemas: &mut Value) {
+    let Some(all) = schemas.as_object() else {
+        return;
+    };
+    let mut fixed = Vec::new();
+    for (name, schema) in all {
+        let Some(parts) = schema.get("allOf").and_then(Value::as_array) else {
+            continue;
+        };
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        let mut closed = false;
+        for part in parts {
+            let part = match part.get("$ref").and_then(Value::as_str) {
+                Some(r) => match r.rsplit('/').next().and_then(|n| all.get(n)) {
+                    Some(target) => target,
+                    None => continue,
+                },
+                None => part,
+            };
+            closed |= part.get("additionalProperties") == Some(&json!(false));
+            if let Some(p) = part.get("properties").and_then(Value::as_object) {
+                properties.extend(p.clone());
+            }
+            if let Some(r) = part.get("required").and_then(Value::as_array) {
+                required.extend(r.iter().cloned());
+            }
+        }
+        if closed {
+            let mut out = json!({
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": false,
+            });
+            if let (Some(d), Some(o)) = (schema.get("description"), out.as_object_mut()) {
+                o.insert("description".into(), d.clone());
+            }
+            fixed.push((name.clone(), out));
+        }
+    }
+    if let Some(all) = schemas.as_object_mut() {
+        all.extend(fixed);
+    }
+}
+
 fn finish(mut doc: Value, constraints: Vec<Constraint>) -> Value {
+    fix_operations(&mut doc);
     if let Some(schemas) = doc.pointer_mut("/components/schemas") {
+        close_flattened(schemas);
         for (schema, pointer, keywords) in constraints {
             if let (Some(Value::Object(target)), Value::Object(add)) = (
                 schemas.get_mut(schema).and_then(|s| s.pointer_mut(pointer)),
@@ -385,6 +507,7 @@ mod tests {
         let alphabet: Vec<char> = vec![
             'a', 'z', 'A', 'Z', '0', '9', '-', '_', '.', ' ', '\t', '\n', '\r', '\u{0}', '\u{7f}',
             '\u{85}', '\u{9f}', '\u{a0}', '\u{2003}', '\u{3000}', '\u{feff}', 'é', 'ß', '日', '😀',
+            '"', '*', '/', 'W',
         ];
         let mut out = vec![String::new()];
         for a in &alphabet {
@@ -438,6 +561,31 @@ mod tests {
             organization::check_roles(&[s.to_owned()]).is_ok()
         });
         assert_same(patterns::CLIENT_ID, tessera_model::flow::check_client_id);
+        assert_same(patterns::IF_MATCH, |s| {
+            crate::extract::parse_if_match(s).is_some()
+        });
+        for (value, ok) in [
+            ("*", true),
+            ("\"0\"", true),
+            ("W/\"12\"", true),
+            ("\"999999999999999999\"", true),
+            ("\"1234567890123456789\"", false),
+            ("5", false),
+            ("\"\"", false),
+            ("\"5", false),
+            ("W/5", false),
+            ("\"\"5\"\"", false),
+            (" \"5\"", false),
+            ("\"-5\"", false),
+            ("**", false),
+        ] {
+            assert_eq!(re(patterns::IF_MATCH).is_match(value), ok, "{value}");
+            assert_eq!(
+                crate::extract::parse_if_match(value).is_some(),
+                ok,
+                "{value}"
+            );
+        }
     }
 
     #[test]
