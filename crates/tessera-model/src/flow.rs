@@ -55,6 +55,15 @@ pub enum FlowKind {
 }
 
 impl FlowKind {
+    /// Every kind, in the order the documents list them.
+    pub const ALL: [FlowKind; 5] = [
+        Self::Login,
+        Self::Registration,
+        Self::Verification,
+        Self::Recovery,
+        Self::Settings,
+    ];
+
     /// Stable text form: storage, URLs, event names.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -304,6 +313,16 @@ pub struct Flow {
     pub internal: serde_json::Value,
     #[serde(skip)]
     pub version: i64,
+}
+
+/// The most characters a flow's `client_id` may have.
+pub const CLIENT_ID_MAX_CHARS: usize = 200;
+
+/// Whether an app may start a flow with this `client_id`: at most [`CLIENT_ID_MAX_CHARS`] characters and
+/// no control character (no application is named with one, and PostgreSQL text cannot hold NUL). An
+/// empty one means none and is not checked here.
+pub fn check_client_id(client_id: &str) -> bool {
+    client_id.chars().count() <= CLIENT_ID_MAX_CHARS && !client_id.chars().any(char::is_control)
 }
 
 impl Flow {

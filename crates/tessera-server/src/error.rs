@@ -48,6 +48,8 @@ pub enum ApiError {
     },
     UnsupportedMediaType,
     NotFound,
+    /// The flow API needs a signed-in customer: their session token, not an admin key.
+    NoSession,
     MethodNotAllowed,
     PreconditionFailed(String),
 }
@@ -118,6 +120,19 @@ impl IntoResponse for ApiError {
                 "no such resource",
                 vec![],
             ),
+            ApiError::NoSession => {
+                let mut r = problem(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "sign in first, and send the session token as `Authorization: Bearer …`",
+                    vec![],
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tessera\""),
+                );
+                r
+            }
             ApiError::MethodNotAllowed => problem(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

@@ -180,6 +180,24 @@ where
 #[derive(Debug, Clone, Copy)]
 pub struct IfMatch(pub Option<i64>);
 
+/// Reads an `If-Match` value: `*` (no precondition), or an ETag this API issues, `"<version>"` (also
+/// written weak, `W/"<version>"`) with at most 18 digits; `None` for anything else. Exactly what the
+/// documents' `If-Match` pattern allows (`crate::openapi::patterns::IF_MATCH`).
+pub fn parse_if_match(text: &str) -> Option<Option<i64>> {
+    if text == "*" {
+        return Some(None);
+    }
+    let digits = text
+        .strip_prefix("W/")
+        .unwrap_or(text)
+        .strip_prefix('"')?
+        .strip_suffix('"')?;
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok().map(Some)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
@@ -189,13 +207,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         };
         let text = v
             .to_str()
-            .map_err(|_| ApiError::PreconditionFailed("If-Match is not readable".into()))?
-            .trim();
-        if text == "*" {
-            return Ok(IfMatch(None));
-        }
-        let tag = text.trim_start_matches("W/").trim_matches('"');
-        tag.parse::<i64>().map(|v| IfMatch(Some(v))).map_err(|_| {
+            .map_err(|_| ApiError::PreconditionFailed("If-Match is not readable".into()))?;
+        parse_if_match(text).map(IfMatch).ok_or_else(|| {
             ApiError::PreconditionFailed(format!("If-Match {text} is not an ETag this API issued"))
         })
     }

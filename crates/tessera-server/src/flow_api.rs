@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tessera_core::CoreError;
 use tessera_core::flows::{FlowContext, FlowInput, FlowOutcome, FlowStart};
 use tessera_core::sessions::{ClientInfo, SessionView};
 use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind};
@@ -27,9 +28,13 @@ pub const DEVICE_HEADER: &str = "tessera-device";
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartFlow {
+    /// Where the customer goes when the flow is done; kept only when it has the base URL's origin,
+    /// otherwise ignored (WEB-05).
     pub return_to: Option<String>,
     pub client_id: Option<String>,
+    /// Pre-fills the identifier (login) or address (verification, recovery).
     pub login_hint: Option<String>,
+    /// Preferred locales, space-separated (`fr-CA fr en`); unknown ones are ignored.
     pub ui_locales: Option<String>,
 }
 
@@ -46,13 +51,16 @@ pub struct FlowResponse {
     /// header with every read and submission of this flow. Without it the flow answers 404.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_secret: Option<String>,
+    /// Present once, right after sign-in: where the customer goes next (the flow's `return_to`, else the
+    /// settings page).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
     /// Present after sign-in: keep it on the device and send it in the `Tessera-Device` header with later
     /// sign-ins, so failures caused by others elsewhere never slow this device down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,
-    /// Present when the submitted flow had expired and this is its replacement.
+    /// `true` when the flow read or submitted had expired or was finished and this is its replacement
+    /// (410, with its own `flow_secret`).
     pub restarted: bool,
 }
 
@@ -93,20 +101,33 @@ fn ctx(
     }
 }
 
+/// The flow API's answer to a core error: a missing sign-in asks for the customer's session token, not
+/// for the admin key the shared mapping names.
+fn flow_error(e: CoreError) -> ApiError {
+    match e {
+        CoreError::Unauthenticated => ApiError::NoSession,
+        e => ApiError::Core(e),
+    }
+}
+
 fn kind_of(s: &str) -> Result<FlowKind, ApiError> {
     FlowKind::parse(s).ok_or(ApiError::NotFound)
 }
 
-fn respond(out: FlowOutcome) -> Response {
+/// The answer to a read (`submitted` false) or a submission. A submission the flow shows errors for
+/// answers 400: the customer must retry the step. A read answers 200 whatever the flow shows: the errors
+/// of the last submission are part of the flow, and the read itself was fine.
+fn respond(out: FlowOutcome, submitted: bool) -> Response {
     use tessera_model::flow::MessageKind;
     let (status, body) = match out {
         FlowOutcome::Show(flow) => {
-            let errors = flow
-                .ui
-                .messages
-                .iter()
-                .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
-                .any(|m| m.kind == MessageKind::Error);
+            let errors = submitted
+                && flow
+                    .ui
+                    .messages
+                    .iter()
+                    .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
+                    .any(|m| m.kind == MessageKind::Error);
             let status = if errors {
                 StatusCode::BAD_REQUEST
             } else {
@@ -182,7 +203,11 @@ fn answer(status: StatusCode, body: FlowResponse) -> Response {
 
 /// Starts a flow of `kind` for an app.
 #[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}", tag = "flows", params(("tenant" = String, Path), ("kind" = FlowKind, Path)),
-    request_body = Option<StartFlow>, responses((status = 201, body = FlowResponse), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+    request_body = Option<StartFlow>,
+    responses((status = 201, body = FlowResponse, description = "The new flow."),
+        (status = 401, body = crate::error::Problem, description = "A settings flow without a signed-in customer."),
+        (status = 404, body = crate::error::Problem, description = "No such tenant or kind."),
+        (status = 429, body = crate::error::Problem, description = "A quota of flow starts is used up.")))]
 pub async fn start(
     State(app): State<AppState>,
     ApiPath((tenant, kind)): ApiPath<(String, String)>,
@@ -214,7 +239,8 @@ pub async fn start(
                 identifier: req.login_hint,
             },
         )
-        .await?;
+        .await
+        .map_err(flow_error)?;
     Ok(answer(
         StatusCode::CREATED,
         FlowResponse {
@@ -233,8 +259,10 @@ pub async fn start(
 #[utoipa::path(get, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
     params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path),
         ("Tessera-Flow-Secret" = String, Header, description = "The flow secret answered when the flow started")),
-    responses((status = 200, body = FlowResponse), (status = 404, body = crate::error::Problem, description = "No such flow, or not the flow's secret"),
-        (status = 410, body = FlowResponse)))]
+    responses((status = 200, body = FlowResponse, description = "The flow at its current step."),
+        (status = 404, body = crate::error::Problem, description = "No such flow, or not the flow's secret"),
+        (status = 410, body = FlowResponse, description = "The flow was replaced by a new one."),
+        (status = 429, body = crate::error::Problem, description = "Replacing the flow would exceed a quota of flow starts.")))]
 pub async fn get(
     State(app): State<AppState>,
     ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,
@@ -243,20 +271,30 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
     let c = ctx(&app, &tenant, &headers, peer, None);
-    Ok(respond(app.tessera.get_flow(&c, kind, id).await?))
+    Ok(respond(
+        app.tessera
+            .get_flow(&c, kind, id)
+            .await
+            .map_err(flow_error)?,
+        false,
+    ))
 }
 
 /// Submits a step: a JSON object of field names to string values (the node names of the flow's UI).
 #[utoipa::path(post, path = "/t/{tenant}/api/flows/{kind}/{id}", tag = "flows",
     params(("tenant" = String, Path), ("kind" = FlowKind, Path), ("id" = FlowId, Path),
-        ("Tessera-Flow-Secret" = String, Header, description = "The flow secret answered when the flow started")),
+        ("Tessera-Flow-Secret" = String, Header, description = "The flow secret answered when the flow started"),
+        ("Tessera-Device" = Option<String>, Header, description = "The `device_token` of an earlier sign-in on this device (RL-02): its failures are counted on their own, so a flood against the account from elsewhere does not slow this device down")),
     request_body = Object,
-    responses((status = 200, body = FlowResponse), (status = 400, body = FlowResponse),
+    responses((status = 200, body = FlowResponse, description = "The flow after the step."),
+        (status = 400, body = FlowResponse, description = "A step the customer must retry: the flow with its error messages."),
         (status = 401, body = crate::error::Problem, description = "Settings: no live session of the flow's account in `Authorization: Bearer`"),
         (status = 403, body = crate::error::Problem, description = "Settings: a password or email change from a session signed in more than 5 minutes ago (`reauthentication_required`, SES-08). Nothing changed; sign in again (`sign_in` is the hosted sign-in, or start a login flow) and retry with the new session."),
         (status = 404, body = crate::error::Problem, description = "No such flow, or not the flow's secret"),
-        (status = 410, body = FlowResponse), (status = 422, body = crate::error::Problem),
-        (status = 429, body = crate::error::Problem)))]
+        (status = 409, body = crate::error::Problem, description = "Another submission of the step won."),
+        (status = 410, body = FlowResponse, description = "The flow was replaced by a new one."),
+        (status = 422, body = crate::error::Problem, description = "A value is not a string (`invalid_body`)."),
+        (status = 429, body = crate::error::Problem, description = "A quota is used up.")))]
 pub async fn submit(
     State(app): State<AppState>,
     ApiPath((tenant, kind, id)): ApiPath<(String, String, FlowId)>,
@@ -266,12 +304,19 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
     let c = ctx(&app, &tenant, &headers, peer, None);
-    Ok(respond(app.tessera.submit_flow(&c, kind, id, input).await?))
+    Ok(respond(
+        app.tessera
+            .submit_flow(&c, kind, id, input)
+            .await
+            .map_err(flow_error)?,
+        true,
+    ))
 }
 
 /// The signed-in customer's sessions.
 #[utoipa::path(get, path = "/t/{tenant}/api/sessions", tag = "flows", params(("tenant" = String, Path)),
-    responses((status = 200, body = Vec<SessionView>), (status = 401, body = crate::error::Problem)))]
+    responses((status = 200, body = Vec<SessionView>, description = "The customer's live sessions."),
+        (status = 401, body = crate::error::Problem, description = "No session token, or one that is unknown, revoked or expired.")))]
 pub async fn sessions(
     State(app): State<AppState>,
     ApiPath(tenant): ApiPath<String>,
@@ -282,13 +327,14 @@ pub async fn sessions(
         .tessera
         .session_from_token(&tenant, &token)
         .await?
-        .ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
+        .ok_or(ApiError::NoSession)?;
     Ok(Json(app.tessera.my_sessions(&s).await?))
 }
 
 /// Signs out the session whose token is presented.
 #[utoipa::path(delete, path = "/t/{tenant}/api/sessions/current", tag = "flows", params(("tenant" = String, Path)),
-    responses((status = 204), (status = 401, body = crate::error::Problem)))]
+    responses((status = 204, description = "The session is signed out."),
+        (status = 401, body = crate::error::Problem, description = "No session token, or one that is unknown, revoked or expired.")))]
 pub async fn sign_out(
     State(app): State<AppState>,
     ApiPath(tenant): ApiPath<String>,
@@ -299,7 +345,7 @@ pub async fn sign_out(
         .tessera
         .session_from_token(&tenant, &token)
         .await?
-        .ok_or(ApiError::Core(tessera_core::CoreError::Unauthenticated))?;
+        .ok_or(ApiError::NoSession)?;
     app.tessera.sign_out(&s).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::admin;
 
+mod flow;
+
 /// The media type of every error document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -245,10 +247,14 @@ struct AdminApi;
 )]
 struct FlowApi;
 
-/// Limits the core enforces on request fields, merged into the generated schemas (`schema`, JSON pointer
-/// inside it, keywords). Without them the document allows requests the server refuses. Each pattern is
-/// checked against the rule it describes in this module's tests.
-fn constraints() -> Vec<(&'static str, &'static str, Value)> {
+/// A limit the core enforces on a request field: the schema, the JSON pointer of the field inside it, and
+/// the keywords merged into it.
+type Constraint = (&'static str, &'static str, Value);
+
+/// Limits the core enforces on the admin API's request fields, merged into the generated schemas.
+/// Without them the document allows requests the server refuses. Each pattern is checked against the
+/// rule it describes in this module's tests.
+fn constraints() -> Vec<Constraint> {
     let slug = json!({"pattern": patterns::SLUG});
     let name = json!({"pattern": patterns::NAME});
     let roles = json!({"maxItems": 50, "items": {"pattern": patterns::ROLE}});
@@ -276,10 +282,40 @@ fn constraints() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("MemberInput", "/properties/roles", roles.clone()),
         ("MemberRoles", "/properties/roles", roles),
+        // `identities::normalize_all`: 1 to 10 identifiers.
+        (
+            "NewIdentity",
+            "/properties/identifiers",
+            json!({"minItems": 1, "maxItems": 10}),
+        ),
+        (
+            "IdentityPatch",
+            "/properties/identifiers",
+            json!({"minItems": 1, "maxItems": 10}),
+        ),
+        // A new identity is `active` or a `prospect`; the other states are reached by transitions.
+        (
+            "NewIdentity",
+            "/properties/state",
+            json!({"oneOf": [{"type": "string", "enum": ["active", "prospect"]}, {"type": "null"}]}),
+        ),
     ]
 }
 
-/// The patterns of [`constraints`], as ECMA-262 regular expressions that mean the same in Rust's `regex`.
+/// Limits the core enforces on the flow API's request fields (see [`constraints`]).
+fn flow_constraints() -> Vec<Constraint> {
+    vec![(
+        "StartFlow",
+        "/properties/client_id",
+        json!({
+            "maxLength": tessera_model::flow::CLIENT_ID_MAX_CHARS,
+            "pattern": patterns::CLIENT_ID,
+            "description": "The application the customer is signing in to (progressive profiling). Empty means none.",
+        }),
+    )]
+}
+
+/// The patterns of [`constraints`] and [`flow_constraints`], as ECMA-262 regular expressions that mean the same in Rust's `regex`.
 pub mod patterns {
     /// `tenant::check_slug`: a lowercase DNS-like label of at most 63 characters.
     pub const SLUG: &str = "^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$";
@@ -296,11 +332,118 @@ pub mod patterns {
     pub const KEY_NAME: &str = "^[A-Za-z0-9._-]{1,64}$";
     /// `organization::check_roles`, per role.
     pub const ROLE: &str = "^[a-z0-9_-]{1,64}$";
+    /// `extract::parse_if_match`: `*`, or an ETag the API issued (a version of at most 18 digits).
+    pub const IF_MATCH: &str = "^(\\*|(W/)?\"[0-9]{1,18}\")$";
+    /// `flow::check_client_id`: at most 200 characters, none of them a control character.
+    pub const CLIENT_ID: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$";
 }
 
-fn finish(mut doc: Value) -> Value {
+/// What every generated operation needs said more exactly than the annotations say it: a body that may be
+/// left out is optional, not nullable (`OptionalJson` refuses a JSON `null`), and `If-Match` takes only
+/// `*` or an ETag this API issued (anything else is 412).
+fn fix_operations(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        if let Some(body) = op.get_mut("requestBody").and_then(Value::as_object_mut) {
+            let nullable = body
+                .get_mut("content")
+                .and_then(|c| c.get_mut("application/json"))
+                .and_then(|c| c.get_mut("schema"))
+                .and_then(|schema| {
+                    let one_of = schema.get("oneOf")?.as_array()?;
+                    let [inner, null] = one_of.as_slice() else {
+                        return None;
+                    };
+                    (null == &json!({"type": "null"}))
+                        .then(|| inner.clone())
+                        .map(|inner| *schema = inner)
+                });
+            if nullable.is_some() {
+                body.insert("required".into(), json!(false));
+            }
+        }
+        for param in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+            .filter(|p| p.get("name") == Some(&json!("If-Match")))
+        {
+            param.insert(
+                "schema".into(),
+                json!({"type": "string", "pattern": patterns::IF_MATCH}),
+            );
+            param.insert(
+                "description".into(),
+                json!(
+                    "`*`, or the `ETag` of the version this write expects; another version is 412."
+                ),
+            );
+        }
+    }
+}
+
+/// A schema that flattens a closed one (`additionalProperties: false`) into an `allOf` with more
+/// properties would refuse every value it describes; it is written out as one closed object instead.
+fn close_flattened(schemas: &mut Value) {
+    let Some(all) = schemas.as_object() else {
+        return;
+    };
+    let mut fixed = Vec::new();
+    for (name, schema) in all {
+        let Some(parts) = schema.get("allOf").and_then(Value::as_array) else {
+            continue;
+        };
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        let mut closed = false;
+        for part in parts {
+            let part = match part.get("$ref").and_then(Value::as_str) {
+                Some(r) => match r.rsplit('/').next().and_then(|n| all.get(n)) {
+                    Some(target) => target,
+                    None => continue,
+                },
+                None => part,
+            };
+            closed |= part.get("additionalProperties") == Some(&json!(false));
+            if let Some(p) = part.get("properties").and_then(Value::as_object) {
+                properties.extend(p.clone());
+            }
+            if let Some(r) = part.get("required").and_then(Value::as_array) {
+                required.extend(r.iter().cloned());
+            }
+        }
+        if closed {
+            let mut out = json!({
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": false,
+            });
+            if let (Some(d), Some(o)) = (schema.get("description"), out.as_object_mut()) {
+                o.insert("description".into(), d.clone());
+            }
+            fixed.push((name.clone(), out));
+        }
+    }
+    if let Some(all) = schemas.as_object_mut() {
+        all.extend(fixed);
+    }
+}
+
+fn finish(mut doc: Value, constraints: Vec<Constraint>) -> Value {
+    fix_operations(&mut doc);
     if let Some(schemas) = doc.pointer_mut("/components/schemas") {
-        for (schema, pointer, keywords) in constraints() {
+        close_flattened(schemas);
+        for (schema, pointer, keywords) in constraints {
             if let (Some(Value::Object(target)), Value::Object(add)) = (
                 schemas.get_mut(schema).and_then(|s| s.pointer_mut(pointer)),
                 keywords,
@@ -324,19 +467,19 @@ fn merge(target: &mut serde_json::Map<String, Value>, add: serde_json::Map<Strin
 }
 
 fn to_value(doc: utoipa::openapi::OpenApi) -> Result<Value, String> {
-    serde_json::to_value(doc)
-        .map(finish)
-        .map_err(|e| e.to_string())
+    serde_json::to_value(doc).map_err(|e| e.to_string())
 }
 
 /// The admin API document.
 pub fn document() -> Result<Value, String> {
-    to_value(AdminApi::openapi())
+    Ok(finish(to_value(AdminApi::openapi())?, constraints()))
 }
 
-/// The flow API document.
+/// The flow API document: one operation per flow kind (see [`flow`]).
 pub fn flow_document() -> Result<Value, String> {
-    to_value(FlowApi::openapi())
+    let mut doc = finish(to_value(FlowApi::openapi())?, flow_constraints());
+    flow::per_kind(&mut doc);
+    Ok(doc)
 }
 
 /// The admin document as pretty JSON.
@@ -364,6 +507,7 @@ mod tests {
         let alphabet: Vec<char> = vec![
             'a', 'z', 'A', 'Z', '0', '9', '-', '_', '.', ' ', '\t', '\n', '\r', '\u{0}', '\u{7f}',
             '\u{85}', '\u{9f}', '\u{a0}', '\u{2003}', '\u{3000}', '\u{feff}', 'é', 'ß', '日', '😀',
+            '"', '*', '/', 'W',
         ];
         let mut out = vec![String::new()];
         for a in &alphabet {
@@ -416,12 +560,42 @@ mod tests {
         assert_same(patterns::ROLE, |s| {
             organization::check_roles(&[s.to_owned()]).is_ok()
         });
+        assert_same(patterns::CLIENT_ID, tessera_model::flow::check_client_id);
+        assert_same(patterns::IF_MATCH, |s| {
+            crate::extract::parse_if_match(s).is_some()
+        });
+        for (value, ok) in [
+            ("*", true),
+            ("\"0\"", true),
+            ("W/\"12\"", true),
+            ("\"999999999999999999\"", true),
+            ("\"1234567890123456789\"", false),
+            ("5", false),
+            ("\"\"", false),
+            ("\"5", false),
+            ("W/5", false),
+            ("\"\"5\"\"", false),
+            (" \"5\"", false),
+            ("\"-5\"", false),
+            ("**", false),
+        ] {
+            assert_eq!(re(patterns::IF_MATCH).is_match(value), ok, "{value}");
+            assert_eq!(
+                crate::extract::parse_if_match(value).is_some(),
+                ok,
+                "{value}"
+            );
+        }
     }
 
     #[test]
     fn every_constraint_lands_on_a_property_of_the_document() {
-        let doc = document().unwrap();
-        for (schema, pointer, keywords) in constraints() {
+        let admin = (document().unwrap(), constraints());
+        let flow = (flow_document().unwrap(), flow_constraints());
+        for (doc, (schema, pointer, keywords)) in [admin, flow]
+            .into_iter()
+            .flat_map(|(doc, cs)| cs.into_iter().map(move |c| (doc.clone(), c)))
+        {
             let target = doc["components"]["schemas"][schema].pointer(pointer);
             let target =
                 target.unwrap_or_else(|| panic!("{schema}{pointer} is not in the document"));

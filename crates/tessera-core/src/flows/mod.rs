@@ -185,6 +185,8 @@ impl Tessera {
         start: FlowStart,
     ) -> Result<Started> {
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        // Checked before the quota counts the start: refused input changes nothing.
+        let client_id = checked_client_id(start.client_id)?;
         if let crate::guard::Verdict::Deny { seconds, .. } =
             self.guard_start(ctx, kind).await?.verdict
         {
@@ -224,7 +226,7 @@ impl Tessera {
             expires_at: now + FLOW_TTL,
             csrf_token: tessera_crypto::random_token()?,
             return_to: self.safe_return_to(start.return_to.as_deref()),
-            client_id: start.client_id.filter(|c| !c.is_empty() && c.len() <= 200),
+            client_id,
             journey: "default".into(),
             locale: ctx.locale.clone(),
             identity_id: None,
@@ -640,6 +642,30 @@ pub(crate) fn same_origin_target(base: &url::Url, value: &str) -> Option<String>
         && u.username().is_empty()
         && u.password().is_none();
     same.then(|| u.to_string())
+}
+
+/// The `client_id` an app started a flow with: an empty one is none, and one that breaks
+/// [`tessera_model::flow::check_client_id`] is refused with a field problem (it once reached the database
+/// as it came, and a NUL in it was a 500 on PostgreSQL).
+fn checked_client_id(client_id: Option<String>) -> Result<Option<String>> {
+    match client_id.filter(|c| !c.is_empty()) {
+        Some(c) if !tessera_model::flow::check_client_id(&c) => {
+            let message = format!(
+                "client_id must be at most {} characters, none of them a control character",
+                tessera_model::flow::CLIENT_ID_MAX_CHARS
+            );
+            Err(CoreError::invalid(
+                "invalid_field",
+                message.clone(),
+                vec![crate::FieldProblem {
+                    field: "client_id".into(),
+                    code: "invalid".into(),
+                    message,
+                }],
+            ))
+        }
+        c => Ok(c),
+    }
 }
 
 enum Loaded {

@@ -15,6 +15,7 @@ mod cli;
 mod codes;
 mod dev_mailbox;
 mod events;
+mod flow_api;
 mod flow_secret;
 mod flows;
 mod guard;

@@ -3,7 +3,7 @@
 //! requests its extractors refuse; `scripts/openapi-fuzz.sh` (Schemathesis, in CI) explores the rest.
 use reqwest::Method;
 use serde_json::Value;
-use tessera_testkit::{Engine, TestServer, engine_tests};
+use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
 /// A resource id that is well formed and names nothing.
 const NO_SUCH_ID: &str = "01900000-0000-7000-8000-000000000000";
@@ -205,13 +205,20 @@ async fn openapi_the_admin_document_lists_every_answer_of_every_operation(engine
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+const KINDS: [&str; 5] = [
+    "login",
+    "registration",
+    "verification",
+    "recovery",
+    "settings",
+];
+
 async fn openapi_the_flow_document_is_served_on_the_public_listener(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
     };
     let doc = fetch(&s, format!("{}/openapi.json", s.public)).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    assert!(doc["paths"]["/t/{tenant}/api/flows/{kind}"]["post"].is_object());
     assert!(
         doc["paths"]
             .as_object()
@@ -221,9 +228,112 @@ async fn openapi_the_flow_document_is_served_on_the_public_listener(engine: Engi
         "only the flow API: {:?}",
         doc["paths"].as_object().unwrap().keys().collect::<Vec<_>>()
     );
+    let failures = probe_document(&s, &s.public, &doc, None).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Each kind has its own start, read and submit, its own submission schema (strings only: a value of
+/// another type is 422, a field no step reads is ignored), and the links of a start's answer name the
+/// started flow: following them reads it and submits to it.
+async fn openapi_the_flow_document_has_each_kind_and_its_links_lead_to_the_started_flow(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let doc = fetch(&s, format!("{}/openapi.json", s.public)).await;
+    let token = crate::flows::sign_up(&s, "links@example.com", serde_json::json!({})).await;
+    for kind in KINDS {
+        let start_path = format!("/t/{{tenant}}/api/flows/{kind}");
+        let flow_path = format!("{start_path}/{{id}}");
+        let start = &doc["paths"][&start_path]["post"];
+        let submit = &doc["paths"][&flow_path]["post"];
+        assert!(doc["paths"][&flow_path]["get"].is_object(), "{kind}");
+        assert_eq!(
+            start["requestBody"]["required"], false,
+            "{kind}: the body may be left out"
+        );
+        let body = submit["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let schema = &doc["components"]["schemas"][&body];
+        assert_eq!(schema["additionalProperties"]["type"], "string", "{body}");
+        assert_eq!(
+            start["responses"].get("401").is_some(),
+            kind == "settings",
+            "{kind}: only settings needs a session"
+        );
+
+        // Start the flow, and follow the links of the answer.
+        let mut req = s
+            .http
+            .post(format!("{}/t/default/api/flows/{kind}", s.public));
+        if kind == "settings" {
+            req = req.bearer_auth(&token);
+        }
+        let started = Resp::from(req.send().await.unwrap()).await;
+        assert_eq!(started.status, 201, "{started:?}");
+        let links = start["responses"]["201"]["links"].as_object().unwrap();
+        assert_eq!(links.len(), 2, "{kind}: read and submit");
+        for link in links.values() {
+            let op = link["operationId"].as_str().unwrap();
+            let param = |name: &str| {
+                let expr = link["parameters"][name].as_str().unwrap();
+                let pointer = expr.strip_prefix("$response.body#").unwrap();
+                started
+                    .json
+                    .pointer(pointer)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            };
+            let (id, secret) = (param("path.id"), param("header.Tessera-Flow-Secret"));
+            assert_eq!(link["parameters"]["path.tenant"], "$request.path.tenant");
+            let url = format!("{}/t/default/api/flows/{kind}/{id}", s.public);
+            let req = if op == format!("get_{kind}") {
+                s.http.get(url)
+            } else {
+                assert_eq!(op, format!("submit_{kind}"));
+                // A field no step reads is ignored; a value that is not a string is refused.
+                let wrong = Resp::from(
+                    s.http
+                        .post(&url)
+                        .header(crate::flows::FLOW_SECRET, &secret)
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({"method": 1}))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                wrong.assert_problem(422, "invalid_body");
+                s.http
+                    .post(url)
+                    .json(&serde_json::json!({"no step reads this": "x"}))
+            };
+            let r = Resp::from(
+                req.header(crate::flows::FLOW_SECRET, &secret)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert!(
+                [200, 400].contains(&r.status) && r.json["flow"]["id"] == id.as_str(),
+                "{kind} {op}: {r:?}"
+            );
+        }
+    }
 }
 
 engine_tests!(
     openapi_the_admin_document_lists_every_answer_of_every_operation,
     openapi_the_flow_document_is_served_on_the_public_listener,
+    openapi_the_flow_document_has_each_kind_and_its_links_lead_to_the_started_flow,
 );
