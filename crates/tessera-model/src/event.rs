@@ -29,6 +29,8 @@ pub mod types {
     pub const ORGANIZATION_MEMBER_REMOVED: &str = "organization.member_removed";
     pub const API_KEY_CREATED: &str = "api_key.created";
     pub const API_KEY_REVOKED: &str = "api_key.revoked";
+    /// An admin put a dead-lettered mail back in the queue; subject `mail:<id>`, clear part the template.
+    pub const MAIL_REPLAYED: &str = "mail.replayed";
 }
 
 /// Who caused an event. Stored as text: `api_key:<id>`, `cli`, `system`, later `identity:<id>`.

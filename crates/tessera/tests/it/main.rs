@@ -25,3 +25,4 @@ mod roles;
 mod security_coverage;
 mod sessions;
 mod store_suite;
+mod worker;
