@@ -34,15 +34,20 @@ pub fn mail_worker_settings(config: &Config) -> WorkerSettings {
     }
 }
 
-/// Runs a facade method as a periodic job.
-macro_rules! every {
-    ($runner:expr, $name:literal, $interval:expr, $tessera:expr, |$t:ident| $call:expr) => {{
-        let tessera = $tessera.clone();
-        $runner.every($name, $interval, move || {
-            let $t = tessera.clone();
-            async move { $call.await }
-        });
-    }};
+/// Runs `job` on a clone of the facade every `interval`.
+fn periodic<F, Fut, T>(
+    runner: &mut Runner,
+    name: &'static str,
+    interval: Duration,
+    tessera: &Tessera,
+    job: F,
+) where
+    F: Fn(Tessera) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = tessera_core::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let tessera = tessera.clone();
+    runner.every(name, interval, move || job(tessera.clone()));
 }
 
 /// Starts this node's jobs; they stop once `stop` turns true (see [`Runner::join`]).
@@ -55,12 +60,21 @@ pub fn start(
     let mut runner = Runner::new(stop);
     let sweep = Duration::from_secs(config.sweep_interval_secs.max(1));
     let seal = Duration::from_secs(config.audit_seal_interval_secs.max(1));
-    every!(runner, "flow_sweeper", sweep, tessera, |t| t.sweep_flows());
-    every!(runner, "mail_scrubber", sweep, tessera, |t| t
-        .scrub_expired_mail());
-    every!(runner, "guard_sweeper", sweep, tessera, |t| t.sweep_guard());
-    every!(runner, "audit_sealer", seal, tessera, |t| t
-        .seal_audit_log(time::Duration::seconds(5)));
+    let r = &mut runner;
+    periodic(r, "flow_sweeper", sweep, tessera, |t| async move {
+        t.sweep_flows().await
+    });
+    periodic(r, "mail_scrubber", sweep, tessera, |t| async move {
+        t.scrub_expired_mail().await
+    });
+    periodic(r, "guard_sweeper", sweep, tessera, |t| async move {
+        t.sweep_guard().await
+    });
+    // Events younger than this may still be committing on another node; they are sealed next time.
+    let margin = time::Duration::seconds(5);
+    periodic(r, "audit_sealer", seal, tessera, move |t| async move {
+        t.seal_audit_log(margin).await
+    });
     if let Some(url) = &config.smtp_url {
         let sender = SmtpSender::new(url, &config.smtp_from)?;
         let mailer = SmtpMailer {
