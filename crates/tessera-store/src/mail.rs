@@ -149,18 +149,24 @@ fn queued_from_row(r: &impl Cols) -> Result<QueuedMail> {
     })
 }
 
-/// Due: not sent, not dead, its time has come, nobody holds a live lease, and its code has not expired.
+/// Due: not sent, not dead, its time has come, nobody holds a live lease, its code has not expired, and
+/// no older mail to the same recipient is still to be delivered (mail to one address goes out in the
+/// order it was queued: the newest code is the last to arrive).
 macro_rules! due {
     () => {
-        "sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $3 \
-         AND (lease_until IS NULL OR lease_until <= $3) AND (expires_at IS NULL OR expires_at > $3)"
+        "m.sent_at IS NULL AND m.dead_at IS NULL AND m.next_attempt_at <= $3 \
+         AND (m.lease_until IS NULL OR m.lease_until <= $3) AND (m.expires_at IS NULL OR m.expires_at > $3) \
+         AND NOT EXISTS (SELECT 1 FROM mail_outbox o WHERE o.tenant_id = m.tenant_id \
+         AND o.to_address = m.to_address AND o.id < m.id AND o.sent_at IS NULL AND o.dead_at IS NULL \
+         AND (o.expires_at IS NULL OR o.expires_at > $3))"
     };
 }
 
 /// Claims up to `limit` due mails for `owner` until `until`, oldest due first, and counts the attempt. One
 /// statement: on PostgreSQL the rows are locked with `FOR UPDATE SKIP LOCKED`, so concurrent claims take
 /// disjoint rows without waiting (a row another claim updated first is re-checked and skipped); SQLite
-/// serialises writers, so the statement runs alone. Either way no two live leases cover one mail.
+/// serialises writers, so the statement runs alone. Either way no two live leases cover one mail, and a
+/// claim never holds two mails to one recipient.
 pub async fn claim(
     x: &mut impl Exec,
     owner: &str,
@@ -171,16 +177,16 @@ pub async fn claim(
     // PostgreSQL: `ARRAY(subquery)` is evaluated once, so the locked set is exactly the updated set.
     const PG: &str = concat!(
         "UPDATE mail_outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-         WHERE id = ANY(ARRAY(SELECT id FROM mail_outbox WHERE ",
+         WHERE id = ANY(ARRAY(SELECT m.id FROM mail_outbox m WHERE ",
         due!(),
-        " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING ",
+        " ORDER BY m.next_attempt_at, m.id LIMIT $4 FOR UPDATE OF m SKIP LOCKED)) RETURNING ",
         queued_columns!()
     );
     const SQLITE: &str = concat!(
         "UPDATE mail_outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM mail_outbox WHERE ",
+         WHERE id IN (SELECT m.id FROM mail_outbox m WHERE ",
         due!(),
-        " ORDER BY next_attempt_at, id LIMIT $4) RETURNING ",
+        " ORDER BY m.next_attempt_at, m.id LIMIT $4) RETURNING ",
         queued_columns!()
     );
     let rows = match x.raw() {

@@ -192,8 +192,8 @@ impl<Q: Queue> QueueWorker<Q> {
         Ok(claimed)
     }
 
-    /// Works the queue until `stop` turns true. A full batch is followed at once by the next; otherwise
-    /// the worker waits `poll`. Stopping never cuts a round short: the items in hand are finished and
+    /// Works the queue until `stop` turns true. A round that claimed anything is followed at once by the
+    /// next; an empty one by a wait of `poll`. Stopping never cuts a round short: the items in hand are finished and
     /// recorded first.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let name = self.name();
@@ -202,14 +202,16 @@ impl<Q: Queue> QueueWorker<Q> {
             if *stop.borrow() {
                 break;
             }
-            let full = match self.run_once().await {
-                Ok(n) => n >= self.inner.settings.batch as usize && n > 0,
+            // After a round that found work, look again at once: more may be due (the next mail to a
+            // recipient becomes due when the one before it is sent).
+            let busy = match self.run_once().await {
+                Ok(n) => n > 0,
                 Err(e) => {
                     tracing::warn!(queue = name, error = %e, "claiming queue items failed; will retry");
                     false
                 }
             };
-            if full {
+            if busy {
                 continue;
             }
             tokio::select! {

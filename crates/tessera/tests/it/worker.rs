@@ -450,7 +450,83 @@ async fn a_permanent_refusal_is_a_dead_letter_at_once_and_an_expired_code_is_nev
     );
 }
 
+/// Queues mails to `to` with these codes, one transaction each (so their ids follow the order).
+async fn queue_to(t: &Tessera, to: &str, codes: &[&str], now: OffsetDateTime) -> Vec<Uuid> {
+    let tenant = default_tenant(t).await;
+    let mut ids = Vec::new();
+    for code in codes {
+        let m = code_mail(tenant, to, code, now);
+        let mut tx = t.db().begin().await.unwrap();
+        tessera_store::mail::enqueue(&mut tx, &m).await.unwrap();
+        tx.commit().await.unwrap();
+        ids.push(m.id);
+    }
+    ids
+}
+
+/// Mail to one address goes out in the order it was queued (the newest code arrives last), while mail to
+/// other addresses is not held up: a claim takes a recipient's next mail only once the one before it is
+/// sent, given up or expired.
+async fn mail_to_one_address_goes_out_in_queueing_order(engine: Engine) {
+    let Some(s) = TestServer::start_without_mail(engine, |_| {}).await else {
+        return;
+    };
+    let t = &s.tessera;
+    let now = s.clock.now();
+    let until = now + time::Duration::minutes(1);
+    let same = queue_to(t, "same@example.com", &["111111", "222222", "333333"], now).await;
+    let other = queue_to(t, "other@example.com", &["444444"], now).await;
+    let ids = |b: Vec<tessera_core::mail::OutboxMail>| -> BTreeSet<Uuid> {
+        b.into_iter().map(|m| m.mail.id).collect()
+    };
+    let first = ids(t.claim_mail("n", until, 10).await.unwrap());
+    assert_eq!(first, BTreeSet::from([same[0], other[0]]));
+    assert!(t.claim_mail("n", until, 10).await.unwrap().is_empty());
+    assert!(t.mail_sent("n", same[0]).await.unwrap());
+    let second = ids(t.claim_mail("n", until, 10).await.unwrap());
+    assert_eq!(second, BTreeSet::from([same[1]]));
+    let elsewhere = t.claim_mail("m", until, 10).await.unwrap();
+    assert!(elsewhere.is_empty(), "nor does another node take the third");
+    let pending = t.pending_mail(10).await.unwrap();
+    let second_mail = pending.iter().find(|m| m.mail.id == same[1]).unwrap();
+    assert!(
+        t.mail_failed("n", second_mail, None, "550 gone")
+            .await
+            .unwrap()
+    );
+    let third = ids(t.claim_mail("n", until, 10).await.unwrap());
+    assert_eq!(
+        third,
+        BTreeSet::from([same[2]]),
+        "a dead letter holds nothing up"
+    );
+
+    // The server's own worker, through its relay.
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let codes = ["100001", "100002", "100003", "100004", "100005"];
+    queue_to(&s.tessera, "order@example.com", &codes, s.clock.now()).await;
+    s.wait_for_outbox().await;
+    let arrived: Vec<String> = s
+        .smtp
+        .as_ref()
+        .unwrap()
+        .mails()
+        .iter()
+        .map(|m| {
+            codes
+                .iter()
+                .find(|c| m.text.contains(*c))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(arrived, codes, "in the order they were queued");
+}
+
 engine_tests!(
+    mail_to_one_address_goes_out_in_queueing_order,
     one_claim_per_mail_across_two_instances,
     an_expired_lease_is_claimed_again,
     log_01_failed_mail_backs_off_then_is_a_dead_letter_listed_without_its_code,
