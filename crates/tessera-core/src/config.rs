@@ -70,6 +70,14 @@ pub struct Config {
     pub db_acquire_timeout_ms: u64,
     pub sqlite_synchronous_full: bool,
     pub audit_seal_interval_secs: u64,
+    /// How often expired flows, expired mail codes and idle guard buckets are swept away.
+    pub sweep_interval_secs: u64,
+    /// The first wait before a failed mail is tried again; each further failure doubles it (with
+    /// jitter, at most 15 minutes).
+    pub mail_retry_base_ms: u64,
+    /// Delivery attempts before a mail is given up as a dead letter (listed and replayable through the
+    /// admin API).
+    pub mail_max_attempts: u32,
     pub shutdown_grace_secs: u64,
     /// Relaxes rules that need HTTPS (cookies) for plain-http local development, and (with a loopback
     /// base URL and no SMTP) keeps mail in the dev mailbox. Set by `dev_mode` or `serve --dev`.
@@ -192,6 +200,21 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "audit_seal_interval_secs",
         false,
         "how often audit checkpoints are sealed; default 10",
+    ),
+    (
+        "sweep_interval_secs",
+        false,
+        "how often expired flows, expired mail codes and idle guard buckets are swept; default 60",
+    ),
+    (
+        "mail_retry_base_ms",
+        false,
+        "first wait before a failed mail is tried again, doubled per failure (jittered, at most 15 minutes); default 5000",
+    ),
+    (
+        "mail_max_attempts",
+        false,
+        "delivery attempts before a mail becomes a dead letter; default 12",
     ),
     (
         "shutdown_grace_secs",
@@ -507,6 +530,19 @@ impl Config {
                 "10",
                 "not a whole number of seconds",
             )?,
+            sweep_interval_secs: parse(
+                raw,
+                "sweep_interval_secs",
+                "60",
+                "not a whole number of seconds",
+            )?,
+            mail_retry_base_ms: parse(
+                raw,
+                "mail_retry_base_ms",
+                "5000",
+                "not a whole number of milliseconds",
+            )?,
+            mail_max_attempts: parse(raw, "mail_max_attempts", "12", "not a whole number")?,
             shutdown_grace_secs: parse(
                 raw,
                 "shutdown_grace_secs",

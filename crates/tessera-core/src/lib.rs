@@ -19,6 +19,7 @@ pub mod events;
 pub mod flows;
 pub mod guard;
 pub mod identities;
+pub mod jobs;
 pub mod keys;
 pub mod known_devices;
 pub mod mail;

@@ -24,6 +24,9 @@ pub enum Role {
     Privacy,
     /// Read-only dashboards; no personal data from the event log.
     Readonly,
+    /// Operations: keeps delivery running (the mail queue's dead letters, and replaying them), with a
+    /// read-only view of tenants and settings. Sees a dead mail's recipient, never its content.
+    Operations,
 }
 
 /// Every action the admin API can take, as checked per endpoint.
@@ -48,11 +51,15 @@ pub enum Permission {
     ApiKeyWrite,
     EventRead,
     AuditVerify,
+    /// Listing the mail queue's dead letters: recipient, template, attempts, last error; never content.
+    MailRead,
+    /// Putting a dead letter back in the mail queue.
+    MailReplay,
 }
 
 impl Permission {
     /// Every permission, for documentation and exhaustive tests.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Self::TenantRead,
         Self::TenantWrite,
         Self::IdentityRead,
@@ -69,6 +76,8 @@ impl Permission {
         Self::ApiKeyWrite,
         Self::EventRead,
         Self::AuditVerify,
+        Self::MailRead,
+        Self::MailReplay,
     ];
 
     /// Stable name, used in docs and in 403 problem details.
@@ -90,19 +99,22 @@ impl Permission {
             Self::ApiKeyWrite => "api_key:write",
             Self::EventRead => "event:read",
             Self::AuditVerify => "audit:verify",
+            Self::MailRead => "mail:read",
+            Self::MailReplay => "mail:replay",
         }
     }
 }
 
 impl Role {
     /// Every role, for documentation and exhaustive tests.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Self::Owner,
         Self::Security,
         Self::Product,
         Self::Support,
         Self::Privacy,
         Self::Readonly,
+        Self::Operations,
     ];
 
     /// Stable text form.
@@ -114,6 +126,7 @@ impl Role {
             Self::Support => "support",
             Self::Privacy => "privacy",
             Self::Readonly => "readonly",
+            Self::Operations => "operations",
         }
     }
 
@@ -175,6 +188,10 @@ impl Role {
             Readonly => matches!(
                 p,
                 TenantRead | IdentityRead | SchemaRead | PolicyRead | OrganizationRead
+            ),
+            Operations => matches!(
+                p,
+                TenantRead | SchemaRead | PolicyRead | MailRead | MailReplay
             ),
         }
     }
@@ -246,6 +263,17 @@ mod tests {
             assert_eq!(r.allows(Permission::IdentityVerify), r == Role::Owner);
         }
         assert!(Role::Support.allows(Permission::IdentityWrite));
+    }
+
+    #[test]
+    fn only_owners_and_operations_see_and_replay_dead_mail() {
+        for r in Role::ALL {
+            let ops = matches!(r, Role::Owner | Role::Operations);
+            assert_eq!(r.allows(Permission::MailRead), ops, "{}", r.as_str());
+            assert_eq!(r.allows(Permission::MailReplay), ops, "{}", r.as_str());
+        }
+        assert!(!Role::Operations.allows(Permission::IdentityRead));
+        assert!(!Role::Operations.allows(Permission::EventRead));
     }
 
     #[test]

@@ -87,6 +87,8 @@ kinds! {
     ORGANIZATION_MEMBER_REMOVED = "organization.member_removed", "An identity left an organization.", ["organization_id", "identity_id"], [];
     API_KEY_CREATED = "api_key.created", "An admin API key was minted.", ["api_key_id", "name", "role", "tenant_id", "expires_at"], [];
     API_KEY_REVOKED = "api_key.revoked", "An admin API key was revoked.", ["api_key_id", "name"], [];
+    MAIL_REPLAYED = "mail.replayed", "An admin put a dead-lettered mail back in the queue (subject `mail:<id>`).",
+        ["mail_id", "template"], [];
     SESSION_CREATED = "session.created", "A customer signed in: a session began.",
         ["identity_id", "session_id", "aal", "amr"], ["ip", "user_agent"];
     SESSION_REVOKED = "session.revoked",

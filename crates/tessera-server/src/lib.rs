@@ -23,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod flow_api;
 pub mod hibp;
+pub mod jobs;
 pub mod logging;
 pub mod mail;
 pub mod openapi;
@@ -175,11 +176,12 @@ async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, 
 /// What a node without mail delivery says at start and in `/readyz`.
 pub const NO_MAIL_WARNING: &str = "no mail can be sent: smtp_url is not set (TESSERA_SMTP_URL), so codes and links for sign-up, verification and recovery never reach anyone";
 
-/// Prometheus text exposition, with the database pool sampled at scrape time.
+/// Prometheus text exposition, with the database pool and the queues sampled at scrape time.
 async fn metrics_endpoint(State(app): State<AppState>) -> Response {
     let stats = app.tessera.db().pool_stats();
     metrics::gauge!("tessera_db_pool_connections").set(f64::from(stats.size));
     metrics::gauge!("tessera_db_pool_idle_connections").set(f64::from(stats.idle));
+    jobs::sample_queue_metrics(&app.tessera).await;
     match prometheus() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -247,7 +249,7 @@ pub fn public_router(state: AppState) -> Router {
 
 /// The admin listener: the admin REST API, its OpenAPI document, health and metrics.
 pub fn admin_router(state: AppState) -> Router {
-    use admin::{events, identities, keys, organizations, policies, tenants};
+    use admin::{events, identities, keys, mail as dead_mail, organizations, policies, tenants};
     let _ = prometheus();
     let max = state.max_body_bytes;
     let t = "/admin/v1/tenants/{tenant}";
@@ -333,6 +335,14 @@ pub fn admin_router(state: AppState) -> Router {
             axum::routing::put(organizations::set_member).delete(organizations::remove_member),
         )
         .route(&format!("{t}/events"), get(events::list))
+        .route(
+            &format!("{t}/mail/dead-letters"),
+            get(dead_mail::dead_letters),
+        )
+        .route(
+            &format!("{t}/mail/dead-letters/{{id}}/replay"),
+            post(dead_mail::replay),
+        )
         .route("/admin/v1/audit/verify", get(events::verify))
         .route("/admin/v1/api-keys", get(keys::list).post(keys::create))
         .route(
@@ -373,7 +383,8 @@ impl Listeners {
 }
 
 /// Serves both listeners until `shutdown` resolves, then lets in-flight requests finish (up to the
-/// configured grace period). Also runs the audit sealer on this node.
+/// configured grace period), and the background jobs ([`jobs`]) the work in hand (up to the grace period
+/// again).
 pub async fn serve(
     tessera: Tessera,
     config: &Config,
@@ -407,24 +418,8 @@ pub async fn serve(
             "DEVELOPMENT MODE: cookies work over plain http; the dev mailbox is off (it needs a loopback base_url and no smtp_url)"
         );
     }
-    let mailer = match &config.smtp_url {
-        Some(url) => {
-            let sender =
-                mail::SmtpSender::new(url, &config.smtp_from).map_err(std::io::Error::other)?;
-            Some(tokio::spawn(mail::run_delivery(
-                tessera.clone(),
-                state.views.clone(),
-                sender,
-                rx.clone(),
-            )))
-        }
-        None => None,
-    };
-    let sealer = tokio::spawn(run_sealer(
-        tessera,
-        Duration::from_secs(config.audit_seal_interval_secs.max(1)),
-        rx.clone(),
-    ));
+    let jobs =
+        jobs::start(&tessera, config, &state.views, rx.clone()).map_err(std::io::Error::other)?;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let tx = Arc::new(tx);
     let signal_tx = tx.clone();
@@ -446,35 +441,6 @@ pub async fn serve(
         }
     };
     let _ = tx.send(true);
-    let _ = sealer.await;
-    if let Some(m) = mailer {
-        let _ = m.await;
-    }
+    jobs.join(grace).await;
     result
-}
-
-/// Seals the audit log periodically. Runs on every node; the database decides which seal wins.
-async fn run_sealer(
-    tessera: Tessera,
-    every: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|v| *v) => return,
-        }
-        if let Err(e) = tessera.sweep_flows().await {
-            tracing::warn!(error = %e, "sweeping expired flows failed; will retry");
-        }
-        if let Err(e) = tessera.scrub_expired_mail().await {
-            tracing::warn!(error = %e, "scrubbing expired mail failed; will retry");
-        }
-        if let Err(e) = tessera.sweep_guard().await {
-            tracing::warn!(error = %e, "sweeping the guard's counters failed; will retry");
-        }
-        if let Err(e) = tessera.seal_audit_log(time::Duration::seconds(5)).await {
-            tracing::warn!(error = %e, "sealing the audit log failed; will retry");
-        }
-    }
 }

@@ -1,5 +1,6 @@
-//! Mail delivery. Mails are queued in the database by the flows; this worker renders them with the
-//! tenant's templates and sends them over SMTP. Without SMTP, nothing is sent. On a development node
+//! Mail delivery. Mails are queued in the database by the flows; the mail queue's worker (see
+//! `tessera_core::mail::MailQueue`) hands each to [`SmtpMailer`], which renders it with the tenant's
+//! templates and sends it over SMTP. Without SMTP, nothing is sent. On a development node
 //! (`serve --dev` with a loopback base URL) the development mailbox on the admin listener shows the
 //! queued mails to loopback clients, so a newcomer can finish sign-up with nothing else installed. The
 //! mailbox hands out every code and link of every tenant, so nothing else ever sees it.
@@ -14,8 +15,8 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
-use tessera_core::Tessera;
-use tessera_core::mail::OutboxMail;
+use tessera_core::jobs::Failure;
+use tessera_core::mail::{MailSender, OutboxMail};
 
 use crate::AppState;
 use crate::views::{Locale, Views};
@@ -52,16 +53,19 @@ impl SmtpSender {
         Ok(Self { transport, from })
     }
 
-    async fn send(&self, views: &Views, m: &OutboxMail) -> Result<(), String> {
+    /// Renders a mail with the tenant's templates and hands it to the SMTP server. A mail that cannot be
+    /// rendered or addressed, or that the server refuses for good (5xx), fails permanently: trying again
+    /// cannot help.
+    async fn deliver(&self, views: &Views, m: &OutboxMail) -> Result<(), Failure> {
         let locale = Locale::from_tag(&m.mail.locale).unwrap_or_default();
         let rendered = views
             .render_mail(&m.tenant_slug, &locale, &m.mail.template, &m.mail.vars)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::permanent(e.to_string()))?;
         let to = m
             .mail
             .to_address
             .parse::<Mailbox>()
-            .map_err(|e| format!("recipient: {e}"))?;
+            .map_err(|e| Failure::permanent(format!("recipient: {e}")))?;
         let msg = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -71,46 +75,30 @@ impl SmtpSender {
                 rendered.text,
                 rendered.html,
             ))
-            .map_err(|e| e.to_string())?;
-        self.transport
-            .send(msg)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Failure::permanent(e.to_string()))?;
+        self.transport.send(msg).await.map(drop).map_err(|e| {
+            if e.is_permanent() {
+                Failure::permanent(e.to_string())
+            } else {
+                Failure::transient(e.to_string())
+            }
+        })
     }
 }
 
-/// Sends queued mail until `stop` flips.
-pub async fn run_delivery(
-    tessera: Tessera,
-    views: Views,
-    sender: SmtpSender,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    tracing::info!("mail delivery over SMTP started");
-    loop {
-        match tessera.pending_mail(50).await {
-            Ok(batch) => {
-                for m in batch {
-                    match sender.send(&views, &m).await {
-                        Ok(()) => {
-                            if let Err(e) = tessera.mail_sent(m.mail.id).await {
-                                tracing::warn!(error = %e, "recording a sent mail failed");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(template = %m.mail.template, error = %e, "sending mail failed; will retry");
-                            let _ = tessera.mail_failed(m.mail.id, &e).await;
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reading the mail outbox failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = stop.wait_for(|v| *v) => return,
-        }
+/// The mail queue's sender on a node with SMTP: renders with the node's views, sends with lettre.
+#[derive(Debug, Clone)]
+pub struct SmtpMailer {
+    pub views: Views,
+    pub sender: SmtpSender,
+}
+
+impl MailSender for SmtpMailer {
+    fn send<'a>(
+        &'a self,
+        mail: &'a OutboxMail,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send + 'a>> {
+        Box::pin(self.sender.deliver(&self.views, mail))
     }
 }
 

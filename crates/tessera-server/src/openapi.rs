@@ -211,7 +211,7 @@ fn as_problem_json(resp: &mut Response) {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tessera admin API", description = "Manage tenants, customer identities, attribute schemas, policies, organizations, API keys and the event log. Errors are application/problem+json with a stable `code`."),
+    info(title = "Tessera admin API", description = "Manage tenants, customer identities, attribute schemas, policies, organizations, API keys, the event log and the mail queue's dead letters. Errors are application/problem+json with a stable `code`."),
     security(("admin_key" = [])),
     modifiers(&BearerKey, &ExtractorErrors),
     paths(
@@ -228,10 +228,11 @@ fn as_problem_json(resp: &mut Response) {
         admin::organizations::set_member, admin::organizations::remove_member,
         admin::keys::list, admin::keys::create, admin::keys::revoke,
         admin::events::list, admin::events::verify,
+        admin::mail::dead_letters, admin::mail::replay,
     ),
     tags(
         (name = "tenants"), (name = "identities"), (name = "attribute schema"), (name = "policy"),
-        (name = "organizations"), (name = "api keys"), (name = "events"),
+        (name = "organizations"), (name = "api keys"), (name = "events"), (name = "mail"),
     )
 )]
 struct AdminApi;

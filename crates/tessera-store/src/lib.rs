@@ -190,6 +190,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "code_requester",
         include_str!("../migrations/sqlite/0006_code_requester.sql"),
     ),
+    (
+        7,
+        "mail_queue",
+        include_str!("../migrations/sqlite/0007_mail_queue.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -221,6 +226,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "code_requester",
         include_str!("../migrations/postgres/0006_code_requester.sql"),
+    ),
+    (
+        7,
+        "mail_queue",
+        include_str!("../migrations/postgres/0007_mail_queue.sql"),
     ),
 ];
 

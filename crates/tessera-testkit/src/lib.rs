@@ -151,6 +151,8 @@ pub fn base_env(db: &TestDb, key: &str) -> HashMap<String, String> {
         ("TESSERA_DATABASE_URL", db.url.clone()),
         ("TESSERA_BOOTSTRAP_ADMIN_KEY", key.to_owned()),
         ("TESSERA_AUDIT_SEAL_INTERVAL_SECS", "3600".to_owned()),
+        // Sweeps stay out of the way of tests that move the clock; tests call them when they need them.
+        ("TESSERA_SWEEP_INTERVAL_SECS", "3600".to_owned()),
         ("TESSERA_SHUTDOWN_GRACE_SECS", "5".to_owned()),
         ("TESSERA_DB_ACQUIRE_TIMEOUT_MS", "1500".to_owned()),
         ("TESSERA_BASE_URL", "http://localhost:0/".to_owned()),

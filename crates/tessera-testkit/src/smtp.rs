@@ -1,7 +1,12 @@
 //! A real SMTP listener on 127.0.0.1 that keeps every mail it is given. Test servers send their mail to it
 //! as a production node sends to its relay, so tests read codes and links from what actually went over
 //! the wire (MIME, transfer encodings and all), not from the development mailbox.
+//!
+//! It can misbehave on request, as relays do: refuse every mail for a while (a transient `421`), take its
+//! time over each mail, and refuse recipients whose address starts with `reject-` for good (`550`).
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -43,8 +48,20 @@ impl CapturedMail {
 pub struct SmtpCapture {
     pub port: u16,
     mails: Arc<Mutex<Vec<CapturedMail>>>,
+    control: Arc<Control>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// How the listener behaves, changed while it runs.
+#[derive(Debug, Default)]
+struct Control {
+    refusing: AtomicBool,
+    delay_ms: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// The answer a relay gives when it cannot take mail now; the client closes and tries later.
+const NOT_NOW: &[u8] = b"421 4.3.2 capture is not accepting mail now\r\n";
 
 impl Drop for SmtpCapture {
     fn drop(&mut self) {
@@ -58,13 +75,38 @@ impl SmtpCapture {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails = Arc::new(Mutex::new(Vec::new()));
-        let store = mails.clone();
+        let control = Arc::new(Control::default());
+        let (store, ctl) = (mails.clone(), control.clone());
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(session(sock, store.clone()));
+                tokio::spawn(session(sock, store.clone(), ctl.clone()));
             }
         });
-        SmtpCapture { port, mails, task }
+        SmtpCapture {
+            port,
+            mails,
+            control,
+            task,
+        }
+    }
+
+    /// While on, every new conversation and every mail on an open one is refused with a transient
+    /// `421`, as a relay that is down or overloaded answers.
+    pub fn refuse(&self, on: bool) {
+        self.control.refusing.store(on, Ordering::SeqCst);
+    }
+
+    /// How many times mail was refused so far.
+    pub fn refused(&self) -> u64 {
+        self.control.refused.load(Ordering::SeqCst)
+    }
+
+    /// Waits this long before accepting each mail, as a slow relay does.
+    pub fn delay(&self, d: Duration) {
+        self.control.delay_ms.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
 
     /// `smtp://127.0.0.1:<port>`.
@@ -79,9 +121,24 @@ impl SmtpCapture {
 }
 
 /// One SMTP conversation: enough of RFC 5321 for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT).
-async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<CapturedMail>>>) {
+async fn session(
+    sock: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<CapturedMail>>>,
+    control: Arc<Control>,
+) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
+    let refusing = || {
+        let on = control.refusing.load(Ordering::SeqCst);
+        if on {
+            control.refused.fetch_add(1, Ordering::SeqCst);
+        }
+        on
+    };
+    if refusing() {
+        let _ = w.write_all(NOT_NOW).await;
+        return;
+    }
     if w.write_all(b"220 capture ESMTP\r\n").await.is_err() {
         return;
     }
@@ -98,6 +155,9 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<CapturedMail>
         let upper = cmd.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             b"250-capture\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n"
+        } else if upper.starts_with("MAIL FROM") && refusing() {
+            let _ = w.write_all(NOT_NOW).await;
+            return;
         } else if upper.starts_with("MAIL FROM") || upper.starts_with("RSET") {
             rcpt.clear();
             b"250 ok\r\n"
@@ -107,8 +167,13 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<CapturedMail>
                 .map(|(_, a)| a.trim())
                 .unwrap_or_default();
             let addr = addr.split_once('>').map(|(a, _)| a).unwrap_or(addr);
-            rcpt.push(addr.trim_start_matches('<').to_owned());
-            b"250 ok\r\n"
+            let addr = addr.trim_start_matches('<');
+            if addr.starts_with("reject-") {
+                b"550 5.1.1 no such mailbox here\r\n"
+            } else {
+                rcpt.push(addr.to_owned());
+                b"250 ok\r\n"
+            }
         } else if upper.starts_with("DATA") {
             if w.write_all(b"354 go ahead\r\n").await.is_err() {
                 return;
@@ -127,6 +192,10 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<CapturedMail>
                 }
                 raw.push_str(l.strip_prefix('.').unwrap_or(l));
                 raw.push('\n');
+            }
+            let delay = control.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
             }
             let mut mail = parse(&raw);
             mail.to = std::mem::take(&mut rcpt);

@@ -8,6 +8,7 @@ use serde::Serialize;
 pub mod events;
 pub mod identities;
 pub mod keys;
+pub mod mail;
 pub mod organizations;
 pub mod policies;
 pub mod tenants;

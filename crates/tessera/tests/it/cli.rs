@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-fn tessera(dir: &Path) -> Command {
+/// `tessera` in `dir` with a clean environment and loopback listeners on free ports.
+pub(crate) fn tessera(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
     c.current_dir(dir)
         .env_clear()
@@ -21,10 +22,10 @@ fn tessera(dir: &Path) -> Command {
 
 /// A running `tessera serve`: what it printed up to readiness, and everything it logs (stderr is
 /// drained into [`Served::logs`] so the server never blocks on a full pipe).
-struct Served {
+pub(crate) struct Served {
     child: Child,
     banner: Vec<String>,
-    admin: String,
+    pub(crate) admin: String,
     logs: Arc<Mutex<String>>,
     /// The stderr reader; joined once the process has exited, so [`Served::logs`] is then complete.
     log_reader: Option<std::thread::JoinHandle<()>>,
@@ -32,7 +33,7 @@ struct Served {
 
 impl Served {
     /// Spawns `serve` and waits (at most 30 s, whatever the process does) for its readiness line.
-    fn start(mut cmd: Command) -> Served {
+    pub(crate) fn start(mut cmd: Command) -> Served {
         let mut child = cmd
             .arg("serve")
             .stdout(Stdio::piped())
@@ -104,7 +105,7 @@ impl Served {
     }
 
     /// Everything the server wrote to stderr so far.
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
 
@@ -125,7 +126,7 @@ impl Served {
     }
 
     /// Sends SIGTERM and waits (at most 20 s) for the process to exit.
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         self.signal_term();
         self.wait_exit()
     }

@@ -27,3 +27,4 @@ mod roles;
 mod security_coverage;
 mod sessions;
 mod store_suite;
+mod worker;

@@ -176,6 +176,13 @@ fn endpoints() -> Vec<(reqwest::Method, String, Option<Value>, Permission)> {
             ApiKeyWrite,
         ),
         (M::GET, format!("{t}/events"), None, EventRead),
+        (M::GET, format!("{t}/mail/dead-letters"), None, MailRead),
+        (
+            M::POST,
+            format!("{t}/mail/dead-letters/{id}/replay"),
+            None,
+            MailReplay,
+        ),
         (M::GET, "/admin/v1/audit/verify".into(), None, AuditVerify),
     ]
 }

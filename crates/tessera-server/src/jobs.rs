@@ -1,0 +1,108 @@
+//! The background jobs a serving node runs (see `tessera_core::jobs`): the flow sweeper, the mail
+//! scrubber and the guard sweeper every `sweep_interval_secs`, the audit sealer every
+//! `audit_seal_interval_secs`, and, on a node with SMTP, the mail queue's worker. Every node runs them all:
+//! the sweeps are idempotent, the sealer claims its checkpoints through a unique constraint, and mail is
+//! claimed with a lease.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::Tessera;
+use tessera_core::config::Config;
+use tessera_core::jobs::{QueueWorker, RetryPolicy, Runner, WorkerSettings, node_id};
+use tessera_core::mail::MailQueue;
+
+use crate::mail::{SmtpMailer, SmtpSender};
+use crate::views::Views;
+
+/// The longest wait between two attempts at a mail.
+const MAIL_RETRY_CAP: Duration = Duration::from_secs(15 * 60);
+
+/// How the mail worker runs. A claim (60 s) outlasts the longest an item may take (30 s: rendering, and
+/// an SMTP conversation whose every step the transport cuts off after 10 s), so a live node keeps its
+/// claims; ten mails are sent at once over the transport's pooled connections.
+pub fn mail_worker_settings(config: &Config) -> WorkerSettings {
+    WorkerSettings {
+        lease: Duration::from_secs(60),
+        item_timeout: Duration::from_secs(30),
+        batch: 10,
+        poll: Duration::from_millis(500),
+        retry: RetryPolicy::new(
+            Duration::from_millis(config.mail_retry_base_ms.max(1)),
+            MAIL_RETRY_CAP,
+            config.mail_max_attempts,
+        ),
+    }
+}
+
+/// Runs `job` on a clone of the facade every `interval`.
+fn periodic<F, Fut, T>(
+    runner: &mut Runner,
+    name: &'static str,
+    interval: Duration,
+    tessera: &Tessera,
+    job: F,
+) where
+    F: Fn(Tessera) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = tessera_core::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let tessera = tessera.clone();
+    runner.every(name, interval, move || job(tessera.clone()));
+}
+
+/// Starts this node's jobs; they stop once `stop` turns true (see [`Runner::join`]).
+pub fn start(
+    tessera: &Tessera,
+    config: &Config,
+    views: &Views,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Runner, String> {
+    let mut runner = Runner::new(stop);
+    let sweep = Duration::from_secs(config.sweep_interval_secs.max(1));
+    let seal = Duration::from_secs(config.audit_seal_interval_secs.max(1));
+    let r = &mut runner;
+    periodic(r, "flow_sweeper", sweep, tessera, |t| async move {
+        t.sweep_flows().await
+    });
+    periodic(r, "mail_scrubber", sweep, tessera, |t| async move {
+        t.scrub_expired_mail().await
+    });
+    periodic(r, "guard_sweeper", sweep, tessera, |t| async move {
+        t.sweep_guard().await
+    });
+    // Events younger than this may still be committing on another node; they are sealed next time.
+    let margin = time::Duration::seconds(5);
+    periodic(r, "audit_sealer", seal, tessera, move |t| async move {
+        t.seal_audit_log(margin).await
+    });
+    if let Some(url) = &config.smtp_url {
+        let sender = SmtpSender::new(url, &config.smtp_from)?;
+        let mailer = SmtpMailer {
+            views: views.clone(),
+            sender,
+        };
+        let queue = MailQueue::new(tessera.clone(), Arc::new(mailer));
+        runner.queue(QueueWorker::new(
+            tessera,
+            queue,
+            &node_id(),
+            mail_worker_settings(config),
+        ));
+        tracing::info!("mail delivery over SMTP started");
+    }
+    Ok(runner)
+}
+
+/// Samples the queues' gauges (depth, age of the oldest item, dead letters) for a metrics scrape. A
+/// database that does not answer leaves the last values in place.
+pub async fn sample_queue_metrics(tessera: &Tessera) {
+    match tessera.mail_queue_stats().await {
+        Ok(q) => {
+            metrics::gauge!("tessera_queue_depth", "queue" => "mail").set(q.depth as f64);
+            metrics::gauge!("tessera_queue_oldest_age_seconds", "queue" => "mail")
+                .set(q.oldest_age_secs);
+            metrics::gauge!("tessera_queue_dead", "queue" => "mail").set(q.dead as f64);
+        }
+        Err(e) => tracing::debug!(error = %e, "sampling the mail queue failed"),
+    }
+}
