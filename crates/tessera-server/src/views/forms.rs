@@ -176,14 +176,8 @@ pub(super) fn build_forms(
                 .map(|n| {
                     let mut view = node_view(assets, locale, defaults, flow.kind, n, ids);
                     if view.node_type == "submit" {
-                        // Only the form's first button is primary, and never a quiet action.
-                        let quiet = n.label.as_ref().is_some_and(|l| {
-                            matches!(
-                                l.id.as_str(),
-                                "button-revoke" | "button-sign-out" | "button-resend"
-                            )
-                        });
-                        view.primary = first_submit && !quiet;
+                        // Only the form's first button is primary, and never a secondary action.
+                        view.primary = first_submit && !n.secondary;
                         first_submit = false;
                         // A button right after a text ("Firefox on Linux" + "Sign out this session")
                         // is described by it, so each of several equal buttons says what it acts on.
@@ -489,6 +483,16 @@ mod tests {
             );
             n
         };
+        // The engine marks "sign out this session" as a secondary action.
+        let revoke = |id: &str| UiNode {
+            secondary: true,
+            ..UiNode::submit(
+                "sessions",
+                "revoke_session",
+                id,
+                msg(MessageKind::Info, "button-revoke", "x"),
+            )
+        };
         flow.ui.nodes = vec![
             UiNode::hidden("csrf_token", "engine-token"),
             newsletter,
@@ -500,19 +504,9 @@ mod tests {
             ),
             session("a", "Firefox on Linux", true),
             session("b", "Safari on iPhone", false),
-            UiNode::submit(
-                "sessions",
-                "revoke_session",
-                "b",
-                msg(MessageKind::Info, "button-revoke", "x"),
-            ),
+            revoke("b"),
             session("c", "Edge on Windows", false),
-            UiNode::submit(
-                "sessions",
-                "revoke_session",
-                "c",
-                msg(MessageKind::Info, "button-revoke", "x"),
-            ),
+            revoke("c"),
         ];
         let html = views
             .render_flow("acme", &Locale::De, &flow, &FlowLinks::default())
@@ -571,6 +565,10 @@ mod tests {
         assert!(b.contains("button-secondary"), "{b}");
         let a = element_with_id(&html, "button-revoke_session");
         assert!(a.contains("aria-describedby=\"text-session_b\""), "{a}");
+        assert!(
+            a.contains("button-secondary"),
+            "first in its form, but marked secondary: {a}"
+        );
         // An unticked terms box stays unticked even though its value is "true".
         let terms = element_with_id(
             &views

@@ -191,3 +191,83 @@ impl Views {
         self.inner.get(tenant)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// Every quoted match of `pattern`'s first group in the `.rs` files of `dir`.
+    fn literals(dir: &Path, pattern: &str) -> BTreeSet<String> {
+        let re = regex::Regex::new(pattern).unwrap();
+        let mut out = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.extend(re.captures_iter(&text).map(|c| c[1].to_owned()));
+            }
+        }
+        out
+    }
+
+    /// The views' own code (comments and test modules cut off) and the built-in templates, by file name.
+    fn view_sources() -> Vec<(String, String)> {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(crate_dir.join("src/views")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "test_support.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Code only: comments may talk about states.
+            let code = text.split("\nmod tests {").next().unwrap_or_default();
+            let code: Vec<&str> = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            out.push((name, code.join("\n")));
+        }
+        let comment = regex::Regex::new(r"(?s)\{#.*?#\}").unwrap();
+        for (name, source) in super::assets::BUILTIN_TEMPLATES {
+            out.push((
+                (*name).to_owned(),
+                comment.replace_all(source, "").into_owned(),
+            ));
+        }
+        out
+    }
+
+    /// Views draw what the flow says: the heading, the intro and which buttons are secondary come from
+    /// the engine (`tessera-core/src/flows/copy.rs`), so no state the journeys set and no button id they
+    /// use is written in the views' code or templates.
+    #[test]
+    fn views_know_no_journey_state_or_button_id() {
+        let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tessera-core/src/flows");
+        let states = literals(&flows, r#"state\s*(?:=|==|!=)\s*"([a-z_]+)""#);
+        let buttons = literals(&flows, r#""(button-[a-z-]+)""#);
+        for expected in ["choose_method", "sent_email", "set_password", "done"] {
+            assert!(
+                states.contains(expected),
+                "{expected} not found: {states:?}"
+            );
+        }
+        assert!(buttons.contains("button-resend"), "{buttons:?}");
+        let sources = view_sources();
+        assert!(sources.iter().any(|(n, _)| n == "pages.rs"));
+        assert!(sources.iter().any(|(n, _)| n == "flow.html"));
+        for (file, source) in &sources {
+            for literal in states.iter().chain(&buttons) {
+                for quoted in [format!("\"{literal}\""), format!("'{literal}'")] {
+                    assert!(
+                        !source.contains(&quoted),
+                        "{file} knows the engine's {quoted}: let the flow say it"
+                    );
+                }
+            }
+        }
+    }
+}

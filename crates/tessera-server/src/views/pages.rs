@@ -4,7 +4,7 @@ use serde_json::Map;
 use tessera_model::flow::{Flow, MessageKind};
 
 use super::assets::{BUILTIN_CSS, TenantAssets, short_hash};
-use super::forms::{FormView, IdAllocator, MsgView, build_forms, message_view, sanitize_id};
+use super::forms::{FormView, IdAllocator, MsgView, build_forms, message_view};
 use super::i18n::{page_defaults, with_defaults};
 use super::theme::display_name;
 use super::{CSS_PATH, Locale, ViewError, Views};
@@ -62,29 +62,25 @@ impl Views {
         let locale = *locale;
         let defaults = page_defaults(tenant, &assets.theme);
         let kind = flow.kind.as_str();
-        // `set_password` → `recovery-set-password-title`, `recovery-set-password`; `sent_email` also
-        // tries the shorter `<kind>-sent`.
-        let state = sanitize_id(&flow.state).replace('_', "-");
-        let alias = match flow.state.as_str() {
-            "sent_email" => Some("sent"),
-            _ => None,
-        };
-        let mut title_ids = vec![format!("{kind}-{state}-title")];
-        let mut intro_ids = Vec::new();
-        if !matches!(state.as_str(), "title" | "intro" | "") {
-            intro_ids.push(format!("{kind}-{state}"));
-        }
-        if let Some(a) = alias {
-            title_ids.push(format!("{kind}-{a}-title"));
-            intro_ids.push(format!("{kind}-{a}"));
-        }
-        title_ids.push(format!("{kind}-title"));
-        intro_ids.push(format!("{kind}-intro"));
-        let title_id = title_ids
-            .into_iter()
-            .find(|id| assets.has(locale, id))
-            .unwrap_or_else(|| format!("{kind}-title"));
-        let intro_id = intro_ids.into_iter().find(|id| assets.has(locale, id));
+        // The flow names its heading and intro, most specific first; the first with a text wins. The
+        // kind's own texts close both lists, for flows saved before the engine named them.
+        let (kind_title, kind_intro) = (format!("{kind}-title"), format!("{kind}-intro"));
+        let has = |id: &&String| assets.has(locale, id);
+        let title_id = flow
+            .ui
+            .title_ids
+            .iter()
+            .chain([&kind_title])
+            .find(has)
+            .unwrap_or(&kind_title)
+            .clone();
+        let intro_id = flow
+            .ui
+            .intro_ids
+            .iter()
+            .chain([&kind_intro])
+            .find(has)
+            .cloned();
         let title = assets
             .lookup(locale, &title_id, &defaults)
             .unwrap_or_else(|| kind.to_owned());
@@ -565,20 +561,45 @@ mod tests {
 
     #[test]
     fn state_specific_titles_and_intros() {
+        // The engine names the heading and intro of a state (here as it does for a recovery's new
+        // password and a verification's sent code); the page shows the first that has a text.
+        let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let views = Views::new(None).unwrap();
         let mut flow = sample_flow(FlowKind::Recovery);
-        flow.state = "set_password".into();
+        flow.ui.title_ids = ids(&["recovery-set-password-title", "recovery-title"]);
+        flow.ui.intro_ids = ids(&["recovery-set-password", "recovery-intro"]);
         let html = views
             .render_flow("acme", &Locale::En, &flow, &FlowLinks::default())
             .unwrap();
         assert!(html.contains("<h1>Choose a new password</h1>"));
+        assert!(html.contains("Choose a new password for your account."));
         let mut flow = sample_flow(FlowKind::Verification);
-        flow.state = "sent_email".into();
+        flow.ui.title_ids = ids(&[
+            "verification-sent-email-title",
+            "verification-sent-title",
+            "verification-title",
+        ]);
+        flow.ui.intro_ids = ids(&[
+            "verification-sent-email",
+            "verification-sent",
+            "verification-intro",
+        ]);
         let html = views
             .render_flow("acme", &Locale::De, &flow, &FlowLinks::default())
             .unwrap();
         assert!(html.contains("<h1>E-Mail-Adresse bestätigen</h1>"));
         assert!(html.contains("Wir haben einen Code an Ihre E-Mail-Adresse gesendet."));
+        // Ids without a text, or none at all (a flow saved before the engine named them): the kind's.
+        flow.ui.title_ids = ids(&["no-such-title"]);
+        flow.ui.intro_ids = Vec::new();
+        let html = views
+            .render_flow("acme", &Locale::En, &flow, &FlowLinks::default())
+            .unwrap();
+        assert!(
+            html.contains("<h1>Confirm your email address</h1>"),
+            "{html}"
+        );
+        assert!(html.contains("Enter your email address and we will send you a code."));
     }
 
     #[test]

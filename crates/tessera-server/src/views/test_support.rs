@@ -107,12 +107,16 @@ pub(super) fn sample_flow(kind: FlowKind) -> Flow {
             "password",
             msg(MessageKind::Info, "button-continue", "Continue"),
         ),
-        UiNode::submit(
-            "code",
-            "method",
-            "resend",
-            msg(MessageKind::Info, "button-resend", "Resend"),
-        ),
+        UiNode {
+            // As the engine marks it.
+            secondary: true,
+            ..UiNode::submit(
+                "code",
+                "method",
+                "resend",
+                msg(MessageKind::Info, "button-resend", "Resend"),
+            )
+        },
     ];
     let now = OffsetDateTime::now_utc();
     Flow {
@@ -138,6 +142,7 @@ pub(super) fn sample_flow(kind: FlowKind) -> Flow {
                 msg(MessageKind::Info, "error-throttled", "Wait.").arg("seconds", 30),
                 msg(MessageKind::Info, "no-such-id", "Engine fallback text"),
             ],
+            ..Ui::default()
         },
         internal: serde_json::Value::Null,
         version: 1,
