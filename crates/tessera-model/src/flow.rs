@@ -193,6 +193,10 @@ pub struct UiNode {
     /// Choices of a `select`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// A secondary action (send a new code, sign out, end another session): drawn as such, never as the
+    /// form's main button.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secondary: bool,
 }
 
 impl UiNode {
@@ -209,6 +213,7 @@ impl UiNode {
             label: Some(label),
             messages: Vec::new(),
             options: Vec::new(),
+            secondary: false,
         }
     }
     /// A hidden field.
@@ -224,6 +229,7 @@ impl UiNode {
             label: None,
             messages: Vec::new(),
             options: Vec::new(),
+            secondary: false,
         }
     }
     /// A submit button; `value` says which method or action it triggers.
@@ -239,6 +245,7 @@ impl UiNode {
             label: Some(label),
             messages: Vec::new(),
             options: Vec::new(),
+            secondary: false,
         }
     }
     /// Marks the node required.
@@ -268,6 +275,14 @@ pub struct Ui {
     /// Messages about the whole form.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<UiMessage>,
+    /// Fluent ids of the page's heading, most specific first (`recovery-set-password-title`, then
+    /// `recovery-title`): a renderer shows the first one it has a text for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub title_ids: Vec<String>,
+    /// Fluent ids of the text under the heading, most specific first; when none has a text, there is
+    /// no such text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intro_ids: Vec<String>,
 }
 
 impl Ui {

@@ -19,6 +19,7 @@ use crate::sessions::ClientInfo;
 use crate::{Caller, CoreError, Result, Tessera};
 
 pub mod codes;
+mod copy;
 pub mod links;
 pub mod login;
 pub mod nodes;
@@ -269,8 +270,10 @@ impl Tessera {
         })
     }
 
-    /// Adds the CSRF token node and the form action every flow UI needs.
+    /// Adds the CSRF token node and the form action every flow UI needs, and the page's heading and
+    /// intro for the flow's state (see [`copy`]).
     fn finish_ui(&self, tenant: &str, flow: &mut Flow) {
+        copy::apply(flow);
         flow.ui.action = format!("/t/{tenant}/flows/{}/{}", flow.kind.as_str(), flow.id);
         flow.ui.method = "POST".into();
         flow.ui.nodes.retain(|n| n.name != "csrf_token");

@@ -81,6 +81,7 @@ pub fn text(group: &str, name: &str, msg: UiMessage) -> UiNode {
         label: Some(msg),
         messages: Vec::new(),
         options: Vec::new(),
+        secondary: false,
     }
 }
 
@@ -103,6 +104,7 @@ pub fn accept_terms(version: &str) -> UiNode {
         ),
         messages: Vec::new(),
         options: Vec::new(),
+        secondary: false,
     }
 }
 

@@ -351,6 +351,69 @@ async fn a_full_browser_sign_up_through_forms_sets_the_session_cookie(engine: En
 }
 
 /// The hints of a refused password sit beside the field, in plain HTML: no script is needed to see them.
+/// Each step's page has its own heading and intro, and actions beside the step (sign out) are never
+/// the main button: the engine names them, the pages draw them.
+async fn each_step_shows_its_own_heading_and_the_engine_s_secondary_actions(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let c = browser();
+    let (url, html, _) = open(&s, &c, "registration").await;
+    assert!(html.contains("<h1>Create your account</h1>"), "{html}");
+    assert!(html.contains("It only takes a minute."));
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("email", "steps@example.com"),
+            ("method", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let sent = r.text().await.unwrap();
+    assert!(
+        sent.contains("We sent a code to your email address. Enter it to continue."),
+        "the code step's own intro: {sent}"
+    );
+    let link = s.link_for("steps@example.com").await.unwrap();
+    let details = c.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(details.contains("<h1>Almost done</h1>"), "{details}");
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf_token", csrf(&details).as_str()),
+            ("password", "correct horse battery staple 42"),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let settings = c
+        .get(format!("{}/t/default/settings", s.public))
+        .send()
+        .await
+        .unwrap();
+    let page = c
+        .get(format!(
+            "{}{}",
+            s.public,
+            settings.headers()["location"].to_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h1>Account settings</h1>"), "{page}");
+    assert!(
+        page.contains("class=\"button button-secondary\" name=\"method\" value=\"sign_out\""),
+        "signing out is alone in its form, yet secondary: {page}"
+    );
+}
+
 async fn pw_04_a_refused_password_shows_its_hints_beside_the_field(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -634,6 +697,7 @@ engine_tests!(
     ses_03_cookies_are_http_only_same_site_and_carry_no_personal_data,
     pages_speak_the_language_the_browser_asks_for,
     a_full_browser_sign_up_through_forms_sets_the_session_cookie,
+    each_step_shows_its_own_heading_and_the_engine_s_secondary_actions,
     pw_04_a_refused_password_shows_its_hints_beside_the_field,
     a_link_opened_in_another_browser_does_not_finish_someone_elses_sign_up,
     settings_without_a_session_send_the_browser_to_sign_in,
