@@ -1,8 +1,9 @@
 //! Following a link from an email. A link proves control of the address like the code does, but it may
 //! be opened anywhere: it only advances a browser flow in the browser that started it (otherwise a person
 //! who started a sign-up with someone else's address could finish it once the owner clicks), and it is
-//! consumed only once that check passed. Two links need no flow: confirming an email change (only while
-//! the session that asked is alive) and the "not me" link of the notice to the old address (REC-04).
+//! consumed only once that check passed. Two links need no flow: confirming an email change (only in the
+//! browser signed in with the session that asked, while it is alive) and the "not me" link of the notice
+//! to the old address (REC-04).
 //!
 //! The "not me" link does nothing when opened: mail scanners and link prefetchers open links, so a GET
 //! (or HEAD) only shows what confirming would do, with a form that posts back. The form is bound to the
@@ -77,6 +78,19 @@ impl Tessera {
             // The change dies with the session that asked for it (REC-02).
             if !self.requester_alive(&code).await? {
                 return Ok(LinkOutcome::Invalid);
+            }
+            // Only the browser signed in with the session that asked confirms by link: a mail
+            // scanner or link prefetcher at the new address has no such session, and its visit must not
+            // prove the address (REG-01). Anywhere else, the code from the same mail is typed instead.
+            let asked_here = match (&ctx.session_token, code.session_id) {
+                (Some(token), Some(asked)) => self
+                    .session_from_token(&ctx.tenant, token)
+                    .await?
+                    .is_some_and(|s| s.session.id == asked),
+                _ => false,
+            };
+            if !asked_here {
+                return Ok(LinkOutcome::OtherBrowser);
             }
             let mut tx = self.db.begin().await?;
             if !tessera_store::codes::consume(&mut tx, code.id, now).await? {

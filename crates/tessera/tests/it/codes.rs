@@ -70,6 +70,18 @@ async fn follow(s: &TestServer, link: &str) -> u16 {
     s.http.get(link).send().await.unwrap().status().as_u16()
 }
 
+/// Follows an emailed link in a browser signed in with `session`; the status of the page.
+async fn follow_signed_in(s: &TestServer, link: &str, session: &str) -> u16 {
+    s.http
+        .get(link)
+        .header("cookie", format!("__Host-tessera_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Resets the password of `email` through recovery.
 async fn recover(s: &TestServer, email: &str, new_password: &str) {
     let flow = start(s, "recovery", json!({})).await;
@@ -331,6 +343,38 @@ async fn reg_04_proving_a_second_address_keeps_the_owners_credentials(engine: En
 
 // ---- REC-02 / REC-04 ----
 
+async fn reg_01_a_mail_scanner_opening_an_email_change_link_confirms_nothing(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    // Someone signed in to their own account asks to move it to an address they do not hold; the
+    // mail with the link lands in that address's mailbox, whose scanner opens every link.
+    let asker = sign_up(&s, "asker@example.com", json!({})).await;
+    let id = identity_id(&s, "asker@example.com").await;
+    let stranger = sign_up(&s, "stranger@example.com", json!({})).await;
+    request_email_change(&s, &asker, "ceo@bigcorp.example").await;
+    let link = s.link_for("ceo@bigcorp.example").await.unwrap();
+    let head = s.http.head(&link).send().await.unwrap();
+    assert_eq!(head.status(), 400);
+    assert_eq!(follow(&s, &link).await, 400, "no session: another browser");
+    assert_eq!(
+        follow_signed_in(&s, &link, &stranger).await,
+        400,
+        "another customer's session is not the one that asked"
+    );
+    assert_eq!(
+        emails_of(&s, &id).await,
+        vec!["asker@example.com"],
+        "nobody proved the new address"
+    );
+    assert_eq!(
+        follow_signed_in(&s, &link, &asker).await,
+        200,
+        "the browser that asked confirms with the link"
+    );
+    assert_eq!(emails_of(&s, &id).await, vec!["ceo@bigcorp.example"]);
+}
+
 async fn rec_02_a_password_reset_voids_a_pending_email_change(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -346,7 +390,7 @@ async fn rec_02_a_password_reset_voids_a_pending_email_change(engine: Engine) {
     recover(&s, "victim@example.com", "the victim's own new passphrase").await;
     assert_eq!(whoami(&s, &thief).await, 401);
     assert_eq!(
-        follow(&s, &link).await,
+        follow_signed_in(&s, &link, &thief).await,
         400,
         "the pending change died with the reset"
     );
@@ -486,7 +530,7 @@ async fn rec_02_revoking_the_requesting_session_voids_its_email_change(engine: E
     submit_as(&s, &flow, json!({"revoke_session": other}), Some(&owner)).await;
     assert_eq!(whoami(&s, &thief).await, 401);
     assert_eq!(
-        follow(&s, &link).await,
+        follow_signed_in(&s, &link, &thief).await,
         400,
         "the requesting session is gone"
     );
@@ -503,7 +547,7 @@ async fn rec_02_revoking_the_requesting_session_voids_its_email_change(engine: E
         "/admin/v1/tenants/default/identities/{id}/sessions"
     ))
     .await;
-    assert_eq!(follow(&s, &link).await, 400);
+    assert_eq!(follow_signed_in(&s, &link, &again).await, 400);
     assert_eq!(emails_of(&s, &id).await, vec!["rv@example.com"]);
 }
 
@@ -709,7 +753,7 @@ async fn rec_04_the_not_me_link_cancels_a_pending_email_change_and_freezes_the_a
         !messages(&r).contains(&"success-verified".to_owned()),
         "{r:?}"
     );
-    assert_eq!(follow(&s, &confirm_link).await, 400);
+    assert_eq!(follow_signed_in(&s, &confirm_link, &thief).await, 400);
     assert_eq!(emails_of(&s, &id).await, vec!["pend@example.com"]);
     let frozen = events(&s, "identity.frozen_by_notice").await;
     assert_eq!(frozen.len(), 1, "{frozen:?}");
@@ -737,7 +781,7 @@ async fn rec_04_the_not_me_link_freezes_the_account_after_a_landed_email_change(
         .to_owned();
     request_email_change(&s, &thief, "undo-thief@example.com").await;
     let confirm = s.link_for("undo-thief@example.com").await.unwrap();
-    assert_eq!(follow(&s, &confirm).await, 200);
+    assert_eq!(follow_signed_in(&s, &confirm, &thief).await, 200);
     assert_eq!(emails_of(&s, &id).await, vec!["undo-thief@example.com"]);
     let notice = s.last_mail_to("undo@example.com").await.unwrap();
     assert_eq!(notice["template"], "email_changed_notice");
@@ -918,7 +962,10 @@ async fn rec_02_two_parallel_redemptions_have_one_winner(engine: Engine) {
     let token = sign_up(&s, "race2@example.com", json!({})).await;
     request_email_change(&s, &token, "race3@example.com").await;
     let link = s.link_for("race3@example.com").await.unwrap();
-    let (a, b) = tokio::join!(follow(&s, &link), follow(&s, &link));
+    let (a, b) = tokio::join!(
+        follow_signed_in(&s, &link, &token),
+        follow_signed_in(&s, &link, &token)
+    );
     let mut got = [a, b];
     got.sort_unstable();
     assert_eq!(got, [200, 400]);
@@ -1033,6 +1080,7 @@ engine_tests!(
     rl_05_sign_up_answers_the_same_at_every_step,
     rl_05_verification_answers_the_same_at_every_step,
     rl_05_settings_email_change_answers_the_same_for_taken_addresses,
+    reg_01_a_mail_scanner_opening_an_email_change_link_confirms_nothing,
     reg_04_proving_a_second_address_keeps_the_owners_credentials,
     rec_02_a_password_reset_voids_a_pending_email_change,
     rec_02_a_password_change_voids_every_outstanding_code,
