@@ -10,7 +10,7 @@
 # Any failure (an undocumented status or content type, a schema-valid request refused, a schema-invalid
 # one accepted, a 5xx, ...) fails the script. The last line says PASSED or FAILED.
 #
-# The quotas on flow starts and mails per client (RL-06) are raised for the run: every request comes
+# The quotas on flow starts, mails and password hashes per client (RL-06) are raised for the run: every request comes
 # from 127.0.0.1, and at the defaults (300 starts per 10 minutes) the run would spend most of its time
 # on 429s instead of flows. 429 is still in the document (it is a real answer), and the quotas are
 # proven by the rl_06 tests.
@@ -140,6 +140,7 @@ env TESSERA_DATA_DIR="$work/data" \
     TESSERA_QUOTA_FLOW_STARTS_GLOBAL=10000000 \
     TESSERA_QUOTA_MAILS_PER_CLIENT=10000000 \
     TESSERA_QUOTA_MAILS_GLOBAL=10000000 \
+    TESSERA_QUOTA_PASSWORD_HASHES_PER_CLIENT=10000000 \
     TESSERA_LOG_LEVEL=warn \
     "$bin" serve >"$report_dir/server.out" 2>"$report_dir/server.err" &
 server_pid=$!

@@ -279,6 +279,11 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "mails one client address (IPv6: /64) may cause per hour before 429; default 60",
     ),
     (
+        "quota_password_hashes_per_client",
+        false,
+        "new passwords (sign-up, recovery) one client address (IPv6: /64) may have hashed per 10 minutes before 429; default 120",
+    ),
+    (
         "quota_mails_global",
         false,
         "mails the whole deployment may queue per minute before 429; default 2000",
@@ -597,6 +602,12 @@ impl Config {
                 )?,
                 mails_per_client: parse(raw, "quota_mails_per_client", "60", "not a whole number")?,
                 mails_global: parse(raw, "quota_mails_global", "2000", "not a whole number")?,
+                password_hashes_per_client: parse(
+                    raw,
+                    "quota_password_hashes_per_client",
+                    "120",
+                    "not a whole number",
+                )?,
             },
             breached_password_api: match get("breached_password_api") {
                 Some((v, src)) => Some(url::Url::parse(v).map_err(|e| {

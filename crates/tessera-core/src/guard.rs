@@ -60,6 +60,9 @@ pub struct Quotas {
     pub mails_per_client: i64,
     /// Mails the whole deployment queues per minute.
     pub mails_global: i64,
+    /// New passwords one client address may have hashed per 10 minutes (sign-up, recovery): each costs an
+    /// argon2id run whatever the step answers next (RL-06).
+    pub password_hashes_per_client: i64,
 }
 
 impl Default for Quotas {
@@ -69,6 +72,7 @@ impl Default for Quotas {
             flow_starts_global: 20_000,
             mails_per_client: 60,
             mails_global: 2_000,
+            password_hashes_per_client: 120,
         }
     }
 }
@@ -156,16 +160,24 @@ impl Guarded {
 /// bucket, and by the normalised identifier otherwise.
 enum Attempt {
     Nothing,
-    /// A guess at a secret of an account.
-    Guess(String),
-    /// A mail sent for an account.
-    Mail(String),
+    /// A guess at a secret of these accounts (a password, or a mailed code): the one signing in, and for a
+    /// code that proves an address, the address's own account too, which no password success of the
+    /// guesser resets.
+    Guess(Vec<String>, Counted),
+    /// A new password to hash: costly whatever happens next, so a quota per client (RL-06).
+    Hash,
+    /// A mail sent for these accounts: the one asking and, when the mail goes to an address it does not
+    /// hold yet (an email change), that address's own account, so mails to one recipient are counted
+    /// per recipient whoever asks.
+    Mail(Vec<String>),
 }
 
-/// Whether an account's buckets count guesses or mails.
-#[derive(Clone, Copy)]
+/// What an account's buckets count. Guesses are counted per authenticator (RL-01): a flood of wrong
+/// passwords does not hold back the mailed code that recovers the account, and the other way round.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Counted {
-    Guesses,
+    Passwords,
+    Codes,
     Mails,
 }
 
@@ -222,11 +234,19 @@ fn progressive(key: String, free: i64, reason: &'static str, settle: Settle) -> 
             free,
             window_us: us(FORGET_AFTER),
             quota: false,
+            capped: false,
         },
         reason,
         settle,
         quota: false,
     }
+}
+
+/// Guesses at an account stop for a day after [`tessera_store::throttles::ABSOLUTE_LIMIT`] consecutive
+/// failures (RL-01); a known device's own bucket too, so a stolen device token buys no more.
+fn capped(mut c: Charge, counted: Counted) -> Charge {
+    c.bucket.capped = matches!(counted, Counted::Passwords | Counted::Codes);
+    c
 }
 
 fn quota(key: String, free: i64, window: Duration, reason: &'static str) -> Charge {
@@ -236,6 +256,7 @@ fn quota(key: String, free: i64, window: Duration, reason: &'static str) -> Char
             free: free.max(1),
             window_us: us(window),
             quota: true,
+            capped: false,
         },
         reason,
         settle: Settle::Keep,
@@ -281,15 +302,23 @@ impl Tessera {
             (FlowKind::Login, "choose_method") => {
                 return Ok(
                     match (field(input, "identifier"), raw_field(input, "password")) {
-                        (Some(raw), Some(_)) => Attempt::Guess(match normalised_identifier(raw) {
-                            Some(n) => self.account_of(flow, n.kind, &n.value).await?,
-                            None => format!("unparsed:{}", raw.trim().to_lowercase()),
-                        }),
+                        (Some(raw), Some(_)) => Attempt::Guess(
+                            vec![match normalised_identifier(raw) {
+                                Some(n) => self.account_of(flow, n.kind, &n.value).await?,
+                                None => format!("unparsed:{}", raw.trim().to_lowercase()),
+                            }],
+                            Counted::Passwords,
+                        ),
                         _ => Attempt::Nothing,
                     },
                 );
             }
             (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
+            (FlowKind::Registration, "details") | (FlowKind::Recovery, "set_password")
+                if raw_field(input, "password").is_some() =>
+            {
+                return Ok(Attempt::Hash);
+            }
             (
                 FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
                 "enter_email",
@@ -300,7 +329,7 @@ impl Tessera {
             (
                 FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
                 "sent_email",
-            ) if code => flow_email.map(|e| (e, Counted::Guesses)),
+            ) if code => flow_email.map(|e| (e, Counted::Codes)),
             _ => None,
         };
         let Some((email, counted)) = email else {
@@ -308,8 +337,8 @@ impl Tessera {
         };
         let account = self.account_of(flow, IdentifierKind::Email, &email).await?;
         Ok(match counted {
-            Counted::Guesses => Attempt::Guess(account),
-            Counted::Mails => Attempt::Mail(account),
+            c @ (Counted::Codes | Counted::Passwords) => Attempt::Guess(vec![account], c),
+            Counted::Mails => Attempt::Mail(vec![account]),
         })
     }
 
@@ -338,11 +367,33 @@ impl Tessera {
             return Ok(Attempt::Nothing);
         }
         let account = identity_account(identity);
-        Ok(if guess {
-            Attempt::Guess(account)
+        if !guess {
+            let mut accounts = vec![account];
+            if let Some(target) = field(input, "email")
+                .and_then(|raw| identifier::normalize(IdentifierKind::Email, raw).ok())
+            {
+                accounts.push(
+                    self.account_of(flow, IdentifierKind::Email, &target.value)
+                        .await?,
+                );
+            }
+            return Ok(Attempt::Mail(accounts));
+        }
+        let mut accounts = vec![account];
+        // The code of an email change proves the new address: guesses at it count against that
+        // address as well, like the codes of a sign-up or verification for it, so signing in again
+        // (which resets the guesser's own account) never buys fresh guesses at someone else's address.
+        if method == Some("confirm_email")
+            && let Some(target) = crate::flows::internal(flow, "pending_email").as_str()
+        {
+            accounts.push(self.account_of(flow, IdentifierKind::Email, target).await?);
+        }
+        let counted = if method == Some("password") {
+            Counted::Passwords
         } else {
-            Attempt::Mail(account)
-        })
+            Counted::Codes
+        };
+        Ok(Attempt::Guess(accounts, counted))
     }
 
     /// The buckets of one account: a known device of its owner is counted on its own; any other client
@@ -356,8 +407,12 @@ impl Tessera {
         counted: Counted,
     ) -> Vec<Charge> {
         let (prefix, one_free, all_free, reason, settle) = match counted {
-            Counted::Guesses => (
-                "acct",
+            Counted::Passwords | Counted::Codes => (
+                if counted == Counted::Passwords {
+                    "acct"
+                } else {
+                    "code"
+                },
                 ACCOUNT_CLIENT_FREE,
                 ACCOUNT_FREE,
                 "account",
@@ -373,8 +428,8 @@ impl Tessera {
         };
         let named = |suffix: &str| -> &'static str {
             match (counted, suffix) {
-                (Counted::Guesses, "device") => "account_device",
-                (Counted::Guesses, _) => "account_client",
+                (Counted::Passwords | Counted::Codes, "device") => "account_device",
+                (Counted::Passwords | Counted::Codes, _) => "account_client",
                 (Counted::Mails, "device") => "mail_account_device",
                 (Counted::Mails, _) => "mail_account_client",
             }
@@ -385,7 +440,10 @@ impl Tessera {
                 tenant,
                 &format!("{account}\u{0}{device}"),
             );
-            return vec![progressive(key, one_free, named("device"), settle)];
+            return vec![capped(
+                progressive(key, one_free, named("device"), settle),
+                counted,
+            )];
         }
         let mut c = vec![progressive(
             self.account_key(prefix, tenant, account),
@@ -403,7 +461,7 @@ impl Tessera {
                 c.push(progressive(key, one_free, named("client"), settle));
             }
         }
-        c
+        c.into_iter().map(|x| capped(x, counted)).collect()
     }
 
     fn client_charges(
@@ -429,8 +487,11 @@ impl Tessera {
         let q = self.settings.quotas;
         let charges = match self.attempt(ctx, flow, input).await? {
             Attempt::Nothing => return Ok(Guarded::allow(Vec::new())),
-            Attempt::Guess(account) => {
-                let mut c = self.account_charges(ctx, &tenant, &account, Counted::Guesses);
+            Attempt::Guess(accounts, counted) => {
+                let mut c: Vec<Charge> = accounts
+                    .iter()
+                    .flat_map(|a| self.account_charges(ctx, &tenant, a, counted))
+                    .collect();
                 c.extend(self.client_charges(ctx, "guess", |key, wide| {
                     if wide {
                         progressive(key, CLIENT48_FREE, "client_48", Settle::Refund)
@@ -440,8 +501,28 @@ impl Tessera {
                 }));
                 c
             }
-            Attempt::Mail(account) => {
-                let mut c = self.account_charges(ctx, &tenant, &account, Counted::Mails);
+            Attempt::Hash => self.client_charges(ctx, "hash", |key, wide| {
+                if wide {
+                    quota(
+                        key,
+                        q.password_hashes_per_client.saturating_mul(PER_48),
+                        START_WINDOW,
+                        "password_hashes_client_48",
+                    )
+                } else {
+                    quota(
+                        key,
+                        q.password_hashes_per_client,
+                        START_WINDOW,
+                        "password_hashes_client",
+                    )
+                }
+            }),
+            Attempt::Mail(accounts) => {
+                let mut c: Vec<Charge> = accounts
+                    .iter()
+                    .flat_map(|a| self.account_charges(ctx, &tenant, a, Counted::Mails))
+                    .collect();
                 c.extend(self.client_charges(ctx, "mail", |key, wide| {
                     if wide {
                         quota(

@@ -110,6 +110,24 @@ pub async fn void_for_identity(
         .rows_affected()))
 }
 
+/// Voids the live codes of one purpose of an identity: a new one supersedes them, in whichever flow they
+/// were issued (REC-02).
+pub async fn void_purpose_for_identity(
+    x: &mut impl Exec,
+    identity: IdentityId,
+    purpose: &str,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    let sql = "UPDATE one_time_codes SET consumed_at = $1 WHERE identity_id = $2 AND purpose = $3 AND consumed_at IS NULL";
+    Ok(on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(identity.0)
+        .bind(purpose)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()))
+}
+
 /// Voids every live code and link of an identity, undo links included (an account frozen from the
 /// notice of an email change keeps no proof in flight at all).
 pub async fn void_all_for_identity(

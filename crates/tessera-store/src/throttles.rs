@@ -26,6 +26,23 @@ pub struct Bucket {
     pub window_us: i64,
     /// A quota (refused until the window ends) rather than progressive delays.
     pub quota: bool,
+    /// Progressive, and after [`ABSOLUTE_LIMIT`] hits held for its whole window (RL-01: an account takes
+    /// at most so many consecutive failures).
+    pub capped: bool,
+}
+
+/// Hits after which a capped bucket holds for its whole window.
+pub const ABSOLUTE_LIMIT: i64 = 100;
+
+impl Bucket {
+    /// How the row stores the rule: 0 progressive, 1 quota, 2 progressive with the absolute limit.
+    fn mode(&self) -> i64 {
+        match (self.quota, self.capped) {
+            (true, _) => 1,
+            (false, true) => 2,
+            (false, false) => 0,
+        }
+    }
 }
 
 /// `$first, $first+stride, …` for `n` rows: the numbered parameters of a multi-row statement.
@@ -56,6 +73,7 @@ fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> Stri
     format!(
         "CASE WHEN {n} < {free} THEN 0 \
               WHEN {quota} = 1 THEN {start} + {window} \
+              WHEN {quota} = 2 AND {n} >= {ABSOLUTE_LIMIT} THEN $1 + {window} \
               WHEN {n} - {free} >= {cap} THEN $1 + {max}000000 \
               ELSE $1 + 1000000 * (CASE {n} - {free} {} ELSE {max} END) END",
         steps.join(" ")
@@ -84,7 +102,7 @@ pub async fn reserve(
     let stale = format!("({t}.started_us + excluded.window_us <= $1)");
     let n = format!("(CASE WHEN {stale} THEN 1 ELSE {t}.hits + 1 END)");
     let start =
-        format!("(CASE WHEN {stale} OR excluded.quota = 0 THEN $1 ELSE {t}.started_us END)");
+        format!("(CASE WHEN {stale} OR excluded.quota <> 1 THEN $1 ELSE {t}.started_us END)");
     let sql = format!(
         "INSERT INTO {t} (key, free, window_us, quota, hits, started_us, next_us) \
          SELECT v.column1, v.column2, v.column3, v.column4, 1, $1, {first} \
@@ -124,7 +142,7 @@ pub async fn reserve(
                 .bind(b.key.as_str())
                 .bind(b.free)
                 .bind(b.window_us)
-                .bind(i64::from(b.quota));
+                .bind(b.mode());
         }
         q.fetch_all(&mut *c).await?
     }))

@@ -210,6 +210,11 @@ impl Tessera {
         let now = self.now();
         if let Some(flow) = new.flow {
             tessera_store::codes::void_for_flow(tx, flow.id, now).await?;
+            // A new code for an account supersedes its older ones of the same kind, in every flow.
+            if let Some(identity) = new.identity {
+                tessera_store::codes::void_purpose_for_identity(tx, identity, new.purpose, now)
+                    .await?;
+            }
         }
         let id = Uuid::now_v7();
         let code = six_digits()?;

@@ -171,8 +171,8 @@ fn submit_op(mut op: Value, k: &str, settings: bool) -> Value {
     describe(
         &mut op,
         "429",
-        "A quota of this client address is used up (flow starts, or mails sent); retry after `Retry-After` \
-         seconds.",
+        "A quota of this client address is used up (flow starts, mails sent, or new passwords hashed); retry \
+         after `Retry-After` seconds.",
     );
     op
 }

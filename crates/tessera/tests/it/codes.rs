@@ -375,6 +375,26 @@ async fn reg_01_a_mail_scanner_opening_an_email_change_link_confirms_nothing(eng
     assert_eq!(emails_of(&s, &id).await, vec!["ceo@bigcorp.example"]);
 }
 
+async fn rec_02_a_newer_recovery_code_voids_an_older_one_in_another_flow(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "twice@example.com", json!({})).await;
+    let first = start(&s, "recovery", json!({})).await;
+    submit(&s, &first, json!({"email": "twice@example.com"})).await;
+    let older = s.code_for("twice@example.com").await.unwrap();
+    let second = start(&s, "recovery", json!({})).await;
+    submit(&s, &second, json!({"email": "twice@example.com"})).await;
+    let newer = s.code_for("twice@example.com").await.unwrap();
+    let r = submit(&s, &first, json!({"code": older})).await;
+    assert_eq!(
+        r.json["flow"]["state"], "sent_email",
+        "the older code died when the newer was issued: {r:?}"
+    );
+    let r = submit(&s, &second, json!({"code": newer})).await;
+    assert_eq!(r.json["flow"]["state"], "set_password", "{r:?}");
+}
+
 async fn rec_02_a_password_reset_voids_a_pending_email_change(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -474,7 +494,8 @@ async fn rec_02_a_recovery_waiting_for_a_password_dies_when_the_password_changes
             .json["session_token"]
             .is_string()
     );
-    // Two recoveries wait for a password; the first to finish voids the other.
+    // Two recoveries reach the password step: the newer proof supersedes the older (REC-02), and a
+    // finished reset would void any other in turn.
     let first = recovery_at_set_password(&s, "wait@example.com").await;
     let second = recovery_at_set_password(&s, "wait@example.com").await;
     let r = submit(
@@ -483,16 +504,16 @@ async fn rec_02_a_recovery_waiting_for_a_password_dies_when_the_password_changes
         json!({"password": "the first reset's passphrase"}),
     )
     .await;
-    assert_eq!(r.json["done"], true, "{r:?}");
+    assert_ne!(r.json["done"], true, "{r:?}");
     let r = submit(
         &s,
         &second,
         json!({"password": "the second reset's passphrase"}),
     )
     .await;
-    assert_ne!(r.json["done"], true, "{r:?}");
+    assert_eq!(r.json["done"], true, "{r:?}");
     assert!(
-        sign_in(&s, "wait@example.com", "the first reset's passphrase")
+        sign_in(&s, "wait@example.com", "the second reset's passphrase")
             .await
             .json["session_token"]
             .is_string()
@@ -1081,6 +1102,7 @@ engine_tests!(
     rl_05_verification_answers_the_same_at_every_step,
     rl_05_settings_email_change_answers_the_same_for_taken_addresses,
     reg_01_a_mail_scanner_opening_an_email_change_link_confirms_nothing,
+    rec_02_a_newer_recovery_code_voids_an_older_one_in_another_flow,
     reg_04_proving_a_second_address_keeps_the_owners_credentials,
     rec_02_a_password_reset_voids_a_pending_email_change,
     rec_02_a_password_change_voids_every_outstanding_code,

@@ -288,6 +288,39 @@ async fn rl_02_a_flood_from_many_addresses_does_not_keep_the_owner_out_on_a_know
     );
 }
 
+async fn rl_02_a_password_flood_does_not_hold_back_recovery_by_code(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "flooded@example.com").await;
+    for i in 1..=30 {
+        let r = sign_in_from(
+            &s,
+            "flooded@example.com",
+            "guess guess guess",
+            &format!("198.51.100.{i}"),
+        )
+        .await;
+        assert!(refused(&r) || throttled(&r), "{i}: {r:?}");
+    }
+    let r = sign_in_from(&s, "flooded@example.com", PASSWORD, "203.0.113.7").await;
+    assert!(throttled(&r), "the passwords are held back: {r:?}");
+    // The owner, on a new device, recovers with the mailed code: another authenticator, its own count.
+    let flow = start(&s, "recovery").await;
+    let r = submit_from(
+        &s,
+        &flow,
+        json!({"email": "flooded@example.com"}),
+        "203.0.113.7",
+        None,
+    )
+    .await;
+    assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
+    let code = s.code_for("flooded@example.com").await.unwrap();
+    let r = submit_from(&s, &flow, json!({"code": code}), "203.0.113.7", None).await;
+    assert_eq!(r.json["flow"]["state"], "set_password", "{r:?}");
+}
+
 async fn rl_02_guesses_from_one_address_do_not_hold_back_the_owner_elsewhere(engine: Engine) {
     let Some(s) = server(engine, &[]).await else {
         return;
@@ -609,6 +642,47 @@ async fn rl_03_sign_in_failures_hold_back_the_settings_password(engine: Engine) 
     assert!(throttled(&r), "{r:?}");
 }
 
+async fn rl_01_signing_in_again_buys_no_fresh_guesses_at_an_email_change_code(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "guesser@example.com").await;
+    let wrong_at = |code: &str| if code == "000000" { "111111" } else { "000000" }.to_owned();
+    for round in 0..2 {
+        // Each round: a fresh sign-in (which resets the guesser's own account), a fresh code for an
+        // address the guesser does not hold, and guesses at it.
+        let token = sign_in(&s, "guesser@example.com", PASSWORD).await.json["session_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("round {round}: signed in"))
+            .to_owned();
+        let flow = settings_flow(&s, &token).await;
+        let ask = json!({"method": "email", "email": "someone-else@example.com"});
+        let r = submit_from(&s, &flow, ask, "192.0.2.1", Some(&token)).await;
+        assert!(
+            messages(&r).contains(&"success-email-change-pending".to_owned()),
+            "{r:?}"
+        );
+        let code = s.code_for("someone-else@example.com").await.unwrap();
+        let guess = json!({"method": "confirm_email", "code": wrong_at(&code)});
+        // The first round has the five free guesses; after them only the progressive delay passes,
+        // one guess at a time, however often the guesser signs in again.
+        let free = if round == 0 { 5 } else { 1 };
+        for i in 0..free {
+            let r = submit_from(&s, &flow, guess.clone(), "192.0.2.1", Some(&token)).await;
+            assert!(
+                messages(&r).iter().any(|m| m.starts_with("error-code")),
+                "round {round}, guess {i}: {r:?}"
+            );
+        }
+        let r = submit_from(&s, &flow, guess, "192.0.2.1", Some(&token)).await;
+        assert!(
+            throttled(&r),
+            "round {round}: the address's own count holds the next guess back: {r:?}"
+        );
+        let_time_pass(&s, std::time::Duration::from_millis(1100));
+    }
+}
+
 async fn rl_01_a_new_email_change_code_does_not_reset_the_count(engine: Engine) {
     let Some(s) = server(engine, &[]).await else {
         return;
@@ -743,6 +817,104 @@ async fn rl_06_flow_starts_have_a_global_quota(engine: Engine) {
     assert!(r.header("retry-after").is_some());
 }
 
+async fn rl_06_new_passwords_have_a_quota_per_client(engine: Engine) {
+    let Some(s) = server(engine, &[("TESSERA_QUOTA_PASSWORD_HASHES_PER_CLIENT", "3")]).await else {
+        return;
+    };
+    // A sign-up whose address is proven, then taken by a twin flow: every submission at its details
+    // step still costs a hash (red team round 2, F4). Three are let through from one address.
+    let mut twins = Vec::new();
+    for _ in 0..2 {
+        let flow = start(&s, "registration").await;
+        submit(&s, &flow, json!({"email": "twin@example.com"})).await;
+        let code = s.code_for("twin@example.com").await.unwrap();
+        let r = submit(&s, &flow, json!({"code": code})).await;
+        assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
+        twins.push(flow);
+    }
+    let r = submit(&s, &twins[0], json!({"password": PASSWORD})).await;
+    assert!(signed_in(&r), "{r:?}");
+    for i in 0..2 {
+        let body = json!({"password": format!("{PASSWORD} {i} but not quite")});
+        let r = submit_from(&s, &twins[1], body, "192.0.2.1", None).await;
+        assert_ne!(r.status, 429, "{i}: {r:?}");
+    }
+    let r = submit_from(
+        &s,
+        &twins[1],
+        json!({"password": PASSWORD}),
+        "192.0.2.1",
+        None,
+    )
+    .await;
+    r.assert_problem(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+}
+
+async fn rl_06_mails_to_one_address_are_counted_per_recipient_whoever_asks(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    // Three accounts on three addresses each ask, four times, to move to one recipient's address.
+    let mut askers = Vec::new();
+    for i in 0..3 {
+        let token = sign_up(&s, &format!("asker{i}@example.com")).await;
+        askers.push((token, format!("198.51.100.{}", 30 + i)));
+    }
+    let mut held = 0;
+    for round in 0..4 {
+        for (token, ip) in &askers {
+            let flow = settings_flow(&s, token).await;
+            let ask = json!({"method": "email", "email": "recipient@example.com"});
+            let r = submit_from(&s, &flow, ask, ip, Some(token)).await;
+            if throttled(&r) {
+                held += 1;
+            } else {
+                assert!(
+                    messages(&r).contains(&"success-email-change-pending".to_owned()),
+                    "round {round}: {r:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        held >= 2,
+        "the recipient's own mail count holds the 11th and 12th back: {held}"
+    );
+}
+
+async fn rl_01_a_hundred_failures_stop_the_account_for_a_day(engine: Engine) {
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    sign_up(&s, "target@example.com").await;
+    for i in 0..100 {
+        let r = sign_in_from(
+            &s,
+            "target@example.com",
+            "guess guess guess",
+            "198.51.100.40",
+        )
+        .await;
+        assert!(
+            refused(&r),
+            "failure {i} is checked once its delay passed: {r:?}"
+        );
+        let_time_pass(&s, std::time::Duration::from_secs(301));
+    }
+    let r = sign_in_from(&s, "target@example.com", PASSWORD, "198.51.100.40").await;
+    assert!(
+        throttled(&r),
+        "after a hundred failures even the right password waits: {r:?}"
+    );
+    let_time_pass(&s, std::time::Duration::from_secs(23 * 3600));
+    let r = sign_in_from(&s, "target@example.com", PASSWORD, "198.51.100.40").await;
+    assert!(throttled(&r), "for a day: {r:?}");
+    let_time_pass(&s, std::time::Duration::from_secs(3600 + 60));
+    let r = sign_in_from(&s, "target@example.com", PASSWORD, "198.51.100.40").await;
+    assert!(signed_in(&r), "and then no longer: {r:?}");
+}
+
 async fn rl_06_mail_sends_have_a_quota_per_client(engine: Engine) {
     let Some(s) = server(engine, &[("TESSERA_QUOTA_MAILS_PER_CLIENT", "3")]).await else {
         return;
@@ -795,14 +967,19 @@ engine_tests!(
     rl_03_ipv6_clients_are_counted_per_64_and_per_48,
     rl_02_a_flood_from_many_addresses_does_not_keep_the_owner_out_on_a_known_device,
     rl_02_guesses_from_one_address_do_not_hold_back_the_owner_elsewhere,
+    rl_02_a_password_flood_does_not_hold_back_recovery_by_code,
     rl_02_a_known_device_is_limited_on_its_own,
     rl_02_a_recovery_flood_does_not_keep_the_owner_from_recovering_on_a_known_device,
     rl_03_every_identifier_of_an_account_counts_against_it,
     rl_03_the_settings_password_counts_against_the_account,
     rl_03_sign_in_failures_hold_back_the_settings_password,
     rl_01_a_new_email_change_code_does_not_reset_the_count,
+    rl_01_signing_in_again_buys_no_fresh_guesses_at_an_email_change_code,
     rl_03_the_verification_code_counts_against_the_account,
     rl_06_flow_starts_have_a_quota_per_client,
     rl_06_flow_starts_have_a_global_quota,
     rl_06_mail_sends_have_a_quota_per_client,
+    rl_06_new_passwords_have_a_quota_per_client,
+    rl_06_mails_to_one_address_are_counted_per_recipient_whoever_asks,
+    rl_01_a_hundred_failures_stop_the_account_for_a_day,
 );
