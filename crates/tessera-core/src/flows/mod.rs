@@ -306,6 +306,39 @@ impl Tessera {
         self.record(tx, &Caller::system(), ev, None).await
     }
 
+    /// A sign-in ends the session the browser or app held before it (SES-01): the new session has a new
+    /// id, and the old id is refused from now on, whoever it belonged to.
+    async fn replace_previous_session(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        ctx: &FlowContext,
+    ) -> Result<()> {
+        let Some(old) = ctx
+            .session_token
+            .as_deref()
+            .filter(|t| !t.is_empty() && t.len() <= 100)
+        else {
+            return Ok(());
+        };
+        let hash = self.keys.secret_hasher.hash(old);
+        let Some(prev) = tessera_store::sessions::by_token_hash(tx, &hash).await? else {
+            return Ok(());
+        };
+        if prev.tenant_id != tenant.id
+            || !tessera_store::sessions::revoke(tx, prev.identity_id, prev.id, self.now()).await?
+        {
+            return Ok(());
+        }
+        let ev = NewEvent::new(
+            tenant.id,
+            types::SESSION_REVOKED,
+            tessera_model::event::identity_subject(prev.identity_id),
+            json!({"identity_id": prev.identity_id, "session_id": prev.id, "by": "sign_in", "reason": "replaced"}),
+        );
+        self.record(tx, &Caller::system(), ev, None).await
+    }
+
     /// Loads a flow for its driver, restarting it when it expired.
     pub async fn get_flow(
         &self,
@@ -569,6 +602,7 @@ impl Tessera {
                 .await?;
             }
             Step::SignIn { identity, amr } => {
+                self.replace_previous_session(&mut tx, tenant, ctx).await?;
                 let policy = self.effective_policy_doc(tenant.id).await?;
                 let token = self
                     .open_session(

@@ -332,7 +332,65 @@ async fn openapi_the_flow_document_has_each_kind_and_its_links_lead_to_the_start
     }
 }
 
+/// Every property name anywhere in a document's schemas, and every parameter name.
+fn field_names(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Object(props)) = o.get("properties") {
+                out.extend(props.keys().cloned());
+            }
+            if let (Some(Value::String(name)), Some(_)) = (o.get("name"), o.get("in")) {
+                out.push(name.clone());
+            }
+            o.values().for_each(|x| field_names(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| field_names(x, out)),
+        _ => {}
+    }
+}
+
+async fn pw_06_no_password_hint_or_security_question_anywhere(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let mut names = Vec::new();
+    for url in [
+        format!("{}/openapi.json", s.admin),
+        format!("{}/openapi.json", s.public),
+    ] {
+        field_names(&fetch(&s, url).await, &mut names);
+    }
+    assert!(names.len() > 50, "the documents were read: {names:?}");
+    // The attribute schema a tenant starts with, and the nodes of every journey's first step.
+    let schema = s.get("/admin/v1/tenants/default/attribute-schema").await;
+    field_names(&schema.json, &mut names);
+    if let Some(attrs) = schema.json["attributes"].as_object() {
+        names.extend(attrs.keys().cloned());
+    }
+    for kind in ["login", "registration", "recovery", "verification"] {
+        let flow = crate::flows::start(&s, kind, serde_json::json!({})).await;
+        for n in flow["ui"]["nodes"].as_array().into_iter().flatten() {
+            names.extend(n["name"].as_str().map(str::to_owned));
+        }
+    }
+    let banned = ["hint", "question", "answer", "maiden", "memorable"];
+    // OpenID Connect's `login_hint` names who is signing in (it pre-fills the identifier): no password hint.
+    let allowed = ["login_hint"];
+    let found: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            let n = n.to_lowercase();
+            banned.iter().any(|b| n.contains(b)) && !allowed.contains(&n.as_str())
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "password hints or security questions: {found:?}"
+    );
+}
+
 engine_tests!(
+    pw_06_no_password_hint_or_security_question_anywhere,
     openapi_the_admin_document_lists_every_answer_of_every_operation,
     openapi_the_flow_document_is_served_on_the_public_listener,
     openapi_the_flow_document_has_each_kind_and_its_links_lead_to_the_started_flow,

@@ -470,7 +470,93 @@ async fn hsts_is_left_out_in_plain_http_development(engine: Engine) {
     );
 }
 
+/// The value a response sets for cookie `name`.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// Signs in through the hosted form with the cookies given; the flow cookie it was given before signing
+/// in and the session cookie it got.
+async fn form_sign_in(s: &TestServer, email: &str, session: Option<&str>) -> (String, String) {
+    let c = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let with = |flow: Option<&str>| {
+        let mut parts = Vec::new();
+        if let Some(f) = flow {
+            parts.push(format!("__Host-tessera_flow={f}"));
+        }
+        if let Some(t) = session {
+            parts.push(format!("__Host-tessera_session={t}"));
+        }
+        parts.join("; ")
+    };
+    let r = c
+        .get(format!("{}/t/default/login", s.public))
+        .header("cookie", with(None))
+        .send()
+        .await
+        .unwrap();
+    let flow = set_cookie(&r, "__Host-tessera_flow").expect("a pre-login cookie");
+    let page = format!("{}{}", s.public, r.headers()["location"].to_str().unwrap());
+    let html = c
+        .get(&page)
+        .header("cookie", with(Some(&flow)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(&page)
+        .header("cookie", with(Some(&flow)))
+        .form(&[
+            ("csrf_token", crate::pages::csrf(&html).as_str()),
+            ("identifier", email),
+            ("password", crate::flows::PASSWORD),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed in");
+    let session = set_cookie(&r, "__Host-tessera_session").expect("a session cookie");
+    (flow, session)
+}
+
+async fn ses_01_a_sign_in_issues_a_new_session_id_and_the_old_one_is_refused(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    crate::flows::sign_up(&s, "fixation@example.com", json!({})).await;
+    let (pre_login, first) = form_sign_in(&s, "fixation@example.com", None).await;
+    assert_ne!(pre_login, first, "the pre-login cookie is never promoted");
+    assert_eq!(
+        crate::flows::whoami(&s, &pre_login).await,
+        401,
+        "the pre-login cookie is no session"
+    );
+    assert_eq!(crate::flows::whoami(&s, &first).await, 200);
+    // Signing in again in the same browser, which still holds the first session.
+    let (_, second) = form_sign_in(&s, "fixation@example.com", Some(&first)).await;
+    assert_ne!(second, first, "a new id on every authentication");
+    assert_eq!(
+        crate::flows::whoami(&s, &first).await,
+        401,
+        "the old id is refused on the server"
+    );
+    assert_eq!(crate::flows::whoami(&s, &second).await, 200);
+}
+
 engine_tests!(
+    ses_01_a_sign_in_issues_a_new_session_id_and_the_old_one_is_refused,
     ses_03_every_set_cookie_is_host_prefixed_secure_http_only_and_same_site,
     ses_04_a_session_ends_after_the_idle_timeout,
     ses_04_an_active_session_ends_at_its_absolute_lifetime,
