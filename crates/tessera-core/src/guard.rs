@@ -181,6 +181,21 @@ enum Counted {
     Mails,
 }
 
+/// Whether a submission carries a new password to hash (sign-up, recovery, the settings change): each
+/// costs argon2id whatever the step answers, so each is charged to the client's quota (RL-06).
+fn hashes_a_new_password(flow: &Flow, input: &FlowInput) -> bool {
+    match (flow.kind, flow.state.as_str()) {
+        (FlowKind::Registration, "details") | (FlowKind::Recovery, "set_password") => {
+            raw_field(input, "password").is_some()
+        }
+        (FlowKind::Settings, _) => {
+            input.get("method").map(String::as_str) == Some("password")
+                && raw_field(input, "new_password").is_some()
+        }
+        _ => false,
+    }
+}
+
 /// How the guard names the account of an identity.
 pub(crate) fn identity_account(id: tessera_model::IdentityId) -> String {
     format!("identity:{id}")
@@ -315,7 +330,7 @@ impl Tessera {
             }
             (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
             (FlowKind::Registration, "details") | (FlowKind::Recovery, "set_password")
-                if raw_field(input, "password").is_some() =>
+                if hashes_a_new_password(flow, input) =>
             {
                 return Ok(Attempt::Hash);
             }
@@ -445,12 +460,15 @@ impl Tessera {
                 counted,
             )];
         }
-        let mut c = vec![progressive(
+        // The shared bucket is never held for a day: that would let anyone hold every stranger's device,
+        // the owner's new ones included, out of the account (red team round 3). It stays progressive.
+        let shared = progressive(
             self.account_key(prefix, tenant, account),
             all_free,
             reason,
             settle,
-        )];
+        );
+        let mut c = Vec::new();
         for (block, wide) in client_blocks(ctx.client.ip.as_deref()) {
             if !wide {
                 let key = self.account_key(
@@ -458,10 +476,31 @@ impl Tessera {
                     tenant,
                     &format!("{account}\u{0}{block}"),
                 );
-                c.push(progressive(key, one_free, named("client"), settle));
+                c.push(capped(
+                    progressive(key, one_free, named("client"), settle),
+                    counted,
+                ));
             }
         }
-        c.into_iter().map(|x| capped(x, counted)).collect()
+        c.push(shared);
+        c
+    }
+
+    /// The client's quota of new passwords to hash.
+    fn hash_charges(&self, ctx: &FlowContext) -> Vec<Charge> {
+        let per_client = self.settings.quotas.password_hashes_per_client;
+        self.client_charges(ctx, "hash", |key, wide| {
+            if wide {
+                quota(
+                    key,
+                    per_client.saturating_mul(PER_48),
+                    START_WINDOW,
+                    "password_hashes_client_48",
+                )
+            } else {
+                quota(key, per_client, START_WINDOW, "password_hashes_client")
+            }
+        })
     }
 
     fn client_charges(
@@ -485,7 +524,7 @@ impl Tessera {
     ) -> Result<Guarded> {
         let tenant = flow.tenant_id.to_string();
         let q = self.settings.quotas;
-        let charges = match self.attempt(ctx, flow, input).await? {
+        let mut charges = match self.attempt(ctx, flow, input).await? {
             Attempt::Nothing => return Ok(Guarded::allow(Vec::new())),
             Attempt::Guess(accounts, counted) => {
                 let mut c: Vec<Charge> = accounts
@@ -501,23 +540,7 @@ impl Tessera {
                 }));
                 c
             }
-            Attempt::Hash => self.client_charges(ctx, "hash", |key, wide| {
-                if wide {
-                    quota(
-                        key,
-                        q.password_hashes_per_client.saturating_mul(PER_48),
-                        START_WINDOW,
-                        "password_hashes_client_48",
-                    )
-                } else {
-                    quota(
-                        key,
-                        q.password_hashes_per_client,
-                        START_WINDOW,
-                        "password_hashes_client",
-                    )
-                }
-            }),
+            Attempt::Hash => self.hash_charges(ctx),
             Attempt::Mail(accounts) => {
                 let mut c: Vec<Charge> = accounts
                     .iter()
@@ -544,6 +567,11 @@ impl Tessera {
                 c
             }
         };
+        // A settings change of password also hashes the new one: the client's quota counts it, and no
+        // success gives it back (red team round 3, N1).
+        if flow.kind == FlowKind::Settings && hashes_a_new_password(flow, input) {
+            charges.extend(self.hash_charges(ctx));
+        }
         self.reserve(charges).await
     }
 

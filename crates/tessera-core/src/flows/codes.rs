@@ -210,8 +210,10 @@ impl Tessera {
         let now = self.now();
         if let Some(flow) = new.flow {
             tessera_store::codes::void_for_flow(tx, flow.id, now).await?;
-            // A new code for an account supersedes its older ones of the same kind, in every flow.
-            if let Some(identity) = new.identity {
+            // A recovery that proved the address supersedes any other one waiting for its password. Codes
+            // are not voided across flows: anyone who knows an address may start a recovery for it, and
+            // that must not kill the code the owner is typing (each code is bound to its flow and counted).
+            if let (Some(identity), RECOVERY_GRANT) = (new.identity, new.purpose) {
                 tessera_store::codes::void_purpose_for_identity(tx, identity, new.purpose, now)
                     .await?;
             }

@@ -54,7 +54,10 @@ async fn flow_api_a_client_id_with_a_control_character_or_too_long_is_a_field_pr
             .unwrap(),
     )
     .await;
-    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.status, 422,
+        "the page has the problem's status (one mapping): {r:?}"
+    );
     assert_eq!(flow_starts(&s).await, before);
 
     // At the limit, and empty (none), it is kept as it came.

@@ -851,6 +851,26 @@ async fn rl_06_new_passwords_have_a_quota_per_client(engine: Engine) {
     assert!(r.header("retry-after").is_some());
 }
 
+async fn rl_06_a_settings_password_change_counts_against_the_hashing_quota(engine: Engine) {
+    let Some(s) = server(engine, &[("TESSERA_QUOTA_PASSWORD_HASHES_PER_CLIENT", "3")]).await else {
+        return;
+    };
+    // Sign-up's own password is the first of three from this address (red team round 3, N1).
+    let token = sign_up(&s, "changer@example.com").await;
+    let flow = settings_flow(&s, &token).await;
+    let mut current = PASSWORD.to_owned();
+    for i in 0..2 {
+        let next = format!("{PASSWORD} changed {i}");
+        let body = json!({"method": "password", "current_password": current, "new_password": next});
+        let r = submit_from(&s, &flow, body, "192.0.2.1", Some(&token)).await;
+        assert_ne!(r.status, 429, "{i}: {r:?}");
+        current = next;
+    }
+    let body = json!({"method": "password", "current_password": current, "new_password": "yet another long passphrase"});
+    let r = submit_from(&s, &flow, body, "192.0.2.1", Some(&token)).await;
+    r.assert_problem(429, "rate_limited");
+}
+
 async fn rl_06_mails_to_one_address_are_counted_per_recipient_whoever_asks(engine: Engine) {
     let Some(s) = server(engine, &[]).await else {
         return;
@@ -980,6 +1000,7 @@ engine_tests!(
     rl_06_flow_starts_have_a_global_quota,
     rl_06_mail_sends_have_a_quota_per_client,
     rl_06_new_passwords_have_a_quota_per_client,
+    rl_06_a_settings_password_change_counts_against_the_hashing_quota,
     rl_06_mails_to_one_address_are_counted_per_recipient_whoever_asks,
     rl_01_a_hundred_failures_stop_the_account_for_a_day,
 );
