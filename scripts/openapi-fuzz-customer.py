@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A signed-in customer for the flow API half of scripts/openapi-fuzz.sh (standard library only).
+"""The fixtures of scripts/openapi-fuzz.sh (standard library only): a tenant of its own for the admin API
+half, and a signed-in customer for the flow API half.
 
 The settings flow and the session operations act for a signed-in customer, and in production mode the
 only way to become one is to sign up through the flows with the code mailed to the address. So:
@@ -12,6 +13,9 @@ only way to become one is to sign up through the flows with the code mailed to t
   openapi-fuzz-customer.py session PUBLIC_URL MAIL_DIR EMAIL PASSWORD
       Signs EMAIL up in the `default` tenant through the JSON flow API (or, when it already has an
       account, signs it in), and prints the session token.
+
+  openapi-fuzz-customer.py tenant ADMIN_URL KEY_FILE SLUG
+      Creates the tenant SLUG through the admin API with the key in KEY_FILE.
 """
 import email
 import email.policy
@@ -85,10 +89,12 @@ def sink(port_file, mail_dir):
 
 
 # --- signing a customer up ----------------------------------------------------------------------
-def call(method, url, body=None, secret=None):
+def call(method, url, body=None, secret=None, bearer=None):
     headers = {"content-type": "application/json"}
     if secret:
         headers["tessera-flow-secret"] = secret
+    if bearer:
+        headers["authorization"] = f"Bearer {bearer}"
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
@@ -149,11 +155,21 @@ def session(base, mail_dir, address, password):
     return token
 
 
+def tenant(admin, key_file, slug):
+    with open(key_file, encoding="utf-8") as f:
+        key = f.read().strip()
+    status, answer = call("POST", f"{admin}/admin/v1/tenants", {"slug": slug, "name": slug}, bearer=key)
+    if status != 201:
+        raise SystemExit(f"creating the tenant {slug} answered {status}: {answer}")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "sink":
         sink(argv[2], argv[3])
     elif len(argv) == 6 and argv[1] == "session":
         print(session(argv[2].rstrip("/"), argv[3], argv[4], argv[5]))
+    elif len(argv) == 5 and argv[1] == "tenant":
+        tenant(argv[2].rstrip("/"), argv[3], argv[4])
     else:
         raise SystemExit(__doc__)
 

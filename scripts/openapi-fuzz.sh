@@ -168,6 +168,16 @@ if [ -n "$pg_db" ]; then
 fi
 say "tessera on $public (public) and $admin (admin), on $engine; seed $seed, $examples examples per operation"
 
+# --- A tenant of its own for the admin API -------------------------------------------------------
+# Every admin operation under a tenant runs against `fuzz` (openapi-fuzz.admin.toml), so that it reaches
+# identities, policies and organizations instead of stopping at 404; the flow API keeps `default`.
+if [[ " ${apis[*]} " == *" admin "* ]]; then
+    if ! "$python" "$root/scripts/openapi-fuzz-customer.py" tenant "$admin" "$work/admin.key" fuzz; then
+        finish FAILED "could not create the fuzz tenant through the admin API"
+        exit 1
+    fi
+fi
+
 # --- A signed-in customer for the flow API --------------------------------------------------------
 # Two sessions of one customer (signed up, then signed in): one for the settings flow and the session
 # list, one for signing out, which ends the session it is sent with.

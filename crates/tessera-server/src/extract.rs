@@ -65,7 +65,22 @@ async fn read_json_bytes<S: Send + Sync>(
     Ok(Some(bytes))
 }
 
+/// Reads a JSON body into `T`: 400 when it is not JSON, 422 when it is not an object (every body of these
+/// APIs is one; serde would otherwise read a struct from an array, so `[null]` was a valid patch) or
+/// does not fit `T`.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::BadRequest {
+            code: "malformed_json",
+            detail: format!("the body is not valid JSON: {e}"),
+        });
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_body",
+            detail: "the body must be a JSON object".into(),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -340,8 +340,8 @@ pub mod patterns {
 }
 
 /// What every generated operation needs said more exactly than the annotations say it: a body that may be
-/// left out is optional, not nullable (`OptionalJson` refuses a JSON `null`), and `If-Match` takes only
-/// `*` or an ETag this API issued (anything else is 412).
+/// left out is optional, not nullable (`OptionalJson` refuses a JSON `null`), a `u32` parameter takes
+/// every `u32`, and `If-Match` takes only `*` or an ETag this API issued (anything else is 412).
 fn fix_operations(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -369,6 +369,19 @@ fn fix_operations(doc: &mut Value) {
             if nullable.is_some() {
                 body.insert("required".into(), json!(false));
             }
+        }
+        for schema in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get_mut("schema"))
+            .filter(|s| {
+                s.get("format") == Some(&json!("int32")) && s.get("minimum") == Some(&json!(0))
+            })
+        {
+            // A `u32` is rendered as an int32 from 0, but the server reads every value up to 2^32 - 1.
+            *schema = json!({"type": "integer", "minimum": 0, "maximum": u32::MAX});
         }
         for param in op
             .get_mut("parameters")

@@ -32,7 +32,7 @@ pub struct EventParams {
     #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<OffsetDateTime>,
     pub cursor: Option<String>,
-    /// 1 to 1000; default 100.
+    /// Page size, 1 to 1000 (more reads as 1000, 0 as 1); default 100.
     pub limit: Option<u32>,
 }
 

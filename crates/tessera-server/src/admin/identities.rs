@@ -23,7 +23,7 @@ pub struct ListParams {
     pub attribute: Option<String>,
     pub organization: Option<OrganizationId>,
     pub cursor: Option<String>,
-    /// 1 to 500; default 50.
+    /// Page size, 1 to 500 (more reads as 500, 0 as 1); default 50.
     pub limit: Option<u32>,
 }
 

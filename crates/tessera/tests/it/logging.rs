@@ -148,7 +148,7 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
     (
         "tessera-server/src/openapi/flow.rs",
         "SECRET",
-        "the name of the flow-secret header in the OpenAPI document, not a secret",
+        "the name of the flow-secret header (`Tessera-Flow-Secret`) in the OpenAPI document, not a secret",
     ),
     (
         "tessera-core/src/audit.rs",

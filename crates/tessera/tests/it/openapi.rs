@@ -389,8 +389,44 @@ async fn pw_06_no_password_hint_or_security_question_anywhere(engine: Engine) {
     );
 }
 
+/// Every body of both APIs is a JSON object: an array is refused with 422 and changes nothing (serde reads
+/// a struct from an array too, and `[null]` once patched a tenant with 200).
+async fn openapi_a_body_that_is_not_an_object_is_refused_and_changes_nothing(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let before = s.get("/admin/v1/tenants/default").await;
+    let mut probed = 0;
+    for (base, key) in [(&s.admin, Some(s.key.as_str())), (&s.public, None)] {
+        let doc = fetch(&s, format!("{base}/openapi.json")).await;
+        for (method, template, op) in operations(&doc) {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            for body in ["[null]", "[]", "\"text\"", "1", "null"] {
+                let a = probe(
+                    &s,
+                    base,
+                    &method,
+                    &fill(&template, false),
+                    key,
+                    Body::Json(body),
+                )
+                .await;
+                assert_eq!(a.0, 422, "{method} {template} with {body}: {a:?}");
+                assert!(a.2.contains("invalid_body"), "{method} {template}: {a:?}");
+                probed += 1;
+            }
+        }
+    }
+    assert!(probed > 50, "both documents' bodies were probed");
+    let after = s.get("/admin/v1/tenants/default").await;
+    assert_eq!(after.json, before.json, "nothing changed");
+}
+
 engine_tests!(
     pw_06_no_password_hint_or_security_question_anywhere,
+    openapi_a_body_that_is_not_an_object_is_refused_and_changes_nothing,
     openapi_the_admin_document_lists_every_answer_of_every_operation,
     openapi_the_flow_document_is_served_on_the_public_listener,
     openapi_the_flow_document_has_each_kind_and_its_links_lead_to_the_started_flow,
