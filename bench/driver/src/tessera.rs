@@ -56,7 +56,11 @@ impl Tessera {
             .env("TESSERA_ADMIN_ADDR", admin.to_string())
             .env("TESSERA_DATA_DIR", &data)
             .env("TESSERA_BOOTSTRAP_ADMIN_KEY", &key)
-            .env("TESSERA_LOG_LEVEL", "warn");
+            .env("TESSERA_LOG_LEVEL", "warn")
+            // The customers the sign-in scenario registers prove their addresses with codes from the
+            // development mailbox, which only a development node on a loopback base URL serves (issue 7).
+            // Development mode changes cookie names and the mailbox, nothing a sign-in measures.
+            .env("TESSERA_DEV_MODE", "true");
         if let Some(s) = opts.synchronous {
             cmd.env("TESSERA_SQLITE_SYNCHRONOUS", s);
         }
