@@ -42,8 +42,8 @@ impl Tessera {
         if !secret.starts_with(KEY_PREFIX) || secret.len() > 200 {
             return Err(CoreError::Unauthenticated);
         }
-        let hash = self.keys.secret_hasher.hash(secret);
-        let mut conn = self.db.conn().await?;
+        let hash = self.keys().secret_hasher.hash(secret);
+        let mut conn = self.db().conn().await?;
         let key = tessera_store::api_keys::by_secret_hash(&mut conn, &hash)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
@@ -89,7 +89,7 @@ impl Tessera {
                 }],
             ));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let tenant: Option<TenantId> = match (&req.tenant, caller.tenant_scope) {
             (Some(slug), _) => Some(self.tenant_in_scope(&mut tx, caller, slug).await?.id),
             (None, Some(scope)) => Some(scope),
@@ -119,7 +119,7 @@ impl Tessera {
         key: &ApiKey,
         secret: &BearerSecret,
     ) -> Result<()> {
-        let hash = self.keys.secret_hasher.hash(secret.expose());
+        let hash = self.keys().secret_hasher.hash(secret.expose());
         tessera_store::api_keys::insert(tx, key, &hash)
             .await
             .map_err(|e| {
@@ -147,14 +147,14 @@ impl Tessera {
     /// Keys the caller may see: all of them for deployment-wide callers, else those of its tenant.
     pub async fn list_api_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>> {
         caller.require(Permission::ApiKeyRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         Ok(tessera_store::api_keys::list(&mut conn, caller.tenant_scope).await?)
     }
 
     /// Revokes a key; it stops working on the next request.
     pub async fn revoke_api_key(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey> {
         caller.require(Permission::ApiKeyWrite)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let key = tessera_store::api_keys::by_id(&mut tx, id)
             .await?
             .ok_or(CoreError::NotFound { what: "api key" })?;

@@ -402,14 +402,14 @@ impl Tessera {
             },
             None => None,
         };
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let existing = tessera_store::api_keys::live_by_name(&mut conn, &k.name).await?;
         let secret_ok = match (&existing, &secret) {
             (Some(e), Some(s)) => {
                 tessera_store::api_keys::secret_matches(
                     &mut conn,
                     e.id,
-                    &self.keys.secret_hasher.hash(s.expose()),
+                    &self.keys().secret_hasher.hash(s.expose()),
                 )
                 .await?
             }
@@ -450,7 +450,7 @@ impl Tessera {
                     expires_at: None,
                     revoked_at: None,
                 };
-                let mut tx = self.db.begin().await?;
+                let mut tx = self.db().begin().await?;
                 self.insert_key(&mut tx, caller, &key, &s).await?;
                 tx.commit().await?;
             }

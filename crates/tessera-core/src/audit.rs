@@ -68,7 +68,7 @@ fn hex(b: &[u8]) -> String {
 impl Tessera {
     /// Seals every tenant's events older than `margin` into checkpoints. Returns how many events were sealed.
     pub async fn seal_audit_log(&self, margin: time::Duration) -> Result<i64> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let tenants = tessera_store::tenants::list(&mut conn).await?;
         drop(conn);
         let mut sealed = 0;
@@ -81,7 +81,7 @@ impl Tessera {
     async fn seal_tenant(&self, tenant: TenantId, margin: time::Duration) -> Result<i64> {
         let mut total = 0;
         loop {
-            let mut conn = self.db.conn().await?;
+            let mut conn = self.db().conn().await?;
             let last = tessera_store::events::last_checkpoint(&mut conn, tenant).await?;
             let (after, prev_digest) = match &last {
                 Some(cp) => (cp.upto_seq, cp.digest.clone()),
@@ -115,11 +115,11 @@ impl Tessera {
             };
             let parts = mac_parts(&cp);
             cp.mac = self
-                .keys
+                .keys()
                 .audit
                 .mac(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>())
                 .to_vec();
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.db().begin().await?;
             match tessera_store::events::insert_checkpoint(&mut tx, &cp).await {
                 Ok(()) => tx.commit().await?,
                 // Another node sealed this range first; its checkpoint stands.
@@ -135,7 +135,7 @@ impl Tessera {
 
     /// Verifies the log of one tenant (by slug) or of every tenant.
     pub async fn verify_audit_log(&self, tenant_slug: Option<&str>) -> Result<Vec<AuditReport>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let tenants = match tenant_slug {
             Some(s) => vec![
                 tessera_store::tenants::by_slug(&mut conn, s)
@@ -164,7 +164,7 @@ impl Tessera {
         let mut sealed_events = 0;
         for cp in &checkpoints {
             let parts = mac_parts(cp);
-            if !self.keys.audit.verify_mac(
+            if !self.keys().audit.verify_mac(
                 &parts.iter().map(Vec::as_slice).collect::<Vec<_>>(),
                 &cp.mac,
             ) {

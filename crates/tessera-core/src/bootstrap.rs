@@ -130,8 +130,8 @@ impl Tessera {
     /// Refuses to run with a master key other than the one the database was initialised with: it could not
     /// open what was sealed before, and would seal new data under a key the other nodes lack.
     pub async fn check_master_key(&self) -> Result<()> {
-        let mut tx = self.db.begin().await?;
-        let check = self.keys.check_value().to_owned();
+        let mut tx = self.db().begin().await?;
+        let check = self.keys().check_value().to_owned();
         tessera_store::meta::put_if_absent(&mut tx, META_KEY_CHECK, &check).await?;
         let stored = tessera_store::meta::get(&mut tx, META_KEY_CHECK).await?;
         tx.commit().await?;
@@ -147,7 +147,7 @@ impl Tessera {
 
     /// Creates the `default` tenant if it is missing; returns whether this call created it.
     pub async fn ensure_default_tenant(&self) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         if tessera_store::tenants::by_slug(&mut tx, DEFAULT_TENANT_SLUG)
             .await?
             .is_some()
@@ -206,7 +206,7 @@ impl Tessera {
             Some(given) => Some(BearerSecret::from_string(given.clone())),
             None => None,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let origin = if configured.is_some() {
             "configured"
         } else {
@@ -215,7 +215,7 @@ impl Tessera {
         if !tessera_store::meta::put_if_absent(&mut tx, META_BOOTSTRAP_ISSUED, origin).await? {
             let ignored = match &configured {
                 Some(secret) => {
-                    let hash = self.keys.secret_hasher.hash(secret.expose());
+                    let hash = self.keys().secret_hasher.hash(secret.expose());
                     tessera_store::api_keys::by_secret_hash(&mut tx, &hash)
                         .await?
                         .is_none()

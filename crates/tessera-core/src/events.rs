@@ -75,7 +75,7 @@ impl Tessera {
     ) -> Result<SecretKey> {
         let key = SecretKey::generate()?;
         let wrapped = self
-            .keys
+            .keys()
             .identity_wrap
             .seal(key.as_bytes(), id.0.as_bytes())?;
         tessera_store::identities::insert_key(tx, tenant, id, &wrapped, self.now()).await?;
@@ -91,7 +91,7 @@ impl Tessera {
         let Some(wrapped) = tessera_store::identities::key(x, id).await? else {
             return Ok(None);
         };
-        let raw = self.keys.identity_wrap.open(&wrapped, id.0.as_bytes())?;
+        let raw = self.keys().identity_wrap.open(&wrapped, id.0.as_bytes())?;
         Ok(Some(SecretKey::from_bytes(&raw)?))
     }
 
@@ -155,7 +155,7 @@ impl Tessera {
         q: EventQuery,
     ) -> Result<Paged<EventView>> {
         caller.require(tessera_model::api_key::Permission::EventRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         let after = match &q.cursor {
             None => 0,

@@ -284,7 +284,7 @@ impl Tessera {
     /// address is stored in the clear and every spelling of one identifier meets in one bucket.
     fn account_key(&self, prefix: &str, tenant: &str, normalised: &str) -> String {
         let digest = self
-            .keys
+            .keys()
             .secret_hasher
             .hash(&format!("guard\u{0}{tenant}\u{0}{normalised}"));
         let short: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
@@ -294,7 +294,7 @@ impl Tessera {
     /// The account a normalised identifier names: its identity when one holds it, else the identifier.
     /// One indexed read, hit or miss (RL-05).
     async fn account_of(&self, flow: &Flow, kind: IdentifierKind, value: &str) -> Result<String> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let held = tessera_store::identities::by_identifier(&mut conn, flow.tenant_id, kind, value)
             .await?;
         Ok(match held {
@@ -488,7 +488,7 @@ impl Tessera {
 
     /// The client's quota of new passwords to hash.
     fn hash_charges(&self, ctx: &FlowContext) -> Vec<Charge> {
-        let per_client = self.settings.quotas.password_hashes_per_client;
+        let per_client = self.settings().quotas.password_hashes_per_client;
         self.client_charges(ctx, "hash", |key, wide| {
             if wide {
                 quota(
@@ -523,7 +523,7 @@ impl Tessera {
         input: &FlowInput,
     ) -> Result<Guarded> {
         let tenant = flow.tenant_id.to_string();
-        let q = self.settings.quotas;
+        let q = self.settings().quotas;
         let mut charges = match self.attempt(ctx, flow, input).await? {
             Attempt::Nothing => return Ok(Guarded::allow(Vec::new())),
             Attempt::Guess(accounts, counted) => {
@@ -581,7 +581,7 @@ impl Tessera {
         if kind == FlowKind::Settings {
             return Ok(Guarded::allow(Vec::new()));
         }
-        let q = self.settings.quotas;
+        let q = self.settings().quotas;
         let mut charges = self.client_charges(ctx, "start", |key, wide| {
             if wide {
                 quota(
@@ -615,14 +615,14 @@ impl Tessera {
         charges.retain(|c| seen.insert(c.bucket.key.clone()));
         let buckets: Vec<Bucket> = charges.iter().map(|c| c.bucket.clone()).collect();
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let counted = tessera_store::throttles::reserve(&mut tx, now, &buckets).await?;
         tx.commit().await?;
         if counted.len() == buckets.len() {
             return Ok(Guarded::allow(charges));
         }
         let keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let holding = tessera_store::throttles::holding(&mut conn, now, &keys).await?;
         drop(conn);
         let mut seconds = 1;
@@ -684,7 +684,7 @@ impl Tessera {
 
     /// Forgets buckets that neither hold anything back nor remember anything.
     pub async fn sweep_guard(&self) -> Result<u64> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let n = tessera_store::throttles::sweep(&mut tx, self.now()).await?;
         tx.commit().await?;
         Ok(n)

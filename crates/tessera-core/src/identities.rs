@@ -265,7 +265,7 @@ impl Tessera {
         }
         require_verify_permission(caller, &req.identifiers)?;
         let identifiers = normalize_all(&req.identifiers)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let schema = self.schema_of(&mut tx, tenant.id).await?;
         schema
@@ -350,7 +350,7 @@ impl Tessera {
         id: IdentityId,
     ) -> Result<Identity> {
         caller.require(Permission::IdentityRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         tessera_store::identities::get(&mut conn, tenant.id, id)
             .await?
@@ -375,7 +375,7 @@ impl Tessera {
             .as_deref()
             .map(normalize_all)
             .transpose()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let mut identity = tessera_store::identities::get(&mut tx, tenant.id, id)
             .await?
@@ -533,7 +533,7 @@ impl Tessera {
         q: IdentityQuery,
     ) -> Result<Paged<Identity>> {
         caller.require(Permission::IdentityRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         let after = match &q.cursor {
             None => None,
@@ -622,7 +622,7 @@ impl Tessera {
         reason: Option<String>,
         if_match: Option<i64>,
     ) -> Result<Identity> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let mut identity = tessera_store::identities::get(&mut tx, tenant.id, id)
             .await?
@@ -768,7 +768,7 @@ impl Tessera {
 
     /// Counts a tenant's identities (for tests and the CLI).
     pub async fn count_identities(&self, tenant_slug: &str) -> Result<i64> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = tessera_store::tenants::by_slug(&mut conn, tenant_slug)
             .await?
             .ok_or(CoreError::NotFound { what: "tenant" })?;

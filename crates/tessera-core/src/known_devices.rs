@@ -59,7 +59,7 @@ impl DeviceToken {
 impl Tessera {
     fn device_tag(&self, tenant: &str, account: &str, device: &str) -> String {
         let digest = self
-            .keys
+            .keys()
             .secret_hasher
             .hash(&format!("device\u{0}{tenant}\u{0}{account}\u{0}{device}"));
         hex(digest.get(..TAG_BYTES).unwrap_or(&digest))

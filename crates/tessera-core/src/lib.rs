@@ -2,12 +2,10 @@
 //! one call on it. It owns the database handle, the keys and the clock; it never sees HTTP or HTML.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
-
 use tessera_model::TenantId;
 use tessera_model::api_key::{Permission, Role};
 use tessera_model::event::Actor;
-use tessera_store::{Db, StoreError};
+use tessera_store::StoreError;
 use time::OffsetDateTime;
 
 pub mod api_keys;
@@ -16,6 +14,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod events;
+mod facade;
 pub mod flows;
 pub mod guard;
 pub mod identities;
@@ -30,6 +29,7 @@ pub mod schemas;
 pub mod sessions;
 pub mod tenants;
 
+pub use facade::Tessera;
 pub use keys::Keys;
 
 /// One problem with one input field, reported together with the others.
@@ -218,83 +218,6 @@ pub struct FlowSettings {
     pub base_url: url::Url,
     /// Quotas on flow starts and mail sends (RL-06).
     pub quotas: guard::Quotas,
-}
-
-/// The application facade: cheap to clone, shared by every request and job.
-#[derive(Clone, Debug)]
-pub struct Tessera {
-    pub(crate) db: Db,
-    pub(crate) keys: Arc<Keys>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) passwords: passwords::PasswordService,
-    pub(crate) breach_check: Option<Arc<dyn passwords::BreachCheck>>,
-    pub(crate) settings: Arc<FlowSettings>,
-}
-
-impl Tessera {
-    /// Wires the facade with default password parameters and no online breach check. Migrations and the
-    /// first-start bootstrap are separate steps (see `bootstrap`).
-    pub fn new(db: Db, keys: Keys, clock: Arc<dyn Clock>, base_url: url::Url) -> Self {
-        Self {
-            db,
-            keys: Arc::new(keys),
-            clock,
-            passwords: passwords::PasswordService::new(
-                tessera_crypto::password::PasswordParams::default(),
-                None,
-                passwords::PasswordService::default_concurrency(),
-            ),
-            breach_check: None,
-            settings: Arc::new(FlowSettings {
-                base_url,
-                quotas: guard::Quotas::default(),
-            }),
-        }
-    }
-
-    /// Uses these quotas on flow starts and mail sends.
-    pub fn with_quotas(mut self, quotas: guard::Quotas) -> Self {
-        let mut settings = (*self.settings).clone();
-        settings.quotas = quotas;
-        self.settings = Arc::new(settings);
-        self
-    }
-
-    /// Uses these password hashing settings.
-    pub fn with_passwords(mut self, service: passwords::PasswordService) -> Self {
-        self.passwords = service;
-        self
-    }
-
-    /// Turns on the online breached-password check.
-    pub fn with_breach_check(mut self, check: Arc<dyn passwords::BreachCheck>) -> Self {
-        self.breach_check = Some(check);
-        self
-    }
-
-    /// The password service, whose operation counter tests and benchmarks read.
-    pub fn passwords(&self) -> &passwords::PasswordService {
-        &self.passwords
-    }
-
-    /// The database handle, for readiness checks and pool metrics.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    pub(crate) fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
-    /// Ready means: the database answers and every migration this build ships has been applied.
-    pub async fn ready(&self) -> Result<()> {
-        self.db.ping().await?;
-        if self.db.migrations_current().await? {
-            Ok(())
-        } else {
-            Err(CoreError::Unavailable)
-        }
-    }
 }
 
 /// A page of results and the opaque cursor for the next page.

@@ -193,7 +193,7 @@ fn dead_view(q: QueuedMail, now: OffsetDateTime) -> Option<DeadMail> {
 
 impl Tessera {
     async fn with_slugs(&self, mails: Vec<Mail>) -> Result<Vec<OutboxMail>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let tenants = tessera_store::tenants::list(&mut conn).await?;
         Ok(mails
             .into_iter()
@@ -213,7 +213,7 @@ impl Tessera {
 
     /// Mails still to be delivered (not sent, not given up, code not expired), due or not, oldest first.
     pub async fn pending_mail(&self, limit: u32) -> Result<Vec<OutboxMail>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let mails = tessera_store::mail::unsent(&mut conn, limit, self.now()).await?;
         drop(conn);
         self.with_slugs(mails).await
@@ -221,7 +221,7 @@ impl Tessera {
 
     /// The newest mails, for the development mailbox.
     pub async fn recent_mail(&self, limit: u32) -> Result<Vec<OutboxMail>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let mails = tessera_store::mail::recent(&mut conn, limit, self.now()).await?;
         drop(conn);
         self.with_slugs(mails).await
@@ -235,7 +235,7 @@ impl Tessera {
         until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMail>> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let claimed = tessera_store::mail::claim(&mut tx, owner, until, self.now(), limit).await?;
         tx.commit().await?;
         self.with_slugs(claimed.into_iter().map(|q| q.mail).collect())
@@ -244,7 +244,7 @@ impl Tessera {
 
     /// Records a mail sent by the node whose claim covers it; false when `owner` lost the claim.
     pub async fn mail_sent(&self, owner: &str, id: Uuid) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let won = tessera_store::mail::complete(&mut tx, id, owner, self.now()).await?;
         tx.commit().await?;
         Ok(won)
@@ -261,7 +261,7 @@ impl Tessera {
     ) -> Result<bool> {
         let error = mask(error, &mail.mail.vars);
         let id = mail.mail.id;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let held = match retry_at {
             Some(at) => tessera_store::mail::retry(&mut tx, id, owner, at, &error).await?,
             None => tessera_store::mail::bury(&mut tx, id, owner, self.now(), &error).await?,
@@ -276,7 +276,7 @@ impl Tessera {
         tenant: tessera_model::TenantId,
         id: Uuid,
     ) -> Result<Option<MailState>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         Ok(tessera_store::mail::get(&mut conn, tenant, id)
             .await?
             .map(|q| MailState {
@@ -293,7 +293,7 @@ impl Tessera {
     /// Depth, age of the oldest item and dead letters of the mail queue.
     pub async fn mail_queue_stats(&self) -> Result<MailQueueStats> {
         let now = self.now();
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let c = tessera_store::mail::counts(&mut conn, now).await?;
         Ok(MailQueueStats {
             depth: c.depth,
@@ -306,7 +306,7 @@ impl Tessera {
 
     /// Scrubs the codes and links of unsent mails whose codes expired (they are never sent afterwards).
     pub async fn scrub_expired_mail(&self) -> Result<u64> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let n = tessera_store::mail::scrub_expired(&mut tx, self.now()).await?;
         tx.commit().await?;
         Ok(n)
@@ -329,7 +329,7 @@ impl Tessera {
             })
             .transpose()?;
         let limit = limit.unwrap_or(100).clamp(1, 1000);
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         let page = tessera_store::mail::dead(&mut conn, t.id, after, limit).await?;
         let now = self.now();
@@ -352,7 +352,7 @@ impl Tessera {
         id: Uuid,
     ) -> Result<ReplayedMail> {
         caller.require(Permission::MailReplay)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let now = self.now();
         let Some(q) = tessera_store::mail::replay(&mut tx, t.id, id, now).await? else {

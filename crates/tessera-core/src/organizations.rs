@@ -88,7 +88,7 @@ impl Tessera {
         caller.require(Permission::OrganizationWrite)?;
         let domains = organization::check_fields(&req.name, &req.domains)
             .map_err(|e| org_field_error(field_of(&e), e))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let now = self.now();
         let org = Organization {
@@ -122,7 +122,7 @@ impl Tessera {
         id: OrganizationId,
     ) -> Result<Organization> {
         caller.require(Permission::OrganizationRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut conn, t.id, id)
             .await?
@@ -138,7 +138,7 @@ impl Tessera {
         tenant_slug: &str,
     ) -> Result<Vec<Organization>> {
         caller.require(Permission::OrganizationRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         Ok(tessera_store::organizations::list(&mut conn, t.id).await?)
     }
@@ -153,7 +153,7 @@ impl Tessera {
         if_match: Option<i64>,
     ) -> Result<Organization> {
         caller.require(Permission::OrganizationWrite)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let mut org = tessera_store::organizations::get(&mut tx, t.id, id)
             .await?
@@ -201,7 +201,7 @@ impl Tessera {
         id: OrganizationId,
     ) -> Result<()> {
         caller.require(Permission::OrganizationWrite)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         if !tessera_store::organizations::delete(&mut tx, t.id, id).await? {
             return Err(CoreError::NotFound {
@@ -229,7 +229,7 @@ impl Tessera {
     ) -> Result<Member> {
         caller.require(Permission::OrganizationWrite)?;
         organization::check_roles(&req.roles).map_err(|e| org_field_error("roles", e))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut tx, t.id, org)
             .await?
@@ -273,7 +273,7 @@ impl Tessera {
     ) -> Result<Member> {
         caller.require(Permission::OrganizationWrite)?;
         organization::check_roles(&req.roles).map_err(|e| org_field_error("roles", e))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut tx, t.id, org)
             .await?
@@ -308,7 +308,7 @@ impl Tessera {
         identity: IdentityId,
     ) -> Result<()> {
         caller.require(Permission::OrganizationWrite)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut tx, t.id, org)
             .await?
@@ -337,7 +337,7 @@ impl Tessera {
         org: OrganizationId,
     ) -> Result<Vec<Member>> {
         caller.require(Permission::OrganizationRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut conn, t.id, org)
             .await?

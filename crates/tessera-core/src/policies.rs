@@ -115,7 +115,7 @@ impl Tessera {
         scope: PolicyScope,
     ) -> Result<PolicyVersionView> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         self.check_scope(&mut conn, t.id, scope).await?;
         Ok(
@@ -141,7 +141,7 @@ impl Tessera {
         scope: PolicyScope,
     ) -> Result<Vec<PolicyVersionView>> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         self.check_scope(&mut conn, t.id, scope).await?;
         Ok(
@@ -162,7 +162,7 @@ impl Tessera {
         version: i64,
     ) -> Result<PolicyVersionView> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         tessera_store::policies::version(&mut conn, t.id, &scope.key(), version)
             .await?
@@ -207,7 +207,7 @@ impl Tessera {
                 }],
             ));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         self.check_scope(&mut tx, t.id, scope).await?;
         let schema = self.schema_of(&mut tx, t.id).await?;
@@ -271,7 +271,7 @@ impl Tessera {
         org: Option<OrganizationId>,
     ) -> Result<EffectivePolicy> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         let tenant_p = tessera_store::policies::latest(&mut conn, t.id, "tenant").await?;
         let tenant_version = tenant_p.as_ref().map(|p| p.version).unwrap_or(0);

@@ -41,7 +41,7 @@ impl Tessera {
     /// Reads a tenant's attribute schema.
     pub async fn get_schema(&self, caller: &Caller, tenant_slug: &str) -> Result<VersionedSchema> {
         caller.require(Permission::SchemaRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         self.schema_of(&mut conn, t.id).await
     }
@@ -71,7 +71,7 @@ impl Tessera {
                 problems,
             ));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let current = self.schema_of(&mut tx, t.id).await?;
         check_version(if_match, current.version)?;

@@ -99,7 +99,7 @@ impl Tessera {
                 .map(|u| u.chars().take(300).collect()),
             ip: client.ip.clone(),
         };
-        tessera_store::sessions::insert(tx, &s, &self.keys.secret_hasher.hash(&token)).await?;
+        tessera_store::sessions::insert(tx, &s, &self.keys().secret_hasher.hash(&token)).await?;
         let ev = NewEvent::new(
             tenant,
             types::SESSION_CREATED,
@@ -121,11 +121,11 @@ impl Tessera {
         if token.is_empty() || token.len() > 100 {
             return Ok(None);
         }
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await? else {
             return Ok(None);
         };
-        let hash = self.keys.secret_hasher.hash(token);
+        let hash = self.keys().secret_hasher.hash(token);
         let Some(s) = tessera_store::sessions::by_token_hash(&mut conn, &hash).await? else {
             return Ok(None);
         };
@@ -146,7 +146,7 @@ impl Tessera {
             let policy = self.effective_policy_doc(tenant.id).await?.sessions;
             let idle = (now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes)))
                 .min(s.expires_at);
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.db().begin().await?;
             tessera_store::sessions::touch(&mut tx, s.id, now, idle).await?;
             tx.commit().await?;
         }
@@ -155,7 +155,7 @@ impl Tessera {
 
     /// The live sessions of the signed-in customer.
     pub async fn my_sessions(&self, active: &ActiveSession) -> Result<Vec<SessionView>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let all =
             tessera_store::sessions::list_live(&mut conn, active.session.identity_id, self.now())
                 .await?;
@@ -167,7 +167,7 @@ impl Tessera {
 
     /// Revokes one of the customer's own sessions (or the current one, which signs out).
     pub async fn revoke_my_session(&self, active: &ActiveSession, id: Uuid) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let s = &active.session;
         if !tessera_store::sessions::revoke(&mut tx, s.identity_id, id, self.now()).await? {
             return Err(CoreError::NotFound { what: "session" });
@@ -220,7 +220,7 @@ impl Tessera {
         identity: IdentityId,
     ) -> Result<Vec<SessionView>> {
         caller.require(tessera_model::api_key::Permission::IdentityRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
         tessera_store::identities::get(&mut conn, t.id, identity)
             .await?
@@ -240,7 +240,7 @@ impl Tessera {
         identity: IdentityId,
     ) -> Result<u64> {
         caller.require(tessera_model::api_key::Permission::IdentityWrite)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::identities::get(&mut tx, t.id, identity)
             .await?
@@ -263,7 +263,7 @@ impl Tessera {
         &self,
         tenant: TenantId,
     ) -> Result<tessera_model::policy::PolicyDocument> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let doc = tessera_store::policies::latest(&mut conn, tenant, "tenant")
             .await?
             .map(|p| p.document)

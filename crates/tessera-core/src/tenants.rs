@@ -70,7 +70,7 @@ impl Tessera {
             updated_at: now,
             version: 1,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         tessera_store::tenants::insert(&mut tx, &t)
             .await
             .map_err(|e| {
@@ -94,7 +94,7 @@ impl Tessera {
     /// Tenants the caller can see.
     pub async fn list_tenants(&self, caller: &Caller) -> Result<Vec<Tenant>> {
         caller.require(Permission::TenantRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let all = tessera_store::tenants::list(&mut conn).await?;
         Ok(all
             .into_iter()
@@ -105,7 +105,7 @@ impl Tessera {
     /// One tenant by slug.
     pub async fn get_tenant(&self, caller: &Caller, slug: &str) -> Result<Tenant> {
         caller.require(Permission::TenantRead)?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         self.tenant_in_scope(&mut conn, caller, slug).await
     }
 
@@ -118,7 +118,7 @@ impl Tessera {
         if_match: Option<i64>,
     ) -> Result<Tenant> {
         caller.require(Permission::TenantWrite)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let mut t = self.tenant_in_scope(&mut tx, caller, slug).await?;
         check_version(if_match, t.version)?;
         let Some(name) = patch.name else { return Ok(t) };

@@ -64,14 +64,14 @@ fn six_digits() -> Result<String> {
 
 impl Tessera {
     fn code_hash(&self, id: Uuid, code: &str) -> Vec<u8> {
-        self.keys
+        self.keys()
             .secret_hasher
             .hash(&format!("otc\u{0}{id}\u{0}{code}"))
     }
 
     /// The keyed hash of a link token, as stored.
     pub(crate) fn link_hash(&self, token: &str) -> Vec<u8> {
-        self.keys.secret_hasher.hash(&format!("otl\u{0}{token}"))
+        self.keys().secret_hasher.hash(&format!("otl\u{0}{token}"))
     }
 
     /// Issues a code for a flow (voiding the flow's earlier codes).
@@ -264,7 +264,7 @@ impl Tessera {
         let Some(id) = code.session_id else {
             return Ok(true);
         };
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let now = self.now();
         Ok(tessera_store::sessions::get(&mut conn, id)
             .await?

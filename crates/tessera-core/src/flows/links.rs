@@ -47,7 +47,7 @@ impl Tessera {
         }
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
         let now = self.now();
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let Some(code) =
             tessera_store::codes::live_by_link(&mut conn, &self.link_hash(token), now).await?
         else {
@@ -92,7 +92,7 @@ impl Tessera {
             if !asked_here {
                 return Ok(LinkOutcome::OtherBrowser);
             }
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.db().begin().await?;
             if !tessera_store::codes::consume(&mut tx, code.id, now).await? {
                 return Ok(LinkOutcome::Invalid);
             }
@@ -137,7 +137,7 @@ impl Tessera {
         }
         let expected = flow.version;
         let before = flow.state.clone();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         if !tessera_store::codes::consume(&mut tx, code.id, now).await? {
             return Ok(LinkOutcome::Invalid);
         }
@@ -176,7 +176,7 @@ impl Tessera {
 impl Tessera {
     /// The CSRF token of the "not me" form: bound to the browser that opened the page and to the link.
     fn not_me_csrf(&self, binding: &str, token: &str) -> String {
-        self.keys
+        self.keys()
             .secret_hasher
             .hash(&format!("not-me-csrf\u{0}{binding}\u{0}{token}"))
             .iter()
@@ -214,7 +214,7 @@ impl Tessera {
         }
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         let Some(code) =
             tessera_store::codes::live_by_link(&mut tx, &self.link_hash(token), now).await?
         else {

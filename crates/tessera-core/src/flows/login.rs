@@ -35,7 +35,7 @@ async fn candidate(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<Sig
     let Some(n) = crate::guard::normalised_identifier(raw) else {
         return Ok(None);
     };
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     Ok(tessera_store::identities::sign_in_candidate(
         &mut conn, tenant.id, n.kind, &n.value, "password",
     )
@@ -86,11 +86,11 @@ pub(crate) async fn submit(
     // Exactly one argon2id run on every path (RL-05).
     let (matches, needs_rehash) = match &credential {
         Some(phc) => {
-            let c = t.passwords.verify(password, phc).await?;
+            let c = t.passwords().verify(password, phc).await?;
             (c.matches, c.needs_rehash)
         }
         None => {
-            t.passwords.verify_against_dummy(password).await?;
+            t.passwords().verify_against_dummy(password).await?;
             (false, false)
         }
     };
@@ -105,7 +105,7 @@ pub(crate) async fn submit(
     let missing = match &flow.client_id {
         None => Vec::new(),
         Some(_) => {
-            let mut conn = t.db.conn().await?;
+            let mut conn = t.db().conn().await?;
             let identity =
                 tessera_store::identities::get(&mut conn, tenant.id, candidate.identity).await?;
             drop(conn);
@@ -124,7 +124,7 @@ pub(crate) async fn submit(
     };
     // Hashed before the write transaction begins, so the writer is never held during argon2id.
     let rehashed = match (needs_rehash, &credential) {
-        (true, Some(old)) => Some((old, t.passwords.hash(password).await?)),
+        (true, Some(old)) => Some((old, t.passwords().hash(password).await?)),
         _ => None,
     };
     flow.identity_id = Some(candidate.identity);
@@ -136,7 +136,7 @@ pub(crate) async fn submit(
     } else {
         Step::Advance
     };
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     if let Some((old, new)) = rehashed {
         tessera_store::credentials::replace_if(
             &mut tx,
@@ -186,7 +186,7 @@ async fn show_profile(
     identity: &Identity,
     missing: &[(String, String)],
 ) -> Result<()> {
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     flow.state = "profile".into();
     let purpose = missing.first().map(|(_, p)| p.clone()).unwrap_or_default();
@@ -229,7 +229,7 @@ async fn submit_profile(
     let missing: Vec<(String, String)> =
         serde_json::from_value(super::internal(flow, "missing").clone()).unwrap_or_default();
     let names: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
     let values = match nodes::parse_attributes(&schema, &names, input) {
@@ -249,7 +249,7 @@ async fn submit_profile(
         }
         return stay("missing_field");
     }
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     let Some(mut identity) =
         tessera_store::identities::get(&mut tx, tenant.id, identity_id).await?
     else {

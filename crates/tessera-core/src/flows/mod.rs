@@ -129,13 +129,13 @@ impl Step {
 
 impl Tessera {
     fn binding_hash(&self, binding: &str) -> Vec<u8> {
-        self.keys
+        self.keys()
             .secret_hasher
             .hash(&format!("flow-binding\u{0}{binding}"))
     }
 
     fn flow_secret_hash(&self, secret: &str) -> Vec<u8> {
-        self.keys
+        self.keys()
             .secret_hasher
             .hash(&format!("flow-secret\u{0}{secret}"))
     }
@@ -156,7 +156,7 @@ impl Tessera {
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         tessera_store::tenants::by_slug(&mut conn, slug)
             .await?
             .ok_or(CoreError::NotFound { what: "tenant" })
@@ -164,12 +164,12 @@ impl Tessera {
 
     /// Checks a `return_to` against the configured base URL (WEB-05); see [`same_origin_target`].
     fn safe_return_to(&self, return_to: Option<&str>) -> Option<String> {
-        same_origin_target(&self.settings.base_url, return_to?)
+        same_origin_target(&self.settings().base_url, return_to?)
     }
 
     /// The public URL of a path under the tenant, built from the configured base URL only (REC-03).
     pub fn public_url(&self, tenant: &str, path: &str) -> String {
-        let base = self.settings.base_url.as_str().trim_end_matches('/');
+        let base = self.settings().base_url.as_str().trim_end_matches('/');
         format!("{base}/t/{tenant}{path}")
     }
 
@@ -253,7 +253,7 @@ impl Tessera {
             }
         }
         self.finish_ui(&ctx.tenant, &mut flow);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         tessera_store::flows::insert(&mut tx, &flow, binding).await?;
         self.flow_event(
             &mut tx,
@@ -321,7 +321,7 @@ impl Tessera {
         else {
             return Ok(());
         };
-        let hash = self.keys.secret_hasher.hash(old);
+        let hash = self.keys().secret_hasher.hash(old);
         let Some(prev) = tessera_store::sessions::by_token_hash(tx, &hash).await? else {
             return Ok(());
         };
@@ -360,7 +360,7 @@ impl Tessera {
         csrf: Option<&str>,
     ) -> Result<Loaded> {
         let tenant = self.tenant_by_slug(&ctx.tenant).await?;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let stored = tessera_store::flows::get(&mut conn, tenant.id, id).await?;
         drop(conn);
         // An API flow's id is in events and request logs, so it is no credential: without its secret the
@@ -412,7 +412,7 @@ impl Tessera {
         if flow.is_expired(self.now()) || flow.state == "done" {
             let expired = flow.state != "done";
             if expired {
-                let mut tx = self.db.begin().await?;
+                let mut tx = self.db().begin().await?;
                 self.flow_event(&mut tx, &flow, types::FLOW_EXPIRED, json!({}))
                     .await?;
                 tx.commit().await?;
@@ -497,7 +497,7 @@ impl Tessera {
                 Some(tx)
             }
             None if step.proved() => {
-                let mut tx = self.db.begin().await?;
+                let mut tx = self.db().begin().await?;
                 self.guard_settle(&mut tx, &guarded, &step).await?;
                 Some(tx)
             }
@@ -574,7 +574,7 @@ impl Tessera {
         };
         let mut tx = match tx {
             Some(t) => t,
-            None => self.db.begin().await?,
+            None => self.db().begin().await?,
         };
         flow.version = expected + 1;
         let mut session_token = None;
@@ -781,12 +781,12 @@ impl Tessera {
     /// Runs on any node; deleting the row decides which node records the event.
     pub async fn sweep_flows(&self) -> Result<u64> {
         let cutoff = self.now();
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db().conn().await?;
         let stale = tessera_store::flows::expired_unfinished(&mut conn, cutoff, 500).await?;
         drop(conn);
         let mut n = 0;
         for flow in stale {
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.db().begin().await?;
             if tessera_store::flows::delete(&mut tx, flow.id).await? {
                 self.flow_event(&mut tx, &flow, types::FLOW_ABANDONED, json!({}))
                     .await?;
@@ -794,7 +794,7 @@ impl Tessera {
                 n += 1;
             }
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db().begin().await?;
         tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
         tx.commit().await?;
         Ok(n)

@@ -64,7 +64,7 @@ async fn submit_email(
         return stay("invalid_email");
     };
     let email = n.value;
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     flow.internal = json!({"email": email});
     let holder = match tessera_store::identities::by_identifier(
         &mut tx,
@@ -124,7 +124,7 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
             proven(t, &mut tx, tenant, flow, stored.identity_id).await?;
@@ -210,8 +210,8 @@ async fn submit_password(
     {
         return stay("weak_password");
     }
-    let hash = t.passwords.hash(password).await?;
-    let mut tx = t.db.begin().await?;
+    let hash = t.passwords().hash(password).await?;
+    let mut tx = t.db().begin().await?;
     if !t.take_recovery_grant(&mut tx, flow, identity).await? {
         voided(flow, &email);
         return Ok((Step::Advance, None));

@@ -202,7 +202,7 @@ async fn submit_email(
         );
     }
     super::put(flow, "email", json!(email));
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
     show_code_step(flow, &email);
     Ok((Step::Advance, Some(tx)))
@@ -302,7 +302,7 @@ async fn resend(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
     show_code_step(flow, &email);
     Ok((
@@ -328,7 +328,7 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(_) => {
             proven(t, &mut tx, tenant, flow, &email).await?;
@@ -503,7 +503,7 @@ pub(crate) async fn check_new_password(
             return Ok(None);
         }
     };
-    if let Some(check) = &t.breach_check {
+    if let Some(check) = &t.breach_check() {
         match check.is_breached(password).await {
             Ok(true) => {
                 flow.ui.field_error(
@@ -546,7 +546,7 @@ async fn submit_details(
         .unwrap_or_default()
         .to_owned();
     let policy = t.effective_policy_doc(tenant.id).await?;
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
     let asked = asked_attributes(&policy, &schema, flow.client_id.as_deref());
@@ -597,8 +597,8 @@ async fn submit_details(
             None,
         ));
     }
-    let hash = t.passwords.hash(password).await?;
-    let mut tx = t.db.begin().await?;
+    let hash = t.passwords().hash(password).await?;
+    let mut tx = t.db().begin().await?;
     let now = t.now();
     let claim: Option<IdentityId> = serde_json::from_value(super::internal(flow, "claim").clone())
         .ok()

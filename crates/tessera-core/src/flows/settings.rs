@@ -49,7 +49,7 @@ async fn render(
     flow: &mut Flow,
     session: &ActiveSession,
 ) -> Result<()> {
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     let identity =
         tessera_store::identities::get(&mut conn, tenant.id, session.session.identity_id)
             .await?
@@ -307,7 +307,7 @@ async fn profile(
     session: &ActiveSession,
     input: &FlowInput,
 ) -> Result<Outcome> {
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
     let names = editable(&schema);
@@ -318,7 +318,7 @@ async fn profile(
             return unchanged("invalid_attributes");
         }
     };
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     let Some(mut identity) =
         tessera_store::identities::get(&mut tx, tenant.id, session.session.identity_id).await?
     else {
@@ -420,16 +420,16 @@ async fn password(
         return unchanged("missing_field");
     };
     let id = session.session.identity_id;
-    let mut conn = t.db.conn().await?;
+    let mut conn = t.db().conn().await?;
     let phc = tessera_store::credentials::get(&mut conn, id, "password").await?;
     let identity = tessera_store::identities::get(&mut conn, tenant.id, id)
         .await?
         .ok_or(CoreError::Unauthenticated)?;
     drop(conn);
     let ok = match &phc {
-        Some(p) => t.passwords.verify(current, p).await?.matches,
+        Some(p) => t.passwords().verify(current, p).await?.matches,
         None => {
-            t.passwords.verify_against_dummy(current).await?;
+            t.passwords().verify_against_dummy(current).await?;
             false
         }
     };
@@ -456,8 +456,8 @@ async fn password(
     else {
         return unchanged("weak_password");
     };
-    let hash = t.passwords.hash(new).await?;
-    let mut tx = t.db.begin().await?;
+    let hash = t.passwords().hash(new).await?;
+    let mut tx = t.db().begin().await?;
     set_password(
         t,
         &mut tx,
@@ -505,7 +505,7 @@ async fn email(
     };
     let new = n.value;
     let id = session.session.identity_id;
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     let identity = tessera_store::identities::get(&mut tx, tenant.id, id)
         .await?
         .ok_or(CoreError::Unauthenticated)?;
@@ -593,7 +593,7 @@ async fn confirm_email(
         flow.ui.messages.push(required());
         return unchanged("missing_field");
     };
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     let redeemed = match t.redeem_code(&mut tx, flow, code).await? {
         // The change dies with the session that asked for it (REC-02).
         Ok(stored) if !t.requester_alive(&stored).await? => Err(CodeRefusal::Expired),

@@ -52,7 +52,7 @@ pub(crate) async fn submit(
         return stay("invalid_email");
     };
     let email = n.value;
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     flow.internal = json!({"email": email});
     let holder = match tessera_store::identities::by_identifier(
         &mut tx,
@@ -118,7 +118,7 @@ async fn submit_code(
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
-    let mut tx = t.db.begin().await?;
+    let mut tx = t.db().begin().await?;
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
             if let Some(id) = stored.identity_id {

@@ -135,7 +135,7 @@ impl<Q: Queue> std::fmt::Debug for QueueWorker<Q> {
 impl<Q: Queue> QueueWorker<Q> {
     /// A worker for `queue` on node `node`, on the facade's clock (so tests move its time).
     pub fn new(tessera: &Tessera, queue: Q, node: &str, settings: WorkerSettings) -> Self {
-        Self::with_clock(tessera.clock.clone(), queue, node, settings)
+        Self::with_clock(tessera.clock(), queue, node, settings)
     }
 
     pub(crate) fn with_clock(

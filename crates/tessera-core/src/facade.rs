@@ -1,0 +1,107 @@
+//! The application facade, [`Tessera`]: what the edges hold and call. Its fields are private to this
+//! file; the rest of the core reaches them through the accessors below, and the capabilities hang off it
+//! as borrowed sub-facades (`t.identities()`, `t.flows()`…), so no one grows a field of its own or swaps
+//! the clock behind the others' backs.
+use std::sync::Arc;
+
+use tessera_store::Db;
+use time::OffsetDateTime;
+
+use crate::{Clock, CoreError, FlowSettings, Keys, Result, guard, passwords};
+
+/// The application facade: cheap to clone, shared by every request and job.
+#[derive(Clone, Debug)]
+pub struct Tessera {
+    db: Db,
+    keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
+    passwords: passwords::PasswordService,
+    breach_check: Option<Arc<dyn passwords::BreachCheck>>,
+    settings: Arc<FlowSettings>,
+}
+
+impl Tessera {
+    /// Wires the facade with default password parameters and no online breach check. Migrations and the
+    /// first-start bootstrap are separate steps (see `bootstrap`).
+    pub fn new(db: Db, keys: Keys, clock: Arc<dyn Clock>, base_url: url::Url) -> Self {
+        Self {
+            db,
+            keys: Arc::new(keys),
+            clock,
+            passwords: passwords::PasswordService::new(
+                tessera_crypto::password::PasswordParams::default(),
+                None,
+                passwords::PasswordService::default_concurrency(),
+            ),
+            breach_check: None,
+            settings: Arc::new(FlowSettings {
+                base_url,
+                quotas: guard::Quotas::default(),
+            }),
+        }
+    }
+
+    /// Uses these quotas on flow starts and mail sends.
+    pub fn with_quotas(mut self, quotas: guard::Quotas) -> Self {
+        let mut settings = (*self.settings).clone();
+        settings.quotas = quotas;
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// Uses these password hashing settings.
+    pub fn with_passwords(mut self, service: passwords::PasswordService) -> Self {
+        self.passwords = service;
+        self
+    }
+
+    /// Turns on the online breached-password check.
+    pub fn with_breach_check(mut self, check: Arc<dyn passwords::BreachCheck>) -> Self {
+        self.breach_check = Some(check);
+        self
+    }
+
+    /// The password service, whose operation counter tests and benchmarks read.
+    pub fn passwords(&self) -> &passwords::PasswordService {
+        &self.passwords
+    }
+
+    /// The database handle, for readiness checks and pool metrics.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The keys: the master key's derivations, the keyed hasher of bearer secrets.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The clock, for workers that keep their own copy.
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The online breached-password check, when it is on.
+    pub(crate) fn breach_check(&self) -> Option<&Arc<dyn passwords::BreachCheck>> {
+        self.breach_check.as_ref()
+    }
+
+    /// The deployment settings the flows need.
+    pub(crate) fn settings(&self) -> &FlowSettings {
+        &self.settings
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Ready means: the database answers and every migration this build ships has been applied.
+    pub async fn ready(&self) -> Result<()> {
+        self.db.ping().await?;
+        if self.db.migrations_current().await? {
+            Ok(())
+        } else {
+            Err(CoreError::Unavailable)
+        }
+    }
+}
