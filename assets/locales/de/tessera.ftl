@@ -20,6 +20,10 @@ login-title = Anmelden
 login-intro = Melden Sie sich an, um mit { $tenant_name } fortzufahren.
 login-profile-title = Noch ein paar Angaben
 login-profile = Bevor es weitergeht, brauchen wir noch ein paar Informationen.
+login-pending-title = Sehen Sie in Ihr Postfach
+login-pending = Geben Sie den Code ein, den wir Ihnen gesendet haben, um sich anzumelden.
+login-second-factor-title = Noch ein Schritt
+login-second-factor = Bestätigen Sie auf eine weitere Art, dass Sie es sind, um die Anmeldung abzuschließen.
 registration-title = Konto erstellen
 registration-intro = Das dauert nur eine Minute.
 registration-sent = Wir haben einen Code an Ihre E-Mail-Adresse gesendet. Geben Sie ihn ein, um fortzufahren.
@@ -117,6 +121,7 @@ label-time-expires-at = Läuft ab am
 ## Schaltflächen
 
 button-sign-in = Anmelden
+button-email-code = Anmeldecode per E-Mail senden
 button-sign-up = Konto erstellen
 button-continue = Weiter
 button-send-code = Code senden
@@ -129,6 +134,7 @@ button-revoke = Diese Sitzung abmelden
 ## Meldungen
 
 error-invalid-credentials = Diese Kombination aus E-Mail-Adresse und Passwort hat nicht funktioniert. Bitte prüfen Sie beides und versuchen Sie es erneut.
+error-method-unavailable = Diese Anmeldeart ist hier nicht verfügbar. Wählen Sie eine der angezeigten.
 error-required = Bitte füllen Sie dieses Feld aus.
 error-invalid-email = Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel name@example.com.
 error-password-too-short = Verwenden Sie mindestens { $min } Zeichen.
@@ -150,6 +156,7 @@ error-terms-required = Bitte akzeptieren Sie die Nutzungsbedingungen, um fortzuf
 error-attribute-invalid = Der Wert für { $attribute } ist ungültig.
 error-recovery-voided = Dieses Zurücksetzen gilt nicht mehr: Das Konto hat sich in der Zwischenzeit geändert (zum Beispiel wurde das Passwort geändert). Fordern Sie einen neuen Code an, um es erneut zu versuchen.
 info-code-sent = Falls ein Konto für { $email } existiert, haben wir einen Code dorthin gesendet.
+info-second-factor = Noch ein Schritt: Bestätigen Sie auf eine weitere Art, dass Sie es sind.
 info-verification-sent = Wir haben Ihnen eine E-Mail mit einem Code gesendet, um Ihre Adresse zu bestätigen.
 info-profile-needed = Um mit { $purpose } fortzufahren, vervollständigen Sie bitte Ihr Profil.
 success-verified = Ihre E-Mail-Adresse ist bestätigt.
@@ -186,6 +193,9 @@ mail-link-intro = Oder öffnen Sie diesen Link:
 mail-verification_code-subject = Bestätigen Sie Ihre E-Mail-Adresse für { $tenant_name }
 mail-verification_code-intro = Mit diesem Code bestätigen Sie Ihre E-Mail-Adresse für { $tenant_name }.
 mail-verification_code-ignore = Wenn Sie das nicht angefordert haben, können Sie diese E-Mail ignorieren.
+mail-sign_in_code-subject = Ihr Anmeldecode für { $tenant_name }
+mail-sign_in_code-intro = Mit diesem Code melden Sie sich bei { $tenant_name } an.
+mail-sign_in_code-ignore = Wenn Sie sich nicht anmelden wollten, können Sie diese E-Mail ignorieren; ohne den Code kann sich niemand anmelden. Kommt das öfter vor, ändern Sie am besten Ihr Passwort.
 
 mail-recovery_code-subject = Ihr Passwort für { $tenant_name } zurücksetzen
 mail-recovery_code-intro = Mit diesem Code setzen Sie das Passwort Ihres Kontos bei { $tenant_name } zurück.

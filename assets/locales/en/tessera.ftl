@@ -20,6 +20,10 @@ login-title = Sign in
 login-intro = Sign in to continue to { $tenant_name }.
 login-profile-title = A few more details
 login-profile = We need a little more information before you continue.
+login-pending-title = Check your email
+login-pending = Enter the code we sent to sign in.
+login-second-factor-title = One more step
+login-second-factor = Confirm it is you another way to finish signing in.
 registration-title = Create your account
 registration-intro = It only takes a minute.
 registration-sent = We sent a code to your email address. Enter it to continue.
@@ -117,6 +121,7 @@ label-time-expires-at = Expires
 ## Buttons
 
 button-sign-in = Sign in
+button-email-code = Email me a sign-in code
 button-sign-up = Create account
 button-continue = Continue
 button-send-code = Send code
@@ -129,6 +134,7 @@ button-revoke = Sign out this session
 ## Messages (ids emitted by the flow engine)
 
 error-invalid-credentials = That combination of email address and password did not work. Please check both and try again.
+error-method-unavailable = That way of signing in is not available here. Choose one of those shown.
 error-required = Please fill in this field.
 error-invalid-email = Please enter a valid email address, like name@example.com.
 error-password-too-short = Use at least { $min } characters.
@@ -150,6 +156,7 @@ error-terms-required = Please accept the terms of service to continue.
 error-attribute-invalid = The value for { $attribute } is not valid.
 error-recovery-voided = This reset no longer works: the account changed while it waited (its password was changed, for example). Ask for a new code to try again.
 info-code-sent = If an account exists for { $email }, we sent it a code.
+info-second-factor = One more step: confirm it is you another way.
 info-verification-sent = We sent you an email with a code to confirm your address.
 info-profile-needed = To continue to { $purpose }, please complete your profile.
 success-verified = Your email address is confirmed.
@@ -187,6 +194,9 @@ mail-link-intro = Or open this link:
 mail-verification_code-subject = Confirm your email address for { $tenant_name }
 mail-verification_code-intro = Use this code to confirm your email address for { $tenant_name }.
 mail-verification_code-ignore = If you did not ask for this, you can ignore this email.
+mail-sign_in_code-subject = Your sign-in code for { $tenant_name }
+mail-sign_in_code-intro = Use this code to sign in to { $tenant_name }.
+mail-sign_in_code-ignore = If you did not try to sign in, you can ignore this email; nobody can sign in without the code. If this keeps happening, consider changing your password.
 
 mail-recovery_code-subject = Reset your { $tenant_name } password
 mail-recovery_code-intro = Use this code to reset the password of your { $tenant_name } account.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tessera_store::Db;
 use time::OffsetDateTime;
 
-use crate::{Clock, CoreError, FlowSettings, Keys, Result, guard, passwords};
+use crate::{Clock, CoreError, FlowSettings, Keys, Result, guard, methods, passwords};
 
 /// The application facade: cheap to clone, shared by every request and job.
 #[derive(Clone, Debug)]
@@ -18,6 +18,7 @@ pub struct Tessera {
     passwords: passwords::PasswordService,
     breach_check: Option<Arc<dyn passwords::BreachCheck>>,
     settings: Arc<FlowSettings>,
+    methods: Arc<methods::Methods>,
 }
 
 impl Tessera {
@@ -38,6 +39,7 @@ impl Tessera {
                 base_url,
                 quotas: guard::Quotas::default(),
             }),
+            methods: Arc::new(methods::Methods::builtin()),
         }
     }
 
@@ -47,6 +49,20 @@ impl Tessera {
         settings.quotas = quotas;
         self.settings = Arc::new(settings);
         self
+    }
+
+    /// Adds a sign-in method (or replaces the built-in one with its id). Journeys need no change: a
+    /// tenant's policy offers it by its id.
+    pub fn with_method(mut self, method: Arc<dyn methods::Method>) -> Self {
+        let mut all = (*self.methods).clone();
+        all.register(method);
+        self.methods = Arc::new(all);
+        self
+    }
+
+    /// The sign-in methods this deployment knows.
+    pub fn methods(&self) -> &methods::Methods {
+        &self.methods
     }
 
     /// Uses these password hashing settings.

@@ -27,6 +27,7 @@ use tessera_store::throttles::Bucket;
 use time::Duration;
 
 use crate::flows::{FlowContext, FlowInput, Step, field, raw_field};
+use crate::methods::{Account as MethodAccount, Charge as MethodCharge, Secret};
 use crate::{Result, Tessera};
 
 /// Failures before delays start: at one account from one client (an IPv4 address or IPv6 /64), or from
@@ -314,19 +315,9 @@ impl Tessera {
             .map(str::to_owned);
         let code = field(input, "code").is_some();
         let email = match (flow.kind, flow.state.as_str()) {
-            (FlowKind::Login, "choose_method") => {
-                return Ok(
-                    match (field(input, "identifier"), raw_field(input, "password")) {
-                        (Some(raw), Some(_)) => Attempt::Guess(
-                            vec![match normalised_identifier(raw) {
-                                Some(n) => self.account_of(flow, n.kind, &n.value).await?,
-                                None => format!("unparsed:{}", raw.trim().to_lowercase()),
-                            }],
-                            Counted::Passwords,
-                        ),
-                        _ => Attempt::Nothing,
-                    },
-                );
+            (FlowKind::Login, _) => {
+                let charge = crate::flows::login::charge(self, flow, input);
+                return self.method_attempt(flow, charge).await;
             }
             (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
             (FlowKind::Registration, "details") | (FlowKind::Recovery, "set_password")
@@ -354,6 +345,34 @@ impl Tessera {
         Ok(match counted {
             c @ (Counted::Codes | Counted::Passwords) => Attempt::Guess(vec![account], c),
             Counted::Mails => Attempt::Mail(vec![account]),
+        })
+    }
+
+    /// What a sign-in method said a submission checks or sends, as the guard counts it.
+    async fn method_attempt(&self, flow: &Flow, charge: MethodCharge) -> Result<Attempt> {
+        Ok(match charge {
+            MethodCharge::Nothing => Attempt::Nothing,
+            MethodCharge::Guess { account, secret } => {
+                let counted = match secret {
+                    Secret::Password => Counted::Passwords,
+                    Secret::Code => Counted::Codes,
+                };
+                Attempt::Guess(vec![self.method_account(flow, account).await?], counted)
+            }
+            MethodCharge::Mail { account } => {
+                Attempt::Mail(vec![self.method_account(flow, account).await?])
+            }
+        })
+    }
+
+    /// The account key of what a method named: an identity a factor proved, or what was typed.
+    async fn method_account(&self, flow: &Flow, account: MethodAccount) -> Result<String> {
+        Ok(match account {
+            MethodAccount::Identity(id) => identity_account(id),
+            MethodAccount::Identifier(raw) => match normalised_identifier(&raw) {
+                Some(n) => self.account_of(flow, n.kind, &n.value).await?,
+                None => format!("unparsed:{}", raw.trim().to_lowercase()),
+            },
         })
     }
 

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod keys;
 pub mod known_devices;
 pub mod mail;
+pub mod methods;
 pub mod organizations;
 pub mod passwords;
 pub mod policies;

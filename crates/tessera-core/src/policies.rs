@@ -222,7 +222,11 @@ impl Tessera {
                 merge_override(&tenant_doc, &change.document)
             }
         };
-        PolicyDocument::parse(&effective, &known).map_err(policy_problems)?;
+        let parsed = PolicyDocument::parse(&effective, &known).map_err(policy_problems)?;
+        let unknown = self.methods().check(&parsed.authentication);
+        if !unknown.is_empty() {
+            return Err(policy_problems(unknown));
+        }
         let current = tessera_store::policies::latest(&mut tx, t.id, &scope.key()).await?;
         let current_version = current.as_ref().map(|p| p.version).unwrap_or(0);
         crate::check_version(if_match, current_version)?;

@@ -23,6 +23,8 @@ pub struct SessionView {
     pub identity_id: IdentityId,
     pub aal: i64,
     pub amr: Vec<String>,
+    /// When each sign-in method (by id) was last proven in this session (RFC 3339).
+    pub factors: std::collections::BTreeMap<String, String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -45,6 +47,16 @@ impl SessionView {
             identity_id: s.identity_id,
             aal: s.aal,
             amr: s.amr,
+            factors: s
+                .factors
+                .iter()
+                .map(|(m, t)| {
+                    let at = t
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    (m.clone(), at)
+                })
+                .collect(),
             created_at: s.created_at,
             authenticated_at: s.authenticated_at,
             last_seen_at: s.last_seen_at,
@@ -70,23 +82,46 @@ pub struct ClientInfo {
 
 impl Tessera {
     /// Opens a session for an identity inside the caller's transaction; returns the token for the cookie.
+    /// `proven` are the ids of the methods the sign-in used: the session's `amr`, its assurance level and
+    /// the time of each factor come from them, never from the journey.
     pub(crate) async fn open_session(
         &self,
         tx: &mut Tx,
         tenant: TenantId,
         identity: IdentityId,
-        amr: Vec<String>,
+        proven: &[String],
         policy: &SessionPolicy,
         client: &ClientInfo,
     ) -> Result<String> {
         let token = tessera_crypto::random_token()?;
         let now = self.now();
+        let methods = self.methods();
+        let used: Vec<&dyn crate::methods::Method> = proven
+            .iter()
+            .filter_map(|id| methods.get(id))
+            .map(|m| m.as_ref())
+            .collect();
+        if used.len() != proven.len() || used.is_empty() {
+            return Err(CoreError::Internal(format!(
+                "a sign-in proved by unknown methods {proven:?}"
+            )));
+        }
+        let mut amr: Vec<String> = Vec::new();
+        for m in &used {
+            if !amr.iter().any(|a| a == m.amr()) {
+                amr.push(m.amr().into());
+            }
+        }
+        if used.len() > 1 && !amr.iter().any(|a| a == "mfa") {
+            amr.push("mfa".into());
+        }
         let s = StoredSession {
             id: Uuid::now_v7(),
             tenant_id: tenant,
             identity_id: identity,
-            aal: 1,
+            aal: crate::methods::aal(used.iter().copied()),
             amr,
+            factors: proven.iter().map(|id| (id.clone(), now)).collect(),
             created_at: now,
             authenticated_at: now,
             last_seen_at: now,

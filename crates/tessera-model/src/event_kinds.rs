@@ -102,8 +102,8 @@ kinds! {
         ["flow_id", "kind", "channel", "state", "journey", "identity_id", "reason", "guard"], [];
     FLOW_SAVED = "flow.saved", "A settings page saved a change and stays open (not a failure).",
         ["flow_id", "kind", "channel", "state", "journey", "identity_id", "guard"], [];
-    FLOW_SUCCEEDED = "flow.succeeded", "A journey finished: signed in (with `amr`), or done without a session.",
-        ["flow_id", "kind", "channel", "state", "journey", "identity_id", "amr", "guard"], [];
+    FLOW_SUCCEEDED = "flow.succeeded", "A journey finished: signed in (with the ids of the `methods` that proved it), or done without a session.",
+        ["flow_id", "kind", "channel", "state", "journey", "identity_id", "methods", "guard"], [];
     FLOW_EXPIRED = "flow.expired", "A journey was opened again after its time ran out and was restarted.",
         ["flow_id", "kind", "channel", "state", "journey", "identity_id"], [];
     FLOW_ABANDONED = "flow.abandoned", "A journey expired untouched and was swept.",

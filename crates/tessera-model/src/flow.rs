@@ -248,6 +248,11 @@ impl UiNode {
             secondary: false,
         }
     }
+    /// Marks a button as a secondary action.
+    pub fn secondary(mut self) -> Self {
+        self.secondary = true;
+        self
+    }
     /// Marks the node required.
     pub fn required(mut self) -> Self {
         self.required = true;
@@ -328,6 +333,10 @@ pub struct Flow {
     pub internal: serde_json::Value,
     #[serde(skip)]
     pub version: i64,
+    /// The authenticator assurance level the flow must reach before it signs anyone in (1: one factor;
+    /// 2: two factors of different kinds), fixed when the flow starts.
+    #[serde(default = "one")]
+    pub requested_aal: i64,
 }
 
 /// The most characters a flow's `client_id` may have.
@@ -345,4 +354,8 @@ impl Flow {
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         now >= self.expires_at
     }
+}
+
+fn one() -> i64 {
+    1
 }

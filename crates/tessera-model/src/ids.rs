@@ -68,3 +68,7 @@ typed_id!(
     /// An event in the log; stable across deliveries, so receivers can deduplicate on it.
     EventId
 );
+typed_id!(
+    /// A credential of an identity (a password, a passkey…); an identity may hold many of one kind.
+    CredentialId
+);

@@ -9,6 +9,27 @@ use serde::{Deserialize, Serialize};
 pub struct PolicyDocument {
     pub sessions: SessionPolicy,
     pub registration: RegistrationPolicy,
+    pub authentication: AuthenticationPolicy,
+}
+
+/// How customers sign in: which methods are offered and what assurance a sign-in must reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthenticationPolicy {
+    /// The sign-in methods offered, by id (`password`, `email_code`), in the order the sign-in shows them.
+    pub methods: Vec<String>,
+    /// The authenticator assurance level every sign-in must reach: 1 (one factor) or 2 (two factors of
+    /// different kinds, each allowed at that level).
+    pub aal: i64,
+}
+
+impl Default for AuthenticationPolicy {
+    fn default() -> Self {
+        Self {
+            methods: vec!["password".into()],
+            aal: 1,
+        }
+    }
 }
 
 /// How long a customer stays signed in.
@@ -142,6 +163,24 @@ impl PolicyDocument {
                 "$.sessions.idle_timeout_minutes",
                 "must not exceed the absolute lifetime".into(),
             );
+        }
+        let a = &self.authentication;
+        if a.methods.is_empty() {
+            problem(
+                "$.authentication.methods",
+                "offer at least one sign-in method".into(),
+            );
+        }
+        for (i, m) in a.methods.iter().enumerate() {
+            if a.methods.iter().take(i).any(|earlier| earlier == m) {
+                problem(
+                    &format!("$.authentication.methods[{i}]"),
+                    format!("{m:?} is listed twice"),
+                );
+            }
+        }
+        if !(1..=2).contains(&a.aal) {
+            problem("$.authentication.aal", "must be 1 or 2".into());
         }
         let r = &self.registration;
         for (i, a) in r.required_attributes.iter().enumerate() {

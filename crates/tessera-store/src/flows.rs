@@ -25,7 +25,7 @@ pub enum Binding<'a> {
 
 macro_rules! columns {
     () => {
-        "id, tenant_id, kind, channel, state, csrf_token, browser_binding, return_to, client_id, journey, locale, identity_id, ui, internal, issued_at, expires_at, version, secret_hash"
+        "id, tenant_id, kind, channel, state, csrf_token, browser_binding, return_to, client_id, journey, locale, identity_id, ui, internal, issued_at, expires_at, version, secret_hash, requested_aal"
     };
 }
 
@@ -57,6 +57,7 @@ fn from_row(r: &impl Cols) -> Result<StoredFlow> {
             ui,
             internal,
             version: r.int("version")?,
+            requested_aal: r.int("requested_aal")?,
         },
         browser_binding: r.opt_bytes("browser_binding")?,
         secret_hash: r.opt_bytes("secret_hash")?,
@@ -75,7 +76,7 @@ pub async fn insert(x: &mut impl Exec, f: &Flow, binding: Binding<'_>) -> Result
     let sql = concat!(
         "INSERT INTO flows (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     );
     let (browser_binding, secret_hash) = match binding {
         Binding::Browser(h) => (Some(h), None),
@@ -102,6 +103,7 @@ pub async fn insert(x: &mut impl Exec, f: &Flow, binding: Binding<'_>) -> Result
         .bind(Ts(f.expires_at))
         .bind(f.version)
         .bind(secret_hash)
+        .bind(f.requested_aal)
         .execute(&mut *c)
         .await
         .map(drop)?);

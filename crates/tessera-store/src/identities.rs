@@ -2,7 +2,7 @@
 use sqlx::AssertSqlSafe;
 use tessera_model::identifier::IdentifierKind;
 use tessera_model::identity::{Identifier, Identity, IdentityState};
-use tessera_model::{IdentityId, OrganizationId, TenantId};
+use tessera_model::{CredentialId, IdentityId, OrganizationId, TenantId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -178,12 +178,12 @@ pub async fn by_identifier(
 }
 
 /// What a sign-in needs to know about an identifier, read in one query: the identity holding it, its
-/// state, and its secret of one credential kind.
+/// state, and its credential of a kind held once (the one with an empty handle), with its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInCandidate {
     pub identity: IdentityId,
     pub state: IdentityState,
-    pub secret: Option<String>,
+    pub credential: Option<(CredentialId, String)>,
 }
 
 /// The sign-in candidate for a normalised identifier. One indexed query whether or not the identifier
@@ -199,10 +199,10 @@ pub async fn sign_in_candidate(
     // SQLite's planner (no statistics) walked the covering `identities_by_state` index over the whole
     // tenant, so a hit cost time growing with the tenant while a miss did not, which the benchmark's
     // enumeration timing showed. The tenant is checked on the row instead.
-    let sql = "SELECT x.identity_id, i.tenant_id AS identity_tenant, i.state, c.secret \
+    let sql = "SELECT x.identity_id, i.tenant_id AS identity_tenant, i.state, c.id AS credential_id, c.data \
                FROM identifiers x \
                JOIN identities i ON i.id = x.identity_id \
-               LEFT JOIN credentials c ON c.identity_id = x.identity_id AND c.kind = $4 \
+               LEFT JOIN credentials c ON c.identity_id = x.identity_id AND c.kind = $4 AND c.handle = '' \
                WHERE x.tenant_id = $1 AND x.kind = $2 AND x.value = $3";
     on_engine!(x, |c| sqlx::query(sql)
         .bind(tenant.0)
@@ -220,7 +220,10 @@ pub async fn sign_in_candidate(
             Ok(SignInCandidate {
                 identity: IdentityId(r.uuid("identity_id")?),
                 state: parse_text("state", &r.text("state")?, IdentityState::parse)?,
-                secret: r.opt_text("secret")?,
+                credential: match r.opt_text("data")? {
+                    Some(data) => Some((CredentialId(r.uuid("credential_id")?), data)),
+                    None => None,
+                },
             })
         })
         .transpose())

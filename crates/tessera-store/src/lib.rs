@@ -195,6 +195,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "mail_queue",
         include_str!("../migrations/sqlite/0007_mail_queue.sql"),
     ),
+    (
+        8,
+        "methods",
+        include_str!("../migrations/sqlite/0008_methods.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -231,6 +236,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "mail_queue",
         include_str!("../migrations/postgres/0007_mail_queue.sql"),
+    ),
+    (
+        8,
+        "methods",
+        include_str!("../migrations/postgres/0008_methods.sql"),
     ),
 ];
 

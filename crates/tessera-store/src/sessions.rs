@@ -15,6 +15,8 @@ pub struct StoredSession {
     pub aal: i64,
     /// Methods used (`pwd`, `otp`…), as in OIDC `amr`.
     pub amr: Vec<String>,
+    /// When each method (by its id) was last proven in this session: step-up asks for recent factors.
+    pub factors: std::collections::BTreeMap<String, OffsetDateTime>,
     pub created_at: OffsetDateTime,
     /// When the customer last proved a factor (for "recent sign-in" checks).
     pub authenticated_at: OffsetDateTime,
@@ -28,7 +30,7 @@ pub struct StoredSession {
 
 macro_rules! columns {
     () => {
-        "id, tenant_id, identity_id, aal, amr, created_at, authenticated_at, last_seen_at, idle_expires_at, expires_at, revoked_at, user_agent, ip"
+        "id, tenant_id, identity_id, aal, amr, factors, created_at, authenticated_at, last_seen_at, idle_expires_at, expires_at, revoked_at, user_agent, ip"
     };
 }
 
@@ -40,6 +42,7 @@ fn from_row(r: &impl Cols) -> Result<StoredSession> {
         aal: r.int("aal")?,
         amr: serde_json::from_str(&r.text("amr")?)
             .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+        factors: factors_from_text(&r.text("factors")?)?,
         created_at: r.ts("created_at")?,
         authenticated_at: r.ts("authenticated_at")?,
         last_seen_at: r.ts("last_seen_at")?,
@@ -49,6 +52,30 @@ fn from_row(r: &impl Cols) -> Result<StoredSession> {
         user_agent: r.opt_text("user_agent")?,
         ip: r.opt_text("ip")?,
     })
+}
+
+/// Factor times are stored as JSON: method id to Unix time in microseconds (what both engines keep).
+fn factors_to_text(f: &std::collections::BTreeMap<String, OffsetDateTime>) -> Result<String> {
+    let m: std::collections::BTreeMap<&str, i64> = f
+        .iter()
+        .map(|(k, t)| {
+            let us = i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX);
+            (k.as_str(), us)
+        })
+        .collect();
+    serde_json::to_string(&m).map_err(|e| crate::StoreError::Other(e.to_string()))
+}
+
+fn factors_from_text(text: &str) -> Result<std::collections::BTreeMap<String, OffsetDateTime>> {
+    let m: std::collections::BTreeMap<String, i64> =
+        serde_json::from_str(text).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+    m.into_iter()
+        .map(|(k, us)| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+                .map(|t| (k, t))
+                .map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+        })
+        .collect()
 }
 
 /// A session by id, whatever its state.
@@ -67,7 +94,7 @@ pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> 
     let sql = concat!(
         "INSERT INTO sessions (token_hash, ",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     let amr = serde_json::to_string(&s.amr).map_err(|e| crate::StoreError::Other(e.to_string()))?;
     on_engine!(x, |c| sqlx::query(sql)
@@ -77,6 +104,7 @@ pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> 
         .bind(s.identity_id.0)
         .bind(s.aal)
         .bind(&amr)
+        .bind(factors_to_text(&s.factors)?)
         .bind(Ts(s.created_at))
         .bind(Ts(s.authenticated_at))
         .bind(Ts(s.last_seen_at))

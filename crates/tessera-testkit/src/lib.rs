@@ -224,7 +224,23 @@ impl TestServer {
     /// base URL on port 0 becomes `http://localhost:<public port>/`. Without SMTP configured and outside
     /// dev mode, mail goes to a fresh [`SmtpCapture`].
     pub async fn start_on(db: TestDb, config: Config, key: String) -> TestServer {
-        Self::start_on_inner(db, config, key, true).await
+        Self::start_on_inner(db, config, key, true, Vec::new()).await
+    }
+
+    /// Starts a server whose deployment knows one more sign-in method (as an embedding program would
+    /// register its own): nothing else changes.
+    pub async fn start_with_method(
+        engine: Engine,
+        method: Arc<dyn tessera_core::methods::Method>,
+    ) -> Option<TestServer> {
+        let db = TestDb::new(engine).await?;
+        let key = tessera_crypto::BearerSecret::generate("tsk_")
+            .unwrap()
+            .expose()
+            .to_owned();
+        let env = server_env(&db, &key);
+        let config = config_from(&env, db.dir.path());
+        Some(Self::start_on_inner(db, config, key, true, vec![method]).await)
     }
 
     /// Starts a production-mode server with no SMTP at all (no capture): for tests about a node that
@@ -242,7 +258,7 @@ impl TestServer {
         adjust(&mut env);
         env.remove("TESSERA_SMTP_URL");
         let config = config_from(&env, db.dir.path());
-        Some(Self::start_on_inner(db, config, key, false).await)
+        Some(Self::start_on_inner(db, config, key, false, Vec::new()).await)
     }
 
     async fn start_on_inner(
@@ -250,6 +266,7 @@ impl TestServer {
         mut config: Config,
         key: String,
         capture_mail: bool,
+        methods: Vec<Arc<dyn tessera_core::methods::Method>>,
     ) -> TestServer {
         let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
         let public_port = listeners.public.local_addr().unwrap().port();
@@ -270,10 +287,14 @@ impl TestServer {
         let admin = format!("http://{}", listeners.admin.local_addr().unwrap());
         let public = format!("http://localhost:{public_port}");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let tessera = opened.tessera.clone();
+        let mut tessera = opened.tessera;
+        for m in methods {
+            tessera = tessera.with_method(m);
+        }
+        let served = tessera.clone();
         let cfg = config.clone();
         let task = tokio::spawn(async move {
-            tessera_server::serve(tessera, &cfg, listeners, async move {
+            tessera_server::serve(served, &cfg, listeners, async move {
                 let _ = rx.await;
             })
             .await
@@ -282,7 +303,7 @@ impl TestServer {
             admin,
             public,
             key,
-            tessera: opened.tessera,
+            tessera,
             config,
             http: reqwest::Client::new(),
             db,

@@ -73,6 +73,7 @@ mod tests {
             ui: Ui::default(),
             internal: serde_json::Value::Null,
             version: 1,
+            requested_aal: 1,
         }
     }
 

@@ -1,154 +1,365 @@
-//! Sign-in. Combined form (identifier and password). No account enumeration: unknown identifiers, wrong
-//! passwords and accounts that cannot sign in get the same answer after the same work (one argon2id run,
-//! against a dummy hash when there is no real one). The engine's guard counts every attempt per account
-//! and per client before this code runs. Progressive
-//! profiling asks, once, for what the client application needs and the customer has not given yet.
-use serde_json::json;
+//! Sign-in. The journey names no method: it offers the methods the tenant's policy lists (see
+//! [`crate::methods`]), hands a submission to the method its `method` field names, and signs in once the
+//! methods proven reach the flow's requested assurance (`requested_aal`); short of it, it asks for another
+//! method of a different kind. The engine's guard counts every attempt, as the method describes it
+//! ([`charge`]), before the method's code runs. Progressive profiling then asks, once, for what the
+//! client application needs and the customer has not given yet.
+//!
+//! The journey's state is typed ([`LoginState`]): which identity an earlier factor proved, and which
+//! methods, are fields of it, never loose keys of the flow's JSON.
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_model::IdentityId;
 use tessera_model::event::{NewEvent, identity_subject};
 use tessera_model::flow::{Flow, UiMessage};
-use tessera_model::identity::{Identity, IdentityState};
+use tessera_model::identity::Identity;
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
-use tessera_store::identities::SignInCandidate;
 
-use super::{FlowContext, FlowInput, Step, field, nodes, raw_field, required, stay, types};
-use crate::{Caller, Result, Tessera};
+use super::{FlowContext, FlowInput, Step, nodes, required, stay, types};
+use crate::methods::{Charge, Method, SignIn, Verdict};
+use crate::{Caller, CoreError, Result, Tessera};
 
-pub(crate) fn init(flow: &mut Flow, identifier: Option<&str>) {
-    flow.state = "choose_method".into();
-    flow.ui.nodes = vec![
-        nodes::identifier(identifier.map(str::to_owned)),
-        nodes::password("password", "password", false),
-        nodes::button(
-            "password",
-            "method",
-            "password",
-            "button-sign-in",
-            "Sign in",
-        ),
-    ];
+/// Where a sign-in stands. Kept in the flow (`internal`); `flow.state` is its [`LoginState::name`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum LoginState {
+    /// Asking who signs in, and how.
+    ChooseMethod,
+    /// A method waits for its next submission (a code was sent); `data` is the method's own.
+    Pending {
+        method: String,
+        identity: Option<IdentityId>,
+        proven: Vec<String>,
+        data: Value,
+    },
+    /// Methods proved `identity`, short of the requested assurance: one more, of another kind.
+    SecondFactor {
+        identity: IdentityId,
+        proven: Vec<String>,
+    },
+    /// The methods are done; the client needs more of the profile first.
+    Profile {
+        identity: IdentityId,
+        proven: Vec<String>,
+        missing: Vec<(String, String)>,
+    },
 }
 
-/// The sign-in candidate an identifier names, whatever its kind: one query on every path, hit or miss
-/// (RL-05). An identifier that cannot be normalised names nobody.
-async fn candidate(t: &Tessera, tenant: &Tenant, raw: &str) -> Result<Option<SignInCandidate>> {
-    let Some(n) = crate::guard::normalised_identifier(raw) else {
-        return Ok(None);
+impl LoginState {
+    /// The state's stable name (`flow.state`): events, page copy, the API.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            LoginState::ChooseMethod => "choose_method",
+            LoginState::Pending { .. } => "pending",
+            LoginState::SecondFactor { .. } => "second_factor",
+            LoginState::Profile { .. } => "profile",
+        }
+    }
+
+    /// The flow's state. A state that does not parse (corrupt, or from another version) is no state a
+    /// submission can continue from: `None`, and the step refuses.
+    pub(crate) fn of(flow: &Flow) -> Option<Self> {
+        serde_json::from_value(flow.internal.get("login")?.clone()).ok()
+    }
+
+    fn set(self, flow: &mut Flow) {
+        flow.state = self.name().into();
+        flow.internal = json!({"login": self});
+    }
+
+    /// The identity proved so far and the methods that proved it.
+    fn proven(&self) -> (Option<IdentityId>, &[String]) {
+        match self {
+            LoginState::ChooseMethod => (None, &[]),
+            LoginState::Pending {
+                identity, proven, ..
+            } => (*identity, proven),
+            LoginState::SecondFactor { identity, proven }
+            | LoginState::Profile {
+                identity, proven, ..
+            } => (Some(*identity), proven),
+        }
+    }
+}
+
+/// The policy's offered methods that can go next: any that identifies the customer first; after a
+/// factor, those of another kind allowed at AAL2 that were not used yet.
+fn next_methods(
+    t: &Tessera,
+    policy: &tessera_model::policy::PolicyDocument,
+    proven: &[String],
+) -> Vec<Arc<dyn Method>> {
+    let methods = t.methods();
+    let used: Vec<&Arc<dyn Method>> = proven.iter().filter_map(|p| methods.get(p)).collect();
+    methods
+        .offered(&policy.authentication)
+        .filter(|m| {
+            if used.is_empty() {
+                m.identifies()
+            } else {
+                m.allowed_at_aal2()
+                    && !used
+                        .iter()
+                        .any(|u| u.id() == m.id() || u.factor() == m.factor())
+            }
+        })
+        .cloned()
+        .collect()
+}
+
+fn show_methods(
+    flow: &mut Flow,
+    methods: &[Arc<dyn Method>],
+    identifier: Option<String>,
+    second: bool,
+) {
+    flow.ui.nodes = Vec::new();
+    if !second {
+        flow.ui.nodes.push(nodes::identifier(identifier));
+    }
+    for m in methods {
+        flow.ui.nodes.extend(m.sign_in_nodes(second));
+    }
+}
+
+pub(crate) async fn init(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    identifier: Option<&str>,
+) -> Result<()> {
+    let policy = t.effective_policy_doc(tenant.id).await?;
+    flow.requested_aal = policy.authentication.aal;
+    let methods = next_methods(t, &policy, &[]);
+    show_methods(flow, &methods, identifier.map(str::to_owned), false);
+    LoginState::ChooseMethod.set(flow);
+    Ok(())
+}
+
+/// What the guard counts for a sign-in submission: what the chosen method says it checks or sends.
+pub(crate) fn charge(t: &Tessera, flow: &Flow, input: &FlowInput) -> Charge {
+    let Some(state) = LoginState::of(flow) else {
+        return Charge::Nothing;
     };
-    let mut conn = t.db().conn().await?;
-    Ok(tessera_store::identities::sign_in_candidate(
-        &mut conn, tenant.id, n.kind, &n.value, "password",
-    )
-    .await?)
+    let (identity, pending) = match &state {
+        LoginState::ChooseMethod => (None, None),
+        LoginState::Pending { identity, data, .. } => (*identity, Some(data)),
+        LoginState::SecondFactor { identity, .. } => (Some(*identity), None),
+        LoginState::Profile { .. } => return Charge::Nothing,
+    };
+    match chosen(t, &state, input) {
+        Some(m) => m.charge(identity, pending, input),
+        None => Charge::Nothing,
+    }
+}
+
+/// The method a submission is for: the pending one, or the `method` field (the password when an app
+/// sends none, as before methods were plug-ins).
+fn chosen(t: &Tessera, state: &LoginState, input: &FlowInput) -> Option<Arc<dyn Method>> {
+    let id = match state {
+        LoginState::Pending { method, .. } => method.as_str(),
+        _ => input
+            .get("method")
+            .map(String::as_str)
+            .unwrap_or(crate::methods::password::ID),
+    };
+    t.methods().get(id).cloned()
 }
 
 /// The one answer to every failed sign-in (the guard counted the attempt before it was checked).
-fn refuse(flow: &mut Flow) -> Result<(Step, Option<Tx>)> {
+fn refuse(flow: &mut Flow) {
     flow.ui.messages.push(UiMessage::error(
         "error-invalid-credentials",
         "The email or password is wrong.",
     ));
-    stay("invalid_credentials")
 }
 
 pub(crate) async fn submit(
     t: &Tessera,
-    _ctx: &FlowContext,
+    ctx: &FlowContext,
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    match flow.state.as_str() {
-        "profile" => return submit_profile(t, tenant, flow, input).await,
-        "choose_method" => {}
+    let Some(state) = LoginState::of(flow) else {
+        return stay("unknown_state");
+    };
+    if let LoginState::Profile {
+        identity,
+        proven,
+        missing,
+    } = &state
+    {
+        return submit_profile(t, tenant, flow, *identity, proven, missing, input).await;
+    }
+    let policy = t.effective_policy_doc(tenant.id).await?;
+    let (identity, proven) = state.proven();
+    let proven = proven.to_vec();
+    let allowed = next_methods(t, &policy, &proven);
+    let method = match chosen(t, &state, input) {
+        // A pending method goes on; otherwise only what this step offers may be used.
+        Some(m)
+            if matches!(state, LoginState::Pending { .. })
+                || allowed.iter().any(|a| a.id() == m.id()) =>
+        {
+            m
+        }
         _ => {
-            return stay("unknown_state");
+            flow.ui.messages.push(UiMessage::error(
+                "error-method-unavailable",
+                "That way of signing in is not available here. Choose one of those shown.",
+            ));
+            return stay("method_unavailable");
         }
-    }
-    let identifier = field(input, "identifier");
-    let password = raw_field(input, "password");
+    };
     if let Some(node) = flow.ui.nodes.iter_mut().find(|n| n.name == "identifier") {
-        node.value = identifier.map(str::to_owned);
+        node.value = super::field(input, "identifier").map(str::to_owned);
     }
-    let (Some(identifier), Some(password)) = (identifier, password) else {
-        for (name, present) in [
-            ("identifier", identifier.is_some()),
-            ("password", password.is_some()),
-        ] {
-            if !present {
-                flow.ui.field_error(name, required());
-            }
-        }
-        return stay("missing_field");
-    };
-    let candidate = candidate(t, tenant, identifier).await?;
-    let credential = candidate.as_ref().and_then(|c| c.secret.clone());
-    // Exactly one argon2id run on every path (RL-05).
-    let (matches, needs_rehash) = match &credential {
-        Some(phc) => {
-            let c = t.passwords().verify(password, phc).await?;
-            (c.matches, c.needs_rehash)
-        }
-        None => {
-            t.passwords().verify_against_dummy(password).await?;
-            (false, false)
-        }
-    };
-    let usable = candidate
-        .as_ref()
-        .is_some_and(|c| c.state == IdentityState::Active);
-    let Some(candidate) = candidate.filter(|_| matches && usable) else {
-        return refuse(flow);
-    };
-    // Only with the password proven, and only when a client application may need more of the profile,
-    // is the whole identity read (progressive profiling).
-    let missing = match &flow.client_id {
-        None => Vec::new(),
-        Some(_) => {
-            let mut conn = t.db().conn().await?;
-            let identity =
-                tessera_store::identities::get(&mut conn, tenant.id, candidate.identity).await?;
-            drop(conn);
-            match identity {
-                Some(identity) => {
-                    let missing = missing_profile(t, tenant, flow, &identity).await?;
-                    if !missing.is_empty() {
-                        show_profile(t, tenant, flow, &identity, &missing).await?;
-                    }
-                    missing
-                }
-                // Deleted between the two reads: as if it had never existed.
-                None => return refuse(flow),
-            }
-        }
-    };
-    // Hashed before the write transaction begins, so the writer is never held during argon2id.
-    let rehashed = match (needs_rehash, &credential) {
-        (true, Some(old)) => Some((old, t.passwords().hash(password).await?)),
+    let pending = match &state {
+        LoginState::Pending { data, .. } => Some(data),
         _ => None,
     };
-    flow.identity_id = Some(candidate.identity);
-    let step = if missing.is_empty() {
-        Step::SignIn {
-            identity: candidate.identity,
-            amr: vec!["pwd".into()],
-        }
-    } else {
-        Step::Advance
-    };
-    let mut tx = t.db().begin().await?;
-    if let Some((old, new)) = rehashed {
-        tessera_store::credentials::replace_if(
-            &mut tx,
-            candidate.identity,
-            "password",
-            old,
-            &new,
-            t.now(),
-        )
+    let (verdict, tx) = method
+        .sign_in(SignIn {
+            t,
+            ctx,
+            tenant,
+            flow,
+            identity,
+            pending,
+            input,
+        })
         .await?;
+    match verdict {
+        Verdict::Missing(fields) => {
+            for name in fields {
+                flow.ui.field_error(name, required());
+            }
+            Ok((
+                Step::Stay {
+                    reason: "missing_field",
+                },
+                tx,
+            ))
+        }
+        Verdict::Refused => {
+            refuse(flow);
+            Ok((
+                Step::Stay {
+                    reason: "invalid_credentials",
+                },
+                tx,
+            ))
+        }
+        Verdict::Pending {
+            pending,
+            nodes,
+            notice,
+        } => {
+            flow.ui.nodes = nodes;
+            flow.ui.messages = vec![notice];
+            LoginState::Pending {
+                method: method.id().into(),
+                identity,
+                proven,
+                data: pending,
+            }
+            .set(flow);
+            Ok((Step::Advance, tx))
+        }
+        Verdict::Proven { identity: who } => {
+            // A second factor proves the identity the first one did, or nothing.
+            if identity.is_some_and(|first| first != who) {
+                refuse(flow);
+                return Ok((
+                    Step::Stay {
+                        reason: "invalid_credentials",
+                    },
+                    tx,
+                ));
+            }
+            let mut proven = proven;
+            proven.push(method.id().into());
+            proceed(t, tenant, flow, who, proven, tx).await
+        }
     }
-    Ok((step, Some(tx)))
+}
+
+/// After a method proved `identity`: ask for another factor while the assurance is short, then for the
+/// profile the client needs, then sign in.
+async fn proceed(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    identity: IdentityId,
+    proven: Vec<String>,
+    tx: Option<Tx>,
+) -> Result<(Step, Option<Tx>)> {
+    flow.identity_id = Some(identity);
+    let methods = t.methods();
+    let reached = crate::methods::aal(
+        proven
+            .iter()
+            .filter_map(|p| methods.get(p))
+            .map(|m| m.as_ref()),
+    );
+    if reached < flow.requested_aal {
+        let policy = t.effective_policy_doc(tenant.id).await?;
+        let next = next_methods(t, &policy, &proven);
+        if next.is_empty() {
+            // The policy was checked when stored; a method removed since leaves nothing to offer.
+            return Err(CoreError::Conflict {
+                code: "assurance_unreachable",
+                detail: format!(
+                    "no offered method can raise this sign-in to AAL{}",
+                    flow.requested_aal
+                ),
+            });
+        }
+        show_methods(flow, &next, None, true);
+        flow.ui.messages = vec![UiMessage::info(
+            "info-second-factor",
+            "One more step: confirm it is you another way.",
+        )];
+        LoginState::SecondFactor { identity, proven }.set(flow);
+        return Ok((Step::Advance, tx));
+    }
+    // Only with the identity proven, and only when a client application may need more of the profile,
+    // is the whole identity read (progressive profiling).
+    if flow.client_id.is_some() {
+        let mut conn = t.db().conn().await?;
+        let found = tessera_store::identities::get(&mut conn, tenant.id, identity).await?;
+        drop(conn);
+        let Some(found) = found else {
+            // Deleted between the two reads: as if it had never existed.
+            refuse(flow);
+            return Ok((
+                Step::Stay {
+                    reason: "invalid_credentials",
+                },
+                tx,
+            ));
+        };
+        let missing = missing_profile(t, tenant, flow, &found).await?;
+        if !missing.is_empty() {
+            show_profile(t, tenant, flow, &found, &missing).await?;
+            LoginState::Profile {
+                identity,
+                proven,
+                missing,
+            }
+            .set(flow);
+            return Ok((Step::Advance, tx));
+        }
+    }
+    let tx = match tx {
+        Some(tx) => tx,
+        None => t.db().begin().await?,
+    };
+    Ok((Step::SignIn { identity, proven }, Some(tx)))
 }
 
 /// The attributes the flow's client needs that the identity lacks, with the purpose given for them.
@@ -188,7 +399,6 @@ async fn show_profile(
 ) -> Result<()> {
     let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
-    flow.state = "profile".into();
     let purpose = missing.first().map(|(_, p)| p.clone()).unwrap_or_default();
     flow.ui.nodes = vec![nodes::text(
         "profile",
@@ -213,7 +423,6 @@ async fn show_profile(
         "button-continue",
         "Continue",
     ));
-    flow.internal = json!({"missing": missing});
     Ok(())
 }
 
@@ -221,13 +430,11 @@ async fn submit_profile(
     t: &Tessera,
     tenant: &Tenant,
     flow: &mut Flow,
+    identity_id: IdentityId,
+    proven: &[String],
+    missing: &[(String, String)],
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    let Some(identity_id) = flow.identity_id else {
-        return stay("unknown_state");
-    };
-    let missing: Vec<(String, String)> =
-        serde_json::from_value(super::internal(flow, "missing").clone()).unwrap_or_default();
     let names: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
     let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
@@ -283,7 +490,7 @@ async fn submit_profile(
         });
     }
     let client = flow.client_id.clone().unwrap_or_default();
-    for (name, purpose) in &missing {
+    for (name, purpose) in missing {
         tessera_store::profile::record_collection(
             &mut tx,
             tenant.id,
@@ -306,7 +513,7 @@ async fn submit_profile(
     Ok((
         Step::SignIn {
             identity: identity.id,
-            amr: vec!["pwd".into()],
+            proven: proven.to_vec(),
         },
         Some(tx),
     ))

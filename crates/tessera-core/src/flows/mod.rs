@@ -110,10 +110,10 @@ pub(crate) enum Step {
     Saved,
     /// The flow moved to a new state (already set on the flow).
     Advance,
-    /// Authenticated: open a session.
+    /// Authenticated by these methods (ids, in the order used): open a session.
     SignIn {
         identity: IdentityId,
-        amr: Vec<String>,
+        proven: Vec<String>,
     },
     /// Finished without a session.
     Finish,
@@ -234,13 +234,16 @@ impl Tessera {
             ui: Ui::default(),
             internal: json!({}),
             version: 1,
+            requested_aal: 1,
         };
         let session = match &ctx.session_token {
             Some(t) => self.session_from_token(&ctx.tenant, t).await?,
             None => None,
         };
         match kind {
-            FlowKind::Login => login::init(&mut flow, start.identifier.as_deref()),
+            FlowKind::Login => {
+                login::init(self, &tenant, &mut flow, start.identifier.as_deref()).await?
+            }
             FlowKind::Registration => registration::init(self, &tenant, &mut flow).await?,
             FlowKind::Verification => verification::init(&mut flow, start.identifier.as_deref()),
             FlowKind::Recovery => recovery::init(&mut flow, start.identifier.as_deref()),
@@ -601,7 +604,7 @@ impl Tessera {
                 )
                 .await?;
             }
-            Step::SignIn { identity, amr } => {
+            Step::SignIn { identity, proven } => {
                 self.replace_previous_session(&mut tx, tenant, ctx).await?;
                 let policy = self.effective_policy_doc(tenant.id).await?;
                 let token = self
@@ -609,7 +612,7 @@ impl Tessera {
                         &mut tx,
                         tenant.id,
                         *identity,
-                        amr.clone(),
+                        proven,
                         &policy.sessions,
                         &ctx.client,
                     )
@@ -626,7 +629,7 @@ impl Tessera {
                     &mut tx,
                     &flow,
                     types::FLOW_SUCCEEDED,
-                    with_guard(json!({"amr": amr})),
+                    with_guard(json!({"methods": proven})),
                 )
                 .await?;
             }

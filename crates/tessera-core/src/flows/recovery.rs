@@ -254,7 +254,7 @@ pub(crate) async fn set_password(
     locale: Option<&str>,
 ) -> Result<()> {
     let now = t.now();
-    tessera_store::credentials::set(tx, tenant.id, identity, "password", hash, now).await?;
+    crate::methods::password::store(tx, tenant.id, identity, hash, now).await?;
     let signed_out = t
         .revoke_sessions_of(tx, tenant.id, identity, keep, "password_changed")
         .await?;

@@ -692,8 +692,7 @@ async fn submit_details(
             identity.id
         }
     };
-    tessera_store::credentials::set(&mut tx, tenant.id, identity_id, "password", &hash, now)
-        .await?;
+    crate::methods::password::store(&mut tx, tenant.id, identity_id, &hash, now).await?;
     for (doc, key) in [
         ("terms", "terms_version"),
         ("privacy_notice", "privacy_notice_version"),
@@ -719,7 +718,7 @@ async fn submit_details(
     Ok((
         Step::SignIn {
             identity: identity_id,
-            amr: vec!["pwd".into()],
+            proven: vec![crate::methods::password::ID.into()],
         },
         Some(tx),
     ))

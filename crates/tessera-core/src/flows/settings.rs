@@ -420,8 +420,8 @@ async fn password(
         return unchanged("missing_field");
     };
     let id = session.session.identity_id;
+    let phc = crate::methods::password::current(t, id).await?;
     let mut conn = t.db().conn().await?;
-    let phc = tessera_store::credentials::get(&mut conn, id, "password").await?;
     let identity = tessera_store::identities::get(&mut conn, tenant.id, id)
         .await?
         .ok_or(CoreError::Unauthenticated)?;

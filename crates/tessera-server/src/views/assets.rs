@@ -45,6 +45,14 @@ pub(super) const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../../assets/templates/mail/verification_code.html"),
     ),
     (
+        "mail/sign_in_code.txt",
+        include_str!("../../../../assets/templates/mail/sign_in_code.txt"),
+    ),
+    (
+        "mail/sign_in_code.html",
+        include_str!("../../../../assets/templates/mail/sign_in_code.html"),
+    ),
+    (
         "mail/recovery_code.txt",
         include_str!("../../../../assets/templates/mail/recovery_code.txt"),
     ),

@@ -8,6 +8,7 @@ use super::{Locale, ViewError, Views};
 pub const MAILS: &[&str] = &[
     "verification_code",
     "recovery_code",
+    "sign_in_code",
     "email_change_code",
     "email_changed_notice",
     "password_changed_notice",

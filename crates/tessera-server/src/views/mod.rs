@@ -247,7 +247,12 @@ mod tests {
     #[test]
     fn views_know_no_journey_state_or_button_id() {
         let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tessera-core/src/flows");
-        let states = literals(&flows, r#"state\s*(?:=|==|!=)\s*"([a-z_]+)""#);
+        let mut states = literals(&flows, r#"state\s*(?:=|==|!=)\s*"([a-z_]+)""#);
+        // Typed states name themselves: `LoginState::ChooseMethod => "choose_method"`.
+        states.extend(literals(
+            &flows,
+            r#"State::[A-Za-z]+\b[^\n=]*=>\s*"([a-z_]+)""#,
+        ));
         let buttons = literals(&flows, r#""(button-[a-z-]+)""#);
         for expected in ["choose_method", "sent_email", "set_password", "done"] {
             assert!(

@@ -146,6 +146,7 @@ pub(super) fn sample_flow(kind: FlowKind) -> Flow {
         },
         internal: serde_json::Value::Null,
         version: 1,
+        requested_aal: 1,
     }
 }
 

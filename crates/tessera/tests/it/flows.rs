@@ -708,12 +708,13 @@ async fn reg_04_proving_an_address_wipes_credentials_set_without_proof(engine: E
         .unwrap();
     {
         let mut tx = s.tessera.db().begin().await.unwrap();
-        tessera_store::credentials::set(
+        tessera_store::credentials::put(
             &mut tx,
             tenant.id,
             id,
             "password",
-            &hash,
+            "",
+            &serde_json::json!({ "phc": hash }).to_string(),
             time::OffsetDateTime::now_utc(),
         )
         .await
@@ -1005,10 +1006,11 @@ async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Eng
         .unwrap();
     let stored = || async {
         let mut c = s.tessera.db().conn().await.unwrap();
-        tessera_store::credentials::get(&mut c, id, "password")
+        let all = tessera_store::credentials::of_kind(&mut c, id, "password")
             .await
-            .unwrap()
-            .unwrap()
+            .unwrap();
+        assert_eq!(all.len(), 1, "one password per identity");
+        all[0].data.clone()
     };
     assert!(stored().await.contains("t=2"), "{}", stored().await);
     let mut stronger = s.config.clone();

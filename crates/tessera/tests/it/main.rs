@@ -20,6 +20,7 @@ mod flow_secret;
 mod flows;
 mod guard;
 mod logging;
+mod methods;
 mod openapi;
 mod outage;
 mod pages;

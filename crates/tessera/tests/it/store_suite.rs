@@ -682,6 +682,77 @@ async fn by_identifier_matches_the_exact_kind_and_normalised_value(engine: Engin
     );
 }
 
+async fn an_identity_holds_any_number_of_credentials_of_a_kind_told_apart_by_handle(
+    engine: Engine,
+) {
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let store = open(&db).await;
+    let t = add_tenant(&store, "acme").await;
+    let ada = add_person(&store, &t, "ada@example.com").await;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = store.begin().await.unwrap();
+    for (handle, data) in [("key-1", r#"{"n":1}"#), ("key-2", r#"{"n":2}"#)] {
+        tessera_store::credentials::put(&mut tx, t.id, ada.id, "passkey", handle, data, now)
+            .await
+            .unwrap();
+    }
+    // The same handle again replaces that credential's data; it does not add a third.
+    tessera_store::credentials::put(&mut tx, t.id, ada.id, "passkey", "key-1", r#"{"n":3}"#, now)
+        .await
+        .unwrap();
+    tessera_store::credentials::put(&mut tx, t.id, ada.id, "password", "", r#"{"phc":"x"}"#, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut c = store.conn().await.unwrap();
+    let keys = tessera_store::credentials::of_kind(&mut c, ada.id, "passkey")
+        .await
+        .unwrap();
+    let data: Vec<&str> = keys.iter().map(|k| k.data.as_str()).collect();
+    assert_eq!(data, [r#"{"n":3}"#, r#"{"n":2}"#]);
+    assert_ne!(keys[0].id, keys[1].id, "each credential has its own id");
+    assert_eq!(
+        tessera_store::credentials::of_identity(&mut c, ada.id)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    drop(c);
+    // A compare-and-set with stale data changes nothing; one with the stored data wins.
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tessera_store::credentials::replace_if(&mut tx, keys[1].id, r#"{"n":9}"#, "{}", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        tessera_store::credentials::replace_if(&mut tx, keys[1].id, r#"{"n":2}"#, "{}", now)
+            .await
+            .unwrap()
+    );
+    // One credential goes by id; removing it twice, or for another identity, finds nothing.
+    assert!(
+        tessera_store::credentials::delete(&mut tx, ada.id, keys[0].id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tessera_store::credentials::delete(&mut tx, ada.id, keys[0].id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tessera_store::credentials::delete_all(&mut tx, ada.id)
+            .await
+            .unwrap(),
+        2
+    );
+    tx.commit().await.unwrap();
+}
+
 async fn a_sign_in_candidate_carries_state_and_password_in_one_read(engine: Engine) {
     let Some(db) = TestDb::new(engine).await else {
         return;
@@ -691,12 +762,13 @@ async fn a_sign_in_candidate_carries_state_and_password_in_one_read(engine: Engi
     let with_password = add_person(&store, &t, "ada@example.com").await;
     let without = add_person(&store, &t, "bob@example.com").await;
     let mut tx = store.begin().await.unwrap();
-    tessera_store::credentials::set(
+    tessera_store::credentials::put(
         &mut tx,
         t.id,
         with_password.id,
         "password",
-        "$argon2id$stored",
+        "",
+        r#"{"phc":"$argon2id$stored"}"#,
         OffsetDateTime::now_utc(),
     )
     .await
@@ -715,7 +787,10 @@ async fn a_sign_in_candidate_carries_state_and_password_in_one_read(engine: Engi
     .unwrap();
     assert_eq!(found.identity, with_password.id);
     assert_eq!(found.state, with_password.state);
-    assert_eq!(found.secret.as_deref(), Some("$argon2id$stored"));
+    assert_eq!(
+        found.credential.as_ref().map(|(_, data)| data.as_str()),
+        Some(r#"{"phc":"$argon2id$stored"}"#)
+    );
     let found = identities::sign_in_candidate(
         &mut c,
         t.id,
@@ -727,7 +802,7 @@ async fn a_sign_in_candidate_carries_state_and_password_in_one_read(engine: Engi
     .unwrap()
     .unwrap();
     assert_eq!(found.identity, without.id);
-    assert_eq!(found.secret, None, "an account without a password");
+    assert_eq!(found.credential, None, "an account without a password");
     for (kind, value, cred) in [
         (IdentifierKind::Email, "nobody@example.com", "password"),
         (IdentifierKind::Username, "ada@example.com", "password"),
@@ -2137,6 +2212,7 @@ engine_tests!(
     the_same_identifier_may_belong_to_one_identity_in_each_tenant,
     by_identifier_matches_the_exact_kind_and_normalised_value,
     a_sign_in_candidate_carries_state_and_password_in_one_read,
+    an_identity_holds_any_number_of_credentials_of_a_kind_told_apart_by_handle,
     released_identifiers_can_be_taken_by_another_identity,
     an_identity_update_with_a_stale_version_changes_nothing,
     identity_pages_visit_every_identity_once_in_id_order,
