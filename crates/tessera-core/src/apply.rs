@@ -158,7 +158,7 @@ impl Tessera {
         report: &mut ApplyReport,
     ) -> Result<()> {
         let label = format!("tenant {}", t.slug);
-        let existing = match self.get_tenant(caller, &t.slug).await {
+        let existing = match self.tenants().get(caller, &t.slug).await {
             Ok(x) => Some(x),
             Err(CoreError::NotFound { .. }) => None,
             Err(e) => return Err(e),
@@ -168,14 +168,15 @@ impl Tessera {
             None => {
                 report.changes.push(Change::Create(label));
                 if !dry_run {
-                    self.create_tenant(
-                        caller,
-                        NewTenant {
-                            slug: t.slug.clone(),
-                            name: t.name.clone(),
-                        },
-                    )
-                    .await?;
+                    self.tenants()
+                        .create(
+                            caller,
+                            NewTenant {
+                                slug: t.slug.clone(),
+                                name: t.name.clone(),
+                            },
+                        )
+                        .await?;
                 }
             }
             Some(cur) if cur.name != t.name.trim() => {
@@ -183,15 +184,16 @@ impl Tessera {
                     .changes
                     .push(Change::Update(format!("{label}: name")));
                 if !dry_run {
-                    self.update_tenant(
-                        caller,
-                        &t.slug,
-                        TenantPatch {
-                            name: Some(t.name.clone()),
-                        },
-                        None,
-                    )
-                    .await?;
+                    self.tenants()
+                        .update(
+                            caller,
+                            &t.slug,
+                            TenantPatch {
+                                name: Some(t.name.clone()),
+                            },
+                            None,
+                        )
+                        .await?;
                 }
             }
             Some(_) => report.changes.push(Change::Unchanged(label)),
@@ -395,7 +397,7 @@ impl Tessera {
             None => None,
         };
         let tenant_id = match &k.tenant {
-            Some(slug) => match self.get_tenant(caller, slug).await {
+            Some(slug) => match self.tenants().get(caller, slug).await {
                 Ok(t) => Some(t.id),
                 Err(CoreError::NotFound { .. }) if dry_run => None,
                 Err(e) => return Err(e),

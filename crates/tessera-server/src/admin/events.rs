@@ -75,7 +75,7 @@ pub async fn verify(
 ) -> Result<Json<Vec<AuditReport>>, ApiError> {
     c.require(Permission::AuditVerify)?;
     let slug = match (&p.tenant, c.tenant_scope) {
-        (Some(s), _) => Some(app.tessera.get_tenant(&c, s).await?.slug),
+        (Some(s), _) => Some(app.tessera.tenants().get(&c, s).await?.slug),
         (None, Some(_)) => {
             return Err(ApiError::BadRequest {
                 code: "tenant_required",

@@ -39,7 +39,8 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
     ));
     let tenants = opened
         .tessera
-        .list_tenants(&Caller::cli("test"))
+        .tenants()
+        .list(&Caller::cli("test"))
         .await
         .unwrap();
     assert_eq!(
