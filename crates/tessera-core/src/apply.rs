@@ -201,7 +201,7 @@ impl Tessera {
         if let Some(schema) = &t.attribute_schema {
             let label = format!("attribute schema of tenant {}", t.slug);
             let current = if exists {
-                Some(self.get_schema(caller, &t.slug).await?)
+                Some(self.schemas().get(caller, &t.slug).await?)
             } else {
                 None
             };
@@ -220,7 +220,8 @@ impl Tessera {
                         CoreError::bad_request("invalid_schema", format!("{label}: {p:?}"))
                     })?;
                 } else {
-                    self.put_schema(caller, &t.slug, schema.clone(), None)
+                    self.schemas()
+                        .put(caller, &t.slug, schema.clone(), None)
                         .await?;
                 }
             }

@@ -21,7 +21,7 @@ pub async fn get_schema(
     Admin(c): Admin,
     ApiPath(t): ApiPath<String>,
 ) -> Result<Etagged<VersionedSchema>, ApiError> {
-    let s = app.tessera.get_schema(&c, &t).await?;
+    let s = app.tessera.schemas().get(&c, &t).await?;
     Ok(Etagged(StatusCode::OK, s.version, s))
 }
 
@@ -36,7 +36,7 @@ pub async fn put_schema(
     IfMatch(v): IfMatch,
     ApiJson(schema): ApiJson<AttributeSchema>,
 ) -> Result<Etagged<VersionedSchema>, ApiError> {
-    let s = app.tessera.put_schema(&c, &t, schema, v).await?;
+    let s = app.tessera.schemas().put(&c, &t, schema, v).await?;
     Ok(Etagged(StatusCode::OK, s.version, s))
 }
 
