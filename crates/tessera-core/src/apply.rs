@@ -333,7 +333,7 @@ impl Tessera {
         report: &mut ApplyReport,
     ) -> Result<()> {
         let current = if tenant_exists {
-            Some(self.get_policy(caller, slug, scope).await?)
+            Some(self.policies().get(caller, slug, scope).await?)
         } else {
             None
         };
@@ -352,17 +352,18 @@ impl Tessera {
                 Change::Create(label)
             });
         if !dry_run {
-            self.put_policy(
-                caller,
-                slug,
-                scope,
-                PolicyChange {
-                    document: p.document.clone(),
-                    reason: p.reason.clone(),
-                },
-                None,
-            )
-            .await?;
+            self.policies()
+                .put(
+                    caller,
+                    slug,
+                    scope,
+                    PolicyChange {
+                        document: p.document.clone(),
+                        reason: p.reason.clone(),
+                    },
+                    None,
+                )
+                .await?;
         }
         Ok(())
     }
