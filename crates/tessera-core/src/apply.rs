@@ -242,7 +242,8 @@ impl Tessera {
         for o in &t.organizations {
             let label = format!("organization {} in tenant {}", o.name, t.slug);
             let current = if exists {
-                self.list_organizations(caller, &t.slug)
+                self.organizations()
+                    .list(caller, &t.slug)
                     .await?
                     .into_iter()
                     .find(|x| x.name == o.name.trim())
@@ -260,16 +261,17 @@ impl Tessera {
                         None
                     } else {
                         Some(
-                            self.create_organization(
-                                caller,
-                                &t.slug,
-                                NewOrganization {
-                                    name: o.name.clone(),
-                                    domains: o.domains.clone(),
-                                },
-                            )
-                            .await?
-                            .id,
+                            self.organizations()
+                                .create(
+                                    caller,
+                                    &t.slug,
+                                    NewOrganization {
+                                        name: o.name.clone(),
+                                        domains: o.domains.clone(),
+                                    },
+                                )
+                                .await?
+                                .id,
                         )
                     }
                 }
@@ -278,17 +280,18 @@ impl Tessera {
                         .changes
                         .push(Change::Update(format!("{label}: domains")));
                     if !dry_run {
-                        self.update_organization(
-                            caller,
-                            &t.slug,
-                            cur.id,
-                            OrganizationPatch {
-                                name: None,
-                                domains: Some(o.domains.clone()),
-                            },
-                            None,
-                        )
-                        .await?;
+                        self.organizations()
+                            .update(
+                                caller,
+                                &t.slug,
+                                cur.id,
+                                OrganizationPatch {
+                                    name: None,
+                                    domains: Some(o.domains.clone()),
+                                },
+                                None,
+                            )
+                            .await?;
                     }
                     Some(cur.id)
                 }
