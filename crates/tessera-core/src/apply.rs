@@ -442,7 +442,7 @@ impl Tessera {
             return Ok(());
         }
         if let Some(e) = &existing {
-            self.revoke_api_key(caller, e.id).await?;
+            self.api_keys().revoke(caller, e.id).await?;
         }
         match secret {
             Some(s) => {
@@ -458,12 +458,13 @@ impl Tessera {
                     revoked_at: None,
                 };
                 let mut tx = self.db().begin().await?;
-                self.insert_key(&mut tx, caller, &key, &s).await?;
+                self.api_keys().insert(&mut tx, caller, &key, &s).await?;
                 tx.commit().await?;
             }
             None => {
                 let minted = self
-                    .create_api_key(
+                    .api_keys()
+                    .create(
                         caller,
                         NewApiKey {
                             name: k.name.clone(),
