@@ -73,7 +73,7 @@ pub fn start(
     // Events younger than this may still be committing on another node; they are sealed next time.
     let margin = time::Duration::seconds(5);
     periodic(r, "audit_sealer", seal, tessera, move |t| async move {
-        t.seal_audit_log(margin).await
+        t.audit().seal(margin).await
     });
     if let Some(url) = &config.smtp_url {
         let sender = SmtpSender::new(url, &config.smtp_from)?;

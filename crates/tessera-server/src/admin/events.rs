@@ -84,5 +84,5 @@ pub async fn verify(
         }
         (None, None) => None,
     };
-    Ok(Json(app.tessera.verify_audit_log(slug.as_deref()).await?))
+    Ok(Json(app.tessera.audit().verify(slug.as_deref()).await?))
 }
