@@ -53,7 +53,7 @@ pub async fn list(
         cursor: p.cursor,
         limit: p.limit,
     };
-    Ok(Json(app.tessera.query_events(&c, &t, q).await?.into()))
+    Ok(Json(app.tessera.events().query(&c, &t, q).await?.into()))
 }
 
 /// Which tenant's log to verify.
