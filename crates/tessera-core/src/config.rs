@@ -408,7 +408,7 @@ impl Config {
                 }
                 v.clone()
             }
-            None => format!("sqlite://{}", data_dir.join("tessera.db()").display()),
+            None => format!("sqlite://{}", data_dir.join("tessera.db").display()),
         };
         let base_default = format!("http://{public_addr}");
         let base_url = match get("base_url") {
@@ -901,7 +901,7 @@ mod tests {
         let c = Config::load(Some(&write(dir.path(), "")), &env(&[])).unwrap();
         assert_eq!(c.public_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.admin_addr.to_string(), "127.0.0.1:8081");
-        assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db()");
+        assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db");
         assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.max_body_bytes, 1 << 20);
     }
