@@ -36,18 +36,31 @@ pub struct MintedKey {
     pub secret: BearerSecret,
 }
 
+/// Admin API keys, borrowed from the facade: `t.api_keys().authenticate(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiKeys<'a> {
+    t: &'a Tessera,
+}
+
 impl Tessera {
+    /// Admin API key minting, authentication and revocation.
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys { t: self }
+    }
+}
+
+impl ApiKeys<'_> {
     /// Resolves a bearer secret to a caller. Unknown, expired and revoked keys all answer the same.
     pub async fn authenticate(&self, secret: &str, request_id: Option<String>) -> Result<Caller> {
         if !secret.starts_with(KEY_PREFIX) || secret.len() > 200 {
             return Err(CoreError::Unauthenticated);
         }
-        let hash = self.keys().secret_hasher.hash(secret);
-        let mut conn = self.db().conn().await?;
+        let hash = self.t.keys().secret_hasher.hash(secret);
+        let mut conn = self.t.db().conn().await?;
         let key = tessera_store::api_keys::by_secret_hash(&mut conn, &hash)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        if !key.is_usable(self.now()) {
+        if !key.is_usable(self.t.now()) {
             return Err(CoreError::Unauthenticated);
         }
         Ok(Caller {
@@ -59,7 +72,7 @@ impl Tessera {
     }
 
     /// Mints a key. A caller can never mint a key with rights it lacks, nor one wider than its tenant.
-    pub async fn create_api_key(&self, caller: &Caller, req: NewApiKey) -> Result<MintedKey> {
+    pub async fn create(&self, caller: &Caller, req: NewApiKey) -> Result<MintedKey> {
         caller.require(Permission::ApiKeyWrite)?;
         if !api_key::check_key_name(&req.name) {
             return Err(CoreError::invalid(
@@ -77,7 +90,7 @@ impl Tessera {
                 permission: "api_key:write (cannot grant a role with more rights than your own)",
             });
         }
-        let now = self.now();
+        let now = self.t.now();
         if req.expires_at.is_some_and(|e| e <= now) {
             return Err(CoreError::invalid(
                 "invalid_field",
@@ -89,9 +102,9 @@ impl Tessera {
                 }],
             ));
         }
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.t.db().begin().await?;
         let tenant: Option<TenantId> = match (&req.tenant, caller.tenant_scope) {
-            (Some(slug), _) => Some(self.tenant_in_scope(&mut tx, caller, slug).await?.id),
+            (Some(slug), _) => Some(self.t.tenant_in_scope(&mut tx, caller, slug).await?.id),
             (None, Some(scope)) => Some(scope),
             (None, None) => None,
         };
@@ -107,19 +120,19 @@ impl Tessera {
             expires_at: req.expires_at,
             revoked_at: None,
         };
-        self.insert_key(&mut tx, caller, &key, &secret).await?;
+        self.insert(&mut tx, caller, &key, &secret).await?;
         tx.commit().await?;
         Ok(MintedKey { key, secret })
     }
 
-    pub(crate) async fn insert_key(
+    pub(crate) async fn insert(
         &self,
         tx: &mut tessera_store::Tx,
         caller: &Caller,
         key: &ApiKey,
         secret: &BearerSecret,
     ) -> Result<()> {
-        let hash = self.keys().secret_hasher.hash(secret.expose());
+        let hash = self.t.keys().secret_hasher.hash(secret.expose());
         tessera_store::api_keys::insert(tx, key, &hash)
             .await
             .map_err(|e| {
@@ -133,7 +146,7 @@ impl Tessera {
         // the deployment's own.
         let log_tenant = match key.tenant_id {
             Some(t) => t,
-            None => self.default_tenant_id(tx).await?,
+            None => self.t.default_tenant_id(tx).await?,
         };
         let ev = NewEvent::new(
             log_tenant,
@@ -141,20 +154,20 @@ impl Tessera {
             format!("api_key:{}", key.id),
             json!({"api_key_id": key.id, "name": key.name, "role": key.role, "tenant_id": key.tenant_id, "expires_at": key.expires_at.map(|e| e.unix_timestamp())}),
         );
-        self.record(tx, caller, ev, None).await
+        self.t.record(tx, caller, ev, None).await
     }
 
     /// Keys the caller may see: all of them for deployment-wide callers, else those of its tenant.
-    pub async fn list_api_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>> {
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<ApiKey>> {
         caller.require(Permission::ApiKeyRead)?;
-        let mut conn = self.db().conn().await?;
+        let mut conn = self.t.db().conn().await?;
         Ok(tessera_store::api_keys::list(&mut conn, caller.tenant_scope).await?)
     }
 
     /// Revokes a key; it stops working on the next request.
-    pub async fn revoke_api_key(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey> {
+    pub async fn revoke(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey> {
         caller.require(Permission::ApiKeyWrite)?;
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.t.db().begin().await?;
         let key = tessera_store::api_keys::by_id(&mut tx, id)
             .await?
             .ok_or(CoreError::NotFound { what: "api key" })?;
@@ -166,13 +179,13 @@ impl Tessera {
                 permission: "api_key:write (cannot revoke a key with more rights than your own)",
             });
         }
-        let now = self.now();
+        let now = self.t.now();
         if !tessera_store::api_keys::revoke(&mut tx, id, now).await? {
             return Ok(key);
         }
         let log_tenant = match key.tenant_id {
             Some(t) => t,
-            None => self.default_tenant_id(&mut tx).await?,
+            None => self.t.default_tenant_id(&mut tx).await?,
         };
         let ev = NewEvent::new(
             log_tenant,
@@ -180,7 +193,7 @@ impl Tessera {
             format!("api_key:{id}"),
             json!({"api_key_id": id, "name": key.name}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(ApiKey {
             revoked_at: Some(now),

@@ -158,7 +158,7 @@ impl Tessera {
         report: &mut ApplyReport,
     ) -> Result<()> {
         let label = format!("tenant {}", t.slug);
-        let existing = match self.get_tenant(caller, &t.slug).await {
+        let existing = match self.tenants().get(caller, &t.slug).await {
             Ok(x) => Some(x),
             Err(CoreError::NotFound { .. }) => None,
             Err(e) => return Err(e),
@@ -168,14 +168,15 @@ impl Tessera {
             None => {
                 report.changes.push(Change::Create(label));
                 if !dry_run {
-                    self.create_tenant(
-                        caller,
-                        NewTenant {
-                            slug: t.slug.clone(),
-                            name: t.name.clone(),
-                        },
-                    )
-                    .await?;
+                    self.tenants()
+                        .create(
+                            caller,
+                            NewTenant {
+                                slug: t.slug.clone(),
+                                name: t.name.clone(),
+                            },
+                        )
+                        .await?;
                 }
             }
             Some(cur) if cur.name != t.name.trim() => {
@@ -183,15 +184,16 @@ impl Tessera {
                     .changes
                     .push(Change::Update(format!("{label}: name")));
                 if !dry_run {
-                    self.update_tenant(
-                        caller,
-                        &t.slug,
-                        TenantPatch {
-                            name: Some(t.name.clone()),
-                        },
-                        None,
-                    )
-                    .await?;
+                    self.tenants()
+                        .update(
+                            caller,
+                            &t.slug,
+                            TenantPatch {
+                                name: Some(t.name.clone()),
+                            },
+                            None,
+                        )
+                        .await?;
                 }
             }
             Some(_) => report.changes.push(Change::Unchanged(label)),
@@ -199,7 +201,7 @@ impl Tessera {
         if let Some(schema) = &t.attribute_schema {
             let label = format!("attribute schema of tenant {}", t.slug);
             let current = if exists {
-                Some(self.get_schema(caller, &t.slug).await?)
+                Some(self.schemas().get(caller, &t.slug).await?)
             } else {
                 None
             };
@@ -218,7 +220,8 @@ impl Tessera {
                         CoreError::bad_request("invalid_schema", format!("{label}: {p:?}"))
                     })?;
                 } else {
-                    self.put_schema(caller, &t.slug, schema.clone(), None)
+                    self.schemas()
+                        .put(caller, &t.slug, schema.clone(), None)
                         .await?;
                 }
             }
@@ -239,7 +242,8 @@ impl Tessera {
         for o in &t.organizations {
             let label = format!("organization {} in tenant {}", o.name, t.slug);
             let current = if exists {
-                self.list_organizations(caller, &t.slug)
+                self.organizations()
+                    .list(caller, &t.slug)
                     .await?
                     .into_iter()
                     .find(|x| x.name == o.name.trim())
@@ -257,16 +261,17 @@ impl Tessera {
                         None
                     } else {
                         Some(
-                            self.create_organization(
-                                caller,
-                                &t.slug,
-                                NewOrganization {
-                                    name: o.name.clone(),
-                                    domains: o.domains.clone(),
-                                },
-                            )
-                            .await?
-                            .id,
+                            self.organizations()
+                                .create(
+                                    caller,
+                                    &t.slug,
+                                    NewOrganization {
+                                        name: o.name.clone(),
+                                        domains: o.domains.clone(),
+                                    },
+                                )
+                                .await?
+                                .id,
                         )
                     }
                 }
@@ -275,17 +280,18 @@ impl Tessera {
                         .changes
                         .push(Change::Update(format!("{label}: domains")));
                     if !dry_run {
-                        self.update_organization(
-                            caller,
-                            &t.slug,
-                            cur.id,
-                            OrganizationPatch {
-                                name: None,
-                                domains: Some(o.domains.clone()),
-                            },
-                            None,
-                        )
-                        .await?;
+                        self.organizations()
+                            .update(
+                                caller,
+                                &t.slug,
+                                cur.id,
+                                OrganizationPatch {
+                                    name: None,
+                                    domains: Some(o.domains.clone()),
+                                },
+                                None,
+                            )
+                            .await?;
                     }
                     Some(cur.id)
                 }
@@ -330,7 +336,7 @@ impl Tessera {
         report: &mut ApplyReport,
     ) -> Result<()> {
         let current = if tenant_exists {
-            Some(self.get_policy(caller, slug, scope).await?)
+            Some(self.policies().get(caller, slug, scope).await?)
         } else {
             None
         };
@@ -349,17 +355,18 @@ impl Tessera {
                 Change::Create(label)
             });
         if !dry_run {
-            self.put_policy(
-                caller,
-                slug,
-                scope,
-                PolicyChange {
-                    document: p.document.clone(),
-                    reason: p.reason.clone(),
-                },
-                None,
-            )
-            .await?;
+            self.policies()
+                .put(
+                    caller,
+                    slug,
+                    scope,
+                    PolicyChange {
+                        document: p.document.clone(),
+                        reason: p.reason.clone(),
+                    },
+                    None,
+                )
+                .await?;
         }
         Ok(())
     }
@@ -395,7 +402,7 @@ impl Tessera {
             None => None,
         };
         let tenant_id = match &k.tenant {
-            Some(slug) => match self.get_tenant(caller, slug).await {
+            Some(slug) => match self.tenants().get(caller, slug).await {
                 Ok(t) => Some(t.id),
                 Err(CoreError::NotFound { .. }) if dry_run => None,
                 Err(e) => return Err(e),
@@ -435,7 +442,7 @@ impl Tessera {
             return Ok(());
         }
         if let Some(e) = &existing {
-            self.revoke_api_key(caller, e.id).await?;
+            self.api_keys().revoke(caller, e.id).await?;
         }
         match secret {
             Some(s) => {
@@ -451,12 +458,13 @@ impl Tessera {
                     revoked_at: None,
                 };
                 let mut tx = self.db().begin().await?;
-                self.insert_key(&mut tx, caller, &key, &s).await?;
+                self.api_keys().insert(&mut tx, caller, &key, &s).await?;
                 tx.commit().await?;
             }
             None => {
                 let minted = self
-                    .create_api_key(
+                    .api_keys()
+                    .create(
                         caller,
                         NewApiKey {
                             name: k.name.clone(),

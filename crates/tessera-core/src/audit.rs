@@ -65,10 +65,23 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The sealed audit log, borrowed from the facade: `t.audit().seal(..)`, `t.audit().verify(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Audit<'a> {
+    t: &'a Tessera,
+}
+
 impl Tessera {
+    /// Sealing and verifying the audit log.
+    pub fn audit(&self) -> Audit<'_> {
+        Audit { t: self }
+    }
+}
+
+impl Audit<'_> {
     /// Seals every tenant's events older than `margin` into checkpoints. Returns how many events were sealed.
-    pub async fn seal_audit_log(&self, margin: time::Duration) -> Result<i64> {
-        let mut conn = self.db().conn().await?;
+    pub async fn seal(&self, margin: time::Duration) -> Result<i64> {
+        let mut conn = self.t.db().conn().await?;
         let tenants = tessera_store::tenants::list(&mut conn).await?;
         drop(conn);
         let mut sealed = 0;
@@ -81,13 +94,13 @@ impl Tessera {
     async fn seal_tenant(&self, tenant: TenantId, margin: time::Duration) -> Result<i64> {
         let mut total = 0;
         loop {
-            let mut conn = self.db().conn().await?;
+            let mut conn = self.t.db().conn().await?;
             let last = tessera_store::events::last_checkpoint(&mut conn, tenant).await?;
             let (after, prev_digest) = match &last {
                 Some(cp) => (cp.upto_seq, cp.digest.clone()),
                 None => (0, genesis(tenant)),
             };
-            let cutoff = self.now() - margin;
+            let cutoff = self.t.now() - margin;
             let Some(limit_seq) =
                 tessera_store::events::last_seq_before(&mut conn, tenant, after, cutoff).await?
             else {
@@ -111,15 +124,16 @@ impl Tessera {
                 digest,
                 prev_digest,
                 mac: Vec::new(),
-                created_at: self.now(),
+                created_at: self.t.now(),
             };
             let parts = mac_parts(&cp);
             cp.mac = self
+                .t
                 .keys()
                 .audit
                 .mac(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>())
                 .to_vec();
-            let mut tx = self.db().begin().await?;
+            let mut tx = self.t.db().begin().await?;
             match tessera_store::events::insert_checkpoint(&mut tx, &cp).await {
                 Ok(()) => tx.commit().await?,
                 // Another node sealed this range first; its checkpoint stands.
@@ -134,8 +148,8 @@ impl Tessera {
     }
 
     /// Verifies the log of one tenant (by slug) or of every tenant.
-    pub async fn verify_audit_log(&self, tenant_slug: Option<&str>) -> Result<Vec<AuditReport>> {
-        let mut conn = self.db().conn().await?;
+    pub async fn verify(&self, tenant_slug: Option<&str>) -> Result<Vec<AuditReport>> {
+        let mut conn = self.t.db().conn().await?;
         let tenants = match tenant_slug {
             Some(s) => vec![
                 tessera_store::tenants::by_slug(&mut conn, s)
@@ -164,7 +178,7 @@ impl Tessera {
         let mut sealed_events = 0;
         for cp in &checkpoints {
             let parts = mac_parts(cp);
-            if !self.keys().audit.verify_mac(
+            if !self.t.keys().audit.verify_mac(
                 &parts.iter().map(Vec::as_slice).collect::<Vec<_>>(),
                 &cp.mac,
             ) {

@@ -234,7 +234,8 @@ impl Tessera {
             None => (BearerSecret::generate(crate::api_keys::KEY_PREFIX)?, true),
         };
         let key = self.bootstrap_key_record(&secret, Some(expires));
-        self.insert_key(&mut tx, &Caller::system(), &key, &secret)
+        self.api_keys()
+            .insert(&mut tx, &Caller::system(), &key, &secret)
             .await?;
         tx.commit().await?;
         Ok(BootstrapOutcome {

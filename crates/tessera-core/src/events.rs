@@ -146,17 +146,36 @@ impl Tessera {
         tessera_store::events::append(tx, &stored).await?;
         Ok(())
     }
+}
 
+/// Reading the event log, borrowed from the facade: `t.events().query(..)`. Writing stays on
+/// [`Tessera::record`], inside the transaction of each change.
+#[derive(Clone, Copy, Debug)]
+pub struct Events<'a> {
+    t: &'a Tessera,
+}
+
+impl Tessera {
+    /// Event log queries.
+    pub fn events(&self) -> Events<'_> {
+        Events { t: self }
+    }
+}
+
+impl Events<'_> {
     /// Reads a tenant's events by subject, type and time range, oldest first, with personal data opened.
-    pub async fn query_events(
+    pub async fn query(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         q: EventQuery,
     ) -> Result<Paged<EventView>> {
         caller.require(tessera_model::api_key::Permission::EventRead)?;
-        let mut conn = self.db().conn().await?;
-        let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let tenant = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         let after = match &q.cursor {
             None => 0,
             Some(c) => c.parse::<i64>().map_err(|_| {
@@ -175,7 +194,7 @@ impl Tessera {
         let mut items = Vec::with_capacity(rows.len());
         for e in rows {
             let (personal, personal_erased) = match (&e.sealed, e.sealed_for) {
-                (Some(sealed), Some(owner)) => match self.identity_key(&mut conn, owner).await? {
+                (Some(sealed), Some(owner)) => match self.t.identity_key(&mut conn, owner).await? {
                     Some(k) => {
                         let plain = k.open(sealed, e.id.0.as_bytes())?;
                         (serde_json::from_slice(&plain).ok(), false)

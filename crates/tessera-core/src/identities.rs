@@ -216,7 +216,20 @@ fn merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     }
 }
 
+/// Identities as the admin API manages them, borrowed from the facade: `t.identities().create(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Identities<'a> {
+    t: &'a Tessera,
+}
+
 impl Tessera {
+    /// Identity administration.
+    pub fn identities(&self) -> Identities<'_> {
+        Identities { t: self }
+    }
+}
+
+impl Identities<'_> {
     /// Refuses identifiers another identity holds, naming the first taken one.
     async fn ensure_identifiers_free(
         &self,
@@ -244,7 +257,7 @@ impl Tessera {
 
     /// Creates an identity. Identifiers are normalised and must be free in the tenant; attributes must
     /// fit the schema (a prospect may leave required ones out).
-    pub async fn create_identity(
+    pub async fn create(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -265,16 +278,16 @@ impl Tessera {
         }
         require_verify_permission(caller, &req.identifiers)?;
         let identifiers = normalize_all(&req.identifiers)?;
-        let mut tx = self.db().begin().await?;
-        let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let schema = self.schema_of(&mut tx, tenant.id).await?;
+        let mut tx = self.t.db().begin().await?;
+        let tenant = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let schema = self.t.schema_of(&mut tx, tenant.id).await?;
         schema
             .schema
             .validate(&req.attributes, mode_for(state))
             .map_err(attribute_error)?;
         self.ensure_identifiers_free(&mut tx, &tenant, &identifiers, None)
             .await?;
-        let now = self.now();
+        let now = self.t.now();
         let identity = Identity {
             id: IdentityId::new(),
             tenant_id: tenant.id,
@@ -295,6 +308,7 @@ impl Tessera {
                 )
             })?;
         let key = self
+            .t
             .create_identity_key(&mut tx, tenant.id, identity.id)
             .await?;
         let kinds: Vec<&str> = identity
@@ -310,7 +324,7 @@ impl Tessera {
             json!({"identity_id": identity.id, "state": state, "identifier_kinds": kinds, "attributes": attr_names}),
         )
         .with_personal(identity.id, json!({"identifiers": identity.identifiers, "attributes": identity.attributes}));
-        self.record(&mut tx, caller, ev, Some(&key)).await?;
+        self.t.record(&mut tx, caller, ev, Some(&key)).await?;
         let verified: Vec<&Identifier> =
             identity.identifiers.iter().filter(|i| i.verified).collect();
         self.record_marked_verified(&mut tx, caller, &identity, &verified)
@@ -339,26 +353,29 @@ impl Tessera {
             json!({"identity_id": identity.id, "identifier_kinds": kinds}),
         )
         .with_personal(identity.id, json!({"identifiers": values}));
-        self.record(tx, caller, ev, None).await
+        self.t.record(tx, caller, ev, None).await
     }
 
     /// One identity (erased ones remain as tombstones with state `deleted`).
-    pub async fn get_identity(
+    pub async fn get(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         id: IdentityId,
     ) -> Result<Identity> {
         caller.require(Permission::IdentityRead)?;
-        let mut conn = self.db().conn().await?;
-        let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let tenant = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         tessera_store::identities::get(&mut conn, tenant.id, id)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })
     }
 
     /// Applies a patch if the identity is still at version `if_match` (when given).
-    pub async fn update_identity(
+    pub async fn update(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -375,8 +392,8 @@ impl Tessera {
             .as_deref()
             .map(normalize_all)
             .transpose()?;
-        let mut tx = self.db().begin().await?;
-        let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let tenant = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let mut identity = tessera_store::identities::get(&mut tx, tenant.id, id)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
@@ -406,7 +423,7 @@ impl Tessera {
         if let Some(p) = &patch.attributes {
             merge_patch(&mut identity.attributes, p);
         }
-        let schema = self.schema_of(&mut tx, tenant.id).await?;
+        let schema = self.t.schema_of(&mut tx, tenant.id).await?;
         schema
             .schema
             .validate(&identity.attributes, mode_for(identity.state))
@@ -436,7 +453,7 @@ impl Tessera {
             self.ensure_identifiers_free(&mut tx, &tenant, n, Some(id))
                 .await?;
             tessera_store::identities::delete_identifiers(&mut tx, tenant.id, id).await?;
-            let now = self.now();
+            let now = self.t.now();
             for ident in n {
                 tessera_store::identities::insert_identifier(&mut tx, tenant.id, id, ident, now)
                     .await
@@ -452,7 +469,7 @@ impl Tessera {
         }
         let expected = identity.version;
         identity.version += 1;
-        identity.updated_at = self.now();
+        identity.updated_at = self.t.now();
         if !tessera_store::identities::update(&mut tx, &identity, expected).await? {
             return Err(CoreError::VersionMismatch {
                 expected,
@@ -481,7 +498,7 @@ impl Tessera {
             json!({"identity_id": id, "changed_attributes": changed, "identifiers_changed": identifiers_changed, "version": identity.version}),
         )
         .with_personal(id, personal);
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         if identifiers_changed {
             let marked: Vec<&Identifier> = identity
                 .identifiers
@@ -517,24 +534,28 @@ impl Tessera {
             let vars = crate::flows::codes::mail_vars(
                 &tenant.name,
                 &o.value,
-                json!({"new_email": new_email, "pending": false, "link": self.public_url(&tenant.slug, "/recovery")}),
+                json!({"new_email": new_email, "pending": false, "link": self.t.public_url(&tenant.slug, "/recovery")}),
             );
-            self.queue_mail(tx, tenant.id, &o.value, "email_changed_notice", None, vars)
+            self.t
+                .queue_mail(tx, tenant.id, &o.value, "email_changed_notice", None, vars)
                 .await?;
         }
         Ok(())
     }
 
     /// Lists identities with cursor pagination and filters.
-    pub async fn list_identities(
+    pub async fn list(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         q: IdentityQuery,
     ) -> Result<Paged<Identity>> {
         caller.require(Permission::IdentityRead)?;
-        let mut conn = self.db().conn().await?;
-        let tenant = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let tenant = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         let after = match &q.cursor {
             None => None,
             Some(c) => Some(c.parse::<IdentityId>().map_err(|_| {
@@ -565,7 +586,7 @@ impl Tessera {
                 let (name, value) = raw.split_once(':').ok_or_else(|| {
                     CoreError::bad_request("bad_filter", "attribute filter is name:value")
                 })?;
-                let schema = self.schema_of(&mut conn, tenant.id).await?;
+                let schema = self.t.schema_of(&mut conn, tenant.id).await?;
                 let def = schema.schema.get(name).ok_or_else(|| {
                     CoreError::bad_request(
                         "bad_filter",
@@ -622,8 +643,8 @@ impl Tessera {
         reason: Option<String>,
         if_match: Option<i64>,
     ) -> Result<Identity> {
-        let mut tx = self.db().begin().await?;
-        let tenant = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let tenant = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let mut identity = tessera_store::identities::get(&mut tx, tenant.id, id)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
@@ -642,7 +663,7 @@ impl Tessera {
         let expected = identity.version;
         identity.state = next;
         identity.version += 1;
-        identity.updated_at = self.now();
+        identity.updated_at = self.t.now();
         if next == IdentityState::Deleted {
             identity.attributes.clear();
             identity.identifiers.clear();
@@ -662,7 +683,8 @@ impl Tessera {
             next,
             IdentityState::Suspended | IdentityState::PendingDeletion | IdentityState::Deleted
         ) {
-            self.revoke_sessions_of(&mut tx, tenant.id, id, None, event.name)
+            self.t
+                .revoke_sessions_of(&mut tx, tenant.id, id, None, event.name)
                 .await?
         } else {
             0
@@ -673,13 +695,13 @@ impl Tessera {
             identity_subject(id),
             json!({"identity_id": id, "from": from, "to": next, "reason": reason, "version": identity.version, "sessions_revoked": sessions_revoked}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(identity)
     }
 
     /// Suspends an identity: it can no longer sign in and its sessions are revoked; nothing is removed.
-    pub async fn suspend_identity(
+    pub async fn suspend(
         &self,
         caller: &Caller,
         t: &str,
@@ -700,7 +722,7 @@ impl Tessera {
     }
 
     /// Lifts a suspension or a scheduled deletion, or activates a prospect.
-    pub async fn reactivate_identity(
+    pub async fn reactivate(
         &self,
         caller: &Caller,
         t: &str,
@@ -721,7 +743,7 @@ impl Tessera {
     }
 
     /// Marks an identity for erasure and revokes its sessions; it can be reactivated until the erasure runs.
-    pub async fn schedule_identity_deletion(
+    pub async fn schedule_deletion(
         &self,
         caller: &Caller,
         t: &str,
@@ -746,7 +768,7 @@ impl Tessera {
 
     /// Erases an identity now: sessions revoked, identifiers released, attributes cleared, memberships
     /// removed, and its sealing key destroyed so the personal data in its past events can no longer be read.
-    pub async fn delete_identity(
+    pub async fn delete(
         &self,
         caller: &Caller,
         t: &str,
@@ -767,8 +789,8 @@ impl Tessera {
     }
 
     /// Counts a tenant's identities (for tests and the CLI).
-    pub async fn count_identities(&self, tenant_slug: &str) -> Result<i64> {
-        let mut conn = self.db().conn().await?;
+    pub async fn count(&self, tenant_slug: &str) -> Result<i64> {
+        let mut conn = self.t.db().conn().await?;
         let t = tessera_store::tenants::by_slug(&mut conn, tenant_slug)
             .await?
             .ok_or(CoreError::NotFound { what: "tenant" })?;

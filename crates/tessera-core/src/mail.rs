@@ -61,7 +61,10 @@ impl Queue for MailQueue {
         until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMail>> {
-        self.tessera.claim_mail(&lease.owner, until, limit).await
+        self.tessera
+            .outbox()
+            .claim(&lease.owner, until, limit)
+            .await
     }
 
     async fn process(&self, item: &OutboxMail) -> Result<(), Failure> {
@@ -69,7 +72,10 @@ impl Queue for MailQueue {
     }
 
     async fn complete(&self, lease: &Lease, item: &OutboxMail) -> Result<bool> {
-        self.tessera.mail_sent(&lease.owner, item.mail.id).await
+        self.tessera
+            .outbox()
+            .mark_sent(&lease.owner, item.mail.id)
+            .await
     }
 
     async fn retry(
@@ -80,13 +86,15 @@ impl Queue for MailQueue {
         error: &str,
     ) -> Result<bool> {
         self.tessera
-            .mail_failed(&lease.owner, item, Some(at), error)
+            .outbox()
+            .mark_failed(&lease.owner, item, Some(at), error)
             .await
     }
 
     async fn bury(&self, lease: &Lease, item: &OutboxMail, error: &str) -> Result<bool> {
         self.tessera
-            .mail_failed(&lease.owner, item, None, error)
+            .outbox()
+            .mark_failed(&lease.owner, item, None, error)
             .await
     }
 
@@ -191,9 +199,23 @@ fn dead_view(q: QueuedMail, now: OffsetDateTime) -> Option<DeadMail> {
     })
 }
 
+/// The mail outbox, borrowed from the facade: the worker's claims (`t.outbox().claim(..)`), the
+/// development mailbox (`recent`) and the admin API's dead letters (`dead_letters`, `replay`).
+#[derive(Clone, Copy, Debug)]
+pub struct Outbox<'a> {
+    t: &'a Tessera,
+}
+
 impl Tessera {
+    /// The mail outbox.
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox { t: self }
+    }
+}
+
+impl Outbox<'_> {
     async fn with_slugs(&self, mails: Vec<Mail>) -> Result<Vec<OutboxMail>> {
-        let mut conn = self.db().conn().await?;
+        let mut conn = self.t.db().conn().await?;
         let tenants = tessera_store::tenants::list(&mut conn).await?;
         Ok(mails
             .into_iter()
@@ -212,47 +234,48 @@ impl Tessera {
     }
 
     /// Mails still to be delivered (not sent, not given up, code not expired), due or not, oldest first.
-    pub async fn pending_mail(&self, limit: u32) -> Result<Vec<OutboxMail>> {
-        let mut conn = self.db().conn().await?;
-        let mails = tessera_store::mail::unsent(&mut conn, limit, self.now()).await?;
+    pub async fn pending(&self, limit: u32) -> Result<Vec<OutboxMail>> {
+        let mut conn = self.t.db().conn().await?;
+        let mails = tessera_store::mail::unsent(&mut conn, limit, self.t.now()).await?;
         drop(conn);
         self.with_slugs(mails).await
     }
 
     /// The newest mails, for the development mailbox.
-    pub async fn recent_mail(&self, limit: u32) -> Result<Vec<OutboxMail>> {
-        let mut conn = self.db().conn().await?;
-        let mails = tessera_store::mail::recent(&mut conn, limit, self.now()).await?;
+    pub async fn recent(&self, limit: u32) -> Result<Vec<OutboxMail>> {
+        let mut conn = self.t.db().conn().await?;
+        let mails = tessera_store::mail::recent(&mut conn, limit, self.t.now()).await?;
         drop(conn);
         self.with_slugs(mails).await
     }
 
     /// Claims up to `limit` due mails for node `owner` until `until` (see [`MailQueue`]); each claim
     /// counts as an attempt.
-    pub async fn claim_mail(
+    pub async fn claim(
         &self,
         owner: &str,
         until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMail>> {
-        let mut tx = self.db().begin().await?;
-        let claimed = tessera_store::mail::claim(&mut tx, owner, until, self.now(), limit).await?;
+        let mut tx = self.t.db().begin().await?;
+        let claimed =
+            tessera_store::mail::claim(&mut tx, owner, until, self.t.now(), limit).await?;
         tx.commit().await?;
         self.with_slugs(claimed.into_iter().map(|q| q.mail).collect())
             .await
     }
 
     /// Records a mail sent by the node whose claim covers it; false when `owner` lost the claim.
-    pub async fn mail_sent(&self, owner: &str, id: Uuid) -> Result<bool> {
-        let mut tx = self.db().begin().await?;
-        let won = tessera_store::mail::complete(&mut tx, id, owner, self.now()).await?;
+    pub async fn mark_sent(&self, owner: &str, id: Uuid) -> Result<bool> {
+        let mut tx = self.t.db().begin().await?;
+        let won = tessera_store::mail::complete(&mut tx, id, owner, self.t.now()).await?;
         tx.commit().await?;
         Ok(won)
     }
 
     /// Records a failed attempt under `owner`'s claim: due again at `retry_at`, or (`None`) a dead letter.
     /// False when `owner` lost the claim.
-    pub async fn mail_failed(
+    pub async fn mark_failed(
         &self,
         owner: &str,
         mail: &OutboxMail,
@@ -261,22 +284,22 @@ impl Tessera {
     ) -> Result<bool> {
         let error = mask(error, &mail.mail.vars);
         let id = mail.mail.id;
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.t.db().begin().await?;
         let held = match retry_at {
             Some(at) => tessera_store::mail::retry(&mut tx, id, owner, at, &error).await?,
-            None => tessera_store::mail::bury(&mut tx, id, owner, self.now(), &error).await?,
+            None => tessera_store::mail::bury(&mut tx, id, owner, self.t.now(), &error).await?,
         };
         tx.commit().await?;
         Ok(held)
     }
 
     /// One mail's place in the queue.
-    pub async fn mail_state(
+    pub async fn state(
         &self,
         tenant: tessera_model::TenantId,
         id: Uuid,
     ) -> Result<Option<MailState>> {
-        let mut conn = self.db().conn().await?;
+        let mut conn = self.t.db().conn().await?;
         Ok(tessera_store::mail::get(&mut conn, tenant, id)
             .await?
             .map(|q| MailState {
@@ -291,9 +314,9 @@ impl Tessera {
     }
 
     /// Depth, age of the oldest item and dead letters of the mail queue.
-    pub async fn mail_queue_stats(&self) -> Result<MailQueueStats> {
-        let now = self.now();
-        let mut conn = self.db().conn().await?;
+    pub async fn stats(&self) -> Result<MailQueueStats> {
+        let now = self.t.now();
+        let mut conn = self.t.db().conn().await?;
         let c = tessera_store::mail::counts(&mut conn, now).await?;
         Ok(MailQueueStats {
             depth: c.depth,
@@ -305,15 +328,15 @@ impl Tessera {
     }
 
     /// Scrubs the codes and links of unsent mails whose codes expired (they are never sent afterwards).
-    pub async fn scrub_expired_mail(&self) -> Result<u64> {
-        let mut tx = self.db().begin().await?;
-        let n = tessera_store::mail::scrub_expired(&mut tx, self.now()).await?;
+    pub async fn scrub_expired(&self) -> Result<u64> {
+        let mut tx = self.t.db().begin().await?;
+        let n = tessera_store::mail::scrub_expired(&mut tx, self.t.now()).await?;
         tx.commit().await?;
         Ok(n)
     }
 
     /// A page of a tenant's dead-lettered mail, in queueing order.
-    pub async fn dead_mail(
+    pub async fn dead_letters(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -329,10 +352,13 @@ impl Tessera {
             })
             .transpose()?;
         let limit = limit.unwrap_or(100).clamp(1, 1000);
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         let page = tessera_store::mail::dead(&mut conn, t.id, after, limit).await?;
-        let now = self.now();
+        let now = self.t.now();
         Ok(Paged {
             items: page
                 .items
@@ -345,16 +371,16 @@ impl Tessera {
 
     /// Puts a dead letter back in the queue, due now, with a fresh count of attempts. A mail whose code
     /// has expired is refused (`mail_expired`): its code is scrubbed, and a new one must be asked for.
-    pub async fn replay_mail(
+    pub async fn replay(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         id: Uuid,
     ) -> Result<ReplayedMail> {
         caller.require(Permission::MailReplay)?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let now = self.now();
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let now = self.t.now();
         let Some(q) = tessera_store::mail::replay(&mut tx, t.id, id, now).await? else {
             let known = tessera_store::mail::get(&mut tx, t.id, id).await?;
             return Err(match known {
@@ -374,7 +400,7 @@ impl Tessera {
             format!("mail:{}", q.mail.id),
             json!({"mail_id": q.mail.id, "template": q.mail.template}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(ReplayedMail {
             id: q.mail.id,

@@ -77,9 +77,23 @@ fn org_conflict(e: tessera_store::StoreError) -> CoreError {
     conflict_as(e, code, detail)
 }
 
+/// Organizations and their members as the admin API manages them, borrowed from the facade:
+/// `t.organizations().add_member(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Organizations<'a> {
+    t: &'a Tessera,
+}
+
 impl Tessera {
+    /// Organization administration.
+    pub fn organizations(&self) -> Organizations<'_> {
+        Organizations { t: self }
+    }
+}
+
+impl Organizations<'_> {
     /// Creates an organization; names and domains are unique within the tenant.
-    pub async fn create_organization(
+    pub async fn create(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -88,9 +102,9 @@ impl Tessera {
         caller.require(Permission::OrganizationWrite)?;
         let domains = organization::check_fields(&req.name, &req.domains)
             .map_err(|e| org_field_error(field_of(&e), e))?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let now = self.now();
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let now = self.t.now();
         let org = Organization {
             id: OrganizationId::new(),
             tenant_id: t.id,
@@ -109,21 +123,24 @@ impl Tessera {
             format!("organization:{}", org.id),
             json!({"organization_id": org.id, "name": org.name, "domains": org.domains}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(org)
     }
 
     /// One organization.
-    pub async fn get_organization(
+    pub async fn get(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         id: OrganizationId,
     ) -> Result<Organization> {
         caller.require(Permission::OrganizationRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         tessera_store::organizations::get(&mut conn, t.id, id)
             .await?
             .ok_or(CoreError::NotFound {
@@ -132,19 +149,18 @@ impl Tessera {
     }
 
     /// All organizations of a tenant.
-    pub async fn list_organizations(
-        &self,
-        caller: &Caller,
-        tenant_slug: &str,
-    ) -> Result<Vec<Organization>> {
+    pub async fn list(&self, caller: &Caller, tenant_slug: &str) -> Result<Vec<Organization>> {
         caller.require(Permission::OrganizationRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         Ok(tessera_store::organizations::list(&mut conn, t.id).await?)
     }
 
     /// Renames an organization or replaces its domains.
-    pub async fn update_organization(
+    pub async fn update(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -153,8 +169,8 @@ impl Tessera {
         if_match: Option<i64>,
     ) -> Result<Organization> {
         caller.require(Permission::OrganizationWrite)?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         let mut org = tessera_store::organizations::get(&mut tx, t.id, id)
             .await?
             .ok_or(CoreError::NotFound {
@@ -172,7 +188,7 @@ impl Tessera {
         org.name = name.trim().to_owned();
         org.domains = domains;
         org.version += 1;
-        org.updated_at = self.now();
+        org.updated_at = self.t.now();
         if !tessera_store::organizations::update(&mut tx, &org, expected)
             .await
             .map_err(org_conflict)?
@@ -188,21 +204,21 @@ impl Tessera {
             format!("organization:{id}"),
             json!({"organization_id": id, "name": org.name, "domains": org.domains, "version": org.version}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(org)
     }
 
     /// Deletes an organization and its memberships; the member identities stay.
-    pub async fn delete_organization(
+    pub async fn delete(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         id: OrganizationId,
     ) -> Result<()> {
         caller.require(Permission::OrganizationWrite)?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         if !tessera_store::organizations::delete(&mut tx, t.id, id).await? {
             return Err(CoreError::NotFound {
                 what: "organization",
@@ -214,7 +230,7 @@ impl Tessera {
             format!("organization:{id}"),
             json!({"organization_id": id}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -229,8 +245,8 @@ impl Tessera {
     ) -> Result<Member> {
         caller.require(Permission::OrganizationWrite)?;
         organization::check_roles(&req.roles).map_err(|e| org_field_error("roles", e))?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut tx, t.id, org)
             .await?
             .ok_or(CoreError::NotFound {
@@ -246,7 +262,7 @@ impl Tessera {
             organization_id: org,
             identity_id: req.identity_id,
             roles: req.roles,
-            created_at: self.now(),
+            created_at: self.t.now(),
         };
         tessera_store::organizations::add_member(&mut tx, t.id, &m)
             .await
@@ -257,7 +273,7 @@ impl Tessera {
             format!("organization:{org}"),
             json!({"organization_id": org, "identity_id": m.identity_id, "roles": m.roles}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(m)
     }
@@ -273,8 +289,8 @@ impl Tessera {
     ) -> Result<Member> {
         caller.require(Permission::OrganizationWrite)?;
         organization::check_roles(&req.roles).map_err(|e| org_field_error("roles", e))?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut tx, t.id, org)
             .await?
             .ok_or(CoreError::NotFound {
@@ -294,7 +310,7 @@ impl Tessera {
             format!("organization:{org}"),
             json!({"organization_id": org, "identity_id": identity, "roles": m.roles}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(m)
     }
@@ -308,8 +324,8 @@ impl Tessera {
         identity: IdentityId,
     ) -> Result<()> {
         caller.require(Permission::OrganizationWrite)?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::organizations::get(&mut tx, t.id, org)
             .await?
             .ok_or(CoreError::NotFound {
@@ -324,7 +340,7 @@ impl Tessera {
             format!("organization:{org}"),
             json!({"organization_id": org, "identity_id": identity}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -337,8 +353,11 @@ impl Tessera {
         org: OrganizationId,
     ) -> Result<Vec<Member>> {
         caller.require(Permission::OrganizationRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         tessera_store::organizations::get(&mut conn, t.id, org)
             .await?
             .ok_or(CoreError::NotFound {

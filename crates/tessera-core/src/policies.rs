@@ -90,7 +90,20 @@ fn policy_problems(problems: Vec<tessera_model::policy::PolicyProblem>) -> CoreE
     CoreError::invalid("invalid_policy", detail, problems)
 }
 
+/// Policies as the admin API manages them, borrowed from the facade: `t.policies().put(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Policies<'a> {
+    t: &'a Tessera,
+}
+
 impl Tessera {
+    /// Policy administration.
+    pub fn policies(&self) -> Policies<'_> {
+        Policies { t: self }
+    }
+}
+
+impl Policies<'_> {
     async fn check_scope(
         &self,
         x: &mut impl Exec,
@@ -108,15 +121,18 @@ impl Tessera {
     }
 
     /// The current version of a policy (version 0 with `{}` when never set).
-    pub async fn get_policy(
+    pub async fn get(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         scope: PolicyScope,
     ) -> Result<PolicyVersionView> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         self.check_scope(&mut conn, t.id, scope).await?;
         Ok(
             match tessera_store::policies::latest(&mut conn, t.id, &scope.key()).await? {
@@ -134,15 +150,18 @@ impl Tessera {
     }
 
     /// Every version of a policy, newest first.
-    pub async fn policy_history(
+    pub async fn history(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         scope: PolicyScope,
     ) -> Result<Vec<PolicyVersionView>> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         self.check_scope(&mut conn, t.id, scope).await?;
         Ok(
             tessera_store::policies::history(&mut conn, t.id, &scope.key())
@@ -154,7 +173,7 @@ impl Tessera {
     }
 
     /// One old version of a policy.
-    pub async fn policy_version(
+    pub async fn version(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -162,8 +181,11 @@ impl Tessera {
         version: i64,
     ) -> Result<PolicyVersionView> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         tessera_store::policies::version(&mut conn, t.id, &scope.key(), version)
             .await?
             .map(Into::into)
@@ -175,7 +197,7 @@ impl Tessera {
     /// Validates and stores a new version. An organization's override is validated merged into the tenant
     /// policy, so it can never produce an invalid effective policy. `if_match` is the version the change
     /// was based on.
-    pub async fn put_policy(
+    pub async fn put(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -207,10 +229,10 @@ impl Tessera {
                 }],
             ));
         }
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         self.check_scope(&mut tx, t.id, scope).await?;
-        let schema = self.schema_of(&mut tx, t.id).await?;
+        let schema = self.t.schema_of(&mut tx, t.id).await?;
         let known: Vec<&str> = schema.schema.names().collect();
         let effective = match scope {
             PolicyScope::Tenant => change.document.clone(),
@@ -245,7 +267,7 @@ impl Tessera {
             document: change.document,
             author: caller.actor.0.clone(),
             reason,
-            created_at: self.now(),
+            created_at: self.t.now(),
         };
         tessera_store::policies::insert(&mut tx, &version)
             .await
@@ -262,21 +284,24 @@ impl Tessera {
             format!("policy:{}", scope.key()),
             json!({"scope": scope.key(), "version": version.version, "reason": version.reason}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(version.into())
     }
 
     /// The policy in force for a tenant, or for an organization within it.
-    pub async fn effective_policy(
+    pub async fn effective(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         org: Option<OrganizationId>,
     ) -> Result<EffectivePolicy> {
         caller.require(Permission::PolicyRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         let tenant_p = tessera_store::policies::latest(&mut conn, t.id, "tenant").await?;
         let tenant_version = tenant_p.as_ref().map(|p| p.version).unwrap_or(0);
         let mut doc = tenant_p.map(|p| p.document).unwrap_or(json!({}));

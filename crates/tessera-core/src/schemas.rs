@@ -37,18 +37,36 @@ impl Tessera {
             }
         }
     }
+}
 
+/// Attribute schemas as the admin API manages them, borrowed from the facade: `t.schemas().put(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Schemas<'a> {
+    t: &'a Tessera,
+}
+
+impl Tessera {
+    /// Attribute schema administration.
+    pub fn schemas(&self) -> Schemas<'_> {
+        Schemas { t: self }
+    }
+}
+
+impl Schemas<'_> {
     /// Reads a tenant's attribute schema.
-    pub async fn get_schema(&self, caller: &Caller, tenant_slug: &str) -> Result<VersionedSchema> {
+    pub async fn get(&self, caller: &Caller, tenant_slug: &str) -> Result<VersionedSchema> {
         caller.require(Permission::SchemaRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
-        self.schema_of(&mut conn, t.id).await
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
+        self.t.schema_of(&mut conn, t.id).await
     }
 
     /// Replaces a tenant's attribute schema. Existing identities are not rewritten: their values are
     /// checked against the new schema on their next write.
-    pub async fn put_schema(
+    pub async fn put(
         &self,
         caller: &Caller,
         tenant_slug: &str,
@@ -71,15 +89,15 @@ impl Tessera {
                 problems,
             ));
         }
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
-        let current = self.schema_of(&mut tx, t.id).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let current = self.t.schema_of(&mut tx, t.id).await?;
         check_version(if_match, current.version)?;
         if current.schema == schema {
             return Ok(current);
         }
         let doc = serde_json::to_value(&schema).map_err(|e| CoreError::Internal(e.to_string()))?;
-        if !tessera_store::schemas::put(&mut tx, t.id, &doc, current.version, self.now()).await? {
+        if !tessera_store::schemas::put(&mut tx, t.id, &doc, current.version, self.t.now()).await? {
             return Err(CoreError::VersionMismatch {
                 expected: current.version,
                 found: current.version + 1,
@@ -92,7 +110,7 @@ impl Tessera {
             "attribute_schema",
             json!({"version": current.version + 1, "attributes": names}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(VersionedSchema {
             schema,

@@ -50,9 +50,24 @@ impl Tessera {
         caller.check_tenant(t.id)?;
         Ok(t)
     }
+}
 
+/// Tenants as the admin API and the CLI manage them, borrowed from the facade: `t.tenants().create(..)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tenants<'a> {
+    t: &'a Tessera,
+}
+
+impl Tessera {
+    /// Tenant administration.
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants { t: self }
+    }
+}
+
+impl Tenants<'_> {
     /// Creates a tenant. Only deployment-wide owners may: a tenant-scoped key cannot make siblings.
-    pub async fn create_tenant(&self, caller: &Caller, req: NewTenant) -> Result<Tenant> {
+    pub async fn create(&self, caller: &Caller, req: NewTenant) -> Result<Tenant> {
         caller.require(Permission::TenantWrite)?;
         if caller.tenant_scope.is_some() {
             return Err(CoreError::Forbidden {
@@ -61,7 +76,7 @@ impl Tessera {
         }
         tenant::check_slug(&req.slug).map_err(|e| field_problem("slug", e))?;
         tenant::check_name(&req.name).map_err(|e| field_problem("name", e))?;
-        let now = self.now();
+        let now = self.t.now();
         let t = Tenant {
             id: TenantId::new(),
             slug: req.slug,
@@ -70,7 +85,7 @@ impl Tessera {
             updated_at: now,
             version: 1,
         };
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.t.db().begin().await?;
         tessera_store::tenants::insert(&mut tx, &t)
             .await
             .map_err(|e| {
@@ -86,15 +101,15 @@ impl Tessera {
             "tenant",
             json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(t)
     }
 
     /// Tenants the caller can see.
-    pub async fn list_tenants(&self, caller: &Caller) -> Result<Vec<Tenant>> {
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Tenant>> {
         caller.require(Permission::TenantRead)?;
-        let mut conn = self.db().conn().await?;
+        let mut conn = self.t.db().conn().await?;
         let all = tessera_store::tenants::list(&mut conn).await?;
         Ok(all
             .into_iter()
@@ -103,14 +118,14 @@ impl Tessera {
     }
 
     /// One tenant by slug.
-    pub async fn get_tenant(&self, caller: &Caller, slug: &str) -> Result<Tenant> {
+    pub async fn get(&self, caller: &Caller, slug: &str) -> Result<Tenant> {
         caller.require(Permission::TenantRead)?;
-        let mut conn = self.db().conn().await?;
-        self.tenant_in_scope(&mut conn, caller, slug).await
+        let mut conn = self.t.db().conn().await?;
+        self.t.tenant_in_scope(&mut conn, caller, slug).await
     }
 
     /// Renames a tenant; `if_match` guards against lost updates.
-    pub async fn update_tenant(
+    pub async fn update(
         &self,
         caller: &Caller,
         slug: &str,
@@ -118,8 +133,8 @@ impl Tessera {
         if_match: Option<i64>,
     ) -> Result<Tenant> {
         caller.require(Permission::TenantWrite)?;
-        let mut tx = self.db().begin().await?;
-        let mut t = self.tenant_in_scope(&mut tx, caller, slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let mut t = self.t.tenant_in_scope(&mut tx, caller, slug).await?;
         check_version(if_match, t.version)?;
         let Some(name) = patch.name else { return Ok(t) };
         tenant::check_name(&name).map_err(|e| field_problem("name", e))?;
@@ -129,7 +144,7 @@ impl Tessera {
         let expected = t.version;
         t.name = name.trim().to_owned();
         t.version += 1;
-        t.updated_at = self.now();
+        t.updated_at = self.t.now();
         if !tessera_store::tenants::update(&mut tx, &t, expected).await? {
             return Err(CoreError::VersionMismatch {
                 expected,
@@ -142,7 +157,7 @@ impl Tessera {
             "tenant",
             json!({"tenant_id": t.id, "name": t.name, "version": t.version}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(t)
     }

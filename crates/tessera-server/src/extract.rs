@@ -261,7 +261,11 @@ where
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        let caller = app.tessera.authenticate(token, request_id(parts)).await?;
+        let caller = app
+            .tessera
+            .api_keys()
+            .authenticate(token, request_id(parts))
+            .await?;
         Ok(Admin(caller))
     }
 }

@@ -65,7 +65,7 @@ pub fn start(
         t.sweep_flows().await
     });
     periodic(r, "mail_scrubber", sweep, tessera, |t| async move {
-        t.scrub_expired_mail().await
+        t.outbox().scrub_expired().await
     });
     periodic(r, "guard_sweeper", sweep, tessera, |t| async move {
         t.sweep_guard().await
@@ -73,7 +73,7 @@ pub fn start(
     // Events younger than this may still be committing on another node; they are sealed next time.
     let margin = time::Duration::seconds(5);
     periodic(r, "audit_sealer", seal, tessera, move |t| async move {
-        t.seal_audit_log(margin).await
+        t.audit().seal(margin).await
     });
     if let Some(url) = &config.smtp_url {
         let sender = SmtpSender::new(url, &config.smtp_from)?;
@@ -96,7 +96,7 @@ pub fn start(
 /// Samples the queues' gauges (depth, age of the oldest item, dead letters) for a metrics scrape. A
 /// database that does not answer leaves the last values in place.
 pub async fn sample_queue_metrics(tessera: &Tessera) {
-    match tessera.mail_queue_stats().await {
+    match tessera.outbox().stats().await {
         Ok(q) => {
             metrics::gauge!("tessera_queue_depth", "queue" => "mail").set(q.depth as f64);
             metrics::gauge!("tessera_queue_oldest_age_seconds", "queue" => "mail")

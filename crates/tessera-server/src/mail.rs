@@ -114,7 +114,7 @@ pub struct MailboxEntry {
 }
 
 async fn entries(app: &AppState) -> Result<Vec<MailboxEntry>, tessera_core::CoreError> {
-    let mails = app.tessera.recent_mail(50).await?;
+    let mails = app.tessera.outbox().recent(50).await?;
     Ok(mails
         .into_iter()
         .filter_map(|m| {

@@ -509,7 +509,7 @@ impl TestServer {
     pub async fn wait_for_outbox(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let pending = self.tessera.pending_mail(1).await.unwrap();
+            let pending = self.tessera.outbox().pending(1).await.unwrap();
             if pending.is_empty() {
                 return;
             }

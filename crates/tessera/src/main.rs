@@ -154,7 +154,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         } => {
             let t = bootstrap::connect(&config, Arc::new(SystemClock)).await?;
             t.check_master_key().await?;
-            let reports = t.verify_audit_log(tenant.as_deref()).await?;
+            let reports = t.audit().verify(tenant.as_deref()).await?;
             let mut intact = true;
             for r in &reports {
                 if r.intact() {

@@ -53,7 +53,7 @@ pub async fn list(
         cursor: p.cursor,
         limit: p.limit,
     };
-    Ok(Json(app.tessera.query_events(&c, &t, q).await?.into()))
+    Ok(Json(app.tessera.events().query(&c, &t, q).await?.into()))
 }
 
 /// Which tenant's log to verify.
@@ -75,7 +75,7 @@ pub async fn verify(
 ) -> Result<Json<Vec<AuditReport>>, ApiError> {
     c.require(Permission::AuditVerify)?;
     let slug = match (&p.tenant, c.tenant_scope) {
-        (Some(s), _) => Some(app.tessera.get_tenant(&c, s).await?.slug),
+        (Some(s), _) => Some(app.tessera.tenants().get(&c, s).await?.slug),
         (None, Some(_)) => {
             return Err(ApiError::BadRequest {
                 code: "tenant_required",
@@ -84,5 +84,5 @@ pub async fn verify(
         }
         (None, None) => None,
     };
-    Ok(Json(app.tessera.verify_audit_log(slug.as_deref()).await?))
+    Ok(Json(app.tessera.audit().verify(slug.as_deref()).await?))
 }

@@ -37,7 +37,7 @@ pub async fn create(
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<NewIdentity>,
 ) -> Result<Etagged<Identity>, ApiError> {
-    let i = app.tessera.create_identity(&c, &tenant, req).await?;
+    let i = app.tessera.identities().create(&c, &tenant, req).await?;
     Ok(Etagged(StatusCode::CREATED, i.version, i))
 }
 
@@ -59,7 +59,7 @@ pub async fn list(
         limit: p.limit,
     };
     Ok(axum::Json(
-        app.tessera.list_identities(&c, &tenant, q).await?.into(),
+        app.tessera.identities().list(&c, &tenant, q).await?.into(),
     ))
 }
 
@@ -72,7 +72,7 @@ pub async fn get(
     Admin(c): Admin,
     ApiPath((tenant, id)): ApiPath<(String, IdentityId)>,
 ) -> Result<Etagged<Identity>, ApiError> {
-    let i = app.tessera.get_identity(&c, &tenant, id).await?;
+    let i = app.tessera.identities().get(&c, &tenant, id).await?;
     Ok(Etagged(StatusCode::OK, i.version, i))
 }
 
@@ -94,13 +94,14 @@ pub async fn update(
 ) -> Result<Etagged<Identity>, ApiError> {
     let i = app
         .tessera
-        .update_identity(&c, &tenant, id, patch, v)
+        .identities()
+        .update(&c, &tenant, id, patch, v)
         .await?;
     Ok(Etagged(StatusCode::OK, i.version, i))
 }
 
 macro_rules! transition {
-    ($name:ident, $method:ident, $path:literal, $doc:literal) => {
+    ($name:ident, $path:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "identities",
             params(("tenant" = String, Path), ("id" = IdentityId, Path), ("If-Match" = Option<String>, Header)),
@@ -113,7 +114,7 @@ macro_rules! transition {
             IfMatch(v): IfMatch,
             OptionalJson(body): OptionalJson<ReasonBody>,
         ) -> Result<Etagged<Identity>, ApiError> {
-            let i = app.tessera.$method(&c, &tenant, id, body.reason, v).await?;
+            let i = app.tessera.identities().$name(&c, &tenant, id, body.reason, v).await?;
             Ok(Etagged(StatusCode::OK, i.version, i))
         }
     };
@@ -121,19 +122,16 @@ macro_rules! transition {
 
 transition!(
     suspend,
-    suspend_identity,
     "/admin/v1/tenants/{tenant}/identities/{id}/suspend",
     "Suspends an identity: it can no longer sign in."
 );
 transition!(
     reactivate,
-    reactivate_identity,
     "/admin/v1/tenants/{tenant}/identities/{id}/reactivate",
     "Reactivates a suspended identity, restores one scheduled for deletion, or activates a prospect."
 );
 transition!(
     schedule_deletion,
-    schedule_identity_deletion,
     "/admin/v1/tenants/{tenant}/identities/{id}/schedule-deletion",
     "Marks an identity for erasure; it can still be reactivated."
 );
@@ -152,7 +150,8 @@ pub async fn delete(
 ) -> Result<Etagged<Identity>, ApiError> {
     let i = app
         .tessera
-        .delete_identity(&c, &tenant, id, body.reason, v)
+        .identities()
+        .delete(&c, &tenant, id, body.reason, v)
         .await?;
     Ok(Etagged(StatusCode::OK, i.version, i))
 }

@@ -27,7 +27,7 @@ pub async fn list(
     State(app): State<AppState>,
     Admin(c): Admin,
 ) -> Result<Json<Vec<ApiKey>>, ApiError> {
-    Ok(Json(app.tessera.list_api_keys(&c).await?))
+    Ok(Json(app.tessera.api_keys().list(&c).await?))
 }
 
 /// Mints a key with a role no wider than the caller's.
@@ -40,7 +40,7 @@ pub async fn create(
     Admin(c): Admin,
     ApiJson(req): ApiJson<NewApiKey>,
 ) -> Result<(StatusCode, Json<MintedKeyView>), ApiError> {
-    let minted = app.tessera.create_api_key(&c, req).await?;
+    let minted = app.tessera.api_keys().create(&c, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(MintedKeyView {
@@ -58,5 +58,5 @@ pub async fn revoke(
     Admin(c): Admin,
     ApiPath(id): ApiPath<ApiKeyId>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    Ok(Json(app.tessera.revoke_api_key(&c, id).await?))
+    Ok(Json(app.tessera.api_keys().revoke(&c, id).await?))
 }

@@ -33,7 +33,8 @@ pub async fn dead_letters(
 ) -> Result<Json<ListPage<DeadMail>>, ApiError> {
     let page = app
         .tessera
-        .dead_mail(&c, &tenant, p.cursor.as_deref(), p.limit)
+        .outbox()
+        .dead_letters(&c, &tenant, p.cursor.as_deref(), p.limit)
         .await?;
     Ok(Json(page.into()))
 }
@@ -48,5 +49,5 @@ pub async fn replay(
     Admin(c): Admin,
     ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
 ) -> Result<Json<ReplayedMail>, ApiError> {
-    Ok(Json(app.tessera.replay_mail(&c, &tenant, id).await?))
+    Ok(Json(app.tessera.outbox().replay(&c, &tenant, id).await?))
 }

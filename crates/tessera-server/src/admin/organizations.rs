@@ -21,7 +21,7 @@ pub async fn create(
     ApiPath(t): ApiPath<String>,
     ApiJson(req): ApiJson<NewOrganization>,
 ) -> Result<Etagged<Organization>, ApiError> {
-    let o = app.tessera.create_organization(&c, &t, req).await?;
+    let o = app.tessera.organizations().create(&c, &t, req).await?;
     Ok(Etagged(StatusCode::CREATED, o.version, o))
 }
 
@@ -33,7 +33,7 @@ pub async fn list(
     Admin(c): Admin,
     ApiPath(t): ApiPath<String>,
 ) -> Result<Json<Vec<Organization>>, ApiError> {
-    Ok(Json(app.tessera.list_organizations(&c, &t).await?))
+    Ok(Json(app.tessera.organizations().list(&c, &t).await?))
 }
 
 /// One organization.
@@ -45,7 +45,7 @@ pub async fn get(
     Admin(c): Admin,
     ApiPath((t, org)): ApiPath<(String, OrganizationId)>,
 ) -> Result<Etagged<Organization>, ApiError> {
-    let o = app.tessera.get_organization(&c, &t, org).await?;
+    let o = app.tessera.organizations().get(&c, &t, org).await?;
     Ok(Etagged(StatusCode::OK, o.version, o))
 }
 
@@ -63,7 +63,8 @@ pub async fn update(
 ) -> Result<Etagged<Organization>, ApiError> {
     let o = app
         .tessera
-        .update_organization(&c, &t, org, patch, v)
+        .organizations()
+        .update(&c, &t, org, patch, v)
         .await?;
     Ok(Etagged(StatusCode::OK, o.version, o))
 }
@@ -77,7 +78,7 @@ pub async fn delete(
     Admin(c): Admin,
     ApiPath((t, org)): ApiPath<(String, OrganizationId)>,
 ) -> Result<StatusCode, ApiError> {
-    app.tessera.delete_organization(&c, &t, org).await?;
+    app.tessera.organizations().delete(&c, &t, org).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -90,7 +91,12 @@ pub async fn members(
     Admin(c): Admin,
     ApiPath((t, org)): ApiPath<(String, OrganizationId)>,
 ) -> Result<Json<Vec<Member>>, ApiError> {
-    Ok(Json(app.tessera.list_members(&c, &t, org).await?))
+    Ok(Json(
+        app.tessera
+            .organizations()
+            .list_members(&c, &t, org)
+            .await?,
+    ))
 }
 
 /// Adds a member with roles.
@@ -105,7 +111,12 @@ pub async fn add_member(
 ) -> Result<(StatusCode, Json<Member>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(app.tessera.add_member(&c, &t, org, req).await?),
+        Json(
+            app.tessera
+                .organizations()
+                .add_member(&c, &t, org, req)
+                .await?,
+        ),
     ))
 }
 
@@ -121,6 +132,7 @@ pub async fn set_member(
 ) -> Result<Json<Member>, ApiError> {
     Ok(Json(
         app.tessera
+            .organizations()
             .set_member_roles(&c, &t, org, identity, req)
             .await?,
     ))
@@ -135,6 +147,9 @@ pub async fn remove_member(
     Admin(c): Admin,
     ApiPath((t, org, identity)): ApiPath<(String, OrganizationId, IdentityId)>,
 ) -> Result<StatusCode, ApiError> {
-    app.tessera.remove_member(&c, &t, org, identity).await?;
+    app.tessera
+        .organizations()
+        .remove_member(&c, &t, org, identity)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,7 +21,7 @@ pub async fn get_schema(
     Admin(c): Admin,
     ApiPath(t): ApiPath<String>,
 ) -> Result<Etagged<VersionedSchema>, ApiError> {
-    let s = app.tessera.get_schema(&c, &t).await?;
+    let s = app.tessera.schemas().get(&c, &t).await?;
     Ok(Etagged(StatusCode::OK, s.version, s))
 }
 
@@ -36,7 +36,7 @@ pub async fn put_schema(
     IfMatch(v): IfMatch,
     ApiJson(schema): ApiJson<AttributeSchema>,
 ) -> Result<Etagged<VersionedSchema>, ApiError> {
-    let s = app.tessera.put_schema(&c, &t, schema, v).await?;
+    let s = app.tessera.schemas().put(&c, &t, schema, v).await?;
     Ok(Etagged(StatusCode::OK, s.version, s))
 }
 
@@ -48,7 +48,11 @@ pub async fn get_tenant_policy(
     Admin(c): Admin,
     ApiPath(t): ApiPath<String>,
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
-    let p = app.tessera.get_policy(&c, &t, PolicyScope::Tenant).await?;
+    let p = app
+        .tessera
+        .policies()
+        .get(&c, &t, PolicyScope::Tenant)
+        .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }
 
@@ -65,7 +69,8 @@ pub async fn put_tenant_policy(
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
     let p = app
         .tessera
-        .put_policy(&c, &t, PolicyScope::Tenant, change, v)
+        .policies()
+        .put(&c, &t, PolicyScope::Tenant, change, v)
         .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }
@@ -80,7 +85,8 @@ pub async fn tenant_policy_history(
 ) -> Result<Json<Vec<PolicyVersionView>>, ApiError> {
     Ok(Json(
         app.tessera
-            .policy_history(&c, &t, PolicyScope::Tenant)
+            .policies()
+            .history(&c, &t, PolicyScope::Tenant)
             .await?,
     ))
 }
@@ -96,7 +102,8 @@ pub async fn tenant_policy_version(
 ) -> Result<Json<PolicyVersionView>, ApiError> {
     Ok(Json(
         app.tessera
-            .policy_version(&c, &t, PolicyScope::Tenant, version)
+            .policies()
+            .version(&c, &t, PolicyScope::Tenant, version)
             .await?,
     ))
 }
@@ -119,7 +126,10 @@ pub async fn effective_policy(
     ApiQuery(p): ApiQuery<EffectiveParams>,
 ) -> Result<Json<EffectivePolicy>, ApiError> {
     Ok(Json(
-        app.tessera.effective_policy(&c, &t, p.organization).await?,
+        app.tessera
+            .policies()
+            .effective(&c, &t, p.organization)
+            .await?,
     ))
 }
 
@@ -134,7 +144,8 @@ pub async fn get_org_policy(
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
     let p = app
         .tessera
-        .get_policy(&c, &t, PolicyScope::Organization(org))
+        .policies()
+        .get(&c, &t, PolicyScope::Organization(org))
         .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }
@@ -152,7 +163,8 @@ pub async fn put_org_policy(
 ) -> Result<Etagged<PolicyVersionView>, ApiError> {
     let p = app
         .tessera
-        .put_policy(&c, &t, PolicyScope::Organization(org), change, v)
+        .policies()
+        .put(&c, &t, PolicyScope::Organization(org), change, v)
         .await?;
     Ok(Etagged(StatusCode::OK, p.version, p))
 }

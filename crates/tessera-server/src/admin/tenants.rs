@@ -17,7 +17,7 @@ pub async fn list(
     State(app): State<AppState>,
     Admin(c): Admin,
 ) -> Result<Json<Vec<Tenant>>, ApiError> {
-    Ok(Json(app.tessera.list_tenants(&c).await?))
+    Ok(Json(app.tessera.tenants().list(&c).await?))
 }
 
 /// Creates a tenant (deployment-wide owner keys only).
@@ -28,7 +28,7 @@ pub async fn create(
     Admin(c): Admin,
     ApiJson(req): ApiJson<NewTenant>,
 ) -> Result<Etagged<Tenant>, ApiError> {
-    let t = app.tessera.create_tenant(&c, req).await?;
+    let t = app.tessera.tenants().create(&c, req).await?;
     Ok(Etagged(StatusCode::CREATED, t.version, t))
 }
 
@@ -40,7 +40,7 @@ pub async fn get(
     Admin(c): Admin,
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<Etagged<Tenant>, ApiError> {
-    let t = app.tessera.get_tenant(&c, &tenant).await?;
+    let t = app.tessera.tenants().get(&c, &tenant).await?;
     Ok(Etagged(StatusCode::OK, t.version, t))
 }
 
@@ -54,6 +54,6 @@ pub async fn update(
     IfMatch(v): IfMatch,
     ApiJson(req): ApiJson<TenantPatch>,
 ) -> Result<Etagged<Tenant>, ApiError> {
-    let t = app.tessera.update_tenant(&c, &tenant, req, v).await?;
+    let t = app.tessera.tenants().update(&c, &tenant, req, v).await?;
     Ok(Etagged(StatusCode::OK, t.version, t))
 }

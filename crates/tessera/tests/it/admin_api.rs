@@ -6,7 +6,7 @@ use tessera_testkit::{Engine, TestServer, engine_tests};
 const IDS: &str = "/admin/v1/tenants/default/identities";
 
 async fn identity_count(s: &TestServer) -> i64 {
-    s.tessera.count_identities("default").await.unwrap()
+    s.tessera.identities().count("default").await.unwrap()
 }
 
 async fn event_count(s: &TestServer) -> usize {

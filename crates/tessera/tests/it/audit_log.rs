@@ -35,22 +35,19 @@ async fn seed_and_seal(s: &TestServer) {
             .await;
         assert_eq!(r.status, 201);
     }
-    let sealed = s
-        .tessera
-        .seal_audit_log(time::Duration::ZERO)
-        .await
-        .unwrap();
+    let sealed = s.tessera.audit().seal(time::Duration::ZERO).await.unwrap();
     assert!(
         sealed >= 5,
         "tenant creation, key creation and four identities were sealed, got {sealed}"
     );
-    let reports = s.tessera.verify_audit_log(Some("default")).await.unwrap();
+    let reports = s.tessera.audit().verify(Some("default")).await.unwrap();
     assert!(reports[0].intact(), "{:?}", reports[0]);
 }
 
 async fn problems(s: &TestServer) -> Vec<String> {
     s.tessera
-        .verify_audit_log(Some("default"))
+        .audit()
+        .verify(Some("default"))
         .await
         .unwrap()
         .remove(0)
@@ -135,10 +132,7 @@ async fn personal_data_is_sealed_and_erasure_shreds_it(engine: Engine) {
     let created = &after.json["items"][0];
     assert_eq!(created["personal"], serde_json::Value::Null);
     assert_eq!(created["personal_erased"], true);
-    s.tessera
-        .seal_audit_log(time::Duration::ZERO)
-        .await
-        .unwrap();
+    s.tessera.audit().seal(time::Duration::ZERO).await.unwrap();
     assert!(
         problems(&s).await.is_empty(),
         "erasure leaves the log verifiable"
@@ -237,10 +231,7 @@ async fn sealing_is_incremental_and_idempotent(engine: Engine) {
     };
     seed_and_seal(&s).await;
     assert_eq!(
-        s.tessera
-            .seal_audit_log(time::Duration::ZERO)
-            .await
-            .unwrap(),
+        s.tessera.audit().seal(time::Duration::ZERO).await.unwrap(),
         0,
         "nothing new to seal"
     );
@@ -251,22 +242,21 @@ async fn sealing_is_incremental_and_idempotent(engine: Engine) {
     .await;
     assert_eq!(
         s.tessera
-            .seal_audit_log(time::Duration::hours(1))
+            .audit()
+            .seal(time::Duration::hours(1))
             .await
             .unwrap(),
         0,
         "events inside the margin wait"
     );
     assert_eq!(
-        s.tessera
-            .seal_audit_log(time::Duration::ZERO)
-            .await
-            .unwrap(),
+        s.tessera.audit().seal(time::Duration::ZERO).await.unwrap(),
         1
     );
     let r = s
         .tessera
-        .verify_audit_log(Some("default"))
+        .audit()
+        .verify(Some("default"))
         .await
         .unwrap()
         .remove(0);

@@ -21,6 +21,7 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
     assert_eq!(expires, start + time::Duration::hours(24));
     let caller = opened
         .tessera
+        .api_keys()
         .authenticate(secret.expose(), None)
         .await
         .unwrap();
@@ -34,12 +35,17 @@ async fn adm_04_the_bootstrap_key_is_one_time_and_expires(engine: Engine) {
 
     clock.advance(std::time::Duration::from_secs(24 * 3600 + 1));
     assert!(matches!(
-        opened.tessera.authenticate(secret.expose(), None).await,
+        opened
+            .tessera
+            .api_keys()
+            .authenticate(secret.expose(), None)
+            .await,
         Err(CoreError::Unauthenticated)
     ));
     let tenants = opened
         .tessera
-        .list_tenants(&Caller::cli("test"))
+        .tenants()
+        .list(&Caller::cli("test"))
         .await
         .unwrap();
     assert_eq!(
@@ -70,8 +76,8 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
     let opened = bootstrap::open(&config, clock.clone()).await.unwrap();
     assert!(opened.printed_key.is_none() && !opened.configured_key_ignored);
     let t = &opened.tessera;
-    let caller = t.authenticate(&key, None).await.unwrap();
-    let keys = t.list_api_keys(&caller).await.unwrap();
+    let caller = t.api_keys().authenticate(&key, None).await.unwrap();
+    let keys = t.api_keys().list(&caller).await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(
         keys[0].expires_at,
@@ -80,14 +86,14 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
     );
     clock.advance(std::time::Duration::from_secs(2 * 3600));
     assert!(matches!(
-        t.authenticate(&key, None).await,
+        t.api_keys().authenticate(&key, None).await,
         Err(CoreError::Unauthenticated)
     ));
     let again = bootstrap::open(&config, clock.clone()).await.unwrap();
     assert!(!again.configured_key_ignored);
     assert!(
         matches!(
-            again.tessera.authenticate(&key, None).await,
+            again.tessera.api_keys().authenticate(&key, None).await,
             Err(CoreError::Unauthenticated)
         ),
         "a restart does not bring an expired bootstrap key back"
@@ -102,16 +108,16 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
     let clock = Arc::new(TestClock::new());
     let opened = bootstrap::open(&config, clock.clone()).await.unwrap();
     let cli = Caller::cli("test");
-    let id = opened.tessera.list_api_keys(&cli).await.unwrap()[0].id;
-    opened.tessera.revoke_api_key(&cli, id).await.unwrap();
+    let id = opened.tessera.api_keys().list(&cli).await.unwrap()[0].id;
+    opened.tessera.api_keys().revoke(&cli, id).await.unwrap();
     let again = bootstrap::open(&config, clock.clone())
         .await
         .expect("a revoked bootstrap key does not stop the node");
     assert!(matches!(
-        again.tessera.authenticate(&key, None).await,
+        again.tessera.api_keys().authenticate(&key, None).await,
         Err(CoreError::Unauthenticated)
     ));
-    let keys = again.tessera.list_api_keys(&cli).await.unwrap();
+    let keys = again.tessera.api_keys().list(&cli).await.unwrap();
     assert_eq!(keys.len(), 1, "nothing was minted again");
     assert!(keys[0].revoked_at.is_some());
 
@@ -123,7 +129,7 @@ async fn adm_04_a_configured_bootstrap_key_expires_and_stays_revoked(engine: Eng
     let again = bootstrap::open(&other_config, clock.clone()).await.unwrap();
     assert!(again.configured_key_ignored);
     assert!(matches!(
-        again.tessera.authenticate(&other, None).await,
+        again.tessera.api_keys().authenticate(&other, None).await,
         Err(CoreError::Unauthenticated)
     ));
 }

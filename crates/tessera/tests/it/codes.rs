@@ -289,7 +289,8 @@ async fn reg_04_proving_a_second_address_keeps_the_owners_credentials(engine: En
     let id: tessera_model::IdentityId = identity_id(&s, "owner@example.com").await.parse().unwrap();
     let tenant = s
         .tessera
-        .get_tenant(&tessera_core::Caller::cli("test"), "default")
+        .tenants()
+        .get(&tessera_core::Caller::cli("test"), "default")
         .await
         .unwrap();
     {

@@ -230,7 +230,7 @@ async fn log_01_an_unsent_code_is_scrubbed_once_it_expires(engine: Engine) {
     ask_for_code(&s, "fresh@example.com").await;
     let (all, _) = outbox_vars(&s).await;
     assert!(all.iter().all(|v| v.contains("\"code\"")), "{all:?}");
-    assert_eq!(s.tessera.scrub_expired_mail().await.unwrap(), 0);
+    assert_eq!(s.tessera.outbox().scrub_expired().await.unwrap(), 0);
     // The first code's lifetime passes (the row is dated back rather than the clock moved forward).
     {
         use sqlx::Connection;
@@ -247,10 +247,10 @@ async fn log_01_an_unsent_code_is_scrubbed_once_it_expires(engine: Engine) {
             }
         }
     }
-    assert_eq!(s.tessera.scrub_expired_mail().await.unwrap(), 1);
+    assert_eq!(s.tessera.outbox().scrub_expired().await.unwrap(), 1);
     let (all, _) = outbox_vars(&s).await;
     assert_eq!(all.iter().filter(|v| *v == "{}").count(), 1, "{all:?}");
-    let pending = s.tessera.pending_mail(50).await.unwrap();
+    let pending = s.tessera.outbox().pending(50).await.unwrap();
     assert_eq!(
         pending
             .iter()

@@ -703,7 +703,8 @@ async fn reg_04_proving_an_address_wipes_credentials_set_without_proof(engine: E
         .unwrap();
     let tenant = s
         .tessera
-        .get_tenant(&tessera_core::Caller::cli("test"), "default")
+        .tenants()
+        .get(&tessera_core::Caller::cli("test"), "default")
         .await
         .unwrap();
     {

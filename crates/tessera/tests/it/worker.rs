@@ -86,7 +86,7 @@ async fn wait_state(
 ) -> tessera_core::mail::MailState {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let state = t.mail_state(tenant, id).await.unwrap().unwrap();
+        let state = t.outbox().state(tenant, id).await.unwrap().unwrap();
         if f(&state) {
             return state;
         }
@@ -117,7 +117,7 @@ async fn one_claim_per_mail_across_two_instances(engine: Engine) {
             let owner = format!("node-{i}");
             let mut got = Vec::new();
             loop {
-                let batch = t.claim_mail(&owner, until, 7).await.unwrap();
+                let batch = t.outbox().claim(&owner, until, 7).await.unwrap();
                 // More than there are means some were claimed twice; stop and let the test say so.
                 if batch.is_empty() || got.len() > 150 {
                     return got;
@@ -141,7 +141,13 @@ async fn one_claim_per_mail_across_two_instances(engine: Engine) {
     assert!(owners.len() > 1, "the claimers shared the work: {owners:?}");
     let tenant = default_tenant(&s.tessera).await;
     for (id, owner) in claimed.iter().take(20) {
-        let st = s.tessera.mail_state(tenant, *id).await.unwrap().unwrap();
+        let st = s
+            .tessera
+            .outbox()
+            .state(tenant, *id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (st.attempts, st.lease_owner.as_deref()),
             (1, Some(owner.as_str()))
@@ -149,7 +155,8 @@ async fn one_claim_per_mail_across_two_instances(engine: Engine) {
     }
     assert!(
         s.tessera
-            .claim_mail("late", until, 10)
+            .outbox()
+            .claim("late", until, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -169,19 +176,22 @@ async fn an_expired_lease_is_claimed_again(engine: Engine) {
     let id = queue_mails(t.db(), "lease", 1, s.clock.now()).await[0];
     let lease = time::Duration::seconds(60);
     let a = t
-        .claim_mail("node-a", s.clock.now() + lease, 10)
+        .outbox()
+        .claim("node-a", s.clock.now() + lease, 10)
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert!(
-        t.claim_mail("node-b", s.clock.now() + lease, 10)
+        t.outbox()
+            .claim("node-b", s.clock.now() + lease, 10)
             .await
             .unwrap()
             .is_empty()
     );
     s.clock.advance(Duration::from_secs(59));
     assert!(
-        t.claim_mail("node-b", s.clock.now() + lease, 10)
+        t.outbox()
+            .claim("node-b", s.clock.now() + lease, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -189,7 +199,8 @@ async fn an_expired_lease_is_claimed_again(engine: Engine) {
     );
     s.clock.advance(Duration::from_secs(1));
     let b = t
-        .claim_mail("node-b", s.clock.now() + lease, 10)
+        .outbox()
+        .claim("node-b", s.clock.now() + lease, 10)
         .await
         .unwrap();
     assert_eq!(b.iter().map(|m| m.mail.id).collect::<Vec<_>>(), [id]);
@@ -198,16 +209,17 @@ async fn an_expired_lease_is_claimed_again(engine: Engine) {
         "the lost claim counted as an attempt"
     );
     assert!(
-        !t.mail_sent("node-a", id).await.unwrap(),
+        !t.outbox().mark_sent("node-a", id).await.unwrap(),
         "node A lost its claim"
     );
     let failed = t
-        .mail_failed("node-a", &a[0], None, "too late")
+        .outbox()
+        .mark_failed("node-a", &a[0], None, "too late")
         .await
         .unwrap();
     assert!(!failed, "nor can node A bury it");
-    assert!(t.mail_sent("node-b", id).await.unwrap());
-    let st = t.mail_state(tenant, id).await.unwrap().unwrap();
+    assert!(t.outbox().mark_sent("node-b", id).await.unwrap());
+    let st = t.outbox().state(tenant, id).await.unwrap().unwrap();
     assert!(st.sent_at.is_some() && st.dead_at.is_none());
     assert_eq!(
         st.lease_owner.as_deref(),
@@ -216,7 +228,8 @@ async fn an_expired_lease_is_claimed_again(engine: Engine) {
     );
     s.clock.advance(Duration::from_secs(3600));
     assert!(
-        t.claim_mail("node-c", s.clock.now() + lease, 10)
+        t.outbox()
+            .claim("node-c", s.clock.now() + lease, 10)
             .await
             .unwrap()
             .is_empty()
@@ -263,7 +276,7 @@ async fn log_01_failed_mail_backs_off_then_is_a_dead_letter_listed_without_its_c
         s.clock
             .advance(Duration::try_from(wait - time::Duration::milliseconds(1)).unwrap());
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let early = t.mail_state(tenant, id).await.unwrap().unwrap();
+        let early = t.outbox().state(tenant, id).await.unwrap().unwrap();
         assert_eq!(early.attempts, attempt, "not tried before its time");
         s.clock.advance(Duration::from_millis(1));
     }
@@ -334,7 +347,7 @@ async fn log_01_failed_mail_backs_off_then_is_a_dead_letter_listed_without_its_c
         Some("100000"),
         "the replayed mail arrives"
     );
-    let st = t.mail_state(tenant, id).await.unwrap().unwrap();
+    let st = t.outbox().state(tenant, id).await.unwrap().unwrap();
     assert!(st.sent_at.is_some() && st.dead_at.is_none());
     assert_eq!(st.attempts, 1, "a replay starts a fresh count");
     let list = s.get("/admin/v1/tenants/default/mail/dead-letters").await;
@@ -388,7 +401,8 @@ async fn a_permanent_refusal_is_a_dead_letter_at_once_and_an_expired_code_is_nev
         .await;
     r.assert_problem(409, "mail_expired");
     assert!(
-        t.mail_state(tenant, id)
+        t.outbox()
+            .state(tenant, id)
             .await
             .unwrap()
             .unwrap()
@@ -479,22 +493,23 @@ async fn mail_to_one_address_goes_out_in_queueing_order(engine: Engine) {
     let ids = |b: Vec<tessera_core::mail::OutboxMail>| -> BTreeSet<Uuid> {
         b.into_iter().map(|m| m.mail.id).collect()
     };
-    let first = ids(t.claim_mail("n", until, 10).await.unwrap());
+    let first = ids(t.outbox().claim("n", until, 10).await.unwrap());
     assert_eq!(first, BTreeSet::from([same[0], other[0]]));
-    assert!(t.claim_mail("n", until, 10).await.unwrap().is_empty());
-    assert!(t.mail_sent("n", same[0]).await.unwrap());
-    let second = ids(t.claim_mail("n", until, 10).await.unwrap());
+    assert!(t.outbox().claim("n", until, 10).await.unwrap().is_empty());
+    assert!(t.outbox().mark_sent("n", same[0]).await.unwrap());
+    let second = ids(t.outbox().claim("n", until, 10).await.unwrap());
     assert_eq!(second, BTreeSet::from([same[1]]));
-    let elsewhere = t.claim_mail("m", until, 10).await.unwrap();
+    let elsewhere = t.outbox().claim("m", until, 10).await.unwrap();
     assert!(elsewhere.is_empty(), "nor does another node take the third");
-    let pending = t.pending_mail(10).await.unwrap();
+    let pending = t.outbox().pending(10).await.unwrap();
     let second_mail = pending.iter().find(|m| m.mail.id == same[1]).unwrap();
     assert!(
-        t.mail_failed("n", second_mail, None, "550 gone")
+        t.outbox()
+            .mark_failed("n", second_mail, None, "550 gone")
             .await
             .unwrap()
     );
-    let third = ids(t.claim_mail("n", until, 10).await.unwrap());
+    let third = ids(t.outbox().claim("n", until, 10).await.unwrap());
     assert_eq!(
         third,
         BTreeSet::from([same[2]]),
