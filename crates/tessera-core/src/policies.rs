@@ -245,7 +245,7 @@ impl Policies<'_> {
             }
         };
         let parsed = PolicyDocument::parse(&effective, &known).map_err(policy_problems)?;
-        let unknown = self.methods().check(&parsed.authentication);
+        let unknown = self.t.methods().check(&parsed.authentication);
         if !unknown.is_empty() {
             return Err(policy_problems(unknown));
         }
