@@ -26,6 +26,7 @@ use tessera_model::identifier::{self, IdentifierKind};
 use tessera_store::throttles::Bucket;
 use time::Duration;
 
+use crate::flows::state::{Awaits, awaits};
 use crate::flows::{FlowContext, FlowInput, Step, field, raw_field};
 use crate::methods::{Account as MethodAccount, Charge as MethodCharge, Secret};
 use crate::{Result, Tessera};
@@ -185,15 +186,13 @@ enum Counted {
 /// Whether a submission carries a new password to hash (sign-up, recovery, the settings change): each
 /// costs argon2id whatever the step answers, so each is charged to the client's quota (RL-06).
 fn hashes_a_new_password(flow: &Flow, input: &FlowInput) -> bool {
-    match (flow.kind, flow.state.as_str()) {
-        (FlowKind::Registration, "details") | (FlowKind::Recovery, "set_password") => {
-            raw_field(input, "password").is_some()
-        }
-        (FlowKind::Settings, _) => {
+    match flow.kind {
+        FlowKind::Settings => {
             input.get("method").map(String::as_str) == Some("password")
                 && raw_field(input, "new_password").is_some()
         }
-        _ => false,
+        FlowKind::Login => false,
+        _ => awaits(flow) == Awaits::NewPassword && raw_field(input, "password").is_some(),
     }
 }
 
@@ -310,9 +309,6 @@ impl Tessera {
         let email_field = field(input, "email")
             .and_then(|raw| identifier::normalize(IdentifierKind::Email, raw).ok())
             .map(|n| n.value);
-        let flow_email = crate::flows::internal(flow, "email")
-            .as_str()
-            .map(str::to_owned);
         let code = field(input, "code").is_some();
         let email = match (flow.kind, flow.state.as_str()) {
             (FlowKind::Login, _) => {
@@ -320,23 +316,19 @@ impl Tessera {
                 return self.method_attempt(flow, charge).await;
             }
             (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
-            (FlowKind::Registration, "details") | (FlowKind::Recovery, "set_password")
-                if hashes_a_new_password(flow, input) =>
-            {
-                return Ok(Attempt::Hash);
-            }
-            (
-                FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
-                "enter_email",
-            ) => email_field.map(|e| (e, Counted::Mails)),
-            (FlowKind::Registration, "sent_email") if method == Some("resend") => {
-                flow_email.map(|e| (e, Counted::Mails))
-            }
-            (
-                FlowKind::Registration | FlowKind::Recovery | FlowKind::Verification,
-                "sent_email",
-            ) if code => flow_email.map(|e| (e, Counted::Codes)),
-            _ => None,
+            // What the journey's typed state waits for (an unreadable one: nothing, and the step stays).
+            _ => match awaits(flow) {
+                Awaits::NewPassword if hashes_a_new_password(flow, input) => {
+                    return Ok(Attempt::Hash);
+                }
+                Awaits::Address => email_field.map(|e| (e, Counted::Mails)),
+                Awaits::Code {
+                    email,
+                    resend: true,
+                } if method == Some("resend") => Some((email, Counted::Mails)),
+                Awaits::Code { email, .. } if code => Some((email, Counted::Codes)),
+                _ => None,
+            },
         };
         let Some((email, counted)) = email else {
             return Ok(Attempt::Nothing);
@@ -418,9 +410,12 @@ impl Tessera {
         // address as well, like the codes of a sign-up or verification for it, so signing in again
         // (which resets the guesser's own account) never buys fresh guesses at someone else's address.
         if method == Some("confirm_email")
-            && let Some(target) = crate::flows::internal(flow, "pending_email").as_str()
+            && let Some(target) = crate::flows::settings::pending_email(flow)
         {
-            accounts.push(self.account_of(flow, IdentifierKind::Email, target).await?);
+            accounts.push(
+                self.account_of(flow, IdentifierKind::Email, &target)
+                    .await?,
+            );
         }
         let counted = if method == Some("password") {
             Counted::Passwords

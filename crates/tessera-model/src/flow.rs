@@ -307,7 +307,8 @@ pub struct Flow {
     pub tenant_id: TenantId,
     pub kind: FlowKind,
     pub channel: FlowChannel,
-    /// The step the flow is at (`choose_method`, `sent_email`, `passed_challenge`, …), per kind.
+    /// The step the flow is at (`choose_method`, `sent_email`, `set_password`, …), per kind: the name of
+    /// the journey's typed state (`tessera-core/src/flows/state.rs`), set with it, never by hand.
     pub state: String,
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
@@ -327,7 +328,7 @@ pub struct Flow {
     #[serde(skip)]
     pub identity_id: Option<IdentityId>,
     pub ui: Ui,
-    /// Method-private state (never shown).
+    /// The journey's typed state, serialised (never shown); only the journey reads it, through its type.
     #[serde(skip)]
     #[schema(value_type = Object)]
     pub internal: serde_json::Value,

@@ -9,9 +9,9 @@
 //! (or HEAD) only shows what confirming would do, with a form that posts back. The form is bound to the
 //! browser that opened the page like every hosted form (the flow-binding cookie, and a CSRF token
 //! derived from it and the link), and only that post uses the link up.
-use serde_json::json;
 use tessera_model::flow::{FlowChannel, UiMessage};
 
+use super::state::{self, Awaits};
 use super::{
     FlowContext, FlowOutcome, Step, codes, recovery, registration, settings, verification,
 };
@@ -132,7 +132,7 @@ impl Tessera {
             return Ok(LinkOutcome::OtherBrowser);
         }
         let mut flow = stored.flow;
-        if flow.is_expired(now) || flow.state != "sent_email" {
+        if flow.is_expired(now) || !matches!(state::awaits(&flow), Awaits::Code { .. }) {
             return Ok(LinkOutcome::Invalid);
         }
         let expected = flow.version;
@@ -144,18 +144,20 @@ impl Tessera {
         flow.ui.messages.clear();
         let step = match flow.kind {
             tessera_model::flow::FlowKind::Registration => {
-                registration::proven(self, &mut tx, &tenant, &mut flow, &code.target).await?;
+                registration::proven_by_link(self, &mut tx, &tenant, &mut flow, &code.target)
+                    .await?;
                 Step::Advance
             }
             tessera_model::flow::FlowKind::Recovery => {
-                recovery::proven(self, &mut tx, &tenant, &mut flow, code.identity_id).await?;
+                let (target, identity) = (&code.target, code.identity_id);
+                recovery::proven_by_link(self, &mut tx, &tenant, &mut flow, target, identity)
+                    .await?;
                 Step::Advance
             }
             tessera_model::flow::FlowKind::Verification => {
-                if let Some(id) = code.identity_id {
-                    verification::mark_verified(self, &mut tx, &tenant, id, &code.target).await?;
-                }
-                verification::done(&mut flow);
+                let (target, identity) = (&code.target, code.identity_id);
+                verification::proven_by_link(self, &mut tx, &tenant, &mut flow, target, identity)
+                    .await?;
                 Step::Finish
             }
             _ => {
@@ -165,7 +167,6 @@ impl Tessera {
                 ));
             }
         };
-        super::put(&mut flow, "via", json!("link"));
         let outcome = self
             .conclude(ctx, &tenant, flow, expected, &before, step, Some(tx))
             .await?;

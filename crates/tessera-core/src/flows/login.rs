@@ -18,13 +18,14 @@ use tessera_model::identity::Identity;
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 
+use super::state::JourneyState;
 use super::{FlowContext, FlowInput, Step, nodes, required, stay, types};
 use crate::methods::{Charge, Method, SignIn, Verdict};
 use crate::{Caller, CoreError, Result, Tessera};
 
-/// Where a sign-in stands. Kept in the flow (`internal`); `flow.state` is its [`LoginState::name`].
+/// Where a sign-in stands: a journey state (see [`super::state`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum LoginState {
     /// Asking who signs in, and how.
     ChooseMethod,
@@ -48,9 +49,10 @@ pub(crate) enum LoginState {
     },
 }
 
-impl LoginState {
-    /// The state's stable name (`flow.state`): events, page copy, the API.
-    pub(crate) fn name(&self) -> &'static str {
+impl super::state::JourneyState for LoginState {
+    const KIND: tessera_model::flow::FlowKind = tessera_model::flow::FlowKind::Login;
+
+    fn name(&self) -> &'static str {
         match self {
             LoginState::ChooseMethod => "choose_method",
             LoginState::Pending { .. } => "pending",
@@ -58,18 +60,9 @@ impl LoginState {
             LoginState::Profile { .. } => "profile",
         }
     }
+}
 
-    /// The flow's state. A state that does not parse (corrupt, or from another version) is no state a
-    /// submission can continue from: `None`, and the step refuses.
-    pub(crate) fn of(flow: &Flow) -> Option<Self> {
-        serde_json::from_value(flow.internal.get("login")?.clone()).ok()
-    }
-
-    fn set(self, flow: &mut Flow) {
-        flow.state = self.name().into();
-        flow.internal = json!({"login": self});
-    }
-
+impl LoginState {
     /// The identity proved so far and the methods that proved it.
     fn proven(&self) -> (Option<IdentityId>, &[String]) {
         match self {
@@ -141,7 +134,7 @@ pub(crate) async fn init(
 
 /// What the guard counts for a sign-in submission: what the chosen method says it checks or sends.
 pub(crate) fn charge(t: &Tessera, flow: &Flow, input: &FlowInput) -> Charge {
-    let Some(state) = LoginState::of(flow) else {
+    let Ok(state) = LoginState::of(flow) else {
         return Charge::Nothing;
     };
     let (identity, pending) = match &state {
@@ -184,7 +177,7 @@ pub(crate) async fn submit(
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    let Some(state) = LoginState::of(flow) else {
+    let Some(state) = LoginState::read(flow) else {
         return stay("unknown_state");
     };
     if let LoginState::Profile {

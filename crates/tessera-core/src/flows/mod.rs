@@ -26,6 +26,7 @@ pub mod nodes;
 pub mod recovery;
 pub mod registration;
 pub mod settings;
+pub(crate) mod state;
 pub mod verification;
 
 /// Event kinds, from the one catalogue (`docs/events.md`).
@@ -762,21 +763,6 @@ pub(crate) fn ticked(input: &FlowInput, name: &str) -> bool {
         input.get(name).map(String::as_str),
         Some("true" | "on" | "1" | "yes")
     )
-}
-
-/// A value of the flow's private state (`Null` when absent).
-pub(crate) fn internal<'a>(flow: &'a Flow, key: &str) -> &'a Value {
-    flow.internal.get(key).unwrap_or(&Value::Null)
-}
-
-/// Sets a value of the flow's private state.
-pub(crate) fn put(flow: &mut Flow, key: &str, value: Value) {
-    if !flow.internal.is_object() {
-        flow.internal = json!({});
-    }
-    if let Some(m) = flow.internal.as_object_mut() {
-        m.insert(key.to_owned(), value);
-    }
 }
 
 impl Tessera {

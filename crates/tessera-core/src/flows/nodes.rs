@@ -233,9 +233,9 @@ pub fn attach_problems(ui: &mut tessera_model::flow::Ui, problems: &[FieldProble
     }
 }
 
-/// The first step of the email-code journeys (recovery, verification): ask for the address.
+/// The UI of the first step of the email-code journeys (recovery, verification): ask for the address.
+/// The journey sets its own state.
 pub fn ask_email(flow: &mut tessera_model::flow::Flow, email: Option<&str>) {
-    flow.state = "enter_email".into();
     flow.ui.nodes = vec![
         self::email("default", email.map(str::to_owned), "email"),
         button(
@@ -248,9 +248,9 @@ pub fn ask_email(flow: &mut tessera_model::flow::Flow, email: Option<&str>) {
     ];
 }
 
-/// The code step of the email-code journeys, with the same notice whether or not a code was sent.
+/// The UI of the code step of the email-code journeys, with the same notice whether or not a code was
+/// sent. The journey sets its own state.
 pub fn ask_code(flow: &mut tessera_model::flow::Flow, notice: UiMessage) {
-    flow.state = "sent_email".into();
     flow.ui.nodes = vec![
         code("code"),
         button("code", "method", "code", "button-verify", "Verify"),

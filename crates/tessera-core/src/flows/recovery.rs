@@ -2,6 +2,7 @@
 //! links come from the configured base URL only; a reset signs out every session, voids other recovery
 //! codes and notifies the customer. Recovery never opens a session itself: the customer signs in with
 //! the new password afterwards, so a second factor, once one exists, cannot be skipped (REC-01).
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_model::IdentityId;
 use tessera_model::event::{NewEvent, identity_subject};
@@ -13,12 +14,52 @@ use tessera_store::Tx;
 
 use super::codes::mail_vars;
 use super::registration::{check_new_password, code_error};
+use super::state::{Awaits, JourneyState};
 use super::{
     FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay, types,
 };
 use crate::{Caller, Result, Tessera};
 
+/// Where a recovery is (see [`super::state`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum RecoveryState {
+    /// Asking for the account's address.
+    EnterEmail,
+    /// A code (or a decoy) went to `email`; nothing is proven yet.
+    SentEmail { email: String },
+    /// A code or link proved `email`, of `identity`: only this state sets a password, and only while the
+    /// flow's recovery grant lives.
+    SetPassword { email: String, identity: IdentityId },
+}
+
+impl JourneyState for RecoveryState {
+    const KIND: tessera_model::flow::FlowKind = tessera_model::flow::FlowKind::Recovery;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::EnterEmail => "enter_email",
+            Self::SentEmail { .. } => "sent_email",
+            Self::SetPassword { .. } => "set_password",
+        }
+    }
+}
+
+/// What a recovery's step waits for, for the guard and links.
+pub(crate) fn awaits(flow: &Flow) -> Awaits {
+    match RecoveryState::of(flow) {
+        Ok(RecoveryState::EnterEmail) => Awaits::Address,
+        Ok(RecoveryState::SentEmail { email }) => Awaits::Code {
+            email,
+            resend: false,
+        },
+        Ok(RecoveryState::SetPassword { .. }) => Awaits::NewPassword,
+        Err(_) => Awaits::Other,
+    }
+}
+
 pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
+    RecoveryState::EnterEmail.set(flow);
     nodes::ask_email(flow, email);
 }
 
@@ -40,11 +81,15 @@ pub(crate) async fn submit(
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    match flow.state.as_str() {
-        "enter_email" => submit_email(t, ctx, tenant, flow, input).await,
-        "sent_email" => submit_code(t, tenant, flow, input).await,
-        "set_password" => submit_password(t, tenant, flow, input).await,
-        _ => stay("unknown_state"),
+    let Some(state) = RecoveryState::read(flow) else {
+        return stay("unknown_state");
+    };
+    match state {
+        RecoveryState::EnterEmail => submit_email(t, ctx, tenant, flow, input).await,
+        RecoveryState::SentEmail { email } => submit_code(t, tenant, flow, input, &email).await,
+        RecoveryState::SetPassword { email, identity } => {
+            submit_password(t, tenant, flow, input, &email, identity).await
+        }
     }
 }
 
@@ -65,7 +110,10 @@ async fn submit_email(
     };
     let email = n.value;
     let mut tx = t.db().begin().await?;
-    flow.internal = json!({"email": email});
+    RecoveryState::SentEmail {
+        email: email.clone(),
+    }
+    .set(flow);
     let holder = match tessera_store::identities::by_identifier(
         &mut tx,
         tenant.id,
@@ -114,24 +162,21 @@ async fn submit_code(
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
+    email: &str,
 ) -> Result<(Step, Option<Tx>)> {
-    let email = super::internal(flow, "email")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let Some(code) = field(input, "code") else {
-        show_code_step(flow, &email);
+        show_code_step(flow, email);
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
     let mut tx = t.db().begin().await?;
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
-            proven(t, &mut tx, tenant, flow, stored.identity_id).await?;
+            proven(t, &mut tx, tenant, flow, email, stored.identity_id).await?;
             Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
-            show_code_step(flow, &email);
+            show_code_step(flow, email);
             code_error(flow, refusal);
             // The attempt counted on the code commits with the refusal.
             Ok((
@@ -144,21 +189,46 @@ async fn submit_code(
     }
 }
 
-/// The address is proven: ask for the new password. The flow holds a recovery grant until then, which
-/// every later password change, reset or revocation voids (REC-02, REC-07).
-pub(crate) async fn proven(
+/// A link from the code's mail proved `email`: the same as entering the code, for a flow that still
+/// waits for a code sent to that address.
+pub(crate) async fn proven_by_link(
     t: &Tessera,
     tx: &mut Tx,
     tenant: &Tenant,
     flow: &mut Flow,
+    email: &str,
     identity: Option<IdentityId>,
 ) -> Result<()> {
-    if let Some(id) = identity {
-        t.issue_recovery_grant(tx, &tenant.slug, flow, id).await?;
+    match RecoveryState::of(flow) {
+        Ok(RecoveryState::SentEmail { email: sent_to }) if sent_to == email => {
+            proven(t, tx, tenant, flow, email, identity).await
+        }
+        _ => Err(super::state::changed()),
     }
-    flow.identity_id = identity;
-    super::put(flow, "verified", json!(true));
-    flow.state = "set_password".into();
+}
+
+/// The address is proven: ask for the new password. The flow holds a recovery grant until then, which
+/// every later password change, reset or revocation voids (REC-02, REC-07). A proof without an identity
+/// (recovery codes always name one, so this does not happen) starts over like a voided grant.
+async fn proven(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    email: &str,
+    identity: Option<IdentityId>,
+) -> Result<()> {
+    let Some(id) = identity else {
+        voided(flow, email);
+        return Ok(());
+    };
+    t.issue_recovery_grant(tx, &tenant.slug, flow, id).await?;
+    flow.identity_id = Some(id);
+    RecoveryState::SetPassword {
+        email: email.to_owned(),
+        identity: id,
+    }
+    .set(flow);
     flow.ui.messages = vec![UiMessage::success(
         "success-verified",
         "Your email address is confirmed.",
@@ -175,7 +245,7 @@ pub(crate) async fn proven(
 /// from the address, and nothing is set.
 fn voided(flow: &mut Flow, email: &str) {
     flow.identity_id = None;
-    flow.internal = json!({});
+    RecoveryState::EnterEmail.set(flow);
     nodes::ask_email(flow, Some(email));
     flow.ui.messages = vec![UiMessage::error(
         "error-recovery-voided",
@@ -188,21 +258,14 @@ async fn submit_password(
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
+    email: &str,
+    identity: IdentityId,
 ) -> Result<(Step, Option<Tx>)> {
-    let (Some(identity), true) = (
-        flow.identity_id,
-        *super::internal(flow, "verified") == json!(true),
-    ) else {
-        return stay("not_verified");
-    };
+    let email = email.to_owned();
     let Some(password) = raw_field(input, "password") else {
         flow.ui.field_error("password", required());
         return stay("missing_field");
     };
-    let email = super::internal(flow, "email")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let local = email.split('@').next().unwrap_or_default().to_owned();
     if check_new_password(t, tenant, flow, "password", password, &[&email, &local])
         .await?

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_model::IdentityId;
 use tessera_model::attributes::ValidationMode;
@@ -24,11 +25,71 @@ use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 
 use super::codes::{CodeRefusal, mail_vars};
+use super::state::{Awaits, JourneyState};
 use super::{
     FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay, ticked,
     types,
 };
 use crate::{Caller, CoreError, FieldProblem, Result, Tessera};
+
+/// Where a sign-up is (see [`super::state`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum RegistrationState {
+    /// Asking for the address (and the acceptance of the terms, when the tenant has terms).
+    EnterEmail,
+    /// A code (or a decoy) went to `email`; nothing is proven yet.
+    SentEmail {
+        email: String,
+        consent: Option<Consent>,
+    },
+    /// `email` was proven by a code or a link: only this state takes the password and attributes.
+    Details {
+        email: String,
+        claim: Option<Claim>,
+        consent: Option<Consent>,
+    },
+}
+
+impl JourneyState for RegistrationState {
+    const KIND: tessera_model::flow::FlowKind = tessera_model::flow::FlowKind::Registration;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::EnterEmail => "enter_email",
+            Self::SentEmail { .. } => "sent_email",
+            Self::Details { .. } => "details",
+        }
+    }
+}
+
+/// The versions of the documents the person accepted at the first step, recorded once the account exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Consent {
+    pub(crate) terms_version: String,
+    pub(crate) privacy_notice_version: Option<String>,
+}
+
+/// The identity a proven address lets sign-up take over: a prospect (its attributes pre-fill the form),
+/// or an account whose unproven claimant was wiped (`reset_attributes`: what they entered is dropped too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Claim {
+    pub(crate) identity: IdentityId,
+    pub(crate) reset_attributes: bool,
+}
+
+/// What a sign-up's step waits for, for the guard and links.
+pub(crate) fn awaits(flow: &Flow) -> Awaits {
+    match RegistrationState::of(flow) {
+        Ok(RegistrationState::EnterEmail) => Awaits::Address,
+        Ok(RegistrationState::SentEmail { email, .. }) => Awaits::Code {
+            email,
+            resend: true,
+        },
+        Ok(RegistrationState::Details { .. }) => Awaits::NewPassword,
+        Err(_) => Awaits::Other,
+    }
+}
 
 static DISPOSABLE: OnceLock<HashSet<&'static str>> = OnceLock::new();
 
@@ -108,7 +169,7 @@ fn asked_attributes(
 
 pub(crate) async fn init(t: &Tessera, tenant: &Tenant, flow: &mut Flow) -> Result<()> {
     let policy = t.effective_policy_doc(tenant.id).await?;
-    flow.state = "enter_email".into();
+    RegistrationState::EnterEmail.set(flow);
     flow.ui.nodes = vec![nodes::email("default", None, "email")];
     if let Some(v) = &policy.registration.terms_version {
         flow.ui.nodes.push(nodes::accept_terms(v));
@@ -136,14 +197,24 @@ pub(crate) async fn submit(
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    match flow.state.as_str() {
-        "enter_email" => submit_email(t, ctx, tenant, flow, input).await,
-        "sent_email" if input.get("method").map(String::as_str) == Some("resend") => {
-            resend(t, ctx, tenant, flow).await
+    let Some(state) = RegistrationState::read(flow) else {
+        return stay("unknown_state");
+    };
+    match state {
+        RegistrationState::EnterEmail => submit_email(t, ctx, tenant, flow, input).await,
+        RegistrationState::SentEmail { email, .. }
+            if input.get("method").map(String::as_str) == Some("resend") =>
+        {
+            resend(t, ctx, tenant, flow, &email).await
         }
-        "sent_email" => submit_code(t, tenant, flow, input).await,
-        "details" => submit_details(t, tenant, flow, input).await,
-        _ => stay("unknown_state"),
+        RegistrationState::SentEmail { email, consent } => {
+            submit_code(t, tenant, flow, input, &email, consent).await
+        }
+        RegistrationState::Details {
+            email,
+            claim,
+            consent,
+        } => submit_details(t, tenant, flow, input, &email, claim, consent).await,
     }
 }
 
@@ -183,6 +254,7 @@ async fn submit_email(
         );
         return stay("disposable_email");
     }
+    let mut consent = None;
     if let Some(v) = &policy.registration.terms_version {
         if !ticked(input, "accept_terms") {
             flow.ui.field_error(
@@ -194,14 +266,16 @@ async fn submit_email(
             );
             return stay("terms_not_accepted");
         }
-        super::put(flow, "terms_version", json!(v));
-        super::put(
-            flow,
-            "privacy_notice_version",
-            json!(policy.registration.privacy_notice_version),
-        );
+        consent = Some(Consent {
+            terms_version: v.clone(),
+            privacy_notice_version: policy.registration.privacy_notice_version.clone(),
+        });
     }
-    super::put(flow, "email", json!(email));
+    RegistrationState::SentEmail {
+        email: email.clone(),
+        consent,
+    }
+    .set(flow);
     let mut tx = t.db().begin().await?;
     send(t, &mut tx, ctx, tenant, flow, &email).await?;
     show_code_step(flow, &email);
@@ -270,8 +344,8 @@ async fn send(
     Ok(())
 }
 
+/// The code step's UI (the state is set by whoever moves the flow there).
 fn show_code_step(flow: &mut Flow, email: &str) {
-    flow.state = "sent_email".into();
     flow.ui.nodes = vec![
         nodes::code("code"),
         nodes::button("code", "method", "code", "button-verify", "Verify"),
@@ -297,14 +371,11 @@ async fn resend(
     ctx: &FlowContext,
     tenant: &Tenant,
     flow: &mut Flow,
+    email: &str,
 ) -> Result<(Step, Option<Tx>)> {
-    let email = super::internal(flow, "email")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let mut tx = t.db().begin().await?;
-    send(t, &mut tx, ctx, tenant, flow, &email).await?;
-    show_code_step(flow, &email);
+    send(t, &mut tx, ctx, tenant, flow, email).await?;
+    show_code_step(flow, email);
     Ok((
         Step::Stay {
             reason: "code_resent",
@@ -318,24 +389,22 @@ async fn submit_code(
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
+    email: &str,
+    consent: Option<Consent>,
 ) -> Result<(Step, Option<Tx>)> {
-    let email = super::internal(flow, "email")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let Some(code) = field(input, "code") else {
-        show_code_step(flow, &email);
+        show_code_step(flow, email);
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
     let mut tx = t.db().begin().await?;
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(_) => {
-            proven(t, &mut tx, tenant, flow, &email).await?;
+            proven(t, &mut tx, tenant, flow, email, consent).await?;
             Ok((Step::Advance, Some(tx)))
         }
         Err(refusal) => {
-            show_code_step(flow, &email);
+            show_code_step(flow, email);
             code_error(flow, refusal);
             // The attempt counted on the code commits with the refusal.
             Ok((
@@ -362,13 +431,32 @@ pub(crate) fn code_error(flow: &mut Flow, refusal: CodeRefusal) {
     flow.ui.field_error("code", msg);
 }
 
-/// The address is proven: decide what the sign-up claims and show the details step.
-pub(crate) async fn proven(
+/// A link from the code's mail proved `email`: the same as entering the code, for a flow that still
+/// waits for a code sent to that address.
+pub(crate) async fn proven_by_link(
     t: &Tessera,
     tx: &mut Tx,
     tenant: &Tenant,
     flow: &mut Flow,
     email: &str,
+) -> Result<()> {
+    match RegistrationState::of(flow) {
+        Ok(RegistrationState::SentEmail {
+            email: sent_to,
+            consent,
+        }) if sent_to == email => proven(t, tx, tenant, flow, email, consent).await,
+        _ => Err(super::state::changed()),
+    }
+}
+
+/// The address is proven by a code or link: decide what the sign-up claims and show the details step.
+async fn proven(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    email: &str,
+    consent: Option<Consent>,
 ) -> Result<()> {
     let holder =
         match tessera_store::identities::by_identifier(tx, tenant.id, IdentifierKind::Email, email)
@@ -378,18 +466,22 @@ pub(crate) async fn proven(
             None => None,
         };
     let mut prefill = serde_json::Map::new();
+    let mut claim = None;
     if let Some(h) = &holder {
         if h.state == IdentityState::Prospect
             || (!has_proven_owner(h) && matches!(h.state, IdentityState::Active))
         {
-            if h.state != IdentityState::Prospect {
+            // What an unproven claimant entered is not the owner's data either.
+            let reset_attributes = h.state != IdentityState::Prospect;
+            if reset_attributes {
                 wipe_unproven_claimant(t, tx, tenant, h.id).await?;
-                // What the unproven claimant entered is not the owner's data either.
-                super::put(flow, "reset_attributes", json!(true));
             } else {
                 prefill = h.attributes.clone();
             }
-            super::put(flow, "claim", json!(h.id));
+            claim = Some(Claim {
+                identity: h.id,
+                reset_attributes,
+            });
         } else {
             return Err(CoreError::Conflict {
                 code: "identifier_taken",
@@ -397,11 +489,15 @@ pub(crate) async fn proven(
             });
         }
     }
-    super::put(flow, "verified", json!(true));
+    RegistrationState::Details {
+        email: email.to_owned(),
+        claim,
+        consent,
+    }
+    .set(flow);
     flow.identity_id = holder.as_ref().map(|h| h.id);
     let policy = t.effective_policy_doc(tenant.id).await?;
     let schema = t.schema_of(tx, tenant.id).await?.schema;
-    flow.state = "details".into();
     flow.ui.messages = vec![UiMessage::success(
         "success-verified",
         "Your email address is confirmed.",
@@ -532,19 +628,17 @@ fn attach_advice(flow: &mut Flow, field_name: &str, strength: &Strength, skip: O
     }
 }
 
+/// The details step: reached only through [`proven`], so `email` is proven.
 async fn submit_details(
     t: &Tessera,
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
+    email: &str,
+    claim: Option<Claim>,
+    consent: Option<Consent>,
 ) -> Result<(Step, Option<Tx>)> {
-    if *super::internal(flow, "verified") != json!(true) {
-        return stay("not_verified");
-    }
-    let email = super::internal(flow, "email")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let email = email.to_owned();
     let policy = t.effective_policy_doc(tenant.id).await?;
     let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
@@ -600,11 +694,11 @@ async fn submit_details(
     let hash = t.passwords().hash(password).await?;
     let mut tx = t.db().begin().await?;
     let now = t.now();
-    let claim: Option<IdentityId> = serde_json::from_value(super::internal(flow, "claim").clone())
-        .ok()
-        .flatten();
     let identity_id = match claim {
-        Some(id) => {
+        Some(Claim {
+            identity: id,
+            reset_attributes,
+        }) => {
             let Some(mut identity) = tessera_store::identities::get(&mut tx, tenant.id, id).await?
             else {
                 return Err(CoreError::Conflict {
@@ -612,7 +706,7 @@ async fn submit_details(
                     detail: "the account changed meanwhile; please start again".into(),
                 });
             };
-            let mut merged = if *super::internal(flow, "reset_attributes") == json!(true) {
+            let mut merged = if reset_attributes {
                 serde_json::Map::new()
             } else {
                 identity.attributes.clone()
@@ -693,11 +787,14 @@ async fn submit_details(
         }
     };
     crate::methods::password::store(&mut tx, tenant.id, identity_id, &hash, now).await?;
-    for (doc, key) in [
-        ("terms", "terms_version"),
-        ("privacy_notice", "privacy_notice_version"),
-    ] {
-        if let Some(v) = super::internal(flow, key).as_str() {
+    let accepted = consent.iter().flat_map(|c| {
+        [
+            ("terms", Some(c.terms_version.as_str())),
+            ("privacy_notice", c.privacy_notice_version.as_deref()),
+        ]
+    });
+    for (doc, version) in accepted {
+        if let Some(v) = version {
             tessera_store::profile::accept(&mut tx, tenant.id, identity_id, doc, v, now).await?;
             let ev = NewEvent::new(
                 tenant.id,

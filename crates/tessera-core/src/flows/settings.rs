@@ -3,6 +3,7 @@
 //! address is confirmed from the session that asked; the old address is told, with a "not me" link that
 //! freezes the account: REC-04), list and revoke sessions. Password and email changes need a sign-in
 //! younger than [`RECENT_LOGIN`] (SES-08).
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types as ev_types};
 use tessera_model::flow::{Flow, UiMessage};
@@ -16,12 +17,40 @@ use time::{OffsetDateTime, UtcOffset};
 use super::codes::{CodeRefusal, UNDO_TTL, mail_vars};
 use super::recovery::set_password;
 use super::registration::check_new_password;
+use super::state::JourneyState;
 use super::{
     FlowContext, FlowInput, RECENT_LOGIN, Step, field, invalid_email, nodes, raw_field, required,
     types,
 };
 use crate::sessions::ActiveSession;
 use crate::{Caller, CoreError, Result, Tessera};
+
+/// Where a settings flow is (see [`super::state`]): one page, with the email change that waits for its
+/// code, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum SettingsState {
+    Edit { pending_email: Option<String> },
+}
+
+impl JourneyState for SettingsState {
+    const KIND: tessera_model::flow::FlowKind = tessera_model::flow::FlowKind::Settings;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Edit { .. } => "edit",
+        }
+    }
+}
+
+/// The new address an email change of this flow waits to have proven: the guard counts guesses at its
+/// code against that address too.
+pub(crate) fn pending_email(flow: &Flow) -> Option<String> {
+    match SettingsState::of(flow) {
+        Ok(SettingsState::Edit { pending_email }) => pending_email,
+        Err(_) => None,
+    }
+}
 
 fn editable(schema: &tessera_model::attributes::AttributeSchema) -> Vec<String> {
     schema
@@ -38,7 +67,10 @@ pub(crate) async fn init(
     flow: &mut Flow,
     session: &ActiveSession,
 ) -> Result<()> {
-    flow.state = "edit".into();
+    SettingsState::Edit {
+        pending_email: None,
+    }
+    .set(flow);
     render(t, tenant, flow, session).await
 }
 
@@ -94,7 +126,7 @@ async fn render(
         "button-save",
         "Save",
     ));
-    if super::internal(flow, "pending_email").is_string() {
+    if pending_email(flow).is_some() {
         ui.push(nodes::code("email_confirm"));
         ui.push(nodes::button(
             "email_confirm",
@@ -225,6 +257,10 @@ pub(crate) async fn submit(
     let Some(session) = session.filter(|s| Some(s.session.identity_id) == flow.identity_id) else {
         return Err(CoreError::Unauthenticated);
     };
+    // An unreadable state is refused before any secret is checked: the guard counted nothing for it.
+    if SettingsState::read(flow).is_none() {
+        return super::stay("unknown_state");
+    }
     let method = input.get("method").map(String::as_str).unwrap_or("");
     if method == "sign_out" {
         t.sign_out(&session).await?;
@@ -519,7 +555,10 @@ async fn email(
         tessera_store::identities::by_identifier(&mut tx, tenant.id, IdentifierKind::Email, &new)
             .await?
             .is_some();
-    super::put(flow, "pending_email", json!(new));
+    SettingsState::Edit {
+        pending_email: Some(new.clone()),
+    }
+    .set(flow);
     if taken {
         // The code step then answers as for a free address (RL-05).
         t.issue_decoy(&mut tx, &ctx.tenant, flow).await?;
@@ -616,7 +655,10 @@ async fn confirm_email(
                 flow.locale.as_deref(),
             )
             .await?;
-            super::put(flow, "pending_email", serde_json::Value::Null);
+            SettingsState::Edit {
+                pending_email: None,
+            }
+            .set(flow);
             Ok((
                 Step::Saved,
                 Some(tx),

@@ -2,6 +2,7 @@
 //! created). Proving the first address of an identity wipes any credentials and sessions set on it
 //! before the proof (REG-04): whoever set them never showed they own anything. An identity that already
 //! has a proven address keeps them. Every address gets the same answers (RL-05).
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_model::IdentityId;
 use tessera_model::event::{NewEvent, identity_subject};
@@ -13,10 +14,46 @@ use tessera_store::Tx;
 
 use super::codes::mail_vars;
 use super::registration::code_error;
+use super::state::{Awaits, JourneyState};
 use super::{FlowContext, FlowInput, Step, field, invalid_email, nodes, required, stay, types};
 use crate::{Caller, Result, Tessera};
 
+/// Where a verification is (see [`super::state`]). Proving the address finishes the flow, so no state
+/// holds a proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum VerificationState {
+    /// Asking for the address.
+    EnterEmail,
+    /// A code (or a decoy) went to `email`.
+    SentEmail { email: String },
+}
+
+impl JourneyState for VerificationState {
+    const KIND: tessera_model::flow::FlowKind = tessera_model::flow::FlowKind::Verification;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::EnterEmail => "enter_email",
+            Self::SentEmail { .. } => "sent_email",
+        }
+    }
+}
+
+/// What a verification's step waits for, for the guard and links.
+pub(crate) fn awaits(flow: &Flow) -> Awaits {
+    match VerificationState::of(flow) {
+        Ok(VerificationState::EnterEmail) => Awaits::Address,
+        Ok(VerificationState::SentEmail { email }) => Awaits::Code {
+            email,
+            resend: false,
+        },
+        Err(_) => Awaits::Other,
+    }
+}
+
 pub(crate) fn init(flow: &mut Flow, email: Option<&str>) {
+    VerificationState::EnterEmail.set(flow);
     nodes::ask_email(flow, email);
 }
 
@@ -38,12 +75,12 @@ pub(crate) async fn submit(
     flow: &mut Flow,
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    match flow.state.as_str() {
-        "enter_email" => {}
-        "sent_email" => return submit_code(t, tenant, flow, input).await,
-        _ => {
-            return stay("unknown_state");
+    match VerificationState::read(flow) {
+        Some(VerificationState::EnterEmail) => {}
+        Some(VerificationState::SentEmail { email }) => {
+            return submit_code(t, tenant, flow, input, &email).await;
         }
+        None => return stay("unknown_state"),
     }
     let Some(Ok(n)) =
         field(input, "email").map(|raw| identifier::normalize(IdentifierKind::Email, raw))
@@ -53,7 +90,10 @@ pub(crate) async fn submit(
     };
     let email = n.value;
     let mut tx = t.db().begin().await?;
-    flow.internal = json!({"email": email});
+    VerificationState::SentEmail {
+        email: email.clone(),
+    }
+    .set(flow);
     let holder = match tessera_store::identities::by_identifier(
         &mut tx,
         tenant.id,
@@ -108,13 +148,10 @@ async fn submit_code(
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
+    email: &str,
 ) -> Result<(Step, Option<Tx>)> {
-    let email = super::internal(flow, "email")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let Some(code) = field(input, "code") else {
-        show_code_step(flow, &email);
+        show_code_step(flow, email);
         flow.ui.field_error("code", required());
         return stay("missing_field");
     };
@@ -122,13 +159,13 @@ async fn submit_code(
     match t.redeem_code(&mut tx, flow, code).await? {
         Ok(stored) => {
             if let Some(id) = stored.identity_id {
-                mark_verified(t, &mut tx, tenant, id, &email).await?;
+                mark_verified(t, &mut tx, tenant, id, email).await?;
             }
             done(flow);
             Ok((Step::Finish, Some(tx)))
         }
         Err(refusal) => {
-            show_code_step(flow, &email);
+            show_code_step(flow, email);
             code_error(flow, refusal);
             Ok((
                 Step::Stay {
@@ -140,7 +177,29 @@ async fn submit_code(
     }
 }
 
-pub(crate) fn done(flow: &mut Flow) {
+/// A link from the code's mail proved `email`, for a flow that still waits for a code sent to that
+/// address: the address is marked proven and the flow shows its end.
+pub(crate) async fn proven_by_link(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    email: &str,
+    identity: Option<IdentityId>,
+) -> Result<()> {
+    match VerificationState::of(flow) {
+        Ok(VerificationState::SentEmail { email: sent_to }) if sent_to == email => {
+            if let Some(id) = identity {
+                mark_verified(t, tx, tenant, id, email).await?;
+            }
+            done(flow);
+            Ok(())
+        }
+        _ => Err(super::state::changed()),
+    }
+}
+
+fn done(flow: &mut Flow) {
     flow.ui.messages = Vec::new();
     flow.ui.nodes = vec![nodes::text(
         "default",
@@ -152,7 +211,7 @@ pub(crate) fn done(flow: &mut Flow) {
 /// Marks an address proven. When the identity had no proven identifier before, whoever set its
 /// credentials and sessions never showed they own anything, so those are wiped (REG-04); an identity
 /// that already had a proven owner keeps them (invariant 10 wipes for unproven claimants only).
-pub(crate) async fn mark_verified(
+async fn mark_verified(
     t: &Tessera,
     tx: &mut Tx,
     tenant: &Tenant,

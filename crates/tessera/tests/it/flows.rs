@@ -992,6 +992,56 @@ async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
 
 engine_tests!(abandoned_flows_are_recorded_and_removed);
 
+/// A flow whose stored state its journey cannot read is refused as an unknown state: the step stays,
+/// nothing is created, nothing answers 500. The forged row is the shape flows had before their states
+/// were typed: the details step with a `verified` flag and no code ever entered.
+async fn a_state_the_journey_cannot_read_stays_and_creates_nothing(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let flow = start(&s, "registration", json!({})).await;
+    let r = submit(&s, &flow, json!({"email": "forged@example.com"})).await;
+    assert_eq!(r.json["flow"]["state"], "sent_email", "{r:?}");
+    {
+        let mut c = s.tessera.db().conn().await.unwrap();
+        let tenant = tessera_store::tenants::by_slug(&mut c, "default")
+            .await
+            .unwrap()
+            .unwrap();
+        let id = flow["id"].as_str().unwrap().parse().unwrap();
+        let mut stored = tessera_store::flows::get(&mut c, tenant.id, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .flow;
+        stored.state = "details".into();
+        stored.internal = json!({"email": "forged@example.com", "verified": true});
+        let version = stored.version;
+        assert!(
+            tessera_store::flows::update(&mut c, &stored, version)
+                .await
+                .unwrap()
+        );
+    }
+    let r = submit(&s, &flow, json!({"password": PASSWORD})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["flow"]["state"], "details", "{r:?}");
+    assert!(r.json["session_token"].is_null(), "{r:?}");
+    let listed = s
+        .get("/admin/v1/tenants/default/identities?identifier=forged@example.com")
+        .await;
+    assert_eq!(listed.json["items"], json!([]), "{listed:?}");
+    let failed = s
+        .get("/admin/v1/tenants/default/events?type=flow.failed")
+        .await;
+    assert_eq!(
+        failed.json["items"][0]["data"]["reason"], "unknown_state",
+        "{failed:?}"
+    );
+}
+
+engine_tests!(a_state_the_journey_cannot_read_stays_and_creates_nothing);
+
 async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
