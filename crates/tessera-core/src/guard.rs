@@ -185,12 +185,13 @@ enum Counted {
 
 /// Whether a submission carries a new password to hash (sign-up, recovery, the settings change): each
 /// costs argon2id whatever the step answers, so each is charged to the client's quota (RL-06).
-fn hashes_a_new_password(flow: &Flow, input: &FlowInput) -> bool {
+fn hashes_a_new_password(t: &Tessera, flow: &Flow, input: &FlowInput) -> bool {
     match flow.kind {
-        FlowKind::Settings => {
-            input.get("method").map(String::as_str) == Some("password")
-                && raw_field(input, "new_password").is_some()
-        }
+        // What the sign-in method whose credential changes says.
+        FlowKind::Settings => input
+            .get("method")
+            .and_then(|m| t.methods().get(m))
+            .is_some_and(|m| m.settings_hashes(input)),
         FlowKind::Login => false,
         _ => awaits(flow) == Awaits::NewPassword && raw_field(input, "password").is_some(),
     }
@@ -318,7 +319,7 @@ impl Tessera {
             (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
             // What the journey's typed state waits for (an unreadable one: nothing, and the step stays).
             _ => match awaits(flow) {
-                Awaits::NewPassword if hashes_a_new_password(flow, input) => {
+                Awaits::NewPassword if hashes_a_new_password(self, flow, input) => {
                     return Ok(Attempt::Hash);
                 }
                 Awaits::Address => email_field.map(|e| (e, Counted::Mails)),
@@ -377,10 +378,12 @@ impl Tessera {
         input: &FlowInput,
     ) -> Result<Attempt> {
         let method = input.get("method").map(String::as_str);
+        // A sign-in method's credential change: what the method says it checks.
+        let credential = method.and_then(|m| self.methods().get(m)).cloned();
         let guess = match method {
-            Some("password") => raw_field(input, "current_password").is_some(),
             Some("confirm_email") => field(input, "code").is_some(),
             Some("email") => false,
+            _ if credential.is_some() => false,
             _ => return Ok(Attempt::Nothing),
         };
         let (Some(token), Some(identity)) = (&ctx.session_token, flow.identity_id) else {
@@ -391,6 +394,11 @@ impl Tessera {
         };
         if session.session.identity_id != identity {
             return Ok(Attempt::Nothing);
+        }
+        if let Some(m) = credential {
+            return self
+                .method_attempt(flow, m.settings_charge(identity, input))
+                .await;
         }
         let account = identity_account(identity);
         if !guess {
@@ -417,12 +425,7 @@ impl Tessera {
                     .await?,
             );
         }
-        let counted = if method == Some("password") {
-            Counted::Passwords
-        } else {
-            Counted::Codes
-        };
-        Ok(Attempt::Guess(accounts, counted))
+        Ok(Attempt::Guess(accounts, Counted::Codes))
     }
 
     /// The buckets of one account: a known device of its owner is counted on its own; any other client
@@ -583,7 +586,7 @@ impl Tessera {
         };
         // A settings change of password also hashes the new one: the client's quota counts it, and no
         // success gives it back (red team round 3, N1).
-        if flow.kind == FlowKind::Settings && hashes_a_new_password(flow, input) {
+        if flow.kind == FlowKind::Settings && hashes_a_new_password(self, flow, input) {
             charges.extend(self.hash_charges(ctx));
         }
         self.reserve(charges).await

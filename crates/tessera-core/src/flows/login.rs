@@ -149,17 +149,16 @@ pub(crate) fn charge(t: &Tessera, flow: &Flow, input: &FlowInput) -> Charge {
     }
 }
 
-/// The method a submission is for: the pending one, or the `method` field (the password when an app
-/// sends none, as before methods were plug-ins).
+/// The method a submission is for: the pending one, or the `method` field (without one, the
+/// deployment's first method: apps written before methods were plug-ins send none).
 fn chosen(t: &Tessera, state: &LoginState, input: &FlowInput) -> Option<Arc<dyn Method>> {
-    let id = match state {
-        LoginState::Pending { method, .. } => method.as_str(),
-        _ => input
-            .get("method")
-            .map(String::as_str)
-            .unwrap_or(crate::methods::password::ID),
-    };
-    t.methods().get(id).cloned()
+    match state {
+        LoginState::Pending { method, .. } => t.methods().get(method).cloned(),
+        _ => match input.get("method") {
+            Some(id) => t.methods().get(id).cloned(),
+            None => t.methods().first().cloned(),
+        },
+    }
 }
 
 /// The one answer to every failed sign-in (the guard counted the attempt before it was checked).

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_model::IdentityId;
-use tessera_model::event::{NewEvent, identity_subject};
 use tessera_model::flow::{Flow, UiMessage};
 use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::IdentityState;
@@ -13,12 +12,10 @@ use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 
 use super::codes::mail_vars;
-use super::registration::{check_new_password, code_error};
+use super::registration::code_error;
 use super::state::{Awaits, JourneyState};
-use super::{
-    FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay, types,
-};
-use crate::{Caller, Result, Tessera};
+use super::{FlowContext, FlowInput, Step, field, invalid_email, nodes, raw_field, required, stay};
+use crate::{Result, Tessera};
 
 /// Where a recovery is (see [`super::state`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,7 +264,7 @@ async fn submit_password(
         return stay("missing_field");
     };
     let local = email.split('@').next().unwrap_or_default().to_owned();
-    if check_new_password(t, tenant, flow, "password", password, &[&email, &local])
+    if crate::methods::password::check_new(t, tenant, flow, "password", password, &[&email, &local])
         .await?
         .is_none()
     {
@@ -279,7 +276,7 @@ async fn submit_password(
         voided(flow, &email);
         return Ok((Step::Advance, None));
     }
-    set_password(
+    crate::methods::password::set(
         t,
         &mut tx,
         tenant,
@@ -300,55 +297,4 @@ async fn submit_password(
     )];
     flow.ui.messages = Vec::new();
     Ok((Step::Finish, Some(tx)))
-}
-
-/// Sets a new password, signs out sessions (all but `keep`), which voids every pending code and link of
-/// the identity (recovery, verification, email change: REC-02), and tells the customer at every verified
-/// address.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn set_password(
-    t: &Tessera,
-    tx: &mut Tx,
-    tenant: &Tenant,
-    identity: IdentityId,
-    hash: &str,
-    keep: Option<uuid::Uuid>,
-    via: &str,
-    locale: Option<&str>,
-) -> Result<()> {
-    let now = t.now();
-    crate::methods::password::store(tx, tenant.id, identity, hash, now).await?;
-    let signed_out = t
-        .revoke_sessions_of(tx, tenant.id, identity, keep, "password_changed")
-        .await?;
-    let ev = NewEvent::new(
-        tenant.id,
-        types::PASSWORD_CHANGED,
-        identity_subject(identity),
-        json!({"identity_id": identity, "via": via, "sessions_revoked": signed_out}),
-    );
-    t.record(tx, &Caller::system(), ev, None).await?;
-    if let Some(i) = tessera_store::identities::get(tx, tenant.id, identity).await? {
-        for addr in i
-            .identifiers
-            .iter()
-            .filter(|x| x.kind == IdentifierKind::Email && x.verified)
-        {
-            let vars = mail_vars(
-                &tenant.name,
-                &addr.value,
-                json!({"link": t.public_url(&tenant.slug, "/recovery")}),
-            );
-            t.queue_mail(
-                tx,
-                tenant.id,
-                &addr.value,
-                "password_changed_notice",
-                locale,
-                vars,
-            )
-            .await?;
-        }
-    }
-    Ok(())
 }

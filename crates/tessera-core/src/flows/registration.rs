@@ -17,9 +17,6 @@ use tessera_model::event::{NewEvent, identity_subject, types as ev_types};
 use tessera_model::flow::{Flow, UiMessage};
 use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::{Identifier, Identity, IdentityState};
-use tessera_model::password_policy::{
-    self, Advice, Blocklist, PasswordContext, PasswordPolicy, Strength,
-};
 use tessera_model::policy::PolicyDocument;
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
@@ -548,86 +545,6 @@ async fn wipe_unproven_claimant(
     t.record(tx, &Caller::system(), ev, None).await
 }
 
-/// Checks a new password against the policy, the blocklist and the context. A refusal attaches its
-/// reasons to `field_name`, followed by the strength estimate's hints as info messages, so the person
-/// learns what a better password looks like, not only that this one is refused. Returns the advisory
-/// strength of an accepted password (`None` when refused) so the caller may mention the hints even then;
-/// strength never refuses anything.
-pub(crate) async fn check_new_password(
-    t: &Tessera,
-    tenant: &Tenant,
-    flow: &mut Flow,
-    field_name: &str,
-    password: &str,
-    context: &[&str],
-) -> Result<Option<Strength>> {
-    let policy = PasswordPolicy::default();
-    let mut words: Vec<&str> = context.to_vec();
-    words.push(&tenant.name);
-    words.push(&tenant.slug);
-    words.push("tessera");
-    let ctx = PasswordContext {
-        has_second_factor: false,
-        context_words: words,
-    };
-    let strength = match password_policy::check(&policy, password, &ctx, Blocklist::shipped()) {
-        Ok(strength) => strength,
-        Err(problems) => {
-            let mut too_short = false;
-            let mut too_long = false;
-            for p in problems {
-                let (id, text) = match p.code {
-                    "too_short" => ("error-password-too-short", p.message.as_str()),
-                    "too_long" => ("error-password-too-long", p.message.as_str()),
-                    "common" => ("error-password-common", p.message.as_str()),
-                    _ => ("error-password-contains-context", p.message.as_str()),
-                };
-                too_short |= p.code == "too_short";
-                too_long |= p.code == "too_long";
-                let msg = UiMessage::error(id, text)
-                    .arg("min", policy.min_length)
-                    .arg("max", policy.max_length);
-                flow.ui.field_error(field_name, msg);
-            }
-            // Over-long input is not worth estimating (and "make it longer" would be wrong); a
-            // too-short one already says how long to make it.
-            if !too_long {
-                let strength = password_policy::estimate(password, Blocklist::shipped());
-                let skip = too_short.then_some(Advice::Longer);
-                attach_advice(flow, field_name, &strength, skip);
-            }
-            return Ok(None);
-        }
-    };
-    if let Some(check) = &t.breach_check() {
-        match check.is_breached(password).await {
-            Ok(true) => {
-                flow.ui.field_error(
-                    field_name,
-                    UiMessage::error(
-                        "error-password-breached",
-                        "This password appeared in a data breach. Please choose another.",
-                    ),
-                );
-                attach_advice(flow, field_name, &strength, None);
-                return Ok(None);
-            }
-            Ok(false) => {}
-            // Advisory check: an outage does not block sign-up; the shipped blocklist still applied.
-            Err(e) => tracing::warn!(error = %e, "breached-password check unavailable"),
-        }
-    }
-    Ok(Some(strength))
-}
-
-/// The estimator's hints as info messages on `field_name` (or the form when there is no such field).
-fn attach_advice(flow: &mut Flow, field_name: &str, strength: &Strength, skip: Option<Advice>) {
-    for advice in strength.feedback.iter().filter(|a| Some(**a) != skip) {
-        flow.ui
-            .field_error(field_name, UiMessage::info(advice.id(), advice.text()));
-    }
-}
-
 /// The details step: reached only through [`proven`], so `email` is proven.
 async fn submit_details(
     t: &Tessera,
@@ -662,9 +579,16 @@ async fn submit_details(
             .filter(|_| n.node_type != tessera_model::flow::NodeType::Checkbox)
             .or(n.value.take());
     }
-    let password_ok = check_new_password(t, tenant, flow, "password", password, &[&email, &local])
-        .await?
-        .is_some();
+    let password_ok = crate::methods::password::check_new(
+        t,
+        tenant,
+        flow,
+        "password",
+        password,
+        &[&email, &local],
+    )
+    .await?
+    .is_some();
     let mut values = match values {
         Ok(v) => v,
         Err(problems) => {

@@ -15,12 +15,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::codes::{CodeRefusal, UNDO_TTL, mail_vars};
-use super::recovery::set_password;
-use super::registration::check_new_password;
 use super::state::JourneyState;
 use super::{
-    FlowContext, FlowInput, RECENT_LOGIN, Step, field, invalid_email, nodes, raw_field, required,
-    types,
+    FlowContext, FlowInput, RECENT_LOGIN, Step, field, invalid_email, nodes, required, types,
 };
 use crate::sessions::ActiveSession;
 use crate::{Caller, CoreError, Result, Tessera};
@@ -136,15 +133,11 @@ async fn render(
             "Verify",
         ));
     }
-    ui.push(nodes::password("password", "current_password", false));
-    ui.push(nodes::password("password", "new_password", true));
-    ui.push(nodes::button(
-        "password",
-        "method",
-        "password",
-        "button-save",
-        "Save",
-    ));
+    // Each offered sign-in method manages its own credential here.
+    let policy = t.effective_policy_doc(tenant.id).await?;
+    for m in t.methods().offered(&policy.authentication) {
+        ui.extend(m.settings_nodes());
+    }
     ui.push(nodes::button(
         "sign_out",
         "method",
@@ -201,8 +194,24 @@ fn recent(t: &Tessera, s: &ActiveSession) -> bool {
     t.now() - s.session.authenticated_at <= RECENT_LOGIN
 }
 
-/// The methods that change how the account is proven or reached, and so need a recent sign-in (SES-08).
-const SENSITIVE: [&str; 2] = ["password", "email"];
+/// The sign-in method the tenant offers under this id, if any: only those manage credentials here.
+pub(crate) async fn offered_method(
+    t: &Tessera,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Option<std::sync::Arc<dyn crate::methods::Method>>> {
+    let policy = t.effective_policy_doc(tenant.id).await?;
+    Ok(t.methods()
+        .offered(&policy.authentication)
+        .find(|m| m.id() == id)
+        .cloned())
+}
+
+/// Whether a settings submission changes how the account is proven or reached, and so needs a recent
+/// sign-in (SES-08): the email, and any sign-in method's credential.
+fn sensitive(t: &Tessera, method: &str) -> bool {
+    method == "email" || t.methods().get(method).is_some()
+}
 
 /// Refuses a sensitive settings change from a session whose sign-in is older than [`RECENT_LOGIN`]
 /// (SES-08), before the guard counts anything or the step runs: the refusal changes nothing and says
@@ -213,10 +222,7 @@ pub(crate) async fn require_recent(
     flow: &Flow,
     input: &FlowInput,
 ) -> Result<()> {
-    if !input
-        .get("method")
-        .is_some_and(|m| SENSITIVE.contains(&m.as_str()))
-        || input.contains_key("revoke_session")
+    if !input.get("method").is_some_and(|m| sensitive(t, m)) || input.contains_key("revoke_session")
     {
         return Ok(());
     }
@@ -287,16 +293,33 @@ pub(crate) async fn submit(
             )
         }
         ("profile", None) => profile(t, tenant, flow, &session, input).await?,
-        ("password", None) => password(t, tenant, flow, &session, input).await?,
         ("email", None) => email(t, ctx, tenant, flow, &session, input).await?,
         ("confirm_email", None) => confirm_email(t, tenant, flow, &session, input).await?,
-        _ => (
-            Step::Stay {
-                reason: "unknown_method",
-            },
-            None,
-            None,
-        ),
+        (m, None) => match offered_method(t, tenant, m).await? {
+            Some(method) => {
+                ensure_recent(t, &tenant.slug, &session)?;
+                let change = crate::methods::SettingsChange {
+                    t,
+                    tenant,
+                    flow,
+                    session: &session,
+                    input,
+                };
+                match method.settings_change(change).await? {
+                    (crate::methods::Changed::Saved, tx) => (Step::Saved, tx, None),
+                    (crate::methods::Changed::Unchanged(reason), tx) => {
+                        (Step::Stay { reason }, tx, None)
+                    }
+                }
+            }
+            None => (
+                Step::Stay {
+                    reason: "unknown_method",
+                },
+                None,
+                None,
+            ),
+        },
     };
     // Re-render from the current account; messages a step attached to a field go back on the fresh field
     // of the same name (a refused new password keeps its reasons and hints beside it), or to the form
@@ -438,90 +461,6 @@ async fn save(t: &Tessera, tx: &mut Tx, identity: &mut Identity) -> Result<()> {
         });
     }
     Ok(())
-}
-
-async fn password(
-    t: &Tessera,
-    tenant: &Tenant,
-    flow: &mut Flow,
-    session: &ActiveSession,
-    input: &FlowInput,
-) -> Result<Outcome> {
-    ensure_recent(t, &tenant.slug, session)?;
-    let (Some(current), Some(new)) = (
-        raw_field(input, "current_password"),
-        raw_field(input, "new_password"),
-    ) else {
-        flow.ui.messages.push(required());
-        return unchanged("missing_field");
-    };
-    let id = session.session.identity_id;
-    let phc = crate::methods::password::current(t, id).await?;
-    let mut conn = t.db().conn().await?;
-    let identity = tessera_store::identities::get(&mut conn, tenant.id, id)
-        .await?
-        .ok_or(CoreError::Unauthenticated)?;
-    drop(conn);
-    let ok = match &phc {
-        Some(p) => t.passwords().verify(current, p).await?.matches,
-        None => {
-            t.passwords().verify_against_dummy(current).await?;
-            false
-        }
-    };
-    if !ok {
-        flow.ui.messages.push(UiMessage::error(
-            "error-invalid-credentials",
-            "The current password is wrong.",
-        ));
-        return unchanged("invalid_credentials");
-    }
-    let words: Vec<String> = identity
-        .identifiers
-        .iter()
-        .map(|i| i.value.clone())
-        .chain(
-            identity
-                .identifiers
-                .iter()
-                .filter_map(|i| i.value.split('@').next().map(str::to_owned)),
-        )
-        .collect();
-    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-    let Some(strength) = check_new_password(t, tenant, flow, "new_password", new, &refs).await?
-    else {
-        return unchanged("weak_password");
-    };
-    let hash = t.passwords().hash(new).await?;
-    let mut tx = t.db().begin().await?;
-    set_password(
-        t,
-        &mut tx,
-        tenant,
-        id,
-        &hash,
-        Some(session.session.id),
-        "settings",
-        flow.locale.as_deref(),
-    )
-    .await?;
-    flow.ui.messages.push(UiMessage::success(
-        "success-password-changed",
-        "Your password was changed.",
-    ));
-    // Accepted is accepted; a weak one only earns a note with the hints, after the confirmation.
-    if strength.is_weak() && !strength.feedback.is_empty() {
-        flow.ui.messages.push(UiMessage::info(
-            "info-password-weak",
-            "Your new password is saved, but it may be easy to guess.",
-        ));
-        for advice in &strength.feedback {
-            flow.ui
-                .messages
-                .push(UiMessage::info(advice.id(), advice.text()));
-        }
-    }
-    Ok((Step::Saved, Some(tx), None))
 }
 
 async fn email(

@@ -101,6 +101,24 @@ pub enum Verdict {
     },
 }
 
+/// What a method needs to change its credential from the settings page of a signed-in customer (whose
+/// session the engine has checked, and found recent enough: SES-08).
+pub struct SettingsChange<'a> {
+    pub t: &'a Tessera,
+    pub tenant: &'a Tenant,
+    pub flow: &'a mut Flow,
+    pub session: &'a crate::sessions::ActiveSession,
+    pub input: &'a FlowInput,
+}
+
+/// What a settings change came to. Messages and field errors are on the flow's UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Saved,
+    /// Nothing changed; the reason goes to `flow.failed`.
+    Unchanged(&'static str),
+}
+
 /// One way of proving who you are.
 pub trait Method: Send + Sync + std::fmt::Debug {
     /// The stable id: the policy's name for it, the UI group of its nodes, the `method` value of its
@@ -130,6 +148,27 @@ pub trait Method: Send + Sync + std::fmt::Debug {
     /// Checks a sign-in submission. Expensive work happens before the returned transaction (if any)
     /// opens; what the method writes (a rehash, a code's attempt) commits with the step.
     fn sign_in<'a>(&'a self, s: SignIn<'a>) -> MethodFuture<'a, (Verdict, Option<Tx>)>;
+
+    /// The nodes it adds to the settings page (to set up or change its credential); none by default.
+    fn settings_nodes(&self) -> Vec<UiNode> {
+        Vec::new()
+    }
+    /// What the guard counts for a settings submission to it (a current password checked first).
+    fn settings_charge(&self, _identity: IdentityId, _input: &FlowInput) -> Charge {
+        Charge::Nothing
+    }
+    /// Whether a settings submission makes it hash a new secret: charged to the client's hashing quota
+    /// (RL-06) whatever the step answers.
+    fn settings_hashes(&self, _input: &FlowInput) -> bool {
+        false
+    }
+    /// Changes its credential from the settings page.
+    fn settings_change<'a>(
+        &'a self,
+        _s: SettingsChange<'a>,
+    ) -> MethodFuture<'a, (Changed, Option<Tx>)> {
+        Box::pin(async { Ok((Changed::Unchanged("unknown_method"), None)) })
+    }
 }
 
 /// The methods a deployment knows, by id.
@@ -153,6 +192,11 @@ impl Methods {
     pub fn register(&mut self, method: Arc<dyn Method>) {
         self.all.retain(|m| m.id() != method.id());
         self.all.push(method);
+    }
+
+    /// The first method: what a sign-in submission naming none is for (the password, built in).
+    pub fn first(&self) -> Option<&Arc<dyn Method>> {
+        self.all.first()
     }
 
     /// The method with this id.

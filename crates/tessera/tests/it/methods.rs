@@ -370,6 +370,37 @@ async fn methods_a_method_the_policy_does_not_offer_is_refused(engine: Engine) {
     );
 }
 
+async fn methods_the_settings_page_manages_the_credentials_of_the_offered_methods_only(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let token = sign_up(&s, "ada@example.com", json!({})).await;
+    let settings = crate::flows::start_as(&s, "settings", json!({}), Some(&token)).await;
+    assert!(
+        node(&settings, "new_password").is_some(),
+        "the password is offered: {settings}"
+    );
+    // A tenant that signs customers in by emailed code only has no password to manage.
+    let r = set_policy(&s, json!({"methods": ["email_code"]})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let settings = crate::flows::start_as(&s, "settings", json!({}), Some(&token)).await;
+    assert!(node(&settings, "new_password").is_none(), "{settings}");
+    let r = crate::flows::submit_as(
+        &s,
+        &settings,
+        json!({"method": "password", "current_password": PASSWORD, "new_password": "another horse battery staple 43"}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Nothing changed: the old password still signs in once the tenant offers it again.
+    set_policy(&s, json!({"methods": ["password"]})).await;
+    let r = crate::flows::sign_in(&s, "ada@example.com", PASSWORD).await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+}
+
 engine_tests!(
     methods_a_method_no_journey_knows_becomes_the_second_factor_of_an_aal2_sign_in,
     methods_one_factor_signs_in_at_aal1_and_records_its_method,
@@ -377,4 +408,5 @@ engine_tests!(
     methods_an_emailed_code_signs_in_without_the_password,
     rl_05_an_emailed_sign_in_code_for_an_unknown_address_looks_the_same_and_never_signs_in,
     methods_a_method_the_policy_does_not_offer_is_refused,
+    methods_the_settings_page_manages_the_credentials_of_the_offered_methods_only,
 );
