@@ -47,6 +47,7 @@ browser_tests!(
     the_pages_work_without_javascript_and_label_every_input => the_pages_work_without_javascript_and_label_every_input_in_chromium,
     a_sign_in_error_is_tied_to_its_field_and_announced => a_sign_in_error_is_tied_to_its_field_and_announced_in_chromium,
     the_sign_in_page_cannot_be_framed => the_sign_in_page_cannot_be_framed_in_chromium,
+    an_emailed_code_signs_in_through_the_hosted_page => an_emailed_code_signs_in_through_the_hosted_page_in_chromium,
 );
 
 /// A headless Chromium with its own profile. Dropping it (a failed test) kills the browser and removes
@@ -406,6 +407,34 @@ async fn sign_up_verify_sign_in_sign_out_recover_and_sign_in_again_in_chromium()
     assert!(exists(&page, "input[name=password]").await);
     assert_eq!(status(&page).await, 400);
 
+    chrome.close().await;
+    s.stop().await;
+}
+
+/// A tenant that offers the emailed sign-in code: the customer types the address, leaves the password
+/// empty (the secondary button skips the form's required fields), and signs in with the mailed code.
+async fn an_emailed_code_signs_in_through_the_hosted_page_in_chromium() {
+    let Some(chrome) = chrome().await else { return };
+    let s = TestServer::start(Engine::Sqlite).await.unwrap();
+    let email = "code.browser@example.com";
+    crate::flows::sign_up(&s, email, serde_json::json!({})).await;
+    let r = s
+        .put(
+            "/admin/v1/tenants/default/policy",
+            serde_json::json!({"document": {"authentication": {"methods": ["password", "email_code"]}}, "reason": "codes"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let before = mails_to(&s.mailbox().await, email);
+    let page = chrome.page(&format!("{}/t/default/login", s.public)).await;
+    fill(&page, "input[name=identifier]", email).await;
+    click_and_wait(&page, "button[name=method][value=email_code]").await;
+    let body = text(&page).await;
+    assert!(body.contains("Check your email"), "{body}");
+    let code = new_code(&s, email, before, "sign_in_code").await;
+    fill(&page, "input[name=code]", &code).await;
+    click_and_wait(&page, "button[name=method][value=email_code]").await;
+    assert_on_settings(&page, email).await;
     chrome.close().await;
     s.stop().await;
 }
