@@ -209,14 +209,7 @@ impl TestServer {
         engine: Engine,
         adjust: impl FnOnce(&mut HashMap<String, String>),
     ) -> Option<TestServer> {
-        let db = TestDb::new(engine).await?;
-        let key = tessera_crypto::BearerSecret::generate("tsk_")
-            .unwrap()
-            .expose()
-            .to_owned();
-        let mut env = server_env(&db, &key);
-        adjust(&mut env);
-        let config = config_from(&env, db.dir.path());
+        let (db, config, key) = Self::prepare(engine, adjust).await?;
         Some(Self::start_on(db, config, key).await)
     }
 
@@ -233,14 +226,24 @@ impl TestServer {
         engine: Engine,
         method: Arc<dyn tessera_core::methods::Method>,
     ) -> Option<TestServer> {
+        let (db, config, key) = Self::prepare(engine, |_| {}).await?;
+        Some(Self::start_on_inner(db, config, key, true, vec![method]).await)
+    }
+
+    /// A fresh database, a configuration adjusted by `adjust`, and an owner key.
+    async fn prepare(
+        engine: Engine,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Option<(TestDb, Config, String)> {
         let db = TestDb::new(engine).await?;
         let key = tessera_crypto::BearerSecret::generate("tsk_")
             .unwrap()
             .expose()
             .to_owned();
-        let env = server_env(&db, &key);
+        let mut env = server_env(&db, &key);
+        adjust(&mut env);
         let config = config_from(&env, db.dir.path());
-        Some(Self::start_on_inner(db, config, key, true, vec![method]).await)
+        Some((db, config, key))
     }
 
     /// Starts a production-mode server with no SMTP at all (no capture): for tests about a node that
@@ -249,15 +252,11 @@ impl TestServer {
         engine: Engine,
         adjust: impl FnOnce(&mut HashMap<String, String>),
     ) -> Option<TestServer> {
-        let db = TestDb::new(engine).await?;
-        let key = tessera_crypto::BearerSecret::generate("tsk_")
-            .unwrap()
-            .expose()
-            .to_owned();
-        let mut env = server_env(&db, &key);
-        adjust(&mut env);
-        env.remove("TESSERA_SMTP_URL");
-        let config = config_from(&env, db.dir.path());
+        let (db, config, key) = Self::prepare(engine, |env| {
+            adjust(env);
+            env.remove("TESSERA_SMTP_URL");
+        })
+        .await?;
         Some(Self::start_on_inner(db, config, key, false, Vec::new()).await)
     }
 

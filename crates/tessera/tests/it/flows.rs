@@ -1330,7 +1330,8 @@ fn cookie_browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn session_ips(s: &TestServer, token: &str) -> Vec<(bool, String)> {
+/// The signed-in customer's live sessions, as the customer API lists them.
+pub(crate) async fn my_sessions(s: &TestServer, token: &str) -> Vec<Value> {
     let r = Resp::from(
         s.http
             .get(format!("{}/t/default/api/sessions", s.public))
@@ -1341,9 +1342,12 @@ async fn session_ips(s: &TestServer, token: &str) -> Vec<(bool, String)> {
     )
     .await;
     assert_eq!(r.status, 200, "{r:?}");
-    r.json
-        .as_array()
-        .unwrap()
+    r.json.as_array().unwrap().clone()
+}
+
+async fn session_ips(s: &TestServer, token: &str) -> Vec<(bool, String)> {
+    my_sessions(s, token)
+        .await
         .iter()
         .map(|v| {
             (

@@ -97,23 +97,11 @@ fn node_names(flow: &Value) -> Vec<String> {
 
 /// The signed-in session as its owner sees it.
 async fn my_session(s: &TestServer, token: &str) -> Value {
-    let r = Resp::from(
-        s.http
-            .get(format!("{}/t/default/api/sessions", s.public))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json
-        .as_array()
-        .unwrap()
-        .iter()
+    crate::flows::my_sessions(s, token)
+        .await
+        .into_iter()
         .find(|x| x["current"] == true)
-        .cloned()
-        .unwrap_or_else(|| panic!("no current session in {r:?}"))
+        .expect("the current session is listed")
 }
 
 async fn methods_a_method_no_journey_knows_becomes_the_second_factor_of_an_aal2_sign_in(
