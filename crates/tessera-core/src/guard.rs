@@ -185,14 +185,9 @@ enum Counted {
 
 /// Whether a submission carries a new password to hash (sign-up, recovery, the settings change): each
 /// costs argon2id whatever the step answers, so each is charged to the client's quota (RL-06).
-fn hashes_a_new_password(t: &Tessera, flow: &Flow, input: &FlowInput) -> bool {
+fn hashes_a_new_password(flow: &Flow, input: &FlowInput) -> bool {
     match flow.kind {
-        // What the sign-in method whose credential changes says.
-        FlowKind::Settings => input
-            .get("method")
-            .and_then(|m| t.methods().get(m))
-            .is_some_and(|m| m.settings_hashes(input)),
-        FlowKind::Login => false,
+        FlowKind::Settings | FlowKind::Login => false,
         _ => awaits(flow) == Awaits::NewPassword && raw_field(input, "password").is_some(),
     }
 }
@@ -313,13 +308,13 @@ impl Tessera {
         let code = field(input, "code").is_some();
         let email = match (flow.kind, flow.state.as_str()) {
             (FlowKind::Login, _) => {
-                let charge = crate::flows::login::charge(self, flow, input);
+                let charge = crate::flows::login::charge(self, flow, input).await?;
                 return self.method_attempt(flow, charge).await;
             }
             (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
             // What the journey's typed state waits for (an unreadable one: nothing, and the step stays).
             _ => match awaits(flow) {
-                Awaits::NewPassword if hashes_a_new_password(self, flow, input) => {
+                Awaits::NewPassword if hashes_a_new_password(flow, input) => {
                     return Ok(Attempt::Hash);
                 }
                 Awaits::Address => email_field.map(|e| (e, Counted::Mails)),
@@ -338,6 +333,17 @@ impl Tessera {
         Ok(match counted {
             c @ (Counted::Codes | Counted::Passwords) => Attempt::Guess(vec![account], c),
             Counted::Mails => Attempt::Mail(vec![account]),
+        })
+    }
+
+    /// Whether a settings submission makes an offered sign-in method hash a new secret (RL-06).
+    async fn settings_hashes(&self, flow: &Flow, input: &FlowInput) -> Result<bool> {
+        Ok(match input.get("method") {
+            Some(m) => self
+                .offered_method(flow.tenant_id, m)
+                .await?
+                .is_some_and(|m| m.settings_hashes(input)),
+            None => false,
         })
     }
 
@@ -379,7 +385,10 @@ impl Tessera {
     ) -> Result<Attempt> {
         let method = input.get("method").map(String::as_str);
         // A sign-in method's credential change: what the method says it checks.
-        let credential = method.and_then(|m| self.methods().get(m)).cloned();
+        let credential = match method {
+            Some(m) => self.offered_method(flow.tenant_id, m).await?,
+            None => None,
+        };
         let guess = match method {
             Some("confirm_email") => field(input, "code").is_some(),
             Some("email") => false,
@@ -586,7 +595,7 @@ impl Tessera {
         };
         // A settings change of password also hashes the new one: the client's quota counts it, and no
         // success gives it back (red team round 3, N1).
-        if flow.kind == FlowKind::Settings && hashes_a_new_password(self, flow, input) {
+        if flow.kind == FlowKind::Settings && self.settings_hashes(flow, input).await? {
             charges.extend(self.hash_charges(ctx));
         }
         self.reserve(charges).await

@@ -89,7 +89,7 @@ impl Tessera {
         tx: &mut Tx,
         tenant: TenantId,
         identity: IdentityId,
-        proven: &[String],
+        proven: &[crate::methods::Proof],
         policy: &SessionPolicy,
         client: &ClientInfo,
     ) -> Result<String> {
@@ -98,7 +98,7 @@ impl Tessera {
         let methods = self.methods();
         let used: Vec<&dyn crate::methods::Method> = proven
             .iter()
-            .filter_map(|id| methods.get(id))
+            .filter_map(|p| methods.get(&p.method))
             .map(|m| m.as_ref())
             .collect();
         if used.len() != proven.len() || used.is_empty() {
@@ -121,9 +121,10 @@ impl Tessera {
             identity_id: identity,
             aal: crate::methods::aal(used.iter().copied()),
             amr,
-            factors: proven.iter().map(|id| (id.clone(), now)).collect(),
+            factors: proven.iter().map(|p| (p.method.clone(), p.at)).collect(),
             created_at: now,
-            authenticated_at: now,
+            // The sign-in is as recent as its earliest factor (SES-08 measures from it).
+            authenticated_at: proven.iter().map(|p| p.at).min().unwrap_or(now),
             last_seen_at: now,
             idle_expires_at: now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes)),
             expires_at: now + time::Duration::hours(i64::from(policy.absolute_lifetime_hours)),

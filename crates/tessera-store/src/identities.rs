@@ -183,6 +183,8 @@ pub async fn by_identifier(
 pub struct SignInCandidate {
     pub identity: IdentityId,
     pub state: IdentityState,
+    /// Whether the identifier's holder proved control of it.
+    pub verified: bool,
     pub credential: Option<(CredentialId, String)>,
 }
 
@@ -199,7 +201,7 @@ pub async fn sign_in_candidate(
     // SQLite's planner (no statistics) walked the covering `identities_by_state` index over the whole
     // tenant, so a hit cost time growing with the tenant while a miss did not, which the benchmark's
     // enumeration timing showed. The tenant is checked on the row instead.
-    let sql = "SELECT x.identity_id, i.tenant_id AS identity_tenant, i.state, c.id AS credential_id, c.data \
+    let sql = "SELECT x.identity_id, x.verified, i.tenant_id AS identity_tenant, i.state, c.id AS credential_id, c.data \
                FROM identifiers x \
                JOIN identities i ON i.id = x.identity_id \
                LEFT JOIN credentials c ON c.identity_id = x.identity_id AND c.kind = $4 AND c.handle = '' \
@@ -220,6 +222,7 @@ pub async fn sign_in_candidate(
             Ok(SignInCandidate {
                 identity: IdentityId(r.uuid("identity_id")?),
                 state: parse_text("state", &r.text("state")?, IdentityState::parse)?,
+                verified: r.flag("verified")?,
                 credential: match r.opt_text("data")? {
                     Some(data) => Some((CredentialId(r.uuid("credential_id")?), data)),
                     None => None,

@@ -20,7 +20,7 @@ use tessera_store::Tx;
 
 use super::state::JourneyState;
 use super::{FlowContext, FlowInput, Step, nodes, required, stay, types};
-use crate::methods::{Charge, Method, SignIn, Verdict};
+use crate::methods::{Charge, Method, Proof, SignIn, Verdict};
 use crate::{Caller, CoreError, Result, Tessera};
 
 /// Where a sign-in stands: a journey state (see [`super::state`]).
@@ -33,18 +33,18 @@ pub(crate) enum LoginState {
     Pending {
         method: String,
         identity: Option<IdentityId>,
-        proven: Vec<String>,
+        proven: Vec<Proof>,
         data: Value,
     },
     /// Methods proved `identity`, short of the requested assurance: one more, of another kind.
     SecondFactor {
         identity: IdentityId,
-        proven: Vec<String>,
+        proven: Vec<Proof>,
     },
     /// The methods are done; the client needs more of the profile first.
     Profile {
         identity: IdentityId,
-        proven: Vec<String>,
+        proven: Vec<Proof>,
         missing: Vec<(String, String)>,
     },
 }
@@ -64,7 +64,7 @@ impl super::state::JourneyState for LoginState {
 
 impl LoginState {
     /// The identity proved so far and the methods that proved it.
-    fn proven(&self) -> (Option<IdentityId>, &[String]) {
+    fn proven(&self) -> (Option<IdentityId>, &[Proof]) {
         match self {
             LoginState::ChooseMethod => (None, &[]),
             LoginState::Pending {
@@ -83,10 +83,13 @@ impl LoginState {
 fn next_methods(
     t: &Tessera,
     policy: &tessera_model::policy::PolicyDocument,
-    proven: &[String],
+    proven: &[Proof],
 ) -> Vec<Arc<dyn Method>> {
     let methods = t.methods();
-    let used: Vec<&Arc<dyn Method>> = proven.iter().filter_map(|p| methods.get(p)).collect();
+    let used: Vec<&Arc<dyn Method>> = proven
+        .iter()
+        .filter_map(|p| methods.get(&p.method))
+        .collect();
     methods
         .offered(&policy.authentication)
         .filter(|m| {
@@ -132,33 +135,43 @@ pub(crate) async fn init(
     Ok(())
 }
 
-/// What the guard counts for a sign-in submission: what the chosen method says it checks or sends.
-pub(crate) fn charge(t: &Tessera, flow: &Flow, input: &FlowInput) -> Charge {
+/// What the guard counts for a sign-in submission: what the chosen method says it checks or sends. A
+/// method the tenant does not offer is counted as nothing, as the step will refuse it unchecked.
+pub(crate) async fn charge(t: &Tessera, flow: &Flow, input: &FlowInput) -> Result<Charge> {
     let Ok(state) = LoginState::of(flow) else {
-        return Charge::Nothing;
+        return Ok(Charge::Nothing);
     };
     let (identity, pending) = match &state {
         LoginState::ChooseMethod => (None, None),
         LoginState::Pending { identity, data, .. } => (*identity, Some(data)),
         LoginState::SecondFactor { identity, .. } => (Some(*identity), None),
-        LoginState::Profile { .. } => return Charge::Nothing,
+        LoginState::Profile { .. } => return Ok(Charge::Nothing),
     };
-    match chosen(t, &state, input) {
+    Ok(match chosen(t, flow, &state, input).await? {
         Some(m) => m.charge(identity, pending, input),
         None => Charge::Nothing,
-    }
+    })
 }
 
-/// The method a submission is for: the pending one, or the `method` field (without one, the
+/// The offered method a submission is for: the pending one, or the `method` field (without one, the
 /// deployment's first method: apps written before methods were plug-ins send none).
-fn chosen(t: &Tessera, state: &LoginState, input: &FlowInput) -> Option<Arc<dyn Method>> {
-    match state {
-        LoginState::Pending { method, .. } => t.methods().get(method).cloned(),
+async fn chosen(
+    t: &Tessera,
+    flow: &Flow,
+    state: &LoginState,
+    input: &FlowInput,
+) -> Result<Option<Arc<dyn Method>>> {
+    let id = match state {
+        LoginState::Pending { method, .. } => method.as_str(),
         _ => match input.get("method") {
-            Some(id) => t.methods().get(id).cloned(),
-            None => t.methods().first().cloned(),
+            Some(id) => id.as_str(),
+            None => match t.methods().first() {
+                Some(m) => m.id(),
+                None => return Ok(None),
+            },
         },
-    }
+    };
+    t.offered_method(flow.tenant_id, id).await
 }
 
 /// The one answer to every failed sign-in (the guard counted the attempt before it was checked).
@@ -191,7 +204,7 @@ pub(crate) async fn submit(
     let (identity, proven) = state.proven();
     let proven = proven.to_vec();
     let allowed = next_methods(t, &policy, &proven);
-    let method = match chosen(t, &state, input) {
+    let method = match chosen(t, flow, &state, input).await? {
         // A pending method goes on; otherwise only what this step offers may be used.
         Some(m)
             if matches!(state, LoginState::Pending { .. })
@@ -274,7 +287,10 @@ pub(crate) async fn submit(
                 ));
             }
             let mut proven = proven;
-            proven.push(method.id().into());
+            proven.push(Proof {
+                method: method.id().into(),
+                at: t.now(),
+            });
             proceed(t, tenant, flow, who, proven, tx).await
         }
     }
@@ -287,7 +303,7 @@ async fn proceed(
     tenant: &Tenant,
     flow: &mut Flow,
     identity: IdentityId,
-    proven: Vec<String>,
+    proven: Vec<Proof>,
     tx: Option<Tx>,
 ) -> Result<(Step, Option<Tx>)> {
     flow.identity_id = Some(identity);
@@ -295,7 +311,7 @@ async fn proceed(
     let reached = crate::methods::aal(
         proven
             .iter()
-            .filter_map(|p| methods.get(p))
+            .filter_map(|p| methods.get(&p.method))
             .map(|m| m.as_ref()),
     );
     if reached < flow.requested_aal {
@@ -347,11 +363,54 @@ async fn proceed(
             return Ok((Step::Advance, tx));
         }
     }
+    if proven.len() > 1 && !still_proven(t, tenant, identity, &proven).await? {
+        return Ok((start_over(t, tenant, flow).await?, tx));
+    }
     let tx = match tx {
         Some(tx) => tx,
         None => t.db().begin().await?,
     };
     Ok((Step::SignIn { identity, proven }, Some(tx)))
+}
+
+/// Whether the account is still as it was when the earliest of `proven` was proven: active, not changed
+/// since (a suspension, a reactivation, an admin's edit), and no credential set or changed since (a
+/// password reset). A sign-in finished in a later step (a second factor, the profile) signs in on proofs
+/// made earlier, and a flow parked between the two must not outlive what the owner did meanwhile
+/// (REC-07, SES-06).
+async fn still_proven(
+    t: &Tessera,
+    tenant: &Tenant,
+    identity: IdentityId,
+    proven: &[Proof],
+) -> Result<bool> {
+    let Some(earliest) = proven.iter().map(|p| p.at).min() else {
+        return Ok(false);
+    };
+    let mut conn = t.db().conn().await?;
+    let Some(found) = tessera_store::identities::get(&mut conn, tenant.id, identity).await? else {
+        return Ok(false);
+    };
+    let credentials = tessera_store::credentials::of_identity(&mut conn, identity).await?;
+    Ok(
+        found.state == tessera_model::identity::IdentityState::Active
+            && found.updated_at <= earliest
+            && credentials.iter().all(|c| c.updated_at <= earliest),
+    )
+}
+
+/// The account changed while the sign-in waited for a later step: it starts again from the first method,
+/// and says why.
+async fn start_over(t: &Tessera, tenant: &Tenant, flow: &mut Flow) -> Result<Step> {
+    init(t, tenant, flow, None).await?;
+    flow.identity_id = None;
+    flow.ui.messages = vec![UiMessage::error(
+        "error-sign-in-again",
+        "Your account changed while you were signing in. Please sign in again.",
+    )];
+    Ok(Step::Stay {
+        reason: "account_changed",
+    })
 }
 
 /// The attributes the flow's client needs that the identity lacks, with the purpose given for them.
@@ -423,10 +482,13 @@ async fn submit_profile(
     tenant: &Tenant,
     flow: &mut Flow,
     identity_id: IdentityId,
-    proven: &[String],
+    proven: &[Proof],
     missing: &[(String, String)],
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
+    if !still_proven(t, tenant, identity_id, proven).await? {
+        return Ok((start_over(t, tenant, flow).await?, None));
+    }
     let names: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
     let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;

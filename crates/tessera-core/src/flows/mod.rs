@@ -111,10 +111,10 @@ pub(crate) enum Step {
     Saved,
     /// The flow moved to a new state (already set on the flow).
     Advance,
-    /// Authenticated by these methods (ids, in the order used): open a session.
+    /// Authenticated by these methods (in the order used, with when): open a session.
     SignIn {
         identity: IdentityId,
-        proven: Vec<String>,
+        proven: Vec<crate::methods::Proof>,
     },
     /// Finished without a session.
     Finish,
@@ -630,7 +630,9 @@ impl Tessera {
                     &mut tx,
                     &flow,
                     types::FLOW_SUCCEEDED,
-                    with_guard(json!({"methods": proven})),
+                    with_guard(
+                        json!({"methods": proven.iter().map(|p| &p.method).collect::<Vec<_>>()}),
+                    ),
                 )
                 .await?;
             }

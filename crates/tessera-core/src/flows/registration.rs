@@ -739,7 +739,10 @@ async fn submit_details(
     Ok((
         Step::SignIn {
             identity: identity_id,
-            proven: vec![crate::methods::password::ID.into()],
+            proven: vec![crate::methods::Proof {
+                method: crate::methods::password::ID.into(),
+                at: t.now(),
+            }],
         },
         Some(tx),
     ))

@@ -194,19 +194,6 @@ fn recent(t: &Tessera, s: &ActiveSession) -> bool {
     t.now() - s.session.authenticated_at <= RECENT_LOGIN
 }
 
-/// The sign-in method the tenant offers under this id, if any: only those manage credentials here.
-pub(crate) async fn offered_method(
-    t: &Tessera,
-    tenant: &Tenant,
-    id: &str,
-) -> Result<Option<std::sync::Arc<dyn crate::methods::Method>>> {
-    let policy = t.effective_policy_doc(tenant.id).await?;
-    Ok(t.methods()
-        .offered(&policy.authentication)
-        .find(|m| m.id() == id)
-        .cloned())
-}
-
 /// Whether a settings submission changes how the account is proven or reached, and so needs a recent
 /// sign-in (SES-08): the email, and any sign-in method's credential.
 fn sensitive(t: &Tessera, method: &str) -> bool {
@@ -295,7 +282,7 @@ pub(crate) async fn submit(
         ("profile", None) => profile(t, tenant, flow, &session, input).await?,
         ("email", None) => email(t, ctx, tenant, flow, &session, input).await?,
         ("confirm_email", None) => confirm_email(t, tenant, flow, &session, input).await?,
-        (m, None) => match offered_method(t, tenant, m).await? {
+        (m, None) => match t.offered_method(tenant.id, m).await? {
             Some(method) => {
                 ensure_recent(t, &tenant.slug, &session)?;
                 let change = crate::methods::SettingsChange {

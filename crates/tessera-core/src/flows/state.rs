@@ -211,11 +211,17 @@ mod tests {
             },
             LoginState::SecondFactor {
                 identity: id,
-                proven: vec!["password".into()],
+                proven: vec![crate::methods::Proof {
+                    method: "password".into(),
+                    at: OffsetDateTime::UNIX_EPOCH,
+                }],
             },
             LoginState::Profile {
                 identity: id,
-                proven: vec!["password".into()],
+                proven: vec![crate::methods::Proof {
+                    method: "password".into(),
+                    at: OffsetDateTime::UNIX_EPOCH,
+                }],
                 missing: vec![("nickname".into(), "greeting".into())],
             },
         ]);

@@ -181,7 +181,9 @@ async fn check(s: SignIn<'_>, sent: Sent) -> Result<(Verdict, Option<Tx>)> {
     Ok((verdict, Some(tx)))
 }
 
-/// The active identity that holds this email address, if any.
+/// The active identity that holds this email address and proved it, if any: a code to an address nobody
+/// proved would sign in whoever added it to the account (an admin, a half-finished sign-up), so such an
+/// address gets the decoy like an unknown one (REG-01, REG-04).
 async fn active_holder(t: &Tessera, tenant: TenantId, email: &str) -> Result<Option<IdentityId>> {
     let mut conn = t.db().conn().await?;
     let candidate = tessera_store::identities::sign_in_candidate(
@@ -193,6 +195,6 @@ async fn active_holder(t: &Tessera, tenant: TenantId, email: &str) -> Result<Opt
     )
     .await?;
     Ok(candidate
-        .filter(|c| c.state == IdentityState::Active)
+        .filter(|c| c.state == IdentityState::Active && c.verified)
         .map(|c| c.identity))
 }

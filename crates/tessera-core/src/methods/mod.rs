@@ -40,6 +40,16 @@ pub enum Factor {
     Inherence,
 }
 
+/// One method proven in a sign-in, and when: the session records the time of each factor, and a sign-in
+/// finished in a later step checks that the account did not change since (see `flows::login`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proof {
+    pub method: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+}
+
 /// A future a method returns; methods are trait objects, so their async work is boxed.
 pub type MethodFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
@@ -243,6 +253,23 @@ impl Methods {
             });
         }
         out
+    }
+}
+
+impl Tessera {
+    /// The sign-in method the tenant's policy offers under this id, if any: only an offered method is
+    /// counted by the guard, checks a sign-in or manages a credential in settings.
+    pub(crate) async fn offered_method(
+        &self,
+        tenant: tessera_model::TenantId,
+        id: &str,
+    ) -> Result<Option<Arc<dyn Method>>> {
+        let policy = self.effective_policy_doc(tenant).await?;
+        Ok(self
+            .methods()
+            .offered(&policy.authentication)
+            .find(|m| m.id() == id)
+            .cloned())
     }
 }
 

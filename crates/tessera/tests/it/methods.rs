@@ -389,6 +389,198 @@ async fn methods_the_settings_page_manages_the_credentials_of_the_offered_method
     assert!(r.json["session_token"].is_string(), "{r:?}");
 }
 
+/// Parks a sign-in at the profile step (the password proven, the client's attribute still missing).
+async fn park_at_profile(s: &TestServer, email: &str) -> Value {
+    s.put(
+        "/admin/v1/tenants/default/attribute-schema",
+        json!({"attributes": [{"name": "postal_code", "type": "string"}]}),
+    )
+    .await;
+    let r = s
+        .put(
+            "/admin/v1/tenants/default/policy",
+            json!({"document": {"registration": {"progressive_profiling": [{"client_id": "shop", "attributes": ["postal_code"], "purpose": "delivery"}]}}, "reason": "shop launch"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let flow = start(s, "login", json!({"client_id": "shop"})).await;
+    let r = submit(s, &flow, json!({"identifier": email, "password": PASSWORD})).await;
+    assert_eq!(r.json["flow"]["state"], "profile", "{r:?}");
+    flow
+}
+
+async fn rec_07_a_sign_in_parked_before_its_last_step_dies_with_a_password_reset(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    let parked = park_at_profile(&s, "ada@example.com").await;
+    s.clock.advance(std::time::Duration::from_secs(5));
+    // The owner resets the password meanwhile.
+    let recovery = start(&s, "recovery", json!({})).await;
+    submit(&s, &recovery, json!({"email": "ada@example.com"})).await;
+    let code = s.code_for("ada@example.com").await.unwrap();
+    submit(&s, &recovery, json!({"code": code})).await;
+    let r = submit(
+        &s,
+        &recovery,
+        json!({"password": "a brand new horse battery 44"}),
+    )
+    .await;
+    assert_eq!(r.json["done"], true, "{r:?}");
+    s.clock.advance(std::time::Duration::from_secs(5));
+    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
+    assert!(
+        r.json["session_token"].is_null(),
+        "the parked sign-in must not open a session: {r:?}"
+    );
+    assert!(
+        messages(&r).contains(&"error-sign-in-again".into()),
+        "{r:?}"
+    );
+    assert_eq!(r.json["flow"]["state"], "choose_method");
+}
+
+async fn ses_06_a_sign_in_parked_before_its_last_step_dies_with_a_suspension(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    let parked = park_at_profile(&s, "ada@example.com").await;
+    let id = s
+        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
+        .await
+        .json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.clock.advance(std::time::Duration::from_secs(5));
+    let ids = "/admin/v1/tenants/default/identities";
+    assert_eq!(
+        s.post(&format!("{ids}/{id}/suspend"), json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.post(&format!("{ids}/{id}/reactivate"), json!({}))
+            .await
+            .status,
+        200
+    );
+    s.clock.advance(std::time::Duration::from_secs(5));
+    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
+    assert!(r.json["session_token"].is_null(), "{r:?}");
+    assert!(
+        messages(&r).contains(&"error-sign-in-again".into()),
+        "{r:?}"
+    );
+}
+
+async fn reg_04_an_emailed_sign_in_code_never_goes_to_an_address_nobody_proved(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    set_policy(&s, json!({"methods": ["password", "email_code"]})).await;
+    let id = s
+        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
+        .await
+        .json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An admin adds an address to the account without proving it.
+    let ids = "/admin/v1/tenants/default/identities";
+    let current = s.get(&format!("{ids}/{id}")).await;
+    let mut identifiers = current.json["identifiers"].as_array().unwrap().clone();
+    identifiers.push(json!({"kind": "email", "value": "mallory@example.com"}));
+    let r = s
+        .http
+        .patch(format!("{}{ids}/{id}", s.admin))
+        .bearer_auth(&s.key)
+        .header("if-match", current.header("etag").unwrap())
+        .json(&json!({"identifiers": identifiers}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let flow = start(&s, "login", json!({})).await;
+    let r = submit(
+        &s,
+        &flow,
+        json!({"identifier": "mallory@example.com", "method": "email_code"}),
+    )
+    .await;
+    assert_eq!(
+        r.json["flow"]["state"], "pending",
+        "the same answer as for any address: {r:?}"
+    );
+    assert!(
+        s.code_for("mallory@example.com").await.is_none(),
+        "no code to an unproven address"
+    );
+}
+
+async fn rl_02_a_method_the_policy_does_not_offer_costs_the_account_nothing(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    // The default policy offers the password only: asking for codes again and again must neither mail
+    // the owner nor hold back the owner's own mail.
+    for _ in 0..40 {
+        let flow = start(&s, "login", json!({})).await;
+        let r = submit(
+            &s,
+            &flow,
+            json!({"identifier": "ada@example.com", "method": "email_code"}),
+        )
+        .await;
+        assert!(
+            messages(&r).contains(&"error-method-unavailable".into()),
+            "{r:?}"
+        );
+    }
+    let before = s.mailbox().await.len();
+    let recovery = start(&s, "recovery", json!({})).await;
+    let r = submit(&s, &recovery, json!({"email": "ada@example.com"})).await;
+    assert_eq!(
+        r.json["flow"]["state"], "sent_email",
+        "not held back: {r:?}"
+    );
+    assert_eq!(
+        s.mailbox().await.len(),
+        before + 1,
+        "the owner's recovery mail goes out"
+    );
+}
+
+async fn methods_a_code_sent_before_the_policy_stopped_offering_the_method_signs_nobody_in(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    set_policy(&s, json!({"methods": ["password", "email_code"]})).await;
+    let flow = start(&s, "login", json!({})).await;
+    submit(
+        &s,
+        &flow,
+        json!({"identifier": "ada@example.com", "method": "email_code"}),
+    )
+    .await;
+    let code = s.code_for("ada@example.com").await.unwrap();
+    set_policy(&s, json!({"methods": ["password"]})).await;
+    let r = submit(&s, &flow, json!({"code": code})).await;
+    assert!(r.json["session_token"].is_null(), "{r:?}");
+    assert!(
+        messages(&r).contains(&"error-method-unavailable".into()),
+        "{r:?}"
+    );
+}
+
 engine_tests!(
     methods_a_method_no_journey_knows_becomes_the_second_factor_of_an_aal2_sign_in,
     methods_one_factor_signs_in_at_aal1_and_records_its_method,
@@ -397,4 +589,9 @@ engine_tests!(
     rl_05_an_emailed_sign_in_code_for_an_unknown_address_looks_the_same_and_never_signs_in,
     methods_a_method_the_policy_does_not_offer_is_refused,
     methods_the_settings_page_manages_the_credentials_of_the_offered_methods_only,
+    rec_07_a_sign_in_parked_before_its_last_step_dies_with_a_password_reset,
+    ses_06_a_sign_in_parked_before_its_last_step_dies_with_a_suspension,
+    reg_04_an_emailed_sign_in_code_never_goes_to_an_address_nobody_proved,
+    rl_02_a_method_the_policy_does_not_offer_costs_the_account_nothing,
+    methods_a_code_sent_before_the_policy_stopped_offering_the_method_signs_nobody_in,
 );
