@@ -191,8 +191,10 @@ fn respond(out: FlowOutcome, submitted: bool) -> Response {
     answer(status, body)
 }
 
-/// A flow answer is never cached: it may carry a flow secret or a session token.
-fn answer(status: StatusCode, body: FlowResponse) -> Response {
+/// A flow answer is never cached: it may carry a flow secret or a session token. Script nodes carry the
+/// SRI hash of the script they name, for an app that loads it itself.
+fn answer(status: StatusCode, mut body: FlowResponse) -> Response {
+    crate::views::scripts::fill_integrity(&mut body.flow);
     let mut r = (status, Json(body)).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,

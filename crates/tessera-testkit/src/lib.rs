@@ -233,12 +233,22 @@ impl TestServer {
         engine: Engine,
         method: Arc<dyn tessera_core::methods::Method>,
     ) -> Option<TestServer> {
+        Self::start_with_method_and(engine, method, |_| {}).await
+    }
+
+    /// [`TestServer::start_with_method`] after adjusting the server's settings.
+    pub async fn start_with_method_and(
+        engine: Engine,
+        method: Arc<dyn tessera_core::methods::Method>,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Option<TestServer> {
         let db = TestDb::new(engine).await?;
         let key = tessera_crypto::BearerSecret::generate("tsk_")
             .unwrap()
             .expose()
             .to_owned();
-        let env = server_env(&db, &key);
+        let mut env = server_env(&db, &key);
+        adjust(&mut env);
         let config = config_from(&env, db.dir.path());
         Some(Self::start_on_inner(db, config, key, true, vec![method]).await)
     }

@@ -172,6 +172,20 @@ pub async fn css(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `GET /assets/<name>.js`: a shipped script (see [`crate::views::scripts`]). Cached like the
+/// stylesheet; a changed script has a changed hash, so a stale copy fails its SRI check and is refetched
+/// on the next load rather than run.
+pub async fn script(s: &'static crate::views::scripts::Script) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        s.source,
+    )
+        .into_response()
+}
+
 /// `GET /t/{tenant}/theme.css`: the tenant's colours.
 pub async fn theme_css(State(app): State<AppState>, Path(tenant): Path<String>) -> Response {
     (
