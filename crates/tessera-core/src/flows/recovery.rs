@@ -337,7 +337,7 @@ pub(crate) async fn set_password(
             let vars = mail_vars(
                 &tenant.name,
                 &addr.value,
-                json!({"link": t.public_url(&tenant.slug, "/recovery")}),
+                json!({"link": t.flows().public_url(&tenant.slug, "/recovery")}),
             );
             t.queue_mail(
                 tx,
