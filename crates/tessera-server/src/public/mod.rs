@@ -174,14 +174,14 @@ pub async fn css(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /assets/<name>.js`: a shipped script (see [`crate::views::scripts`]). Cached like the
-/// stylesheet; a changed script has a changed hash, so a stale copy fails its SRI check and is refetched
-/// on the next load rather than run.
+/// `GET /assets/<name>.js`: a shipped script (see [`crate::views::scripts`]). Fetched again on every
+/// use (`no-cache`, and no validator: it is small): after an upgrade the page names the new script's
+/// hash, and a cached old copy would fail that SRI check and leave the method without its script.
 pub async fn script(s: &'static crate::views::scripts::Script) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::CACHE_CONTROL, "no-cache"),
         ],
         s.source,
     )
