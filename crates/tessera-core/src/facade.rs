@@ -1,7 +1,8 @@
 //! The application facade, [`Tessera`]: what the edges hold and call. Its fields are private to this
 //! file; the rest of the core reaches them through the accessors below, and the capabilities hang off it
-//! as borrowed sub-facades (`t.identities()`, `t.flows()`…), so no one grows a field of its own or swaps
-//! the clock behind the others' backs.
+//! as borrowed sub-facades (`t.identities()`, `t.policies()`…, and for customers `t.flows()` and
+//! `t.sessions()`), each declared with its constructor in its own module, so no one grows a field of its
+//! own or swaps the clock behind the others' backs.
 use std::sync::Arc;
 
 use tessera_store::Db;

@@ -398,7 +398,7 @@ impl Tessera {
         let (Some(token), Some(identity)) = (&ctx.session_token, flow.identity_id) else {
             return Ok(Attempt::Nothing);
         };
-        let Some(session) = self.session_from_token(&ctx.tenant, token).await? else {
+        let Some(session) = self.sessions().from_token(&ctx.tenant, token).await? else {
             return Ok(Attempt::Nothing);
         };
         if session.session.identity_id != identity {

@@ -534,7 +534,7 @@ impl Identities<'_> {
             let vars = crate::flows::codes::mail_vars(
                 &tenant.name,
                 &o.value,
-                json!({"new_email": new_email, "pending": false, "link": self.t.public_url(&tenant.slug, "/recovery")}),
+                json!({"new_email": new_email, "pending": false, "link": self.t.flows().public_url(&tenant.slug, "/recovery")}),
             );
             self.t
                 .queue_mail(tx, tenant.id, &o.value, "email_changed_notice", None, vars)

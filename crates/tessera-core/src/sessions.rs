@@ -146,10 +146,27 @@ impl Tessera {
         self.record(tx, &Caller::system(), ev, None).await?;
         Ok(token)
     }
+}
 
+/// Customer sessions, borrowed from the facade: `t.sessions().from_token(tenant, token)`. A customer's
+/// own sessions (resolve a token, list, revoke one, sign out) and the admin API's list and revoke;
+/// opening a session and revoking all of an identity's stay crate-internal helpers on the facade.
+#[derive(Clone, Copy, Debug)]
+pub struct Sessions<'a> {
+    t: &'a Tessera,
+}
+
+impl Tessera {
+    /// Customer sessions.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { t: self }
+    }
+}
+
+impl Sessions<'_> {
     /// Resolves a session token of a tenant; expired, idle or revoked sessions resolve to `None`.
     /// Activity moves the idle deadline (written at most once a minute).
-    pub async fn session_from_token(
+    pub async fn from_token(
         &self,
         tenant_slug: &str,
         token: &str,
@@ -157,15 +174,15 @@ impl Tessera {
         if token.is_empty() || token.len() > 100 {
             return Ok(None);
         }
-        let mut conn = self.db().conn().await?;
+        let mut conn = self.t.db().conn().await?;
         let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await? else {
             return Ok(None);
         };
-        let hash = self.keys().secret_hasher.hash(token);
+        let hash = self.t.keys().secret_hasher.hash(token);
         let Some(s) = tessera_store::sessions::by_token_hash(&mut conn, &hash).await? else {
             return Ok(None);
         };
-        let now = self.now();
+        let now = self.t.now();
         if s.tenant_id != tenant.id
             || s.revoked_at.is_some()
             || now >= s.expires_at
@@ -179,10 +196,10 @@ impl Tessera {
         }
         drop(conn);
         if now - s.last_seen_at > time::Duration::minutes(1) {
-            let policy = self.effective_policy_doc(tenant.id).await?.sessions;
+            let policy = self.t.effective_policy_doc(tenant.id).await?.sessions;
             let idle = (now + time::Duration::minutes(i64::from(policy.idle_timeout_minutes)))
                 .min(s.expires_at);
-            let mut tx = self.db().begin().await?;
+            let mut tx = self.t.db().begin().await?;
             tessera_store::sessions::touch(&mut tx, s.id, now, idle).await?;
             tx.commit().await?;
         }
@@ -190,10 +207,10 @@ impl Tessera {
     }
 
     /// The live sessions of the signed-in customer.
-    pub async fn my_sessions(&self, active: &ActiveSession) -> Result<Vec<SessionView>> {
-        let mut conn = self.db().conn().await?;
+    pub async fn mine(&self, active: &ActiveSession) -> Result<Vec<SessionView>> {
+        let mut conn = self.t.db().conn().await?;
         let all =
-            tessera_store::sessions::list_live(&mut conn, active.session.identity_id, self.now())
+            tessera_store::sessions::list_live(&mut conn, active.session.identity_id, self.t.now())
                 .await?;
         Ok(all
             .into_iter()
@@ -202,10 +219,10 @@ impl Tessera {
     }
 
     /// Revokes one of the customer's own sessions (or the current one, which signs out).
-    pub async fn revoke_my_session(&self, active: &ActiveSession, id: Uuid) -> Result<()> {
-        let mut tx = self.db().begin().await?;
+    pub async fn revoke(&self, active: &ActiveSession, id: Uuid) -> Result<()> {
+        let mut tx = self.t.db().begin().await?;
         let s = &active.session;
-        if !tessera_store::sessions::revoke(&mut tx, s.identity_id, id, self.now()).await? {
+        if !tessera_store::sessions::revoke(&mut tx, s.identity_id, id, self.t.now()).await? {
             return Err(CoreError::NotFound { what: "session" });
         }
         let ev = NewEvent::new(
@@ -214,16 +231,18 @@ impl Tessera {
             identity_subject(s.identity_id),
             json!({"identity_id": s.identity_id, "session_id": id, "by": "customer"}),
         );
-        self.record(&mut tx, &Caller::system(), ev, None).await?;
+        self.t.record(&mut tx, &Caller::system(), ev, None).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Signs out: revokes the current session.
     pub async fn sign_out(&self, active: &ActiveSession) -> Result<()> {
-        self.revoke_my_session(active, active.session.id).await
+        self.revoke(active, active.session.id).await
     }
+}
 
+impl Tessera {
     /// Revokes every session of an identity except `keep`, recording why, and voids its pending codes and
     /// links (REC-02: an email change or recovery in flight must not outlive the sessions).
     pub(crate) async fn revoke_sessions_of(
@@ -247,21 +266,26 @@ impl Tessera {
         }
         Ok(n)
     }
+}
 
+impl Sessions<'_> {
     /// Admin: the live sessions of an identity.
-    pub async fn admin_list_sessions(
+    pub async fn admin_list(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         identity: IdentityId,
     ) -> Result<Vec<SessionView>> {
         caller.require(tessera_model::api_key::Permission::IdentityRead)?;
-        let mut conn = self.db().conn().await?;
-        let t = self.tenant_in_scope(&mut conn, caller, tenant_slug).await?;
+        let mut conn = self.t.db().conn().await?;
+        let t = self
+            .t
+            .tenant_in_scope(&mut conn, caller, tenant_slug)
+            .await?;
         tessera_store::identities::get(&mut conn, t.id, identity)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
-        let all = tessera_store::sessions::list_live(&mut conn, identity, self.now()).await?;
+        let all = tessera_store::sessions::list_live(&mut conn, identity, self.t.now()).await?;
         Ok(all
             .into_iter()
             .map(|s| SessionView::from(s, None))
@@ -269,31 +293,33 @@ impl Tessera {
     }
 
     /// Admin: revokes every session of an identity and voids its pending codes and links (REC-02).
-    pub async fn admin_revoke_sessions(
+    pub async fn admin_revoke(
         &self,
         caller: &Caller,
         tenant_slug: &str,
         identity: IdentityId,
     ) -> Result<u64> {
         caller.require(tessera_model::api_key::Permission::IdentityWrite)?;
-        let mut tx = self.db().begin().await?;
-        let t = self.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
+        let mut tx = self.t.db().begin().await?;
+        let t = self.t.tenant_in_scope(&mut tx, caller, tenant_slug).await?;
         tessera_store::identities::get(&mut tx, t.id, identity)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
-        let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.now()).await?;
-        self.void_codes_of(&mut tx, identity).await?;
+        let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.t.now()).await?;
+        self.t.void_codes_of(&mut tx, identity).await?;
         let ev = NewEvent::new(
             t.id,
             types::SESSION_REVOKED,
             identity_subject(identity),
             json!({"identity_id": identity, "count": n, "by": "admin"}),
         );
-        self.record(&mut tx, caller, ev, None).await?;
+        self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
         Ok(n)
     }
+}
 
+impl Tessera {
     /// The tenant's effective policy document (tenant scope), for flows.
     pub(crate) async fn effective_policy_doc(
         &self,

@@ -165,6 +165,11 @@ pub enum NodeType {
     Submit,
     /// Read-only text (for example, the address a code was sent to).
     Text,
+    /// A script the method needs the hosted page to run (a passkey ceremony): `src` names a static asset
+    /// Tessera ships (a same-origin path, never code from data), `integrity` is its SRI hash, filled in
+    /// by the server, and `value`, when set, is JSON text the script reads. Apps driving the JSON API
+    /// run their own code and read the node as data.
+    Script,
 }
 
 /// One form control or text block of a flow's UI.
@@ -197,6 +202,13 @@ pub struct UiNode {
     /// form's main button.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secondary: bool,
+    /// A script node's asset path on the public listener (`/assets/webauthn.js`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+    /// A script node's Subresource Integrity hash (`sha384-…`) of the shipped asset, set by the server
+    /// that serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<String>,
 }
 
 impl UiNode {
@@ -214,6 +226,8 @@ impl UiNode {
             messages: Vec::new(),
             options: Vec::new(),
             secondary: false,
+            src: None,
+            integrity: None,
         }
     }
     /// A hidden field.
@@ -230,6 +244,8 @@ impl UiNode {
             messages: Vec::new(),
             options: Vec::new(),
             secondary: false,
+            src: None,
+            integrity: None,
         }
     }
     /// A submit button; `value` says which method or action it triggers.
@@ -246,6 +262,27 @@ impl UiNode {
             messages: Vec::new(),
             options: Vec::new(),
             secondary: false,
+            src: None,
+            integrity: None,
+        }
+    }
+    /// A script the hosted page runs for `group` (a method): `src` is the path of a static asset the
+    /// server ships; `data`, when given, is handed to the script as JSON text.
+    pub fn script(group: &str, name: &str, src: &str, data: Option<&serde_json::Value>) -> Self {
+        Self {
+            group: group.into(),
+            name: name.into(),
+            node_type: NodeType::Script,
+            input_type: None,
+            value: data.map(|d| d.to_string()),
+            required: false,
+            autocomplete: None,
+            label: None,
+            messages: Vec::new(),
+            options: Vec::new(),
+            secondary: false,
+            src: Some(src.into()),
+            integrity: None,
         }
     }
     /// Marks a button as a secondary action.

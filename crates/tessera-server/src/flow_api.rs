@@ -191,8 +191,10 @@ fn respond(out: FlowOutcome, submitted: bool) -> Response {
     answer(status, body)
 }
 
-/// A flow answer is never cached: it may carry a flow secret or a session token.
-fn answer(status: StatusCode, body: FlowResponse) -> Response {
+/// A flow answer is never cached: it may carry a flow secret or a session token. Script nodes carry the
+/// SRI hash of the script they name, for an app that loads it itself.
+fn answer(status: StatusCode, mut body: FlowResponse) -> Response {
+    crate::views::scripts::fill_integrity(&mut body.flow);
     let mut r = (status, Json(body)).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -230,7 +232,8 @@ pub async fn start(
     let c = ctx(&app, &tenant, &headers, peer, locale);
     let started = app
         .tessera
-        .start_flow(
+        .flows()
+        .start(
             &c,
             kind,
             FlowStart {
@@ -273,7 +276,8 @@ pub async fn get(
     let c = ctx(&app, &tenant, &headers, peer, None);
     Ok(respond(
         app.tessera
-            .get_flow(&c, kind, id)
+            .flows()
+            .get(&c, kind, id)
             .await
             .map_err(flow_error)?,
         false,
@@ -306,7 +310,8 @@ pub async fn submit(
     let c = ctx(&app, &tenant, &headers, peer, None);
     Ok(respond(
         app.tessera
-            .submit_flow(&c, kind, id, input)
+            .flows()
+            .submit(&c, kind, id, input)
             .await
             .map_err(flow_error)?,
         true,
@@ -325,10 +330,11 @@ pub async fn sessions(
     let token = bearer(&headers).unwrap_or_default();
     let s = app
         .tessera
-        .session_from_token(&tenant, &token)
+        .sessions()
+        .from_token(&tenant, &token)
         .await?
         .ok_or(ApiError::NoSession)?;
-    Ok(Json(app.tessera.my_sessions(&s).await?))
+    Ok(Json(app.tessera.sessions().mine(&s).await?))
 }
 
 /// Signs out the session whose token is presented.
@@ -343,9 +349,10 @@ pub async fn sign_out(
     let token = bearer(&headers).unwrap_or_default();
     let s = app
         .tessera
-        .session_from_token(&tenant, &token)
+        .sessions()
+        .from_token(&tenant, &token)
         .await?
         .ok_or(ApiError::NoSession)?;
-    app.tessera.sign_out(&s).await?;
+    app.tessera.sessions().sign_out(&s).await?;
     Ok(StatusCode::NO_CONTENT)
 }

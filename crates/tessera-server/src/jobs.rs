@@ -62,7 +62,7 @@ pub fn start(
     let seal = Duration::from_secs(config.audit_seal_interval_secs.max(1));
     let r = &mut runner;
     periodic(r, "flow_sweeper", sweep, tessera, |t| async move {
-        t.sweep_flows().await
+        t.flows().sweep().await
     });
     periodic(r, "mail_scrubber", sweep, tessera, |t| async move {
         t.outbox().scrub_expired().await

@@ -242,7 +242,11 @@ pub fn public_router(state: AppState) -> Router {
             "/t/{tenant}/api/sessions/current",
             axum::routing::delete(flow_api::sign_out),
         )
-        .route("/t/{tenant}/{kind}", get(public::start))
+        .route("/t/{tenant}/{kind}", get(public::start));
+    // The scripts a method's script node may name, each at its own path.
+    let r = views::scripts::shipped()
+        .iter()
+        .fold(r, |r, s| r.route(s.path, get(move || public::script(s))))
         .with_state(state);
     with_common_layers(r, "public", max)
 }

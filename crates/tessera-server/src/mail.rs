@@ -199,6 +199,6 @@ pub async fn mailbox_page(State(app): State<AppState>, peer: Peer, headers: Head
     }
     html.push_str("</main></body></html>");
     let mut r = (StatusCode::OK, html).into_response();
-    crate::public::html_headers(&mut r, false);
+    crate::public::html_headers(&mut r, false, None);
     r
 }

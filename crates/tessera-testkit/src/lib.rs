@@ -226,7 +226,16 @@ impl TestServer {
         engine: Engine,
         method: Arc<dyn tessera_core::methods::Method>,
     ) -> Option<TestServer> {
-        let (db, config, key) = Self::prepare(engine, |_| {}).await?;
+        Self::start_with_method_and(engine, method, |_| {}).await
+    }
+
+    /// [`TestServer::start_with_method`] after adjusting the server's settings.
+    pub async fn start_with_method_and(
+        engine: Engine,
+        method: Arc<dyn tessera_core::methods::Method>,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Option<TestServer> {
+        let (db, config, key) = Self::prepare(engine, adjust).await?;
         Some(Self::start_on_inner(db, config, key, true, vec![method]).await)
     }
 

@@ -237,7 +237,9 @@ impl Tessera {
             created_at: now,
         };
         tessera_store::codes::insert(tx, &stored).await?;
-        let link = self.public_url(tenant_slug, &format!("/flows/link?token={token}"));
+        let link = self
+            .flows()
+            .public_url(tenant_slug, &format!("/flows/link?token={token}"));
         Ok(Issued { code, link })
     }
 

@@ -13,7 +13,7 @@ use tessera_model::flow::{FlowChannel, UiMessage};
 
 use super::state::{self, Awaits};
 use super::{
-    FlowContext, FlowOutcome, Step, codes, recovery, registration, settings, verification,
+    FlowContext, FlowOutcome, Flows, Step, codes, recovery, registration, settings, verification,
 };
 use crate::{CoreError, Result, Tessera};
 
@@ -39,17 +39,17 @@ pub enum LinkOutcome {
     Invalid,
 }
 
-impl Tessera {
+impl Flows<'_> {
     /// Follows an emailed link.
     pub async fn follow_link(&self, ctx: &FlowContext, token: &str) -> Result<LinkOutcome> {
         if token.is_empty() || token.len() > 100 {
             return Ok(LinkOutcome::Invalid);
         }
-        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
-        let now = self.now();
-        let mut conn = self.db().conn().await?;
+        let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
+        let now = self.t.now();
+        let mut conn = self.t.db().conn().await?;
         let Some(code) =
-            tessera_store::codes::live_by_link(&mut conn, &self.link_hash(token), now).await?
+            tessera_store::codes::live_by_link(&mut conn, &self.t.link_hash(token), now).await?
         else {
             return Ok(LinkOutcome::Invalid);
         };
@@ -66,7 +66,7 @@ impl Tessera {
                 }
             };
             return Ok(LinkOutcome::ConfirmNotMe {
-                csrf_token: self.not_me_csrf(&binding, token),
+                csrf_token: self.t.not_me_csrf(&binding, token),
                 new_binding,
             });
         }
@@ -76,7 +76,7 @@ impl Tessera {
                 return Ok(LinkOutcome::Invalid);
             };
             // The change dies with the session that asked for it (REC-02).
-            if !self.requester_alive(&code).await? {
+            if !self.t.requester_alive(&code).await? {
                 return Ok(LinkOutcome::Invalid);
             }
             // Only the browser signed in with the session that asked confirms by link: a mail
@@ -84,7 +84,9 @@ impl Tessera {
             // prove the address (REG-01). Anywhere else, the code from the same mail is typed instead.
             let asked_here = match (&ctx.session_token, code.session_id) {
                 (Some(token), Some(asked)) => self
-                    .session_from_token(&ctx.tenant, token)
+                    .t
+                    .sessions()
+                    .from_token(&ctx.tenant, token)
                     .await?
                     .is_some_and(|s| s.session.id == asked),
                 _ => false,
@@ -92,12 +94,12 @@ impl Tessera {
             if !asked_here {
                 return Ok(LinkOutcome::OtherBrowser);
             }
-            let mut tx = self.db().begin().await?;
+            let mut tx = self.t.db().begin().await?;
             if !tessera_store::codes::consume(&mut tx, code.id, now).await? {
                 return Ok(LinkOutcome::Invalid);
             }
             settings::apply_email_change(
-                self,
+                self.t,
                 &mut tx,
                 &tenant,
                 identity,
@@ -124,7 +126,7 @@ impl Tessera {
             stored.flow.channel,
         ) {
             (Some(h), Some(b), FlowChannel::Browser) => {
-                tessera_crypto::constant_time_eq(h, &self.binding_hash(b))
+                tessera_crypto::constant_time_eq(h, &self.t.binding_hash(b))
             }
             _ => false,
         };
@@ -137,26 +139,26 @@ impl Tessera {
         }
         let expected = flow.version;
         let before = flow.state.clone();
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.t.db().begin().await?;
         if !tessera_store::codes::consume(&mut tx, code.id, now).await? {
             return Ok(LinkOutcome::Invalid);
         }
         flow.ui.messages.clear();
         let step = match flow.kind {
             tessera_model::flow::FlowKind::Registration => {
-                registration::proven_by_link(self, &mut tx, &tenant, &mut flow, &code.target)
+                registration::proven_by_link(self.t, &mut tx, &tenant, &mut flow, &code.target)
                     .await?;
                 Step::Advance
             }
             tessera_model::flow::FlowKind::Recovery => {
                 let (target, identity) = (&code.target, code.identity_id);
-                recovery::proven_by_link(self, &mut tx, &tenant, &mut flow, target, identity)
+                recovery::proven_by_link(self.t, &mut tx, &tenant, &mut flow, target, identity)
                     .await?;
                 Step::Advance
             }
             tessera_model::flow::FlowKind::Verification => {
                 let (target, identity) = (&code.target, code.identity_id);
-                verification::proven_by_link(self, &mut tx, &tenant, &mut flow, target, identity)
+                verification::proven_by_link(self.t, &mut tx, &tenant, &mut flow, target, identity)
                     .await?;
                 Step::Finish
             }
@@ -168,6 +170,7 @@ impl Tessera {
             }
         };
         let outcome = self
+            .t
             .conclude(ctx, &tenant, flow, expected, &before, step, Some(tx))
             .await?;
         Ok(LinkOutcome::Flow(Box::new(outcome)))
@@ -184,7 +187,9 @@ impl Tessera {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+}
 
+impl Flows<'_> {
     /// Confirms a "not me" link from the form its page showed (REC-04): freezes the account (see
     /// `settings::freeze_by_notice`) and uses the link up, in one transaction. A form that is not the
     /// page's own (no binding cookie, wrong token) is refused like any hosted form's, changing nothing.
@@ -203,7 +208,7 @@ impl Tessera {
             .filter(|b| !b.is_empty() && b.len() <= 100)
             .is_some_and(|b| {
                 tessera_crypto::constant_time_eq(
-                    self.not_me_csrf(b, token).as_bytes(),
+                    self.t.not_me_csrf(b, token).as_bytes(),
                     csrf_token.as_bytes(),
                 )
             });
@@ -213,11 +218,11 @@ impl Tessera {
                 detail: "the form's security token is missing or wrong".into(),
             });
         }
-        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
-        let now = self.now();
-        let mut tx = self.db().begin().await?;
+        let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
+        let now = self.t.now();
+        let mut tx = self.t.db().begin().await?;
         let Some(code) =
-            tessera_store::codes::live_by_link(&mut tx, &self.link_hash(token), now).await?
+            tessera_store::codes::live_by_link(&mut tx, &self.t.link_hash(token), now).await?
         else {
             return Ok(LinkOutcome::Invalid);
         };
@@ -228,7 +233,7 @@ impl Tessera {
             return Ok(LinkOutcome::Invalid);
         };
         if !tessera_store::codes::consume(&mut tx, code.id, now).await?
-            || !settings::freeze_by_notice(self, &mut tx, &tenant, identity, &code.target).await?
+            || !settings::freeze_by_notice(self.t, &mut tx, &tenant, identity, &code.target).await?
         {
             return Ok(LinkOutcome::Invalid);
         }

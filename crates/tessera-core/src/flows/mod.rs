@@ -168,49 +168,66 @@ impl Tessera {
         same_origin_target(&self.settings().base_url, return_to?)
     }
 
-    /// The public URL of a path under the tenant, built from the configured base URL only (REC-03).
-    pub fn public_url(&self, tenant: &str, path: &str) -> String {
-        let base = self.settings().base_url.as_str().trim_end_matches('/');
-        format!("{base}/t/{tenant}{path}")
-    }
-
     /// Where a finished sign-in goes when the flow named no `return_to`.
     fn default_redirect(&self, tenant: &str) -> String {
         format!("/t/{tenant}/settings")
     }
+}
+
+/// The customer journeys, borrowed from the facade: `t.flows().start(ctx, kind, start)`. Starting,
+/// reading and submitting a flow, following an emailed link, and the sweep of abandoned flows; the
+/// engine's crate-internal helpers (`conclude`, the bindings, the guard) stay on the facade.
+#[derive(Clone, Copy, Debug)]
+pub struct Flows<'a> {
+    t: &'a Tessera,
+}
+
+impl Tessera {
+    /// The flow engine.
+    pub fn flows(&self) -> Flows<'_> {
+        Flows { t: self }
+    }
+}
+
+impl Flows<'_> {
+    /// The public URL of a path under the tenant, built from the configured base URL only (REC-03).
+    pub fn public_url(&self, tenant: &str, path: &str) -> String {
+        let base = self.t.settings().base_url.as_str().trim_end_matches('/');
+        format!("{base}/t/{tenant}{path}")
+    }
 
     /// Starts a flow of any kind.
-    pub async fn start_flow(
+    pub async fn start(
         &self,
         ctx: &FlowContext,
         kind: FlowKind,
         start: FlowStart,
     ) -> Result<Started> {
-        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
         // Checked before the quota counts the start: refused input changes nothing.
         let client_id = checked_client_id(start.client_id)?;
         if let crate::guard::Verdict::Deny { seconds, .. } =
-            self.guard_start(ctx, kind).await?.verdict
+            self.t.guard_start(ctx, kind).await?.verdict
         {
             return Err(CoreError::RateLimited {
                 retry_after: seconds,
             });
         }
-        let now = self.now();
+        let now = self.t.now();
         // What binds the flow to its driver: the browser's binding cookie (a new one when it sent none), or
         // for an app a fresh secret of the flow's own. Only keyed hashes are stored.
         let (new_binding, secret, binding_hash) = match (ctx.channel, &ctx.browser_binding) {
             (FlowChannel::Browser, Some(b)) if !b.is_empty() && b.len() <= 100 => {
-                (None, None, self.binding_hash(b))
+                (None, None, self.t.binding_hash(b))
             }
             (FlowChannel::Browser, _) => {
                 let b = tessera_crypto::random_token()?;
-                let h = self.binding_hash(&b);
+                let h = self.t.binding_hash(&b);
                 (Some(b), None, h)
             }
             (FlowChannel::Api, _) => {
                 let s = tessera_crypto::BearerSecret::generate(FLOW_SECRET_PREFIX)?;
-                let h = self.flow_secret_hash(s.expose());
+                let h = self.t.flow_secret_hash(s.expose());
                 (None, Some(s), h)
             }
         };
@@ -227,7 +244,7 @@ impl Tessera {
             issued_at: now,
             expires_at: now + FLOW_TTL,
             csrf_token: tessera_crypto::random_token()?,
-            return_to: self.safe_return_to(start.return_to.as_deref()),
+            return_to: self.t.safe_return_to(start.return_to.as_deref()),
             client_id,
             journey: "default".into(),
             locale: ctx.locale.clone(),
@@ -238,14 +255,14 @@ impl Tessera {
             requested_aal: 1,
         };
         let session = match &ctx.session_token {
-            Some(t) => self.session_from_token(&ctx.tenant, t).await?,
+            Some(t) => self.t.sessions().from_token(&ctx.tenant, t).await?,
             None => None,
         };
         match kind {
             FlowKind::Login => {
-                login::init(self, &tenant, &mut flow, start.identifier.as_deref()).await?
+                login::init(self.t, &tenant, &mut flow, start.identifier.as_deref()).await?
             }
-            FlowKind::Registration => registration::init(self, &tenant, &mut flow).await?,
+            FlowKind::Registration => registration::init(self.t, &tenant, &mut flow).await?,
             FlowKind::Verification => verification::init(&mut flow, start.identifier.as_deref()),
             FlowKind::Recovery => recovery::init(&mut flow, start.identifier.as_deref()),
             FlowKind::Settings => {
@@ -253,19 +270,20 @@ impl Tessera {
                     return Err(CoreError::Unauthenticated);
                 };
                 flow.identity_id = Some(s.session.identity_id);
-                settings::init(self, &tenant, &mut flow, &s).await?;
+                settings::init(self.t, &tenant, &mut flow, &s).await?;
             }
         }
-        self.finish_ui(&ctx.tenant, &mut flow);
-        let mut tx = self.db().begin().await?;
+        self.t.finish_ui(&ctx.tenant, &mut flow);
+        let mut tx = self.t.db().begin().await?;
         tessera_store::flows::insert(&mut tx, &flow, binding).await?;
-        self.flow_event(
-            &mut tx,
-            &flow,
-            types::FLOW_STARTED,
-            json!({"client_id": flow.client_id}),
-        )
-        .await?;
+        self.t
+            .flow_event(
+                &mut tx,
+                &flow,
+                types::FLOW_STARTED,
+                json!({"client_id": flow.client_id}),
+            )
+            .await?;
         tx.commit().await?;
         Ok(Started {
             flow,
@@ -273,7 +291,9 @@ impl Tessera {
             secret,
         })
     }
+}
 
+impl Tessera {
     /// Adds the CSRF token node and the form action every flow UI needs, and the page's heading and
     /// intro for the flow's state (see [`copy`]).
     fn finish_ui(&self, tenant: &str, flow: &mut Flow) {
@@ -342,20 +362,19 @@ impl Tessera {
         );
         self.record(tx, &Caller::system(), ev, None).await
     }
+}
 
+impl Flows<'_> {
     /// Loads a flow for its driver, restarting it when it expired.
-    pub async fn get_flow(
-        &self,
-        ctx: &FlowContext,
-        kind: FlowKind,
-        id: FlowId,
-    ) -> Result<FlowOutcome> {
-        match self.load_flow(ctx, kind, id, None).await? {
+    pub async fn get(&self, ctx: &FlowContext, kind: FlowKind, id: FlowId) -> Result<FlowOutcome> {
+        match self.t.load_flow(ctx, kind, id, None).await? {
             Loaded::Usable(flow) => Ok(FlowOutcome::Show(flow)),
             Loaded::Restart(started) => Ok(FlowOutcome::Restarted(started)),
         }
     }
+}
 
+impl Tessera {
     async fn load_flow(
         &self,
         ctx: &FlowContext,
@@ -448,14 +467,17 @@ impl Tessera {
         text: &str,
     ) -> Result<Loaded> {
         let mut started = self
-            .start_flow(ctx, kind, start.unwrap_or_default())
+            .flows()
+            .start(ctx, kind, start.unwrap_or_default())
             .await?;
         started.flow.ui.messages.push(UiMessage::info(id, text));
         Ok(Loaded::Restart(started))
     }
+}
 
+impl Flows<'_> {
     /// Submits a step. CSRF is checked for browser flows (`csrf_token` field).
-    pub async fn submit_flow(
+    pub async fn submit(
         &self,
         ctx: &FlowContext,
         kind: FlowKind,
@@ -466,11 +488,11 @@ impl Tessera {
             FlowChannel::Browser => Some(input.get("csrf_token").map(String::as_str).unwrap_or("")),
             FlowChannel::Api => None,
         };
-        let mut flow = match self.load_flow(ctx, kind, id, csrf).await? {
+        let mut flow = match self.t.load_flow(ctx, kind, id, csrf).await? {
             Loaded::Usable(f) => f,
             Loaded::Restart(f) => return Ok(FlowOutcome::Restarted(f)),
         };
-        let tenant = self.tenant_by_slug(&ctx.tenant).await?;
+        let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
         let expected = flow.version;
         let before = flow.state.clone();
         for n in &mut flow.ui.nodes {
@@ -479,13 +501,15 @@ impl Tessera {
         flow.ui.messages.clear();
         // A sensitive settings change from a stale session is refused before anything is counted.
         if kind == FlowKind::Settings {
-            settings::require_recent(self, ctx, &flow, &input).await?;
+            settings::require_recent(self.t, ctx, &flow, &input).await?;
         }
         // The guard runs before the step's own code; a step never throttles by itself.
-        let guarded = self.guard_step(ctx, &flow, &input).await?;
+        let guarded = self.t.guard_step(ctx, &flow, &input).await?;
         let (step, tx) = match &guarded.verdict {
             crate::guard::Verdict::Allow => {
-                self.run_step(ctx, &tenant, kind, &mut flow, &input).await?
+                self.t
+                    .run_step(ctx, &tenant, kind, &mut flow, &input)
+                    .await?
             }
             crate::guard::Verdict::Deny { seconds, .. } => {
                 return Err(CoreError::RateLimited {
@@ -497,29 +521,32 @@ impl Tessera {
         };
         let tx = match tx {
             Some(mut tx) => {
-                self.guard_settle(&mut tx, &guarded, &step).await?;
+                self.t.guard_settle(&mut tx, &guarded, &step).await?;
                 Some(tx)
             }
             None if step.proved() => {
-                let mut tx = self.db().begin().await?;
-                self.guard_settle(&mut tx, &guarded, &step).await?;
+                let mut tx = self.t.db().begin().await?;
+                self.t.guard_settle(&mut tx, &guarded, &step).await?;
                 Some(tx)
             }
             None => None,
         };
-        self.conclude_guarded(
-            ctx,
-            &tenant,
-            flow,
-            expected,
-            &before,
-            step,
-            tx,
-            guarded.event(),
-        )
-        .await
+        self.t
+            .conclude_guarded(
+                ctx,
+                &tenant,
+                flow,
+                expected,
+                &before,
+                step,
+                tx,
+                guarded.event(),
+            )
+            .await
     }
+}
 
+impl Tessera {
     /// Hands a submission the guard allowed to its journey's step function.
     async fn run_step(
         &self,
@@ -767,25 +794,26 @@ pub(crate) fn ticked(input: &FlowInput, name: &str) -> bool {
     )
 }
 
-impl Tessera {
+impl Flows<'_> {
     /// Records `flow.abandoned` for flows that expired unfinished and removes them and other expired flows.
     /// Runs on any node; deleting the row decides which node records the event.
-    pub async fn sweep_flows(&self) -> Result<u64> {
-        let cutoff = self.now();
-        let mut conn = self.db().conn().await?;
+    pub async fn sweep(&self) -> Result<u64> {
+        let cutoff = self.t.now();
+        let mut conn = self.t.db().conn().await?;
         let stale = tessera_store::flows::expired_unfinished(&mut conn, cutoff, 500).await?;
         drop(conn);
         let mut n = 0;
         for flow in stale {
-            let mut tx = self.db().begin().await?;
+            let mut tx = self.t.db().begin().await?;
             if tessera_store::flows::delete(&mut tx, flow.id).await? {
-                self.flow_event(&mut tx, &flow, types::FLOW_ABANDONED, json!({}))
+                self.t
+                    .flow_event(&mut tx, &flow, types::FLOW_ABANDONED, json!({}))
                     .await?;
                 tx.commit().await?;
                 n += 1;
             }
         }
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.t.db().begin().await?;
         tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
         tx.commit().await?;
         Ok(n)

@@ -82,6 +82,8 @@ pub fn text(group: &str, name: &str, msg: UiMessage) -> UiNode {
         messages: Vec::new(),
         options: Vec::new(),
         secondary: false,
+        src: None,
+        integrity: None,
     }
 }
 
@@ -105,6 +107,8 @@ pub fn accept_terms(version: &str) -> UiNode {
         messages: Vec::new(),
         options: Vec::new(),
         secondary: false,
+        src: None,
+        integrity: None,
     }
 }
 

@@ -308,7 +308,7 @@ async fn send(
         let vars = mail_vars(
             &tenant.name,
             email,
-            json!({"link": t.public_url(&ctx.tenant, "/login"), "recovery_link": t.public_url(&ctx.tenant, "/recovery")}),
+            json!({"link": t.flows().public_url(&ctx.tenant, "/login"), "recovery_link": t.flows().public_url(&ctx.tenant, "/recovery")}),
         );
         t.queue_mail(
             tx,

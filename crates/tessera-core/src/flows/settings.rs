@@ -85,7 +85,7 @@ async fn render(
             .ok_or(CoreError::Unauthenticated)?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
-    let sessions = t.my_sessions(session).await?;
+    let sessions = t.sessions().mine(session).await?;
     let email = identity
         .identifiers
         .iter()
@@ -214,7 +214,7 @@ pub(crate) async fn require_recent(
         return Ok(());
     }
     let session = match &ctx.session_token {
-        Some(tok) => t.session_from_token(&ctx.tenant, tok).await?,
+        Some(tok) => t.sessions().from_token(&ctx.tenant, tok).await?,
         None => None,
     };
     match session.filter(|s| Some(s.session.identity_id) == flow.identity_id) {
@@ -232,7 +232,9 @@ fn ensure_recent(t: &Tessera, tenant_slug: &str, s: &ActiveSession) -> Result<()
         url::form_urlencoded::byte_serialize(format!("/t/{tenant_slug}/settings").as_bytes())
             .collect();
     Err(CoreError::ReauthenticationRequired {
-        sign_in: t.public_url(tenant_slug, &format!("/login?return_to={back}")),
+        sign_in: t
+            .flows()
+            .public_url(tenant_slug, &format!("/login?return_to={back}")),
     })
 }
 
@@ -244,7 +246,7 @@ pub(crate) async fn submit(
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
     let session = match &ctx.session_token {
-        Some(tok) => t.session_from_token(&ctx.tenant, tok).await?,
+        Some(tok) => t.sessions().from_token(&ctx.tenant, tok).await?,
         None => None,
     };
     let Some(session) = session.filter(|s| Some(s.session.identity_id) == flow.identity_id) else {
@@ -256,7 +258,7 @@ pub(crate) async fn submit(
     }
     let method = input.get("method").map(String::as_str).unwrap_or("");
     if method == "sign_out" {
-        t.sign_out(&session).await?;
+        t.sessions().sign_out(&session).await?;
         flow.ui.messages = vec![UiMessage::success(
             "success-signed-out",
             "You are signed out.",
@@ -269,7 +271,7 @@ pub(crate) async fn submit(
         (_, Some(id)) => {
             let id =
                 uuid::Uuid::parse_str(&id).map_err(|_| CoreError::NotFound { what: "session" })?;
-            t.revoke_my_session(&session, id).await?;
+            t.sessions().revoke(&session, id).await?;
             (
                 Step::Saved,
                 None,

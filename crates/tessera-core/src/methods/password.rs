@@ -338,7 +338,7 @@ pub(crate) async fn set(
             let vars = mail_vars(
                 &tenant.name,
                 &addr.value,
-                json!({"link": t.public_url(&tenant.slug, "/recovery")}),
+                json!({"link": t.flows().public_url(&tenant.slug, "/recovery")}),
             );
             t.queue_mail(
                 tx,

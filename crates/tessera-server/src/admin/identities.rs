@@ -166,7 +166,7 @@ pub async fn sessions(
     ApiPath((tenant, id)): ApiPath<(String, IdentityId)>,
 ) -> Result<axum::Json<Vec<tessera_core::sessions::SessionView>>, ApiError> {
     Ok(axum::Json(
-        app.tessera.admin_list_sessions(&c, &tenant, id).await?,
+        app.tessera.sessions().admin_list(&c, &tenant, id).await?,
     ))
 }
 
@@ -179,6 +179,6 @@ pub async fn revoke_sessions(
     Admin(c): Admin,
     ApiPath((tenant, id)): ApiPath<(String, IdentityId)>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let n = app.tessera.admin_revoke_sessions(&c, &tenant, id).await?;
+    let n = app.tessera.sessions().admin_revoke(&c, &tenant, id).await?;
     Ok(axum::Json(serde_json::json!({"revoked": n})))
 }

@@ -429,7 +429,7 @@ fn cross_site(app: &AppState, headers: &HeaderMap) -> bool {
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None | Some("null") => false,
         Some(origin) => {
-            let base = app.tessera.public_url("", "");
+            let base = app.tessera.flows().public_url("", "");
             let base = url::Url::parse(&base)
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default();

@@ -46,7 +46,7 @@ pub async fn start(
         identifier: q.login_hint,
     };
     let b = &req.browser;
-    match app.tessera.start_flow(&b.ctx, req.kind, start).await {
+    match app.tessera.flows().start(&b.ctx, req.kind, start).await {
         Ok(started) => b.started(&app, started),
         Err(e) => b.error(&app, req.kind, e),
     }
@@ -55,7 +55,7 @@ pub async fn start(
 /// `GET /t/{tenant}/flows/{kind}/{id}`: shows a flow (an expired one restarts).
 pub async fn show(State(app): State<AppState>, page: FlowPage) -> Response {
     let (b, kind) = (&page.flow.browser, page.flow.kind);
-    match app.tessera.get_flow(&b.ctx, kind, page.id).await {
+    match app.tessera.flows().get(&b.ctx, kind, page.id).await {
         Ok(out) => b.outcome(&app, out),
         Err(e) => b.error(&app, kind, e),
     }
@@ -66,7 +66,8 @@ pub async fn submit(State(app): State<AppState>, sub: FlowSubmission) -> Respons
     let (b, kind) = (&sub.flow.browser, sub.flow.kind);
     match app
         .tessera
-        .submit_flow(&b.ctx, kind, sub.id, sub.input)
+        .flows()
+        .submit(&b.ctx, kind, sub.id, sub.input)
         .await
     {
         Ok(out) => b.outcome(&app, out),
@@ -82,7 +83,7 @@ pub async fn link(
     Query(q): Query<LinkParams>,
 ) -> Response {
     let token = q.token.as_deref().unwrap_or("");
-    match app.tessera.follow_link(&b.ctx, token).await {
+    match app.tessera.flows().follow_link(&b.ctx, token).await {
         Ok(LinkOutcome::ConfirmNotMe {
             csrf_token,
             new_binding,
@@ -114,6 +115,7 @@ pub async fn confirm_link(State(app): State<AppState>, post: PagePost) -> Respon
     let field = |name: &str| post.input.get(name).map(String::as_str).unwrap_or("");
     let out = app
         .tessera
+        .flows()
         .confirm_not_me(&post.browser.ctx, field("token"), field("csrf_token"))
         .await;
     link_outcome(&app, &post.browser, out)
@@ -168,6 +170,20 @@ pub async fn css(State(app): State<AppState>) -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         app.views.css(),
+    )
+        .into_response()
+}
+
+/// `GET /assets/<name>.js`: a shipped script (see [`crate::views::scripts`]). Fetched again on every
+/// use (`no-cache`, and no validator: it is small): after an upgrade the page names the new script's
+/// hash, and a cached old copy would fail that SRI check and leave the method without its script.
+pub async fn script(s: &'static crate::views::scripts::Script) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        s.source,
     )
         .into_response()
 }

@@ -7,10 +7,32 @@ use tessera_core::CoreError;
 use tessera_model::flow::{Flow, FlowKind, MessageKind};
 
 use crate::error::classify;
-use crate::views::{FlowLinks, Locale, MessagePage, PageForm, Views};
+use crate::views::{FlowLinks, Locale, MessagePage, PageForm, Views, scripts};
 
-/// Adds the headers every HTML page carries (WEB-01, WEB-03).
-pub fn html_headers(resp: &mut Response, https: bool) {
+/// The CSP of every HTML page: nothing but the stylesheets, images and same-origin form posts; no script
+/// at all (`default-src 'none'` and no `script-src`).
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// The CSP of a page that runs a method's script (WEB-03): [`CSP`] plus `script-src 'nonce-…'` and
+/// nothing else, so only the script elements the page itself drew with this response's nonce run. No
+/// `'self'` (any same-origin URL would do, JSON answers included), no `'strict-dynamic'` (the shipped
+/// scripts load nothing, so no trust needs to pass to scripts they would create), and no
+/// `'unsafe-inline'`. Trusted Types are required, so a DOM sink cannot turn a string into script either.
+fn csp_with_nonce(nonce: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{CSP}; script-src 'nonce-{nonce}'; require-trusted-types-for 'script'"
+    ))
+    .ok()
+}
+
+/// A fresh nonce for one response's CSP: 256 random bits, URL-safe base64 (a valid CSP nonce).
+pub fn script_nonce() -> Option<String> {
+    tessera_crypto::random_token().ok()
+}
+
+/// Adds the headers every HTML page carries (WEB-01, WEB-03). `nonce`: the response draws a method's
+/// script with it (see [`csp_with_nonce`]); without one the page may run no script at all.
+pub fn html_headers(resp: &mut Response, https: bool, nonce: Option<&str>) {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -18,9 +40,9 @@ pub fn html_headers(resp: &mut Response, https: bool) {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
+        nonce
+            .and_then(csp_with_nonce)
+            .unwrap_or(HeaderValue::from_static(CSP)),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
@@ -73,8 +95,12 @@ impl Pages<'_> {
     }
 
     fn page(&self, status: StatusCode, html: String) -> Response {
+        self.page_with_nonce(status, html, None)
+    }
+
+    fn page_with_nonce(&self, status: StatusCode, html: String, nonce: Option<&str>) -> Response {
         let mut r = (status, html).into_response();
-        html_headers(&mut r, self.https);
+        html_headers(&mut r, self.https, nonce);
         r
     }
 
@@ -210,15 +236,22 @@ impl Pages<'_> {
         r
     }
 
-    /// A flow in its current state, answered with `status`.
+    /// A flow in its current state, answered with `status`. A flow showing a method's script gets a
+    /// fresh nonce for this response alone, in the page and in its CSP.
     pub fn flow(&self, flow: &Flow, status: StatusCode) -> Response {
-        match self.views.render_flow(
+        let nonce = if scripts::has_script(flow) {
+            script_nonce()
+        } else {
+            None
+        };
+        match self.views.render_flow_with_nonce(
             self.tenant,
             &self.locale,
             flow,
             &links(self.tenant, flow.kind),
+            nonce.as_deref(),
         ) {
-            Ok(html) => self.page(status, html),
+            Ok(html) => self.page_with_nonce(status, html, nonce.as_deref()),
             Err(e) => {
                 tracing::error!(error = %e, "rendering a flow failed");
                 self.message(

@@ -58,6 +58,9 @@ struct NodeView {
     times: Vec<TimeView>,
     /// The text describes the thing this very request uses (the current session).
     current: bool,
+    /// A script node's shipped script and its SRI hash (the page checked it is shipped).
+    src: Option<&'static str>,
+    integrity: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -226,9 +229,10 @@ fn node_view(
         NodeType::Select => "select",
         NodeType::Submit => "submit",
         NodeType::Text => "text",
+        NodeType::Script => "script",
     };
     let id = match node.node_type {
-        NodeType::Hidden => String::new(),
+        NodeType::Hidden | NodeType::Script => String::new(),
         NodeType::Submit => ids.next(&format!("button-{}", node.name)),
         NodeType::Text => ids.next(&format!("text-{}", node.name)),
         _ => ids.next(&format!("field-{}", node.name)),
@@ -252,6 +256,8 @@ fn node_view(
     // A password is never sent back to the browser.
     let value = if is_password {
         None
+    } else if node.node_type == NodeType::Script {
+        node.value.as_deref().and_then(super::scripts::script_data)
     } else {
         node.value.clone()
     };
@@ -313,6 +319,9 @@ fn node_view(
         .collect();
     let placeholder_option =
         node.node_type == NodeType::Select && !options.iter().any(|o| o.selected);
+    let shipped = (node.node_type == NodeType::Script)
+        .then(|| node.src.as_deref().and_then(super::scripts::script))
+        .flatten();
     let (times, current) = match (&node.node_type, &node.label) {
         (NodeType::Text, Some(label)) => (
             time_views(assets, locale, defaults, &label.args),
@@ -341,6 +350,8 @@ fn node_view(
         primary: false,
         times,
         current,
+        src: shipped.map(|s| s.path),
+        integrity: shipped.map(|s| s.integrity.as_str()),
     }
 }
 

@@ -22,12 +22,15 @@
 //!
 //! Pages carry no inline script or style (they are served with a strict CSP): styling is the external
 //! `/assets/tessera.css` plus the per-tenant `/t/{tenant}/theme.css` that [`Views::theme_css`] generates.
+//! The one script a page may run is one a method's script node names: a file Tessera ships (`scripts`),
+//! loaded with its SRI hash and the nonce of that response's CSP.
 //!
 //! One concern per file: this module is the render API (`Views`) and its fallback to the built-in
 //! templates; `pages` draws flow and message pages, `forms` turns a flow's nodes into form view-models,
 //! `mail` renders mails, `i18n` is the Fluent glue behind `t()`, `locale` picks the language and writes
-//! dates, `assets` loads the built-ins and the override directory (cached by file stamps), and `theme`
-//! reads `theme.toml` and generates the tenant's stylesheet.
+//! dates, `assets` loads the built-ins and the override directory (cached by file stamps), `theme`
+//! reads `theme.toml` and generates the tenant's stylesheet, and `scripts` holds the shipped scripts
+//! script nodes may name, with their SRI hashes.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +47,7 @@ mod i18n;
 mod locale;
 mod mail;
 mod pages;
+pub mod scripts;
 #[cfg(test)]
 mod test_support;
 mod theme;
@@ -84,6 +88,9 @@ pub enum ViewError {
     /// A text that must exist (a mail subject) is missing in every locale.
     #[error("no text for message id {0:?}")]
     MissingText(String),
+    /// A script node names no script Tessera ships, or the page was drawn without a CSP nonce for it.
+    #[error("script node {name:?}: {reason}")]
+    Script { name: String, reason: &'static str },
 }
 
 /// The page and mail renderer. Cheap to clone; one per process.

@@ -1,13 +1,13 @@
 //! The HTML pages: a flow in its current state, and simple message pages.
 use serde::Serialize;
 use serde_json::Map;
-use tessera_model::flow::{Flow, MessageKind};
+use tessera_model::flow::{Flow, MessageKind, NodeType};
 
 use super::assets::{BUILTIN_CSS, TenantAssets, short_hash};
 use super::forms::{FormView, IdAllocator, MsgView, build_forms, message_view};
 use super::i18n::{page_defaults, with_defaults};
 use super::theme::display_name;
-use super::{CSS_PATH, Locale, ViewError, Views};
+use super::{CSS_PATH, Locale, ViewError, Views, scripts};
 
 /// (sign-in page: "forgot password" and "create account"; sign-up page: "sign in"; …) and only if set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -61,7 +61,8 @@ pub struct PageForm {
 }
 
 impl Views {
-    /// The HTML page of a flow in its current state.
+    /// The HTML page of a flow in its current state; a flow with a script node needs
+    /// [`Views::render_flow_with_nonce`].
     pub fn render_flow(
         &self,
         tenant: &str,
@@ -69,6 +70,44 @@ impl Views {
         flow: &Flow,
         links: &FlowLinks,
     ) -> Result<String, ViewError> {
+        self.render_flow_with_nonce(tenant, locale, flow, links, None)
+    }
+
+    /// The HTML page of a flow whose script nodes run with `nonce`, the nonce of the response's CSP.
+    /// A script node naming no shipped script, or one drawn without a nonce, fails the page: a script
+    /// the browser would refuse leaves the method unusable, which the error page says honestly.
+    pub fn render_flow_with_nonce(
+        &self,
+        tenant: &str,
+        locale: &Locale,
+        flow: &Flow,
+        links: &FlowLinks,
+        nonce: Option<&str>,
+    ) -> Result<String, ViewError> {
+        for n in flow
+            .ui
+            .nodes
+            .iter()
+            .filter(|n| n.node_type == NodeType::Script)
+        {
+            let reason = if n.src.as_deref().and_then(scripts::script).is_none() {
+                "names no script Tessera ships"
+            } else if n
+                .value
+                .as_deref()
+                .is_some_and(|v| scripts::script_data(v).is_none())
+            {
+                "its data is not JSON"
+            } else if nonce.is_none() {
+                "the page has no CSP nonce"
+            } else {
+                continue;
+            };
+            return Err(ViewError::Script {
+                name: n.name.clone(),
+                reason,
+            });
+        }
         let assets = self.assets(tenant);
         let locale = *locale;
         let defaults = page_defaults(tenant, &assets.theme);
@@ -127,6 +166,7 @@ impl Views {
             notices,
             forms,
             links,
+            script_nonce: nonce,
         };
         self.render(&assets, "flow.html", &page, locale, defaults)
     }
@@ -310,6 +350,8 @@ struct FlowPage<'a> {
     notices: Vec<MsgView>,
     forms: Vec<FormView>,
     links: &'a FlowLinks,
+    /// The CSP nonce of this response, when the flow shows a script node.
+    script_nonce: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -601,6 +643,71 @@ mod tests {
         )
         .unwrap();
         std::fs::write(Path::new(&dir).join("tessera.css"), views.css()).unwrap();
+    }
+
+    #[test]
+    fn a_script_node_is_drawn_as_its_shipped_script_with_the_nonce_and_escaped_data() {
+        let views = Views::new(None).unwrap();
+        let mut flow = sample_flow(FlowKind::Login);
+        let data = serde_json::json!({"challenge": "\"></script><script>alert(1)</script>&'"});
+        flow.ui.nodes.push(tessera_model::flow::UiNode::script(
+            "passkey",
+            "passkey_script",
+            "/assets/webauthn.js",
+            Some(&data),
+        ));
+        let html = views
+            .render_flow_with_nonce(
+                "acme",
+                &Locale::En,
+                &flow,
+                &FlowLinks::default(),
+                Some("n0nce"),
+            )
+            .unwrap();
+        let integrity = &scripts::script("/assets/webauthn.js").unwrap().integrity;
+        let tag = format!(
+            "<script src=\"/assets/webauthn.js\" integrity=\"{integrity}\" nonce=\"n0nce\" defer data-value=\""
+        );
+        assert!(html.contains(&tag), "{html}");
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "the data opens no element: {html}"
+        );
+        assert!(!html.contains("alert(1)</script>"), "{html}");
+        let at = html.find("<script").unwrap();
+        let tag = &html[at..at + html[at..].find('>').unwrap()];
+        assert!(
+            !tag.contains("&lt;"),
+            "no markup in the tag, even escaped (nonce hiding): {tag}"
+        );
+        assert!(html.contains(r"\u003c/script\u003e"), "{html}");
+        // The same flow without a nonce, or naming a script Tessera does not ship, is no page.
+        assert!(matches!(
+            views.render_flow("acme", &Locale::En, &flow, &FlowLinks::default()),
+            Err(ViewError::Script { .. })
+        ));
+        for src in [
+            "https://cdn.example/x.js",
+            "/assets/tessera.css",
+            "data:,alert(1)",
+        ] {
+            flow.ui.nodes.last_mut().unwrap().src = Some(src.into());
+            assert!(
+                matches!(
+                    views.render_flow_with_nonce(
+                        "acme",
+                        &Locale::En,
+                        &flow,
+                        &FlowLinks::default(),
+                        Some("n0nce")
+                    ),
+                    Err(ViewError::Script { .. })
+                ),
+                "{src}"
+            );
+        }
     }
 
     #[test]

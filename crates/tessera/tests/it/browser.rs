@@ -48,6 +48,7 @@ browser_tests!(
     a_sign_in_error_is_tied_to_its_field_and_announced => a_sign_in_error_is_tied_to_its_field_and_announced_in_chromium,
     the_sign_in_page_cannot_be_framed => the_sign_in_page_cannot_be_framed_in_chromium,
     an_emailed_code_signs_in_through_the_hosted_page => an_emailed_code_signs_in_through_the_hosted_page_in_chromium,
+    web_03_a_method_script_runs_and_an_injected_inline_script_is_blocked => web_03_a_method_script_runs_and_an_injected_inline_script_is_blocked_in_chromium,
 );
 
 /// A headless Chromium with its own profile. Dropping it (a failed test) kills the browser and removes
@@ -762,6 +763,82 @@ async fn the_sign_in_page_cannot_be_framed_in_chromium() {
     );
 
     site.abort();
+    chrome.close().await;
+    s.stop().await;
+}
+
+/// A method's script runs on its page (it fills its hidden field, which the form then carries to a
+/// sign-in), while an inline script a tenant's template override slipped into every page, without the
+/// response's nonce, is refused by the CSP and reported.
+async fn web_03_a_method_script_runs_and_an_injected_inline_script_is_blocked_in_chromium() {
+    use crate::scripts::{CHALLENGE, probe_server};
+    let Some(chrome) = chrome().await else { return };
+    let theme = tempfile::tempdir().unwrap();
+    let templates = theme.path().join("default").join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let layout = include_str!("../../../../assets/templates/layout.html").replace(
+        "</body>",
+        "<script>document.documentElement.dataset.injected = 'ran';</script>\n</body>",
+    );
+    assert!(layout.contains("dataset.injected"));
+    std::fs::write(templates.join("layout.html"), layout).unwrap();
+    let theme_dir = theme.path().display().to_string();
+    let s = probe_server(Engine::Sqlite, |env| {
+        env.insert("TESSERA_THEME_DIR".into(), theme_dir);
+    })
+    .await
+    .unwrap();
+    let page = chrome.tab().await;
+    // A DevTools script (which no page CSP governs) records every violation from each document's start.
+    page.evaluate_on_new_document(
+        "window.__violations = []; document.addEventListener('securitypolicyviolation', \
+         e => window.__violations.push({directive: e.effectiveDirective, blocked: e.blockedURI}));",
+    )
+    .await
+    .unwrap();
+    sign_in(&page, &s, "ada@example.com", PASSWORD).await;
+    assert!(
+        exists(&page, "script[src='/assets/webauthn.js'][nonce]").await,
+        "the second factor's page: {}",
+        text(&page).await
+    );
+    wait_until(
+        &page,
+        "document.querySelector('input[name=probe_response]').value !== ''",
+        "the method's script to fill its field",
+    )
+    .await;
+    let value: String = eval(
+        &page,
+        "document.querySelector('input[name=probe_response]').value",
+    )
+    .await;
+    assert!(
+        value == format!("webauthn:{CHALLENGE}") || value == format!("none:{CHALLENGE}"),
+        "the script read its data intact: {value:?}"
+    );
+    // The injected inline script did not run, and the browser says why.
+    let injected: String = eval(&page, "String(document.documentElement.dataset.injected)").await;
+    assert_eq!(injected, "undefined", "the inline script ran");
+    let violations: Vec<Value> = eval(&page, "window.__violations").await;
+    assert!(
+        violations.iter().any(|v| v["blocked"] == "inline"
+            && v["directive"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("script-src")),
+        "{violations:?}"
+    );
+    assert!(
+        !violations.iter().any(|v| v["blocked"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/assets/webauthn.js")),
+        "the method's script was not refused: {violations:?}"
+    );
+    // The form carries what the script wrote: the second factor signs in.
+    click_and_wait(&page, "button[name=method][value=script_probe]").await;
+    assert_on_settings(&page, "ada@example.com").await;
     chrome.close().await;
     s.stop().await;
 }

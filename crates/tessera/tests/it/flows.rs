@@ -979,7 +979,7 @@ async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
     submit(&s, &flow, json!({"email": "gone@example.com"})).await;
     s.clock
         .advance(FLOW_TTL.unsigned_abs() + std::time::Duration::from_secs(1));
-    assert_eq!(s.tessera.sweep_flows().await.unwrap(), 1);
+    assert_eq!(s.tessera.flows().sweep().await.unwrap(), 1);
     let ev = s
         .get("/admin/v1/tenants/default/events?type=flow.abandoned")
         .await;
@@ -987,7 +987,7 @@ async fn abandoned_flows_are_recorded_and_removed(engine: Engine) {
         ev.json["items"][0]["data"]["state"], "sent_email",
         "the step where the customer left is kept for funnels"
     );
-    assert_eq!(s.tessera.sweep_flows().await.unwrap(), 0);
+    assert_eq!(s.tessera.flows().sweep().await.unwrap(), 0);
 }
 
 engine_tests!(abandoned_flows_are_recorded_and_removed);
@@ -1083,7 +1083,8 @@ async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Eng
     };
     let kind = tessera_model::flow::FlowKind::Login;
     let started = node
-        .start_flow(&ctx, kind, Default::default())
+        .flows()
+        .start(&ctx, kind, Default::default())
         .await
         .unwrap();
     let flow = started.flow;
@@ -1096,7 +1097,11 @@ async fn pw_09_hashes_are_upgraded_at_sign_in_when_parameters_change(engine: Eng
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    let out = node.submit_flow(&ctx, kind, flow.id, input).await.unwrap();
+    let out = node
+        .flows()
+        .submit(&ctx, kind, flow.id, input)
+        .await
+        .unwrap();
     assert!(
         matches!(out, tessera_core::flows::FlowOutcome::SignedIn { .. }),
         "{out:?}"
@@ -1157,7 +1162,8 @@ async fn pw_04_the_online_breach_check_refuses_breached_passwords(engine: Engine
     };
     let kind = tessera_model::flow::FlowKind::Registration;
     let started = node
-        .start_flow(&ctx, kind, Default::default())
+        .flows()
+        .start(&ctx, kind, Default::default())
         .await
         .unwrap();
     let flow = started.flow;
@@ -1172,15 +1178,18 @@ async fn pw_04_the_online_breach_check_refuses_breached_passwords(engine: Engine
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<tessera_core::flows::FlowInput>()
     };
-    node.submit_flow(&ctx, kind, flow.id, put(&[("email", "hibp@example.com")]))
+    node.flows()
+        .submit(&ctx, kind, flow.id, put(&[("email", "hibp@example.com")]))
         .await
         .unwrap();
     let code = s.code_for("hibp@example.com").await.unwrap();
-    node.submit_flow(&ctx, kind, flow.id, put(&[("code", &code)]))
+    node.flows()
+        .submit(&ctx, kind, flow.id, put(&[("code", &code)]))
         .await
         .unwrap();
     let out = node
-        .submit_flow(&ctx, kind, flow.id, put(&[("password", breached)]))
+        .flows()
+        .submit(&ctx, kind, flow.id, put(&[("password", breached)]))
         .await
         .unwrap();
     let tessera_core::flows::FlowOutcome::Show(f) = out else {
@@ -1194,7 +1203,8 @@ async fn pw_04_the_online_breach_check_refuses_breached_passwords(engine: Engine
             .collect();
     assert!(ids.contains(&"error-password-breached"), "{ids:?}");
     let out = node
-        .submit_flow(&ctx, kind, flow.id, put(&[("password", PASSWORD)]))
+        .flows()
+        .submit(&ctx, kind, flow.id, put(&[("password", PASSWORD)]))
         .await
         .unwrap();
     assert!(

@@ -25,6 +25,7 @@ mod openapi;
 mod outage;
 mod pages;
 mod roles;
+mod scripts;
 mod security_coverage;
 mod sessions;
 mod store_suite;
