@@ -144,6 +144,9 @@ impl DbOptions {
     }
 }
 
+/// PostgreSQL connections idle at least this long are pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
 /// A handle to the database: cheap to clone, shared by every request.
 ///
 /// SQLite gets two pools: many readers, and a single writer connection whose transactions start with
@@ -273,7 +276,18 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
-                .test_before_acquire(true)
+                // A ping costs a round trip; one before every acquire was a dozen per sign-in. A
+                // connection used moments ago is live (and one can die between a ping and its use
+                // anyway); only one that sat idle for a while is checked before it is handed out.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IF_IDLE_FOR {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .idle_timeout(Duration::from_secs(300))
                 .connect_lazy_with(connect);
             Ok(Db::Postgres(pool))
@@ -289,13 +303,18 @@ impl Db {
                 })
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            // A SQLite connection is a handle on a local file that cannot drop away underneath, so
+            // neither pool pings before handing one out (each ping is a round trip to the connection's
+            // worker thread, and a sign-in acquires a dozen connections).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(10)))
                 .connect_with(connect.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
+                .test_before_acquire(false)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_lazy_with(connect.read_only(false));
             Ok(Db::Sqlite { read, write })
