@@ -156,6 +156,9 @@ pub enum Db {
     Sqlite {
         read: sqlx::SqlitePool,
         write: sqlx::SqlitePool,
+        /// What opens a write transaction: `BEGIN IMMEDIATE` after setting the configured durability
+        /// again, since [`Db::begin_unflushed`] lowers it on the one writer connection.
+        begin: &'static str,
     },
     Postgres(sqlx::PgPool),
 }
@@ -317,7 +320,12 @@ impl Db {
                 .test_before_acquire(false)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_lazy_with(connect.read_only(false));
-            Ok(Db::Sqlite { read, write })
+            let begin = if opts.sqlite_synchronous_full {
+                "PRAGMA synchronous = FULL; BEGIN IMMEDIATE"
+            } else {
+                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE"
+            };
+            Ok(Db::Sqlite { read, write, begin })
         } else {
             Err(StoreError::Config(format!(
                 "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
@@ -380,15 +388,36 @@ impl Db {
     /// Starts a write transaction. Every change and its event commit through one of these.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { write, begin, .. } => Tx::Sqlite(write.begin_with(*begin).await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Starts a write transaction whose commit is atomic, ordered and visible at once like any other,
+    /// but is not waited on to reach the disk: a power loss or an operating system crash (never a crash
+    /// of the process alone) may forget the last few. For the guard's counters only, whose rows every
+    /// attempt at one account queues on: an fsync per guess would cost more than the guess's own
+    /// bookkeeping, and the next durable commit carries them to the disk anyway. SQLite: `synchronous =
+    /// NORMAL` for this commit (WAL mode), set again by the next [`Db::begin`]; PostgreSQL:
+    /// `synchronous_commit = off` for this transaction. One round trip either way, as `BEGIN` alone.
+    pub async fn begin_unflushed(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(
+                write
+                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                    .await?,
+            ),
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                    .await?,
+            ),
         })
     }
 
     /// Connections open and idle, for metrics.
     pub fn pool_stats(&self) -> PoolStats {
         match self {
-            Db::Sqlite { read, write } => PoolStats {
+            Db::Sqlite { read, write, .. } => PoolStats {
                 size: read.size() + write.size(),
                 idle: (read.num_idle() + write.num_idle()) as u32,
             },
@@ -402,7 +431,7 @@ impl Db {
     /// Closes every connection; used at shutdown.
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
