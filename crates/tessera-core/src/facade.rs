@@ -18,6 +18,7 @@ pub struct Tessera {
     passwords: passwords::PasswordService,
     breach_check: Option<Arc<dyn passwords::BreachCheck>>,
     settings: Arc<FlowSettings>,
+    tenants: Arc<crate::tenant_cache::TenantCache>,
 }
 
 impl Tessera {
@@ -38,6 +39,7 @@ impl Tessera {
                 base_url,
                 quotas: guard::Quotas::default(),
             }),
+            tenants: Arc::default(),
         }
     }
 
@@ -89,6 +91,11 @@ impl Tessera {
     /// The deployment settings the flows need.
     pub(crate) fn settings(&self) -> &FlowSettings {
         &self.settings
+    }
+
+    /// Tenants by slug, as the hosted journeys read them (see [`crate::tenant_cache`]).
+    pub(crate) fn tenant_cache(&self) -> &crate::tenant_cache::TenantCache {
+        &self.tenants
     }
 
     pub(crate) fn now(&self) -> OffsetDateTime {

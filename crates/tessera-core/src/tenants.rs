@@ -144,6 +144,7 @@ impl Tessera {
         );
         self.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.tenant_cache().forget(&t.slug);
         Ok(t)
     }
 }
