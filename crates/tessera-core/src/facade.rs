@@ -20,6 +20,7 @@ pub struct Tessera {
     breach_check: Option<Arc<dyn passwords::BreachCheck>>,
     settings: Arc<FlowSettings>,
     methods: Arc<methods::Methods>,
+    tenants: Arc<crate::tenant_cache::TenantCache>,
 }
 
 impl Tessera {
@@ -41,6 +42,7 @@ impl Tessera {
                 quotas: guard::Quotas::default(),
             }),
             methods: Arc::new(methods::Methods::builtin()),
+            tenants: Arc::default(),
         }
     }
 
@@ -106,6 +108,11 @@ impl Tessera {
     /// The deployment settings the flows need.
     pub(crate) fn settings(&self) -> &FlowSettings {
         &self.settings
+    }
+
+    /// Tenants by slug, as the hosted journeys read them (see [`crate::tenant_cache`]).
+    pub(crate) fn tenant_cache(&self) -> &crate::tenant_cache::TenantCache {
+        &self.tenants
     }
 
     pub(crate) fn now(&self) -> OffsetDateTime {

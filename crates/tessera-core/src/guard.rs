@@ -641,7 +641,7 @@ impl Tessera {
         charges.retain(|c| seen.insert(c.bucket.key.clone()));
         let buckets: Vec<Bucket> = charges.iter().map(|c| c.bucket.clone()).collect();
         let now = self.now();
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.db().begin_unflushed().await?;
         let counted = tessera_store::throttles::reserve(&mut tx, now, &buckets).await?;
         tx.commit().await?;
         if counted.len() == buckets.len() {

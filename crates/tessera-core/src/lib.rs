@@ -28,6 +28,7 @@ pub mod passwords;
 pub mod policies;
 pub mod schemas;
 pub mod sessions;
+mod tenant_cache;
 pub mod tenants;
 
 pub use facade::Tessera;

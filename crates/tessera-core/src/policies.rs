@@ -286,6 +286,7 @@ impl Policies<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.t.tenant_cache().forget_policy(t.id);
         Ok(version.into())
     }
 

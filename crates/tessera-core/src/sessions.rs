@@ -325,11 +325,17 @@ impl Tessera {
         &self,
         tenant: TenantId,
     ) -> Result<tessera_model::policy::PolicyDocument> {
+        if let Some(p) = self.tenant_cache().policy(tenant) {
+            return Ok(p);
+        }
         let mut conn = self.db().conn().await?;
         let doc = tessera_store::policies::latest(&mut conn, tenant, "tenant")
             .await?
             .map(|p| p.document)
             .unwrap_or(json!({}));
-        serde_json::from_value(doc).map_err(|e| CoreError::Internal(format!("stored policy: {e}")))
+        let policy: tessera_model::policy::PolicyDocument = serde_json::from_value(doc)
+            .map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?;
+        self.tenant_cache().put_policy(tenant, &policy);
+        Ok(policy)
     }
 }

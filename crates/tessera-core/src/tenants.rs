@@ -159,6 +159,7 @@ impl Tenants<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.t.tenant_cache().forget(&t.slug);
         Ok(t)
     }
 }

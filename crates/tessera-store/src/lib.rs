@@ -144,6 +144,9 @@ impl DbOptions {
     }
 }
 
+/// PostgreSQL connections idle at least this long are pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
 /// A handle to the database: cheap to clone, shared by every request.
 ///
 /// SQLite gets two pools: many readers, and a single writer connection whose transactions start with
@@ -153,6 +156,9 @@ pub enum Db {
     Sqlite {
         read: sqlx::SqlitePool,
         write: sqlx::SqlitePool,
+        /// What opens a write transaction: `BEGIN IMMEDIATE` after setting the configured durability
+        /// again, since [`Db::begin_unflushed`] lowers it on the one writer connection.
+        begin: &'static str,
     },
     Postgres(sqlx::PgPool),
 }
@@ -283,7 +289,18 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
-                .test_before_acquire(true)
+                // A ping costs a round trip; one before every acquire was a dozen per sign-in. A
+                // connection used moments ago is live (and one can die between a ping and its use
+                // anyway); only one that sat idle for a while is checked before it is handed out.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IF_IDLE_FOR {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .idle_timeout(Duration::from_secs(300))
                 .connect_lazy_with(connect);
             Ok(Db::Postgres(pool))
@@ -299,16 +316,26 @@ impl Db {
                 })
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            // A SQLite connection is a handle on a local file that cannot drop away underneath, so
+            // neither pool pings before handing one out (each ping is a round trip to the connection's
+            // worker thread, and a sign-in acquires a dozen connections).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(10)))
                 .connect_with(connect.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
+                .test_before_acquire(false)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_lazy_with(connect.read_only(false));
-            Ok(Db::Sqlite { read, write })
+            let begin = if opts.sqlite_synchronous_full {
+                "PRAGMA synchronous = FULL; BEGIN IMMEDIATE"
+            } else {
+                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE"
+            };
+            Ok(Db::Sqlite { read, write, begin })
         } else {
             Err(StoreError::Config(format!(
                 "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
@@ -371,15 +398,36 @@ impl Db {
     /// Starts a write transaction. Every change and its event commit through one of these.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { write, begin, .. } => Tx::Sqlite(write.begin_with(*begin).await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Starts a write transaction whose commit is atomic, ordered and visible at once like any other,
+    /// but is not waited on to reach the disk: a power loss or an operating system crash (never a crash
+    /// of the process alone) may forget the last few. For the guard's counters only, whose rows every
+    /// attempt at one account queues on: an fsync per guess would cost more than the guess's own
+    /// bookkeeping, and the next durable commit carries them to the disk anyway. SQLite: `synchronous =
+    /// NORMAL` for this commit (WAL mode), set again by the next [`Db::begin`]; PostgreSQL:
+    /// `synchronous_commit = off` for this transaction. One round trip either way, as `BEGIN` alone.
+    pub async fn begin_unflushed(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(
+                write
+                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                    .await?,
+            ),
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                    .await?,
+            ),
         })
     }
 
     /// Connections open and idle, for metrics.
     pub fn pool_stats(&self) -> PoolStats {
         match self {
-            Db::Sqlite { read, write } => PoolStats {
+            Db::Sqlite { read, write, .. } => PoolStats {
                 size: read.size() + write.size(),
                 idle: (read.num_idle() + write.num_idle()) as u32,
             },
@@ -393,7 +441,7 @@ impl Db {
     /// Closes every connection; used at shutdown.
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }

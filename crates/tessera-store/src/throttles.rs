@@ -83,6 +83,10 @@ fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> Stri
 /// Reserves one attempt in every bucket, atomically: either no bucket holds the attempt back and each
 /// counts it, or (but for a race between nodes on PostgreSQL, where a bucket's own limit still holds)
 /// none does. Returns the keys that counted it; the attempt may go ahead only if that is all of them.
+///
+/// Run it in a transaction of its own from [`crate::Db::begin_unflushed`]: the reservation holds the
+/// buckets' row locks until it commits, and every attempt at one account queues on them, so the commit
+/// must not wait for a flush to the disk. A power loss may forget the last few counts.
 pub async fn reserve(
     x: &mut impl Exec,
     now: OffsetDateTime,
@@ -128,13 +132,6 @@ pub async fn reserve(
         ),
     );
     let now = to_micros(now);
-    if let crate::RawConn::Postgres(c) = x.raw() {
-        // The reservation holds the bucket's row lock until it commits, and every attempt at one account
-        // queues on it: do not hold it through a WAL flush. A crash may forget the last few counts.
-        sqlx::query("SET LOCAL synchronous_commit TO OFF")
-            .execute(&mut *c)
-            .await?;
-    }
     Ok(on_engine!(x, |c| {
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone())).bind(now);
         for b in buckets {

@@ -157,10 +157,15 @@ impl Tessera {
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
+        if let Some(t) = self.tenant_cache().get(slug) {
+            return Ok(t);
+        }
         let mut conn = self.db().conn().await?;
-        tessera_store::tenants::by_slug(&mut conn, slug)
+        let t = tessera_store::tenants::by_slug(&mut conn, slug)
             .await?
-            .ok_or(CoreError::NotFound { what: "tenant" })
+            .ok_or(CoreError::NotFound { what: "tenant" })?;
+        self.tenant_cache().put(&t);
+        Ok(t)
     }
 
     /// Checks a `return_to` against the configured base URL (WEB-05); see [`same_origin_target`].
