@@ -243,8 +243,9 @@ struct AdminApi;
     modifiers(&ExtractorErrors),
     paths(
         crate::flow_api::start, crate::flow_api::get, crate::flow_api::submit, crate::flow_api::sessions, crate::flow_api::sign_out,
+        crate::jwks::jwks,
     ),
-    tags((name = "flows")),
+    tags((name = "flows"), (name = "keys", description = "The keys relying parties verify Tessera's tokens with.")),
 )]
 struct FlowApi;
 
