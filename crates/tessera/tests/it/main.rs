@@ -27,5 +27,6 @@ mod pages;
 mod roles;
 mod security_coverage;
 mod sessions;
+mod signing_keys;
 mod store_suite;
 mod worker;
