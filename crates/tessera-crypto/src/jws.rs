@@ -32,7 +32,7 @@ const MAX_KID_LEN: usize = 64;
 pub enum JwsAlg {
     /// ECDSA P-256 with SHA-256, the fixed `r || s` signature form JWS uses. The default.
     ES256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256 on 2048-bit keys, for relying parties that know nothing else.
+    /// RSASSA-PKCS1-v1_5 with SHA-256; new keys are 3072 bits (CRY-03), verification accepts 2048 and up, for relying parties that know nothing else.
     RS256,
     /// Ed25519 (RFC 8037).
     EdDSA,
@@ -108,7 +108,7 @@ pub struct Jwk {
     pub e: Option<String>,
 }
 
-/// Generates a new private key for `alg`, as PKCS#8 DER (RSA: 2048 bits). Zeroed on drop.
+/// Generates a new private key for `alg`, as PKCS#8 DER (RSA: 3072 bits, CRY-03). Zeroed on drop.
 pub fn generate_pkcs8(alg: JwsAlg) -> Result<Zeroizing<Vec<u8>>, JwsError> {
     let rng = SystemRandom::new();
     let der = match alg {
@@ -116,7 +116,7 @@ pub fn generate_pkcs8(alg: JwsAlg) -> Result<Zeroizing<Vec<u8>>, JwsError> {
             .map_err(|_| JwsError::Key)?
             .as_ref()
             .to_vec(),
-        JwsAlg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
+        JwsAlg::RS256 => RsaKeyPair::generate(KeySize::Rsa3072)
             .and_then(|k| k.as_der())
             .map_err(|_| JwsError::Key)?
             .as_ref()
@@ -471,7 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn es256_signatures_are_the_fixed_64_byte_form_and_rsa_keys_are_2048_bits() {
+    fn cry_03_es256_signatures_are_the_fixed_64_byte_form_and_new_rsa_keys_are_3072_bits() {
         let k = key(JwsAlg::ES256, "e");
         let jws = k.sign("JWT", &json!({})).unwrap();
         let sig = URL_SAFE_NO_PAD
@@ -480,7 +480,7 @@ mod tests {
         assert_eq!(sig.len(), 64);
         let r = key(JwsAlg::RS256, "r");
         let n = URL_SAFE_NO_PAD.decode(r.public_jwk().n.unwrap()).unwrap();
-        assert_eq!(n.len() * 8, 2048);
+        assert_eq!(n.len() * 8, 3072);
     }
 
     #[test]

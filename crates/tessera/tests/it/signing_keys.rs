@@ -20,11 +20,14 @@ use tessera_testkit::{Engine, TestServer, engine_tests};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+/// A fetched JWKS: when (server clock), its max-age, and its keys by kid.
+type CachedJwks = (OffsetDateTime, i64, BTreeMap<String, Value>);
+
 /// A strict relying party: one cached JWKS, refreshed only once its max-age has passed.
 struct RelyingParty {
     http: reqwest::Client,
     url: String,
-    cache: Mutex<Option<(OffsetDateTime, i64, BTreeMap<String, Value>)>>,
+    cache: Mutex<Option<CachedJwks>>,
 }
 
 impl RelyingParty {
