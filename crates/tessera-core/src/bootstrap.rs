@@ -89,7 +89,13 @@ pub async fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Tessera> 
         config.base_url.clone(),
     )
     .with_passwords(password_service(config)?)
-    .with_quotas(config.quotas))
+    .with_quotas(config.quotas)
+    .with_key_ring(crate::signing_keys::RingSettings {
+        // At most ten years, so the date arithmetic stays in range.
+        max_token_lifetime: time::Duration::seconds(
+            i64::try_from(config.max_token_lifetime_secs.min(315_360_000)).unwrap_or(315_360_000),
+        ),
+    }))
 }
 
 /// Opens everything `serve` needs: migrations applied, default tenant present, first key issued.
@@ -113,9 +119,17 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened> {
         config.base_url.clone(),
     )
     .with_passwords(password_service(config)?)
-    .with_quotas(config.quotas);
+    .with_quotas(config.quotas)
+    .with_key_ring(crate::signing_keys::RingSettings {
+        // At most ten years, so the date arithmetic stays in range.
+        max_token_lifetime: time::Duration::seconds(
+            i64::try_from(config.max_token_lifetime_secs.min(315_360_000)).unwrap_or(315_360_000),
+        ),
+    });
     tessera.check_master_key().await?;
     let default_tenant_created = tessera.ensure_default_tenant().await?;
+    // Tenants made before the key ring existed get theirs now, before anything signs with them.
+    tessera.signing_keys().ensure_all().await?;
     let bootstrap = tessera.ensure_bootstrap_key(config).await?;
     Ok(Opened {
         tessera,

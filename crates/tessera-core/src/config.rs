@@ -70,8 +70,15 @@ pub struct Config {
     pub db_acquire_timeout_ms: u64,
     pub sqlite_synchronous_full: bool,
     pub audit_seal_interval_secs: u64,
-    /// How often expired flows, expired mail codes and idle guard buckets are swept away.
+    /// How often expired flows, expired mail codes and idle guard buckets are swept away (and the
+    /// signing-key job looks for keys to rotate or retire).
     pub sweep_interval_secs: u64,
+    /// Days an active token-signing key signs before the periodic job rotates it; 0 turns scheduled
+    /// rotation off (`tessera keys rotate` still works, and retiring keys still retire).
+    pub signing_key_rotation_days: u64,
+    /// The longest any signed token may live; a retiring key stays in the JWKS this long (plus the
+    /// allowed clock skew) after it stopped signing.
+    pub max_token_lifetime_secs: u64,
     /// The first wait before a failed mail is tried again; each further failure doubles it (with
     /// jitter, at most 15 minutes).
     pub mail_retry_base_ms: u64,
@@ -205,6 +212,16 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "sweep_interval_secs",
         false,
         "how often expired flows, expired mail codes and idle guard buckets are swept; default 60",
+    ),
+    (
+        "signing_key_rotation_days",
+        false,
+        "days a token-signing key signs before it is rotated; 0 turns scheduled rotation off; default 90",
+    ),
+    (
+        "max_token_lifetime_secs",
+        false,
+        "the longest a signed token may live; a rotated-out key stays published this long; default 86400",
     ),
     (
         "mail_retry_base_ms",
@@ -539,6 +556,18 @@ impl Config {
                 raw,
                 "sweep_interval_secs",
                 "60",
+                "not a whole number of seconds",
+            )?,
+            signing_key_rotation_days: parse(
+                raw,
+                "signing_key_rotation_days",
+                "90",
+                "not a whole number of days",
+            )?,
+            max_token_lifetime_secs: parse(
+                raw,
+                "max_token_lifetime_secs",
+                "86400",
                 "not a whole number of seconds",
             )?,
             mail_retry_base_ms: parse(

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use tessera_store::Db;
 use time::OffsetDateTime;
 
-use crate::{Clock, CoreError, FlowSettings, Keys, Result, guard, methods, passwords};
+use crate::{
+    Clock, CoreError, FlowSettings, Keys, Result, guard, methods, passwords, signing_keys,
+};
 
 /// The application facade: cheap to clone, shared by every request and job.
 #[derive(Clone, Debug)]
@@ -21,6 +23,7 @@ pub struct Tessera {
     settings: Arc<FlowSettings>,
     methods: Arc<methods::Methods>,
     tenants: Arc<crate::tenant_cache::TenantCache>,
+    signing_cache: Arc<signing_keys::KeyCache>,
 }
 
 impl Tessera {
@@ -40,9 +43,11 @@ impl Tessera {
             settings: Arc::new(FlowSettings {
                 base_url,
                 quotas: guard::Quotas::default(),
+                key_ring: signing_keys::RingSettings::default(),
             }),
             methods: Arc::new(methods::Methods::builtin()),
             tenants: Arc::default(),
+            signing_cache: Arc::default(),
         }
     }
 
@@ -52,6 +57,19 @@ impl Tessera {
         settings.quotas = quotas;
         self.settings = Arc::new(settings);
         self
+    }
+
+    /// Uses these key-ring settings (the longest a token may live).
+    pub fn with_key_ring(mut self, ring: signing_keys::RingSettings) -> Self {
+        let mut settings = (*self.settings).clone();
+        settings.key_ring = ring;
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// Parsed signing keys by tenant and kid (a kid's key never changes, so nothing here goes stale).
+    pub(crate) fn signing_cache(&self) -> &signing_keys::KeyCache {
+        &self.signing_cache
     }
 
     /// Adds a sign-in method (or replaces the built-in one with its id). Journeys need no change: a

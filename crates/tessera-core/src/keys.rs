@@ -18,6 +18,8 @@ pub struct Keys {
     pub identity_wrap: SecretKey,
     /// MACs audit checkpoints.
     pub audit: SecretKey,
+    /// Seals each tenant's token-signing private keys (bound to tenant and kid).
+    pub signing_wrap: SecretKey,
     /// Published (as a MAC of a fixed string) so nodes can detect a mismatched master key.
     check_value: String,
 }
@@ -30,6 +32,7 @@ impl Keys {
             secret_hasher: SecretHasher::new(master.derive("secret-hash")),
             identity_wrap: master.derive("identity-wrap"),
             audit: master.derive("audit-checkpoint"),
+            signing_wrap: master.derive("signing-key-wrap"),
             check_value: check.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }

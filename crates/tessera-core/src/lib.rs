@@ -28,6 +28,7 @@ pub mod passwords;
 pub mod policies;
 pub mod schemas;
 pub mod sessions;
+pub mod signing_keys;
 mod tenant_cache;
 pub mod tenants;
 
@@ -220,6 +221,8 @@ pub struct FlowSettings {
     pub base_url: url::Url,
     /// Quotas on flow starts and mail sends (RL-06).
     pub quotas: guard::Quotas,
+    /// How long tokens may live, which decides when a retiring signing key may leave the JWKS.
+    pub key_ring: signing_keys::RingSettings,
 }
 
 /// A page of results and the opaque cursor for the next page.

@@ -102,6 +102,11 @@ impl Tenants<'_> {
             json!({"tenant_id": t.id, "slug": t.slug, "name": t.name}),
         );
         self.t.record(&mut tx, caller, ev, None).await?;
+        // A tenant never exists without signing keys: its JWKS is complete from the first request.
+        self.t
+            .signing_keys()
+            .ensure_in(&mut tx, caller, t.id, crate::signing_keys::DEFAULT_ALG)
+            .await?;
         tx.commit().await?;
         Ok(t)
     }

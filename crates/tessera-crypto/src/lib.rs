@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+pub mod jws;
 pub mod password;
 
 /// A cryptographic operation failed. Deliberately carries no detail: callers map it to a generic error.

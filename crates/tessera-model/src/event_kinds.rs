@@ -87,6 +87,15 @@ kinds! {
     ORGANIZATION_MEMBER_REMOVED = "organization.member_removed", "An identity left an organization.", ["organization_id", "identity_id"], [];
     API_KEY_CREATED = "api_key.created", "An admin API key was minted.", ["api_key_id", "name", "role", "tenant_id", "expires_at"], [];
     API_KEY_REVOKED = "api_key.revoked", "An admin API key was revoked.", ["api_key_id", "name"], [];
+    SIGNING_KEY_CREATED = "signing_key.created",
+        "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",
+        ["kid", "alg", "state"], [];
+    SIGNING_KEY_ROTATED = "signing_key.rotated",
+        "A tenant's signing keys of one algorithm rotated: the published next key signs now, the active one is retiring (still published), and a new next key is published.",
+        ["alg", "activated", "retiring", "next"], [];
+    SIGNING_KEY_RETIRED = "signing_key.retired",
+        "A retiring signing key left the JWKS once every token it signed had expired; its private key was wiped.",
+        ["kid", "alg"], [];
     MAIL_REPLAYED = "mail.replayed", "An admin put a dead-lettered mail back in the queue (subject `mail:<id>`).",
         ["mail_id", "template"], [];
     SESSION_CREATED = "session.created", "A customer signed in: a session began.",

@@ -15,6 +15,7 @@ pub mod organization;
 pub mod password_policy;
 pub mod policy;
 pub mod redirect_uri;
+pub mod signing_key;
 pub mod tenant;
 
 pub use ids::*;

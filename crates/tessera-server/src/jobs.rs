@@ -1,5 +1,5 @@
 //! The background jobs a serving node runs (see `tessera_core::jobs`): the flow sweeper, the mail
-//! scrubber and the guard sweeper every `sweep_interval_secs`, the audit sealer every
+//! scrubber, the guard sweeper and the key ring's rotation and retirement every `sweep_interval_secs`, the audit sealer every
 //! `audit_seal_interval_secs`, and, on a node with SMTP, the mail queue's worker. Every node runs them all:
 //! the sweeps are idempotent, the sealer claims its checkpoints through a unique constraint, and mail is
 //! claimed with a lease.
@@ -74,6 +74,17 @@ pub fn start(
     let margin = time::Duration::seconds(5);
     periodic(r, "audit_sealer", seal, tessera, move |t| async move {
         t.audit().seal(margin).await
+    });
+    // Keys rotate after `signing_key_rotation_days` (never when 0) and retire once their tokens expired;
+    // checked every sweep, each move conditional, so every node may run it.
+    let rotate_every = (config.signing_key_rotation_days > 0).then(|| {
+        // At most a century, so the date arithmetic stays in range.
+        time::Duration::days(
+            i64::try_from(config.signing_key_rotation_days.min(36_500)).unwrap_or(36_500),
+        )
+    });
+    periodic(r, "key_ring", sweep, tessera, move |t| async move {
+        t.signing_keys().maintain(rotate_every).await
     });
     if let Some(url) = &config.smtp_url {
         let sender = SmtpSender::new(url, &config.smtp_from)?;

@@ -24,6 +24,7 @@ pub mod extract;
 pub mod flow_api;
 pub mod hibp;
 pub mod jobs;
+pub mod jwks;
 pub mod logging;
 pub mod mail;
 pub mod openapi;
@@ -224,6 +225,7 @@ pub fn public_router(state: AppState) -> Router {
         .route("/assets/tessera.css", get(public::css))
         .route("/t/{tenant}/theme.css", get(public::theme_css))
         .route("/t/{tenant}/logout", get(public::logout))
+        .route("/t/{tenant}/.well-known/jwks.json", get(jwks::jwks))
         .route(
             "/t/{tenant}/flows/link",
             get(public::link).post(public::confirm_link),

@@ -239,12 +239,13 @@ struct AdminApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tessera flow API", description = "The hosted flows (sign-in, sign-up, verification, recovery, settings) for native and single-page apps, as JSON, on the public listener under `/t/{tenant}/api`. Errors are application/problem+json with a stable `code`; a step the customer must retry is a flow with error messages, not a problem."),
+    info(title = "Tessera flow API", description = "The hosted flows (sign-in, sign-up, verification, recovery, settings) for native and single-page apps, as JSON, on the public listener under `/t/{tenant}/api`, and the tenant's JWKS (`/t/{tenant}/.well-known/jwks.json`). Errors are application/problem+json with a stable `code`; a step the customer must retry is a flow with error messages, not a problem."),
     modifiers(&ExtractorErrors),
     paths(
         crate::flow_api::start, crate::flow_api::get, crate::flow_api::submit, crate::flow_api::sessions, crate::flow_api::sign_out,
+        crate::jwks::jwks,
     ),
-    tags((name = "flows")),
+    tags((name = "flows"), (name = "keys", description = "The keys relying parties verify Tessera's tokens with.")),
 )]
 struct FlowApi;
 

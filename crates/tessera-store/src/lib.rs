@@ -36,6 +36,7 @@ pub mod policies;
 pub mod profile;
 pub mod schemas;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tenants;
 pub mod throttles;
 
@@ -206,6 +207,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "methods",
         include_str!("../migrations/sqlite/0008_methods.sql"),
     ),
+    (
+        9,
+        "signing_keys",
+        include_str!("../migrations/sqlite/0009_signing_keys.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -247,6 +253,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "methods",
         include_str!("../migrations/postgres/0008_methods.sql"),
+    ),
+    (
+        9,
+        "signing_keys",
+        include_str!("../migrations/postgres/0009_signing_keys.sql"),
     ),
 ];
 

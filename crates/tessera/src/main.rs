@@ -1,4 +1,4 @@
-//! The `tessera` command: serve, migrate, apply, audit verify, openapi.
+//! The `tessera` command: serve, migrate, apply, audit verify, keys rotate, openapi.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -47,8 +47,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Token-signing key tools.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the admin API's OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Rotate signing keys: the published next key starts signing, the active one retires once its
+    /// tokens have expired, and a new next key is published. Exits 1 when a tenant could not rotate
+    /// (its next key has not been published long enough yet).
+    Rotate {
+        /// Only this tenant (slug); every tenant by default.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +188,46 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { tenant },
+        } => {
+            let t = bootstrap::connect(&config, Arc::new(SystemClock)).await?;
+            t.check_master_key().await?;
+            let caller = tessera_core::Caller::cli("keys rotate");
+            let slugs = match tenant {
+                Some(slug) => vec![slug],
+                None => t
+                    .tenants()
+                    .list(&caller)
+                    .await?
+                    .into_iter()
+                    .map(|t| t.slug)
+                    .collect(),
+            };
+            let mut all_rotated = true;
+            for slug in slugs {
+                match t.signing_keys().rotate(&caller, &slug).await {
+                    Ok(rotations) => {
+                        for r in rotations {
+                            println!(
+                                "tenant {}: {} key {} signs now; {} is retiring; {} is the next key",
+                                r.tenant, r.alg, r.activated, r.retiring, r.next
+                            );
+                        }
+                    }
+                    Err(e @ tessera_core::CoreError::Conflict { .. }) => {
+                        all_rotated = false;
+                        println!("tenant {slug}: not rotated: {e}");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(if all_rotated {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

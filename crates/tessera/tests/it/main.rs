@@ -28,5 +28,6 @@ mod roles;
 mod scripts;
 mod security_coverage;
 mod sessions;
+mod signing_keys;
 mod store_suite;
 mod worker;

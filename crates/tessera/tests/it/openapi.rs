@@ -224,8 +224,8 @@ async fn openapi_the_flow_document_is_served_on_the_public_listener(engine: Engi
             .as_object()
             .unwrap()
             .keys()
-            .all(|p| p.starts_with("/t/{tenant}/api/")),
-        "only the flow API: {:?}",
+            .all(|p| p.starts_with("/t/{tenant}/api/") || p == "/t/{tenant}/.well-known/jwks.json"),
+        "only the flow API and the tenant's JWKS: {:?}",
         doc["paths"].as_object().unwrap().keys().collect::<Vec<_>>()
     );
     let failures = probe_document(&s, &s.public, &doc, None).await;

@@ -16,6 +16,8 @@ const RULES: &[(&str, u32)] = &[
     ("WEB", 5),
     ("LOG", 4),
     ("CRY", 3),
+    ("OIDC", 8),
+    ("JWT", 4),
 ];
 
 const STATUSES: &[&str] = &["proven", "partial: ", "missing: ", "not yet applicable: "];

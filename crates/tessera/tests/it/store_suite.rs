@@ -11,6 +11,7 @@ use tessera_model::event::{Checkpoint, StoredEvent};
 use tessera_model::identifier::IdentifierKind;
 use tessera_model::identity::{Identifier, Identity, IdentityState};
 use tessera_model::organization::{Member, Organization};
+use tessera_model::signing_key::KeyState;
 use tessera_model::tenant::Tenant;
 use tessera_model::{ApiKeyId, EventId, IdentityId, OrganizationId, TenantId};
 use tessera_store::events::EventFilter;
@@ -18,7 +19,7 @@ use tessera_store::identities::IdentityFilter;
 use tessera_store::policies::PolicyVersion;
 use tessera_store::{
     Db, DbOptions, StoreError, api_keys, events, identities, meta, migration_versions,
-    organizations, policies, tenants,
+    organizations, policies, signing_keys, tenants,
 };
 use tessera_testkit::{Engine, TestDb, engine_tests};
 use time::{Duration, OffsetDateTime};
@@ -1231,6 +1232,190 @@ async fn an_identity_key_is_kept_until_destroyed(engine: Engine) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Signing keys
+// ---------------------------------------------------------------------------------------------------
+
+fn signing_key(
+    t: &Tenant,
+    kid: &str,
+    alg: &str,
+    state: KeyState,
+) -> signing_keys::StoredSigningKey {
+    signing_keys::StoredSigningKey {
+        tenant_id: t.id,
+        kid: kid.to_owned(),
+        alg: alg.to_owned(),
+        state,
+        private_key: Some(vec![0, 1, 2, 255]),
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        created_at: fixed_instant(),
+        activated_at: (state == KeyState::Active).then(fixed_instant),
+        retiring_at: None,
+        retired_at: None,
+    }
+}
+
+async fn put_key(store: &Db, k: &signing_keys::StoredSigningKey) -> Result<(), StoreError> {
+    let mut tx = store.begin().await.unwrap();
+    signing_keys::insert(&mut tx, k).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
+async fn a_signing_key_reads_back_moves_forward_once_and_loses_its_private_part_when_retired(
+    engine: Engine,
+) {
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let store = open(&db).await;
+    let t = add_tenant(&store, "acme").await;
+    let next = signing_key(&t, "n1", "ES256", KeyState::Next);
+    let active = signing_key(&t, "a1", "ES256", KeyState::Active);
+    put_key(&store, &next).await.unwrap();
+    put_key(&store, &active).await.unwrap();
+    let mut c = store.conn().await.unwrap();
+    let mut published = signing_keys::published(&mut c, t.id).await.unwrap();
+    published.sort_by(|a, b| a.kid.cmp(&b.kid));
+    assert_eq!(published, vec![active.clone(), next.clone()]);
+    drop(c);
+
+    // The active key starts retiring; a second writer expecting it still active moves nothing.
+    let later = fixed_instant() + Duration::hours(1);
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        signing_keys::advance(&mut tx, t.id, "a1", KeyState::Active, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !signing_keys::advance(&mut tx, t.id, "a1", KeyState::Active, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        signing_keys::advance(&mut tx, t.id, "n1", KeyState::Next, later)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let mut c = store.conn().await.unwrap();
+    let retiring = signing_keys::in_state(&mut c, t.id, "ES256", KeyState::Retiring)
+        .await
+        .unwrap();
+    assert_eq!(retiring.len(), 1);
+    assert_eq!(retiring[0].retiring_at, Some(later));
+    assert_eq!(
+        signing_keys::in_state(&mut c, t.id, "ES256", KeyState::Active)
+            .await
+            .unwrap()[0]
+            .activated_at,
+        Some(later)
+    );
+    // Retirement is due only once the cutoff reaches the time it began retiring.
+    assert!(
+        signing_keys::retiring_since(&mut c, t.id, later - Duration::microseconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        signing_keys::retiring_since(&mut c, t.id, later)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(c);
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        signing_keys::advance(&mut tx, t.id, "a1", KeyState::Retiring, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !signing_keys::advance(&mut tx, t.id, "a1", KeyState::Retired, later)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let mut c = store.conn().await.unwrap();
+    let all = signing_keys::all(&mut c, t.id).await.unwrap();
+    let retired = all.iter().find(|k| k.kid == "a1").unwrap();
+    assert_eq!(
+        (retired.state, retired.private_key.as_ref()),
+        (KeyState::Retired, None)
+    );
+    assert_eq!(retired.retired_at, Some(later));
+    let published: Vec<_> = signing_keys::published(&mut c, t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(published, ["n1"]);
+}
+
+async fn a_tenant_has_at_most_one_active_and_one_next_key_per_algorithm(engine: Engine) {
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let store = open(&db).await;
+    let t = add_tenant(&store, "acme").await;
+    let other = add_tenant(&store, "other").await;
+    put_key(&store, &signing_key(&t, "a1", "ES256", KeyState::Active))
+        .await
+        .unwrap();
+    put_key(&store, &signing_key(&t, "n1", "ES256", KeyState::Next))
+        .await
+        .unwrap();
+    assert_conflict(put_key(&store, &signing_key(&t, "a2", "ES256", KeyState::Active)).await);
+    assert_conflict(put_key(&store, &signing_key(&t, "n2", "ES256", KeyState::Next)).await);
+    assert_conflict(put_key(&store, &signing_key(&t, "a1", "ES256", KeyState::Retiring)).await);
+    // Other algorithms, retiring keys and other tenants are free.
+    put_key(&store, &signing_key(&t, "r1", "RS256", KeyState::Active))
+        .await
+        .unwrap();
+    put_key(
+        &store,
+        &signing_key(&t, "old1", "ES256", KeyState::Retiring),
+    )
+    .await
+    .unwrap();
+    put_key(
+        &store,
+        &signing_key(&t, "old2", "ES256", KeyState::Retiring),
+    )
+    .await
+    .unwrap();
+    put_key(
+        &store,
+        &signing_key(&other, "a1", "ES256", KeyState::Active),
+    )
+    .await
+    .unwrap();
+    // Promoting the next key while an active one exists is refused by the index, not by luck.
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(
+        signing_keys::advance(&mut tx, t.id, "n1", KeyState::Next, now()).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    drop(tx);
+    let mut c = store.conn().await.unwrap();
+    assert_eq!(
+        signing_keys::published(&mut c, t.id).await.unwrap().len(),
+        5
+    );
+    assert_eq!(
+        signing_keys::published(&mut c, other.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Organizations
 // ---------------------------------------------------------------------------------------------------
 
@@ -2222,6 +2407,8 @@ engine_tests!(
     identity_lists_filter_by_organization_membership,
     deleted_identities_are_listed_only_when_asked_for,
     an_identity_key_is_kept_until_destroyed,
+    a_signing_key_reads_back_moves_forward_once_and_loses_its_private_part_when_retired,
+    a_tenant_has_at_most_one_active_and_one_next_key_per_algorithm,
     an_organization_reads_back_with_its_domains_sorted,
     a_domain_and_a_name_belong_to_one_organization_per_tenant,
     an_organization_update_replaces_its_domains_only_at_the_current_version,
