@@ -177,6 +177,26 @@ pub async fn by_identifier(
     Ok(found.map(IdentityId))
 }
 
+/// Moves the identity's security stamp: every sign-in parked between two steps for it starts over.
+pub async fn bump_security_stamp(x: &mut impl Exec, identity: IdentityId) -> Result<()> {
+    let sql = "UPDATE identities SET security_stamp = security_stamp + 1 WHERE id = $1";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(identity.0)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
+    Ok(())
+}
+
+/// The identity's security stamp (`None`: no such identity).
+pub async fn security_stamp(x: &mut impl Exec, identity: IdentityId) -> Result<Option<i64>> {
+    let sql = "SELECT security_stamp FROM identities WHERE id = $1";
+    Ok(on_engine!(x, |c| sqlx::query_scalar(sql)
+        .bind(identity.0)
+        .fetch_optional(&mut *c)
+        .await?))
+}
+
 /// What a sign-in needs to know about an identifier, read in one query: the identity holding it, its
 /// state, and its credential of a kind held once (the one with an empty handle), with its data.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -247,6 +247,8 @@ impl Tessera {
     /// password change or reset and revoked sessions end every proof in flight (REC-02), including a
     /// recovery that proved its address and waits for the password.
     pub(crate) async fn void_codes_of(&self, tx: &mut Tx, identity: IdentityId) -> Result<u64> {
+        // Whatever voids the codes also ends sign-ins parked between two steps (see `flows::login`).
+        tessera_store::identities::bump_security_stamp(tx, identity).await?;
         Ok(tessera_store::codes::void_for_identity(tx, identity, EMAIL_UNDO, self.now()).await?)
     }
 
@@ -257,6 +259,7 @@ impl Tessera {
         tx: &mut Tx,
         identity: IdentityId,
     ) -> Result<u64> {
+        tessera_store::identities::bump_security_stamp(tx, identity).await?;
         Ok(tessera_store::codes::void_all_for_identity(tx, identity, self.now()).await?)
     }
 

@@ -37,15 +37,18 @@ pub(crate) enum LoginState {
         data: Value,
     },
     /// Methods proved `identity`, short of the requested assurance: one more, of another kind.
+    /// `stamp` is the identity's security stamp when the sign-in parked here (see [`still_proven`]).
     SecondFactor {
         identity: IdentityId,
         proven: Vec<Proof>,
+        stamp: i64,
     },
     /// The methods are done; the client needs more of the profile first.
     Profile {
         identity: IdentityId,
         proven: Vec<Proof>,
         missing: Vec<(String, String)>,
+        stamp: i64,
     },
 }
 
@@ -70,7 +73,9 @@ impl LoginState {
             LoginState::Pending {
                 identity, proven, ..
             } => (*identity, proven),
-            LoginState::SecondFactor { identity, proven }
+            LoginState::SecondFactor {
+                identity, proven, ..
+            }
             | LoginState::Profile {
                 identity, proven, ..
             } => (Some(*identity), proven),
@@ -196,9 +201,15 @@ pub(crate) async fn submit(
         identity,
         proven,
         missing,
+        stamp,
     } = &state
     {
-        return submit_profile(t, tenant, flow, *identity, proven, missing, input).await;
+        let parked = Parked {
+            identity: *identity,
+            proven,
+            stamp: *stamp,
+        };
+        return submit_profile(t, tenant, flow, parked, missing, input).await;
     }
     let policy = t.effective_policy_doc(tenant.id).await?;
     let (identity, proven) = state.proven();
@@ -291,7 +302,11 @@ pub(crate) async fn submit(
                 method: method.id().into(),
                 at: t.now(),
             });
-            proceed(t, tenant, flow, who, proven, tx).await
+            let stamp = match &state {
+                LoginState::SecondFactor { stamp, .. } => Some(*stamp),
+                _ => None,
+            };
+            proceed(t, tenant, flow, who, proven, stamp, tx).await
         }
     }
 }
@@ -304,9 +319,19 @@ async fn proceed(
     flow: &mut Flow,
     identity: IdentityId,
     proven: Vec<Proof>,
+    stamp: Option<i64>,
     tx: Option<Tx>,
 ) -> Result<(Step, Option<Tx>)> {
     flow.identity_id = Some(identity);
+    // The identity's security stamp as of the first proof: read when the sign-in first parks.
+    let stamp_now = || async {
+        let mut conn = t.db().conn().await?;
+        Ok::<_, CoreError>(
+            tessera_store::identities::security_stamp(&mut conn, identity)
+                .await?
+                .unwrap_or_default(),
+        )
+    };
     let methods = t.methods();
     let reached = crate::methods::aal(
         proven
@@ -332,7 +357,16 @@ async fn proceed(
             "info-second-factor",
             "One more step: confirm it is you another way.",
         )];
-        LoginState::SecondFactor { identity, proven }.set(flow);
+        let stamp = match stamp {
+            Some(s) => s,
+            None => stamp_now().await?,
+        };
+        LoginState::SecondFactor {
+            identity,
+            proven,
+            stamp,
+        }
+        .set(flow);
         return Ok((Step::Advance, tx));
     }
     // Only with the identity proven, and only when a client application may need more of the profile,
@@ -354,16 +388,23 @@ async fn proceed(
         let missing = missing_profile(t, tenant, flow, &found).await?;
         if !missing.is_empty() {
             show_profile(t, tenant, flow, &found, &missing).await?;
+            let stamp = match stamp {
+                Some(s) => s,
+                None => stamp_now().await?,
+            };
             LoginState::Profile {
                 identity,
                 proven,
                 missing,
+                stamp,
             }
             .set(flow);
             return Ok((Step::Advance, tx));
         }
     }
-    if proven.len() > 1 && !still_proven(t, tenant, identity, &proven).await? {
+    if let Some(stamp) = stamp
+        && !still_proven(t, tenant, identity, &proven, stamp).await?
+    {
         return Ok((start_over(t, tenant, flow).await?, tx));
     }
     let tx = match tx {
@@ -374,8 +415,9 @@ async fn proceed(
 }
 
 /// Whether the account is still as it was when the earliest of `proven` was proven: active, not changed
-/// since (a suspension, a reactivation, an admin's edit), and no credential set or changed since (a
-/// password reset). A sign-in finished in a later step (a second factor, the profile) signs in on proofs
+/// since (a suspension, a reactivation, an admin's edit), no credential set or changed since (a password
+/// reset), its security stamp where it was when the sign-in parked (anything that voids its codes or ends
+/// its sessions moves it: a revoke, an email change), and every method used still offered. A sign-in finished in a later step (a second factor, the profile) signs in on proofs
 /// made earlier, and a flow parked between the two must not outlive what the owner did meanwhile
 /// (REC-07, SES-06).
 async fn still_proven(
@@ -383,11 +425,21 @@ async fn still_proven(
     tenant: &Tenant,
     identity: IdentityId,
     proven: &[Proof],
+    stamp: i64,
 ) -> Result<bool> {
     let Some(earliest) = proven.iter().map(|p| p.at).min() else {
         return Ok(false);
     };
+    // Every method used is still one the tenant offers.
+    for p in proven {
+        if t.offered_method(tenant.id, &p.method).await?.is_none() {
+            return Ok(false);
+        }
+    }
     let mut conn = t.db().conn().await?;
+    if tessera_store::identities::security_stamp(&mut conn, identity).await? != Some(stamp) {
+        return Ok(false);
+    }
     let Some(found) = tessera_store::identities::get(&mut conn, tenant.id, identity).await? else {
         return Ok(false);
     };
@@ -477,16 +529,27 @@ async fn show_profile(
     Ok(())
 }
 
+/// A sign-in parked at the profile step: who, proven how, and the security stamp then.
+struct Parked<'a> {
+    identity: IdentityId,
+    proven: &'a [Proof],
+    stamp: i64,
+}
+
 async fn submit_profile(
     t: &Tessera,
     tenant: &Tenant,
     flow: &mut Flow,
-    identity_id: IdentityId,
-    proven: &[Proof],
+    parked: Parked<'_>,
     missing: &[(String, String)],
     input: &FlowInput,
 ) -> Result<(Step, Option<Tx>)> {
-    if !still_proven(t, tenant, identity_id, proven).await? {
+    let Parked {
+        identity: identity_id,
+        proven,
+        stamp,
+    } = parked;
+    if !still_proven(t, tenant, identity_id, proven, stamp).await? {
         return Ok((start_over(t, tenant, flow).await?, None));
     }
     let names: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();

@@ -648,6 +648,8 @@ pub(crate) async fn apply_email_change(
     });
     let now = t.now();
     tessera_store::identities::delete_identifiers(tx, tenant.id, id).await?;
+    // A new address ends sign-ins parked between two steps (see `flows::login`).
+    tessera_store::identities::bump_security_stamp(tx, id).await?;
     for ident in &idents {
         tessera_store::identities::insert_identifier(tx, tenant.id, id, ident, now)
             .await

@@ -210,6 +210,7 @@ mod tests {
                 data: json!({"email": "a@example.com"}),
             },
             LoginState::SecondFactor {
+                stamp: 3,
                 identity: id,
                 proven: vec![crate::methods::Proof {
                     method: "password".into(),
@@ -217,6 +218,7 @@ mod tests {
                 }],
             },
             LoginState::Profile {
+                stamp: 3,
                 identity: id,
                 proven: vec![crate::methods::Proof {
                     method: "password".into(),

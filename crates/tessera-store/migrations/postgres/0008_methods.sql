@@ -22,3 +22,7 @@ ALTER TABLE sessions ADD COLUMN factors TEXT NOT NULL DEFAULT '{}';
 
 -- The assurance level the flow must reach before it signs anyone in.
 ALTER TABLE flows ADD COLUMN requested_aal BIGINT NOT NULL DEFAULT 1;
+
+-- Bumped by everything that ends an identity's sessions or voids its codes (a password change, a revoke, an
+-- email change, a freeze): a sign-in parked between two steps checks it did not move before it signs in.
+ALTER TABLE identities ADD COLUMN security_stamp BIGINT NOT NULL DEFAULT 0;

@@ -581,6 +581,63 @@ async fn methods_a_code_sent_before_the_policy_stopped_offering_the_method_signs
     );
 }
 
+async fn ses_06_a_sign_in_parked_before_its_last_step_dies_when_an_admin_ends_every_session(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    let parked = park_at_profile(&s, "ada@example.com").await;
+    let id = s
+        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
+        .await
+        .json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .http
+        .delete(format!(
+            "{}/admin/v1/tenants/default/identities/{id}/sessions",
+            s.admin
+        ))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
+    assert!(r.json["session_token"].is_null(), "{r:?}");
+    assert!(
+        messages(&r).contains(&"error-sign-in-again".into()),
+        "{r:?}"
+    );
+}
+
+async fn methods_a_sign_in_parked_before_its_last_step_dies_when_its_method_is_no_longer_offered(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "ada@example.com", json!({})).await;
+    let parked = park_at_profile(&s, "ada@example.com").await;
+    let r = s
+        .put(
+            "/admin/v1/tenants/default/policy",
+            json!({"document": {"authentication": {"methods": ["email_code"]}, "registration": {"progressive_profiling": [{"client_id": "shop", "attributes": ["postal_code"], "purpose": "delivery"}]}}, "reason": "codes only"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
+    assert!(r.json["session_token"].is_null(), "{r:?}");
+    assert!(
+        messages(&r).contains(&"error-sign-in-again".into()),
+        "{r:?}"
+    );
+}
+
 engine_tests!(
     methods_a_method_no_journey_knows_becomes_the_second_factor_of_an_aal2_sign_in,
     methods_one_factor_signs_in_at_aal1_and_records_its_method,
@@ -594,4 +651,6 @@ engine_tests!(
     reg_04_an_emailed_sign_in_code_never_goes_to_an_address_nobody_proved,
     rl_02_a_method_the_policy_does_not_offer_costs_the_account_nothing,
     methods_a_code_sent_before_the_policy_stopped_offering_the_method_signs_nobody_in,
+    ses_06_a_sign_in_parked_before_its_last_step_dies_when_an_admin_ends_every_session,
+    methods_a_sign_in_parked_before_its_last_step_dies_when_its_method_is_no_longer_offered,
 );
