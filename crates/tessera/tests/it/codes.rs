@@ -22,7 +22,22 @@ fn wrong(code: Option<&str>) -> &'static str {
     }
 }
 
-async fn identity_id(s: &TestServer, email: &str) -> String {
+/// Lifts a suspension with `key`, giving a reason; the status it answered.
+async fn reactivate_as(s: &TestServer, key: &str, id: &str) -> u16 {
+    s.admin_req_as(
+        key,
+        reqwest::Method::POST,
+        &format!("/admin/v1/tenants/default/identities/{id}/reactivate"),
+    )
+    .json(&json!({"reason": "checked with the customer"}))
+    .send()
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+pub(crate) async fn identity_id(s: &TestServer, email: &str) -> String {
     let r = s
         .get(&format!(
             "/admin/v1/tenants/default/identities?identifier={email}"
@@ -838,30 +853,10 @@ async fn rec_04_the_not_me_link_freezes_the_account_after_a_landed_email_change(
     .await;
     // Support lifts the freeze through the admin API: it needs `identity:write`, and it is recorded.
     let readonly = s.mint_key("ro", "readonly", None).await;
-    let r = s
-        .admin_req_as(
-            &readonly,
-            reqwest::Method::POST,
-            &format!("/admin/v1/tenants/default/identities/{id}/reactivate"),
-        )
-        .json(&json!({"reason": "checked with the customer"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(reactivate_as(&s, &readonly, &id).await, 403);
     assert_eq!(state_of(&s, &id).await, "suspended");
     let support = s.mint_key("support", "support", None).await;
-    let r = s
-        .admin_req_as(
-            &support,
-            reqwest::Method::POST,
-            &format!("/admin/v1/tenants/default/identities/{id}/reactivate"),
-        )
-        .json(&json!({"reason": "checked with the customer"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(reactivate_as(&s, &support, &id).await, 200);
     assert_eq!(state_of(&s, &id).await, "active");
     let reactivated = events(&s, "identity.reactivated").await;
     assert_eq!(

@@ -13,6 +13,7 @@ use tessera_model::IdentityId;
 use tessera_model::flow::UiNode;
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
+use crate::codes::identity_id;
 use crate::flows::{PASSWORD, messages, node, sign_up, start, submit};
 
 /// A stand-in for a security key: it cannot say who you are (a second factor only), and it proves the
@@ -130,13 +131,7 @@ async fn methods_a_method_no_journey_knows_becomes_the_second_factor_of_an_aal2_
     );
     assert!(node_names(&r.json["flow"]).contains(&"test_key_response".into()));
     assert!(!node_names(&r.json["flow"]).contains(&"password".into()));
-    let identity = s
-        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
-        .await
-        .json["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let identity = identity_id(&s, "ada@example.com").await;
     // The password cannot be the second factor too, and a wrong response is refused.
     let again = submit(
         &s,
@@ -389,6 +384,20 @@ async fn methods_the_settings_page_manages_the_credentials_of_the_offered_method
     assert!(r.json["session_token"].is_string(), "{r:?}");
 }
 
+/// Finishes a parked sign-in's profile step and checks it opened no session and started over.
+async fn assert_parked_sign_in_starts_over(s: &TestServer, parked: &Value) {
+    let r = submit(s, parked, json!({"attributes.postal_code": "10115"})).await;
+    assert!(
+        r.json["session_token"].is_null(),
+        "the parked sign-in must not open a session: {r:?}"
+    );
+    assert!(
+        messages(&r).contains(&"error-sign-in-again".into()),
+        "{r:?}"
+    );
+    assert_eq!(r.json["flow"]["state"], "choose_method", "{r:?}");
+}
+
 /// Parks a sign-in at the profile step (the password proven, the client's attribute still missing).
 async fn park_at_profile(s: &TestServer, email: &str) -> Value {
     s.put(
@@ -429,16 +438,7 @@ async fn rec_07_a_sign_in_parked_before_its_last_step_dies_with_a_password_reset
     .await;
     assert_eq!(r.json["done"], true, "{r:?}");
     s.clock.advance(std::time::Duration::from_secs(5));
-    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
-    assert!(
-        r.json["session_token"].is_null(),
-        "the parked sign-in must not open a session: {r:?}"
-    );
-    assert!(
-        messages(&r).contains(&"error-sign-in-again".into()),
-        "{r:?}"
-    );
-    assert_eq!(r.json["flow"]["state"], "choose_method");
+    assert_parked_sign_in_starts_over(&s, &parked).await;
 }
 
 async fn ses_06_a_sign_in_parked_before_its_last_step_dies_with_a_suspension(engine: Engine) {
@@ -447,13 +447,7 @@ async fn ses_06_a_sign_in_parked_before_its_last_step_dies_with_a_suspension(eng
     };
     sign_up(&s, "ada@example.com", json!({})).await;
     let parked = park_at_profile(&s, "ada@example.com").await;
-    let id = s
-        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
-        .await
-        .json["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = identity_id(&s, "ada@example.com").await;
     s.clock.advance(std::time::Duration::from_secs(5));
     let ids = "/admin/v1/tenants/default/identities";
     assert_eq!(
@@ -469,12 +463,7 @@ async fn ses_06_a_sign_in_parked_before_its_last_step_dies_with_a_suspension(eng
         200
     );
     s.clock.advance(std::time::Duration::from_secs(5));
-    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
-    assert!(r.json["session_token"].is_null(), "{r:?}");
-    assert!(
-        messages(&r).contains(&"error-sign-in-again".into()),
-        "{r:?}"
-    );
+    assert_parked_sign_in_starts_over(&s, &parked).await;
 }
 
 async fn reg_04_an_emailed_sign_in_code_never_goes_to_an_address_nobody_proved(engine: Engine) {
@@ -483,13 +472,7 @@ async fn reg_04_an_emailed_sign_in_code_never_goes_to_an_address_nobody_proved(e
     };
     sign_up(&s, "ada@example.com", json!({})).await;
     set_policy(&s, json!({"methods": ["password", "email_code"]})).await;
-    let id = s
-        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
-        .await
-        .json["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = identity_id(&s, "ada@example.com").await;
     // An admin adds an address to the account without proving it.
     let ids = "/admin/v1/tenants/default/identities";
     let current = s.get(&format!("{ids}/{id}")).await;
@@ -589,13 +572,7 @@ async fn ses_06_a_sign_in_parked_before_its_last_step_dies_when_an_admin_ends_ev
     };
     sign_up(&s, "ada@example.com", json!({})).await;
     let parked = park_at_profile(&s, "ada@example.com").await;
-    let id = s
-        .get("/admin/v1/tenants/default/identities?identifier=ada@example.com")
-        .await
-        .json["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = identity_id(&s, "ada@example.com").await;
     let r = s
         .http
         .delete(format!(
@@ -607,12 +584,7 @@ async fn ses_06_a_sign_in_parked_before_its_last_step_dies_when_an_admin_ends_ev
         .await
         .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text().await);
-    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
-    assert!(r.json["session_token"].is_null(), "{r:?}");
-    assert!(
-        messages(&r).contains(&"error-sign-in-again".into()),
-        "{r:?}"
-    );
+    assert_parked_sign_in_starts_over(&s, &parked).await;
 }
 
 async fn methods_a_sign_in_parked_before_its_last_step_dies_when_its_method_is_no_longer_offered(
@@ -630,12 +602,7 @@ async fn methods_a_sign_in_parked_before_its_last_step_dies_when_its_method_is_n
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
-    let r = submit(&s, &parked, json!({"attributes.postal_code": "10115"})).await;
-    assert!(r.json["session_token"].is_null(), "{r:?}");
-    assert!(
-        messages(&r).contains(&"error-sign-in-again".into()),
-        "{r:?}"
-    );
+    assert_parked_sign_in_starts_over(&s, &parked).await;
 }
 
 engine_tests!(
