@@ -11,6 +11,7 @@ pub mod flow;
 pub mod identifier;
 pub mod identity;
 pub mod ids;
+pub mod oauth_client;
 pub mod organization;
 pub mod password_policy;
 pub mod policy;
