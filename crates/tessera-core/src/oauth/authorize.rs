@@ -22,9 +22,17 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use tessera_model::flow::FlowKind;
 use tessera_model::oauth_client::{ClientKind, GrantType, OAuthClient};
 use tessera_model::redirect_uri::RegisteredRedirect;
+use tessera_model::tenant::Tenant;
+use tessera_store::oauth_requests::StoredRequest;
 use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::flows::{FlowContext, FlowStart};
+use crate::oauth::OAuth;
+use crate::{CoreError, Result, Tessera};
 
 /// Most parameters one request may carry; more is no authorization request.
 pub const MAX_PARAMS: usize = 100;
@@ -428,6 +436,291 @@ pub fn decide(
         (true, _) => Decision::Answer,
         (false, true) => Decision::LoginRequired,
         (false, false) => Decision::SignIn,
+    }
+}
+
+/// What the browser is sent to after an authorization request (or its return from the sign-in).
+#[derive(Debug)]
+pub enum Authorized {
+    /// Nothing may go back to the client: an error page (OA-02).
+    Page(Refusal),
+    /// An error for the client, at its registered redirect URI, with `state` and `iss` (OA-16).
+    Error {
+        to: RegisteredRedirect,
+        state: Option<String>,
+        issuer: String,
+        error: AuthzError,
+    },
+    /// The code, at the client's registered redirect URI, with `state` and `iss` (RFC 9207).
+    Code {
+        to: RegisteredRedirect,
+        state: Option<String>,
+        issuer: String,
+        code: String,
+    },
+    /// Sign in first: the browser goes to `location` (a sign-in flow that returns to the stored request),
+    /// carrying `new_binding` as its flow-binding cookie when it had none.
+    SignIn {
+        location: String,
+        new_binding: Option<String>,
+    },
+    /// A third-party client needs consent, which is not built yet: an honest page.
+    ConsentUnavailable,
+}
+
+/// The path a finished sign-in comes back to: the stored request's id, nothing else.
+pub fn continue_path(tenant: &str, id: Uuid) -> String {
+    format!("/t/{tenant}/oauth2/authorize/continue?request={id}")
+}
+
+/// Where a checked request goes back to.
+struct Back {
+    to: RegisteredRedirect,
+    state: Option<String>,
+    issuer: String,
+}
+
+impl Back {
+    fn error(&self, error: AuthzError) -> Authorized {
+        Authorized::Error {
+            to: self.to.clone(),
+            state: self.state.clone(),
+            issuer: self.issuer.clone(),
+            error,
+        }
+    }
+}
+
+fn request_binding_hash(t: &Tessera, binding: &str) -> Vec<u8> {
+    t.keys()
+        .secret_hasher
+        .hash(&format!("oauth-request-binding\u{0}{binding}"))
+}
+
+/// The browser's flow-binding cookie, when it sent a usable one.
+fn binding_of(ctx: &FlowContext) -> Option<&str> {
+    ctx.browser_binding
+        .as_deref()
+        .filter(|b| !b.is_empty() && b.len() <= 100)
+}
+
+impl OAuth<'_> {
+    /// `GET`/`POST /t/{tenant}/oauth2/authorize`: checks the request (client and redirect URI first),
+    /// then answers at once from the browser's session, or stores the request and starts the sign-in.
+    pub async fn authorize(&self, ctx: &FlowContext, params: &RawParams) -> Result<Authorized> {
+        let (client_id, redirect_uri) = match target(params) {
+            Ok(x) => x,
+            Err(r) => return Ok(Authorized::Page(r)),
+        };
+        let (tenant, client) = match self.client(&ctx.tenant, client_id).await {
+            Ok(x) => x,
+            Err(CoreError::NotFound { .. }) => {
+                return Ok(Authorized::Page(refuse(
+                    "invalid_client",
+                    "client_id is not a client of this tenant",
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let to = match match_redirect(&client, redirect_uri) {
+            Ok(to) => to,
+            Err(r) => return Ok(Authorized::Page(r)),
+        };
+        let back = Back {
+            to,
+            state: params.state().map(str::to_owned),
+            issuer: super::discovery::issuer(self.t, &ctx.tenant),
+        };
+        let policy = self.t.effective_policy_doc(tenant.id).await?;
+        let reachable = crate::methods::aal(
+            self.t
+                .methods()
+                .offered(&policy.authentication)
+                .map(|m| m.as_ref()),
+        );
+        let req = match validate(params, &client, redirect_uri, reachable) {
+            Ok(r) => r,
+            Err(e) => return Ok(back.error(e)),
+        };
+        self.proceed(ctx, &tenant, &client, back, req, None).await
+    }
+
+    /// `GET /t/{tenant}/oauth2/authorize/continue?request=…`: the sign-in came back. The stored request
+    /// must be live and made by this browser; then the session must now answer it.
+    pub async fn authorize_continue(&self, ctx: &FlowContext, request: &str) -> Result<Authorized> {
+        let gone = || {
+            Ok(Authorized::Page(refuse(
+                "invalid_request",
+                "this sign-in request is unknown, used or expired: start again from the app",
+            )))
+        };
+        let Ok(id) = Uuid::parse_str(request) else {
+            return gone();
+        };
+        let mut conn = self.t.db().conn().await?;
+        let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, &ctx.tenant).await? else {
+            return gone();
+        };
+        let stored = tessera_store::oauth_requests::request(&mut conn, tenant.id, id).await?;
+        drop(conn);
+        let now = self.t.now();
+        let Some(stored) = stored.filter(|s| s.consumed_at.is_none() && s.expires_at > now) else {
+            return gone();
+        };
+        let bound = binding_of(ctx).is_some_and(|b| {
+            tessera_crypto::constant_time_eq(
+                &request_binding_hash(self.t, b),
+                &stored.binding_hash,
+            )
+        });
+        if !bound {
+            return Ok(Authorized::Page(refuse(
+                "request_binding",
+                "this sign-in request was started in another browser",
+            )));
+        }
+        let req: AuthorizationRequest = serde_json::from_str(&stored.request)
+            .map_err(|e| CoreError::Internal(format!("stored authorization request: {e}")))?;
+        // The client may have changed meanwhile: its registration as it is now decides.
+        let (tenant, client) = match self.client(&ctx.tenant, &req.client_id).await {
+            Ok(x) => x,
+            Err(CoreError::NotFound { .. }) => return gone(),
+            Err(e) => return Err(e),
+        };
+        let to = match match_redirect(&client, &req.redirect_uri) {
+            Ok(to) => to,
+            Err(r) => return Ok(Authorized::Page(r)),
+        };
+        let back = Back {
+            to,
+            state: req.state.clone(),
+            issuer: super::discovery::issuer(self.t, &ctx.tenant),
+        };
+        self.proceed(ctx, &tenant, &client, back, req, Some(&stored))
+            .await
+    }
+
+    /// Answers a checked request from the session, or sends the browser to sign in.
+    async fn proceed(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        client: &OAuthClient,
+        back: Back,
+        req: AuthorizationRequest,
+        stored: Option<&StoredRequest>,
+    ) -> Result<Authorized> {
+        use AuthzErrorCode::*;
+        let session = match &ctx.session_token {
+            Some(token) => self
+                .t
+                .sessions()
+                .from_token(&ctx.tenant, token)
+                .await?
+                .map(|a| a.session),
+            None => None,
+        };
+        let facts = session.as_ref().map(|s| SessionFacts {
+            aal: s.aal,
+            auth_time: s.authenticated_at,
+        });
+        let decision = decide(&req, facts, self.t.now(), stored.map(|s| s.created_at));
+        if decision == Decision::LoginRequired {
+            return Ok(back.error(err(LoginRequired, "the customer is not signed in")));
+        }
+        if !client.first_party {
+            return Ok(if req.prompts(Prompt::None) {
+                back.error(err(ConsentRequired, "this client needs the customer's consent"))
+            } else {
+                Authorized::ConsentUnavailable
+            });
+        }
+        let session = match (decision, session) {
+            (Decision::Answer, Some(s)) => s,
+            _ => return self.sign_in(ctx, tenant, &req, stored).await,
+        };
+        let mut tx = self.t.db().begin().await?;
+        if let Some(s) = stored
+            && !tessera_store::oauth_requests::consume_request(&mut tx, s.id, self.t.now()).await?
+        {
+            return Ok(Authorized::Page(refuse(
+                "invalid_request",
+                "this sign-in request was already answered: start again from the app",
+            )));
+        }
+        let code = super::codes::issue(self.t, &mut tx, &req, &session).await?;
+        tx.commit().await?;
+        Ok(Authorized::Code {
+            to: back.to,
+            state: back.state,
+            issuer: back.issuer,
+            code,
+        })
+    }
+
+    /// Stores the request (once) bound to this browser and starts a sign-in that returns to it.
+    async fn sign_in(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        req: &AuthorizationRequest,
+        stored: Option<&StoredRequest>,
+    ) -> Result<Authorized> {
+        let (binding, new_binding) = match binding_of(ctx) {
+            Some(b) => (b.to_owned(), None),
+            None => {
+                let b = tessera_crypto::random_token()?;
+                (b.clone(), Some(b))
+            }
+        };
+        let id = match stored {
+            Some(s) => s.id,
+            None => {
+                let now = self.t.now();
+                let row = StoredRequest {
+                    id: Uuid::now_v7(),
+                    tenant_id: tenant.id,
+                    client_id: req.client_id.clone(),
+                    binding_hash: request_binding_hash(self.t, &binding),
+                    request: serde_json::to_string(req)
+                        .map_err(|e| CoreError::Internal(e.to_string()))?,
+                    created_at: now,
+                    expires_at: now + REQUEST_TTL,
+                    consumed_at: None,
+                };
+                let mut tx = self.t.db().begin().await?;
+                tessera_store::oauth_requests::insert_request(&mut tx, &row).await?;
+                tx.commit().await?;
+                row.id
+            }
+        };
+        let mut flow_ctx = ctx.clone();
+        flow_ctx.browser_binding = Some(binding);
+        let started = self
+            .t
+            .flows()
+            .start(
+                &flow_ctx,
+                FlowKind::Login,
+                FlowStart {
+                    return_to: Some(continue_path(&ctx.tenant, id)),
+                    client_id: Some(req.client_id.clone()),
+                    identifier: req.login_hint.clone(),
+                    requested_aal: Some(req.requested_aal),
+                },
+            )
+            .await?;
+        let mut location = format!("/t/{}/flows/login/{}", ctx.tenant, started.flow.id);
+        if let Some(l) = &req.ui_locales {
+            let q: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("ui_locales", l)
+                .finish();
+            location = format!("{location}?{q}");
+        }
+        Ok(Authorized::SignIn {
+            location,
+            new_binding,
+        })
     }
 }
 

@@ -7,6 +7,10 @@ use tessera_model::tenant::Tenant;
 use crate::{CoreError, Result, Tessera};
 
 pub mod authorize;
+pub mod claims;
+pub mod codes;
+pub mod discovery;
+pub mod id_token;
 
 /// OAuth 2.0 and OpenID Connect, borrowed from the facade: `t.oauth()`.
 #[derive(Clone, Copy, Debug)]

@@ -44,6 +44,7 @@ pub async fn start(
         return_to: q.return_to,
         client_id: q.client_id,
         identifier: q.login_hint,
+        requested_aal: None,
     };
     let b = &req.browser;
     match app.tessera.flows().start(&b.ctx, req.kind, start).await {

@@ -1,0 +1,56 @@
+//! Authorization codes (OA-04): 256 random bits, stored only as a keyed hash, live 60 seconds, used once,
+//! and bound to everything the token request must match (client, redirect URI, PKCE challenge) and to
+//! what the tokens will say (identity, session, `auth_time`, `amr`, `acr`, scopes, nonce).
+use tessera_store::Tx;
+use tessera_store::oauth_requests::{self as store, StoredCode};
+use tessera_store::sessions::StoredSession;
+use time::Duration;
+
+use crate::oauth::authorize::{AuthorizationRequest, acr_of};
+use crate::{CoreError, Result, Tessera};
+
+/// How long a code may wait for its redemption (ASVS L3: at most 60 s).
+pub const CODE_TTL: Duration = Duration::seconds(60);
+
+/// The keyed hash a code is stored and looked up under.
+pub(crate) fn code_hash(t: &Tessera, code: &str) -> Vec<u8> {
+    t.keys()
+        .secret_hasher
+        .hash(&format!("oauth-code\u{0}{code}"))
+}
+
+/// Stores a new code for `req`, answered by `session`, in the caller's transaction; returns the code.
+pub(crate) async fn issue(
+    t: &Tessera,
+    tx: &mut Tx,
+    req: &AuthorizationRequest,
+    session: &StoredSession,
+) -> Result<String> {
+    let code = tessera_crypto::random_token()?;
+    let now = t.now();
+    let amr =
+        serde_json::to_string(&session.amr).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let row = StoredCode {
+        code_hash: code_hash(t, &code),
+        tenant_id: session.tenant_id,
+        client_id: req.client_id.clone(),
+        identity_id: session.identity_id,
+        session_id: session.id,
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        scopes: req.scopes.join(" "),
+        auth_time: session.authenticated_at,
+        amr,
+        acr: Some(acr_of(session.aal).to_owned()),
+        created_at: now,
+        expires_at: now + CODE_TTL,
+        used_at: None,
+        reused_at: None,
+        access_token_jti: None,
+        access_token_expires_at: None,
+        refresh_family: None,
+    };
+    store::insert_code(tx, &row).await?;
+    Ok(code)
+}
