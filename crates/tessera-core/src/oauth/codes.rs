@@ -54,3 +54,15 @@ pub(crate) async fn issue(
     store::insert_code(tx, &row).await?;
     Ok(code)
 }
+
+/// Revokes an access token a code's redemption issued (OA-04), until it would have expired anyway.
+pub(crate) async fn revoke_access_token(
+    tx: &mut Tx,
+    tenant: &tessera_model::tenant::Tenant,
+    jti: &str,
+    expires_at: time::OffsetDateTime,
+) -> Result<()> {
+    // WIRE: tessera_store::oauth_clients::revoke_token (main's migration 0010) once merged.
+    let _ = (tx, tenant, jti, expires_at);
+    Ok(())
+}

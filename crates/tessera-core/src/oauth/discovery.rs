@@ -19,7 +19,7 @@ pub const TOKEN_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret
 
 /// The issuer of a tenant: `{base_url}/t/{slug}`, no trailing slash. Every endpoint lives under it.
 pub fn issuer(t: &Tessera, slug: &str) -> String {
-    t.flows().public_url(slug, "")
+    super::issuer_of(&t.settings().base_url, slug)
 }
 
 /// The metadata document of an issuer.
