@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod jwks;
 pub mod logging;
 pub mod mail;
+pub mod oauth;
 pub mod openapi;
 pub mod public;
 pub mod views;
@@ -226,6 +227,22 @@ pub fn public_router(state: AppState) -> Router {
         .route("/t/{tenant}/theme.css", get(public::theme_css))
         .route("/t/{tenant}/logout", get(public::logout))
         .route("/t/{tenant}/.well-known/jwks.json", get(jwks::jwks))
+        .route(
+            "/t/{tenant}/.well-known/openid-configuration",
+            get(oauth::discovery::openid_configuration),
+        )
+        .route(
+            "/t/{tenant}/oauth2/authorize",
+            get(oauth::authorize::authorize_get).post(oauth::authorize::authorize_post),
+        )
+        .route(
+            "/t/{tenant}/oauth2/authorize/continue",
+            get(oauth::authorize::authorize_continue),
+        )
+        .route(
+            "/t/{tenant}/oauth2/userinfo",
+            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+        )
         .route(
             "/t/{tenant}/flows/link",
             get(public::link).post(public::confirm_link),

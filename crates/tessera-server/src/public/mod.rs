@@ -18,7 +18,7 @@ mod respond;
 pub use browser::{
     Browser, BrowserFlow, Cookies, FlowPage, FlowSubmission, PagePost, cookie, parse_form,
 };
-pub use respond::{Pages, html_headers};
+pub use respond::{Pages, html_headers, see_other};
 
 /// Query parameters any flow start accepts (`ui_locales` is read by [`Browser`]).
 #[derive(Debug, Default, Deserialize)]
