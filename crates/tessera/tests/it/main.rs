@@ -21,6 +21,8 @@ mod flows;
 mod guard;
 mod logging;
 mod methods;
+mod oidc_attacks;
+mod oidc_flow;
 mod openapi;
 mod outage;
 mod pages;
