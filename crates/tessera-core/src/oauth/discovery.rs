@@ -67,7 +67,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn oidc_02_and_oa_16_the_document_lists_what_exists() {
+    fn oidc_02_oa_16_the_document_lists_what_exists() {
         let d = document("https://id.example/t/shop");
         assert_eq!(d["issuer"], "https://id.example/t/shop");
         assert_eq!(
