@@ -438,10 +438,17 @@ mod tests {
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
         assert_eq!(
-            half_hash(JwsAlg::ES256, "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"),
+            half_hash(
+                JwsAlg::ES256,
+                "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"
+            ),
             "LDktKdoQak3Pk0cnXxCltA"
         );
-        assert_eq!(half_hash(JwsAlg::EdDSA, "x").len(), 43, "32 bytes of SHA-512");
+        assert_eq!(
+            half_hash(JwsAlg::EdDSA, "x").len(),
+            43,
+            "32 bytes of SHA-512"
+        );
     }
 
     use super::*;

@@ -63,7 +63,11 @@ pub async fn insert_request(x: &mut impl Exec, r: &StoredRequest) -> Result<()> 
 }
 
 /// A request of the tenant by id, in any state; the caller checks binding, expiry and consumption.
-pub async fn request(x: &mut impl Exec, tenant: TenantId, id: Uuid) -> Result<Option<StoredRequest>> {
+pub async fn request(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<StoredRequest>> {
     let sql = concat!(
         "SELECT ",
         request_columns!(),

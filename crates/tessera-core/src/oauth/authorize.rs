@@ -205,13 +205,19 @@ pub fn target(params: &RawParams) -> Result<(&str, &str), Refusal> {
         return Err(refuse("invalid_request", "too many parameters"));
     }
     if params.repeated("client_id") {
-        return Err(refuse("invalid_request", "client_id appears more than once"));
+        return Err(refuse(
+            "invalid_request",
+            "client_id appears more than once",
+        ));
     }
     let client_id = params
         .get("client_id")
         .ok_or(refuse("invalid_request", "client_id is missing"))?;
     if params.repeated("redirect_uri") {
-        return Err(refuse("invalid_request", "redirect_uri appears more than once"));
+        return Err(refuse(
+            "invalid_request",
+            "redirect_uri appears more than once",
+        ));
     }
     let redirect_uri = params
         .get("redirect_uri")
@@ -220,20 +226,24 @@ pub fn target(params: &RawParams) -> Result<(&str, &str), Refusal> {
 }
 
 /// The client's registered redirect URI the request names, or the page that says it is not one (OA-01).
-pub fn match_redirect(client: &OAuthClient, redirect_uri: &str) -> Result<RegisteredRedirect, Refusal> {
-    RegisteredRedirect::matching(client.redirect_uris.iter().map(String::as_str), redirect_uri).ok_or(
-        refuse(
-            "invalid_redirect_uri",
-            "redirect_uri is not one the client registered (compared exactly)",
-        ),
+pub fn match_redirect(
+    client: &OAuthClient,
+    redirect_uri: &str,
+) -> Result<RegisteredRedirect, Refusal> {
+    RegisteredRedirect::matching(
+        client.redirect_uris.iter().map(String::as_str),
+        redirect_uri,
     )
+    .ok_or(refuse(
+        "invalid_redirect_uri",
+        "redirect_uri is not one the client registered (compared exactly)",
+    ))
 }
 
 /// A PKCE value's alphabet and length (RFC 7636 §4.1: 43 to 128 of `[A-Za-z0-9-._~]`).
 pub fn pkce_syntax(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -266,10 +276,7 @@ pub fn validate(
         ));
     }
     if params.get("request_uri").is_some() {
-        return Err(err(
-            RequestUriNotSupported,
-            "request_uri is not supported",
-        ));
+        return Err(err(RequestUriNotSupported, "request_uri is not supported"));
     }
     if client.require_par {
         return Err(err(
@@ -292,9 +299,17 @@ pub fn validate(
         Some(_) => return Err(err(InvalidRequest, "only response_mode=query is supported")),
     }
     let mut scopes: Vec<String> = Vec::new();
-    for s in params.get("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+    for s in params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
         if !client.allows_scope(s) {
-            return Err(err(InvalidScope, "a requested scope is not allowed to this client"));
+            return Err(err(
+                InvalidScope,
+                "a requested scope is not allowed to this client",
+            ));
         }
         if !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_owned());
@@ -309,7 +324,10 @@ pub fn validate(
     let code_challenge = match (challenge, method) {
         (Some(c), Some("S256")) if c.len() == 43 && pkce_syntax(c) => Some(c.to_owned()),
         (Some(_), Some("S256")) => {
-            return Err(err(InvalidRequest, "code_challenge is not an S256 challenge"));
+            return Err(err(
+                InvalidRequest,
+                "code_challenge is not an S256 challenge",
+            ));
         }
         (Some(_), _) => {
             return Err(err(
@@ -340,7 +358,12 @@ pub fn validate(
         return Err(err(InvalidRequest, "nonce is too long"));
     }
     let mut prompt = Vec::new();
-    for p in params.get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+    for p in params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
         let Some(p) = Prompt::parse(p) else {
             return Err(err(InvalidRequest, "unknown prompt value"));
         };
@@ -568,10 +591,7 @@ impl OAuth<'_> {
             return gone();
         };
         let bound = binding_of(ctx).is_some_and(|b| {
-            tessera_crypto::constant_time_eq(
-                &request_binding_hash(self.t, b),
-                &stored.binding_hash,
-            )
+            tessera_crypto::constant_time_eq(&request_binding_hash(self.t, b), &stored.binding_hash)
         });
         if !bound {
             return Ok(Authorized::Page(refuse(
@@ -630,7 +650,10 @@ impl OAuth<'_> {
         }
         if !client.first_party {
             return Ok(if req.prompts(Prompt::None) {
-                back.error(err(ConsentRequired, "this client needs the customer's consent"))
+                back.error(err(
+                    ConsentRequired,
+                    "this client needs the customer's consent",
+                ))
             } else {
                 Authorized::ConsentUnavailable
             });
@@ -805,10 +828,16 @@ mod tests {
 
     #[test]
     fn oa_17_a_repeated_parameter_is_invalid_request() {
-        assert_eq!(code(&format!("{}&scope=openid", good())), AuthzErrorCode::InvalidRequest);
+        assert_eq!(
+            code(&format!("{}&scope=openid", good())),
+            AuthzErrorCode::InvalidRequest
+        );
         let p = RawParams::parse(&format!("{}&state=again", good()));
         assert_eq!(p.state(), None, "an ambiguous state is not echoed");
-        assert!(check(&format!("{}&unknown=1", good())).is_ok(), "unknown parameters are ignored");
+        assert!(
+            check(&format!("{}&unknown=1", good())).is_ok(),
+            "unknown parameters are ignored"
+        );
     }
 
     #[test]
@@ -831,7 +860,10 @@ mod tests {
             AuthzErrorCode::RequestNotSupported
         );
         assert_eq!(
-            code(&format!("{}&request_uri=https%3A%2F%2Fevil.example%2Fr", good())),
+            code(&format!(
+                "{}&request_uri=https%3A%2F%2Fevil.example%2Fr",
+                good()
+            )),
             AuthzErrorCode::RequestUriNotSupported
         );
     }
@@ -842,11 +874,19 @@ mod tests {
         let plain = g.replace("code_challenge_method=S256", "code_challenge_method=plain");
         assert_eq!(code(&plain), AuthzErrorCode::InvalidRequest);
         let no_method = g.replace("&code_challenge_method=S256", "");
-        assert_eq!(code(&no_method), AuthzErrorCode::InvalidRequest, "no method means plain");
+        assert_eq!(
+            code(&no_method),
+            AuthzErrorCode::InvalidRequest,
+            "no method means plain"
+        );
         let none = g
             .replace("&code_challenge_method=S256", "")
             .replace(&format!("&code_challenge={CHALLENGE}"), "");
-        assert_eq!(code(&none), AuthzErrorCode::InvalidRequest, "required by default");
+        assert_eq!(
+            code(&none),
+            AuthzErrorCode::InvalidRequest,
+            "required by default"
+        );
         let short = g.replace(CHALLENGE, "abc");
         assert_eq!(code(&short), AuthzErrorCode::InvalidRequest);
         let mut optional = client();
@@ -871,7 +911,8 @@ mod tests {
             code(&g.replace("scope=openid%20profile&", "")),
             AuthzErrorCode::InvalidScope
         );
-        let r = check(&g.replace("scope=openid%20profile", "scope=openid%20openid%20email")).unwrap();
+        let r =
+            check(&g.replace("scope=openid%20profile", "scope=openid%20openid%20email")).unwrap();
         assert_eq!(r.scopes, ["openid", "email"]);
     }
 
@@ -882,20 +923,39 @@ mod tests {
             code(&format!("{g}&prompt=none%20login")),
             AuthzErrorCode::InvalidRequest
         );
-        assert_eq!(code(&format!("{g}&prompt=bogus")), AuthzErrorCode::InvalidRequest);
-        assert_eq!(code(&format!("{g}&max_age=-1")), AuthzErrorCode::InvalidRequest);
-        assert_eq!(code(&format!("{g}&max_age=%2B5")), AuthzErrorCode::InvalidRequest);
+        assert_eq!(
+            code(&format!("{g}&prompt=bogus")),
+            AuthzErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            code(&format!("{g}&max_age=-1")),
+            AuthzErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            code(&format!("{g}&max_age=%2B5")),
+            AuthzErrorCode::InvalidRequest
+        );
         let r = check(&format!("{g}&prompt=login%20consent&max_age=0")).unwrap();
         assert_eq!(r.prompt, [Prompt::Login, Prompt::Consent]);
         assert_eq!(r.max_age, Some(0));
         let p = RawParams::parse(&format!("{g}&acr_values=urn%3Ax%20aal2%20aal1"));
-        assert_eq!(validate(&p, &client(), "https://shop.example/cb", 2).unwrap().requested_aal, 2);
         assert_eq!(
-            validate(&p, &client(), "https://shop.example/cb", 1).unwrap().requested_aal,
+            validate(&p, &client(), "https://shop.example/cb", 2)
+                .unwrap()
+                .requested_aal,
+            2
+        );
+        assert_eq!(
+            validate(&p, &client(), "https://shop.example/cb", 1)
+                .unwrap()
+                .requested_aal,
             1,
             "capped at what the tenant can reach"
         );
-        assert_eq!(code(&format!("{g}&response_mode=fragment")), AuthzErrorCode::InvalidRequest);
+        assert_eq!(
+            code(&format!("{g}&response_mode=fragment")),
+            AuthzErrorCode::InvalidRequest
+        );
     }
 
     #[test]

@@ -75,7 +75,10 @@ pub fn supported() -> Vec<&'static str> {
 /// The scopes that release claims (plus `openid`), for discovery's `scopes_supported`.
 pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "address"];
 
-fn first(identity: &Identity, kind: IdentifierKind) -> Option<&tessera_model::identity::Identifier> {
+fn first(
+    identity: &Identity,
+    kind: IdentifierKind,
+) -> Option<&tessera_model::identity::Identifier> {
     identity.identifiers.iter().find(|i| i.kind == kind)
 }
 

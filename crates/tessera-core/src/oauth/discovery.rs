@@ -82,7 +82,10 @@ mod tests {
                 .as_array()
                 .is_some_and(|s| s.contains(&json!("openid")))
         );
-        let grants = d["grant_types_supported"].as_array().cloned().unwrap_or_default();
+        let grants = d["grant_types_supported"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert!(!grants.contains(&json!("implicit")) && !grants.contains(&json!("password")));
     }
 }

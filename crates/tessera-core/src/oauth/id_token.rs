@@ -70,7 +70,9 @@ pub async fn issue(
 ) -> Result<String> {
     let claims = claims(facts, client, t.now());
     if !claims.is_object() {
-        return Err(CoreError::Internal("ID token claims are not an object".into()));
+        return Err(CoreError::Internal(
+            "ID token claims are not an object".into(),
+        ));
     }
     t.signing_keys()
         .sign_with(tenant.id, alg_of(client), "JWT", &claims)
@@ -81,7 +83,9 @@ pub async fn issue(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use tessera_model::TenantId;
-    use tessera_model::oauth_client::{AccessTokenFormat, ClientKind, GrantType, TokenEndpointAuth};
+    use tessera_model::oauth_client::{
+        AccessTokenFormat, ClientKind, GrantType, TokenEndpointAuth,
+    };
 
     use super::*;
 
@@ -143,6 +147,10 @@ mod tests {
         assert_eq!(c["at_hash"], "77QmUPtjPfzWtF2AnpK9RQ");
         assert!(c.get("azp").is_none(), "one audience needs no azp");
         let no_nonce = IdTokenFacts { nonce: None, ..f };
-        assert!(claims(&no_nonce, &client("ES256"), now).get("nonce").is_none());
+        assert!(
+            claims(&no_nonce, &client("ES256"), now)
+                .get("nonce")
+                .is_none()
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod id_token;
 pub mod userinfo;
 
+#[allow(dead_code)] // Stand-in: main's token endpoint dispatches to the grant.
 pub(crate) mod grants {
     pub(crate) mod authorization_code;
 }
@@ -92,7 +93,11 @@ impl Tessera {
 
 impl OAuth<'_> {
     /// Stand-in: the orchestrator's lookup of a registered client.
-    pub async fn client(&self, tenant_slug: &str, client_id: &str) -> Result<(Tenant, OAuthClient)> {
+    pub async fn client(
+        &self,
+        tenant_slug: &str,
+        client_id: &str,
+    ) -> Result<(Tenant, OAuthClient)> {
         let _ = (self.t, tenant_slug, client_id);
         Err(CoreError::NotFound { what: "client" })
     }

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::oauth::authorize::{AuthzErrorCode, Authorized, RawParams};
+use tessera_core::oauth::authorize::{Authorized, AuthzErrorCode, RawParams};
 use tessera_model::flow::FlowKind;
 use tessera_model::redirect_uri::RegisteredRedirect;
 
@@ -33,7 +33,12 @@ fn oauth_code(c: AuthzErrorCode) -> OAuthCode {
 }
 
 /// The successful authorization response: `code`, `state`, `iss` added to the registered URI's query.
-fn code_response(to: &RegisteredRedirect, code: &str, state: Option<&str>, issuer: &str) -> Response {
+fn code_response(
+    to: &RegisteredRedirect,
+    code: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> Response {
     let mut target = to.as_url().clone();
     let mut params = url::form_urlencoded::Serializer::new(String::new());
     params.append_pair("code", code);
@@ -57,7 +62,11 @@ fn code_response(to: &RegisteredRedirect, code: &str, state: Option<&str>, issue
 }
 
 /// Draws what the core decided.
-fn answer(app: &AppState, b: &Browser, out: Result<Authorized, tessera_core::CoreError>) -> Response {
+fn answer(
+    app: &AppState,
+    b: &Browser,
+    out: Result<Authorized, tessera_core::CoreError>,
+) -> Response {
     let pages = b.pages(app);
     match out {
         Ok(Authorized::Page(refusal)) => {

@@ -22,7 +22,9 @@ fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Option<St
         (Some(v), None) => {
             let v = v.to_str().unwrap_or("");
             match v.split_once(' ') {
-                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                Some((scheme, t))
+                    if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() =>
+                {
                     Some(t.trim().to_owned())
                 }
                 _ => {
@@ -89,10 +91,11 @@ pub async fn userinfo(
             );
             r
         }
-        Err(CoreError::NotFound { .. }) => {
-            OAuthError::new(OAuthCode::InvalidToken, "the access token is not valid here")
-                .at_resource(REALM, true)
-        }
+        Err(CoreError::NotFound { .. }) => OAuthError::new(
+            OAuthCode::InvalidToken,
+            "the access token is not valid here",
+        )
+        .at_resource(REALM, true),
         Err(e) => {
             let mut err = OAuthError::from_core(&e);
             if err.code == OAuthCode::InvalidClient {

@@ -35,7 +35,10 @@ async fn assert_page(r: reqwest::Response, what: &str) {
     assert_eq!(r.status(), 400, "{what}");
     assert!(r.headers().get("location").is_none(), "{what}");
     let html = r.text().await.unwrap();
-    assert!(html.contains("<html") || html.contains("<!doctype"), "{what}");
+    assert!(
+        html.contains("<html") || html.contains("<!doctype"),
+        "{what}"
+    );
 }
 
 /// An error sent back to the client: 303 to the registered URI with `error`, `state` and `iss`.
@@ -97,7 +100,11 @@ async fn oa_01_oa_02_a_mutated_redirect_uri_or_unknown_client_gets_a_page_never_
         "",
     ];
     for uri in corpus {
-        let r = c.get(with_redirect(&s, "shop", &enc(uri))).send().await.unwrap();
+        let r = c
+            .get(with_redirect(&s, "shop", &enc(uri)))
+            .send()
+            .await
+            .unwrap();
         assert_page(r, uri).await;
     }
     // The one exception: a loopback redirect with another port (RFC 8252 §7.3).
@@ -113,9 +120,16 @@ async fn oa_01_oa_02_a_mutated_redirect_uri_or_unknown_client_gets_a_page_never_
         .await
         .unwrap();
     assert_page(r, "an unknown client").await;
-    let twice = format!("{}&redirect_uri={}", with_redirect(&s, "shop", &enc(REDIRECT)), enc(REDIRECT));
+    let twice = format!(
+        "{}&redirect_uri={}",
+        with_redirect(&s, "shop", &enc(REDIRECT)),
+        enc(REDIRECT)
+    );
     assert_page(c.get(twice).send().await.unwrap(), "redirect_uri twice").await;
-    let twice = format!("{}&client_id=shop", with_redirect(&s, "shop", &enc(REDIRECT)));
+    let twice = format!(
+        "{}&client_id=shop",
+        with_redirect(&s, "shop", &enc(REDIRECT))
+    );
     assert_page(c.get(twice).send().await.unwrap(), "client_id twice").await;
 }
 
@@ -128,17 +142,26 @@ async fn oa_17_oa_09_oa_20_bad_requests_go_back_to_the_client_with_their_errors(
     let (good, _) = auth_url(&s, "shop", &[]);
     let cases = [
         (format!("{good}&scope=profile"), "invalid_request"),
-        (good.replace("response_type=code", "response_type=token"), "unsupported_response_type"),
+        (
+            good.replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
         (
             good.replace("response_type=code", "response_type=code+id_token"),
             "unsupported_response_type",
         ),
-        (format!("{good}&request=eyJhbGciOiJub25lIn0.e30."), "request_not_supported"),
+        (
+            format!("{good}&request=eyJhbGciOiJub25lIn0.e30."),
+            "request_not_supported",
+        ),
         (
             format!("{good}&request_uri={}", enc("https://evil.example/r")),
             "request_uri_not_supported",
         ),
-        (good.replace("scope=openid+email", "scope=openid+admin"), "invalid_scope"),
+        (
+            good.replace("scope=openid+email", "scope=openid+admin"),
+            "invalid_scope",
+        ),
         (format!("{good}&response_mode=fragment"), "invalid_request"),
         (format!("{good}&prompt=none+login"), "invalid_request"),
     ];
@@ -210,7 +233,12 @@ async fn ses_09_prompt_none_without_a_session_is_login_required(engine: Engine) 
 }
 
 /// A code for the customer through `c`, with its PKCE verifier.
-async fn code_for(s: &TestServer, c: &reqwest::Client, client: &str, extra: &[(&str, &str)]) -> (String, String) {
+async fn code_for(
+    s: &TestServer,
+    c: &reqwest::Client,
+    client: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
     let (url, verifier) = auth_url(s, client, extra);
     let back = authorize(s, c, &url).await;
     let q = query_of(&back);
@@ -255,7 +283,10 @@ async fn oa_04_a_reused_code_is_refused_and_revokes_what_it_gave(engine: Engine)
     let (code, verifier) = code_for(&s, &c, "shop", &[]).await;
     s.clock.advance(std::time::Duration::from_secs(61));
     let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 async fn oa_04_fifty_concurrent_redemptions_give_exactly_one_token(engine: Engine) {
@@ -284,19 +315,57 @@ async fn oa_05_a_code_is_bound_to_its_client_and_redirect_uri(engine: Engine) {
         return;
     };
     customer(&s).await;
-    let (id, secret) = register(&s, "shop", json!({"redirect_uris": [REDIRECT, "http://127.0.0.1/other"]})).await;
+    let (id, secret) = register(
+        &s,
+        "shop",
+        json!({"redirect_uris": [REDIRECT, "http://127.0.0.1/other"]}),
+    )
+    .await;
     let (other, other_secret) = register(&s, "other", json!({})).await;
     let c = browser();
     let (code, verifier) = code_for(&s, &c, "shop", &[]).await;
-    let (status, body) = redeem(&s, (&other, &other_secret), &code, Some(&verifier), REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), "http://127.0.0.1/other").await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, body) = redeem(
+        &s,
+        (&other, &other_secret),
+        &code,
+        Some(&verifier),
+        REDIRECT,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = redeem(
+        &s,
+        (&id, &secret),
+        &code,
+        Some(&verifier),
+        "http://127.0.0.1/other",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (code, verifier) = code_for(&s, &c, "shop", &[]).await;
-    let (status, body) = redeem(&s, (&id, "not the secret"), &code, Some(&verifier), REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, body) = redeem(
+        &s,
+        (&id, "not the secret"),
+        &code,
+        Some(&verifier),
+        REDIRECT,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, _) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
-    assert_eq!(status, 200, "a refused client authentication does not burn the code");
+    assert_eq!(
+        status, 200,
+        "a refused client authentication does not burn the code"
+    );
 }
 
 async fn oa_07_oa_08_pkce_downgrade_and_wrong_verifiers_are_refused(engine: Engine) {
@@ -318,22 +387,44 @@ async fn oa_07_oa_08_pkce_downgrade_and_wrong_verifiers_are_refused(engine: Engi
     u.query_pairs_mut().clear().extend_pairs(kept);
     let back = authorize(&s, &c, u.as_str()).await;
     let code = param(&query_of(&back), "code").unwrap().to_owned();
-    let (status, body) = redeem(&s, (&lax, &lax_secret), &code, Some(&"a".repeat(43)), REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, body) = redeem(
+        &s,
+        (&lax, &lax_secret),
+        &code,
+        Some(&"a".repeat(43)),
+        REDIRECT,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     // A challenge sent, no verifier at the token endpoint.
     let (code, _) = code_for(&s, &c, "shop", &[]).await;
     let (status, body) = redeem(&s, (&id, &secret), &code, None, REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     // A malformed verifier is invalid_request; a wrong one burns the code, so the right one fails after.
     let (code, verifier) = code_for(&s, &c, "shop", &[]).await;
     for bad in ["a".to_owned(), "a".repeat(129)] {
         let (status, body) = redeem(&s, (&id, &secret), &code, Some(&bad), REDIRECT).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
     }
     let (status, body) = redeem(&s, (&id, &secret), &code, Some(&"b".repeat(43)), REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 async fn a_stolen_continue_url_does_nothing_in_another_browser(engine: Engine) {
@@ -357,7 +448,11 @@ async fn a_stolen_continue_url_does_nothing_in_another_browser(engine: Engine) {
     .await;
     // The browser that made the request gets its code, once.
     let r = victim.get(&continue_url).send().await.unwrap();
-    assert!(param(&query_of(&location(&r)), "code").is_some(), "{}", location(&r));
+    assert!(
+        param(&query_of(&location(&r)), "code").is_some(),
+        "{}",
+        location(&r)
+    );
     assert_page(
         victim.get(&continue_url).send().await.unwrap(),
         "a used request",
@@ -367,7 +462,11 @@ async fn a_stolen_continue_url_does_nothing_in_another_browser(engine: Engine) {
         "{}/oauth2/authorize/continue?request=0190aaaa-0000-7000-8000-000000000000",
         issuer(&s)
     );
-    assert_page(victim.get(&unknown).send().await.unwrap(), "unknown request").await;
+    assert_page(
+        victim.get(&unknown).send().await.unwrap(),
+        "unknown request",
+    )
+    .await;
 }
 
 async fn third_party_clients_are_told_consent_is_not_available_yet(engine: Engine) {
@@ -418,7 +517,10 @@ async fn oidc_04_userinfo_needs_a_bearer_token_with_openid(engine: Engine) {
     assert_eq!(r.status(), 200, "the token in a form body");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["email"], crate::oidc_flow::EMAIL);
-    assert!(body.get("given_name").is_none(), "no profile scope, no profile");
+    assert!(
+        body.get("given_name").is_none(),
+        "no profile scope, no profile"
+    );
     let r = s
         .http
         .post(&ui)

@@ -96,7 +96,10 @@ pub(crate) async fn register(s: &TestServer, id: &str, extra: Value) -> (String,
     assert_eq!(r.status, 201, "{r:?}");
     (
         r.json["client_id"].as_str().unwrap().to_owned(),
-        r.json["client_secret"].as_str().unwrap_or_default().to_owned(),
+        r.json["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -184,12 +187,19 @@ pub(crate) async fn submit_the_form(s: &TestServer, c: &reqwest::Client, login: 
         .unwrap();
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     let back = location(&r);
-    assert!(back.contains("/oauth2/authorize/continue?request="), "{back}");
+    assert!(
+        back.contains("/oauth2/authorize/continue?request="),
+        "{back}"
+    );
     absolute(s, &back)
 }
 
 /// Signs in on the hosted form at `login` and follows the way back; returns the final `Location`.
-pub(crate) async fn sign_in_on_the_form(s: &TestServer, c: &reqwest::Client, login: &str) -> String {
+pub(crate) async fn sign_in_on_the_form(
+    s: &TestServer,
+    c: &reqwest::Client,
+    login: &str,
+) -> String {
     let back = submit_the_form(s, c, login).await;
     let r = c.get(back).send().await.unwrap();
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
@@ -253,8 +263,12 @@ async fn an_independent_relying_party_signs_a_customer_in_through_the_hosted_for
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer(&s)).unwrap(), &http)
         .await
         .unwrap();
-    let rp = CoreClient::from_provider_metadata(meta, ClientId::new(id), Some(ClientSecret::new(secret)))
-        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(id),
+        Some(ClientSecret::new(secret)),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = rp
         .authorize_url(
@@ -284,7 +298,9 @@ async fn an_independent_relying_party_signs_a_customer_in_through_the_hosted_for
         .request_async(&http)
         .await
         .unwrap();
-    let id_token = tokens.id_token().expect("an ID token for an openid request");
+    let id_token = tokens
+        .id_token()
+        .expect("an ID token for an openid request");
     let verifier = rp
         .id_token_verifier()
         .set_allowed_algs([CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
@@ -301,7 +317,10 @@ async fn an_independent_relying_party_signs_a_customer_in_through_the_hosted_for
     .unwrap();
     assert_eq!(claims.access_token_hash(), Some(&at_hash));
     let info: CoreUserInfoClaims = rp
-        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
         .unwrap()
         .request_async(&http)
         .await
@@ -338,7 +357,10 @@ async fn discovery_names_the_issuer_and_only_what_exists(engine: Engine) {
     assert_eq!(r.headers()["cache-control"], "public, max-age=300");
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["issuer"], issuer(&s));
-    assert_eq!(d["jwks_uri"], format!("{}/.well-known/jwks.json", issuer(&s)));
+    assert_eq!(
+        d["jwks_uri"],
+        format!("{}/.well-known/jwks.json", issuer(&s))
+    );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(d["response_types_supported"], json!(["code"]));
@@ -351,7 +373,10 @@ async fn discovery_names_the_issuer_and_only_what_exists(engine: Engine) {
     assert_eq!(jwks.status(), 200, "the advertised JWKS is there");
     let missing = s
         .http
-        .get(format!("{}/t/nope/.well-known/openid-configuration", s.public))
+        .get(format!(
+            "{}/t/nope/.well-known/openid-configuration",
+            s.public
+        ))
         .send()
         .await
         .unwrap();
@@ -401,7 +426,10 @@ async fn oidc_01_the_id_token_carries_auth_time_nonce_acr_amr_and_sid(engine: En
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "openid email");
-    assert!(body.get("refresh_token").is_none(), "no refresh_token grant registered");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no refresh_token grant registered"
+    );
     let token = body["id_token"].as_str().unwrap();
     let header = crate::oidc_attacks::jwt_part(token, 0);
     assert_eq!(header["alg"], "RS256", "the client's algorithm");

@@ -90,10 +90,9 @@ pub(crate) async fn grant(
     let session = tessera_store::sessions::get(&mut conn, c.session_id).await?;
     let identity = tessera_store::identities::get(&mut conn, tenant.id, c.identity_id).await?;
     drop(conn);
-    let live = session.is_some_and(|s| {
-        s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at
-    }) && identity
-        .is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active);
+    let live = session
+        .is_some_and(|s| s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at)
+        && identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active);
     if !live {
         return Err(invalid_grant("the sign-in behind this code has ended"));
     }
@@ -143,7 +142,8 @@ pub(crate) async fn grant(
     )
     .await?;
     if reused {
-        crate::oauth::codes::revoke_access_token(&mut tx, tenant, &issued.jti, issued.expires_at).await?;
+        crate::oauth::codes::revoke_access_token(&mut tx, tenant, &issued.jti, issued.expires_at)
+            .await?;
         tx.commit().await?;
         return Err(invalid_grant("the code is unknown, used or expired"));
     }
