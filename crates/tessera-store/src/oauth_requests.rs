@@ -256,12 +256,23 @@ pub async fn record_issued(
     Ok(matches!(row, Some(Some(_))))
 }
 
-/// Deletes requests and codes that expired before `before`; how many rows went.
-pub async fn purge_expired(x: &mut impl Exec, before: OffsetDateTime) -> Result<u64> {
+/// Deletes requests that expired before `requests_before` and codes that expired before `codes_before`;
+/// how many rows went.
+pub async fn purge_expired(
+    x: &mut impl Exec,
+    requests_before: OffsetDateTime,
+    codes_before: OffsetDateTime,
+) -> Result<u64> {
     let mut n = 0;
-    for sql in [
-        "DELETE FROM oauth_authorization_requests WHERE expires_at < $1",
-        "DELETE FROM oauth_codes WHERE expires_at < $1",
+    for (sql, before) in [
+        (
+            "DELETE FROM oauth_authorization_requests WHERE expires_at < $1",
+            requests_before,
+        ),
+        (
+            "DELETE FROM oauth_codes WHERE expires_at < $1",
+            codes_before,
+        ),
     ] {
         n += on_engine!(x, |c| sqlx::query(sql)
             .bind(Ts(before))

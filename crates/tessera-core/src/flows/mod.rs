@@ -825,6 +825,7 @@ impl Flows<'_> {
         let mut tx = self.t.db().begin().await?;
         tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
         tx.commit().await?;
+        crate::oauth::codes::sweep(self.t).await?;
         Ok(n)
     }
 }

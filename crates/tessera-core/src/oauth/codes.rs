@@ -67,3 +67,15 @@ pub(crate) async fn revoke_access_token(
     let _ = (tx, tenant, jti, expires_at);
     Ok(())
 }
+
+/// Forgets expired authorization requests, and codes once every token their redemption could have issued
+/// has expired too (until then a code presented again must still find what to revoke). Run with the flow
+/// sweeper.
+pub(crate) async fn sweep(t: &Tessera) -> Result<u64> {
+    let now = t.now();
+    let keep_codes = t.settings().key_ring.max_token_lifetime + CODE_TTL;
+    let mut tx = t.db().begin().await?;
+    let n = store::purge_expired(&mut tx, now, now - keep_codes).await?;
+    tx.commit().await?;
+    Ok(n)
+}
