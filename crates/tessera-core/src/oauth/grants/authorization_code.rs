@@ -7,7 +7,8 @@
 //! redirect URI, byte for byte, and the PKCE challenge, both ways (a verifier for a code without a
 //! challenge is a downgrade, OA-07). A code presented again is `invalid_grant` and revokes what its first
 //! redemption issued; if that redemption is still in flight, it finds the mark when it records what it
-//! issued and revokes it itself.
+//! issued and revokes it itself (its answer stays the one success, with tokens already revoked, as if the
+//! second presentation had come a moment later).
 use tessera_model::oauth_client::OAuthClient;
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
@@ -142,10 +143,10 @@ pub(crate) async fn grant(
     )
     .await?;
     if reused {
+        // Presented again while this redemption was in flight: what it issued is revoked, as it would have
+        // been had the second presentation come a moment later. The answer stays the one success.
         crate::oauth::codes::revoke_access_token(&mut tx, tenant, &issued.jti, issued.expires_at)
             .await?;
-        tx.commit().await?;
-        return Err(invalid_grant("the code is unknown, used or expired"));
     }
     tx.commit().await?;
     Ok(TokenResponse {
