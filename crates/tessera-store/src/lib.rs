@@ -31,6 +31,7 @@ pub mod flows;
 pub mod identities;
 pub mod mail;
 pub mod meta;
+pub mod oauth_clients;
 pub mod organizations;
 pub mod policies;
 pub mod profile;
@@ -212,6 +213,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "signing_keys",
         include_str!("../migrations/sqlite/0009_signing_keys.sql"),
     ),
+    (
+        10,
+        "oauth_clients",
+        include_str!("../migrations/sqlite/0010_oauth_clients.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -258,6 +264,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "signing_keys",
         include_str!("../migrations/postgres/0009_signing_keys.sql"),
+    ),
+    (
+        10,
+        "oauth_clients",
+        include_str!("../migrations/postgres/0010_oauth_clients.sql"),
     ),
 ];
 
