@@ -105,7 +105,7 @@ pub enum AccessTokenFormat {
 /// stored, beside, by the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OAuthClient {
-    #[serde(skip)]
+    #[serde(skip, default = "unset_tenant")]
     pub tenant_id: TenantId,
     /// Public identifier, unique in the tenant.
     pub client_id: String,
@@ -146,6 +146,11 @@ pub struct OAuthClient {
     pub version: i64,
 }
 
+/// A registration read from JSON belongs to no tenant until the reader says which.
+fn unset_tenant() -> TenantId {
+    TenantId(uuid::Uuid::nil())
+}
+
 /// The longest lifetimes a client may set, in seconds.
 pub const MAX_ACCESS_TOKEN_TTL_SECS: i64 = 24 * 3600;
 pub const MAX_ID_TOKEN_TTL_SECS: i64 = 24 * 3600;
@@ -162,7 +167,11 @@ pub struct ClientProblem {
     pub message: String,
 }
 
-fn problem(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> ClientProblem {
+fn problem(
+    field: impl Into<String>,
+    code: &'static str,
+    message: impl Into<String>,
+) -> ClientProblem {
     ClientProblem {
         field: field.into(),
         code,
@@ -173,8 +182,7 @@ fn problem(field: impl Into<String>, code: &'static str, message: impl Into<Stri
 /// A client id or scope: printable ASCII without spaces or quotes, 1 to 200 characters.
 fn token_like(s: &str) -> bool {
     (1..=200).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
 }
 
@@ -198,7 +206,13 @@ impl OAuthClient {
     /// code grant has at least one redirect URI; every URI is registrable (OA-03).
     pub fn problems(&self) -> Vec<ClientProblem> {
         let mut out = Vec::new();
-        if !token_like(&self.client_id) {
+        if self.client_id.parse::<uuid::Uuid>().is_ok() {
+            out.push(problem(
+                "client_id",
+                "invalid_client_id",
+                "a client id shaped like a UUID could be taken for an identity's id",
+            ));
+        } else if !token_like(&self.client_id) {
             out.push(problem(
                 "client_id",
                 "invalid_client_id",
@@ -229,7 +243,8 @@ impl OAuthClient {
                 "a public client must use PKCE",
             ));
         }
-        if self.kind == ClientKind::Public && self.grant_types.contains(&GrantType::ClientCredentials)
+        if self.kind == ClientKind::Public
+            && self.grant_types.contains(&GrantType::ClientCredentials)
         {
             out.push(problem(
                 "grant_types",
@@ -250,7 +265,11 @@ impl OAuthClient {
         }
         for (i, u) in self.redirect_uris.iter().enumerate() {
             if let Err(why) = registrable(u) {
-                out.push(problem(format!("redirect_uris[{i}]"), "invalid_redirect_uri", why));
+                out.push(problem(
+                    format!("redirect_uris[{i}]"),
+                    "invalid_redirect_uri",
+                    why,
+                ));
             }
         }
         for (i, u) in self.post_logout_redirect_uris.iter().enumerate() {
@@ -275,7 +294,11 @@ impl OAuthClient {
         }
         for (i, s) in self.scopes.iter().enumerate() {
             if !token_like(s) {
-                out.push(problem(format!("scopes[{i}]"), "invalid_scope", "not a scope token"));
+                out.push(problem(
+                    format!("scopes[{i}]"),
+                    "invalid_scope",
+                    "not a scope token",
+                ));
             }
         }
         for (i, o) in self.allowed_origins.iter().enumerate() {
@@ -302,12 +325,28 @@ impl OAuthClient {
             ));
         }
         for (field, v, max) in [
-            ("access_token_ttl_secs", self.access_token_ttl_secs, MAX_ACCESS_TOKEN_TTL_SECS),
-            ("id_token_ttl_secs", self.id_token_ttl_secs, MAX_ID_TOKEN_TTL_SECS),
-            ("refresh_token_ttl_secs", self.refresh_token_ttl_secs, MAX_REFRESH_TOKEN_TTL_SECS),
+            (
+                "access_token_ttl_secs",
+                self.access_token_ttl_secs,
+                MAX_ACCESS_TOKEN_TTL_SECS,
+            ),
+            (
+                "id_token_ttl_secs",
+                self.id_token_ttl_secs,
+                MAX_ID_TOKEN_TTL_SECS,
+            ),
+            (
+                "refresh_token_ttl_secs",
+                self.refresh_token_ttl_secs,
+                MAX_REFRESH_TOKEN_TTL_SECS,
+            ),
         ] {
             if !(60..=max).contains(&v) {
-                out.push(problem(field, "invalid_lifetime", format!("60 to {max} seconds")));
+                out.push(problem(
+                    field,
+                    "invalid_lifetime",
+                    format!("60 to {max} seconds"),
+                ));
             }
         }
         out
@@ -362,7 +401,11 @@ mod tests {
 
     #[test]
     fn a_plain_web_app_is_a_valid_client() {
-        assert!(web_app().problems().is_empty(), "{:?}", web_app().problems());
+        assert!(
+            web_app().problems().is_empty(),
+            "{:?}",
+            web_app().problems()
+        );
     }
 
     #[test]

@@ -56,15 +56,13 @@ pub(crate) async fn issue(
 }
 
 /// Revokes an access token a code's redemption issued (OA-04), until it would have expired anyway.
-#[allow(dead_code)] // Until main's token endpoint dispatches to the grant.
 pub(crate) async fn revoke_access_token(
     tx: &mut Tx,
     tenant: &tessera_model::tenant::Tenant,
     jti: &str,
     expires_at: time::OffsetDateTime,
 ) -> Result<()> {
-    // WIRE: tessera_store::oauth_clients::revoke_token (main's migration 0010) once merged.
-    let _ = (tx, tenant, jti, expires_at);
+    tessera_store::oauth_clients::revoke_token(tx, tenant.id, jti, expires_at).await?;
     Ok(())
 }
 

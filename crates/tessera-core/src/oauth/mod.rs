@@ -1,118 +1,51 @@
-//! TEMPORARY stand-in for the orchestrator's `oauth/mod.rs` ("OAuth clients" commit), mirroring the
-//! interfaces of the contract so the authz helper's modules compile before it lands. On merge, main's
-//! file wins and only the authz modules' `pub mod` lines (and `grants::authorization_code`) are added.
-use tessera_model::oauth_client::OAuthClient;
+//! Tessera as an OAuth 2.0 authorization server and OpenID Connect provider, one issuer per tenant
+//! (`{base_url}/t/{tenant}`). Borrowed from the facade as `t.oauth()`.
+//!
+//! - `clients`: registrations, their generated secrets (kept as keyed hashes), rotation;
+//! - `client_auth`: who is calling the token, introspection and revocation endpoints;
+//! - `access_tokens`: minting and checking access tokens (RFC 9068 JWTs or opaque references);
+//! - `token`: the token endpoint, one file per grant under `grants/`.
+//!
+//! Protocol refusals travel as `CoreError::BadRequest` whose code is the registered OAuth error code
+//! (`invalid_grant`, `invalid_scope`…): the server's OAuth renderer gives them their form.
 use tessera_model::tenant::Tenant;
 
-use crate::{CoreError, Result, Tessera};
+use crate::{CoreError, Tessera};
 
+pub mod access_tokens;
 pub mod authorize;
 pub mod claims;
+mod client_assertion;
+pub mod client_auth;
+pub mod clients;
 pub mod codes;
 pub mod discovery;
+mod grants;
 pub mod id_token;
+pub mod token;
 pub mod userinfo;
 
-#[allow(dead_code)] // Stand-in: main's token endpoint dispatches to the grant.
-pub(crate) mod grants {
-    pub(crate) mod authorization_code;
-}
+pub use access_tokens::{AccessClaims, AccessGrant, IssuedAccessToken};
+pub use client_auth::ClientAuth;
+pub use clients::{ClientWithSecret, NewClient};
+pub use token::{TokenRequest, TokenResponse};
 
-/// Stand-in for main's `access_tokens`.
-pub mod access_tokens {
-    use tessera_model::IdentityId;
-    use tessera_model::oauth_client::OAuthClient;
-    use tessera_model::tenant::Tenant;
-    use time::OffsetDateTime;
-
-    use crate::{CoreError, Result, Tessera};
-
-    #[derive(Debug, Clone, Default)]
-    pub struct AccessGrant {
-        pub subject: Option<IdentityId>,
-        pub scopes: Vec<String>,
-        pub session_id: Option<String>,
-        pub auth_time: Option<OffsetDateTime>,
-        pub acr: Option<String>,
-        pub amr: Vec<String>,
-    }
-
-    pub struct IssuedAccessToken {
-        pub token: String,
-        pub expires_in: i64,
-        pub jti: String,
-        pub expires_at: OffsetDateTime,
-    }
-
-    #[derive(Debug, Clone)]
-    pub struct AccessClaims {
-        pub sub: String,
-        pub for_identity: bool,
-        pub client_id: String,
-        pub scopes: Vec<String>,
-        pub jti: String,
-        pub iat: i64,
-        pub exp: i64,
-        pub session_id: Option<String>,
-    }
-
-    pub async fn mint(
-        t: &Tessera,
-        tenant: &Tenant,
-        client: &OAuthClient,
-        grant: AccessGrant,
-    ) -> Result<IssuedAccessToken> {
-        let _ = (t, tenant, client, grant);
-        Err(CoreError::Internal("stand-in".into()))
-    }
-}
-
-/// Stand-in for main's `TokenResponse`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-    pub scope: String,
-}
-
-/// OAuth 2.0 and OpenID Connect, borrowed from the facade: `t.oauth()`.
+/// The OAuth and OpenID Connect side of Tessera, borrowed from the facade.
 #[derive(Clone, Copy, Debug)]
 pub struct OAuth<'a> {
     t: &'a Tessera,
 }
 
 impl Tessera {
-    /// OAuth 2.0 and OpenID Connect.
+    /// Clients, tokens and the OAuth endpoints' logic.
     pub fn oauth(&self) -> OAuth<'_> {
         OAuth { t: self }
     }
 }
 
 impl OAuth<'_> {
-    /// Stand-in: the orchestrator's lookup of a registered client.
-    pub async fn client(
-        &self,
-        tenant_slug: &str,
-        client_id: &str,
-    ) -> Result<(Tenant, OAuthClient)> {
-        let _ = (self.t, tenant_slug, client_id);
-        Err(CoreError::NotFound { what: "client" })
-    }
-
-    /// Stand-in: main's access token check.
-    pub async fn verify_access_token(
-        &self,
-        slug: &str,
-        token: &str,
-    ) -> Result<access_tokens::AccessClaims> {
-        let _ = (slug, token);
-        Err(refuse("invalid_token", "stand-in"))
-    }
-
-    /// The issuer identifier of a tenant.
+    /// The issuer identifier of a tenant: `{base_url}/t/{slug}`, no trailing slash (OIDC Discovery §4.3:
+    /// compared as a string, so it is built in one place).
     pub fn issuer(&self, tenant: &Tenant) -> String {
         issuer_of(&self.t.settings().base_url, &tenant.slug)
     }
@@ -125,8 +58,47 @@ pub fn issuer_of(base: &url::Url, slug: &str) -> String {
 
 /// A protocol refusal with its registered OAuth error code.
 pub(crate) fn refuse(code: &'static str, detail: impl Into<String>) -> CoreError {
-    CoreError::BadRequest {
-        code,
-        detail: detail.into(),
+    CoreError::bad_request(code, detail)
+}
+
+/// Splits a `scope` parameter (RFC 6749 §3.3: space-delimited, each a scope token), refusing an empty
+/// token or a character outside %x21 / %x23-5B / %x5D-7E.
+pub(crate) fn parse_scope(scope: &str) -> Result<Vec<String>, CoreError> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.split(' ') {
+        let ok = !s.is_empty()
+            && s.len() <= 200
+            && s.bytes()
+                .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+        if !ok {
+            return Err(refuse("invalid_scope", "the scope parameter is malformed"));
+        }
+        if !out.iter().any(|x| x == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_split_on_single_spaces_and_deduplicated() {
+        assert_eq!(
+            parse_scope("openid profile openid").ok(),
+            Some(vec!["openid".to_owned(), "profile".to_owned()])
+        );
+        for bad in ["", "a  b", " a", "a\"b", "a\\b", "é"] {
+            assert!(parse_scope(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_has_no_trailing_slash() {
+        let base = url::Url::parse("https://id.example/").unwrap();
+        assert_eq!(issuer_of(&base, "shop"), "https://id.example/t/shop");
     }
 }

@@ -21,6 +21,7 @@ mod flows;
 mod guard;
 mod logging;
 mod methods;
+mod oauth_clients;
 mod oidc_attacks;
 mod oidc_flow;
 mod openapi;
