@@ -448,9 +448,39 @@ async fn oidc_01_the_id_token_carries_auth_time_nonce_acr_amr_and_sid(engine: En
     assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
 }
 
+async fn oidc_03_login_hint_and_ui_locales_reach_the_sign_in_page(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    register(&s, "shop", json!({})).await;
+    let c = browser();
+    let (url, _) = auth_url(
+        &s,
+        "shop",
+        &[("login_hint", "hint@example.com"), ("ui_locales", "de")],
+    );
+    let r = c.get(&url).send().await.unwrap();
+    let login = location(&r);
+    assert!(login.contains("/flows/login/"), "{login}");
+    let html = c
+        .get(absolute(&s, &login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("value=\"hint@example.com\""),
+        "the identifier is pre-filled"
+    );
+    assert!(html.contains("<html lang=\"de\""), "the page is in German");
+}
+
 engine_tests!(
     an_independent_relying_party_signs_a_customer_in_through_the_hosted_form,
     discovery_names_the_issuer_and_only_what_exists,
     oidc_03_prompt_login_and_max_age_ask_for_a_fresh_sign_in,
     oidc_01_the_id_token_carries_auth_time_nonce_acr_amr_and_sid,
+    oidc_03_login_hint_and_ui_locales_reach_the_sign_in_page,
 );
