@@ -1,13 +1,15 @@
 //! Authorization codes (OA-04): 256 random bits, stored only as a keyed hash, live 60 seconds, used once,
 //! and bound to everything the token request must match (client, redirect URI, PKCE challenge) and to
 //! what the tokens will say (identity, session, `auth_time`, `amr`, `acr`, scopes, nonce).
+use serde_json::json;
+use tessera_model::event::{NewEvent, identity_subject, types};
 use tessera_store::Tx;
 use tessera_store::oauth_requests::{self as store, StoredCode};
 use tessera_store::sessions::StoredSession;
 use time::Duration;
 
 use crate::oauth::authorize::{AuthorizationRequest, acr_of};
-use crate::{CoreError, Result, Tessera};
+use crate::{Caller, CoreError, Result, Tessera};
 
 /// How long a code may wait for its redemption (ASVS L3: at most 60 s).
 pub const CODE_TTL: Duration = Duration::seconds(60);
@@ -52,6 +54,18 @@ pub(crate) async fn issue(
         refresh_family: None,
     };
     store::insert_code(tx, &row).await?;
+    let ev = NewEvent::new(
+        session.tenant_id,
+        types::OAUTH_CODE_ISSUED,
+        identity_subject(session.identity_id),
+        json!({
+            "client_id": req.client_id,
+            "identity_id": session.identity_id,
+            "session_id": session.id,
+            "scopes": req.scopes,
+        }),
+    );
+    t.record(tx, &Caller::system(), ev, None).await?;
     Ok(code)
 }
 

@@ -279,6 +279,16 @@ async fn oa_04_a_reused_code_is_refused_and_revokes_what_it_gave(engine: Engine)
         401,
         "A-13: the first redemption's access token is revoked"
     );
+    let events = s
+        .get("/admin/v1/tenants/default/events?type=oauth.code_reused")
+        .await;
+    let items = events.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{events:?}");
+    assert_eq!(items[0]["data"]["client_id"], "shop");
+    let all = s.get("/admin/v1/tenants/default/events?limit=1000").await;
+    let seen =
+        crate::events::assert_events_match_the_catalogue(all.json["items"].as_array().unwrap());
+    assert!(seen.iter().any(|k| k == "oauth.code_issued"), "{seen:?}");
     // An expired code: 60 seconds.
     let (code, verifier) = code_for(&s, &c, "shop", &[]).await;
     s.clock.advance(std::time::Duration::from_secs(61));

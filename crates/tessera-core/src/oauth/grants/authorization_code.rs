@@ -9,17 +9,19 @@
 //! redemption issued; if that redemption is still in flight, it finds the mark when it records what it
 //! issued and revokes it itself (its answer stays the one success, with tokens already revoked, as if the
 //! second presentation had come a moment later).
+use serde_json::json;
+use tessera_model::event::{NewEvent, identity_subject, types};
 use tessera_model::oauth_client::OAuthClient;
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 use tessera_store::oauth_requests::{self as store, StoredCode};
 
-use crate::Result;
 use crate::oauth::access_tokens::{self, AccessGrant};
 use crate::oauth::authorize::pkce_syntax;
 use crate::oauth::codes::code_hash;
 use crate::oauth::id_token::{self, IdTokenFacts};
 use crate::oauth::{OAuth, TokenResponse, refuse};
+use crate::{Caller, Result, Tessera};
 
 fn invalid_grant(detail: &'static str) -> crate::CoreError {
     refuse("invalid_grant", detail)
@@ -27,11 +29,21 @@ fn invalid_grant(detail: &'static str) -> crate::CoreError {
 
 /// Revokes what a code's first redemption issued (its access token; its refresh-token family once
 /// refresh tokens exist).
-async fn revoke_issued(tx: &mut Tx, tenant: &Tenant, code: &StoredCode) -> Result<()> {
+async fn revoke_issued(t: &Tessera, tx: &mut Tx, tenant: &Tenant, code: &StoredCode) -> Result<()> {
     if let (Some(jti), Some(exp)) = (&code.access_token_jti, code.access_token_expires_at) {
         crate::oauth::codes::revoke_access_token(tx, tenant, jti, exp).await?;
     }
-    Ok(())
+    let ev = NewEvent::new(
+        tenant.id,
+        types::OAUTH_CODE_REUSED,
+        identity_subject(code.identity_id),
+        json!({
+            "client_id": code.client_id,
+            "identity_id": code.identity_id,
+            "session_id": code.session_id,
+        }),
+    );
+    t.record(tx, &Caller::system(), ev, None).await
 }
 
 pub(crate) async fn grant(
@@ -61,7 +73,7 @@ pub(crate) async fn grant(
         if let Some(used) =
             store::mark_reused(&mut tx, tenant.id, &client.client_id, &hash, now).await?
         {
-            revoke_issued(&mut tx, tenant, &used).await?;
+            revoke_issued(t, &mut tx, tenant, &used).await?;
         }
         tx.commit().await?;
         return Err(invalid_grant("the code is unknown, used or expired"));
