@@ -552,7 +552,7 @@ impl OAuth<'_> {
         let back = Back {
             to,
             state: params.state().map(str::to_owned),
-            issuer: super::discovery::issuer(self.t, &ctx.tenant),
+            issuer: self.issuer(&tenant),
         };
         let policy = self.t.effective_policy_doc(tenant.id).await?;
         let reachable = crate::methods::aal(
@@ -614,7 +614,7 @@ impl OAuth<'_> {
         let back = Back {
             to,
             state: req.state.clone(),
-            issuer: super::discovery::issuer(self.t, &ctx.tenant),
+            issuer: self.issuer(&tenant),
         };
         self.proceed(ctx, &tenant, &client, back, req, Some(&stored))
             .await

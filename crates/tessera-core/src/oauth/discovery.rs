@@ -2,9 +2,9 @@
 //! what exists. The document is the same for every request of a tenant, so relying parties may cache it.
 use serde_json::{Value, json};
 
+use crate::Result;
 use crate::oauth::OAuth;
 use crate::oauth::authorize::ACR_VALUES;
-use crate::{CoreError, Result, Tessera};
 
 /// How long relying parties may cache the document (`Cache-Control: max-age`).
 pub const MAX_AGE_SECS: u64 = 300;
@@ -16,11 +16,6 @@ pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "client_credentials"];
 /// How clients may authenticate at the token endpoint.
 // WIRE: "private_key_jwt" once the tokens helper's client assertions land.
 pub const TOKEN_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
-
-/// The issuer of a tenant: `{base_url}/t/{slug}`, no trailing slash. Every endpoint lives under it.
-pub fn issuer(t: &Tessera, slug: &str) -> String {
-    super::issuer_of(&t.settings().base_url, slug)
-}
 
 /// The metadata document of an issuer.
 pub fn document(issuer: &str) -> Value {
@@ -53,11 +48,8 @@ pub fn document(issuer: &str) -> Value {
 impl OAuth<'_> {
     /// The metadata document of the tenant with this slug (an unknown tenant is not found).
     pub async fn discovery(&self, slug: &str) -> Result<Value> {
-        let mut conn = self.t.db().conn().await?;
-        tessera_store::tenants::by_slug(&mut conn, slug)
-            .await?
-            .ok_or(CoreError::NotFound { what: "tenant" })?;
-        Ok(document(&issuer(self.t, slug)))
+        let tenant = self.t.tenant_by_slug(slug).await?;
+        Ok(document(&self.issuer(&tenant)))
     }
 }
 
