@@ -513,7 +513,14 @@ impl Flows<'_> {
         let (step, tx) = match &guarded.verdict {
             crate::guard::Verdict::Allow => {
                 self.t
-                    .run_step(ctx, &tenant, kind, &mut flow, &input)
+                    .run_step(
+                        ctx,
+                        &tenant,
+                        kind,
+                        &mut flow,
+                        &input,
+                        guarded.lookup.as_ref(),
+                    )
                     .await?
             }
             crate::guard::Verdict::Deny { seconds, .. } => {
@@ -560,9 +567,10 @@ impl Tessera {
         kind: FlowKind,
         flow: &mut Flow,
         input: &FlowInput,
+        lookup: Option<&crate::methods::Lookup>,
     ) -> Result<(Step, Option<Tx>)> {
         Ok(match kind {
-            FlowKind::Login => login::submit(self, ctx, tenant, flow, input).await?,
+            FlowKind::Login => login::submit(self, ctx, tenant, flow, input, lookup).await?,
             FlowKind::Registration => registration::submit(self, ctx, tenant, flow, input).await?,
             FlowKind::Verification => verification::submit(self, ctx, tenant, flow, input).await?,
             FlowKind::Recovery => recovery::submit(self, ctx, tenant, flow, input).await?,
