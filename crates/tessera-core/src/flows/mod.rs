@@ -320,21 +320,28 @@ impl Tessera {
         kind: &'static types::EventKind,
         extra: Value,
     ) -> Result<()> {
-        let mut data = json!({
-            "flow_id": flow.id,
-            "kind": flow.kind.as_str(),
-            "channel": flow.channel,
-            "state": flow.state,
-            "journey": flow.journey,
-            "identity_id": flow.identity_id,
-        });
-        if let (Value::Object(d), Value::Object(e)) = (&mut data, extra) {
-            d.extend(e);
-        }
-        let ev = NewEvent::new(flow.tenant_id, kind, format!("flow:{}", flow.id), data);
+        let ev = flow_new_event(flow, kind, extra);
         self.record(tx, &Caller::system(), ev, None).await
     }
+}
 
+/// The event of a flow's step.
+fn flow_new_event(flow: &Flow, kind: &'static types::EventKind, extra: Value) -> NewEvent {
+    let mut data = json!({
+        "flow_id": flow.id,
+        "kind": flow.kind.as_str(),
+        "channel": flow.channel,
+        "state": flow.state,
+        "journey": flow.journey,
+        "identity_id": flow.identity_id,
+    });
+    if let (Value::Object(d), Value::Object(e)) = (&mut data, extra) {
+        d.extend(e);
+    }
+    NewEvent::new(flow.tenant_id, kind, format!("flow:{}", flow.id), data)
+}
+
+impl Tessera {
     /// A sign-in ends the session the browser or app held before it (SES-01): the new session has a new
     /// id, and the old id is refused from now on, whoever it belonged to.
     async fn replace_previous_session(
@@ -648,7 +655,7 @@ impl Tessera {
             Step::SignIn { identity, proven } => {
                 self.replace_previous_session(&mut tx, tenant, ctx).await?;
                 let policy = self.effective_policy_doc(tenant.id).await?;
-                let token = self
+                let (token, created) = self
                     .open_session(
                         &mut tx,
                         tenant.id,
@@ -666,15 +673,15 @@ impl Tessera {
                 session_token = Some((token, device));
                 flow.identity_id = Some(*identity);
                 flow.state = "done".into();
-                self.flow_event(
-                    &mut tx,
+                let succeeded = flow_new_event(
                     &flow,
                     types::FLOW_SUCCEEDED,
                     with_guard(
                         json!({"methods": proven.iter().map(|p| &p.method).collect::<Vec<_>>()}),
                     ),
-                )
-                .await?;
+                );
+                self.record_all(&mut tx, &Caller::system(), vec![created, succeeded])
+                    .await?;
             }
             Step::Finish => {
                 flow.state = "done".into();
