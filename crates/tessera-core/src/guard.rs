@@ -673,8 +673,24 @@ impl Tessera {
     /// Runs the guard before a flow starts: every start writes a row and an event, so starts are a quota
     /// per client and for the deployment (RL-06). Settings flows need a session and are not counted.
     pub(crate) async fn guard_start(&self, ctx: &FlowContext, kind: FlowKind) -> Result<Guarded> {
+        self.reserve(self.start_charges(ctx, kind)).await
+    }
+
+    /// [`Self::guard_start`] in the caller's write transaction, which inserts the flow it lets in: one
+    /// commit for both where writes run one at a time (SQLite). The reservation is no less atomic; it
+    /// becomes visible with the flow.
+    pub(crate) async fn guard_start_in(
+        &self,
+        tx: &mut tessera_store::Tx,
+        ctx: &FlowContext,
+        kind: FlowKind,
+    ) -> Result<Guarded> {
+        self.reserve_in(tx, self.start_charges(ctx, kind)).await
+    }
+
+    fn start_charges(&self, ctx: &FlowContext, kind: FlowKind) -> Vec<Charge> {
         if kind == FlowKind::Settings {
-            return Ok(Guarded::allow(Vec::new()));
+            return Vec::new();
         }
         let q = self.settings().quotas;
         let mut charges = self.client_charges(ctx, "start", |key, wide| {
@@ -700,19 +716,33 @@ impl Tessera {
             GLOBAL_WINDOW,
             "flow_starts_global",
         ));
-        self.reserve(charges).await
+        charges
     }
 
     /// Reserves an attempt in every bucket with one conditional statement, committed before the caller
     /// goes on, so a parallel attempt already sees it.
-    async fn reserve(&self, mut charges: Vec<Charge>) -> Result<Guarded> {
+    async fn reserve(&self, charges: Vec<Charge>) -> Result<Guarded> {
+        if charges.is_empty() {
+            return Ok(Guarded::allow(charges));
+        }
+        let mut tx = self.db().begin_unflushed().await?;
+        let guarded = self.reserve_in(&mut tx, charges).await?;
+        tx.commit().await?;
+        Ok(guarded)
+    }
+
+    /// [`Self::reserve`] in the caller's transaction: counted when it commits. When the verdict is not
+    /// allow nothing was counted (see [`tessera_store::throttles::reserve`]), so the caller may drop it.
+    async fn reserve_in(
+        &self,
+        tx: &mut tessera_store::Tx,
+        mut charges: Vec<Charge>,
+    ) -> Result<Guarded> {
         let mut seen = std::collections::HashSet::new();
         charges.retain(|c| seen.insert(c.bucket.key.clone()));
         let buckets: Vec<Bucket> = charges.iter().map(|c| c.bucket.clone()).collect();
         let now = self.now();
-        let mut tx = self.db().begin_unflushed().await?;
-        let counted = tessera_store::throttles::reserve(&mut tx, now, &buckets).await?;
-        tx.commit().await?;
+        let counted = tessera_store::throttles::reserve(tx, now, &buckets).await?;
         if counted.len() == buckets.len() {
             return Ok(Guarded::allow(charges));
         }

@@ -211,8 +211,13 @@ impl Flows<'_> {
         let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
         // Checked before the quota counts the start: refused input changes nothing.
         let client_id = checked_client_id(start.client_id)?;
-        if let crate::guard::Verdict::Deny { seconds, .. } =
-            self.t.guard_start(ctx, kind).await?.verdict
+        // Where writes run one at a time (SQLite), the quota is reserved in the transaction that
+        // inserts the flow (one commit instead of two); elsewhere first, in a transaction of its own that
+        // does not wait for the disk, so the buckets' row locks are never held through the flow's commit.
+        let fold = self.t.db().single_writer();
+        if !fold
+            && let crate::guard::Verdict::Deny { seconds, .. } =
+                self.t.guard_start(ctx, kind).await?.verdict
         {
             return Err(CoreError::RateLimited {
                 retry_after: seconds,
@@ -280,6 +285,15 @@ impl Flows<'_> {
         }
         self.t.finish_ui(&ctx.tenant, &mut flow);
         let mut tx = self.t.db().begin().await?;
+        if fold
+            && let crate::guard::Verdict::Deny { seconds, .. } =
+                self.t.guard_start_in(&mut tx, ctx, kind).await?.verdict
+        {
+            // Dropping the transaction rolls it back: nothing was counted or written.
+            return Err(CoreError::RateLimited {
+                retry_after: seconds,
+            });
+        }
         tessera_store::flows::insert(&mut tx, &flow, binding).await?;
         self.t
             .flow_event(
