@@ -162,7 +162,11 @@ pub struct ClientProblem {
     pub message: String,
 }
 
-fn problem(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> ClientProblem {
+fn problem(
+    field: impl Into<String>,
+    code: &'static str,
+    message: impl Into<String>,
+) -> ClientProblem {
     ClientProblem {
         field: field.into(),
         code,
@@ -173,8 +177,7 @@ fn problem(field: impl Into<String>, code: &'static str, message: impl Into<Stri
 /// A client id or scope: printable ASCII without spaces or quotes, 1 to 200 characters.
 fn token_like(s: &str) -> bool {
     (1..=200).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
 }
 
@@ -229,7 +232,8 @@ impl OAuthClient {
                 "a public client must use PKCE",
             ));
         }
-        if self.kind == ClientKind::Public && self.grant_types.contains(&GrantType::ClientCredentials)
+        if self.kind == ClientKind::Public
+            && self.grant_types.contains(&GrantType::ClientCredentials)
         {
             out.push(problem(
                 "grant_types",
@@ -250,7 +254,11 @@ impl OAuthClient {
         }
         for (i, u) in self.redirect_uris.iter().enumerate() {
             if let Err(why) = registrable(u) {
-                out.push(problem(format!("redirect_uris[{i}]"), "invalid_redirect_uri", why));
+                out.push(problem(
+                    format!("redirect_uris[{i}]"),
+                    "invalid_redirect_uri",
+                    why,
+                ));
             }
         }
         for (i, u) in self.post_logout_redirect_uris.iter().enumerate() {
@@ -275,7 +283,11 @@ impl OAuthClient {
         }
         for (i, s) in self.scopes.iter().enumerate() {
             if !token_like(s) {
-                out.push(problem(format!("scopes[{i}]"), "invalid_scope", "not a scope token"));
+                out.push(problem(
+                    format!("scopes[{i}]"),
+                    "invalid_scope",
+                    "not a scope token",
+                ));
             }
         }
         for (i, o) in self.allowed_origins.iter().enumerate() {
@@ -302,12 +314,28 @@ impl OAuthClient {
             ));
         }
         for (field, v, max) in [
-            ("access_token_ttl_secs", self.access_token_ttl_secs, MAX_ACCESS_TOKEN_TTL_SECS),
-            ("id_token_ttl_secs", self.id_token_ttl_secs, MAX_ID_TOKEN_TTL_SECS),
-            ("refresh_token_ttl_secs", self.refresh_token_ttl_secs, MAX_REFRESH_TOKEN_TTL_SECS),
+            (
+                "access_token_ttl_secs",
+                self.access_token_ttl_secs,
+                MAX_ACCESS_TOKEN_TTL_SECS,
+            ),
+            (
+                "id_token_ttl_secs",
+                self.id_token_ttl_secs,
+                MAX_ID_TOKEN_TTL_SECS,
+            ),
+            (
+                "refresh_token_ttl_secs",
+                self.refresh_token_ttl_secs,
+                MAX_REFRESH_TOKEN_TTL_SECS,
+            ),
         ] {
             if !(60..=max).contains(&v) {
-                out.push(problem(field, "invalid_lifetime", format!("60 to {max} seconds")));
+                out.push(problem(
+                    field,
+                    "invalid_lifetime",
+                    format!("60 to {max} seconds"),
+                ));
             }
         }
         out
@@ -362,7 +390,11 @@ mod tests {
 
     #[test]
     fn a_plain_web_app_is_a_valid_client() {
-        assert!(web_app().problems().is_empty(), "{:?}", web_app().problems());
+        assert!(
+            web_app().problems().is_empty(),
+            "{:?}",
+            web_app().problems()
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod flows;
 pub mod identities;
 pub mod mail;
 pub mod meta;
+pub mod oauth_refresh_tokens;
 pub mod organizations;
 pub mod policies;
 pub mod profile;
@@ -212,6 +213,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "signing_keys",
         include_str!("../migrations/sqlite/0009_signing_keys.sql"),
     ),
+    (
+        13,
+        "refresh_tokens",
+        include_str!("../migrations/sqlite/0013_refresh_tokens.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -258,6 +264,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "signing_keys",
         include_str!("../migrations/postgres/0009_signing_keys.sql"),
+    ),
+    (
+        13,
+        "refresh_tokens",
+        include_str!("../migrations/postgres/0013_refresh_tokens.sql"),
     ),
 ];
 
