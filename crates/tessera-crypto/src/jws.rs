@@ -487,6 +487,21 @@ pub fn foreign_keys(jwks: &str) -> Result<Vec<ForeignKey>, JwsError> {
     Ok(out)
 }
 
+/// Reads a compact JWS's payload **without verifying it**: only to learn whose keys to verify it with
+/// (a client assertion's `iss`). Nothing read here may be trusted before [`verify_foreign`] passes.
+pub fn unverified_claims(
+    token: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, JwsError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwsError::TooLarge);
+    }
+    let payload = token.split('.').nth(1).ok_or(JwsError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JwsError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| JwsError::Malformed)
+}
+
 /// Verifies a compact JWS someone else signed with one of `keys` (a client assertion, RFC 7523). The
 /// same rules as [`verify`] (JWT-01, JWT-02): the algorithm must be one Tessera verifies and the key's
 /// own (`none`, HMAC with a public key and any other alg never run); `jku`, `jwk`, `x5u`, `x5c` and
