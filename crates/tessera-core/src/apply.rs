@@ -12,6 +12,7 @@ use tessera_model::api_key::Role;
 use tessera_model::attributes::AttributeSchema;
 
 use crate::api_keys::NewApiKey;
+use crate::oauth::NewClient;
 use crate::organizations::{NewOrganization, OrganizationPatch};
 use crate::policies::{PolicyChange, PolicyScope};
 use crate::tenants::{NewTenant, TenantPatch};
@@ -37,6 +38,39 @@ pub struct DesiredTenant {
     pub policy: Option<DesiredPolicy>,
     #[serde(default)]
     pub organizations: Vec<DesiredOrganization>,
+    #[serde(default)]
+    pub clients: Vec<DesiredClient>,
+}
+
+/// An OAuth client, found by its `client_id` (required here), with the same fields as the admin API's
+/// registration. With `secret_file`, the client's secret is the file's content (at least 32 characters,
+/// e.g. `openssl rand -base64 32`), so a deployment script knows it without reading a response;
+/// otherwise a secret is generated and shown once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
+pub struct DesiredClient {
+    pub registration: NewClient,
+    pub secret_file: Option<String>,
+}
+
+impl TryFrom<serde_json::Value> for DesiredClient {
+    type Error = String;
+
+    fn try_from(mut v: serde_json::Value) -> std::result::Result<Self, String> {
+        let secret_file = match v.as_object_mut().and_then(|o| o.remove("secret_file")) {
+            None => None,
+            Some(serde_json::Value::String(f)) => Some(f),
+            Some(_) => return Err("secret_file must be a path".into()),
+        };
+        let registration: NewClient = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        if registration.client_id.is_none() {
+            return Err("a client in a state file needs its client_id".into());
+        }
+        Ok(Self {
+            registration,
+            secret_file,
+        })
+    }
 }
 
 /// A policy document and the reason recorded when it changes.
@@ -90,6 +124,7 @@ impl std::fmt::Display for Change {
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub changes: Vec<Change>,
+    /// What each generated secret belongs to (`API key ci`, `secret of client shop of tenant acme`).
     pub minted: Vec<(String, BearerSecret)>,
 }
 
@@ -121,12 +156,19 @@ pub fn read_state_file(path: &Path) -> Result<DesiredState> {
         })?
     };
     let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |f: &mut Option<String>| {
+        if let Some(p) = f.as_deref().map(Path::new)
+            && p.is_relative()
+        {
+            *f = Some(base.join(p).display().to_string());
+        }
+    };
     for k in &mut state.api_keys {
-        if let Some(f) = &k.secret_file {
-            let p = Path::new(f);
-            if p.is_relative() {
-                k.secret_file = Some(base.join(p).display().to_string());
-            }
+        resolve(&mut k.secret_file);
+    }
+    for t in &mut state.tenants {
+        for c in &mut t.clients {
+            resolve(&mut c.secret_file);
         }
     }
     Ok(state)
@@ -320,6 +362,78 @@ impl Tessera {
                 }
             }
         }
+        for c in &t.clients {
+            self.apply_client(caller, &t.slug, c, dry_run, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Converges one client: registered if missing, replaced if its registration differs, given the
+    /// file's secret if it has another one (the old secret stops at once).
+    async fn apply_client(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        c: &DesiredClient,
+        dry_run: bool,
+        report: &mut ApplyReport,
+    ) -> Result<()> {
+        let id = c.registration.client_id.clone().unwrap_or_default();
+        let label = format!("client {id} of tenant {slug}");
+        let secret = match &c.secret_file {
+            Some(f) => {
+                let s = std::fs::read_to_string(f).map_err(|e| {
+                    CoreError::bad_request(
+                        "unreadable_file",
+                        format!("{label}: cannot read {f}: {e}"),
+                    )
+                })?;
+                Some(BearerSecret::from_string(s.trim().to_owned()))
+            }
+            None => None,
+        };
+        let oauth = self.oauth();
+        let existing = match oauth.get(caller, slug, &id).await {
+            Ok(found) => Some(found),
+            Err(CoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let Some(current) = existing else {
+            report.changes.push(Change::Create(label.clone()));
+            if !dry_run {
+                let made = oauth
+                    .create_with(caller, slug, c.registration.clone(), secret)
+                    .await?;
+                if let (None, Some(s)) = (&c.secret_file, made.secret) {
+                    report.minted.push((format!("secret of {label}"), s));
+                }
+            }
+            return Ok(());
+        };
+        let same_registration = oauth.registers_as(&current, &c.registration);
+        let same_secret = match &secret {
+            Some(s) => oauth.secret_is(slug, &id, s).await?,
+            None => true,
+        };
+        if same_registration && same_secret {
+            report.changes.push(Change::Unchanged(label));
+            return Ok(());
+        }
+        report.changes.push(Change::Update(label));
+        if dry_run {
+            return Ok(());
+        }
+        if !same_registration {
+            oauth
+                .replace(caller, slug, &id, c.registration.clone(), None)
+                .await?;
+        }
+        if !same_secret {
+            oauth
+                .rotate_secret(caller, slug, &id, time::Duration::ZERO, secret)
+                .await?;
+        }
         Ok(())
     }
 
@@ -474,7 +588,9 @@ impl Tessera {
                         },
                     )
                     .await?;
-                report.minted.push((k.name.clone(), minted.secret));
+                report
+                    .minted
+                    .push((format!("API key {}", k.name), minted.secret));
             }
         }
         Ok(())

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod known_devices;
 pub mod mail;
 pub mod methods;
+pub mod oauth;
 pub mod organizations;
 pub mod passwords;
 pub mod policies;

@@ -55,11 +55,16 @@ pub enum Permission {
     MailRead,
     /// Putting a dead letter back in the mail queue.
     MailReplay,
+    /// Reading OAuth client registrations (never their secrets).
+    ClientRead,
+    /// Registering, changing and deleting OAuth clients and minting their secrets: a client decides
+    /// which apps customers sign in to, so it is a security-level right.
+    ClientWrite,
 }
 
 impl Permission {
     /// Every permission, for documentation and exhaustive tests.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 20] = [
         Self::TenantRead,
         Self::TenantWrite,
         Self::IdentityRead,
@@ -78,6 +83,8 @@ impl Permission {
         Self::AuditVerify,
         Self::MailRead,
         Self::MailReplay,
+        Self::ClientRead,
+        Self::ClientWrite,
     ];
 
     /// Stable name, used in docs and in 403 problem details.
@@ -101,6 +108,8 @@ impl Permission {
             Self::AuditVerify => "audit:verify",
             Self::MailRead => "mail:read",
             Self::MailReplay => "mail:replay",
+            Self::ClientRead => "client:read",
+            Self::ClientWrite => "client:write",
         }
     }
 }
@@ -153,6 +162,8 @@ impl Role {
                     | ApiKeyWrite
                     | EventRead
                     | AuditVerify
+                    | ClientRead
+                    | ClientWrite
             ),
             Product => matches!(
                 p,
@@ -163,6 +174,7 @@ impl Role {
                     | PolicyRead
                     | PolicyWrite
                     | OrganizationRead
+                    | ClientRead
             ),
             Support => matches!(
                 p,
@@ -184,10 +196,11 @@ impl Role {
                     | PolicyRead
                     | OrganizationRead
                     | EventRead
+                    | ClientRead
             ),
             Readonly => matches!(
                 p,
-                TenantRead | IdentityRead | SchemaRead | PolicyRead | OrganizationRead
+                TenantRead | IdentityRead | SchemaRead | PolicyRead | OrganizationRead | ClientRead
             ),
             Operations => matches!(
                 p,

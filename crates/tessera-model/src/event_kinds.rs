@@ -87,6 +87,10 @@ kinds! {
     ORGANIZATION_MEMBER_REMOVED = "organization.member_removed", "An identity left an organization.", ["organization_id", "identity_id"], [];
     API_KEY_CREATED = "api_key.created", "An admin API key was minted.", ["api_key_id", "name", "role", "tenant_id", "expires_at"], [];
     API_KEY_REVOKED = "api_key.revoked", "An admin API key was revoked.", ["api_key_id", "name"], [];
+    OAUTH_CLIENT_CREATED = "oauth_client.created", "An OAuth client (an app customers sign in to) was registered.", ["client_id", "kind", "first_party"], [];
+    OAUTH_CLIENT_UPDATED = "oauth_client.updated", "An OAuth client's registration changed.", ["client_id", "version"], [];
+    OAUTH_CLIENT_SECRET_ROTATED = "oauth_client.secret_rotated", "An OAuth client got a new secret; the old one works until `previous_valid_until` (absent: it stopped at once).", ["client_id", "previous_valid_until"], [];
+    OAUTH_CLIENT_DELETED = "oauth_client.deleted", "An OAuth client was deleted; its secret stopped working.", ["client_id"], [];
     SIGNING_KEY_CREATED = "signing_key.created",
         "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",
         ["kid", "alg", "state"], [];

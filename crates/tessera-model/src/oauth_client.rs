@@ -105,7 +105,7 @@ pub enum AccessTokenFormat {
 /// stored, beside, by the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OAuthClient {
-    #[serde(skip)]
+    #[serde(skip, default = "unset_tenant")]
     pub tenant_id: TenantId,
     /// Public identifier, unique in the tenant.
     pub client_id: String,
@@ -144,6 +144,11 @@ pub struct OAuthClient {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub version: i64,
+}
+
+/// A registration read from JSON belongs to no tenant until the reader says which.
+fn unset_tenant() -> TenantId {
+    TenantId(uuid::Uuid::nil())
 }
 
 /// The longest lifetimes a client may set, in seconds.
@@ -201,7 +206,13 @@ impl OAuthClient {
     /// code grant has at least one redirect URI; every URI is registrable (OA-03).
     pub fn problems(&self) -> Vec<ClientProblem> {
         let mut out = Vec::new();
-        if !token_like(&self.client_id) {
+        if self.client_id.parse::<uuid::Uuid>().is_ok() {
+            out.push(problem(
+                "client_id",
+                "invalid_client_id",
+                "a client id shaped like a UUID could be taken for an identity's id",
+            ));
+        } else if !token_like(&self.client_id) {
             out.push(problem(
                 "client_id",
                 "invalid_client_id",

@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod jwks;
 pub mod logging;
 pub mod mail;
+pub mod oauth;
 pub mod openapi;
 pub mod public;
 pub mod views;
@@ -227,6 +228,28 @@ pub fn public_router(state: AppState) -> Router {
         .route("/t/{tenant}/logout", get(public::logout))
         .route("/t/{tenant}/.well-known/jwks.json", get(jwks::jwks))
         .route(
+            "/t/{tenant}/oauth2/token",
+            post(oauth::token::token)
+                .options(oauth::cors::preflight)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    oauth::cors::actual,
+                )),
+        )
+        .route(
+            "/t/{tenant}/oauth2/revoke",
+            post(oauth::revoke::revoke)
+                .options(oauth::cors::preflight)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    oauth::cors::actual,
+                )),
+        )
+        .route(
+            "/t/{tenant}/oauth2/introspect",
+            post(oauth::introspect::introspect),
+        )
+        .route(
             "/t/{tenant}/flows/link",
             get(public::link).post(public::confirm_link),
         )
@@ -255,7 +278,9 @@ pub fn public_router(state: AppState) -> Router {
 
 /// The admin listener: the admin REST API, its OpenAPI document, health and metrics.
 pub fn admin_router(state: AppState) -> Router {
-    use admin::{events, identities, keys, mail as dead_mail, organizations, policies, tenants};
+    use admin::{
+        clients, events, identities, keys, mail as dead_mail, organizations, policies, tenants,
+    };
     let _ = prometheus();
     let max = state.max_body_bytes;
     let t = "/admin/v1/tenants/{tenant}";
@@ -339,6 +364,20 @@ pub fn admin_router(state: AppState) -> Router {
         .route(
             &format!("{t}/organizations/{{org}}/members/{{identity}}"),
             axum::routing::put(organizations::set_member).delete(organizations::remove_member),
+        )
+        .route(
+            &format!("{t}/clients"),
+            get(clients::list).post(clients::create),
+        )
+        .route(
+            &format!("{t}/clients/{{client_id}}"),
+            get(clients::get)
+                .put(clients::replace)
+                .delete(clients::delete),
+        )
+        .route(
+            &format!("{t}/clients/{{client_id}}/secret"),
+            post(clients::rotate_secret),
         )
         .route(&format!("{t}/events"), get(events::list))
         .route(

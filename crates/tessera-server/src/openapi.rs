@@ -211,7 +211,7 @@ fn as_problem_json(resp: &mut Response) {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tessera admin API", description = "Manage tenants, customer identities, attribute schemas, policies, organizations, API keys, the event log and the mail queue's dead letters. Errors are application/problem+json with a stable `code`."),
+    info(title = "Tessera admin API", description = "Manage tenants, customer identities, attribute schemas, policies, organizations, OAuth clients, API keys, the event log and the mail queue's dead letters. Errors are application/problem+json with a stable `code`."),
     security(("admin_key" = [])),
     modifiers(&BearerKey, &ExtractorErrors),
     paths(
@@ -229,10 +229,13 @@ fn as_problem_json(resp: &mut Response) {
         admin::keys::list, admin::keys::create, admin::keys::revoke,
         admin::events::list, admin::events::verify,
         admin::mail::dead_letters, admin::mail::replay,
+        admin::clients::create, admin::clients::list, admin::clients::get, admin::clients::replace,
+        admin::clients::rotate_secret, admin::clients::delete,
     ),
     tags(
         (name = "tenants"), (name = "identities"), (name = "attribute schema"), (name = "policy"),
         (name = "organizations"), (name = "api keys"), (name = "events"), (name = "mail"),
+        (name = "clients", description = "OAuth 2.0 / OpenID Connect clients: the apps customers sign in to."),
     )
 )]
 struct AdminApi;

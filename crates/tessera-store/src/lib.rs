@@ -31,6 +31,7 @@ pub mod flows;
 pub mod identities;
 pub mod mail;
 pub mod meta;
+pub mod oauth_clients;
 pub mod oauth_refresh_tokens;
 pub mod organizations;
 pub mod policies;
@@ -214,6 +215,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_signing_keys.sql"),
     ),
     (
+        10,
+        "oauth_clients",
+        include_str!("../migrations/sqlite/0010_oauth_clients.sql"),
+    ),
+    (
         13,
         "refresh_tokens",
         include_str!("../migrations/sqlite/0013_refresh_tokens.sql"),
@@ -264,6 +270,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "signing_keys",
         include_str!("../migrations/postgres/0009_signing_keys.sql"),
+    ),
+    (
+        10,
+        "oauth_clients",
+        include_str!("../migrations/postgres/0010_oauth_clients.sql"),
     ),
     (
         13,

@@ -155,7 +155,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
             for (name, secret) in &report.minted {
                 println!(
-                    "new API key {name}: {}  (shown once; store it now)",
+                    "new {name}: {}  (shown once; store it now)",
                     secret.expose()
                 );
             }

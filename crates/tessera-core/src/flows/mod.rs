@@ -156,7 +156,7 @@ impl Tessera {
         }
     }
 
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
+    pub(crate) async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
         if let Some(t) = self.tenant_cache().get(slug) {
             return Ok(t);
         }

@@ -34,7 +34,8 @@ fn refuse(why: &str) -> CoreError {
 /// The client an assertion claims to be (its `iss`), read before its signature is checked and only to
 /// find the keys to check it with.
 pub(crate) fn claimed_client(jwt: &str) -> Result<String> {
-    let claims = jws::unverified_claims(jwt).map_err(|_| refuse("not a JWS with a JSON payload"))?;
+    let claims =
+        jws::unverified_claims(jwt).map_err(|_| refuse("not a JWS with a JSON payload"))?;
     claims
         .get("iss")
         .and_then(Value::as_str)
@@ -64,7 +65,8 @@ pub(crate) async fn verify(
         .jwks
         .as_deref()
         .ok_or_else(|| refuse("the client has no JWKS"))?;
-    let keys = jws::foreign_keys(jwks).map_err(|_| refuse("the client's JWKS has no usable key"))?;
+    let keys =
+        jws::foreign_keys(jwks).map_err(|_| refuse("the client's JWKS has no usable key"))?;
     let verified = jws::verify_foreign(jwt, &TYPS, &keys).map_err(|e| {
         tracing::debug!(error = %e, "client assertion signature");
         CoreError::Unauthenticated
@@ -79,7 +81,11 @@ pub(crate) async fn verify(
     let token_endpoint = format!("{issuer}/oauth2/token");
     match c.get("aud") {
         Some(Value::String(a)) if *a == issuer || *a == token_endpoint => {}
-        _ => return Err(refuse("aud must be the issuer or the token endpoint, as one string")),
+        _ => {
+            return Err(refuse(
+                "aud must be the issuer or the token endpoint, as one string",
+            ));
+        }
     }
     let now = oauth.t.now().unix_timestamp();
     let exp = seconds(c.get("exp")).ok_or_else(|| refuse("no exp"))?;

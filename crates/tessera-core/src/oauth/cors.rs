@@ -46,7 +46,11 @@ impl OAuth<'_> {
                 tessera_store::oauth_clients::list(&mut conn, tenant.id, after.as_deref(), PAGE)
                     .await?;
             for stored in &page {
-                if from_stored(stored)?.allowed_origins.iter().any(|o| o == origin) {
+                if from_stored(stored)?
+                    .allowed_origins
+                    .iter()
+                    .any(|o| o == origin)
+                {
                     return Ok(true);
                 }
             }

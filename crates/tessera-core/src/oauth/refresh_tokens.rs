@@ -68,9 +68,7 @@ pub(crate) async fn issue_with_access(
     let session_id = n
         .session_id
         .as_deref()
-        .map(|s| {
-            Uuid::parse_str(s).map_err(|_| CoreError::Internal(format!("session id {s:?}")))
-        })
+        .map(|s| Uuid::parse_str(s).map_err(|_| CoreError::Internal(format!("session id {s:?}"))))
         .transpose()?;
     let mut tx = t.db().begin().await?;
     let stored = tessera_store::oauth_clients::get(&mut tx, n.tenant_id, &n.client_id)
@@ -124,7 +122,8 @@ async fn new_token(
     let now = t.now();
     let token = tessera_crypto::BearerSecret::generate(PREFIX)?;
     let hash = t.keys().secret_hasher.hash(token.expose());
-    let expires_at = (now + Duration::seconds(client.refresh_token_ttl_secs)).min(family.expires_at);
+    let expires_at =
+        (now + Duration::seconds(client.refresh_token_ttl_secs)).min(family.expires_at);
     store::insert_token(
         tx,
         &NewToken {
@@ -210,7 +209,8 @@ pub(crate) async fn judge(
     let dead = match dead {
         Some(d) => Some(d),
         None => {
-            let identity = tessera_store::identities::get(&mut conn, tenant.id, f.identity_id).await?;
+            let identity =
+                tessera_store::identities::get(&mut conn, tenant.id, f.identity_id).await?;
             let active = identity.is_some_and(|i| i.state == IdentityState::Active);
             let session_ok = match (f.offline, f.session_id) {
                 (true, _) => true,
@@ -253,7 +253,10 @@ pub(crate) async fn prepare(
             let mut tx = t.db().begin().await?;
             revoke_family(t, &mut tx, &j.token.family, "reuse").await?;
             tx.commit().await?;
-            return Err(refuse("invalid_grant", "the refresh token was already used"));
+            return Err(refuse(
+                "invalid_grant",
+                "the refresh token was already used",
+            ));
         }
         Err((why, _)) => return Err(refuse("invalid_grant", dead_message(why))),
     };
@@ -272,7 +275,10 @@ pub(crate) async fn prepare(
         }
     };
     // A scope the client may no longer ask for is dropped rather than carried on.
-    let scopes: Vec<String> = scopes.into_iter().filter(|s| client.allows_scope(s)).collect();
+    let scopes: Vec<String> = scopes
+        .into_iter()
+        .filter(|s| client.allows_scope(s))
+        .collect();
     let rotation = Rotation {
         family: judged.token.family.clone(),
         scopes,
@@ -318,7 +324,10 @@ pub(crate) async fn rotate(
     if !store::spend(&mut tx, &judged.hash, now).await? {
         revoke_family(t, &mut tx, &rotation.family, "reuse").await?;
         tx.commit().await?;
-        return Err(refuse("invalid_grant", "the refresh token was already used"));
+        return Err(refuse(
+            "invalid_grant",
+            "the refresh token was already used",
+        ));
     }
     if let (Some(sid), Some(minutes)) = (family.session_id, idle_minutes)
         && let Some(s) = tessera_store::sessions::get(&mut tx, sid).await?

@@ -111,9 +111,18 @@ mod tests {
 
     #[test]
     fn a_hint_orders_the_search_but_never_limits_it() {
-        assert_eq!(search_order(Some("access_token")), [Kind::Access, Kind::Refresh]);
-        assert_eq!(search_order(Some("refresh_token")), [Kind::Refresh, Kind::Access]);
-        assert_eq!(search_order(Some("id_token")), [Kind::Refresh, Kind::Access]);
+        assert_eq!(
+            search_order(Some("access_token")),
+            [Kind::Access, Kind::Refresh]
+        );
+        assert_eq!(
+            search_order(Some("refresh_token")),
+            [Kind::Refresh, Kind::Access]
+        );
+        assert_eq!(
+            search_order(Some("id_token")),
+            [Kind::Refresh, Kind::Access]
+        );
         assert_eq!(search_order(None), [Kind::Refresh, Kind::Access]);
     }
 }

@@ -42,6 +42,37 @@ pub enum OAuthCode {
 }
 
 impl OAuthCode {
+    /// Every code, for parsing.
+    const ALL: [OAuthCode; 22] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::UnsupportedResponseType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
+        Self::AccountSelectionRequired,
+        Self::InvalidRequestUri,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+    ];
+
+    /// The code with this registered name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -119,6 +150,11 @@ impl OAuthError {
             CoreError::Unauthenticated => (OAuthCode::InvalidClient, None),
             CoreError::Forbidden { .. } => (OAuthCode::UnauthorizedClient, None),
             CoreError::ReauthenticationRequired { .. } => (OAuthCode::LoginRequired, None),
+            // The core says a protocol refusal with its registered code (`invalid_grant`…).
+            CoreError::BadRequest { code, .. } if OAuthCode::parse(code).is_some() => (
+                OAuthCode::parse(code).unwrap_or(OAuthCode::InvalidRequest),
+                None,
+            ),
             CoreError::NotFound { .. }
             | CoreError::Invalid { .. }
             | CoreError::BadRequest { .. }

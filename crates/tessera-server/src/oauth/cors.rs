@@ -43,7 +43,12 @@ fn origin_of(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn allows(app: &AppState, tenant: &str, origin: &str, client: Option<&str>) -> bool {
-    match app.tessera.oauth().cors_allows(tenant, origin, client).await {
+    match app
+        .tessera
+        .oauth()
+        .cors_allows(tenant, origin, client)
+        .await
+    {
         Ok(ok) => ok,
         Err(e) => {
             tracing::warn!(error = %e, "CORS origin check failed; answering without CORS headers");

@@ -21,6 +21,7 @@ mod flows;
 mod guard;
 mod logging;
 mod methods;
+mod oauth_clients;
 mod oidc_tokens;
 mod openapi;
 mod outage;

@@ -79,12 +79,21 @@ async fn introspect(s: &TestServer, c: &Client, token: &str) -> Value {
 }
 
 fn oauth_error(r: &Resp, status: u16, code: &str) {
-    assert_eq!((r.status, r.json["error"].as_str()), (status, Some(code)), "{r:?}");
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (status, Some(code)),
+        "{r:?}"
+    );
 }
 
 /// Signs a customer up and gets a first refresh token for `c` with `scopes`; returns the session token
 /// too.
-async fn first_refresh(s: &TestServer, c: &Client, email: &str, scopes: &[&str]) -> (String, String) {
+async fn first_refresh(
+    s: &TestServer,
+    c: &Client,
+    email: &str,
+    scopes: &[&str],
+) -> (String, String) {
     let session = sign_up(s, email, json!({})).await;
     let rt = s
         .tessera
@@ -96,7 +105,9 @@ async fn first_refresh(s: &TestServer, c: &Client, email: &str, scopes: &[&str])
 }
 
 async fn event_types(s: &TestServer) -> Vec<String> {
-    s.get("/admin/v1/tenants/default/events?limit=1000").await.json["items"]
+    s.get("/admin/v1/tenants/default/events?limit=1000")
+        .await
+        .json["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -135,7 +146,10 @@ async fn oa_10_refresh_rotates_and_reuse_revokes_the_family(engine: Engine) {
     assert_eq!(introspect(&s, &app, &at1).await, json!({"active": false}));
     let events = event_types(&s).await;
     assert_eq!(
-        events.iter().filter(|e| *e == "refresh_token.reused").count(),
+        events
+            .iter()
+            .filter(|e| *e == "refresh_token.reused")
+            .count(),
         1,
         "{events:?}"
     );
@@ -194,17 +208,37 @@ async fn oa_14_a_refresh_may_narrow_its_scopes_but_never_widen_them(engine: Engi
     };
     // Asking for a scope the token never had, even one the client may have, is refused, and the token
     // is not spent by the refusal.
-    oauth_error(&with_scope(rt.clone(), "openid email").await, 400, "invalid_scope");
-    oauth_error(&with_scope(rt.clone(), "openid bogus").await, 400, "invalid_scope");
+    oauth_error(
+        &with_scope(rt.clone(), "openid email").await,
+        400,
+        "invalid_scope",
+    );
+    oauth_error(
+        &with_scope(rt.clone(), "openid bogus").await,
+        400,
+        "invalid_scope",
+    );
     let r = with_scope(rt.clone(), "openid").await;
-    assert_eq!((r.status, r.json["scope"].as_str()), (200, Some("openid")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json["scope"].as_str()),
+        (200, Some("openid")),
+        "{r:?}"
+    );
     let narrowed = r.json["refresh_token"].as_str().unwrap().to_owned();
     let at = r.json["access_token"].as_str().unwrap().to_owned();
     assert_eq!(introspect(&s, &app, &at).await["scope"], "openid");
     // Narrowed once, narrowed for good: profile cannot come back.
-    oauth_error(&with_scope(narrowed.clone(), "openid profile").await, 400, "invalid_scope");
+    oauth_error(
+        &with_scope(narrowed.clone(), "openid profile").await,
+        400,
+        "invalid_scope",
+    );
     let r = refresh(&s, &app, &narrowed).await;
-    assert_eq!((r.status, r.json["scope"].as_str()), (200, Some("openid")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json["scope"].as_str()),
+        (200, Some("openid")),
+        "{r:?}"
+    );
     s.stop().await;
 }
 
@@ -319,13 +353,27 @@ async fn oa_22_revocation_needs_the_client_and_leaves_other_clients_tokens_alone
         id: app.id.clone(),
         secret: Some("tcs_wrong".into()),
     };
-    oauth_error(&post_as(&s, &wrong, "revoke", &[("token", &rt)]).await, 401, "invalid_client");
-    oauth_error(&post_as(&s, &app, "revoke", &[]).await, 400, "invalid_request");
+    oauth_error(
+        &post_as(&s, &wrong, "revoke", &[("token", &rt)]).await,
+        401,
+        "invalid_client",
+    );
+    oauth_error(
+        &post_as(&s, &app, "revoke", &[]).await,
+        400,
+        "invalid_request",
+    );
 
     // Another client revoking it: 200, and nothing changes (RFC 7009 §2.2).
     for hint in ["refresh_token", "access_token"] {
         for token in [&rt, &at] {
-            let r = post_as(&s, &other, "revoke", &[("token", token), ("token_type_hint", hint)]).await;
+            let r = post_as(
+                &s,
+                &other,
+                "revoke",
+                &[("token", token), ("token_type_hint", hint)],
+            )
+            .await;
             assert_eq!(r.status, 200, "{r:?}");
         }
     }
@@ -336,7 +384,13 @@ async fn oa_22_revocation_needs_the_client_and_leaves_other_clients_tokens_alone
     assert_eq!((r.status, r.text.as_str()), (200, ""), "{r:?}");
 
     // The access token, with a wrong hint (honoured, not trusted).
-    let r = post_as(&s, &app, "revoke", &[("token", &at), ("token_type_hint", "refresh_token")]).await;
+    let r = post_as(
+        &s,
+        &app,
+        "revoke",
+        &[("token", &at), ("token_type_hint", "refresh_token")],
+    )
+    .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(introspect(&s, &app, &at).await, json!({"active": false}));
     assert_eq!(introspect(&s, &app, &rt).await["active"], true);
@@ -344,14 +398,29 @@ async fn oa_22_revocation_needs_the_client_and_leaves_other_clients_tokens_alone
     let r = refresh(&s, &app, &rt).await;
     let rt = r.json["refresh_token"].as_str().unwrap().to_owned();
     let at = r.json["access_token"].as_str().unwrap().to_owned();
-    let r = post_as(&s, &app, "revoke", &[("token", &rt), ("token_type_hint", "access_token")]).await;
+    let r = post_as(
+        &s,
+        &app,
+        "revoke",
+        &[("token", &rt), ("token_type_hint", "access_token")],
+    )
+    .await;
     assert_eq!(r.status, 200, "{r:?}");
     oauth_error(&refresh(&s, &app, &rt).await, 400, "invalid_grant");
     assert_eq!(introspect(&s, &app, &at).await, json!({"active": false}));
     let events = event_types(&s).await;
-    assert!(events.contains(&"refresh_token.revoked".to_owned()), "{events:?}");
-    assert!(events.contains(&"access_token.revoked".to_owned()), "{events:?}");
-    assert!(!events.contains(&"refresh_token.reused".to_owned()), "{events:?}");
+    assert!(
+        events.contains(&"refresh_token.revoked".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"access_token.revoked".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        !events.contains(&"refresh_token.reused".to_owned()),
+        "{events:?}"
+    );
     s.stop().await;
 }
 
@@ -375,7 +444,10 @@ async fn oa_22_introspection_tells_only_the_client_about_its_live_tokens(engine:
     assert_eq!(found["iss"], issuer);
     assert_eq!(found["aud"], issuer);
     for claim in ["sub", "jti"] {
-        assert!(found[claim].as_str().is_some_and(|v| !v.is_empty()), "{found}");
+        assert!(
+            found[claim].as_str().is_some_and(|v| !v.is_empty()),
+            "{found}"
+        );
     }
     assert!(found["exp"].as_i64().unwrap() > found["iat"].as_i64().unwrap());
     let found = introspect(&s, &app, &rt).await;
@@ -385,9 +457,15 @@ async fn oa_22_introspection_tells_only_the_client_about_its_live_tokens(engine:
 
     // Another client, an unknown token, nonsense: active false and nothing else.
     for token in [&at, &rt] {
-        assert_eq!(introspect(&s, &other, token).await, json!({"active": false}));
+        assert_eq!(
+            introspect(&s, &other, token).await,
+            json!({"active": false})
+        );
     }
-    assert_eq!(introspect(&s, &app, "eyJhbGciOiJub25lIn0.e30.").await, json!({"active": false}));
+    assert_eq!(
+        introspect(&s, &app, "eyJhbGciOiJub25lIn0.e30.").await,
+        json!({"active": false})
+    );
     // Without client authentication: invalid_client.
     let r = Resp::from(
         s.http
@@ -401,7 +479,9 @@ async fn oa_22_introspection_tells_only_the_client_about_its_live_tokens(engine:
     oauth_error(&r, 400, "invalid_client");
 
     // A token of another tenant is not this tenant's, even for a client of the same id.
-    let r = s.post("/admin/v1/tenants", json!({"slug": "acme", "name": "Acme"})).await;
+    let r = s
+        .post("/admin/v1/tenants", json!({"slug": "acme", "name": "Acme"}))
+        .await;
     assert_eq!(r.status, 201, "{r:?}");
     let r = s
         .post(
@@ -426,7 +506,10 @@ async fn oa_22_introspection_tells_only_the_client_about_its_live_tokens(engine:
     .await;
     assert_eq!(r.status, 200, "{r:?}");
     let foreign = r.json["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&s, &app, &foreign).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&s, &app, &foreign).await,
+        json!({"active": false})
+    );
 
     // Expired: inactive.
     s.clock.advance(Duration::from_secs(3700));
@@ -493,6 +576,9 @@ async fn with_assertion(s: &TestServer, jwt: &str) -> Resp {
     .await
 }
 
+/// A change that spoils an assertion's claims.
+type ClaimChange = Box<dyn Fn(&mut Value)>;
+
 async fn oa_12_private_key_jwt_checks_issuer_audience_expiry_and_jti(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -506,40 +592,93 @@ async fn oa_12_private_key_jwt_checks_issuer_audience_expiry_and_jti(engine: Eng
     // The issuer is an audience too; so is an assertion without typ.
     let mut c = assertion_claims(&s);
     c["aud"] = json!(format!("{}/t/default", s.public));
-    assert_eq!(with_assertion(&s, &key.sign("JWT", &c).unwrap()).await.status, 200);
+    assert_eq!(
+        with_assertion(&s, &key.sign("JWT", &c).unwrap())
+            .await
+            .status,
+        200
+    );
 
     // the same assertion again is a replay.
     oauth_error(&with_assertion(&s, &good).await, 400, "invalid_client");
 
     let now = s.clock.now().unix_timestamp();
-    let bad: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("iss is another client", Box::new(|c| c["iss"] = json!("shop"))),
+    let bad: Vec<(&str, ClaimChange)> = vec![
+        (
+            "iss is another client",
+            Box::new(|c| c["iss"] = json!("shop")),
+        ),
         ("sub differs", Box::new(|c| c["sub"] = json!("someone"))),
-        ("no sub", Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
-        ("aud elsewhere", Box::new(|c| c["aud"] = json!("https://evil.example/token"))),
-        ("aud the PAR endpoint", Box::new(|c| {
-            let par = c["aud"].as_str().unwrap().replace("/token", "/par");
-            c["aud"] = json!(par);
-        })),
-        ("aud an array", Box::new(|c| c["aud"] = json!([c["aud"].clone()]))),
-        ("no aud", Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud")))),
-        ("exp 5 minutes past", Box::new(move |c| c["exp"] = json!(now - 300))),
-        ("exp an hour ahead", Box::new(move |c| c["exp"] = json!(now + 3600))),
-        ("no exp", Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
-        ("exp a string", Box::new(move |c| c["exp"] = json!((now + 60).to_string()))),
-        ("iat in the future", Box::new(move |c| c["iat"] = json!(now + 600))),
-        ("no jti", Box::new(|c| drop(c.as_object_mut().unwrap().remove("jti")))),
+        (
+            "no sub",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub"))),
+        ),
+        (
+            "aud elsewhere",
+            Box::new(|c| c["aud"] = json!("https://evil.example/token")),
+        ),
+        (
+            "aud the PAR endpoint",
+            Box::new(|c| {
+                let par = c["aud"].as_str().unwrap().replace("/token", "/par");
+                c["aud"] = json!(par);
+            }),
+        ),
+        (
+            "aud an array",
+            Box::new(|c| c["aud"] = json!([c["aud"].clone()])),
+        ),
+        (
+            "no aud",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ),
+        (
+            "exp 5 minutes past",
+            Box::new(move |c| c["exp"] = json!(now - 300)),
+        ),
+        (
+            "exp an hour ahead",
+            Box::new(move |c| c["exp"] = json!(now + 3600)),
+        ),
+        (
+            "no exp",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+        ),
+        (
+            "exp a string",
+            Box::new(move |c| c["exp"] = json!((now + 60).to_string())),
+        ),
+        (
+            "iat in the future",
+            Box::new(move |c| c["iat"] = json!(now + 600)),
+        ),
+        (
+            "no jti",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("jti"))),
+        ),
     ];
     for (why, change) in bad {
         let mut c = assertion_claims(&s);
         change(&mut c);
         let r = with_assertion(&s, &key.sign("JWT", &c).unwrap()).await;
-        assert_eq!((r.status, r.json["error"].as_str()), (400, Some("invalid_client")), "{why}: {r:?}");
+        assert_eq!(
+            (r.status, r.json["error"].as_str()),
+            (400, Some("invalid_client")),
+            "{why}: {r:?}"
+        );
     }
     // A key the client did not register; an assertion of another type.
     let stranger = es256("k1");
-    oauth_error(&with_assertion(&s, &stranger.sign("JWT", &assertion_claims(&s)).unwrap()).await, 400, "invalid_client");
-    oauth_error(&with_assertion(&s, &key.sign("at+jwt", &assertion_claims(&s)).unwrap()).await, 400, "invalid_client");
+    oauth_error(
+        &with_assertion(&s, &stranger.sign("JWT", &assertion_claims(&s)).unwrap()).await,
+        400,
+        "invalid_client",
+    );
+    oauth_error(
+        &with_assertion(&s, &key.sign("at+jwt", &assertion_claims(&s)).unwrap()).await,
+        400,
+        "invalid_client",
+    );
     // client_id in the body must be the assertion's client.
     let r = Resp::from(
         s.http
@@ -547,8 +686,14 @@ async fn oa_12_private_key_jwt_checks_issuer_audience_expiry_and_jti(engine: Eng
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", "shop"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &key.sign("JWT", &assertion_claims(&s)).unwrap()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                (
+                    "client_assertion",
+                    &key.sign("JWT", &assertion_claims(&s)).unwrap(),
+                ),
             ])
             .send()
             .await
@@ -653,7 +798,10 @@ async fn jwt_02_client_assertions_pointing_at_other_keys_are_refused(engine: Eng
         oauth_error(&with_assertion(&s, &jwt).await, 400, "invalid_client");
     }
     // The registered key still works, with its kid or without one.
-    for header in [json!({"alg": "ES256", "kid": "k1"}), json!({"alg": "ES256"})] {
+    for header in [
+        json!({"alg": "ES256", "kid": "k1"}),
+        json!({"alg": "ES256"}),
+    ] {
         let jwt = forged(&header, &assertion_claims(&s), &sign);
         assert_eq!(with_assertion(&s, &jwt).await.status, 200, "{header}");
     }
@@ -665,7 +813,10 @@ async fn preflight(s: &TestServer, endpoint: &str, origin: &str) -> reqwest::Res
         .request(reqwest::Method::OPTIONS, url(s, endpoint))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap()
@@ -688,9 +839,15 @@ async fn web_04_cors_answers_only_registered_origins_and_never_a_wildcard(engine
         let r = preflight(&s, endpoint, "https://shop.example").await;
         assert_eq!(r.status(), 204, "{endpoint}");
         assert_eq!(allow_origin(&r).as_deref(), Some("https://shop.example"));
-        let methods = r.headers()["access-control-allow-methods"].to_str().unwrap();
+        let methods = r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
         assert!(methods.contains("POST"), "{methods}");
-        assert!(r.headers().get("access-control-allow-credentials").is_none());
+        assert!(
+            r.headers()
+                .get("access-control-allow-credentials")
+                .is_none()
+        );
         for evil in [
             "https://evil.example",
             "https://shop.example.evil.example",
@@ -715,7 +872,11 @@ async fn web_04_cors_answers_only_registered_origins_and_never_a_wildcard(engine
     let r = call("https://shop.example", &app, rt.clone()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(allow_origin(&r).as_deref(), Some("https://shop.example"));
-    assert!(r.headers().get("access-control-allow-credentials").is_none());
+    assert!(
+        r.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
     let rt: Value = r.json().await.unwrap();
     let rt = rt["refresh_token"].as_str().unwrap().to_owned();
     let r = call("https://evil.example", &app, rt.clone()).await;

@@ -184,6 +184,27 @@ fn endpoints() -> Vec<(reqwest::Method, String, Option<Value>, Permission)> {
             MailReplay,
         ),
         (M::GET, "/admin/v1/audit/verify".into(), None, AuditVerify),
+        (M::GET, format!("{t}/clients"), None, ClientRead),
+        (M::GET, format!("{t}/clients/nobody"), None, ClientRead),
+        (
+            M::POST,
+            format!("{t}/clients"),
+            Some(json!({"name": "Matrix", "grant_types": ["client_credentials"], "scopes": ["a"]})),
+            ClientWrite,
+        ),
+        (
+            M::PUT,
+            format!("{t}/clients/nobody"),
+            Some(json!({"name": "Matrix", "grant_types": ["client_credentials"]})),
+            ClientWrite,
+        ),
+        (
+            M::POST,
+            format!("{t}/clients/nobody/secret"),
+            None,
+            ClientWrite,
+        ),
+        (M::DELETE, format!("{t}/clients/nobody"), None, ClientWrite),
     ]
 }
 

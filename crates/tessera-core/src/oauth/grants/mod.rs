@@ -1,0 +1,3 @@
+//! One file per grant of the token endpoint; `token.rs` dispatches to them.
+pub(crate) mod client_credentials;
+pub(crate) mod refresh_token;
