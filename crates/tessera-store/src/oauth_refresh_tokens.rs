@@ -150,6 +150,19 @@ pub async fn by_hash(x: &mut impl Exec, token_hash: &[u8]) -> Result<Option<Toke
         .transpose())
 }
 
+/// A family by its id.
+pub async fn family(x: &mut impl Exec, id: Uuid) -> Result<Option<Family>> {
+    let sql = "SELECT id AS family_id, tenant_id, client_id, identity_id, session_id, offline, auth_time, \
+               acr, amr, created_at AS family_created_at, expires_at AS family_expires_at, revoked_at, \
+               revoked_reason FROM oauth_refresh_families WHERE id = $1";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| family_from_row(&r))
+        .transpose())
+}
+
 /// Spends a token: true for the one caller that found it unspent in a live family. Concurrent callers
 /// serialise on the row (PostgreSQL re-reads it after the winner commits; SQLite has one writer), so
 /// the others get false.

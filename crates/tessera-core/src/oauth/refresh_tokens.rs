@@ -50,20 +50,32 @@ pub(crate) struct NewRefresh {
     pub amr: Vec<String>,
 }
 
+/// A started family: its first refresh token and its id, which the code exchange records on the code so
+/// that presenting the code again revokes the family ([`revoke_family_by_id`], OA-04).
+#[derive(Debug, Clone)]
+pub(crate) struct Issued {
+    pub token: String,
+    // Read by the code exchange once the orchestrator wires it.
+    #[allow(dead_code)]
+    pub family_id: String,
+}
+
 /// Starts a family and returns its first refresh token. The token lives the client's
 /// `refresh_token_ttl_secs`, the family [`FAMILY_LIFETIME`] or, when session-bound, at most as long as
 /// the session; a session that already ended refuses the grant (`invalid_grant`).
+// Called by the code exchange once the orchestrator wires it (`grants/authorization_code.rs`).
+#[allow(dead_code)]
 pub(crate) async fn issue(t: &Tessera, n: NewRefresh) -> Result<String> {
-    issue_with_access(t, n, None).await
+    Ok(issue_with_access(t, n, None).await?.token)
 }
 
 /// [`issue`], recording the access token minted with the refresh token (`jti`, expiry) so that revoking
-/// the family revokes it too.
+/// the family revokes it too, and returning the family's id as well.
 pub(crate) async fn issue_with_access(
     t: &Tessera,
     n: NewRefresh,
     access: Option<(&str, OffsetDateTime)>,
-) -> Result<String> {
+) -> Result<Issued> {
     let now = t.now();
     let session_id = n
         .session_id
@@ -107,7 +119,31 @@ pub(crate) async fn issue_with_access(
     store::insert_family(&mut tx, &family).await?;
     let token = new_token(t, &mut tx, &family, &client, &n.scopes, access).await?;
     tx.commit().await?;
-    Ok(token)
+    Ok(Issued {
+        token,
+        family_id: family.id.to_string(),
+    })
+}
+
+/// Revokes a family of `tenant` by the id [`issue_with_access`] gave, inside the caller's transaction
+/// (the code exchange, when a code comes back: OA-04). An id that is not a family of the tenant is
+/// `false` and changes nothing.
+// Called by the code exchange once the orchestrator wires it (`grants/authorization_code.rs`).
+#[allow(dead_code)]
+pub(crate) async fn revoke_family_by_id(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: TenantId,
+    family_id: &str,
+    reason: &'static str,
+) -> Result<bool> {
+    let Ok(id) = Uuid::parse_str(family_id) else {
+        return Ok(false);
+    };
+    match store::family(tx, id).await? {
+        Some(f) if f.tenant_id == tenant => revoke_family(t, tx, &f, reason).await,
+        _ => Ok(false),
+    }
 }
 
 /// Adds a fresh token to a family; returns it.
@@ -399,7 +435,7 @@ impl super::OAuth<'_> {
             .ok_or(CoreError::Unauthenticated)?;
         let (tenant, client) = self.client(slug, client_id).await?;
         let s = active.session;
-        issue(
+        issue_with_access(
             self.t,
             NewRefresh {
                 tenant_id: tenant.id,
@@ -412,8 +448,10 @@ impl super::OAuth<'_> {
                 acr: None,
                 amr: s.amr,
             },
+            None,
         )
         .await
+        .map(|issued| issued.token)
     }
 }
 
