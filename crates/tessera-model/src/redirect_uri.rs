@@ -63,6 +63,17 @@ impl RegisteredRedirect {
 /// dot (reverse domain, RFC 8252 §7.1); never a script-carrying scheme, in any case.
 pub fn registrable(uri: &str) -> Result<(), &'static str> {
     let u = url::Url::parse(uri).map_err(|_| "not an absolute URI")?;
+    // Matching compares strings, but the browser goes where the parsed URI points: a registration must
+    // already be in the parsed form, or `https:///cb` would send codes to `https://cb/` (A-01).
+    if u.as_str() != uri {
+        return Err("write the URI in its canonical form (as a URL parser prints it back)");
+    }
+    if u.host_str().is_some_and(|h| h.contains('*')) {
+        return Err("a redirect URI has no wildcard");
+    }
+    if u.port() == Some(0) {
+        return Err("port 0 is no port");
+    }
     if u.fragment().is_some() {
         return Err("a redirect URI has no fragment");
     }
@@ -87,6 +98,23 @@ mod tests {
 
     fn m(registered: &[&str], requested: &str) -> bool {
         RegisteredRedirect::matching(registered.iter().copied(), requested).is_some()
+    }
+
+    #[test]
+    fn oa_03_a_registration_is_in_the_form_the_browser_follows() {
+        for bad in [
+            "https:///cb",
+            "https:app.example",
+            "https://:@b.example/cb",
+            "https://*.example.com/cb",
+            "https://app.example/cb\n",
+            "https://APP.example/cb",
+            "http://127.0.0.1:0/cb",
+        ] {
+            assert!(registrable(bad).is_err(), "{bad:?}");
+        }
+        assert!(registrable("https://app.example/cb").is_ok());
+        assert!(registrable("http://127.0.0.1:8080/cb").is_ok());
     }
 
     #[test]

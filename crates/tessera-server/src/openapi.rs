@@ -298,6 +298,12 @@ fn constraints() -> Vec<Constraint> {
             "/properties/identifiers",
             json!({"minItems": 1, "maxItems": 10}),
         ),
+        // `oauth::clients::MAX_ROTATION_GRACE`: at most seven days.
+        (
+            "SecretRotation",
+            "/properties/grace_secs",
+            json!({"minimum": 0, "maximum": 604_800}),
+        ),
         // A new identity is `active` or a `prospect`; the other states are reached by transitions.
         (
             "NewIdentity",

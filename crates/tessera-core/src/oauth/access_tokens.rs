@@ -163,6 +163,29 @@ impl OAuth<'_> {
         if tessera_store::oauth_clients::is_revoked(&mut conn, tenant.id, &jti).await? {
             return Err(invalid("the access token was revoked"));
         }
+        // The client must still exist, as the one that got the token (not one registered again under
+        // its id since), and a token from a sign-in ends with that sign-in's session: revoking a
+        // customer's sessions stops their tokens here at once.
+        let client = tessera_store::oauth_clients::get(&mut conn, tenant.id, &client_id).await?;
+        let iat = num("iat");
+        if client.is_none_or(|c| c.created_at.unix_timestamp() > iat) {
+            return Err(invalid("the access token's client is gone"));
+        }
+        let sid = text("sid");
+        if let Some(sid) = &sid {
+            let live = match uuid::Uuid::parse_str(sid) {
+                Ok(id) => tessera_store::sessions::get(&mut conn, id)
+                    .await?
+                    .is_some_and(|s| {
+                        let now = self.t.now();
+                        s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at
+                    }),
+                Err(_) => false,
+            };
+            if !live {
+                return Err(invalid("the sign-in behind the access token has ended"));
+            }
+        }
         drop(conn);
         let scopes = text("scope")
             .map(|s| {

@@ -67,21 +67,23 @@ impl RawParams {
     /// Parses `application/x-www-form-urlencoded` text. An empty value counts as absent (RFC 6749 §3.1).
     pub fn parse(text: &str) -> Self {
         let mut out = RawParams::default();
+        // Every name seen, empty or not: `a=x&a=` repeats `a` as much as `a=x&a=y` does (OA-17).
+        let mut seen: Vec<String> = Vec::new();
         for (i, (k, v)) in url::form_urlencoded::parse(text.as_bytes()).enumerate() {
             if i >= MAX_PARAMS {
                 out.too_many = true;
                 break;
             }
-            if v.is_empty() {
-                continue;
-            }
             let k = k.into_owned();
-            if out.values.contains_key(&k) || out.repeated.contains(&k) {
+            if seen.contains(&k) {
                 out.values.remove(&k);
                 if !out.repeated.contains(&k) {
                     out.repeated.push(k);
                 }
-            } else {
+                continue;
+            }
+            seen.push(k.clone());
+            if !v.is_empty() {
                 out.values.insert(k, v.into_owned());
             }
         }

@@ -278,7 +278,18 @@ impl OAuth<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.ring_for(&client).await?;
         Ok(ClientWithSecret { client, secret })
+    }
+
+    /// Makes sure the tenant has keys of the client's algorithm now, at registration, so they are in the
+    /// JWKS before the client's first token rather than appearing with it (OIDC-05).
+    async fn ring_for(&self, client: &OAuthClient) -> Result<()> {
+        let alg = super::access_tokens::client_alg(client)?;
+        self.t
+            .signing_keys()
+            .ensure(&Caller::system(), client.tenant_id, alg)
+            .await
     }
 
     /// The secret a new registration gets: the operator's (long enough) or a fresh one, and none for a
@@ -353,9 +364,14 @@ impl OAuth<'_> {
     ) -> Result<ClientWithSecret> {
         caller.require(Permission::ClientWrite)?;
         if req.client_id.as_deref().is_some_and(|id| id != client_id) {
-            return Err(CoreError::bad_request(
-                "client_id_mismatch",
+            return Err(CoreError::invalid(
+                "invalid_client_registration",
                 "the body names another client than the path",
+                vec![FieldProblem {
+                    field: "client_id".into(),
+                    code: "client_id_mismatch".into(),
+                    message: "leave it out, or name the client of the path".into(),
+                }],
             ));
         }
         let mut tx = self.t.db().begin().await?;
@@ -407,6 +423,7 @@ impl OAuth<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.ring_for(&client).await?;
         Ok(ClientWithSecret { client, secret })
     }
 
@@ -434,13 +451,13 @@ impl OAuth<'_> {
             .ok_or(CoreError::NotFound { what: "client" })?;
         let client = from_stored(&stored)?;
         if !client.token_endpoint_auth.uses_secret() {
-            return Err(CoreError::bad_request(
-                "secret_not_used",
-                format!(
+            return Err(CoreError::Conflict {
+                code: "secret_not_used",
+                detail: format!(
                     "a client authenticating with {} has no secret",
                     client.token_endpoint_auth.as_str()
                 ),
-            ));
+            });
         }
         let secret = self.secret_for(&client, supplied)?;
         let now = self.t.now();

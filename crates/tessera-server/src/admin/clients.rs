@@ -33,11 +33,12 @@ impl From<ClientWithSecret> for ClientView {
 /// Paging of the client list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ClientListQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// 1 to 200 (default 50).
-    pub limit: Option<i64>,
+    /// Page size, 1 to 200 (more reads as 200, 0 as 1); default 50.
+    pub limit: Option<u32>,
 }
 
 /// How long the old secret keeps working after a rotation.
@@ -45,8 +46,21 @@ pub struct ClientListQuery {
 #[serde(deny_unknown_fields)]
 pub struct SecretRotation {
     /// 0 (the default: the old secret stops at once) to 604800 (seven days).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub grace_secs: i64,
+}
+
+/// A JSON number that is a whole number, written as `3600` or `3600.0` alike (JSON does not tell them
+/// apart, and neither does the OpenAPI document's `integer`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom("a whole number of seconds"))
 }
 
 /// Registers a client; a secret is generated for `client_secret_basic` and `client_secret_post`.
@@ -79,7 +93,7 @@ pub async fn list(
     ApiPath(t): ApiPath<String>,
     ApiQuery(q): ApiQuery<ClientListQuery>,
 ) -> Result<Json<ListPage<OAuthClient>>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
     let items = app
         .tessera
         .oauth()
@@ -124,8 +138,9 @@ pub async fn replace(
 #[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/clients/{client_id}/secret", tag = "clients",
     params(("tenant" = String, Path), ("client_id" = String, Path)), request_body = Option<SecretRotation>,
     responses((status = 200, body = ClientView), (status = 400, body = Problem,
-            description = "The client uses no secret, or the grace period is out of range."),
-        (status = 404, body = Problem)))]
+            description = "The grace period is out of range."),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The client authenticates without a secret.")))]
 pub async fn rotate_secret(
     State(app): State<AppState>,
     Admin(c): Admin,

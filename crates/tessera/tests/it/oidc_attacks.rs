@@ -251,7 +251,12 @@ async fn oa_04_a_reused_code_is_refused_and_revokes_what_it_gave(engine: Engine)
         return;
     };
     customer(&s).await;
-    let (id, secret) = register(&s, "shop", json!({})).await;
+    let (id, secret) = register(
+        &s,
+        "shop",
+        json!({"grant_types": ["authorization_code", "refresh_token"]}),
+    )
+    .await;
     let c = browser();
     let (code, verifier) = code_for(&s, &c, "shop", &[]).await;
     let (status, first) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;

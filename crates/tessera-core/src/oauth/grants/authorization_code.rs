@@ -83,7 +83,9 @@ pub(crate) async fn grant(
         return Err(invalid_grant("the code is unknown, used or expired"));
     };
     tx.commit().await?;
-    if c.expires_at <= now {
+    // A client deleted and registered again under the same id is another client (its codes are not
+    // the new one's).
+    if c.expires_at <= now || c.created_at < client.created_at {
         return Err(invalid_grant("the code is unknown, used or expired"));
     }
     if redirect_uri != Some(c.redirect_uri.as_str()) {
@@ -113,7 +115,13 @@ pub(crate) async fn grant(
     if !live {
         return Err(invalid_grant("the sign-in behind this code has ended"));
     }
-    let scopes: Vec<String> = c.scopes.split(' ').map(str::to_owned).collect();
+    // Only what the client may still have: a scope taken from it since the request is not granted (OA-14).
+    let scopes: Vec<String> = c
+        .scopes
+        .split(' ')
+        .filter(|s| client.allows_scope(s))
+        .map(str::to_owned)
+        .collect();
     let amr: Vec<String> = serde_json::from_str(&c.amr)
         .map_err(|e| crate::CoreError::Internal(format!("stored amr: {e}")))?;
     let issued = access_tokens::mint(

@@ -23,6 +23,14 @@ pub(crate) async fn grant(
     let (judged, rotation) =
         refresh_tokens::prepare(t, tenant, client, refresh_token, scope).await?;
     let family = &rotation.family;
+    // A client deleted and registered again under the same id is another client: the grants of the
+    // first one are not its own.
+    if family.created_at < client.created_at {
+        return Err(crate::oauth::refuse(
+            "invalid_grant",
+            "the refresh token is unknown, used or expired",
+        ));
+    }
     let issued = access_tokens::mint(
         t,
         tenant,
