@@ -80,7 +80,7 @@ const configuration = {
         return {
           scope: 'api:read',
           audience: API,
-          accessTokenTTL: 300,
+          accessTokenTTL: 600,
           accessTokenFormat: 'jwt',
           jwt: { sign: { alg: 'ES256' } },
         };
@@ -105,10 +105,11 @@ const configuration = {
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: {
-    AccessToken: 300,
+    // Tessera's defaults for a new client: access and ID tokens live 10 minutes.
+    AccessToken: 600,
     AuthorizationCode: 60,
-    ClientCredentials: 300,
-    IdToken: 300,
+    ClientCredentials: 600,
+    IdToken: 600,
     RefreshToken: 30 * 24 * 3600,
     Grant: 30 * 24 * 3600,
     Session: 24 * 3600,
