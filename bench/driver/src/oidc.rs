@@ -24,7 +24,9 @@ use crate::load::Meter;
 use crate::procs::{self, XorShift};
 use crate::signin::{self, Browser, short};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Tessera,
@@ -32,7 +34,9 @@ pub enum Target {
 }
 
 /// The measured operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// S1: client_credentials token (client_secret_basic), a JWT access token.
@@ -240,7 +244,10 @@ async fn simple_op(c: &Ctx, op: Op) -> Result<(), Fail> {
             let (status, body) = read(r, "POST token").await?;
             want("POST token", status, 200, &body)?;
             if !body.contains("\"access_token\"") {
-                return Err(Fail::Error(format!("POST token: no access_token: {}", short(&body))));
+                return Err(Fail::Error(format!(
+                    "POST token: no access_token: {}",
+                    short(&body)
+                )));
             }
         }
         Op::S2 | Op::S3 => {
@@ -249,7 +256,12 @@ async fn simple_op(c: &Ctx, op: Op) -> Result<(), Fail> {
             } else {
                 (&c.ep.jwks, "GET jwks")
             };
-            let r = c.http.get(url).send().await.map_err(|e| format!("{what}: {e}"))?;
+            let r = c
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("{what}: {e}"))?;
             let (status, body) = read(r, what).await?;
             want(what, status, 200, &body)?;
         }
@@ -269,7 +281,10 @@ async fn simple_op(c: &Ctx, op: Op) -> Result<(), Fail> {
             let (status, body) = read(r, "POST introspect").await?;
             want("POST introspect", status, 200, &body)?;
             if !body.contains("\"active\":true") {
-                return Err(Fail::Error(format!("POST introspect: not active: {}", short(&body))));
+                return Err(Fail::Error(format!(
+                    "POST introspect: not active: {}",
+                    short(&body)
+                )));
             }
         }
         Op::S5 => {
@@ -283,7 +298,10 @@ async fn simple_op(c: &Ctx, op: Op) -> Result<(), Fail> {
             let (status, body) = read(r, "GET userinfo").await?;
             want("GET userinfo", status, 200, &body)?;
             if !body.contains("\"sub\"") {
-                return Err(Fail::Error(format!("GET userinfo: no sub: {}", short(&body))));
+                return Err(Fail::Error(format!(
+                    "GET userinfo: no sub: {}",
+                    short(&body)
+                )));
             }
         }
         Op::S6 => return Err(Fail::Error("S6 is not a single request".into())),
@@ -352,10 +370,14 @@ async fn code_flow(c: &Ctx, browser: &mut Browser, hops: u32) -> Result<serde_js
         };
         if location.starts_with(&c.args.redirect_uri) {
             if let Some(e) = query_param(&location, "error") {
-                return Err(Fail::Error(format!("authorize answered error={e}: {location}")));
+                return Err(Fail::Error(format!(
+                    "authorize answered error={e}: {location}"
+                )));
             }
             if query_param(&location, "state").as_deref() != Some(state.as_str()) {
-                return Err(Fail::Error(format!("authorize: state missing or changed: {location}")));
+                return Err(Fail::Error(format!(
+                    "authorize: state missing or changed: {location}"
+                )));
             }
             match query_param(&location, "code") {
                 Some(code) => break code,
@@ -400,12 +422,25 @@ async fn code_flow(c: &Ctx, browser: &mut Browser, hops: u32) -> Result<serde_js
 
 /// A browser in which a customer is signed in (Tessera: through the hosted form; the peer signs in
 /// during the first code flow, so this is just an empty browser there).
-async fn signed_in_browser(c: &Ctx, email: Option<&str>, rng: &mut XorShift) -> Result<Browser, Fail> {
+async fn signed_in_browser(
+    c: &Ctx,
+    email: Option<&str>,
+    rng: &mut XorShift,
+) -> Result<Browser, Fail> {
     let mut b = Browser::new(rng);
     if c.args.target == Target::Tessera {
         let email = email.ok_or_else(|| Fail::Error("Tessera needs --users to sign in".into()))?;
-        let (form, _, _) = signin::open_form(&c.http, &c.args.base_url, &c.args.tenant, &mut b).await?;
-        let p = signin::post_form(&c.http, &c.args.base_url, &mut b, &form, email, signin::PASSWORD).await?;
+        let (form, _, _) =
+            signin::open_form(&c.http, &c.args.base_url, &c.args.tenant, &mut b).await?;
+        let p = signin::post_form(
+            &c.http,
+            &c.args.base_url,
+            &mut b,
+            &form,
+            email,
+            signin::PASSWORD,
+        )
+        .await?;
         if p.status != 303 {
             return Err(Fail::Error(format!(
                 "sign-in POST: status {} without a session: {}",
@@ -430,12 +465,14 @@ pub async fn run(a: OidcArgs) -> anyhow::Result<OidcReport> {
     };
     let basic = format!(
         "Basic {}",
-        crate::pkce::b64std(format!(
-            "{}:{}",
-            form_encode(&a.client_id),
-            form_encode(&a.client_secret)
+        crate::pkce::b64std(
+            format!(
+                "{}:{}",
+                form_encode(&a.client_id),
+                form_encode(&a.client_secret)
+            )
+            .as_bytes()
         )
-        .as_bytes())
     );
     let c = Arc::new(Ctx {
         http: signin::client(a.concurrency)?,
@@ -461,21 +498,34 @@ pub async fn run(a: OidcArgs) -> anyhow::Result<OidcReport> {
             Err(Fail::Error(e)) => bail!("{} probe failed: {e}", c.args.op.id()),
         },
         Op::S4 | Op::S5 => {
-            let mut b = match signed_in_browser(&c, users.first().map(String::as_str), &mut rng).await {
-                Ok(b) => b,
-                Err(Fail::NotBuilt(s)) => return Ok(not_built(format!("the code flow for a token: {s}"))),
-                Err(Fail::Error(e)) => bail!("signing in for a token failed: {e}"),
-            };
+            let mut b =
+                match signed_in_browser(&c, users.first().map(String::as_str), &mut rng).await {
+                    Ok(b) => b,
+                    Err(Fail::NotBuilt(s)) => {
+                        return Ok(not_built(format!("the code flow for a token: {s}")));
+                    }
+                    Err(Fail::Error(e)) => bail!("signing in for a token failed: {e}"),
+                };
             let v = match code_flow(&c, &mut b, 0).await {
                 Ok(v) => v,
                 Err(f) => bail!("the code flow for a token failed: {}", f.text()),
             };
             token = v["access_token"].as_str().unwrap_or_default().to_owned();
-            token_form = Some(if token.matches('.').count() == 2 { "jwt" } else { "opaque" }.to_owned());
+            token_form = Some(
+                if token.matches('.').count() == 2 {
+                    "jwt"
+                } else {
+                    "opaque"
+                }
+                .to_owned(),
+            );
         }
         Op::S6 => {
             if c.args.target == Target::Tessera && users.len() < c.args.concurrency {
-                bail!("S6 on Tessera needs {} customers in --users", c.args.concurrency);
+                bail!(
+                    "S6 on Tessera needs {} customers in --users",
+                    c.args.concurrency
+                );
             }
             for i in 0..c.args.concurrency {
                 match signed_in_browser(&c, users.get(i).map(String::as_str), &mut rng).await {
@@ -495,7 +545,9 @@ pub async fn run(a: OidcArgs) -> anyhow::Result<OidcReport> {
     };
     if c.args.op != Op::S6 {
         // The same task loop for every scenario: S1-S5 use no browser.
-        browsers = (0..c.args.concurrency).map(|_| Browser::new(&mut rng)).collect();
+        browsers = (0..c.args.concurrency)
+            .map(|_| Browser::new(&mut rng))
+            .collect();
     }
 
     let start = Instant::now() + Duration::from_secs_f64(c.args.warmup_secs);
@@ -523,7 +575,10 @@ pub async fn run(a: OidcArgs) -> anyhow::Result<OidcReport> {
                     match r {
                         Ok(()) => {
                             if t1 >= start && t1 < end {
-                                lat.push(u32::try_from(t1.duration_since(t0).as_micros()).unwrap_or(u32::MAX));
+                                lat.push(
+                                    u32::try_from(t1.duration_since(t0).as_micros())
+                                        .unwrap_or(u32::MAX),
+                                );
                             }
                         }
                         Err(f) => {

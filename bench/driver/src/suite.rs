@@ -894,9 +894,21 @@ impl Suite {
 /// One Markdown table of medians: a row per `(key, target, operation)` that has samples.
 fn print_table(
     rows: &[(&str, &str, &str)],
+    heads: (&str, &str),
+    rate_fmt: fn(f64) -> String,
+    agg: impl Fn(&str) -> Option<Agg>,
+) {
+    print_table_marking(rows, heads, rate_fmt, agg, |_| None);
+}
+
+/// [`print_table`], and a row without samples for which `missing` says something is printed with that
+/// text in place of its figures.
+fn print_table_marking(
+    rows: &[(&str, &str, &str)],
     (rate_head, cpu_head): (&str, &str),
     rate_fmt: fn(f64) -> String,
     agg: impl Fn(&str) -> Option<Agg>,
+    missing: impl Fn(&str) -> Option<String>,
 ) {
     println!(
         "| target | operation | {rate_head} | p50 ms | p99 ms | errors | {cpu_head} | RSS idle MiB | RSS peak MiB | other load, cores |"
@@ -915,6 +927,8 @@ fn print_table(
                 opt(a.peak_rss_kb.map(|k| k / 1024.0), 1),
                 opt(a.others_cores, 2),
             );
+        } else if let Some(m) = missing(key) {
+            println!("| {target} | {op} | {m} | | | | | | | |");
         }
     }
 }

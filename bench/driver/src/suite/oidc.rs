@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::{Agg, PinMode, Sample, Suite, print_table, rate};
+use super::{Agg, PinMode, Sample, Suite, print_table_marking, rate};
 use crate::limits::Es256Limit;
-use crate::oidc::{Op, OidcReport, Target};
+use crate::oidc::{OidcReport, Op, Target};
 use crate::procs::{self, Proc};
 use crate::signin::SetupReport;
 use crate::tessera::{Tessera, TesseraOpts};
@@ -44,7 +44,11 @@ const ROW_KEYS: &[(&str, &str, &str)] = &[
         "ES256 JWT signing, tessera_crypto::jws, one thread (limit)",
         "sign an access token",
     ),
-    ("tessera/S1", "Tessera, SQLite", "S1 client_credentials token"),
+    (
+        "tessera/S1",
+        "Tessera, SQLite",
+        "S1 client_credentials token",
+    ),
     ("peer/S1", PEER, "S1 client_credentials token"),
     ("tessera/S2", "Tessera, SQLite", "S2 discovery"),
     ("peer/S2", PEER, "S2 discovery"),
@@ -54,7 +58,11 @@ const ROW_KEYS: &[(&str, &str, &str)] = &[
     ("peer/S4", PEER, "S4 introspection"),
     ("tessera/S5", "Tessera, SQLite", "S5 userinfo"),
     ("peer/S5", PEER, "S5 userinfo"),
-    ("tessera/S6", "Tessera, SQLite", "S6 code flow (authorize + token)"),
+    (
+        "tessera/S6",
+        "Tessera, SQLite",
+        "S6 code flow (authorize + token)",
+    ),
     ("peer/S6", PEER, "S6 code flow (authorize + token)"),
     (
         "tessera-pg/S6",
@@ -114,11 +122,7 @@ impl Suite {
 
     /// The peer's folder with its dependencies installed, or why it cannot run.
     fn peer_dir(&self) -> Result<PathBuf, String> {
-        let dir = self
-            .args
-            .peer_dir
-            .clone()
-            .ok_or("no --peer-dir given")?;
+        let dir = self.args.peer_dir.clone().ok_or("no --peer-dir given")?;
         if !dir.join("node_modules/oidc-provider").is_dir() {
             return Err(format!(
                 "{} has no node_modules/oidc-provider (run npm ci there)",
@@ -132,8 +136,7 @@ impl Suite {
         let peer_dir = match self.peer_dir() {
             Ok(d) => Some(d),
             Err(e) => {
-                self.notes
-                    .push(format!("the peer was not measured: {e}"));
+                self.notes.push(format!("the peer was not measured: {e}"));
                 None
             }
         };
@@ -146,9 +149,8 @@ impl Suite {
         let ops = self.args.oidc_ops.clone();
         let pg = ops.contains(&Op::S6) && self.args.pg_url.is_some();
         if ops.contains(&Op::S6) && self.args.pg_url.is_none() {
-            self.notes.push(
-                "TESSERA_TEST_PG_URL is not set: S6 on PostgreSQL was skipped".into(),
-            );
+            self.notes
+                .push("TESSERA_TEST_PG_URL is not set: S6 on PostgreSQL was skipped".into());
         }
         for run in 1..=self.args.runs {
             for mode in self.args.modes.clone() {
@@ -237,7 +239,7 @@ impl Suite {
             let mut order: Vec<usize> = (0..servers.len())
                 .filter(|&i| op == Op::S6 || servers[i].who != "tessera-pg")
                 .collect();
-            if run % 2 == 0 {
+            if run.is_multiple_of(2) {
                 order.reverse();
             }
             for i in order {
@@ -254,7 +256,11 @@ impl Suite {
     }
 
     fn start_tessera(&mut self, mode: PinMode, db_url: Option<&str>) -> anyhow::Result<Server> {
-        let who = if db_url.is_some() { "tessera-pg" } else { "tessera" };
+        let who = if db_url.is_some() {
+            "tessera-pg"
+        } else {
+            "tessera"
+        };
         eprintln!("   starting {who}");
         let opts = TesseraOpts {
             bin: &self.tessera,
@@ -476,17 +482,42 @@ impl Suite {
                 self.args.concurrency
             );
             println!();
-            print_table(ROW_KEYS, ("ops/s", "server CPU µs/op"), rate, |k| {
-                self.oidc_row(mode, k)
-            });
-            for (key, why) in &self.oidc_failed {
-                if self.oidc_row(mode, key).is_none() {
-                    let (_, target, op) = ROW_KEYS
-                        .iter()
-                        .find(|(k, _, _)| k == key)
-                        .copied()
-                        .unwrap_or((key, key, ""));
-                    println!("| {target} | {op} | {why} | | | | | | | |");
+            // Rows that could not be measured keep their place, marked, with the reason below the table.
+            let rows: Vec<(&str, &str, &str)> = ROW_KEYS
+                .iter()
+                .copied()
+                .filter(|(k, _, _)| {
+                    self.oidc_row(mode, k).is_some() || self.oidc_failed.contains_key(k)
+                })
+                .collect();
+            let mut unmeasured = Vec::new();
+            print_table_marking(
+                &rows,
+                ("ops/s", "server CPU µs/op"),
+                rate,
+                |k| self.oidc_row(mode, k),
+                |k| {
+                    self.oidc_failed.get(k).map(|why| {
+                        if why.starts_with("not built") {
+                            "not built yet".to_owned()
+                        } else {
+                            "failed".to_owned()
+                        }
+                    })
+                },
+            );
+            for (k, target, op) in &rows {
+                if self.oidc_row(mode, k).is_none()
+                    && let Some(why) = self.oidc_failed.get(k)
+                {
+                    unmeasured.push(format!("- {target}, {op}: {why}"));
+                }
+            }
+            if !unmeasured.is_empty() {
+                println!();
+                println!("Not measured:");
+                for line in unmeasured {
+                    println!("{line}");
                 }
             }
             println!();
@@ -510,7 +541,7 @@ impl Suite {
                 ));
                 if let (Some(tc), Some(pc)) = (t.cpu_us_per_req, p.cpu_us_per_req) {
                     line.push_str(&format!(
-                        "; CPU {tc:.0} µs against {pc:.0} µs per op ({:.1}× less)",
+                        "; server CPU per op {tc:.0} µs against the peer's {pc:.0} µs ({:.1}× less)",
                         pc / tc
                     ));
                 }
@@ -568,7 +599,12 @@ impl Suite {
                 let p = self.oidc_row(mode, row_key("peer", op))?;
                 Some((t.rps / p.rps, t))
             };
-            for (op, want) in [(Op::S1, 10.0), (Op::S2, 10.0), (Op::S3, 10.0), (Op::S6, 5.0)] {
+            for (op, want) in [
+                (Op::S1, 10.0),
+                (Op::S2, 10.0),
+                (Op::S3, 10.0),
+                (Op::S6, 5.0),
+            ] {
                 match ratio(op) {
                     Some((r, t)) => {
                         let mut line = format!(
@@ -599,8 +635,14 @@ impl Suite {
                 .iter()
                 .filter_map(|&op| self.oidc_row(mode, row_key("tessera", op)))
                 .collect();
-            let idle = tessera_rows.iter().filter_map(|a| a.idle_rss_kb).fold(0.0, f64::max);
-            let peak = tessera_rows.iter().filter_map(|a| a.peak_rss_kb).fold(0.0, f64::max);
+            let idle = tessera_rows
+                .iter()
+                .filter_map(|a| a.idle_rss_kb)
+                .fold(0.0, f64::max);
+            let peak = tessera_rows
+                .iter()
+                .filter_map(|a| a.peak_rss_kb)
+                .fold(0.0, f64::max);
             if !tessera_rows.is_empty() {
                 let mb = |kb: f64| kb * 1024.0 / 1e6;
                 println!(
