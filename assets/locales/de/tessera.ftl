@@ -87,6 +87,10 @@ page-rate-limited-text = { $minutes ->
     [one] Aus Ihrem Netz kamen zu viele Anfragen. Bitte warten Sie eine Minute und beginnen Sie dann erneut.
    *[other] Aus Ihrem Netz kamen zu viele Anfragen. Bitte warten Sie { $minutes } Minuten und beginnen Sie dann erneut.
 }
+page-oauth-error-title = Dieser Anmeldelink funktioniert nicht
+page-oauth-error-text = Die App, die Sie hierher geschickt hat, hat die Anmeldung auf eine Weise angefragt, die wir nicht annehmen können, deshalb haben wir Sie nicht zu ihr zurückgeschickt. Bitte kehren Sie zur App zurück und versuchen Sie es noch einmal. Für die Entwickler der App: { $detail }
+page-consent-unavailable-title = Diese App kann Ihr Konto noch nicht nutzen
+page-consent-unavailable-text = Diese App gehört nicht zu dem Unternehmen, bei dem Sie Ihr Konto haben, und bräuchte Ihre Erlaubnis, um Ihre Angaben zu sehen. Diese Erlaubnis abzufragen ist noch nicht möglich, deshalb können Sie sich hier nicht bei ihr anmelden.
 page-bad-request-title = Das hat nicht geklappt
 page-bad-request-text = Wir konnten nicht verstehen, was Ihr Browser gesendet hat. Bitte beginnen Sie noch einmal.
 page-forbidden-title = Dieses Formular kann nicht verwendet werden

@@ -87,6 +87,10 @@ page-rate-limited-text = { $minutes ->
     [one] Too many requests came from your network. Please wait a minute, then start again.
    *[other] Too many requests came from your network. Please wait { $minutes } minutes, then start again.
 }
+page-oauth-error-title = This sign-in link does not work
+page-oauth-error-text = The app that sent you here asked in a way we cannot accept, so we did not send you back to it. Please go back to the app and try again. For the app's developer: { $detail }
+page-consent-unavailable-title = This app cannot use your account yet
+page-consent-unavailable-text = This app is not run by the business you have your account with, and it would need your permission to see your details. Asking for that permission is not available yet, so you cannot sign in to it here.
 page-bad-request-title = That did not work
 page-bad-request-text = We could not understand what your browser sent. Please start again.
 page-forbidden-title = This form cannot be used

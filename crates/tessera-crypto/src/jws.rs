@@ -57,6 +57,20 @@ impl JwsAlg {
     }
 }
 
+/// An OpenID Connect half hash (`at_hash`, `c_hash`; OIDC Core §3.1.3.6): base64url of the left half of
+/// the value's hash with the hash function of the token's algorithm: SHA-256 for ES256 and RS256,
+/// SHA-512 for Ed25519 (as the OpenID Foundation's conformance suite and common libraries take EdDSA).
+pub fn half_hash(alg: JwsAlg, value: &str) -> String {
+    let d = match alg {
+        JwsAlg::ES256 | JwsAlg::RS256 => {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes())
+        }
+        JwsAlg::EdDSA => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, value.as_bytes()),
+    };
+    let bytes = d.as_ref();
+    URL_SAFE_NO_PAD.encode(bytes.get(..bytes.len() / 2).unwrap_or(bytes))
+}
+
 impl std::fmt::Display for JwsAlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -416,6 +430,27 @@ pub fn verify(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    #[test]
+    fn half_hashes_match_the_openid_connect_examples() {
+        // OIDC Core A.3 and A.4 (RS256): the `at_hash` and `c_hash` of the example values.
+        assert_eq!(
+            half_hash(JwsAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(
+            half_hash(
+                JwsAlg::ES256,
+                "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"
+            ),
+            "LDktKdoQak3Pk0cnXxCltA"
+        );
+        assert_eq!(
+            half_hash(JwsAlg::EdDSA, "x").len(),
+            43,
+            "32 bytes of SHA-512"
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

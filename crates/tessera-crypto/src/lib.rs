@@ -55,6 +55,11 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// The PKCE `S256` transformation of a code verifier (RFC 7636 §4.2): base64url of its SHA-256.
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
 /// The Subresource Integrity value of `content` (`sha384-` and the standard base64 of its SHA-384), for
 /// the `integrity` attribute of a script the hosted pages load.
 pub fn sri_sha384(content: &[u8]) -> String {
@@ -230,6 +235,14 @@ impl SecretHasher {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -37,7 +37,12 @@ impl RegisteredRedirect {
             let Ok(reg) = url::Url::parse(r) else {
                 continue;
             };
-            let native = reg.scheme() == "http" && req.scheme() == "http" && loopback_literal(&reg);
+            // The requested string must already be its own serialisation, so parsing cannot have
+            // normalised anything (`127.0.0.1.`, `0x7f.0.0.1`, `/a/../cb`) into a match: only the port differs.
+            let native = reg.scheme() == "http"
+                && req.scheme() == "http"
+                && loopback_literal(&reg)
+                && req.as_str() == requested;
             if native {
                 let mut any_port = req.clone();
                 if any_port.set_port(reg.port()).is_ok() && any_port.as_str() == reg.as_str() {
@@ -103,6 +108,24 @@ mod tests {
         ] {
             assert!(!m(&reg, other), "{other}");
         }
+    }
+
+    #[test]
+    fn oa_01_a_loopback_redirect_differs_in_its_port_alone() {
+        let reg = ["http://127.0.0.1/cb"];
+        for other in [
+            "http://127.0.0.1./cb",
+            "http://0x7f.0.0.1/cb",
+            "http://2130706433/cb",
+            "http://127.0.0.1/cb/../cb",
+            "http://127.0.0.1/./cb",
+            "HTTP://127.0.0.1/cb",
+            "http://127.0.0.1:080/cb",
+            "http://127.0.0.1/cb?",
+        ] {
+            assert!(!m(&reg, other), "{other}");
+        }
+        assert!(m(&reg, "http://127.0.0.1:8080/cb"));
     }
 
     #[test]

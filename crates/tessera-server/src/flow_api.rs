@@ -240,6 +240,7 @@ pub async fn start(
                 return_to: req.return_to,
                 client_id: req.client_id,
                 identifier: req.login_hint,
+                requested_aal: None,
             },
         )
         .await

@@ -229,6 +229,22 @@ pub fn public_router(state: AppState) -> Router {
         .route("/t/{tenant}/.well-known/jwks.json", get(jwks::jwks))
         .route("/t/{tenant}/oauth2/token", post(oauth::token::token))
         .route(
+            "/t/{tenant}/.well-known/openid-configuration",
+            get(oauth::discovery::openid_configuration),
+        )
+        .route(
+            "/t/{tenant}/oauth2/authorize",
+            get(oauth::authorize::authorize_get).post(oauth::authorize::authorize_post),
+        )
+        .route(
+            "/t/{tenant}/oauth2/authorize/continue",
+            get(oauth::authorize::authorize_continue),
+        )
+        .route(
+            "/t/{tenant}/oauth2/userinfo",
+            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+        )
+        .route(
             "/t/{tenant}/flows/link",
             get(public::link).post(public::confirm_link),
         )

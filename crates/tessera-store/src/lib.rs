@@ -32,6 +32,7 @@ pub mod identities;
 pub mod mail;
 pub mod meta;
 pub mod oauth_clients;
+pub mod oauth_requests;
 pub mod organizations;
 pub mod policies;
 pub mod profile;
@@ -218,6 +219,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "oauth_clients",
         include_str!("../migrations/sqlite/0010_oauth_clients.sql"),
     ),
+    (
+        11,
+        "oauth_authorization",
+        include_str!("../migrations/sqlite/0011_oauth_authorization.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -269,6 +275,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "oauth_clients",
         include_str!("../migrations/postgres/0010_oauth_clients.sql"),
+    ),
+    (
+        11,
+        "oauth_authorization",
+        include_str!("../migrations/postgres/0011_oauth_authorization.sql"),
     ),
 ];
 

@@ -64,6 +64,8 @@ pub struct FlowStart {
     pub client_id: Option<String>,
     /// Pre-fills the identifier (e.g. from a "sign in with this email" link).
     pub identifier: Option<String>,
+    /// A sign-in must reach at least this assurance level (an app's `acr_values`), on top of the policy's.
+    pub requested_aal: Option<i64>,
 }
 
 /// A submission: field name to value. The edge rejects duplicated fields before building this.
@@ -265,7 +267,8 @@ impl Flows<'_> {
         };
         match kind {
             FlowKind::Login => {
-                login::init(self.t, &tenant, &mut flow, start.identifier.as_deref()).await?
+                login::init(self.t, &tenant, &mut flow, start.identifier.as_deref()).await?;
+                flow.requested_aal = flow.requested_aal.max(start.requested_aal.unwrap_or(0));
             }
             FlowKind::Registration => registration::init(self.t, &tenant, &mut flow).await?,
             FlowKind::Verification => verification::init(&mut flow, start.identifier.as_deref()),
@@ -449,6 +452,7 @@ impl Tessera {
                 return_to: flow.return_to.clone(),
                 client_id: flow.client_id.clone(),
                 identifier: None,
+                requested_aal: Some(flow.requested_aal),
             };
             return self
                 .restart(
@@ -821,6 +825,7 @@ impl Flows<'_> {
         let mut tx = self.t.db().begin().await?;
         tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
         tx.commit().await?;
+        crate::oauth::codes::sweep(self.t).await?;
         Ok(n)
     }
 }

@@ -13,11 +13,17 @@ use tessera_model::tenant::Tenant;
 use crate::{CoreError, Tessera};
 
 pub mod access_tokens;
+pub mod authorize;
+pub mod claims;
 mod client_assertion;
 pub mod client_auth;
 pub mod clients;
+pub mod codes;
+pub mod discovery;
 mod grants;
+pub mod id_token;
 pub mod token;
+pub mod userinfo;
 
 pub use access_tokens::{AccessClaims, AccessGrant, IssuedAccessToken};
 pub use client_auth::ClientAuth;

@@ -107,9 +107,25 @@ impl OAuth<'_> {
             TokenRequest::ClientCredentials { scope } => {
                 grants::client_credentials::grant(self, &tenant, &client, scope.as_deref()).await
             }
-            TokenRequest::AuthorizationCode { .. } | TokenRequest::RefreshToken { .. } => Err(
-                refuse("unsupported_grant_type", "this grant is not available yet"),
-            ),
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                grants::authorization_code::grant(
+                    self,
+                    &tenant,
+                    &client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                )
+                .await
+            }
+            TokenRequest::RefreshToken { .. } => Err(refuse(
+                "unsupported_grant_type",
+                "this grant is not available yet",
+            )),
         }
     }
 }

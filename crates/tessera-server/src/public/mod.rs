@@ -18,7 +18,7 @@ mod respond;
 pub use browser::{
     Browser, BrowserFlow, Cookies, FlowPage, FlowSubmission, PagePost, cookie, parse_form,
 };
-pub use respond::{Pages, html_headers};
+pub use respond::{Pages, html_headers, see_other};
 
 /// Query parameters any flow start accepts (`ui_locales` is read by [`Browser`]).
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +44,7 @@ pub async fn start(
         return_to: q.return_to,
         client_id: q.client_id,
         identifier: q.login_hint,
+        requested_aal: None,
     };
     let b = &req.browser;
     match app.tessera.flows().start(&b.ctx, req.kind, start).await {

@@ -126,6 +126,21 @@ impl Pages<'_> {
             .ok()
     }
 
+    /// [`Self::message`] with arguments for the texts (a developer-facing `detail`, say).
+    pub fn message_with(
+        &self,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+        args: serde_json::Map<String, serde_json::Value>,
+        link: Option<(String, &str)>,
+    ) -> Response {
+        match self.message_html(status, title, text, args, link) {
+            Some(html) => self.page(status, html),
+            None => self.message(status, title, text, None),
+        }
+    }
+
     /// A page that says what happened and what to do next.
     pub fn message(
         &self,

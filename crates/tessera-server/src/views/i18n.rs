@@ -384,6 +384,7 @@ mod tests {
                     "code",
                     "link",
                     "change",
+                    "detail",
                 ] {
                     args.set(name, "x");
                 }

@@ -22,6 +22,8 @@ mod guard;
 mod logging;
 mod methods;
 mod oauth_clients;
+mod oidc_attacks;
+mod oidc_flow;
 mod openapi;
 mod outage;
 mod pages;

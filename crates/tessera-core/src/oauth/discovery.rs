@@ -1,0 +1,83 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0 §3; RFC 8414): what a tenant's issuer offers, listing only
+//! what exists. The document is the same for every request of a tenant, so relying parties may cache it.
+use serde_json::{Value, json};
+
+use crate::Result;
+use crate::oauth::OAuth;
+use crate::oauth::authorize::ACR_VALUES;
+
+/// How long relying parties may cache the document (`Cache-Control: max-age`).
+pub const MAX_AGE_SECS: u64 = 300;
+
+/// The grants the token endpoint implements.
+// WIRE: "refresh_token" once the tokens helper's grant lands.
+pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "client_credentials"];
+
+/// How clients may authenticate at the token endpoint.
+// WIRE: "private_key_jwt" once the tokens helper's client assertions land.
+pub const TOKEN_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// The metadata document of an issuer.
+pub fn document(issuer: &str) -> Value {
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "scopes_supported": crate::oauth::claims::STANDARD_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": GRANT_TYPES,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": tessera_model::oauth_client::SIGNING_ALGS,
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_supported": crate::oauth::claims::supported(),
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "acr_values_supported": ACR_VALUES,
+        "ui_locales_supported": ["en", "de"],
+    })
+}
+
+impl OAuth<'_> {
+    /// The metadata document of the tenant with this slug (an unknown tenant is not found).
+    pub async fn discovery(&self, slug: &str) -> Result<Value> {
+        let tenant = self.t.tenant_by_slug(slug).await?;
+        Ok(document(&self.issuer(&tenant)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oidc_02_oa_16_the_document_lists_what_exists() {
+        let d = document("https://id.example/t/shop");
+        assert_eq!(d["issuer"], "https://id.example/t/shop");
+        assert_eq!(
+            d["authorization_endpoint"],
+            "https://id.example/t/shop/oauth2/authorize"
+        );
+        assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(d["response_types_supported"], json!(["code"]));
+        assert!(
+            d["scopes_supported"]
+                .as_array()
+                .is_some_and(|s| s.contains(&json!("openid")))
+        );
+        let grants = d["grant_types_supported"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!grants.contains(&json!("implicit")) && !grants.contains(&json!("password")));
+    }
+}

@@ -1,0 +1,170 @@
+//! `GET` and `POST /t/{tenant}/oauth2/authorize` and the sign-in's way back,
+//! `GET /t/{tenant}/oauth2/authorize/continue?request=…` (RFC 6749 §4.1, OIDC Core §3.1.2). Thin: the
+//! request's parameters go to the core as they came (it refuses repeats, OA-17) and the answer is drawn:
+//! an error page until the client and its redirect URI are known (OA-02), else a 303 to the registered
+//! redirect URI with `code` or `error`, `state` and `iss` (RFC 9207, OA-16, OA-18), or a 303 to the
+//! hosted sign-in with the browser's binding cookie.
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::oauth::authorize::{Authorized, AuthzErrorCode, RawParams};
+use tessera_model::flow::FlowKind;
+use tessera_model::redirect_uri::RegisteredRedirect;
+
+use crate::AppState;
+use crate::error::oauth::{OAuthCode, OAuthError};
+use crate::public::Browser;
+
+fn oauth_code(c: AuthzErrorCode) -> OAuthCode {
+    match c {
+        AuthzErrorCode::InvalidRequest => OAuthCode::InvalidRequest,
+        AuthzErrorCode::UnauthorizedClient => OAuthCode::UnauthorizedClient,
+        AuthzErrorCode::AccessDenied => OAuthCode::AccessDenied,
+        AuthzErrorCode::UnsupportedResponseType => OAuthCode::UnsupportedResponseType,
+        AuthzErrorCode::InvalidScope => OAuthCode::InvalidScope,
+        AuthzErrorCode::ServerError => OAuthCode::ServerError,
+        AuthzErrorCode::TemporarilyUnavailable => OAuthCode::TemporarilyUnavailable,
+        AuthzErrorCode::LoginRequired => OAuthCode::LoginRequired,
+        AuthzErrorCode::ConsentRequired => OAuthCode::ConsentRequired,
+        AuthzErrorCode::RequestNotSupported => OAuthCode::RequestNotSupported,
+        AuthzErrorCode::RequestUriNotSupported => OAuthCode::RequestUriNotSupported,
+    }
+}
+
+/// The successful authorization response: `code`, `state`, `iss` added to the registered URI's query.
+fn code_response(
+    to: &RegisteredRedirect,
+    code: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> Response {
+    let mut target = to.as_url().clone();
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    params.append_pair("code", code);
+    if let Some(s) = state {
+        params.append_pair("state", s);
+    }
+    params.append_pair("iss", issuer);
+    let params = params.finish();
+    let query = match target.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{params}"),
+        _ => params,
+    };
+    target.set_query(Some(&query));
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(target.as_str()) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Draws what the core decided.
+fn answer(
+    app: &AppState,
+    b: &Browser,
+    out: Result<Authorized, tessera_core::CoreError>,
+) -> Response {
+    let pages = b.pages(app);
+    match out {
+        Ok(Authorized::Page(refusal)) => {
+            let mut args = serde_json::Map::new();
+            args.insert("detail".into(), serde_json::json!(refusal.detail));
+            pages.message_with(
+                StatusCode::BAD_REQUEST,
+                "page-oauth-error-title",
+                "page-oauth-error-text",
+                args,
+                None,
+            )
+        }
+        Ok(Authorized::Error {
+            to,
+            state,
+            issuer,
+            error,
+        }) => OAuthError::new(oauth_code(error.code), error.description).to_client(
+            &to,
+            state.as_deref(),
+            &issuer,
+            false,
+        ),
+        Ok(Authorized::Code {
+            to,
+            state,
+            issuer,
+            code,
+        }) => code_response(&to, &code, state.as_deref(), &issuer),
+        Ok(Authorized::SignIn {
+            location,
+            new_binding,
+        }) => {
+            let mut r = crate::public::see_other(&location);
+            if let Some(b) = new_binding {
+                r.headers_mut()
+                    .append(header::SET_COOKIE, app.cookies.flow_cookie(&b));
+            }
+            r
+        }
+        Ok(Authorized::ConsentUnavailable) => pages.message(
+            StatusCode::FORBIDDEN,
+            "page-consent-unavailable-title",
+            "page-consent-unavailable-text",
+            None,
+        ),
+        Err(e) => pages.error(FlowKind::Login, &e),
+    }
+}
+
+/// `GET /t/{tenant}/oauth2/authorize`.
+pub async fn authorize_get(
+    State(app): State<AppState>,
+    b: Browser,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = RawParams::parse(q.as_deref().unwrap_or(""));
+    let out = app.tessera.oauth().authorize(&b.ctx, &params).await;
+    answer(&app, &b, out)
+}
+
+/// `POST /t/{tenant}/oauth2/authorize`: the same parameters as a form body (OIDC Core §3.1.2.1).
+pub async fn authorize_post(
+    State(app): State<AppState>,
+    b: Browser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let Some(text) = form.then(|| std::str::from_utf8(&body).ok()).flatten() else {
+        return b.pages(&app).message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            None,
+        );
+    };
+    let params = RawParams::parse(text);
+    let out = app.tessera.oauth().authorize(&b.ctx, &params).await;
+    answer(&app, &b, out)
+}
+
+/// `GET /t/{tenant}/oauth2/authorize/continue?request=…`.
+pub async fn authorize_continue(
+    State(app): State<AppState>,
+    b: Browser,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = RawParams::parse(q.as_deref().unwrap_or(""));
+    let request = params.get("request").unwrap_or("");
+    let out = app
+        .tessera
+        .oauth()
+        .authorize_continue(&b.ctx, request)
+        .await;
+    answer(&app, &b, out)
+}
