@@ -543,6 +543,21 @@ pub async fn run(a: OidcArgs) -> anyhow::Result<OidcReport> {
         }
         Err(_) => bail!("the context is still shared"),
     };
+    if matches!(c.args.op, Op::S4 | Op::S5) {
+        // The endpoint itself, probed with the token.
+        match simple_op(&c, c.args.op).await {
+            Ok(()) => {}
+            Err(Fail::NotBuilt(s)) => {
+                return Ok(OidcReport {
+                    not_built: Some(s),
+                    concurrency: c.args.concurrency,
+                    token_form,
+                    ..OidcReport::default()
+                });
+            }
+            Err(Fail::Error(e)) => bail!("{} probe failed: {e}", c.args.op.id()),
+        }
+    }
     if c.args.op != Op::S6 {
         // The same task loop for every scenario: S1-S5 use no browser.
         browsers = (0..c.args.concurrency)

@@ -151,6 +151,8 @@ struct Sample {
     identities: Option<u64>,
     /// CPU used by other processes during the window, in cores.
     others_cores: Option<f64>,
+    /// The server's resident set when the measured window opened.
+    start_rss_kb: Option<u64>,
 }
 
 impl Sample {
@@ -166,6 +168,7 @@ impl Sample {
             peak_rss_kb: r.server_rss_peak_kb,
             identities: None,
             others_cores: r.others_cores,
+            start_rss_kb: r.server_rss_start_kb,
         }
     }
 }
@@ -952,6 +955,7 @@ struct Agg {
     peak_rss_kb: Option<f64>,
     identities: Option<f64>,
     others_cores: Option<f64>,
+    start_rss_kb: Option<f64>,
 }
 
 impl Agg {
@@ -974,6 +978,7 @@ impl Agg {
             peak_rss_kb: m(&|s| s.peak_rss_kb.map(|k| k as f64)),
             identities: m(&|s| s.identities.map(|k| k as f64)),
             others_cores: m(&|s| s.others_cores),
+            start_rss_kb: m(&|s| s.start_rss_kb.map(|k| k as f64)),
         }
     }
 }
