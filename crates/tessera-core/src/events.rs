@@ -104,6 +104,34 @@ impl Tessera {
         ev: NewEvent,
         key: Option<&SecretKey>,
     ) -> Result<()> {
+        let stored = self.sealed_event(tx, caller, ev, key).await?;
+        tessera_store::events::append(tx, &stored).await?;
+        Ok(())
+    }
+
+    /// Appends the events of one change in the caller's transaction, in order, with one statement.
+    pub(crate) async fn record_all(
+        &self,
+        tx: &mut Tx,
+        caller: &Caller,
+        events: Vec<NewEvent>,
+    ) -> Result<()> {
+        let mut stored = Vec::with_capacity(events.len());
+        for ev in events {
+            stored.push(self.sealed_event(tx, caller, ev, None).await?);
+        }
+        tessera_store::events::append_all(tx, &stored).await?;
+        Ok(())
+    }
+
+    /// An event as it is stored: its personal part sealed, its hash computed.
+    async fn sealed_event(
+        &self,
+        tx: &mut Tx,
+        caller: &Caller,
+        ev: NewEvent,
+        key: Option<&SecretKey>,
+    ) -> Result<StoredEvent> {
         let id = EventId::new();
         let (sealed, sealed_for) = match &ev.personal {
             None => (None, None),
@@ -143,8 +171,7 @@ impl Tessera {
             hash: Vec::new(),
         };
         stored.hash = event_hash(&stored).to_vec();
-        tessera_store::events::append(tx, &stored).await?;
-        Ok(())
+        Ok(stored)
     }
 }
 

@@ -28,7 +28,9 @@ use time::Duration;
 
 use crate::flows::state::{Awaits, awaits};
 use crate::flows::{FlowContext, FlowInput, Step, field, raw_field};
-use crate::methods::{Account as MethodAccount, Charge as MethodCharge, Secret};
+use crate::methods::{
+    Account as MethodAccount, Charge as MethodCharge, Lookup as MethodLookup, Secret,
+};
 use crate::{Result, Tessera};
 
 /// Failures before delays start: at one account from one client (an IPv4 address or IPv6 /64), or from
@@ -141,6 +143,8 @@ struct Charge {
 pub(crate) struct Guarded {
     pub(crate) verdict: Verdict,
     charges: Vec<Charge>,
+    /// The sign-in candidate read to name the account, handed on to the method.
+    pub(crate) lookup: Option<MethodLookup>,
 }
 
 impl Guarded {
@@ -148,6 +152,7 @@ impl Guarded {
         Self {
             verdict: Verdict::Allow,
             charges,
+            lookup: None,
         }
     }
 
@@ -189,6 +194,18 @@ fn hashes_a_new_password(flow: &Flow, input: &FlowInput) -> bool {
     match flow.kind {
         FlowKind::Settings | FlowKind::Login => false,
         _ => awaits(flow) == Awaits::NewPassword && raw_field(input, "password").is_some(),
+    }
+}
+
+/// The account of a normalised identifier: the identity holding it, else the identifier itself.
+fn account_name(
+    kind: IdentifierKind,
+    value: &str,
+    held: Option<tessera_model::IdentityId>,
+) -> String {
+    match held {
+        Some(id) => identity_account(id),
+        None => format!("{}:{value}", kind.as_str()),
     }
 }
 
@@ -293,14 +310,16 @@ impl Tessera {
         let mut conn = self.db().conn().await?;
         let held = tessera_store::identities::by_identifier(&mut conn, flow.tenant_id, kind, value)
             .await?;
-        Ok(match held {
-            Some(id) => identity_account(id),
-            None => format!("{}:{value}", kind.as_str()),
-        })
+        Ok(account_name(kind, value, held))
     }
 
     /// What a submission attempts, from the flow's state and the fields sent.
-    async fn attempt(&self, ctx: &FlowContext, flow: &Flow, input: &FlowInput) -> Result<Attempt> {
+    async fn attempt(
+        &self,
+        ctx: &FlowContext,
+        flow: &Flow,
+        input: &FlowInput,
+    ) -> Result<(Attempt, Option<MethodLookup>)> {
         let method = input.get("method").map(String::as_str);
         let email_field = field(input, "email")
             .and_then(|raw| identifier::normalize(IdentifierKind::Email, raw).ok())
@@ -308,14 +327,16 @@ impl Tessera {
         let code = field(input, "code").is_some();
         let email = match (flow.kind, flow.state.as_str()) {
             (FlowKind::Login, _) => {
-                let charge = crate::flows::login::charge(self, flow, input).await?;
-                return self.method_attempt(flow, charge).await;
+                let (charge, method) = crate::flows::login::charge(self, flow, input).await?;
+                return self.method_attempt(flow, charge, method).await;
             }
-            (FlowKind::Settings, _) => return self.settings_attempt(ctx, flow, input).await,
+            (FlowKind::Settings, _) => {
+                return Ok((self.settings_attempt(ctx, flow, input).await?, None));
+            }
             // What the journey's typed state waits for (an unreadable one: nothing, and the step stays).
             _ => match awaits(flow) {
                 Awaits::NewPassword if hashes_a_new_password(flow, input) => {
-                    return Ok(Attempt::Hash);
+                    return Ok((Attempt::Hash, None));
                 }
                 Awaits::Address => email_field.map(|e| (e, Counted::Mails)),
                 Awaits::Code {
@@ -327,13 +348,14 @@ impl Tessera {
             },
         };
         let Some((email, counted)) = email else {
-            return Ok(Attempt::Nothing);
+            return Ok((Attempt::Nothing, None));
         };
         let account = self.account_of(flow, IdentifierKind::Email, &email).await?;
-        Ok(match counted {
+        let attempt = match counted {
             c @ (Counted::Codes | Counted::Passwords) => Attempt::Guess(vec![account], c),
             Counted::Mails => Attempt::Mail(vec![account]),
-        })
+        };
+        Ok((attempt, None))
     }
 
     /// Whether a settings submission makes an offered sign-in method hash a new secret (RL-06).
@@ -347,32 +369,71 @@ impl Tessera {
         })
     }
 
-    /// What a sign-in method said a submission checks or sends, as the guard counts it.
-    async fn method_attempt(&self, flow: &Flow, charge: MethodCharge) -> Result<Attempt> {
+    /// What a sign-in method said a submission checks or sends, as the guard counts it. `method`: the
+    /// method's id, the kind of credential it checks; the row read to name the account is kept for it.
+    async fn method_attempt(
+        &self,
+        flow: &Flow,
+        charge: MethodCharge,
+        method: Option<&'static str>,
+    ) -> Result<(Attempt, Option<MethodLookup>)> {
         Ok(match charge {
-            MethodCharge::Nothing => Attempt::Nothing,
+            MethodCharge::Nothing => (Attempt::Nothing, None),
             MethodCharge::Guess { account, secret } => {
                 let counted = match secret {
                     Secret::Password => Counted::Passwords,
                     Secret::Code => Counted::Codes,
                 };
-                Attempt::Guess(vec![self.method_account(flow, account).await?], counted)
+                let (account, lookup) = self.method_account(flow, account, method).await?;
+                (Attempt::Guess(vec![account], counted), lookup)
             }
             MethodCharge::Mail { account } => {
-                Attempt::Mail(vec![self.method_account(flow, account).await?])
+                let (account, lookup) = self.method_account(flow, account, method).await?;
+                (Attempt::Mail(vec![account]), lookup)
             }
         })
     }
 
-    /// The account key of what a method named: an identity a factor proved, or what was typed.
-    async fn method_account(&self, flow: &Flow, account: MethodAccount) -> Result<String> {
-        Ok(match account {
-            MethodAccount::Identity(id) => identity_account(id),
-            MethodAccount::Identifier(raw) => match normalised_identifier(&raw) {
-                Some(n) => self.account_of(flow, n.kind, &n.value).await?,
-                None => format!("unparsed:{}", raw.trim().to_lowercase()),
-            },
-        })
+    /// The account key of what a method named: an identity a factor proved, or what was typed. For
+    /// what was typed, the identifier's sign-in candidate with the method's credential (one indexed
+    /// read, hit or miss: RL-05) names the account, and is handed on so the method need not read it
+    /// again.
+    async fn method_account(
+        &self,
+        flow: &Flow,
+        account: MethodAccount,
+        method: Option<&'static str>,
+    ) -> Result<(String, Option<MethodLookup>)> {
+        let raw = match account {
+            MethodAccount::Identity(id) => return Ok((identity_account(id), None)),
+            MethodAccount::Identifier(raw) => raw,
+        };
+        let Some(n) = normalised_identifier(&raw) else {
+            return Ok((format!("unparsed:{}", raw.trim().to_lowercase()), None));
+        };
+        let Some(credential_kind) = method else {
+            return Ok((self.account_of(flow, n.kind, &n.value).await?, None));
+        };
+        let mut conn = self.db().conn().await?;
+        let candidate = tessera_store::identities::sign_in_candidate(
+            &mut conn,
+            flow.tenant_id,
+            n.kind,
+            &n.value,
+            credential_kind,
+        )
+        .await?;
+        drop(conn);
+        let account = account_name(n.kind, &n.value, candidate.as_ref().map(|c| c.identity));
+        Ok((
+            account,
+            Some(MethodLookup {
+                kind: n.kind,
+                value: n.value,
+                credential_kind,
+                candidate,
+            }),
+        ))
     }
 
     /// The settings page checks the current password and the code of an email change (guesses at the
@@ -405,9 +466,10 @@ impl Tessera {
             return Ok(Attempt::Nothing);
         }
         if let Some(m) = credential {
-            return self
-                .method_attempt(flow, m.settings_charge(identity, input))
-                .await;
+            let (attempt, _) = self
+                .method_attempt(flow, m.settings_charge(identity, input), None)
+                .await?;
+            return Ok(attempt);
         }
         let account = identity_account(identity);
         if !guess {
@@ -550,8 +612,13 @@ impl Tessera {
     ) -> Result<Guarded> {
         let tenant = flow.tenant_id.to_string();
         let q = self.settings().quotas;
-        let mut charges = match self.attempt(ctx, flow, input).await? {
-            Attempt::Nothing => return Ok(Guarded::allow(Vec::new())),
+        let (attempt, lookup) = self.attempt(ctx, flow, input).await?;
+        let mut charges = match attempt {
+            Attempt::Nothing => {
+                let mut g = Guarded::allow(Vec::new());
+                g.lookup = lookup;
+                return Ok(g);
+            }
             Attempt::Guess(accounts, counted) => {
                 let mut c: Vec<Charge> = accounts
                     .iter()
@@ -598,14 +665,32 @@ impl Tessera {
         if flow.kind == FlowKind::Settings && self.settings_hashes(flow, input).await? {
             charges.extend(self.hash_charges(ctx));
         }
-        self.reserve(charges).await
+        let mut guarded = self.reserve(charges).await?;
+        guarded.lookup = lookup;
+        Ok(guarded)
     }
 
     /// Runs the guard before a flow starts: every start writes a row and an event, so starts are a quota
     /// per client and for the deployment (RL-06). Settings flows need a session and are not counted.
     pub(crate) async fn guard_start(&self, ctx: &FlowContext, kind: FlowKind) -> Result<Guarded> {
+        self.reserve(self.start_charges(ctx, kind)).await
+    }
+
+    /// [`Self::guard_start`] in the caller's write transaction, which inserts the flow it lets in: one
+    /// commit for both where writes run one at a time (SQLite). The reservation is no less atomic; it
+    /// becomes visible with the flow.
+    pub(crate) async fn guard_start_in(
+        &self,
+        tx: &mut tessera_store::Tx,
+        ctx: &FlowContext,
+        kind: FlowKind,
+    ) -> Result<Guarded> {
+        self.reserve_in(tx, self.start_charges(ctx, kind)).await
+    }
+
+    fn start_charges(&self, ctx: &FlowContext, kind: FlowKind) -> Vec<Charge> {
         if kind == FlowKind::Settings {
-            return Ok(Guarded::allow(Vec::new()));
+            return Vec::new();
         }
         let q = self.settings().quotas;
         let mut charges = self.client_charges(ctx, "start", |key, wide| {
@@ -631,19 +716,33 @@ impl Tessera {
             GLOBAL_WINDOW,
             "flow_starts_global",
         ));
-        self.reserve(charges).await
+        charges
     }
 
     /// Reserves an attempt in every bucket with one conditional statement, committed before the caller
     /// goes on, so a parallel attempt already sees it.
-    async fn reserve(&self, mut charges: Vec<Charge>) -> Result<Guarded> {
+    async fn reserve(&self, charges: Vec<Charge>) -> Result<Guarded> {
+        if charges.is_empty() {
+            return Ok(Guarded::allow(charges));
+        }
+        let mut tx = self.db().begin_unflushed().await?;
+        let guarded = self.reserve_in(&mut tx, charges).await?;
+        tx.commit().await?;
+        Ok(guarded)
+    }
+
+    /// [`Self::reserve`] in the caller's transaction: counted when it commits. When the verdict is not
+    /// allow nothing was counted (see [`tessera_store::throttles::reserve`]), so the caller may drop it.
+    async fn reserve_in(
+        &self,
+        tx: &mut tessera_store::Tx,
+        mut charges: Vec<Charge>,
+    ) -> Result<Guarded> {
         let mut seen = std::collections::HashSet::new();
         charges.retain(|c| seen.insert(c.bucket.key.clone()));
         let buckets: Vec<Bucket> = charges.iter().map(|c| c.bucket.clone()).collect();
         let now = self.now();
-        let mut tx = self.db().begin_unflushed().await?;
-        let counted = tessera_store::throttles::reserve(&mut tx, now, &buckets).await?;
-        tx.commit().await?;
+        let counted = tessera_store::throttles::reserve(tx, now, &buckets).await?;
         if counted.len() == buckets.len() {
             return Ok(Guarded::allow(charges));
         }
@@ -678,6 +777,7 @@ impl Tessera {
         Ok(Guarded {
             verdict,
             charges: Vec::new(),
+            lookup: None,
         })
     }
 

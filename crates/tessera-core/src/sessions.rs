@@ -81,9 +81,11 @@ pub struct ClientInfo {
 }
 
 impl Tessera {
-    /// Opens a session for an identity inside the caller's transaction; returns the token for the cookie.
-    /// `proven` are the ids of the methods the sign-in used: the session's `amr`, its assurance level and
-    /// the time of each factor come from them, never from the journey.
+    /// Opens a session for an identity inside the caller's transaction; returns the token for the cookie
+    /// and the `session.created` event, which the caller must record in the same transaction (with the
+    /// sign-in's own event, in one statement). `proven` are the ids of the methods the sign-in used: the
+    /// session's `amr`, its assurance level and the time of each factor come from them, never from the
+    /// journey.
     pub(crate) async fn open_session(
         &self,
         tx: &mut Tx,
@@ -92,7 +94,7 @@ impl Tessera {
         proven: &[crate::methods::Proof],
         policy: &SessionPolicy,
         client: &ClientInfo,
-    ) -> Result<String> {
+    ) -> Result<(String, NewEvent)> {
         let token = tessera_crypto::random_token()?;
         let now = self.now();
         let methods = self.methods();
@@ -143,8 +145,7 @@ impl Tessera {
             json!({"identity_id": identity, "session_id": s.id, "aal": s.aal, "amr": s.amr}),
         )
         .with_personal(identity, json!({"ip": s.ip, "user_agent": s.user_agent}));
-        self.record(tx, &Caller::system(), ev, None).await?;
-        Ok(token)
+        Ok((token, ev))
     }
 }
 

@@ -58,24 +58,58 @@ impl Default for RingSettings {
 
 /// Parsed private keys by tenant and kid, so signing does not unseal and parse a key each time. A kid's
 /// key never changes; whether it is still the active one is read from the database on every signature.
+///
+/// It also remembers each tenant's active key per algorithm for [`ACTIVE_KEY_TTL`], so a token endpoint
+/// signs without a database read. A rotation on this node forgets it at once; another node's rotation is
+/// seen within the TTL, harmless because the key that stopped signing stays published (retiring) far
+/// longer than that: every token it signs still verifies.
 #[derive(Debug, Default)]
-pub struct KeyCache(RwLock<HashMap<(TenantId, String), Arc<SigningKey>>>);
+pub struct KeyCache {
+    parsed: RwLock<HashMap<(TenantId, String), Arc<SigningKey>>>,
+    active: RwLock<HashMap<(TenantId, JwsAlg), (std::time::Instant, Arc<SigningKey>)>>,
+}
+
+/// How long a node keeps signing with the active key it read before reading it again.
+pub const ACTIVE_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Cached keys beyond this are dropped all at once (a deployment has a few keys per tenant).
 const CACHE_LIMIT: usize = 4096;
 
 impl KeyCache {
     fn get(&self, tenant: TenantId, kid: &str) -> Option<Arc<SigningKey>> {
-        let map = self.0.read().ok()?;
+        let map = self.parsed.read().ok()?;
         map.get(&(tenant, kid.to_owned())).cloned()
     }
 
     fn put(&self, tenant: TenantId, key: Arc<SigningKey>) {
-        if let Ok(mut map) = self.0.write() {
+        if let Ok(mut map) = self.parsed.write() {
             if map.len() >= CACHE_LIMIT {
                 map.clear();
             }
             map.insert((tenant, key.kid().to_owned()), key);
+        }
+    }
+
+    fn active(&self, tenant: TenantId, alg: JwsAlg) -> Option<Arc<SigningKey>> {
+        let map = self.active.read().ok()?;
+        map.get(&(tenant, alg))
+            .filter(|(at, _)| at.elapsed() < ACTIVE_KEY_TTL)
+            .map(|(_, k)| k.clone())
+    }
+
+    fn put_active(&self, tenant: TenantId, alg: JwsAlg, key: Arc<SigningKey>) {
+        if let Ok(mut map) = self.active.write() {
+            if map.len() >= CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert((tenant, alg), (std::time::Instant::now(), key));
+        }
+    }
+
+    /// Forgets which keys are active (after this node rotated or retired keys).
+    fn forget_active(&self) {
+        if let Ok(mut map) = self.active.write() {
+            map.clear();
         }
     }
 }
@@ -308,8 +342,15 @@ impl SigningKeys<'_> {
                 ));
             }
         }
-        let active = self.active(tenant, alg).await?;
-        let key = self.private(&active)?;
+        let key = match self.t.signing_cache().active(tenant, alg) {
+            Some(key) => key,
+            None => {
+                let active = self.active(tenant, alg).await?;
+                let key = self.private(&active)?;
+                self.t.signing_cache().put_active(tenant, alg, key.clone());
+                key
+            }
+        };
         key.sign(typ, claims).map_err(jws_err)
     }
 
@@ -417,6 +458,7 @@ impl SigningKeys<'_> {
         }
         self.retire_due_in(&mut tx, caller, tenant.id).await?;
         tx.commit().await.map_err(raced)?;
+        self.t.signing_cache().forget_active();
         Ok(done)
     }
 
@@ -531,6 +573,9 @@ impl SigningKeys<'_> {
             let retired = self.retire_due_in(&mut tx, &caller, tenant.id).await?;
             match tx.commit().await {
                 Ok(()) => {
+                    if !rotated.is_empty() {
+                        self.t.signing_cache().forget_active();
+                    }
                     report.rotated.extend(rotated);
                     report.retired += retired;
                 }

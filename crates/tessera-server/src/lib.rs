@@ -19,6 +19,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub mod admin;
+pub mod demo_app;
 pub mod error;
 pub mod extract;
 pub mod flow_api;
@@ -48,6 +49,9 @@ pub struct AppState {
     pub dev_mailbox: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed; see [`extract::client_ip`] (RL-04).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// The demo app's redirect URI on a development node with a loopback base URL; `None` elsewhere,
+    /// where `/dev/demo-app` is 404 (see `demo_app`).
+    pub demo_redirect: Option<String>,
 }
 
 impl AppState {
@@ -62,6 +66,7 @@ impl AppState {
             mail: config.mail_delivery(),
             dev_mailbox: config.mail_delivery() == MailDelivery::DevMailbox,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            demo_redirect: demo_app::redirect_uri(config),
         })
     }
 }
@@ -262,6 +267,9 @@ pub fn public_router(state: AppState) -> Router {
             "/t/{tenant}/api/sessions/current",
             axum::routing::delete(flow_api::sign_out),
         )
+        .route("/dev/demo-app", get(demo_app::home))
+        .route("/dev/demo-app/start", get(demo_app::start))
+        .route("/dev/demo-app/callback", get(demo_app::callback))
         .route("/t/{tenant}/{kind}", get(public::start));
     // The scripts a method's script node may name, each at its own path.
     let r = views::scripts::shipped()
@@ -457,6 +465,19 @@ pub async fn serve(
         tracing::warn!(
             "DEVELOPMENT MODE: cookies work over plain http; the dev mailbox is off (it needs a loopback base_url and no smtp_url)"
         );
+    }
+    if let Some(redirect) = &state.demo_redirect {
+        match tessera
+            .oauth()
+            .ensure_demo_client("default", redirect)
+            .await
+        {
+            Ok(()) => tracing::warn!(
+                "DEVELOPMENT MODE: a demo app signs in through the default tenant at {}/dev/demo-app",
+                config.base_url.as_str().trim_end_matches('/')
+            ),
+            Err(e) => tracing::warn!(error = %e, "the demo app's client could not be registered"),
+        }
     }
     let jobs =
         jobs::start(&tessera, config, &state.views, rx.clone()).map_err(std::io::Error::other)?;

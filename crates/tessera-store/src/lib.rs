@@ -385,6 +385,12 @@ impl Db {
         }
     }
 
+    /// Whether write transactions run one at a time (SQLite's single writer). Two of them back to back
+    /// then cost two commits and buy no concurrency: a caller may fold them into one.
+    pub fn single_writer(&self) -> bool {
+        matches!(self, Db::Sqlite { .. })
+    }
+
     /// Applies pending migrations. Safe to run from several nodes at once (the migrator takes a lock).
     pub async fn migrate(&self) -> Result<()> {
         match self {

@@ -278,8 +278,10 @@ impl TestServer {
     ) -> TestServer {
         let listeners = tessera_server::Listeners::bind(&config).await.unwrap();
         let public_port = listeners.public.local_addr().unwrap().port();
+        // Port 0 in the base URL means "the port the listener got"; the host stays (localhost unless the
+        // test chose another, e.g. 127.0.0.1 for a loopback redirect URI an app can register).
         if config.base_url.port() == Some(0) {
-            config.base_url = url::Url::parse(&format!("http://localhost:{public_port}/")).unwrap();
+            config.base_url.set_port(Some(public_port)).unwrap();
         }
         let smtp = if capture_mail && config.smtp_url.is_none() && !config.dev_mode {
             let capture = SmtpCapture::start().await;
@@ -293,7 +295,13 @@ impl TestServer {
             .await
             .unwrap();
         let admin = format!("http://{}", listeners.admin.local_addr().unwrap());
-        let public = format!("http://localhost:{public_port}");
+        // The tests reach the public listener by the base URL's host when it is the IPv4 loopback (so a
+        // browser keeps one cookie jar across redirects), else by localhost.
+        let host = match config.base_url.host_str() {
+            Some("127.0.0.1") => "127.0.0.1",
+            _ => "localhost",
+        };
+        let public = format!("http://{host}:{public_port}");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut tessera = opened.tessera;
         for m in methods {

@@ -142,19 +142,24 @@ pub(crate) async fn init(
 
 /// What the guard counts for a sign-in submission: what the chosen method says it checks or sends. A
 /// method the tenant does not offer is counted as nothing, as the step will refuse it unchecked.
-pub(crate) async fn charge(t: &Tessera, flow: &Flow, input: &FlowInput) -> Result<Charge> {
+/// With the charge, the id of the method it is for (the kind of credential it checks).
+pub(crate) async fn charge(
+    t: &Tessera,
+    flow: &Flow,
+    input: &FlowInput,
+) -> Result<(Charge, Option<&'static str>)> {
     let Ok(state) = LoginState::of(flow) else {
-        return Ok(Charge::Nothing);
+        return Ok((Charge::Nothing, None));
     };
     let (identity, pending) = match &state {
         LoginState::ChooseMethod => (None, None),
         LoginState::Pending { identity, data, .. } => (*identity, Some(data)),
         LoginState::SecondFactor { identity, .. } => (Some(*identity), None),
-        LoginState::Profile { .. } => return Ok(Charge::Nothing),
+        LoginState::Profile { .. } => return Ok((Charge::Nothing, None)),
     };
     Ok(match chosen(t, flow, &state, input).await? {
-        Some(m) => m.charge(identity, pending, input),
-        None => Charge::Nothing,
+        Some(m) => (m.charge(identity, pending, input), Some(m.id())),
+        None => (Charge::Nothing, None),
     })
 }
 
@@ -193,6 +198,7 @@ pub(crate) async fn submit(
     tenant: &Tenant,
     flow: &mut Flow,
     input: &FlowInput,
+    lookup: Option<&crate::methods::Lookup>,
 ) -> Result<(Step, Option<Tx>)> {
     let Some(state) = LoginState::read(flow) else {
         return stay("unknown_state");
@@ -247,6 +253,7 @@ pub(crate) async fn submit(
             identity,
             pending,
             input,
+            lookup,
         })
         .await?;
     match verdict {

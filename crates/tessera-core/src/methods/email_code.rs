@@ -8,15 +8,15 @@
 //! notice.
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tessera_model::IdentityId;
 use tessera_model::flow::{UiMessage, UiNode};
 use tessera_model::identifier::{self, IdentifierKind};
 use tessera_model::identity::IdentityState;
-use tessera_model::{IdentityId, TenantId};
 use tessera_store::Tx;
 
 use super::{Account, Charge, Factor, Method, MethodFuture, Secret, SignIn, Verdict};
 use crate::flows::{FlowInput, field, nodes};
-use crate::{CoreError, Result, Tessera};
+use crate::{CoreError, Result};
 
 /// The id and UI group of the emailed sign-in code.
 pub const ID: &str = "email_code";
@@ -114,7 +114,7 @@ async fn send(s: SignIn<'_>) -> Result<(Verdict, Option<Tx>)> {
     let Ok(email) = identifier::normalize(IdentifierKind::Email, raw) else {
         return Ok((Verdict::Refused, None));
     };
-    let holder = active_holder(t, s.tenant.id, &email.value).await?;
+    let holder = active_holder(&s, &email.value).await?;
     let mut tx = t.db().begin().await?;
     match holder {
         Some(identity) => {
@@ -170,7 +170,7 @@ async fn check(s: SignIn<'_>, sent: Sent) -> Result<(Verdict, Option<Tx>)> {
     };
     // Read before the write transaction opens: the account may have been frozen or deleted since the
     // code went out.
-    let holder = active_holder(t, s.tenant.id, &sent.email).await?;
+    let holder = active_holder(&s, &sent.email).await?;
     let mut tx = t.db().begin().await?;
     let verdict = match (t.redeem_code(&mut tx, s.flow, code).await?, holder) {
         (Ok(stored), Some(holder)) if stored.identity_id == Some(holder) => {
@@ -183,17 +183,23 @@ async fn check(s: SignIn<'_>, sent: Sent) -> Result<(Verdict, Option<Tx>)> {
 
 /// The active identity that holds this email address and proved it, if any: a code to an address nobody
 /// proved would sign in whoever added it to the account (an admin, a half-finished sign-up), so such an
-/// address gets the decoy like an unknown one (REG-01, REG-04).
-async fn active_holder(t: &Tessera, tenant: TenantId, email: &str) -> Result<Option<IdentityId>> {
-    let mut conn = t.db().conn().await?;
-    let candidate = tessera_store::identities::sign_in_candidate(
-        &mut conn,
-        tenant,
-        IdentifierKind::Email,
-        email,
-        ID,
-    )
-    .await?;
+/// address gets the decoy like an unknown one (REG-01, REG-04). The guard read it already when it named
+/// the account it counted.
+async fn active_holder(s: &SignIn<'_>, email: &str) -> Result<Option<IdentityId>> {
+    let candidate = match s.looked_up(IdentifierKind::Email, email, ID) {
+        Some(c) => c.cloned(),
+        None => {
+            let mut conn = s.t.db().conn().await?;
+            tessera_store::identities::sign_in_candidate(
+                &mut conn,
+                s.tenant.id,
+                IdentifierKind::Email,
+                email,
+                ID,
+            )
+            .await?
+        }
+    };
     Ok(candidate
         .filter(|c| c.state == IdentityState::Active && c.verified)
         .map(|c| c.identity))

@@ -92,6 +92,37 @@ pub struct SignIn<'a> {
     /// What the method kept from its previous step in this flow (a code sent to an address).
     pub pending: Option<&'a Value>,
     pub input: &'a FlowInput,
+    /// What the guard read about the identifier typed, when it read it for this method: see
+    /// [`SignIn::looked_up`].
+    pub lookup: Option<&'a Lookup>,
+}
+
+/// The sign-in candidate the guard read to name the account it counted a submission against: the
+/// identifier's row with its identity's state and the method's credential, in the one indexed read a
+/// method would otherwise repeat. Read the same way on a hit and a miss (RL-05).
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub kind: tessera_model::identifier::IdentifierKind,
+    /// The normalised identifier.
+    pub value: String,
+    /// The kind of credential read with it (the method's id).
+    pub credential_kind: &'static str,
+    pub candidate: Option<tessera_store::identities::SignInCandidate>,
+}
+
+impl SignIn<'_> {
+    /// The candidate the guard already read for this normalised identifier and credential kind:
+    /// `Some(None)` when nobody holds it, `None` when the guard read nothing that fits (read it then).
+    pub fn looked_up(
+        &self,
+        kind: tessera_model::identifier::IdentifierKind,
+        value: &str,
+        credential_kind: &str,
+    ) -> Option<Option<&tessera_store::identities::SignInCandidate>> {
+        self.lookup
+            .filter(|l| l.kind == kind && l.value == value && l.credential_kind == credential_kind)
+            .map(|l| l.candidate.as_ref())
+    }
 }
 
 /// What a method concluded from a sign-in submission.

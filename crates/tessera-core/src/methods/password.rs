@@ -144,16 +144,22 @@ async fn sign_in(s: SignIn<'_>) -> Result<(Verdict, Option<Tx>)> {
         }
         (None, Some(raw)) => match crate::guard::normalised_identifier(raw) {
             Some(n) => {
-                let mut conn = t.db().conn().await?;
-                tessera_store::identities::sign_in_candidate(
-                    &mut conn,
-                    s.tenant.id,
-                    n.kind,
-                    &n.value,
-                    ID,
-                )
-                .await?
-                .map(|c| (c.identity, c.state, c.credential))
+                // The guard read this row to name the account it counted the guess against.
+                let found = match s.looked_up(n.kind, &n.value, ID) {
+                    Some(c) => c.cloned(),
+                    None => {
+                        let mut conn = t.db().conn().await?;
+                        tessera_store::identities::sign_in_candidate(
+                            &mut conn,
+                            s.tenant.id,
+                            n.kind,
+                            &n.value,
+                            ID,
+                        )
+                        .await?
+                    }
+                };
+                found.map(|c| (c.identity, c.state, c.credential))
             }
             None => None,
         },

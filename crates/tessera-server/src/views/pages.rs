@@ -287,7 +287,7 @@ impl Views {
                 logo_url: assets.theme.logo_url.clone(),
             },
             assets: AssetsView {
-                css: format!("{CSS_PATH}?v={}", short_hash(BUILTIN_CSS)),
+                css: BUILTIN_CSS_URL.clone(),
                 theme: format!(
                     "/t/{}/theme.css?v={}",
                     encode_path_segment(tenant),
@@ -300,6 +300,11 @@ impl Views {
         }
     }
 }
+
+/// The built-in stylesheet's URL with its content hash, hashed once: every page names it, and hashing
+/// the whole stylesheet byte by byte on each render cost about as much as rendering the page's frame.
+static BUILTIN_CSS_URL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{CSS_PATH}?v={}", short_hash(BUILTIN_CSS)));
 
 #[derive(Serialize)]
 struct Frame {

@@ -49,6 +49,7 @@ browser_tests!(
     the_sign_in_page_cannot_be_framed => the_sign_in_page_cannot_be_framed_in_chromium,
     an_emailed_code_signs_in_through_the_hosted_page => an_emailed_code_signs_in_through_the_hosted_page_in_chromium,
     web_03_a_method_script_runs_and_an_injected_inline_script_is_blocked => web_03_a_method_script_runs_and_an_injected_inline_script_is_blocked_in_chromium,
+    the_demo_app_signs_in_with_openid_connect_through_the_hosted_pages => the_demo_app_signs_in_with_openid_connect_through_the_hosted_pages_in_chromium,
 );
 
 /// A headless Chromium with its own profile. Dropping it (a failed test) kills the browser and removes
@@ -839,6 +840,52 @@ async fn web_03_a_method_script_runs_and_an_injected_inline_script_is_blocked_in
     // The form carries what the script wrote: the second factor signs in.
     click_and_wait(&page, "button[name=method][value=script_probe]").await;
     assert_on_settings(&page, "ada@example.com").await;
+    chrome.close().await;
+    s.stop().await;
+}
+
+/// Item 10 of the OIDC issue: a newcomer clicks "Sign in with Tessera" on a development node's demo app,
+/// signs in through the hosted pages, and sees the verified ID token's claims and the userinfo answer.
+async fn the_demo_app_signs_in_with_openid_connect_through_the_hosted_pages_in_chromium() {
+    let Some(chrome) = chrome().await else { return };
+    let s = TestServer::start_with(Engine::Sqlite, |env| {
+        env.insert("TESSERA_DEV_MODE".into(), "true".into());
+        env.insert("TESSERA_BASE_URL".into(), "http://127.0.0.1:0/".into());
+    })
+    .await
+    .unwrap();
+    let email = "demo.browser@example.com";
+    crate::flows::sign_up(&s, email, serde_json::json!({})).await;
+    let page = chrome.page(&format!("{}/dev/demo-app", s.public)).await;
+    step("the demo app's button starts the code flow");
+    click_and_wait(&page, "#sign-in").await;
+    assert!(
+        path(&page).await.starts_with("/t/default/flows/login/"),
+        "the hosted sign-in: {}",
+        path(&page).await
+    );
+    fill(&page, "input[name=identifier]", email).await;
+    fill(&page, "input[name=password]", PASSWORD).await;
+    click_and_wait(&page, "button[name=method][value=password]").await;
+    let body = text(&page).await;
+    assert_eq!(path(&page).await, "/dev/demo-app/callback", "{body}");
+    assert!(exists(&page, "#signed-in").await, "{body}");
+    let claims: Value = serde_json::from_str(
+        &eval::<String>(
+            &page,
+            "document.getElementById('id-token-claims').textContent",
+        )
+        .await,
+    )
+    .unwrap();
+    let userinfo: Value = serde_json::from_str(
+        &eval::<String>(&page, "document.getElementById('userinfo').textContent").await,
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "tessera-demo", "{claims}");
+    assert_eq!(claims["iss"], format!("{}/t/default", s.public), "{claims}");
+    assert_eq!(userinfo["sub"], claims["sub"], "{userinfo}");
+    assert_eq!(userinfo["email"], email, "{userinfo}");
     chrome.close().await;
     s.stop().await;
 }

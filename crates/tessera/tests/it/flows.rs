@@ -168,6 +168,46 @@ async fn sign_up_proves_the_email_then_signs_in(engine: Engine) {
     }
 }
 
+/// A sign-in's last transaction writes its session's event and its own in one statement: both are
+/// there, in that order, one after the other, and the session's personal part (sealed with the
+/// identity's key) opens.
+async fn a_sign_in_records_its_session_and_its_success_together(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    sign_up(&s, "pair@example.com", json!({})).await;
+    let r = sign_in(&s, "pair@example.com", PASSWORD).await;
+    assert!(r.json["session_token"].is_string(), "{r:?}");
+    let items = s
+        .get("/admin/v1/tenants/default/events?limit=1000")
+        .await
+        .json["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let last = |kind: &str| {
+        items
+            .iter()
+            .rev()
+            .find(|e| e["type"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} in {items:?}"))
+    };
+    let (created, succeeded) = (last("session.created"), last("flow.succeeded"));
+    assert_eq!(
+        succeeded["seq"].as_i64().unwrap(),
+        created["seq"].as_i64().unwrap() + 1,
+        "{created:?} {succeeded:?}"
+    );
+    assert_eq!(succeeded["data"]["methods"], json!(["password"]));
+    assert_eq!(
+        created["data"]["identity_id"],
+        succeeded["data"]["identity_id"]
+    );
+    assert!(created["personal"].is_object(), "{created:?}");
+    assert_eq!(created["personal_erased"], false);
+}
+
 async fn sign_up_asks_for_required_attributes_and_terms(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -952,6 +992,7 @@ async fn disposable_addresses_are_refused_when_the_policy_says_so(engine: Engine
 
 engine_tests!(
     sign_up_proves_the_email_then_signs_in,
+    a_sign_in_records_its_session_and_its_success_together,
     sign_up_asks_for_required_attributes_and_terms,
     pw_01_pw_04_weak_and_common_passwords_are_refused_with_a_reason,
     pw_04_refused_passwords_come_with_hints_for_a_better_one,

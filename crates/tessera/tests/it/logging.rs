@@ -146,6 +146,21 @@ engine_tests!(log_03_a_panicking_handler_answers_a_generic_500_and_creates_nothi
 /// `(file under crates/, operand, why)`.
 const NOT_SECRET: &[(&str, &str, &str)] = &[
     (
+        "tessera-core/src/oauth/client_auth.rs",
+        "if client.token_endpoint_auth",
+        "the client's registered authentication method, an enum, not a token",
+    ),
+    (
+        "tessera-core/src/oauth/clients.rs",
+        "if client.access_token_format",
+        "the form of a client's access tokens, an enum, not a token",
+    ),
+    (
+        "tessera-model/src/oauth_client.rs",
+        "if self.token_endpoint_auth",
+        "the client's registered authentication method, an enum, not a token",
+    ),
+    (
         "tessera-server/src/openapi/flow.rs",
         "SECRET",
         "the name of the flow-secret header (`Tessera-Flow-Secret`) in the OpenAPI document, not a secret",
