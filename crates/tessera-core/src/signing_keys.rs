@@ -66,8 +66,11 @@ impl Default for RingSettings {
 #[derive(Debug, Default)]
 pub struct KeyCache {
     parsed: RwLock<HashMap<(TenantId, String), Arc<SigningKey>>>,
-    active: RwLock<HashMap<(TenantId, JwsAlg), (std::time::Instant, Arc<SigningKey>)>>,
+    active: RwLock<HashMap<(TenantId, JwsAlg), ActiveEntry>>,
 }
+
+/// When a node read a tenant's active key of one algorithm, and the key.
+type ActiveEntry = (std::time::Instant, Arc<SigningKey>);
 
 /// How long a node keeps signing with the active key it read before reading it again.
 pub const ACTIVE_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);

@@ -427,6 +427,166 @@ pub fn verify(
     })
 }
 
+/// A public key from a JWKS someone else registered (a client's keys for `private_key_jwt`), pinned to
+/// one algorithm. Its `kid`, when the JWK has one, narrows which keys a token's header may pick.
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    pub kid: Option<String>,
+    pub key: VerifyingKey,
+}
+
+/// Most keys a registered JWKS may hold, and so the most signature checks one token can cost.
+const MAX_FOREIGN_KEYS: usize = 10;
+
+/// Parses a JWKS (RFC 7517 §5) a client registered into the keys Tessera can verify with: signature
+/// keys (`use` absent or `sig`) of a type and curve Tessera knows, whose `alg` (absent: the one the key
+/// type allows) is ES256, RS256 or EdDSA. Other keys are skipped; a JWKS that holds a private member,
+/// is not a `{"keys": [...]}` object, has too many keys or none usable is refused.
+pub fn foreign_keys(jwks: &str) -> Result<Vec<ForeignKey>, JwsError> {
+    let doc: serde_json::Value = serde_json::from_str(jwks).map_err(|_| JwsError::Key)?;
+    let list = doc
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or(JwsError::Key)?;
+    if list.len() > MAX_FOREIGN_KEYS {
+        return Err(JwsError::Key);
+    }
+    let mut out = Vec::new();
+    for k in list {
+        let obj = k.as_object().ok_or(JwsError::Key)?;
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| obj.contains_key(*m))
+        {
+            return Err(JwsError::Key);
+        }
+        let text = |m: &str| obj.get(m).and_then(|v| v.as_str()).map(str::to_owned);
+        if text("use").is_some_and(|u| u != "sig") {
+            continue;
+        }
+        let kty = text("kty").unwrap_or_default();
+        let implied = match (kty.as_str(), text("crv").as_deref()) {
+            ("EC", Some("P-256")) => JwsAlg::ES256,
+            ("RSA", _) => JwsAlg::RS256,
+            ("OKP", Some("Ed25519")) => JwsAlg::EdDSA,
+            _ => continue,
+        };
+        let alg = match text("alg") {
+            None => implied,
+            Some(a) if a == implied.as_str() => implied,
+            Some(_) => continue,
+        };
+        let jwk = Jwk {
+            kty,
+            kid: text("kid").unwrap_or_default(),
+            alg: alg.as_str().to_owned(),
+            use_: "sig".to_owned(),
+            crv: text("crv"),
+            x: text("x"),
+            y: text("y"),
+            n: text("n"),
+            e: text("e"),
+        };
+        let Ok(key) = VerifyingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        out.push(ForeignKey {
+            kid: text("kid").filter(|k| !k.is_empty()),
+            key,
+        });
+    }
+    if out.is_empty() {
+        return Err(JwsError::Key);
+    }
+    Ok(out)
+}
+
+/// Reads a compact JWS's payload **without verifying it**: only to learn whose keys to verify it with
+/// (a client assertion's `iss`). Nothing read here may be trusted before [`verify_foreign`] passes.
+pub fn unverified_claims(
+    token: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, JwsError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwsError::TooLarge);
+    }
+    let payload = token.split('.').nth(1).ok_or(JwsError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JwsError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| JwsError::Malformed)
+}
+
+/// Verifies a compact JWS someone else signed with one of `keys` (a client assertion, RFC 7523). The
+/// same rules as [`verify`] (JWT-01, JWT-02): the algorithm must be one Tessera verifies and the key's
+/// own (`none`, HMAC with a public key and any other alg never run); `jku`, `jwk`, `x5u`, `x5c` and
+/// `crit` refuse the token, so only registered keys are ever used; a `kid` in the header is compared as
+/// a string with the keys' `kid`s and nothing else. `typ`, when present, must be one of `typs`.
+pub fn verify_foreign(
+    token: &str,
+    typs: &[&str],
+    keys: &[ForeignKey],
+) -> Result<Verified, JwsError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwsError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::Malformed);
+    };
+    let header_bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwsError::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header_bytes).map_err(|_| JwsError::Malformed)?;
+    if FORBIDDEN_HEADERS.iter().any(|k| header.contains_key(*k)) {
+        return Err(JwsError::ForbiddenHeader);
+    }
+    let alg = header
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .and_then(JwsAlg::parse)
+        .ok_or(JwsError::AlgorithmMismatch)?;
+    match header.get("typ") {
+        None => {}
+        Some(serde_json::Value::String(t)) if typs.iter().any(|e| typ_matches(t, e)) => {}
+        Some(_) => return Err(JwsError::WrongType),
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(serde_json::Value::String(k)) if !k.is_empty() && k.len() <= MAX_KID_LEN => {
+            Some(k.as_str())
+        }
+        Some(_) => return Err(JwsError::UnknownKey),
+    };
+    let named: Vec<&ForeignKey> = keys
+        .iter()
+        .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+        .collect();
+    if named.is_empty() {
+        return Err(JwsError::UnknownKey);
+    }
+    let candidates: Vec<&ForeignKey> = named.into_iter().filter(|k| k.key.alg == alg).collect();
+    if candidates.is_empty() {
+        return Err(JwsError::AlgorithmMismatch);
+    }
+    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwsError::Malformed)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(JwsError::Malformed)?;
+    let used = candidates
+        .into_iter()
+        .find(|k| k.key.verify_sig(signing_input.as_bytes(), &sig).is_ok())
+        .ok_or(JwsError::BadSignature)?;
+    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| JwsError::Malformed)?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed)?;
+    Ok(Verified {
+        kid: used.kid.clone().unwrap_or_default(),
+        alg,
+        claims,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -784,5 +944,172 @@ mod tests {
         let k = key(JwsAlg::EdDSA, "k1");
         let s = format!("{k:?}");
         assert!(s.contains("k1") && !s.contains("pair"));
+    }
+
+    /// A client's JWKS as a client would publish it: no `alg` or `use` on the first key.
+    fn client_jwks(keys: &[&SigningKey]) -> String {
+        let list: Vec<serde_json::Value> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let mut j = serde_json::to_value(k.public_jwk()).unwrap();
+                if i == 0 {
+                    j.as_object_mut().unwrap().remove("alg");
+                    j.as_object_mut().unwrap().remove("use");
+                }
+                j
+            })
+            .collect();
+        json!({ "keys": list }).to_string()
+    }
+
+    #[test]
+    fn foreign_tokens_verify_with_a_registered_key_of_each_algorithm() {
+        for alg in JwsAlg::ALL {
+            let k = key(alg, "c1");
+            let keys = foreign_keys(&client_jwks(&[&k])).unwrap();
+            let t = k.sign("JWT", &json!({"iss": "app"})).unwrap();
+            let v = verify_foreign(&t, &["JWT"], &keys).unwrap();
+            assert_eq!((v.alg, v.claims["iss"].as_str()), (alg, Some("app")));
+        }
+        // Without a kid in the header, every key of the algorithm is tried.
+        let k = key(JwsAlg::ES256, "c1");
+        let other = key(JwsAlg::ES256, "c2");
+        let keys = foreign_keys(&client_jwks(&[&other, &k])).unwrap();
+        let h = b64(br#"{"alg":"ES256"}"#);
+        let p = b64(br#"{"iss":"app"}"#);
+        let input = format!("{h}.{p}");
+        let sig = match &k.pair {
+            Pair::Ec(kp) => kp.sign(&SystemRandom::new(), input.as_bytes()).unwrap(),
+            _ => unreachable!(),
+        };
+        let t = format!("{input}.{}", b64(sig.as_ref()));
+        assert_eq!(verify_foreign(&t, &["JWT"], &keys).unwrap().kid, "c1");
+    }
+
+    #[test]
+    fn jwt_01_foreign_alg_none_and_hs256_with_the_public_key_are_refused() {
+        let k = key(JwsAlg::RS256, "c1");
+        let keys = foreign_keys(&client_jwks(&[&k])).unwrap();
+        for alg in ["none", "None", "NONE", "HS256", "PS256", ""] {
+            let header = json!({"alg": alg, "kid": "c1"});
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(br#"{"iss":"app"}"#)
+            );
+            let public = serde_json::to_vec(&k.public_jwk()).unwrap();
+            let mac = aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &public),
+                input.as_bytes(),
+            );
+            for sig in [b64(mac.as_ref()), String::new()] {
+                let t = format!("{input}.{sig}");
+                assert_eq!(
+                    verify_foreign(&t, &["JWT"], &keys).unwrap_err(),
+                    JwsError::AlgorithmMismatch,
+                    "{alg}"
+                );
+            }
+        }
+        // An algorithm Tessera knows, but not the key's.
+        let t = forge(json!({"alg": "ES256", "kid": "c1"}), json!({}), &[0; 64]);
+        assert_eq!(
+            verify_foreign(&t, &["JWT"], &keys).unwrap_err(),
+            JwsError::AlgorithmMismatch
+        );
+    }
+
+    #[test]
+    fn jwt_02_foreign_tokens_pointing_at_other_keys_are_refused() {
+        let k = key(JwsAlg::ES256, "c1");
+        let attacker = key(JwsAlg::ES256, "evil");
+        let keys = foreign_keys(&client_jwks(&[&k])).unwrap();
+        let jwk = serde_json::to_value(attacker.public_jwk()).unwrap();
+        for (name, value) in [
+            ("jku", json!("https://attacker.example/jwks.json")),
+            ("jwk", jwk),
+            ("x5u", json!("https://attacker.example/cert.pem")),
+            ("x5c", json!(["MIIB"])),
+            ("crit", json!(["exp"])),
+        ] {
+            let mut header = json!({"alg": "ES256", "typ": "JWT"});
+            header[name] = value;
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(br#"{"iss":"app"}"#)
+            );
+            let sig = match &attacker.pair {
+                Pair::Ec(kp) => kp.sign(&SystemRandom::new(), input.as_bytes()).unwrap(),
+                _ => unreachable!(),
+            };
+            let t = format!("{input}.{}", b64(sig.as_ref()));
+            assert_eq!(
+                verify_foreign(&t, &["JWT"], &keys).unwrap_err(),
+                JwsError::ForbiddenHeader,
+                "{name}"
+            );
+        }
+        // A kid is a string compared with the registered kids, nothing more; the attacker's own key
+        // signing under any kid fails.
+        for kid in [
+            json!("evil"),
+            json!("../../dev/null"),
+            json!("' OR 1=1--"),
+            json!(7),
+        ] {
+            let t = attacker.sign("JWT", &json!({})).unwrap();
+            let (_, rest) = t.split_once('.').unwrap();
+            let h = json!({"alg": "ES256", "kid": kid});
+            let t = format!("{}.{rest}", b64(h.to_string().as_bytes()));
+            assert_eq!(
+                verify_foreign(&t, &["JWT"], &keys).unwrap_err(),
+                JwsError::UnknownKey,
+                "{kid}"
+            );
+        }
+        let t = attacker.sign("JWT", &json!({})).unwrap();
+        let (_, rest) = t.split_once('.').unwrap();
+        let t = format!("{}.{rest}", b64(br#"{"alg":"ES256","kid":"c1"}"#));
+        assert_eq!(
+            verify_foreign(&t, &["JWT"], &keys).unwrap_err(),
+            JwsError::BadSignature
+        );
+    }
+
+    #[test]
+    fn jwt_03_a_foreign_token_of_another_type_is_refused() {
+        let k = key(JwsAlg::EdDSA, "c1");
+        let keys = foreign_keys(&client_jwks(&[&k])).unwrap();
+        let at = k.sign("at+jwt", &json!({})).unwrap();
+        assert_eq!(
+            verify_foreign(&at, &["JWT", "client-authentication+jwt"], &keys).unwrap_err(),
+            JwsError::WrongType
+        );
+        let ok = k.sign("client-authentication+jwt", &json!({})).unwrap();
+        assert!(verify_foreign(&ok, &["JWT", "client-authentication+jwt"], &keys).is_ok());
+    }
+
+    #[test]
+    fn registered_jwks_with_private_members_or_nothing_usable_are_refused() {
+        let k = key(JwsAlg::ES256, "c1");
+        let mut j = serde_json::to_value(k.public_jwk()).unwrap();
+        j["d"] = json!("c2VjcmV0");
+        assert!(foreign_keys(&json!({"keys": [j]}).to_string()).is_err());
+        let hmac = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]});
+        assert!(foreign_keys(&hmac.to_string()).is_err());
+        let enc_only =
+            json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "enc", "x": "a", "y": "b"}]});
+        assert!(foreign_keys(&enc_only.to_string()).is_err());
+        for junk in ["", "[]", "{}", r#"{"keys": {}}"#, r#"{"keys": [1]}"#] {
+            assert!(foreign_keys(junk).is_err(), "{junk}");
+        }
+        let mut mislabelled = serde_json::to_value(k.public_jwk()).unwrap();
+        mislabelled["alg"] = json!("HS256");
+        let good = serde_json::to_value(key(JwsAlg::EdDSA, "c2").public_jwk()).unwrap();
+        let keys = foreign_keys(&json!({"keys": [mislabelled, good]}).to_string()).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid.as_deref(), Some("c2"));
     }
 }

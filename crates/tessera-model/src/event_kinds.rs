@@ -102,6 +102,15 @@ kinds! {
     SIGNING_KEY_RETIRED = "signing_key.retired",
         "A retiring signing key left the JWKS once every token it signed had expired; its private key was wiped.",
         ["kid", "alg"], [];
+    /// OA-10, A-14.
+    REFRESH_TOKEN_REUSED = "refresh_token.reused",
+        "A refresh token that had already been rotated was presented again (a replay, or two uses racing): its whole family and the access tokens minted with it were revoked.",
+        ["identity_id", "client_id", "family_id", "reason", "access_tokens_revoked"], [];
+    REFRESH_TOKEN_REVOKED = "refresh_token.revoked",
+        "A refresh-token family was revoked (`reason` client: its client revoked one of its tokens, RFC 7009), with the access tokens minted with it.",
+        ["identity_id", "client_id", "family_id", "reason", "access_tokens_revoked"], [];
+    ACCESS_TOKEN_REVOKED = "access_token.revoked", "A client revoked one of its access tokens before it expired (RFC 7009).",
+        ["client_id", "jti"], [];
     MAIL_REPLAYED = "mail.replayed", "An admin put a dead-lettered mail back in the queue (subject `mail:<id>`).",
         ["mail_id", "template"], [];
     SESSION_CREATED = "session.created", "A customer signed in: a session began.",

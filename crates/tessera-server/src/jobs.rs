@@ -1,5 +1,6 @@
 //! The background jobs a serving node runs (see `tessera_core::jobs`): the flow sweeper, the mail
-//! scrubber, the guard sweeper and the key ring's rotation and retirement every `sweep_interval_secs`, the audit sealer every
+//! scrubber, the guard sweeper, the key ring's rotation and retirement and the OAuth token sweeper
+//! (expired refresh-token families, assertion `jti`s, revocations) every `sweep_interval_secs`, the audit sealer every
 //! `audit_seal_interval_secs`, and, on a node with SMTP, the mail queue's worker. Every node runs them all:
 //! the sweeps are idempotent, the sealer claims its checkpoints through a unique constraint, and mail is
 //! claimed with a lease.
@@ -85,6 +86,9 @@ pub fn start(
     });
     periodic(r, "key_ring", sweep, tessera, move |t| async move {
         t.signing_keys().maintain(rotate_every).await
+    });
+    periodic(r, "oauth_token_sweeper", sweep, tessera, |t| async move {
+        t.oauth().sweep_expired().await
     });
     if let Some(url) = &config.smtp_url {
         let sender = SmtpSender::new(url, &config.smtp_from)?;

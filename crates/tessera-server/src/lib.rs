@@ -232,7 +232,28 @@ pub fn public_router(state: AppState) -> Router {
         .route("/t/{tenant}/theme.css", get(public::theme_css))
         .route("/t/{tenant}/logout", get(public::logout))
         .route("/t/{tenant}/.well-known/jwks.json", get(jwks::jwks))
-        .route("/t/{tenant}/oauth2/token", post(oauth::token::token))
+        .route(
+            "/t/{tenant}/oauth2/token",
+            post(oauth::token::token)
+                .options(oauth::cors::preflight)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    oauth::cors::actual,
+                )),
+        )
+        .route(
+            "/t/{tenant}/oauth2/revoke",
+            post(oauth::revoke::revoke)
+                .options(oauth::cors::preflight)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    oauth::cors::actual,
+                )),
+        )
+        .route(
+            "/t/{tenant}/oauth2/introspect",
+            post(oauth::introspect::introspect),
+        )
         .route(
             "/t/{tenant}/.well-known/openid-configuration",
             get(oauth::discovery::openid_configuration),

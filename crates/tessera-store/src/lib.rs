@@ -32,6 +32,7 @@ pub mod identities;
 pub mod mail;
 pub mod meta;
 pub mod oauth_clients;
+pub mod oauth_refresh_tokens;
 pub mod oauth_requests;
 pub mod organizations;
 pub mod policies;
@@ -224,6 +225,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "oauth_authorization",
         include_str!("../migrations/sqlite/0011_oauth_authorization.sql"),
     ),
+    (
+        12,
+        "refresh_tokens",
+        include_str!("../migrations/sqlite/0012_refresh_tokens.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -280,6 +286,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "oauth_authorization",
         include_str!("../migrations/postgres/0011_oauth_authorization.sql"),
+    ),
+    (
+        12,
+        "refresh_tokens",
+        include_str!("../migrations/postgres/0012_refresh_tokens.sql"),
     ),
 ];
 

@@ -10,12 +10,15 @@ use crate::oauth::authorize::ACR_VALUES;
 pub const MAX_AGE_SECS: u64 = 300;
 
 /// The grants the token endpoint implements.
-// WIRE: "refresh_token" once the tokens helper's grant lands.
-pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "client_credentials"];
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 /// How clients may authenticate at the token endpoint.
-// WIRE: "private_key_jwt" once the tokens helper's client assertions land.
-pub const TOKEN_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const TOKEN_AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// The metadata document of an issuer.
 pub fn document(issuer: &str) -> Value {
@@ -24,6 +27,8 @@ pub fn document(issuer: &str) -> Value {
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "scopes_supported": crate::oauth::claims::STANDARD_SCOPES,
         "response_types_supported": ["code"],
@@ -32,6 +37,9 @@ pub fn document(issuer: &str) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": tessera_model::oauth_client::SIGNING_ALGS,
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": tessera_model::oauth_client::SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "claims_supported": crate::oauth::claims::supported(),

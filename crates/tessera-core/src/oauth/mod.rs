@@ -19,10 +19,14 @@ mod client_assertion;
 pub mod client_auth;
 pub mod clients;
 pub mod codes;
+mod cors;
 pub mod demo;
 pub mod discovery;
 mod grants;
 pub mod id_token;
+pub mod introspection;
+pub mod refresh_tokens;
+mod revocation;
 pub mod token;
 pub mod userinfo;
 

@@ -122,10 +122,19 @@ impl OAuth<'_> {
                 )
                 .await
             }
-            TokenRequest::RefreshToken { .. } => Err(refuse(
-                "unsupported_grant_type",
-                "this grant is not available yet",
-            )),
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                grants::refresh_token::grant(
+                    self,
+                    &tenant,
+                    &client,
+                    &refresh_token,
+                    scope.as_deref(),
+                )
+                .await
+            }
         }
     }
 }

@@ -2,7 +2,10 @@
 //! Handlers are thin: read the request in its protocol's form (`form.rs`), make one core call, answer;
 //! every error goes through `crate::error::oauth::OAuthError`.
 pub mod authorize;
+pub mod cors;
 pub mod discovery;
 pub mod form;
+pub mod introspect;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;

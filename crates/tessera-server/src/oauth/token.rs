@@ -18,10 +18,12 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let mut used = ClientAuthUsed::Other;
+    let mut cors_client = None;
     let answer = async {
         let mut p = form::form_body(&headers, &body)?;
         let (auth, how) = form::client_auth(&headers, &mut p)?;
         used = how;
+        cors_client = super::cors::client_named(&auth);
         let req = TokenRequest::from_params(&p).map_err(|e| OAuthError::from_core(&e))?;
         app.tessera
             .oauth()
@@ -30,7 +32,7 @@ pub async fn token(
             .map_err(|e| OAuthError::from_core(&e))
     }
     .await;
-    match answer {
+    let mut r = match answer {
         Ok(tokens) => {
             let mut r = axum::Json(tokens).into_response();
             let h = r.headers_mut();
@@ -39,5 +41,10 @@ pub async fn token(
             r
         }
         Err(e) => e.at_token_endpoint(used),
+    };
+    // The CORS layer echoes the origin only if this client registered it (WEB-04).
+    if let Some(c) = cors_client {
+        r.extensions_mut().insert(super::cors::CorsClient(c));
     }
+    r
 }

@@ -24,6 +24,7 @@ mod methods;
 mod oauth_clients;
 mod oidc_attacks;
 mod oidc_flow;
+mod oidc_tokens;
 mod openapi;
 mod outage;
 mod pages;

@@ -257,6 +257,10 @@ async fn oa_04_a_reused_code_is_refused_and_revokes_what_it_gave(engine: Engine)
     let (status, first) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
     assert_eq!(status, 200, "{first}");
     let access = first["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = first["refresh_token"]
+        .as_str()
+        .expect("a client allowed to refresh gets a refresh token with its code")
+        .to_owned();
     let userinfo = |token: String| {
         let s = &s;
         async move {
@@ -279,6 +283,24 @@ async fn oa_04_a_reused_code_is_refused_and_revokes_what_it_gave(engine: Engine)
         401,
         "A-13: the first redemption's access token is revoked"
     );
+    let r = s
+        .http
+        .post(format!("{}/oauth2/token", issuer(&s)))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "A-13: the first redemption's refresh token is revoked"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
     let events = s
         .get("/admin/v1/tenants/default/events?type=oauth.code_reused")
         .await;

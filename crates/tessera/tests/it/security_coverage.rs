@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The rules the table covers: security.md sections 1.1 to 1.5, the OAuth rules of 1.6, the OIDC and JWT
-/// rules, and the admin, web, logging and crypto rules of section 1.9.
+/// The rules the table covers: security.md sections 1.1 to 1.5, the OAuth (OA-), OIDC and JOSE rules
+/// of 1.6 to 1.8, and the admin, web, logging and crypto rules of section 1.9.
 const RULES: &[(&str, u32)] = &[
     ("PW", 11),
     ("RL", 8),
@@ -17,6 +17,7 @@ const RULES: &[(&str, u32)] = &[
     ("WEB", 5),
     ("LOG", 4),
     ("CRY", 3),
+    ("OA", 22),
     ("OIDC", 8),
     ("JWT", 4),
 ];

@@ -11,7 +11,7 @@
 //! second presentation had come a moment later).
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types};
-use tessera_model::oauth_client::OAuthClient;
+use tessera_model::oauth_client::{GrantType, OAuthClient};
 use tessera_model::tenant::Tenant;
 use tessera_store::Tx;
 use tessera_store::oauth_requests::{self as store, StoredCode};
@@ -20,6 +20,7 @@ use crate::oauth::access_tokens::{self, AccessGrant};
 use crate::oauth::authorize::pkce_syntax;
 use crate::oauth::codes::code_hash;
 use crate::oauth::id_token::{self, IdTokenFacts};
+use crate::oauth::refresh_tokens::{self, NewRefresh};
 use crate::oauth::{OAuth, TokenResponse, refuse};
 use crate::{Caller, Result, Tessera};
 
@@ -32,6 +33,9 @@ fn invalid_grant(detail: &'static str) -> crate::CoreError {
 async fn revoke_issued(t: &Tessera, tx: &mut Tx, tenant: &Tenant, code: &StoredCode) -> Result<()> {
     if let (Some(jti), Some(exp)) = (&code.access_token_jti, code.access_token_expires_at) {
         crate::oauth::codes::revoke_access_token(tx, tenant, jti, exp).await?;
+    }
+    if let Some(family) = &code.refresh_family {
+        refresh_tokens::revoke_family_by_id(t, tx, tenant.id, family, "code_reused").await?;
     }
     let ev = NewEvent::new(
         tenant.id,
@@ -142,9 +146,29 @@ pub(crate) async fn grant(
     } else {
         None
     };
-    // WIRE: refresh_tokens::issue (helper "tokens"), when the client allows the refresh_token grant;
-    // until then no refresh token is issued, and no family is recorded on the code.
-    let (refresh_token, refresh_family): (Option<String>, Option<String>) = (None, None);
+    // A refresh token when the client may refresh: a new family, bound to the session unless the
+    // customer granted `offline_access`, recorded on the code so the code's reuse ends it (OA-04).
+    let (refresh_token, refresh_family) = if client.allows_grant(GrantType::RefreshToken) {
+        let started = refresh_tokens::issue_with_access(
+            t,
+            NewRefresh {
+                tenant_id: tenant.id,
+                client_id: client.client_id.clone(),
+                identity_id: c.identity_id,
+                session_id: Some(c.session_id.to_string()),
+                offline: scopes.iter().any(|s| s == "offline_access"),
+                scopes: scopes.clone(),
+                auth_time: Some(c.auth_time),
+                acr: c.acr.clone(),
+                amr: amr.clone(),
+            },
+            Some((issued.jti.as_str(), issued.expires_at)),
+        )
+        .await?;
+        (Some(started.token), Some(started.family_id))
+    } else {
+        (None, None)
+    };
     let mut tx = t.db().begin().await?;
     let reused = store::record_issued(
         &mut tx,
@@ -159,6 +183,10 @@ pub(crate) async fn grant(
         // been had the second presentation come a moment later. The answer stays the one success.
         crate::oauth::codes::revoke_access_token(&mut tx, tenant, &issued.jti, issued.expires_at)
             .await?;
+        if let Some(family) = &refresh_family {
+            refresh_tokens::revoke_family_by_id(t, &mut tx, tenant.id, family, "code_reused")
+                .await?;
+        }
     }
     tx.commit().await?;
     Ok(TokenResponse {
