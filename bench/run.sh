@@ -6,7 +6,10 @@
 #                          against the axum empty-response and raw SQLite insert limits
 #   bench/run.sh signin    password sign-in through the hosted form on SQLite and PostgreSQL against the
 #                          argon2id limit; the sign-in page's p99 at 200 views/s; enumeration timing
-#   bench/run.sh all       all three
+#   bench/run.sh oidc      OIDC scenarios S1-S6 (client_credentials, discovery, JWKS, introspection, userinfo,
+#                          code flow with a session) side by side with the oidc-provider peer (Node, npm ci
+#                          into bench/peers/oidc-provider), against the empty-response and ES256 limits
+#   bench/run.sh all       startup, admin and signin (not oidc)
 #
 # Builds in release mode, starts everything it measures on 127.0.0.1, stops what it started, prints
 # Markdown tables. Tunables (environment): BENCH_RUNS (3), BENCH_DURATION (10 s per load window),
@@ -15,17 +18,17 @@
 # BENCH_NO_PG=1 (skip PostgreSQL), BENCH_SIGNIN_CONCURRENCY (8), BENCH_PAGE_RATE (200 views/s),
 # BENCH_ENUM_SAMPLES (5000 per class; 0 skips the enumeration timing),
 # BENCH_QUIET_WAIT (20 s: before each measurement, wait up to this long for other work on the machine to
-# drop below BENCH_QUIET_THRESHOLD, 0.3 cores).
+# drop below BENCH_QUIET_THRESHOLD, 0.3 cores), BENCH_OIDC_SCENARIOS (s1,s2,s3,s4,s5,s6), NODE (node).
 set -euo pipefail
 
 usage() {
-    echo "usage: bench/run.sh startup|admin|signin|all" >&2
+    echo "usage: bench/run.sh startup|admin|signin|oidc|all" >&2
     exit 2
 }
 
 [ $# -eq 1 ] || usage
 scenario=$1
-case "$scenario" in startup | admin | signin | all) ;; *) usage ;; esac
+case "$scenario" in startup | admin | signin | oidc | all) ;; *) usage ;; esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -46,6 +49,20 @@ fi
 if ! command -v taskset >/dev/null 2>&1; then
     echo "bench: taskset (util-linux) is missing; measuring unpinned only" >&2
     BENCH_MODES=unpinned
+fi
+
+peer_dir="$root/bench/peers/oidc-provider"
+node=${NODE:-node}
+if [ "$scenario" = oidc ]; then
+    # The peer, at the exact versions of its committed package-lock.json.
+    if command -v "$node" >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        echo "bench: installing the peer (npm ci in bench/peers/oidc-provider; node $("$node" --version))" >&2
+        if ! (cd "$peer_dir" && npm ci --no-audit --no-fund --loglevel=error >&2); then
+            echo "bench: npm ci failed; the peer will not be measured" >&2
+        fi
+    else
+        echo "bench: node or npm is missing; the peer will not be measured" >&2
+    fi
 fi
 
 echo "bench: building release binaries (cargo build --release -p tessera -p tessera-bench-driver)" >&2
@@ -74,4 +91,7 @@ exec "$bin/tessera-bench" suite \
     --signin-concurrency "${BENCH_SIGNIN_CONCURRENCY:-8}" \
     --page-rate "${BENCH_PAGE_RATE:-200}" \
     --enumeration-samples "${BENCH_ENUM_SAMPLES:-5000}" \
+    --peer-dir "$peer_dir" \
+    --node "$node" \
+    --oidc-ops "${BENCH_OIDC_SCENARIOS:-s1,s2,s3,s4,s5,s6}" \
     --out "$out"

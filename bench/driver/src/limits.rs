@@ -194,3 +194,59 @@ pub fn argon2_verifications(threads: usize, duration: Duration) -> anyhow::Resul
         p99_us: procs::quantile(&lat, 0.99),
     })
 }
+
+/// What `limit-es256` measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Es256Limit {
+    pub signatures: u64,
+    pub duration_s: f64,
+    pub signatures_per_s: f64,
+    pub p50_us: u32,
+    pub p99_us: u32,
+}
+
+/// One thread signing an access token's claims with ES256 through Tessera's own
+/// `tessera_crypto::jws` (header and claims serialised, base64url, ECDSA P-256) in a loop for
+/// `duration`: the most JWT access tokens per second one core could ever issue.
+pub fn es256_signatures(duration: Duration) -> anyhow::Result<Es256Limit> {
+    use tessera_crypto::jws::{JwsAlg, SigningKey, generate_pkcs8};
+    let pkcs8 = generate_pkcs8(JwsAlg::ES256).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = SigningKey::from_pkcs8(JwsAlg::ES256, "bench-limit-key-000000", &pkcs8)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut lat = Vec::with_capacity(1 << 18);
+    let start = Instant::now();
+    let end = start + duration;
+    let mut i: u64 = 0;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        // Claims shaped like Tessera's client_credentials access token (RFC 9068).
+        let claims = serde_json::json!({
+            "iss": "http://127.0.0.1:8080/t/default",
+            "sub": "bench",
+            "aud": "http://127.0.0.1:8080/t/default",
+            "client_id": "bench",
+            "scope": "api:read",
+            "iat": 1_796_600_000 + i,
+            "exp": 1_796_600_600 + i,
+            "jti": format!("limit-{i:032}"),
+        });
+        let jws = key
+            .sign("at+jwt", &claims)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::hint::black_box(jws);
+        lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+        i += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    Ok(Es256Limit {
+        signatures: i,
+        duration_s: elapsed,
+        signatures_per_s: i as f64 / elapsed,
+        p50_us: procs::quantile(&lat, 0.5),
+        p99_us: procs::quantile(&lat, 0.99),
+    })
+}

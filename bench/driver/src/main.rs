@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `load` (HTTP load generator), `limit-server` (axum empty-response server), `limit-sqlite`
 //! (raw single-row SQLite inserts), `limit-argon2` (argon2id verifications per second), `startup` (time
-//! to ready and idle RSS of `tessera serve`), the sign-in scenario's `setup-users`, `signin-load`,
+//! to ready and idle RSS of `tessera serve`), `limit-es256` (ES256 signatures per second), `oidc-load`
+//! (the OIDC scenarios against Tessera or the oidc-provider peer), the sign-in scenario's `setup-users`, `signin-load`,
 //! `page-load` and `enumeration`, and `suite` (runs them, takes medians and prints the tables).
 //
 // This is a benchmark tool, not server code: failing loudly on a broken invariant is what we want here,
@@ -17,6 +18,8 @@
 
 mod limits;
 mod load;
+mod oidc;
+mod pkce;
 mod procs;
 mod signin;
 mod suite;
@@ -64,6 +67,13 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         duration_secs: f64,
     },
+    /// ES256 JWT signatures per second through Tessera's own JWS code on one thread; prints JSON.
+    LimitEs256 {
+        #[arg(long, default_value_t = 5.0)]
+        duration_secs: f64,
+    },
+    /// One OIDC scenario (S1-S6) against Tessera or the oidc-provider peer; prints JSON.
+    OidcLoad(oidc::OidcArgs),
     /// Register N customers through the JSON flow API and the dev mailbox; prints JSON.
     SetupUsers(signin::SetupArgs),
     /// Sign in through the hosted form in a closed loop; prints JSON.
@@ -93,7 +103,7 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         quiet_wait_secs: f64,
     },
-    /// Run a whole scenario (startup, admin or all) and print the tables.
+    /// Run a whole scenario (startup, admin, signin, oidc or all) and print the tables.
     Suite(suite::SuiteArgs),
 }
 
@@ -135,6 +145,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             Duration::from_secs_f64(duration_secs),
         )?),
+        Command::LimitEs256 { duration_secs } => print_json(&limits::es256_signatures(
+            Duration::from_secs_f64(duration_secs),
+        )?),
+        Command::OidcLoad(a) => print_json(&runtime()?.block_on(oidc::run(a))?),
         Command::SetupUsers(a) => print_json(&runtime()?.block_on(signin::setup_users(a))?),
         Command::SigninLoad(a) => print_json(&runtime()?.block_on(signin::signin_load(a))?),
         Command::PageLoad(a) => print_json(&runtime()?.block_on(signin::page_load(a))?),

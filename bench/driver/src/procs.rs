@@ -16,6 +16,12 @@ pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
     })
 }
 
+/// Resets the peak resident set (`VmHWM`) of a process to its current size (`/proc/PID/clear_refs`,
+/// value 5), so the next load run's peak is its own; false when the kernel refused.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
 /// User + system CPU time of a process, in clock ticks.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

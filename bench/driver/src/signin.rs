@@ -29,7 +29,7 @@ pub const PASSWORD: &str = "benchmark customers sign in often 2026";
 /// A wrong password of the same length, for the enumeration samples.
 const WRONG_PASSWORD: &str = "benchmark customers sign in rarely 26";
 
-fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
     let mut headers = HeaderMap::new();
     headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("en"));
     Ok(reqwest::Client::builder()
@@ -43,7 +43,7 @@ fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
 }
 
 /// A random address in 198.18.0.0/15.
-fn client_ip(rng: &mut XorShift) -> String {
+pub(crate) fn client_ip(rng: &mut XorShift) -> String {
     let r = rng.next_u64();
     format!(
         "198.{}.{}.{}",
@@ -53,25 +53,25 @@ fn client_ip(rng: &mut XorShift) -> String {
     )
 }
 
-fn short(body: &str) -> String {
+pub(crate) fn short(body: &str) -> String {
     body.chars().take(300).collect()
 }
 
 /// One customer's browser for one sign-in: the cookies it was given and the address it comes from.
-struct Browser {
-    cookies: Vec<(String, String)>,
-    ip: String,
+pub(crate) struct Browser {
+    pub(crate) cookies: Vec<(String, String)>,
+    pub(crate) ip: String,
 }
 
 impl Browser {
-    fn new(rng: &mut XorShift) -> Self {
+    pub(crate) fn new(rng: &mut XorShift) -> Self {
         Self {
             cookies: Vec::new(),
             ip: client_ip(rng),
         }
     }
 
-    fn take_cookies(&mut self, headers: &HeaderMap) {
+    pub(crate) fn take_cookies(&mut self, headers: &HeaderMap) {
         for v in headers.get_all(header::SET_COOKIE) {
             let Some((name, value)) = v
                 .to_str()
@@ -88,7 +88,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(n, v)| format!("{n}={v}"))
@@ -96,11 +96,11 @@ impl Browser {
             .join("; ")
     }
 
-    fn has_cookie_ending(&self, suffix: &str) -> bool {
+    pub(crate) fn has_cookie_ending(&self, suffix: &str) -> bool {
         self.cookies.iter().any(|(n, _)| n.ends_with(suffix))
     }
 
-    fn get(&self, http: &reqwest::Client, url: String) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, http: &reqwest::Client, url: String) -> reqwest::RequestBuilder {
         let mut r = http.get(url).header("x-forwarded-for", &self.ip);
         if !self.cookies.is_empty() {
             r = r.header(header::COOKIE, self.cookie_header());
@@ -110,13 +110,13 @@ impl Browser {
 }
 
 /// Where a sign-in form was found: the flow's page and its CSRF token.
-struct Form {
+pub(crate) struct Form {
     path: String,
     csrf: String,
 }
 
 /// Opens the sign-in page as a new browser would; the latencies of the two GETs.
-async fn open_form(
+pub(crate) async fn open_form(
     http: &reqwest::Client,
     public: &str,
     tenant: &str,
@@ -156,7 +156,7 @@ async fn open_form(
     Ok((Form { path, csrf }, start_us, show_us))
 }
 
-fn micros(since: Instant) -> u32 {
+pub(crate) fn micros(since: Instant) -> u32 {
     u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
 }
 
@@ -168,13 +168,13 @@ fn extract_csrf(html: &str) -> Option<String> {
 }
 
 /// What the form answered to a POST.
-struct Posted {
-    status: u16,
-    body: String,
-    micros: u32,
+pub(crate) struct Posted {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) micros: u32,
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     http: &reqwest::Client,
     public: &str,
     browser: &mut Browser,
@@ -353,7 +353,7 @@ pub async fn setup_users(a: SetupArgs) -> anyhow::Result<SetupReport> {
     })
 }
 
-fn read_users(p: &PathBuf) -> anyhow::Result<Vec<String>> {
+pub(crate) fn read_users(p: &PathBuf) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
     let users: Vec<String> = text
         .lines()

@@ -16,6 +16,7 @@ use crate::load::LoadReport;
 use crate::procs::{self, Proc, median};
 use crate::tessera::{StartupReport, Tessera, TesseraOpts};
 
+mod oidc;
 mod signin;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +24,8 @@ pub enum Scenario {
     Startup,
     Admin,
     Signin,
+    /// The OIDC scenarios S1-S6 against the oidc-provider peer (not part of `all`: it needs Node).
+    Oidc,
     All,
 }
 
@@ -111,6 +114,20 @@ pub struct SuiteArgs {
     /// Where temporary data directories go (default: the system temp dir).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// The oidc-provider peer's folder (bench/peers/oidc-provider, with node_modules installed).
+    #[arg(long)]
+    pub peer_dir: Option<PathBuf>,
+    /// The Node.js binary that runs the peer.
+    #[arg(long, default_value = "node")]
+    pub node: String,
+    /// The OIDC scenarios to run, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "s1,s2,s3,s4,s5,s6"
+    )]
+    pub oidc_ops: Vec<crate::oidc::Op>,
     /// Before each measurement, wait until the whole machine uses less than this many cores...
     #[arg(long, default_value_t = 0.3)]
     pub quiet_threshold: f64,
@@ -134,6 +151,8 @@ struct Sample {
     identities: Option<u64>,
     /// CPU used by other processes during the window, in cores.
     others_cores: Option<f64>,
+    /// The server's resident set when the measured window opened.
+    start_rss_kb: Option<u64>,
 }
 
 impl Sample {
@@ -149,6 +168,7 @@ impl Sample {
             peak_rss_kb: r.server_rss_peak_kb,
             identities: None,
             others_cores: r.others_cores,
+            start_rss_kb: r.server_rss_start_kb,
         }
     }
 }
@@ -233,6 +253,12 @@ struct Suite {
     /// The sign-in scenario's rows (see `signin.rs`).
     signin: Table,
     enumeration: Option<(PinMode, crate::signin::EnumerationReport)>,
+    /// The OIDC scenario's rows (see `oidc.rs`), the rows that could not be measured and why, and the
+    /// form of the user access token S4 and S5 used per row.
+    oidc: Table,
+    oidc_failed: BTreeMap<&'static str, String>,
+    oidc_token_forms: BTreeMap<&'static str, String>,
+    node_version: Option<String>,
     startup: BTreeMap<PinMode, StartupReport>,
     raw: Vec<serde_json::Value>,
     notes: Vec<String>,
@@ -263,6 +289,10 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         admin: BTreeMap::new(),
         signin: BTreeMap::new(),
         enumeration: None,
+        oidc: BTreeMap::new(),
+        oidc_failed: BTreeMap::new(),
+        oidc_token_forms: BTreeMap::new(),
+        node_version: None,
         startup: BTreeMap::new(),
         raw: Vec::new(),
         notes: Vec::new(),
@@ -292,6 +322,9 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     }
     if matches!(s.args.scenario, Scenario::Signin | Scenario::All) {
         s.run_signin()?;
+    }
+    if s.args.scenario == Scenario::Oidc {
+        s.run_oidc()?;
     }
     s.print_report(started.elapsed());
     if let Some(out) = &s.args.out {
@@ -455,6 +488,13 @@ impl Suite {
     }
 
     fn measure_limit_server(&mut self, mode: PinMode, run: u32) -> anyhow::Result<()> {
+        let (sample, r) = self.limit_server_sample(mode, run)?;
+        self.push(mode, "limit-server", sample, serde_json::to_value(&r)?);
+        Ok(())
+    }
+
+    /// The empty-response limit: the axum limit server on the server's core, loaded like Tessera.
+    fn limit_server_sample(&self, mode: PinMode, run: u32) -> anyhow::Result<(Sample, LoadReport)> {
         eprintln!("   limit-server");
         let dir = tempfile::Builder::new()
             .prefix("tessera-bench-limit-")
@@ -486,13 +526,7 @@ impl Suite {
             f64::from(r.p99_us) / 1000.0,
             r.errors
         );
-        self.push(
-            mode,
-            "limit-server",
-            Sample::from_load(run, &r, idle),
-            serde_json::to_value(&r)?,
-        );
-        Ok(())
+        Ok((Sample::from_load(run, &r, idle), r))
     }
 
     fn measure_tessera(&mut self, mode: PinMode, run: u32, b: &Backend) -> anyhow::Result<()> {
@@ -688,11 +722,13 @@ impl Suite {
             self.print_ratios(mode);
         }
         self.print_signin();
+        self.print_oidc();
         println!();
         println!("## targets");
         println!();
         self.print_targets();
         self.print_signin_targets();
+        self.print_oidc_targets();
         let mut notes = self.notes.clone();
         if self.noisy_starts.get() > 0 {
             notes.push(format!(
@@ -822,6 +858,11 @@ impl Suite {
             .iter()
             .map(|(m, rows)| (m.name(), rows.iter().map(|(k, v)| (*k, v)).collect()))
             .collect();
+        let oidc: BTreeMap<&str, BTreeMap<&str, &Vec<Sample>>> = self
+            .oidc
+            .iter()
+            .map(|(m, rows)| (m.name(), rows.iter().map(|(k, v)| (*k, v)).collect()))
+            .collect();
         let startup: BTreeMap<&str, &StartupReport> =
             self.startup.iter().map(|(m, r)| (m.name(), r)).collect();
         let doc = serde_json::json!({
@@ -836,6 +877,9 @@ impl Suite {
             "startup": startup,
             "admin": admin,
             "signin": signin,
+            "oidc": oidc,
+            "oidc_not_measured": self.oidc_failed,
+            "node_version": self.node_version,
             "enumeration": self.enumeration.as_ref().map(|(m, r)| serde_json::json!({"mode": m.name(), "result": r})),
             "raw": self.raw,
             "notes": self.notes,
@@ -853,9 +897,21 @@ impl Suite {
 /// One Markdown table of medians: a row per `(key, target, operation)` that has samples.
 fn print_table(
     rows: &[(&str, &str, &str)],
+    heads: (&str, &str),
+    rate_fmt: fn(f64) -> String,
+    agg: impl Fn(&str) -> Option<Agg>,
+) {
+    print_table_marking(rows, heads, rate_fmt, agg, |_| None);
+}
+
+/// [`print_table`], and a row without samples for which `missing` says something is printed with that
+/// text in place of its figures.
+fn print_table_marking(
+    rows: &[(&str, &str, &str)],
     (rate_head, cpu_head): (&str, &str),
     rate_fmt: fn(f64) -> String,
     agg: impl Fn(&str) -> Option<Agg>,
+    missing: impl Fn(&str) -> Option<String>,
 ) {
     println!(
         "| target | operation | {rate_head} | p50 ms | p99 ms | errors | {cpu_head} | RSS idle MiB | RSS peak MiB | other load, cores |"
@@ -874,6 +930,8 @@ fn print_table(
                 opt(a.peak_rss_kb.map(|k| k / 1024.0), 1),
                 opt(a.others_cores, 2),
             );
+        } else if let Some(m) = missing(key) {
+            println!("| {target} | {op} | {m} | | | | | | | |");
         }
     }
 }
@@ -897,6 +955,7 @@ struct Agg {
     peak_rss_kb: Option<f64>,
     identities: Option<f64>,
     others_cores: Option<f64>,
+    start_rss_kb: Option<f64>,
 }
 
 impl Agg {
@@ -919,6 +978,7 @@ impl Agg {
             peak_rss_kb: m(&|s| s.peak_rss_kb.map(|k| k as f64)),
             identities: m(&|s| s.identities.map(|k| k as f64)),
             others_cores: m(&|s| s.others_cores),
+            start_rss_kb: m(&|s| s.start_rss_kb.map(|k| k as f64)),
         }
     }
 }
@@ -951,6 +1011,7 @@ fn scenario_name(s: Scenario) -> &'static str {
         Scenario::Startup => "startup",
         Scenario::Admin => "admin",
         Scenario::Signin => "signin",
+        Scenario::Oidc => "oidc",
         Scenario::All => "all",
     }
 }
