@@ -19,7 +19,6 @@
 mod limits;
 mod load;
 mod oidc;
-mod pkce;
 mod procs;
 mod signin;
 mod suite;

@@ -11,6 +11,7 @@
 //! its minimal interaction (the first authorize redirects to `/interaction/{uid}`, which signs a fixed
 //! customer in at once and resumes the authorization). Either way a session cookie is kept, and every
 //! measured authorize must answer at once with a redirect to the client carrying a code.
+use base64::Engine as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -339,7 +340,7 @@ async fn code_flow(c: &Ctx, browser: &mut Browser, hops: u32) -> Result<serde_js
         .append_pair("scope", "openid profile email")
         .append_pair("state", &state)
         .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &crate::pkce::challenge(&verifier))
+        .append_pair("code_challenge", &tessera_crypto::pkce_s256(&verifier))
         .append_pair("code_challenge_method", "S256")
         .finish();
     let mut url = format!("{}?{query}", c.ep.authorize);
@@ -465,7 +466,7 @@ pub async fn run(a: OidcArgs) -> anyhow::Result<OidcReport> {
     };
     let basic = format!(
         "Basic {}",
-        crate::pkce::b64std(
+        base64::engine::general_purpose::STANDARD.encode(
             format!(
                 "{}:{}",
                 form_encode(&a.client_id),
