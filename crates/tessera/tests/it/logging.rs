@@ -210,21 +210,6 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
         "token_endpoint",
         "an assertion's `aud` against the public token endpoint URL, not a secret",
     ),
-    (
-        "tessera-core/src/oauth/client_auth.rs",
-        "if client.token_endpoint_auth",
-        "the client's registered authentication method (an enum), not a secret",
-    ),
-    (
-        "tessera-core/src/oauth/clients.rs",
-        "if client.access_token_format",
-        "the client's access-token form (an enum), not a secret",
-    ),
-    (
-        "tessera-model/src/oauth_client.rs",
-        "if self.token_endpoint_auth",
-        "the client's registered authentication method (an enum), not a secret",
-    ),
 ];
 
 /// The parts of names (split at `_` and `.`) that mark a secret or a value derived from one.
