@@ -438,7 +438,8 @@ pub enum Decision {
 
 /// Whether the session answers the request (OIDC Core §3.1.2.3): not with `prompt=login` unless the
 /// sign-in happened after `signed_in_since` (the request's creation, on its return from the sign-in),
-/// not when `max_age` passed since the sign-in, not below the requested assurance.
+/// not when `max_age` passed since the sign-in (unless that sign-in was made for this request), not
+/// below the requested assurance.
 pub fn decide(
     req: &AuthorizationRequest,
     session: Option<SessionFacts>,
@@ -452,9 +453,14 @@ pub fn decide(
             (true, Some(since)) => s.auth_time >= since,
             (true, None) => false,
         };
-        let young = req
-            .max_age
-            .is_none_or(|m| (now - s.auth_time).whole_seconds() <= m);
+        // A sign-in made for this very request satisfies `max_age` whatever its value: it is as fresh as
+        // an authentication can be (`max_age=0` would otherwise send a two-factor customer, whose
+        // sign-in dates from its first factor, back to sign in forever).
+        let signed_in_for_it = signed_in_since.is_some_and(|since| s.auth_time >= since);
+        let young = signed_in_for_it
+            || req
+                .max_age
+                .is_none_or(|m| (now - s.auth_time).whole_seconds() <= m);
         fresh && young && s.aal >= req.requested_aal
     });
     match (answers, none) {
@@ -990,6 +996,30 @@ mod tests {
         );
         assert_eq!(
             decide(&r, Some(s), now, Some(now - time::Duration::seconds(99))),
+            Decision::SignIn
+        );
+    }
+
+    #[test]
+    fn oidc_03_a_sign_in_made_for_the_request_satisfies_max_age_zero() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1000);
+        // Two factors: the sign-in dates from the first, 30 s before the return to the request.
+        let s = SessionFacts {
+            aal: 2,
+            auth_time: now - time::Duration::seconds(30),
+        };
+        let mut r = check(&good()).unwrap();
+        r.max_age = Some(0);
+        assert_eq!(decide(&r, Some(s), now, None), Decision::SignIn);
+        let request_made = now - time::Duration::seconds(40);
+        assert_eq!(
+            decide(&r, Some(s), now, Some(request_made)),
+            Decision::Answer,
+            "no endless loop back to the sign-in"
+        );
+        let before_the_request = now - time::Duration::seconds(20);
+        assert_eq!(
+            decide(&r, Some(s), now, Some(before_the_request)),
             Decision::SignIn
         );
     }
