@@ -376,6 +376,59 @@ fn typ_matches(found: &str, expected: &str) -> bool {
     strip(found) == strip(expected)
 }
 
+/// A compact JWS taken apart, with the checks every verification makes before it looks at keys: a bounded
+/// size, three parts, a JSON header, and no header that points a verifier at keys (JWT-02).
+struct Compact<'a> {
+    header: serde_json::Map<String, serde_json::Value>,
+    /// `header.payload`, what the signature covers.
+    signing_input: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    fn parse(token: &'a str) -> Result<Self, JwsError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(JwsError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwsError::Malformed);
+        };
+        let header_bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwsError::Malformed)?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&header_bytes).map_err(|_| JwsError::Malformed)?;
+        if FORBIDDEN_HEADERS.iter().any(|k| header.contains_key(*k)) {
+            return Err(JwsError::ForbiddenHeader);
+        }
+        let signing_input = token
+            .get(..h.len() + 1 + p.len())
+            .ok_or(JwsError::Malformed)?;
+        Ok(Self {
+            header,
+            signing_input,
+            payload: p,
+            signature: s,
+        })
+    }
+
+    fn signature(&self) -> Result<Vec<u8>, JwsError> {
+        URL_SAFE_NO_PAD
+            .decode(self.signature)
+            .map_err(|_| JwsError::Malformed)
+    }
+
+    /// The payload as a JSON object; only after the signature was checked.
+    fn claims(&self) -> Result<serde_json::Map<String, serde_json::Value>, JwsError> {
+        let payload = URL_SAFE_NO_PAD
+            .decode(self.payload)
+            .map_err(|_| JwsError::Malformed)?;
+        serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed)
+    }
+}
+
 /// Verifies a compact JWS against the keys in `keys` (by `kid`, a map lookup and nothing else), checking
 /// that the header's `alg` is the key's, that no key-pointing header is present, and that `typ` is
 /// `expected_typ`. Returns the claims; checking them (`exp`, `aud`…) is the caller's business.
@@ -384,21 +437,8 @@ pub fn verify(
     expected_typ: &str,
     keys: &BTreeMap<String, VerifyingKey>,
 ) -> Result<Verified, JwsError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(JwsError::TooLarge);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwsError::Malformed);
-    };
-    let header_bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwsError::Malformed)?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header_bytes).map_err(|_| JwsError::Malformed)?;
-    if FORBIDDEN_HEADERS.iter().any(|k| header.contains_key(*k)) {
-        return Err(JwsError::ForbiddenHeader);
-    }
+    let jws = Compact::parse(token)?;
+    let header = &jws.header;
     let kid = header
         .get("kid")
         .and_then(|v| v.as_str())
@@ -413,13 +453,9 @@ pub fn verify(
     if !typ.is_some_and(|t| typ_matches(t, expected_typ)) {
         return Err(JwsError::WrongType);
     }
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwsError::Malformed)?;
-    let signing_input_len = h.len() + 1 + p.len();
-    let signing_input = token.get(..signing_input_len).ok_or(JwsError::Malformed)?;
-    key.verify_sig(signing_input.as_bytes(), &sig)?;
-    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| JwsError::Malformed)?;
-    let claims: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed)?;
+    let sig = jws.signature()?;
+    key.verify_sig(jws.signing_input.as_bytes(), &sig)?;
+    let claims = jws.claims()?;
     Ok(Verified {
         kid: kid.to_owned(),
         alg: key.alg,
@@ -526,21 +562,8 @@ pub fn verify_foreign(
     typs: &[&str],
     keys: &[ForeignKey],
 ) -> Result<Verified, JwsError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(JwsError::TooLarge);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwsError::Malformed);
-    };
-    let header_bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwsError::Malformed)?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header_bytes).map_err(|_| JwsError::Malformed)?;
-    if FORBIDDEN_HEADERS.iter().any(|k| header.contains_key(*k)) {
-        return Err(JwsError::ForbiddenHeader);
-    }
+    let jws = Compact::parse(token)?;
+    let header = &jws.header;
     let alg = header
         .get("alg")
         .and_then(|v| v.as_str())
@@ -569,17 +592,12 @@ pub fn verify_foreign(
     if candidates.is_empty() {
         return Err(JwsError::AlgorithmMismatch);
     }
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwsError::Malformed)?;
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or(JwsError::Malformed)?;
+    let sig = jws.signature()?;
     let used = candidates
         .into_iter()
-        .find(|k| k.key.verify_sig(signing_input.as_bytes(), &sig).is_ok())
+        .find(|k| k.key.verify_sig(jws.signing_input.as_bytes(), &sig).is_ok())
         .ok_or(JwsError::BadSignature)?;
-    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| JwsError::Malformed)?;
-    let claims: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed)?;
+    let claims = jws.claims()?;
     Ok(Verified {
         kid: used.kid.clone().unwrap_or_default(),
         alg,
