@@ -55,7 +55,64 @@ pub struct AttributeDef {
     pub customer_editable: bool,
     /// Free text for admins and consent screens.
     pub description: Option<String>,
+    /// The tenant-defined OAuth scope that releases this (top-level) attribute to apps as a claim of
+    /// its own name, e.g. `loyalty` for `loyalty_tier`; `None` keeps it out of every token and
+    /// userinfo answer.
+    pub scope: Option<String>,
 }
+
+/// Scopes with a meaning of their own (OIDC Core §5.4, §11): a tenant cannot define them again.
+pub const RESERVED_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+    "offline_access",
+];
+
+/// Claims with a meaning of their own in ID tokens, access tokens and userinfo (RFC 7519, RFC 9068,
+/// OIDC Core §2, §5.1): an attribute released under a tenant scope cannot take one of these names.
+pub const RESERVED_CLAIMS: [&str; 38] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "client_id",
+    "scope",
+    "cnf",
+    "events",
+    "act",
+    "may_act",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+];
 
 /// The type of an attribute value, with the limits that apply to that type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +248,7 @@ impl AttributeSchema {
             });
         }
         check_defs(&self.attributes, "", 1, &mut problems);
+        check_scopes(&self.attributes, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -225,6 +283,29 @@ impl AttributeSchema {
     /// The top-level definition called `name`.
     pub fn get(&self, name: &str) -> Option<&AttributeDef> {
         self.attributes.iter().find(|def| def.name == name)
+    }
+
+    /// The tenant-defined scopes, each once, in schema order (for discovery's `scopes_supported`).
+    pub fn scopes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in self.attributes.iter().filter_map(|d| d.scope.as_deref()) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The top-level attributes the given granted scopes release as claims.
+    pub fn released_by<'a>(
+        &'a self,
+        scopes: &'a [String],
+    ) -> impl Iterator<Item = &'a AttributeDef> + 'a {
+        self.attributes.iter().filter(move |d| {
+            d.scope
+                .as_deref()
+                .is_some_and(|s| scopes.iter().any(|g| g == s))
+        })
     }
 
     /// The top-level attribute names, in schema order (e.g. to check policy documents against).
@@ -295,6 +376,70 @@ fn check_defs(
             continue;
         }
         check_type(&def.ty, &path, level, problems);
+    }
+}
+
+/// A scope name a tenant may define: like an attribute name, with `:`, `.` and `-` allowed after the
+/// first character (`loyalty`, `orders:read`), at most 63 characters.
+pub fn is_valid_scope_name(scope: &str) -> bool {
+    let mut bytes = scope.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b':' | b'.' | b'-')
+        })
+        && scope.len() <= MAX_NAME_LENGTH
+}
+
+/// Scopes are set on top-level attributes only (a claim is a whole attribute), never redefine a
+/// standard scope, and never release an attribute under a registered claim's name, which a relying
+/// party would read as the standard claim.
+fn check_scopes(defs: &[AttributeDef], problems: &mut Vec<SchemaProblem>) {
+    for def in defs {
+        if let AttributeType::Object { properties } = &def.ty {
+            nested_scopes(properties, &def.name, problems);
+        }
+        let Some(scope) = &def.scope else { continue };
+        if !is_valid_scope_name(scope) {
+            problems.push(schema_problem(
+                &def.name,
+                "invalid_scope",
+                format!("scope {scope:?} must match ^[a-z][a-z0-9_:.-]{{0,62}}$"),
+            ));
+        } else if RESERVED_SCOPES.contains(&scope.as_str()) {
+            problems.push(schema_problem(
+                &def.name,
+                "reserved_scope",
+                format!(
+                    "{scope:?} is a standard scope with claims of its own; choose another name"
+                ),
+            ));
+        }
+        if RESERVED_CLAIMS.contains(&def.name.as_str()) {
+            problems.push(schema_problem(
+                &def.name,
+                "reserved_claim",
+                format!(
+                    "{:?} is a registered claim name; an attribute released under a scope needs another name",
+                    def.name
+                ),
+            ));
+        }
+    }
+}
+
+fn nested_scopes(defs: &[AttributeDef], prefix: &str, problems: &mut Vec<SchemaProblem>) {
+    for def in defs {
+        let path = child_path(prefix, &def.name);
+        if def.scope.is_some() {
+            problems.push(schema_problem(
+                &path,
+                "nested_scope",
+                "only top-level attributes can be released under a scope".into(),
+            ));
+        }
+        if let AttributeType::Object { properties } = &def.ty {
+            nested_scopes(properties, &path, problems);
+        }
     }
 }
 
@@ -797,6 +942,10 @@ struct AttributeDefWire {
     /// Free text for admins and consent screens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    /// The tenant-defined OAuth scope that releases this top-level attribute as a claim of its own
+    /// name (`^[a-z][a-z0-9_:.-]{0,62}$`, not a standard scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 impl TryFrom<AttributeDefWire> for AttributeDef {
@@ -822,6 +971,7 @@ impl TryFrom<AttributeDefWire> for AttributeDef {
             pii: wire.pii,
             customer_editable: wire.customer_editable,
             description: wire.description,
+            scope: wire.scope,
         })
     }
 }
@@ -843,6 +993,7 @@ impl From<AttributeDef> for AttributeDefWire {
             pii: def.pii,
             customer_editable: def.customer_editable,
             description: def.description,
+            scope: def.scope,
         }
     }
 }
@@ -1211,6 +1362,47 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_scope_releases_top_level_attributes_under_names_of_their_own() {
+        let s = schema(json!({"attributes": [
+            {"name": "loyalty_tier", "type": "string", "scope": "loyalty"},
+            {"name": "points", "type": "number", "scope": "loyalty"},
+            {"name": "orders", "type": "list", "items": {"type": "string"}, "scope": "orders:read"},
+            {"name": "plan", "type": "string"}
+        ]}));
+        assert_eq!(schema_codes(&s), pairs(&[]));
+        assert_eq!(s.scopes(), vec!["loyalty", "orders:read"]);
+        let granted = vec!["openid".to_owned(), "loyalty".to_owned()];
+        let released: Vec<&str> = s.released_by(&granted).map(|d| d.name.as_str()).collect();
+        assert_eq!(released, vec!["loyalty_tier", "points"]);
+        let back = serde_json::to_value(&s).unwrap();
+        assert_eq!(back["attributes"][0]["scope"], json!("loyalty"));
+        assert!(back["attributes"][3].get("scope").is_none());
+    }
+
+    #[test]
+    fn a_tenant_scope_cannot_shadow_a_standard_scope_or_claim_or_sit_on_a_nested_attribute() {
+        let s = schema(json!({"attributes": [
+            {"name": "tier", "type": "string", "scope": "profile"},
+            {"name": "email", "type": "string", "scope": "contact"},
+            {"name": "odd", "type": "string", "scope": "Loyalty"},
+            {"name": "sub_scope", "type": "string", "scope": ""},
+            {"name": "home", "type": "object", "properties": [
+                {"name": "city", "type": "string", "scope": "home"}
+            ]}
+        ]}));
+        assert_eq!(
+            schema_codes(&s),
+            pairs(&[
+                ("tier", "reserved_scope"),
+                ("email", "reserved_claim"),
+                ("odd", "invalid_scope"),
+                ("sub_scope", "invalid_scope"),
+                ("home.city", "nested_scope"),
+            ])
+        );
+    }
+
+    #[test]
     fn enums_need_unique_values() {
         let s = schema(json!({"attributes": [
             {"name": "empty", "type": "enum", "values": []},
@@ -1241,6 +1433,7 @@ mod tests {
                 pii: PiiClass::None,
                 customer_editable: false,
                 description: None,
+                scope: None,
             }],
         };
         assert_eq!(schema_codes(&built), pairs(&[("x", "not_finite")]));

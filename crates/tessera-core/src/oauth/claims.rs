@@ -12,9 +12,13 @@
 //! | `phone`   | `phone_number`, `phone_number_verified` | the first phone identifier (E.164) and whether it was proven |
 //! | `address` | `address` | the object attribute `address`, with its string members `formatted`, `street_address`, `locality`, `region`, `postal_code`, `country` |
 //!
-//! Tenant-defined scopes (a scope naming attributes of the tenant's own) are not mapped yet: such a scope
-//! may be granted, and adds no claims.
+//! Tenant-defined scopes: a top-level attribute of the tenant's schema may name a `scope`
+//! (`loyalty`, `orders:read`); a token granted that scope reads the attribute as a claim of the
+//! attribute's own name, whatever its type (the schema refuses registered claim names and the
+//! standard scopes, so such a claim never passes for a standard one). A client must list the scope
+//! among its allowed scopes like any other.
 use serde_json::{Map, Value, json};
+use tessera_model::attributes::AttributeSchema;
 use tessera_model::identifier::IdentifierKind;
 use tessera_model::identity::Identity;
 
@@ -129,6 +133,29 @@ pub fn for_scopes(identity: &Identity, scopes: &[String]) -> Map<String, Value> 
     out
 }
 
+/// Whether any granted scope is a tenant's own (not a standard one), so the schema must be read.
+pub fn has_tenant_scope(scopes: &[String]) -> bool {
+    scopes
+        .iter()
+        .any(|s| !tessera_model::attributes::RESERVED_SCOPES.contains(&s.as_str()))
+}
+
+/// The claims the tenant's own `scopes` release of `identity`: each attribute the schema puts under a
+/// granted scope, under its own name, when the identity holds a non-null value.
+pub fn for_tenant_scopes(
+    identity: &Identity,
+    schema: &AttributeSchema,
+    scopes: &[String],
+) -> Map<String, Value> {
+    schema
+        .released_by(scopes)
+        .filter_map(|def| match identity.attributes.get(&def.name) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some((def.name.clone(), v.clone())),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -172,6 +199,29 @@ mod tests {
 
     fn scopes(s: &[&str]) -> Vec<String> {
         s.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn oidc_04_a_tenant_scope_releases_only_its_own_attributes() {
+        let i = identity();
+        let schema: AttributeSchema = serde_json::from_value(json!({"attributes": [
+            {"name": "plan", "type": "string", "scope": "billing"},
+            {"name": "given_name", "type": "string"},
+            {"name": "tier", "type": "string", "scope": "billing"}
+        ]}))
+        .unwrap();
+        assert!(!has_tenant_scope(&scopes(&[
+            "openid",
+            "email",
+            "offline_access"
+        ])));
+        assert!(has_tenant_scope(&scopes(&["openid", "billing"])));
+        assert!(for_tenant_scopes(&i, &schema, &scopes(&["openid", "profile"])).is_empty());
+        assert_eq!(
+            Value::Object(for_tenant_scopes(&i, &schema, &scopes(&["billing"]))),
+            json!({"plan": "gold"}),
+            "the granted scope's attributes the customer has, and nothing else"
+        );
     }
 
     #[test]

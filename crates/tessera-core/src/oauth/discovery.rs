@@ -57,7 +57,29 @@ impl OAuth<'_> {
     /// The metadata document of the tenant with this slug (an unknown tenant is not found).
     pub async fn discovery(&self, slug: &str) -> Result<Value> {
         let tenant = self.t.tenant_by_slug(slug).await?;
-        Ok(document(&self.issuer(&tenant)))
+        let mut doc = document(&self.issuer(&tenant));
+        let schema = {
+            let mut conn = self.t.db().conn().await?;
+            self.t.schema_of(&mut conn, tenant.id).await?.schema
+        };
+        with_tenant_scopes(&mut doc, &schema);
+        Ok(doc)
+    }
+}
+
+/// Adds the tenant's own scopes and the attribute claims they release to the document's lists.
+fn with_tenant_scopes(doc: &mut Value, schema: &tessera_model::attributes::AttributeSchema) {
+    if let Some(Value::Array(scopes)) = doc.get_mut("scopes_supported") {
+        scopes.extend(schema.scopes().into_iter().map(|s| json!(s)));
+    }
+    if let Some(Value::Array(claims)) = doc.get_mut("claims_supported") {
+        claims.extend(
+            schema
+                .attributes
+                .iter()
+                .filter(|d| d.scope.is_some())
+                .map(|d| json!(d.name)),
+        );
     }
 }
 

@@ -36,10 +36,19 @@ impl OAuth<'_> {
             .await?
             .filter(|i| i.state == IdentityState::Active)
             .ok_or_else(|| refuse("invalid_token", "the token's customer is not active"))?;
+        // Only a token granted one of the tenant's own scopes costs the schema read.
+        let schema = if claims::has_tenant_scope(&at.scopes) {
+            Some(self.t.schema_of(&mut conn, tenant.id).await?.schema)
+        } else {
+            None
+        };
         drop(conn);
         let mut out = Map::new();
         out.insert("sub".into(), json!(identity.id.to_string()));
         out.extend(claims::for_scopes(&identity, &at.scopes));
+        if let Some(schema) = schema {
+            out.extend(claims::for_tenant_scopes(&identity, &schema, &at.scopes));
+        }
         Ok(out)
     }
 }

@@ -25,6 +25,7 @@ mod oauth_clients;
 mod oidc_attacks;
 mod oidc_flow;
 mod oidc_red_team;
+mod oidc_scopes;
 mod oidc_tokens;
 mod openapi;
 mod outage;
