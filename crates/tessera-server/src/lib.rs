@@ -268,7 +268,13 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route(
             "/t/{tenant}/oauth2/userinfo",
-            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+            get(oauth::userinfo::userinfo)
+                .post(oauth::userinfo::userinfo)
+                .options(oauth::cors::preflight)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    oauth::cors::actual,
+                )),
         )
         .route(
             "/t/{tenant}/flows/link",

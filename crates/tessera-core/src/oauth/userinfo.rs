@@ -9,9 +9,17 @@ use tessera_model::identity::IdentityState;
 use crate::Result;
 use crate::oauth::{OAuth, claims, refuse};
 
+/// A userinfo answer: the claims, and the client the token was issued to (whose registered origins
+/// may read the answer from a browser).
+#[derive(Debug, Clone)]
+pub struct UserInfo {
+    pub claims: Map<String, Value>,
+    pub client_id: String,
+}
+
 impl OAuth<'_> {
     /// The claims the bearer `token` may read of its customer.
-    pub async fn userinfo(&self, slug: &str, token: &str) -> Result<Map<String, Value>> {
+    pub async fn userinfo(&self, slug: &str, token: &str) -> Result<UserInfo> {
         let at = self.verify_access_token(slug, token).await?;
         if !at.for_identity {
             return Err(refuse(
@@ -49,6 +57,9 @@ impl OAuth<'_> {
         if let Some(schema) = schema {
             out.extend(claims::for_tenant_scopes(&identity, &schema, &at.scopes));
         }
-        Ok(out)
+        Ok(UserInfo {
+            claims: out,
+            client_id: at.client_id,
+        })
     }
 }

@@ -83,12 +83,14 @@ pub async fn userinfo(
         Err(e) => return e.at_resource(REALM, true),
     };
     match app.tessera.oauth().userinfo(&tenant, &token).await {
-        Ok(claims) => {
-            let mut r = axum::Json(claims).into_response();
+        Ok(info) => {
+            let mut r = axum::Json(info.claims).into_response();
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
                 axum::http::HeaderValue::from_static("no-store"),
             );
+            r.extensions_mut()
+                .insert(super::cors::CorsClient(info.client_id));
             r
         }
         Err(CoreError::NotFound { .. }) => OAuthError::new(

@@ -835,7 +835,7 @@ async fn web_04_cors_answers_only_registered_origins_and_never_a_wildcard(engine
     let app = web_app(&s, "shop").await;
     let blog = web_app(&s, "blog").await;
     let (rt, _) = first_refresh(&s, &app, "cors@example.com", &["openid", "offline_access"]).await;
-    for endpoint in ["token", "revoke"] {
+    for endpoint in ["token", "revoke", "userinfo"] {
         let r = preflight(&s, endpoint, "https://shop.example").await;
         assert_eq!(r.status(), 204, "{endpoint}");
         assert_eq!(allow_origin(&r).as_deref(), Some("https://shop.example"));
@@ -886,6 +886,35 @@ async fn web_04_cors_answers_only_registered_origins_and_never_a_wildcard(engine
     assert_eq!(allow_origin(&r), None);
     let r = call("https://blog.example", &blog, "trt_x".into()).await;
     assert_eq!(allow_origin(&r).as_deref(), Some("https://blog.example"));
+
+    // Userinfo answers the origins of the client its token was issued to, and only those.
+    let (rt, _) = first_refresh(&s, &app, "cors2@example.com", &["openid"]).await;
+    let tokens: Value = call("https://shop.example", &app, rt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |origin: &'static str| {
+        let req = s
+            .http
+            .get(url(&s, "userinfo"))
+            .header("origin", origin)
+            .bearer_auth(&access);
+        async move { req.send().await.unwrap() }
+    };
+    let r = userinfo("https://shop.example").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r).as_deref(), Some("https://shop.example"));
+    assert!(
+        r.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let r = userinfo("https://blog.example").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(allow_origin(&r), None, "blog cannot read shop's customer");
+    assert_eq!(allow_origin(&userinfo("https://evil.example").await), None);
     s.stop().await;
 }
 
