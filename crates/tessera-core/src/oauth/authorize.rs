@@ -16,9 +16,11 @@
 //! authenticator assurance levels: one factor; two factors of different kinds allowed at AAL2). Requested
 //! `acr_values` are voluntary (OIDC Core §3.1.2.1): the sign-in is asked for the highest requested level
 //! the tenant's sign-in methods can reach, unknown values are ignored, and the ID token's `acr` says what
-//! the session actually reached. An acr can only be *essential* through the `claims` parameter, which
-//! Tessera does not support (`claims_parameter_supported: false`; the parameter is ignored), so no
-//! request is refused for its acr. `id_token_hint` and `display` are ignored too.
+//! the session actually reached. An acr asked for as *essential* through the `claims` parameter
+//! ([`super::claims_request`]) is a requirement instead: a request none of whose values the tenant's
+//! methods can reach, or whose sign-in (made for it) fell short, gets `unmet_authentication_requirements`,
+//! and the ID token's `acr` is the highest requested value the session meets. `id_token_hint` and
+//! `display` are ignored.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +134,8 @@ pub enum AuthzErrorCode {
     ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// An essential `acr` cannot be met (OpenID Connect Core Unmet Authentication Requirements 1.0).
+    UnmetAuthenticationRequirements,
 }
 
 /// An error for the client, sent to its registered redirect URI.
@@ -185,6 +189,10 @@ pub struct AuthorizationRequest {
     /// The assurance level the sign-in is asked for (from `acr_values`, capped at what the tenant's
     /// methods can reach); 0 when the request asked for none.
     pub requested_aal: i64,
+    /// The levels an essential `acr` accepts (ascending; empty when none was essential): the sign-in
+    /// must reach the lowest, and the ID token reports the highest the session meets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub essential_aal: Vec<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
 }
@@ -197,6 +205,30 @@ impl AuthorizationRequest {
 
     fn prompts(&self, p: Prompt) -> bool {
         self.prompt.contains(&p)
+    }
+
+    /// The `acr` to report for a session at `aal`: the highest essential level it meets, else its own.
+    pub fn acr_for(&self, aal: i64) -> &'static str {
+        self.essential_aal
+            .iter()
+            .rev()
+            .find(|level| **level <= aal)
+            .map_or_else(|| acr_of(aal), |level| acr_of(*level))
+    }
+
+    /// Whether a sign-in made for this request (at or after `signed_in_since`) fell short of its
+    /// essential `acr`: signing in again would not help, so the request fails.
+    pub fn essential_acr_unmet(
+        &self,
+        session: Option<SessionFacts>,
+        signed_in_since: Option<OffsetDateTime>,
+    ) -> bool {
+        let (Some(s), Some(since), Some(min)) =
+            (session, signed_in_since, self.essential_aal.first())
+        else {
+            return false;
+        };
+        s.auth_time >= since && s.aal < *min
     }
 }
 
@@ -394,6 +426,27 @@ pub fn validate(
         .filter(|a| *a <= reachable_aal.max(1))
         .max()
         .unwrap_or(0);
+    let essential_aal = match super::claims_request::essential_acr(params.get("claims")) {
+        Err(why) => return Err(err(InvalidRequest, why)),
+        Ok(None) => Vec::new(),
+        Ok(Some(values)) => {
+            let mut levels: Vec<i64> = values
+                .iter()
+                .filter_map(|v| aal_of(v))
+                .filter(|a| *a <= reachable_aal.max(1))
+                .collect();
+            levels.sort_unstable();
+            levels.dedup();
+            if levels.is_empty() {
+                return Err(err(
+                    UnmetAuthenticationRequirements,
+                    "no essential acr value asked for can be reached with this tenant's sign-in methods",
+                ));
+            }
+            levels
+        }
+    };
+    let requested_aal = requested_aal.max(essential_aal.first().copied().unwrap_or(0));
     let login_hint = params
         .get("login_hint")
         .filter(|h| printable(h, 320))
@@ -412,6 +465,7 @@ pub fn validate(
         prompt,
         max_age,
         requested_aal,
+        essential_aal,
         login_hint,
         ui_locales,
     })
@@ -652,7 +706,14 @@ impl OAuth<'_> {
             aal: s.aal,
             auth_time: s.authenticated_at,
         });
-        let decision = decide(&req, facts, self.t.now(), stored.map(|s| s.created_at));
+        let since = stored.map(|s| s.created_at);
+        if req.essential_acr_unmet(facts, since) {
+            return Ok(back.error(err(
+                UnmetAuthenticationRequirements,
+                "the sign-in did not reach the essential acr asked for",
+            )));
+        }
+        let decision = decide(&req, facts, self.t.now(), since);
         if decision == Decision::LoginRequired {
             return Ok(back.error(err(LoginRequired, "the customer is not signed in")));
         }
@@ -964,6 +1025,80 @@ mod tests {
             code(&format!("{g}&response_mode=fragment")),
             AuthzErrorCode::InvalidRequest
         );
+    }
+
+    fn with_claims(claims: &str) -> String {
+        let enc: String = url::form_urlencoded::byte_serialize(claims.as_bytes()).collect();
+        format!("{}&claims={enc}", good())
+    }
+
+    #[test]
+    fn oidc_03_an_essential_acr_the_tenant_cannot_reach_is_unmet_and_a_reachable_one_is_required() {
+        let aal2 = with_claims(r#"{"id_token":{"acr":{"essential":true,"value":"aal2"}}}"#);
+        let p = RawParams::parse(&aal2);
+        assert_eq!(
+            validate(&p, &client(), "https://shop.example/cb", 1)
+                .unwrap_err()
+                .code,
+            AuthzErrorCode::UnmetAuthenticationRequirements,
+            "the tenant's methods reach aal1 only"
+        );
+        let r = validate(&p, &client(), "https://shop.example/cb", 2).unwrap();
+        assert_eq!((r.requested_aal, r.essential_aal.clone()), (2, vec![2]));
+        let unknown = with_claims(r#"{"id_token":{"acr":{"essential":true,"values":["urn:x"]}}}"#);
+        assert_eq!(
+            code(&unknown),
+            AuthzErrorCode::UnmetAuthenticationRequirements
+        );
+        let either = with_claims(
+            r#"{"id_token":{"acr":{"essential":true,"values":["aal2","urn:x","aal1"]}}}"#,
+        );
+        let r = check(&either).unwrap();
+        assert_eq!((r.requested_aal, r.essential_aal.clone()), (1, vec![1]));
+        assert_eq!(code(&with_claims("{")), AuthzErrorCode::InvalidRequest);
+        let voluntary = check(&with_claims(r#"{"id_token":{"acr":{"values":["aal2"]}}}"#)).unwrap();
+        assert!(voluntary.essential_aal.is_empty());
+    }
+
+    #[test]
+    fn oidc_03_the_reported_acr_is_one_the_essential_request_named() {
+        let mut r = check(&good()).unwrap();
+        assert_eq!(r.acr_for(2), "aal2", "no requirement: what was reached");
+        r.essential_aal = vec![1];
+        assert_eq!(
+            r.acr_for(2),
+            "aal1",
+            "an aal2 session meets, and reports, aal1"
+        );
+        r.essential_aal = vec![1, 2];
+        assert_eq!(r.acr_for(2), "aal2");
+        assert_eq!(r.acr_for(1), "aal1");
+    }
+
+    #[test]
+    fn oidc_03_a_sign_in_made_for_the_request_that_falls_short_fails_it() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1000);
+        let since = now - time::Duration::seconds(60);
+        let session = |aal, ago| SessionFacts {
+            aal,
+            auth_time: now - time::Duration::seconds(ago),
+        };
+        let mut r = check(&good()).unwrap();
+        r.essential_aal = vec![2];
+        r.requested_aal = 2;
+        assert!(r.essential_acr_unmet(Some(session(1, 10)), Some(since)));
+        assert!(
+            !r.essential_acr_unmet(Some(session(1, 100)), Some(since)),
+            "an older session is sent to sign in again, not failed"
+        );
+        assert!(!r.essential_acr_unmet(Some(session(2, 10)), Some(since)));
+        assert!(
+            !r.essential_acr_unmet(Some(session(1, 10)), None),
+            "first arrival"
+        );
+        assert!(!r.essential_acr_unmet(None, Some(since)));
+        r.essential_aal = vec![];
+        assert!(!r.essential_acr_unmet(Some(session(1, 10)), Some(since)));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tessera_store::oauth_requests::{self as store, StoredCode};
 use tessera_store::sessions::StoredSession;
 use time::Duration;
 
-use crate::oauth::authorize::{AuthorizationRequest, acr_of};
+use crate::oauth::authorize::AuthorizationRequest;
 use crate::{Caller, CoreError, Result, Tessera};
 
 /// How long a code may wait for its redemption (ASVS L3: at most 60 s).
@@ -44,7 +44,7 @@ pub(crate) async fn issue(
         scopes: req.scopes.join(" "),
         auth_time: session.authenticated_at,
         amr,
-        acr: Some(acr_of(session.aal).to_owned()),
+        acr: Some(req.acr_for(session.aal).to_owned()),
         created_at: now,
         expires_at: now + CODE_TTL,
         used_at: None,

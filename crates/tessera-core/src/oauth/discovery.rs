@@ -44,7 +44,7 @@ pub fn document(issuer: &str) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "claims_supported": crate::oauth::claims::supported(),
         "claim_types_supported": ["normal"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -15,6 +15,7 @@ use crate::{CoreError, Tessera};
 pub mod access_tokens;
 pub mod authorize;
 pub mod claims;
+pub mod claims_request;
 mod client_assertion;
 pub mod client_auth;
 pub mod clients;

@@ -39,11 +39,12 @@ pub enum OAuthCode {
     ExpiredToken,
     InvalidToken,
     InsufficientScope,
+    UnmetAuthenticationRequirements,
 }
 
 impl OAuthCode {
     /// Every code, for parsing.
-    const ALL: [OAuthCode; 22] = [
+    const ALL: [OAuthCode; 23] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -66,6 +67,7 @@ impl OAuthCode {
         Self::ExpiredToken,
         Self::InvalidToken,
         Self::InsufficientScope,
+        Self::UnmetAuthenticationRequirements,
     ];
 
     /// The code with this registered name.
@@ -97,6 +99,7 @@ impl OAuthCode {
             Self::ExpiredToken => "expired_token",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }

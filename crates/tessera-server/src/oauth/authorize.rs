@@ -29,6 +29,9 @@ fn oauth_code(c: AuthzErrorCode) -> OAuthCode {
         AuthzErrorCode::ConsentRequired => OAuthCode::ConsentRequired,
         AuthzErrorCode::RequestNotSupported => OAuthCode::RequestNotSupported,
         AuthzErrorCode::RequestUriNotSupported => OAuthCode::RequestUriNotSupported,
+        AuthzErrorCode::UnmetAuthenticationRequirements => {
+            OAuthCode::UnmetAuthenticationRequirements
+        }
     }
 }
 

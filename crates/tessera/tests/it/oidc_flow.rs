@@ -448,6 +448,56 @@ async fn oidc_01_the_id_token_carries_auth_time_nonce_acr_amr_and_sid(engine: En
     assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
 }
 
+async fn oidc_03_an_essential_acr_is_met_or_the_request_fails_with_unmet_authentication_requirements(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let (id, secret) = register(&s, "shop", json!({})).await;
+    let c = browser();
+    // The tenant's methods reach aal1: an essential aal2 fails at once, back at the client.
+    let essential_aal2 = r#"{"id_token":{"acr":{"essential":true,"value":"aal2"}}}"#;
+    let (url, _) = auth_url(&s, "shop", &[("claims", essential_aal2)]);
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let q = query_of(&location(&r));
+    assert!(location(&r).starts_with(REDIRECT), "{}", location(&r));
+    assert_eq!(
+        param(&q, "error"),
+        Some("unmet_authentication_requirements")
+    );
+    assert_eq!(param(&q, "state"), Some("st4te"));
+    assert_eq!(param(&q, "iss"), Some(issuer(&s).as_str()));
+    // An essential acr the sign-in can meet is met, and the ID token names a value that was asked for.
+    let either = r#"{"id_token":{"acr":{"essential":true,"values":["aal2","aal1"]}}}"#;
+    let (url, verifier) = auth_url(&s, "shop", &[("claims", either)]);
+    let back = authorize(&s, &c, &url).await;
+    let code = param(&query_of(&back), "code").expect(&back).to_owned();
+    let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = crate::oidc_attacks::jwt_part(body["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["acr"], "aal1");
+    // A claims parameter that is not JSON is the client's error, not a page.
+    let (url, _) = auth_url(&s, "shop", &[("claims", "{not json")]);
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(
+        param(&query_of(&location(&r)), "error"),
+        Some("invalid_request")
+    );
+    let d: Value = s
+        .http
+        .get(format!("{}/.well-known/openid-configuration", issuer(&s)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["claims_parameter_supported"], true);
+}
+
 async fn oidc_03_login_hint_and_ui_locales_reach_the_sign_in_page(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -483,4 +533,5 @@ engine_tests!(
     oidc_03_prompt_login_and_max_age_ask_for_a_fresh_sign_in,
     oidc_01_the_id_token_carries_auth_time_nonce_acr_amr_and_sid,
     oidc_03_login_hint_and_ui_locales_reach_the_sign_in_page,
+    oidc_03_an_essential_acr_is_met_or_the_request_fails_with_unmet_authentication_requirements,
 );
