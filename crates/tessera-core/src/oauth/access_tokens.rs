@@ -2,12 +2,17 @@
 //! algorithm, so a resource server checks them with the JWKS alone. Each has a `jti`, so one revoked
 //! before it expires (RFC 7009) is refused by Tessera's own resource endpoints and by introspection.
 //!
+//! A client registered with `access_token_format: "opaque"` gets a random `tat_…` token instead: the
+//! same claims are stored under its keyed hash (`oauth_access_tokens`), so the token says nothing to
+//! whoever holds it, a resource server must introspect it, and every check below runs on the stored
+//! claims exactly as on a JWT's. It costs one write per token that a JWT does not.
+//!
 //! The audience is the tenant's issuer: Tessera's own resources (userinfo) and the business's APIs that
 //! trust the tenant share it until resource indicators (RFC 8707) arrive.
 use serde_json::{Value, json};
 use tessera_crypto::jws::JwsAlg;
 use tessera_model::IdentityId;
-use tessera_model::oauth_client::OAuthClient;
+use tessera_model::oauth_client::{AccessTokenFormat, OAuthClient};
 use tessera_model::tenant::Tenant;
 use time::OffsetDateTime;
 
@@ -17,6 +22,14 @@ use crate::{CoreError, Result, Tessera};
 
 /// The media type of a JWT access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// How an opaque access token starts (a JWT starts with `ey`), so verification knows where to look.
+pub const OPAQUE_PREFIX: &str = "tat_";
+
+fn opaque_hash(t: &Tessera, token: &str) -> Vec<u8> {
+    t.keys()
+        .secret_hasher
+        .hash(&format!("oauth-access-token\u{0}{token}"))
+}
 
 /// What an access token grants.
 #[derive(Debug, Clone, Default)]
@@ -105,10 +118,27 @@ pub async fn mint(
             obj.insert("sid".into(), json!(sid));
         }
     }
-    let token = t
-        .signing_keys()
-        .sign_with(tenant.id, client_alg(client)?, ACCESS_TOKEN_TYP, &claims)
-        .await?;
+    let token = match client.access_token_format {
+        AccessTokenFormat::Jwt => {
+            t.signing_keys()
+                .sign_with(tenant.id, client_alg(client)?, ACCESS_TOKEN_TYP, &claims)
+                .await?
+        }
+        AccessTokenFormat::Opaque => {
+            let token = format!("{OPAQUE_PREFIX}{}", tessera_crypto::random_token()?);
+            let mut tx = t.db().begin().await?;
+            tessera_store::oauth_access_tokens::insert(
+                &mut tx,
+                &opaque_hash(t, &token),
+                tenant.id,
+                &claims.to_string(),
+                expires_at,
+            )
+            .await?;
+            tx.commit().await?;
+            token
+        }
+    };
     Ok(IssuedAccessToken {
         token,
         expires_in: client.access_token_ttl_secs,
@@ -136,16 +166,20 @@ impl OAuth<'_> {
         tenant: &Tenant,
         token: &str,
     ) -> Result<AccessClaims> {
-        let claims = match self
-            .t
-            .signing_keys()
-            .verify(tenant.id, token, ACCESS_TOKEN_TYP)
-            .await
-        {
-            Ok(c) => c,
-            Err(VerifyError::Core(e)) => return Err(e),
-            Err(VerifyError::Expired) => return Err(invalid("the access token expired")),
-            Err(_) => return Err(invalid("the access token is not valid")),
+        let claims = if token.starts_with(OPAQUE_PREFIX) {
+            self.opaque_claims(tenant, token).await?
+        } else {
+            match self
+                .t
+                .signing_keys()
+                .verify(tenant.id, token, ACCESS_TOKEN_TYP)
+                .await
+            {
+                Ok(c) => c,
+                Err(VerifyError::Core(e)) => return Err(e),
+                Err(VerifyError::Expired) => return Err(invalid("the access token expired")),
+                Err(_) => return Err(invalid("the access token is not valid")),
+            }
         };
         let issuer = self.issuer(tenant);
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -205,5 +239,31 @@ impl OAuth<'_> {
             exp: num("exp"),
             session_id: text("sid"),
         })
+    }
+
+    /// The stored claims of an opaque token of this tenant, unless it is unknown or expired.
+    async fn opaque_claims(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+    ) -> Result<serde_json::Map<String, Value>> {
+        let mut conn = self.t.db().conn().await?;
+        let found = tessera_store::oauth_access_tokens::get(
+            &mut conn,
+            tenant.id,
+            &opaque_hash(self.t, token),
+        )
+        .await?;
+        drop(conn);
+        let Some((claims, expires_at)) = found else {
+            return Err(invalid("the access token is not valid"));
+        };
+        if self.t.now() >= expires_at {
+            return Err(invalid("the access token expired"));
+        }
+        match serde_json::from_str(&claims) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(CoreError::Internal("stored access token claims".into())),
+        }
     }
 }

@@ -149,13 +149,6 @@ fn check(client: &OAuthClient) -> Result<()> {
             message: "a JWKS of EC P-256, RSA (2048 bits or more) or Ed25519 public keys".into(),
         });
     }
-    if client.access_token_format == AccessTokenFormat::Opaque {
-        problems.push(FieldProblem {
-            field: "access_token_format".into(),
-            code: "not_available".into(),
-            message: "opaque access tokens are not available yet; use jwt".into(),
-        });
-    }
     if problems.is_empty() {
         Ok(())
     } else {

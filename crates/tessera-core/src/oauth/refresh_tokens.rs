@@ -453,14 +453,16 @@ impl super::OAuth<'_> {
 
 impl super::OAuth<'_> {
     /// Forgets what can no longer matter: refresh-token families past their absolute end (with their
-    /// tokens; a token of a forgotten family is unknown, which is refused the same way), and the used
-    /// assertion `jti`s and access-token revocations whose tokens have expired. Run periodically on
-    /// every node; each delete is idempotent. Returns how many rows went.
+    /// tokens; a token of a forgotten family is unknown, which is refused the same way), the used
+    /// assertion `jti`s and access-token revocations whose tokens have expired, and expired opaque
+    /// access tokens. Run periodically on every node; each delete is idempotent. Returns how many rows
+    /// went.
     pub async fn sweep_expired(&self) -> Result<u64> {
         let now = self.t.now();
         let mut tx = self.t.db().begin().await?;
         let n = store::purge_expired(&mut tx, now).await?
-            + tessera_store::oauth_clients::purge_expired(&mut tx, now).await?;
+            + tessera_store::oauth_clients::purge_expired(&mut tx, now).await?
+            + tessera_store::oauth_access_tokens::purge_expired(&mut tx, now).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -828,6 +828,88 @@ fn allow_origin(r: &reqwest::Response) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
+async fn an_opaque_access_token_means_nothing_outside_and_is_checked_revoked_and_expired_by_lookup(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let app = register(
+        &s,
+        json!({
+            "client_id": "vault",
+            "name": "vault",
+            "redirect_uris": ["https://vault.example/cb"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scopes": ["openid", "email", "offline_access"],
+            "access_token_format": "opaque",
+            "access_token_ttl_secs": 300,
+        }),
+    )
+    .await;
+    assert_eq!(
+        s.get(&format!("{CLIENTS}/vault")).await.json["access_token_format"],
+        "opaque"
+    );
+    let (rt, _) = first_refresh(&s, &app, "opaque@example.com", &["openid", "email"]).await;
+    let r = refresh(&s, &app, &rt).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let access = r.json["access_token"].as_str().unwrap().to_owned();
+    assert!(access.starts_with("tat_"), "{access}");
+    assert!(
+        !access.contains('.'),
+        "not a JWT: nothing to read without Tessera"
+    );
+    let userinfo = |token: String| {
+        let req = s.http.get(url(&s, "userinfo")).bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
+    let r = userinfo(access.clone()).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["email"], "opaque@example.com");
+    let i = introspect(&s, &app, &access).await;
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(i["client_id"], "vault");
+    assert_eq!(i["scope"], "openid email");
+    assert!(i["sub"].is_string() && i["jti"].is_string());
+
+    // A guessed or altered token is unknown.
+    for forged in [
+        format!("{access}x"),
+        "tat_AAAA".to_owned(),
+        "tat_".to_owned(),
+    ] {
+        assert_eq!(userinfo(forged.clone()).await.status(), 401, "{forged}");
+        assert_eq!(introspect(&s, &app, &forged).await["active"], false);
+    }
+
+    // Revoked: refused at once, like a JWT.
+    let r = post_as(&s, &app, "revoke", &[("token", &access)]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(userinfo(access.clone()).await.status(), 401);
+    assert_eq!(introspect(&s, &app, &access).await["active"], false);
+
+    // Expired: refused, then forgotten by the sweep.
+    let r = refresh(
+        &s,
+        &app,
+        r_token(&s, &app, "opaque2@example.com").await.as_str(),
+    )
+    .await;
+    let later = r.json["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(userinfo(later.clone()).await.status(), 200);
+    s.clock.advance(Duration::from_secs(301));
+    assert_eq!(userinfo(later.clone()).await.status(), 401);
+    assert!(s.tessera.oauth().sweep_expired().await.unwrap() >= 2);
+    assert_eq!(userinfo(later).await.status(), 401);
+}
+
+/// A fresh refresh token of `c` for a new customer (scopes `openid email`).
+async fn r_token(s: &TestServer, c: &Client, email: &str) -> String {
+    first_refresh(s, c, email, &["openid", "email"]).await.0
+}
+
 async fn web_04_cors_answers_only_registered_origins_and_never_a_wildcard(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -930,4 +1012,5 @@ engine_tests!(
     jwt_01_client_assertions_with_alg_none_or_hs256_are_refused,
     jwt_02_client_assertions_pointing_at_other_keys_are_refused,
     web_04_cors_answers_only_registered_origins_and_never_a_wildcard,
+    an_opaque_access_token_means_nothing_outside_and_is_checked_revoked_and_expired_by_lookup,
 );
