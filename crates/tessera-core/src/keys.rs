@@ -20,6 +20,8 @@ pub struct Keys {
     pub audit: SecretKey,
     /// Seals each tenant's token-signing private keys (bound to tenant and kid).
     pub signing_wrap: SecretKey,
+    /// Seals a refresh's answer for its reuse grace (bound to the spent token's hash).
+    pub refresh_grace_wrap: SecretKey,
     /// Published (as a MAC of a fixed string) so nodes can detect a mismatched master key.
     check_value: String,
 }
@@ -33,6 +35,7 @@ impl Keys {
             identity_wrap: master.derive("identity-wrap"),
             audit: master.derive("audit-checkpoint"),
             signing_wrap: master.derive("signing-key-wrap"),
+            refresh_grace_wrap: master.derive("refresh-grace-wrap"),
             check_value: check.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }

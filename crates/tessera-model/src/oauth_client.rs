@@ -133,6 +133,11 @@ pub struct OAuthClient {
     pub id_token_ttl_secs: i64,
     /// How long a refresh token lives unused (each use rotates it).
     pub refresh_token_ttl_secs: i64,
+    /// Seconds (0 to 5, 0 by default) after a refresh during which the spent token may be presented
+    /// once more and gets the *same* successor instead of revoking the grant (OA-11): two tabs or a
+    /// retried request racing with one token then do not sign the customer out.
+    #[serde(default)]
+    pub refresh_reuse_grace_secs: i64,
     /// Browser origins allowed to call the token, userinfo and revocation endpoints (CORS).
     pub allowed_origins: Vec<String>,
     /// Back-channel logout 1.0 receiver.
@@ -155,6 +160,8 @@ fn unset_tenant() -> TenantId {
 pub const MAX_ACCESS_TOKEN_TTL_SECS: i64 = 24 * 3600;
 pub const MAX_ID_TOKEN_TTL_SECS: i64 = 24 * 3600;
 pub const MAX_REFRESH_TOKEN_TTL_SECS: i64 = 365 * 24 * 3600;
+/// The longest refresh reuse grace (OA-11: a few seconds, for racing requests, not for replays).
+pub const MAX_REFRESH_REUSE_GRACE_SECS: i64 = 5;
 
 /// The signing algorithms a client may choose.
 pub const SIGNING_ALGS: [&str; 3] = ["ES256", "RS256", "EdDSA"];
@@ -349,6 +356,13 @@ impl OAuthClient {
                 ));
             }
         }
+        if !(0..=MAX_REFRESH_REUSE_GRACE_SECS).contains(&self.refresh_reuse_grace_secs) {
+            out.push(problem(
+                "refresh_reuse_grace_secs",
+                "invalid_lifetime",
+                format!("0 to {MAX_REFRESH_REUSE_GRACE_SECS} seconds"),
+            ));
+        }
         out
     }
 
@@ -386,6 +400,7 @@ mod tests {
             access_token_ttl_secs: 600,
             id_token_ttl_secs: 600,
             refresh_token_ttl_secs: 86400,
+            refresh_reuse_grace_secs: 0,
             allowed_origins: vec!["https://shop.example".into()],
             backchannel_logout_uri: None,
             jwks: None,

@@ -236,6 +236,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "opaque_access_tokens",
         include_str!("../migrations/sqlite/0016_opaque_access_tokens.sql"),
     ),
+    (
+        17,
+        "refresh_reuse_grace",
+        include_str!("../migrations/sqlite/0017_refresh_reuse_grace.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -302,6 +307,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "opaque_access_tokens",
         include_str!("../migrations/postgres/0016_opaque_access_tokens.sql"),
+    ),
+    (
+        17,
+        "refresh_reuse_grace",
+        include_str!("../migrations/postgres/0017_refresh_reuse_grace.sql"),
     ),
 ];
 

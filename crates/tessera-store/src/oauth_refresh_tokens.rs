@@ -178,6 +178,48 @@ pub async fn spend(x: &mut impl Exec, token_hash: &[u8], now: OffsetDateTime) ->
     Ok(n == 1)
 }
 
+/// Keeps a spent token's answer (sealed) for its reuse grace, until `until`.
+pub async fn set_grace(
+    x: &mut impl Exec,
+    token_hash: &[u8],
+    until: OffsetDateTime,
+    answer: &[u8],
+) -> Result<()> {
+    let sql =
+        "UPDATE oauth_refresh_tokens SET grace_until = $1, grace_answer = $2 WHERE token_hash = $3";
+    on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(until))
+        .bind(answer)
+        .bind(token_hash)
+        .execute(&mut *c)
+        .await
+        .map(drop)?);
+    Ok(())
+}
+
+/// Takes a spent token's kept answer if its grace has not passed and nobody took it yet: one
+/// conditional statement, so of any number of reuses at most one gets it.
+pub async fn take_grace(
+    x: &mut impl Exec,
+    token_hash: &[u8],
+    now: OffsetDateTime,
+) -> Result<Option<Vec<u8>>> {
+    let sql = "UPDATE oauth_refresh_tokens SET grace_taken_at = $1 \
+               WHERE token_hash = $2 AND grace_answer IS NOT NULL AND grace_until > $1 \
+               AND grace_taken_at IS NULL RETURNING grace_answer";
+    on_engine!(x, |c| {
+        match sqlx::query(sql)
+            .bind(Ts(now))
+            .bind(token_hash)
+            .fetch_optional(&mut *c)
+            .await?
+        {
+            Some(r) => Ok(Some(r.bytes("grace_answer")?)),
+            None => Ok(None),
+        }
+    })
+}
+
 /// Revokes a family; true when this call revoked it (false when it already was, or is unknown).
 pub async fn revoke_family(
     x: &mut impl Exec,
@@ -236,13 +278,17 @@ pub async fn live_families_of(
         .collect())
 }
 
-/// Deletes families whose absolute lifetime ended before `before`, with their tokens; how many went.
+/// Deletes families whose absolute lifetime ended before `before`, with their tokens, and erases kept
+/// reuse-grace answers whose grace has passed; how many rows went or changed.
 pub async fn purge_expired(x: &mut impl Exec, before: OffsetDateTime) -> Result<u64> {
     let tokens = "DELETE FROM oauth_refresh_tokens WHERE family_id IN \
                   (SELECT id FROM oauth_refresh_families WHERE expires_at < $1)";
     let families = "DELETE FROM oauth_refresh_families WHERE expires_at < $1";
+    // Kept answers whose grace has passed are erased (the rows stay: they still prove reuse).
+    let answers = "UPDATE oauth_refresh_tokens SET grace_answer = NULL \
+                   WHERE grace_answer IS NOT NULL AND grace_until < $1";
     let mut n = 0;
-    for sql in [tokens, families] {
+    for sql in [tokens, families, answers] {
         n += on_engine!(x, |c| sqlx::query(sql)
             .bind(Ts(before))
             .execute(&mut *c)

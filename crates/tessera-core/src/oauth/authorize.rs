@@ -845,6 +845,7 @@ mod tests {
             access_token_ttl_secs: 600,
             id_token_ttl_secs: 600,
             refresh_token_ttl_secs: 86400,
+            refresh_reuse_grace_secs: 0,
             allowed_origins: vec![],
             backchannel_logout_uri: None,
             jwks: None,

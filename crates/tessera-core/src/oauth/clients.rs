@@ -69,6 +69,9 @@ pub struct NewClient {
     pub id_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub refresh_token_ttl_secs: Option<i64>,
+    /// 0 to 5 seconds; 0 (the default) makes every reuse of a spent refresh token revoke the grant.
+    #[serde(default)]
+    pub refresh_reuse_grace_secs: Option<i64>,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     #[serde(default)]
@@ -119,6 +122,7 @@ impl NewClient {
             access_token_ttl_secs: self.access_token_ttl_secs.unwrap_or(600),
             id_token_ttl_secs: self.id_token_ttl_secs.unwrap_or(600),
             refresh_token_ttl_secs: self.refresh_token_ttl_secs.unwrap_or(30 * 24 * 3600),
+            refresh_reuse_grace_secs: self.refresh_reuse_grace_secs.unwrap_or(0),
             allowed_origins: self.allowed_origins,
             backchannel_logout_uri: self.backchannel_logout_uri,
             jwks: self.jwks.map(|j| j.to_string()),

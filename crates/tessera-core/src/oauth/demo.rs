@@ -38,6 +38,7 @@ impl OAuth<'_> {
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
             refresh_token_ttl_secs: None,
+            refresh_reuse_grace_secs: None,
             allowed_origins: Vec::new(),
             backchannel_logout_uri: None,
             jwks: None,

@@ -7,6 +7,11 @@
 //! such a race) revokes the whole family and the access tokens minted with it (OA-10, A-14), because
 //! Tessera cannot tell the thief from the customer. Tokens are random and stored only as keyed hashes,
 //! like session tokens.
+//!
+//! A client may set a reuse grace of up to five seconds (OA-11): the winning refresh then keeps its answer
+//! (successor and access token, sealed, bound to the spent token's hash) and the first request that
+//! presents the spent token again within the grace gets that *same* answer instead of revoking the
+//! family; a second reuse, or one after the grace, revokes it as always.
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types};
 use tessera_model::identity::IdentityState;
@@ -262,6 +267,43 @@ pub(crate) async fn judge(
     })
 }
 
+/// A refresh's answer, kept sealed for its reuse grace.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct GraceAnswer {
+    pub refresh_token: String,
+    pub access_token: String,
+    pub access_expires_at: i64,
+    pub scopes: Vec<String>,
+}
+
+/// What [`prepare`] decided: rotate the token, or (in the grace) hand back the answer already given.
+pub(crate) enum Prepared {
+    Rotate(Box<(Judged, Rotation)>),
+    Replay(GraceAnswer),
+}
+
+/// What [`rotate`] did: a new successor, or (having lost a race within the grace) the winner's answer.
+pub(crate) enum Rotated {
+    New(String),
+    Replay(GraceAnswer),
+}
+
+/// The kept answer of a spent token, if its grace allows one more use now. A tampered or foreign
+/// sealed answer is an internal error, never a token.
+async fn take_grace(t: &Tessera, tx: &mut Tx, hash: &[u8]) -> Result<Option<GraceAnswer>> {
+    let Some(sealed) = store::take_grace(tx, hash, t.now()).await? else {
+        return Ok(None);
+    };
+    let plain = t
+        .keys()
+        .refresh_grace_wrap
+        .open(&sealed, hash)
+        .map_err(|_| CoreError::Internal("a refresh grace answer does not open".into()))?;
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|e| CoreError::Internal(format!("refresh grace answer: {e}")))
+}
+
 /// What a successful rotation hands the grant.
 pub(crate) struct Rotation {
     pub family: Family,
@@ -278,11 +320,17 @@ pub(crate) async fn prepare(
     client: &OAuthClient,
     presented: &str,
     scope: Option<&str>,
-) -> Result<(Judged, Rotation)> {
+) -> Result<Prepared> {
     let judged = match judge(t, tenant, &client.client_id, presented).await? {
         Ok(j) => j,
         Err((Dead::Spent, Some(j))) => {
             let mut tx = t.db().begin().await?;
+            if client.refresh_reuse_grace_secs > 0
+                && let Some(answer) = take_grace(t, &mut tx, &j.hash).await?
+            {
+                tx.commit().await?;
+                return Ok(Prepared::Replay(answer));
+            }
             revoke_family(t, &mut tx, &j.token.family, "reuse").await?;
             tx.commit().await?;
             return Err(refuse(
@@ -315,7 +363,7 @@ pub(crate) async fn prepare(
         family: judged.token.family.clone(),
         scopes,
     };
-    Ok((judged, rotation))
+    Ok(Prepared::Rotate(Box::new((judged, rotation))))
 }
 
 fn dead_message(why: Dead) -> &'static str {
@@ -330,15 +378,15 @@ fn dead_message(why: Dead) -> &'static str {
 
 /// Spends the presented token and adds its successor, recording the access token minted for it. The
 /// spend is the authority: if another request spent the token first, this one is reuse, the family is
-/// revoked and the answer is `invalid_grant`. A session-bound family's session counts the use as
-/// activity.
+/// revoked and the answer is `invalid_grant`, unless the client's reuse grace hands this request the
+/// winner's answer. A session-bound family's session counts the use as activity.
 pub(crate) async fn rotate(
     t: &Tessera,
     client: &OAuthClient,
     judged: &Judged,
     rotation: &Rotation,
-    access: (&str, OffsetDateTime),
-) -> Result<String> {
+    access: &super::IssuedAccessToken,
+) -> Result<Rotated> {
     let now = t.now();
     let family = &rotation.family;
     // Read before the transaction: a request blocked on the row it spends holds a connection, so the
@@ -354,6 +402,12 @@ pub(crate) async fn rotate(
     };
     let mut tx = t.db().begin().await?;
     if !store::spend(&mut tx, &judged.hash, now).await? {
+        if client.refresh_reuse_grace_secs > 0
+            && let Some(answer) = take_grace(t, &mut tx, &judged.hash).await?
+        {
+            tx.commit().await?;
+            return Ok(Rotated::Replay(answer));
+        }
         revoke_family(t, &mut tx, &rotation.family, "reuse").await?;
         tx.commit().await?;
         return Err(refuse(
@@ -368,9 +422,33 @@ pub(crate) async fn rotate(
         let idle = (now + Duration::minutes(i64::from(minutes))).min(s.expires_at);
         tessera_store::sessions::touch(&mut tx, sid, now, idle).await?;
     }
-    let token = new_token(t, &mut tx, family, client, &rotation.scopes, Some(access)).await?;
+    let token = new_token(
+        t,
+        &mut tx,
+        family,
+        client,
+        &rotation.scopes,
+        Some((&access.jti, access.expires_at)),
+    )
+    .await?;
+    if client.refresh_reuse_grace_secs > 0 {
+        let answer = GraceAnswer {
+            refresh_token: token.clone(),
+            access_token: access.token.clone(),
+            access_expires_at: access.expires_at.unix_timestamp(),
+            scopes: rotation.scopes.clone(),
+        };
+        let plain = serde_json::to_vec(&answer).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let sealed = t
+            .keys()
+            .refresh_grace_wrap
+            .seal(&plain, &judged.hash)
+            .map_err(|e| CoreError::Internal(format!("sealing a refresh grace answer: {e}")))?;
+        let until = now + Duration::seconds(client.refresh_reuse_grace_secs);
+        store::set_grace(&mut tx, &judged.hash, until, &sealed).await?;
+    }
     tx.commit().await?;
-    Ok(token)
+    Ok(Rotated::New(token))
 }
 
 /// Revokes a family and the access tokens minted with it that have not expired; records why. Reuse is

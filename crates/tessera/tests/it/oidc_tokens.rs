@@ -184,6 +184,76 @@ async fn oa_11_fifty_parallel_refreshes_have_one_winner(engine: Engine) {
     s.stop().await;
 }
 
+/// A web app whose refresh tokens have a reuse grace of `grace` seconds.
+async fn graceful_app(s: &TestServer, id: &str, grace: i64) -> Client {
+    register(
+        s,
+        json!({
+            "client_id": id,
+            "name": id,
+            "redirect_uris": [format!("https://{id}.example/cb")],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scopes": ["openid", "offline_access"],
+            "refresh_reuse_grace_secs": grace,
+        }),
+    )
+    .await
+}
+
+async fn oa_11_a_reuse_within_the_clients_grace_gets_the_same_successor_once(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let r = s
+        .post(
+            CLIENTS,
+            json!({"client_id": "greedy", "name": "greedy", "redirect_uris": ["https://g.example/cb"],
+                   "refresh_reuse_grace_secs": 6}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "at most five seconds: {r:?}");
+    assert!(r.json.to_string().contains("refresh_reuse_grace_secs"));
+    let app = graceful_app(&s, "tabs", 5).await;
+
+    // Within the grace, the spent token once more gets exactly what the first use got.
+    let (rt, _) = first_refresh(&s, &app, "tabs@example.com", &["openid"]).await;
+    let first = refresh(&s, &app, &rt).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    s.clock.advance(Duration::from_secs(2));
+    let again = refresh(&s, &app, &rt).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(again.json["refresh_token"], first.json["refresh_token"]);
+    assert_eq!(again.json["access_token"], first.json["access_token"]);
+    // A second reuse is a replay: the family goes, successor included.
+    oauth_error(&refresh(&s, &app, &rt).await, 400, "invalid_grant");
+    let next = first.json["refresh_token"].as_str().unwrap();
+    oauth_error(&refresh(&s, &app, next).await, 400, "invalid_grant");
+
+    // After the grace, the first reuse already revokes the family.
+    let (rt, _) = first_refresh(&s, &app, "late@example.com", &["openid"]).await;
+    let first = refresh(&s, &app, &rt).await;
+    assert_eq!(first.status, 200);
+    s.clock.advance(Duration::from_secs(6));
+    oauth_error(&refresh(&s, &app, &rt).await, 400, "invalid_grant");
+    let next = first.json["refresh_token"].as_str().unwrap();
+    oauth_error(&refresh(&s, &app, next).await, 400, "invalid_grant");
+
+    // Two tabs refreshing at once both get the same successor, which goes on working.
+    let (rt, _) = first_refresh(&s, &app, "race@example.com", &["openid"]).await;
+    let (a, b) = futures::join!(refresh(&s, &app, &rt), refresh(&s, &app, &rt));
+    assert_eq!((a.status, b.status), (200, 200), "{a:?} {b:?}");
+    assert_eq!(a.json["refresh_token"], b.json["refresh_token"]);
+    let next = a.json["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&s, &app, next).await.status, 200);
+
+    // Without a grace (the default) the same race revokes the family (OA-11's promise stands).
+    let strict = graceful_app(&s, "strict", 0).await;
+    let (rt, _) = first_refresh(&s, &strict, "strict@example.com", &["openid"]).await;
+    assert_eq!(refresh(&s, &strict, &rt).await.status, 200);
+    oauth_error(&refresh(&s, &strict, &rt).await, 400, "invalid_grant");
+    s.stop().await;
+}
+
 async fn oa_14_a_refresh_may_narrow_its_scopes_but_never_widen_them(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -1003,6 +1073,7 @@ async fn web_04_cors_answers_only_registered_origins_and_never_a_wildcard(engine
 engine_tests!(
     oa_10_refresh_rotates_and_reuse_revokes_the_family,
     oa_11_fifty_parallel_refreshes_have_one_winner,
+    oa_11_a_reuse_within_the_clients_grace_gets_the_same_successor_once,
     oa_14_a_refresh_may_narrow_its_scopes_but_never_widen_them,
     oa_10_a_session_bound_refresh_token_dies_with_the_session,
     oa_10_an_expired_or_foreign_refresh_token_is_invalid_grant,

@@ -9,7 +9,7 @@ use tessera_model::tenant::Tenant;
 
 use crate::Result;
 use crate::oauth::access_tokens::{self, AccessGrant};
-use crate::oauth::refresh_tokens;
+use crate::oauth::refresh_tokens::{self, GraceAnswer, Prepared, Rotated};
 use crate::oauth::{OAuth, TokenResponse};
 
 pub(crate) async fn grant(
@@ -21,7 +21,10 @@ pub(crate) async fn grant(
 ) -> Result<TokenResponse> {
     let t = oauth.t;
     let (judged, rotation) =
-        refresh_tokens::prepare(t, tenant, client, refresh_token, scope).await?;
+        match refresh_tokens::prepare(t, tenant, client, refresh_token, scope).await? {
+            Prepared::Rotate(prepared) => *prepared,
+            Prepared::Replay(answer) => return Ok(replayed(oauth, answer)),
+        };
     let family = &rotation.family;
     // A client deleted and registered again under the same id is another client: the grants of the
     // first one are not its own.
@@ -45,14 +48,10 @@ pub(crate) async fn grant(
         },
     )
     .await?;
-    let next = refresh_tokens::rotate(
-        t,
-        client,
-        &judged,
-        &rotation,
-        (&issued.jti, issued.expires_at),
-    )
-    .await?;
+    let next = match refresh_tokens::rotate(t, client, &judged, &rotation, &issued).await? {
+        Rotated::New(next) => next,
+        Rotated::Replay(answer) => return Ok(replayed(oauth, answer)),
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
@@ -61,4 +60,16 @@ pub(crate) async fn grant(
         id_token: None,
         scope: rotation.scopes.join(" "),
     })
+}
+
+/// The answer a refresh within the client's reuse grace gets: the same one the first use got.
+fn replayed(oauth: &OAuth<'_>, a: GraceAnswer) -> TokenResponse {
+    TokenResponse {
+        access_token: a.access_token,
+        token_type: "Bearer",
+        expires_in: (a.access_expires_at - oauth.t.now().unix_timestamp()).max(0),
+        refresh_token: Some(a.refresh_token),
+        id_token: None,
+        scope: a.scopes.join(" "),
+    }
 }
