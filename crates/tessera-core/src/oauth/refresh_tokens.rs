@@ -489,47 +489,6 @@ pub(crate) async fn revoke_family(
 }
 
 impl super::OAuth<'_> {
-    /// Test support until the authorization code exchange issues refresh tokens: starts a family for
-    /// the customer signed in with `session_token`, as the exchange will (bound to that session unless
-    /// `offline_access` is among `scopes`). Not part of the API; the integration tests drive the refresh
-    /// grant, revocation and introspection with it.
-    #[doc(hidden)]
-    pub async fn issue_refresh_token_for_tests(
-        &self,
-        slug: &str,
-        client_id: &str,
-        session_token: &str,
-        scopes: &[&str],
-    ) -> Result<String> {
-        let active = self
-            .t
-            .sessions()
-            .from_token(slug, session_token)
-            .await?
-            .ok_or(CoreError::Unauthenticated)?;
-        let (tenant, client) = self.client(slug, client_id).await?;
-        let s = active.session;
-        issue_with_access(
-            self.t,
-            NewRefresh {
-                tenant_id: tenant.id,
-                client_id: client.client_id,
-                identity_id: s.identity_id,
-                session_id: Some(s.id.to_string()),
-                offline: scopes.contains(&OFFLINE_ACCESS),
-                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                auth_time: Some(s.authenticated_at),
-                acr: None,
-                amr: s.amr,
-            },
-            None,
-        )
-        .await
-        .map(|issued| issued.token)
-    }
-}
-
-impl super::OAuth<'_> {
     /// Forgets what can no longer matter: refresh-token families past their absolute end (with their
     /// tokens; a token of a forgotten family is unknown, which is refused the same way), the used
     /// assertion `jti`s and access-token revocations whose tokens have expired, and expired opaque

@@ -4,8 +4,9 @@
 //! introspection that need the client and tell other clients nothing (OA-22), client assertions checked
 //! to the letter (OA-12, A-15, JWT-01, JWT-02) and CORS only for registered origins (WEB-04).
 //!
-//! Refresh tokens come from `issue_refresh_token_for_tests` (what the code exchange will call) for a
-//! customer really signed in, until the authorization code flow lands.
+//! Refresh tokens come from the authorization code flow: a customer signed in through the JSON flow
+//! API presents the session cookie at `/authorize`, the session answers at once, and the code is
+//! redeemed with PKCE like any app does.
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -39,6 +40,7 @@ async fn web_app(s: &TestServer, id: &str) -> Client {
         json!({
             "client_id": id,
             "name": id,
+            "first_party": true,
             "redirect_uris": [format!("https://{id}.example/cb")],
             "grant_types": ["authorization_code", "refresh_token"],
             "scopes": ["openid", "profile", "email", "offline_access"],
@@ -95,13 +97,52 @@ async fn first_refresh(
     scopes: &[&str],
 ) -> (String, String) {
     let session = sign_up(s, email, json!({})).await;
-    let rt = s
-        .tessera
-        .oauth()
-        .issue_refresh_token_for_tests("default", &c.id, &session, scopes)
+    let rt = refresh_token_for(s, c, &session, scopes).await;
+    (rt, session)
+}
+
+/// A refresh token of first-party client `c` (redirect `https://{id}.example/cb`) through the code flow,
+/// for the customer whose session token is `session`.
+async fn refresh_token_for(s: &TestServer, c: &Client, session: &str, scopes: &[&str]) -> String {
+    let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    let redirect = format!("https://{}.example/cb", c.id);
+    let mut u = url::Url::parse(&url(s, "authorize")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &c.id)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("scope", &scopes.join(" "))
+        .append_pair("state", "x")
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", "S256");
+    let r = crate::pages::browser()
+        .get(u.as_str())
+        .header("cookie", format!("__Host-tessera_session={session}"))
+        .send()
         .await
         .unwrap();
-    (rt, session)
+    assert_eq!(r.status(), 303);
+    let to = crate::oidc_flow::location(&r);
+    assert!(
+        to.starts_with(&redirect),
+        "the session answers at once: {to}"
+    );
+    let q = crate::oidc_flow::query_of(&to);
+    let code = crate::oidc_flow::param(&q, "code").unwrap().to_owned();
+    let r = post_as(
+        s,
+        c,
+        "token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("code_verifier", verifier.secret()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json["refresh_token"].as_str().unwrap().to_owned()
 }
 
 async fn event_types(s: &TestServer) -> Vec<String> {
@@ -191,6 +232,7 @@ async fn graceful_app(s: &TestServer, id: &str, grace: i64) -> Client {
         json!({
             "client_id": id,
             "name": id,
+            "first_party": true,
             "redirect_uris": [format!("https://{id}.example/cb")],
             "grant_types": ["authorization_code", "refresh_token"],
             "scopes": ["openid", "offline_access"],
@@ -320,13 +362,7 @@ async fn oa_10_a_session_bound_refresh_token_dies_with_the_session(engine: Engin
     let session = sign_up(&s, "bound@example.com", json!({})).await;
     let issue = |scopes: &'static [&'static str]| {
         let (s, app, session) = (&s, &app, session.clone());
-        async move {
-            s.tessera
-                .oauth()
-                .issue_refresh_token_for_tests("default", &app.id, &session, scopes)
-                .await
-                .unwrap()
-        }
+        async move { refresh_token_for(s, app, &session, scopes).await }
     };
     let bound = issue(&["openid"]).await;
     let offline = issue(&["openid", "offline_access"]).await;
@@ -909,6 +945,7 @@ async fn an_opaque_access_token_means_nothing_outside_and_is_checked_revoked_and
         json!({
             "client_id": "vault",
             "name": "vault",
+            "first_party": true,
             "redirect_uris": ["https://vault.example/cb"],
             "grant_types": ["authorization_code", "refresh_token"],
             "scopes": ["openid", "email", "offline_access"],
