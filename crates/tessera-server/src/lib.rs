@@ -254,6 +254,7 @@ pub fn public_router(state: AppState) -> Router {
             "/t/{tenant}/oauth2/introspect",
             post(oauth::introspect::introspect),
         )
+        .route("/t/{tenant}/oauth2/par", post(oauth::par::par))
         .route(
             "/t/{tenant}/.well-known/openid-configuration",
             get(oauth::discovery::openid_configuration),

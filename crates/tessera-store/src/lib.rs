@@ -33,6 +33,7 @@ pub mod mail;
 pub mod meta;
 pub mod oauth_access_tokens;
 pub mod oauth_clients;
+pub mod oauth_pushed_requests;
 pub mod oauth_refresh_tokens;
 pub mod oauth_requests;
 pub mod organizations;
@@ -232,6 +233,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_refresh_tokens.sql"),
     ),
     (
+        15,
+        "pushed_requests",
+        include_str!("../migrations/sqlite/0015_pushed_requests.sql"),
+    ),
+    (
         16,
         "opaque_access_tokens",
         include_str!("../migrations/sqlite/0016_opaque_access_tokens.sql"),
@@ -302,6 +308,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "refresh_tokens",
         include_str!("../migrations/postgres/0012_refresh_tokens.sql"),
+    ),
+    (
+        15,
+        "pushed_requests",
+        include_str!("../migrations/postgres/0015_pushed_requests.sql"),
     ),
     (
         16,

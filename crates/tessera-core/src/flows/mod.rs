@@ -855,6 +855,7 @@ impl Flows<'_> {
         tessera_store::flows::delete_expired(&mut tx, cutoff - Duration::hours(1)).await?;
         tx.commit().await?;
         crate::oauth::codes::sweep(self.t).await?;
+        crate::oauth::par::sweep(self.t).await?;
         Ok(n)
     }
 }

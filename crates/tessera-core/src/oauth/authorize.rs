@@ -101,6 +101,11 @@ impl RawParams {
         self.repeated.iter().any(|r| r == name)
     }
 
+    /// Whether `name` came at all, once or more.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name) || self.repeated(name)
+    }
+
     /// `state` as the client sent it, when it sent exactly one: every answer to the client echoes it.
     pub fn state(&self) -> Option<&str> {
         self.get("state")
@@ -115,7 +120,7 @@ pub struct Refusal {
     pub detail: &'static str,
 }
 
-fn refuse(code: &'static str, detail: &'static str) -> Refusal {
+pub(crate) fn refuse(code: &'static str, detail: &'static str) -> Refusal {
     Refusal { code, detail }
 }
 
@@ -133,9 +138,29 @@ pub enum AuthzErrorCode {
     LoginRequired,
     ConsentRequired,
     RequestNotSupported,
-    RequestUriNotSupported,
+    InvalidRequestUri,
     /// An essential `acr` cannot be met (OpenID Connect Core Unmet Authentication Requirements 1.0).
     UnmetAuthenticationRequirements,
+}
+
+impl AuthzErrorCode {
+    /// The registered name of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+        }
+    }
 }
 
 /// An error for the client, sent to its registered redirect URI.
@@ -145,7 +170,7 @@ pub struct AuthzError {
     pub description: &'static str,
 }
 
-fn err(code: AuthzErrorCode, description: &'static str) -> AuthzError {
+pub(crate) fn err(code: AuthzErrorCode, description: &'static str) -> AuthzError {
     AuthzError { code, description }
 }
 
@@ -285,7 +310,8 @@ fn printable(s: &str, max: usize) -> bool {
     s.len() <= max && !s.chars().any(char::is_control)
 }
 
-/// Phase 2: everything after the redirect URI, for a client whose redirect matched. `reachable_aal` is
+/// Phase 2: everything after the redirect URI, for a client whose redirect matched. The one validator of
+/// authorization requests: `/authorize` and the PAR endpoint both call it. `reachable_aal` is
 /// the highest assurance the tenant's sign-in methods can reach.
 pub fn validate(
     params: &RawParams,
@@ -309,13 +335,12 @@ pub fn validate(
             "request objects are not supported",
         ));
     }
-    if params.get("request_uri").is_some() {
-        return Err(err(RequestUriNotSupported, "request_uri is not supported"));
-    }
-    if client.require_par {
+    // `/authorize` takes a `request_uri` apart (`OAuth::authorize_pushed`); here it can only be inside a
+    // pushed request, where RFC 9126 §2.1 forbids it.
+    if params.has("request_uri") {
         return Err(err(
             InvalidRequest,
-            "this client must use pushed authorization requests, which are not available yet",
+            "request_uri cannot be part of a pushed request",
         ));
     }
     match params.get("response_type") {
@@ -559,14 +584,14 @@ pub fn continue_path(tenant: &str, id: Uuid) -> String {
 }
 
 /// Where a checked request goes back to.
-struct Back {
-    to: RegisteredRedirect,
-    state: Option<String>,
-    issuer: String,
+pub(crate) struct Back {
+    pub(crate) to: RegisteredRedirect,
+    pub(crate) state: Option<String>,
+    pub(crate) issuer: String,
 }
 
 impl Back {
-    fn error(&self, error: AuthzError) -> Authorized {
+    pub(crate) fn error(&self, error: AuthzError) -> Authorized {
         Authorized::Error {
             to: self.to.clone(),
             state: self.state.clone(),
@@ -593,6 +618,9 @@ impl OAuth<'_> {
     /// `GET`/`POST /t/{tenant}/oauth2/authorize`: checks the request (client and redirect URI first),
     /// then answers at once from the browser's session, or stores the request and starts the sign-in.
     pub async fn authorize(&self, ctx: &FlowContext, params: &RawParams) -> Result<Authorized> {
+        if params.has("request_uri") {
+            return self.authorize_pushed(ctx, params).await;
+        }
         let (client_id, redirect_uri) = match target(params) {
             Ok(x) => x,
             Err(r) => return Ok(Authorized::Page(r)),
@@ -616,13 +644,13 @@ impl OAuth<'_> {
             state: params.state().map(str::to_owned),
             issuer: self.issuer(&tenant),
         };
-        let policy = self.t.effective_policy_doc(tenant.id).await?;
-        let reachable = crate::methods::aal(
-            self.t
-                .methods()
-                .offered(&policy.authentication)
-                .map(|m| m.as_ref()),
-        );
+        if client.require_par {
+            return Ok(back.error(err(
+                AuthzErrorCode::InvalidRequest,
+                "this client must use pushed authorization requests (RFC 9126)",
+            )));
+        }
+        let reachable = self.reachable_aal(&tenant).await?;
         let req = match validate(params, &client, redirect_uri, reachable) {
             Ok(r) => r,
             Err(e) => return Ok(back.error(e)),
@@ -682,8 +710,19 @@ impl OAuth<'_> {
             .await
     }
 
+    /// The highest assurance level the tenant's sign-in methods can reach.
+    pub(crate) async fn reachable_aal(&self, tenant: &Tenant) -> Result<i64> {
+        let policy = self.t.effective_policy_doc(tenant.id).await?;
+        Ok(crate::methods::aal(
+            self.t
+                .methods()
+                .offered(&policy.authentication)
+                .map(|m| m.as_ref()),
+        ))
+    }
+
     /// Answers a checked request from the session, or sends the browser to sign in.
-    async fn proceed(
+    pub(crate) async fn proceed(
         &self,
         ctx: &FlowContext,
         tenant: &Tenant,
@@ -934,7 +973,8 @@ mod tests {
                 "{}&request_uri=https%3A%2F%2Fevil.example%2Fr",
                 good()
             )),
-            AuthzErrorCode::RequestUriNotSupported
+            AuthzErrorCode::InvalidRequest,
+            "a pushed request carries no request_uri (RFC 9126 §2.1)"
         );
     }
 

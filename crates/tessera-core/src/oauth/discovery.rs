@@ -29,6 +29,8 @@ pub fn document(issuer: &str) -> Value {
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/oauth2/par"),
+        "require_pushed_authorization_requests": false,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "scopes_supported": crate::oauth::claims::STANDARD_SCOPES,
         "response_types_supported": ["code"],

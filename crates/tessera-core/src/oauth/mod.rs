@@ -4,7 +4,8 @@
 //! - `clients`: registrations, their generated secrets (kept as keyed hashes), rotation;
 //! - `client_auth`: who is calling the token, introspection and revocation endpoints;
 //! - `access_tokens`: minting and checking access tokens (RFC 9068 JWTs or opaque references);
-//! - `token`: the token endpoint, one file per grant under `grants/`.
+//! - `token`: the token endpoint, one file per grant under `grants/`;
+//! - `par`: pushed authorization requests (RFC 9126).
 //!
 //! Protocol refusals travel as `CoreError::BadRequest` whose code is the registered OAuth error code
 //! (`invalid_grant`, `invalid_scope`…): the server's OAuth renderer gives them their form.
@@ -26,6 +27,7 @@ pub mod discovery;
 mod grants;
 pub mod id_token;
 pub mod introspection;
+pub mod par;
 pub mod refresh_tokens;
 mod revocation;
 pub mod token;

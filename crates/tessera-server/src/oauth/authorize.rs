@@ -28,7 +28,7 @@ fn oauth_code(c: AuthzErrorCode) -> OAuthCode {
         AuthzErrorCode::LoginRequired => OAuthCode::LoginRequired,
         AuthzErrorCode::ConsentRequired => OAuthCode::ConsentRequired,
         AuthzErrorCode::RequestNotSupported => OAuthCode::RequestNotSupported,
-        AuthzErrorCode::RequestUriNotSupported => OAuthCode::RequestUriNotSupported,
+        AuthzErrorCode::InvalidRequestUri => OAuthCode::InvalidRequestUri,
         AuthzErrorCode::UnmetAuthenticationRequirements => {
             OAuthCode::UnmetAuthenticationRequirements
         }
