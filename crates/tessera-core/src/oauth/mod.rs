@@ -4,7 +4,8 @@
 //! - `clients`: registrations, their generated secrets (kept as keyed hashes), rotation;
 //! - `client_auth`: who is calling the token, introspection and revocation endpoints;
 //! - `access_tokens`: minting and checking access tokens (RFC 9068 JWTs or opaque references);
-//! - `token`: the token endpoint, one file per grant under `grants/`.
+//! - `token`: the token endpoint, one file per grant under `grants/`;
+//! - `logout`: RP-initiated logout; `backchannel`: telling apps a session ended (back-channel logout).
 //!
 //! Protocol refusals travel as `CoreError::BadRequest` whose code is the registered OAuth error code
 //! (`invalid_grant`, `invalid_scope`…): the server's OAuth renderer gives them their form.
@@ -14,6 +15,7 @@ use crate::{CoreError, Tessera};
 
 pub mod access_tokens;
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 mod client_assertion;
 pub mod client_auth;
@@ -25,6 +27,7 @@ pub mod discovery;
 mod grants;
 pub mod id_token;
 pub mod introspection;
+pub mod logout;
 pub mod refresh_tokens;
 mod revocation;
 pub mod token;
