@@ -1,6 +1,6 @@
 //! Delivering back-channel logout tokens (see `tessera_core::oauth::backchannel`): an HTTP POST of
 //! `logout_token=…` as `application/x-www-form-urlencoded` to the client's registered receiver, behind a
-//! guard against server-side request forgery (OIDC-07, A-20). A registered URI is someone else's input:
+//! guard against server-side request forgery (OIDC-07, OUT-01, A-21). A registered URI is someone else's input:
 //! it must not make Tessera reach the network it runs in. So the receiver is https (plain http only
 //! where private networks are allowed, or in dev mode); its host is resolved here and every address it
 //! resolves to must be public (not loopback, private, link-local, cloud metadata, multicast, shared or
@@ -233,6 +233,10 @@ mod tests {
             "https://169.254.169.254/latest/meta-data",
             "https://[::1]/bcl",
             "https://localhost/bcl",
+            "https://2130706433/bcl",
+            "https://0x7f.1/bcl",
+            "https://0177.0.0.1/bcl",
+            "https://[::ffff:a9fe:a9fe]/bcl",
             "http://example.com/bcl",
             "ftp://example.com/bcl",
         ] {

@@ -113,13 +113,32 @@ fn logout_url(s: &TestServer, params: &[(&str, &str)]) -> String {
 /// Signs the customer in through `client` in a fresh browser and redeems the code; returns the browser
 /// and the ID token.
 async fn signed_in(s: &TestServer, client: (&str, &str)) -> (reqwest::Client, String) {
+    let (c, body) = tokens(s, client).await;
+    (c, body["id_token"].as_str().unwrap().to_owned())
+}
+
+/// [`signed_in`], returning the token endpoint's whole answer.
+async fn tokens(s: &TestServer, client: (&str, &str)) -> (reqwest::Client, Value) {
     let c = browser();
     let (url, verifier) = auth_url(s, client.0, &[]);
     let back = authorize(s, &c, &url).await;
     let code = param(&query_of(&back), "code").unwrap().to_owned();
     let (status, body) = redeem(s, client, &code, Some(&verifier), REDIRECT).await;
     assert_eq!(status, 200, "{body}");
-    (c, body["id_token"].as_str().unwrap().to_owned())
+    (c, body)
+}
+
+/// Refreshes at the token endpoint; returns the status and answer.
+async fn refresh(s: &TestServer, client: (&str, &str), token: &str) -> (u16, Value) {
+    let r = s
+        .http
+        .post(format!("{}/oauth2/token", issuer(s)))
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 /// Whether the browser's SSO session still answers an authorization request without the sign-in form.
@@ -253,14 +272,24 @@ async fn oidc_06_a_logout_request_redirects_only_to_a_registered_uri_with_a_vali
         return;
     };
     customer(&s).await;
-    let (id, secret) = register(&s, "shop", json!({"post_logout_redirect_uris": [BYE]})).await;
+    let (id, secret) = register(
+        &s,
+        "shop",
+        json!({
+            "post_logout_redirect_uris": [BYE],
+            "grant_types": ["authorization_code", "refresh_token"],
+        }),
+    )
+    .await;
     register(
         &s,
         "blog",
         json!({"post_logout_redirect_uris": ["http://127.0.0.1/blog-bye"]}),
     )
     .await;
-    let (c, hint) = signed_in(&s, (&id, &secret)).await;
+    let (c, body) = tokens(&s, (&id, &secret)).await;
+    let hint = body["id_token"].as_str().unwrap().to_owned();
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
     let refused = |r: &reqwest::Response| {
         assert_eq!(r.status(), 400, "an error page");
         assert!(r.headers().get("location").is_none(), "never a redirect");
@@ -338,20 +367,31 @@ async fn oidc_06_a_logout_request_redirects_only_to_a_registered_uri_with_a_vali
     // The hint has expired by now: the specification lets it still identify the session.
     s.clock.advance(Duration::from_secs(20 * 60));
     assert!(still_signed_in(&s, &c, "shop").await);
-    // A valid hint naming this browser's session: signed out at once, back with the state.
-    let r = c
-        .get(logout_url(
-            &s,
-            &[
-                ("id_token_hint", &hint),
-                ("post_logout_redirect_uri", BYE),
-                ("state", "a b&c"),
-                ("ui_locales", "de"),
-            ],
-        ))
+    let (status, body) = refresh(&s, (&id, &secret), &refresh_token).await;
+    assert_eq!(status, 200, "{body}");
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    // A valid hint naming this browser's session, posted by the app's page: the post arrives without the
+    // session cookie (SameSite=Lax), so the browser is sent on to the same request as a GET, which has it.
+    let r = browser()
+        .post(format!("{}/oauth2/logout", issuer(&s)))
+        .form(&[
+            ("id_token_hint", hint.as_str()),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "a b&c"),
+            ("ui_locales", "de"),
+        ])
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 303);
+    let get = location(&r);
+    assert!(get.starts_with("/t/default/oauth2/logout?"), "{get}");
+    assert!(
+        still_signed_in(&s, &c, "shop").await,
+        "not ended by the post"
+    );
+    // Signed out at once, back with the state.
+    let r = c.get(format!("{}{get}", s.public)).send().await.unwrap();
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     let to = location(&r);
     assert!(to.starts_with(&format!("{BYE}?")), "{to}");
@@ -361,6 +401,12 @@ async fn oidc_06_a_logout_request_redirects_only_to_a_registered_uri_with_a_vali
         "state echoed"
     );
     assert!(!still_signed_in(&s, &c, "shop").await, "the session ended");
+    let (status, body) = refresh(&s, (&id, &secret), &refresh_token).await;
+    assert_eq!(
+        status, 400,
+        "the session's refresh token died with it: {body}"
+    );
+    assert_eq!(body["error"], "invalid_grant");
     // A hint naming a session this browser does not have (another browser's) only asks.
     let (c2, _) = signed_in(&s, (&id, &secret)).await;
     let r = c2
@@ -507,7 +553,9 @@ async fn oidc_07_an_app_logout_notifies_every_app_of_the_session_with_a_signed_l
     assert_eq!(revoked["data"]["client_id"], "shop", "{revoked}");
 }
 
-async fn oidc_07_an_admin_revoking_every_session_notifies_the_apps(engine: Engine) {
+async fn oidc_07_a_hosted_sign_out_and_an_admin_revoking_every_session_notify_the_apps(
+    engine: Engine,
+) {
     let Some(s) = server(engine, true).await else {
         return;
     };
@@ -519,6 +567,36 @@ async fn oidc_07_an_admin_revoking_every_session_notifies_the_apps(engine: Engin
         json!({"signing_alg": "ES256", "backchannel_logout_uri": format!("{}/bcl", rx.base)}),
     )
     .await;
+    // The customer signs out on the hosted settings page: the app hears of that session.
+    let (c, hinted) = signed_in(&s, (&id, &secret)).await;
+    let r = c
+        .get(format!("{}/t/default/settings", s.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = format!("{}{}", s.public, location(&r));
+    let html = c.get(&page).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(&page)
+        .form(&[
+            ("csrf_token", crate::pages::csrf(&html).as_str()),
+            ("method", "sign_out"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success() || r.status() == 303,
+        "{}",
+        r.status()
+    );
+    assert!(!still_signed_in(&s, &c, "shop").await);
+    rx.wait_for(1).await;
+    let token = rx.token(0, "/bcl");
+    let sid = jwt_part(&hinted, 1)["sid"].as_str().unwrap().to_owned();
+    check_logout_token(&s, &token, "shop", &sub, &sid).await;
+    // An admin revokes every session of the customer: one token per session that was still live.
     let (_, first) = signed_in(&s, (&id, &secret)).await;
     let (_, second) = signed_in(&s, (&id, &secret)).await;
     let r = s
@@ -527,14 +605,14 @@ async fn oidc_07_an_admin_revoking_every_session_notifies_the_apps(engine: Engin
         ))
         .await;
     assert!(r.status < 300, "{r:?}");
-    rx.wait_for(2).await;
+    rx.wait_for(3).await;
     let mut want = vec![
         jwt_part(&first, 1)["sid"].as_str().unwrap().to_owned(),
         jwt_part(&second, 1)["sid"].as_str().unwrap().to_owned(),
     ];
     want.sort();
     let mut sids = Vec::new();
-    for i in 0..2 {
+    for i in 1..3 {
         let token = rx.token(i, "/bcl");
         let sid = jwt_part(&token, 1)["sid"].as_str().unwrap().to_owned();
         assert!(want.contains(&sid), "{sid} is one of {want:?}");
@@ -543,6 +621,12 @@ async fn oidc_07_an_admin_revoking_every_session_notifies_the_apps(engine: Engin
     }
     sids.sort();
     assert_eq!(sids, want, "one token per ended session");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        rx.count(),
+        3,
+        "the session ended before is not told of again"
+    );
 }
 
 async fn oidc_07_a_failing_receiver_is_retried_with_backoff_then_given_up(engine: Engine) {
@@ -696,7 +780,7 @@ engine_tests!(
     ses_05_a_logout_request_without_a_hint_asks_first_and_a_cross_site_post_is_refused,
     oidc_06_a_logout_request_redirects_only_to_a_registered_uri_with_a_valid_hint,
     oidc_07_an_app_logout_notifies_every_app_of_the_session_with_a_signed_logout_token,
-    oidc_07_an_admin_revoking_every_session_notifies_the_apps,
+    oidc_07_a_hosted_sign_out_and_an_admin_revoking_every_session_notify_the_apps,
     oidc_07_a_failing_receiver_is_retried_with_backoff_then_given_up,
     oidc_07_a_receiver_on_a_private_address_is_never_contacted_in_production,
     discovery_names_the_end_session_endpoint_and_back_channel_logout,
