@@ -48,7 +48,8 @@ impl Receiver {
                         .unwrap_or_default()
                         .to_owned();
                     got.lock().unwrap().push((uri.path().to_owned(), ct, body));
-                    status
+                    // A redirect answer points elsewhere on the receiver (where a follower would post).
+                    (status, [("location", "/elsewhere")])
                 },
             )
             .with_state((got.clone(), status));
@@ -712,6 +713,23 @@ async fn oidc_07_a_receiver_on_a_private_address_is_never_contacted_in_productio
         ("blog", format!("https://127.0.0.1:{port}/bcl")),
         ("wiki", format!("http://127.0.0.1:{port}/bcl")),
     ];
+    // Registration refuses plain http off loopback, fragments and credentials in the URI.
+    for bad in [
+        "http://shop.example/bcl",
+        "https://shop.example/bcl#x",
+        "https://u:p@shop.example/bcl",
+        "javascript:alert(1)",
+    ] {
+        let r = s
+            .post(
+                crate::oidc_flow::CLIENTS,
+                json!({"client_id": "bad", "name": "Bad", "redirect_uris": [REDIRECT],
+                       "backchannel_logout_uri": bad}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {r:?}");
+        assert!(r.text.contains("backchannel_logout_uri"), "{r:?}");
+    }
     let mut secrets = Vec::new();
     for (client, uri) in &receivers {
         secrets.push(register(&s, client, json!({"backchannel_logout_uri": uri})).await);
@@ -755,6 +773,48 @@ async fn oidc_07_a_receiver_on_a_private_address_is_never_contacted_in_productio
     );
 }
 
+async fn oidc_07_a_receiver_answering_with_a_redirect_is_not_followed(engine: Engine) {
+    let Some(s) = server(engine, true).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let rx = Receiver::start(StatusCode::TEMPORARY_REDIRECT).await;
+    let (id, secret) = register(
+        &s,
+        "shop",
+        json!({"backchannel_logout_uri": format!("{}/bcl", rx.base)}),
+    )
+    .await;
+    let (_, hint) = signed_in(&s, (&id, &secret)).await;
+    let sid = Uuid::parse_str(jwt_part(&hint, 1)["sid"].as_str().unwrap()).unwrap();
+    s.delete(&format!(
+        "/admin/v1/tenants/default/identities/{sub}/sessions"
+    ))
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let n = loop {
+        let n = s
+            .tessera
+            .oauth()
+            .logout_notices(sid)
+            .await
+            .unwrap()
+            .remove(0);
+        if n.dead_at.is_some() {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "not given up: {n:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(n.attempts, 1, "{n:?}");
+    assert!(
+        n.last_error.as_deref().unwrap_or("").contains("307"),
+        "{n:?}"
+    );
+    let paths: Vec<String> = rx.got.lock().unwrap().iter().map(|g| g.0.clone()).collect();
+    assert_eq!(paths, ["/bcl"], "the redirect's target never got the token");
+}
+
 async fn discovery_names_the_end_session_endpoint_and_back_channel_logout(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -783,5 +843,6 @@ engine_tests!(
     oidc_07_a_hosted_sign_out_and_an_admin_revoking_every_session_notify_the_apps,
     oidc_07_a_failing_receiver_is_retried_with_backoff_then_given_up,
     oidc_07_a_receiver_on_a_private_address_is_never_contacted_in_production,
+    oidc_07_a_receiver_answering_with_a_redirect_is_not_followed,
     discovery_names_the_end_session_endpoint_and_back_channel_logout,
 );
