@@ -85,6 +85,14 @@ pub struct Config {
     /// Delivery attempts before a mail is given up as a dead letter (listed and replayable through the
     /// admin API).
     pub mail_max_attempts: u32,
+    /// Back-channel logout receivers may resolve to loopback, private, link-local or metadata addresses
+    /// (and be plain http there). Off by default: a registered URI must not make Tessera reach inside
+    /// the network it runs in.
+    pub backchannel_allow_private_networks: bool,
+    /// The first wait before a failed back-channel logout notice is tried again, doubled per failure.
+    pub backchannel_retry_base_ms: u64,
+    /// Delivery attempts before a back-channel logout notice is given up (and an event recorded).
+    pub backchannel_max_attempts: u32,
     pub shutdown_grace_secs: u64,
     /// Relaxes rules that need HTTPS (cookies) for plain-http local development, and (with a loopback
     /// base URL and no SMTP) keeps mail in the dev mailbox. Set by `dev_mode` or `serve --dev`.
@@ -232,6 +240,21 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "mail_max_attempts",
         false,
         "delivery attempts before a mail becomes a dead letter; default 12",
+    ),
+    (
+        "backchannel_allow_private_networks",
+        false,
+        "let back-channel logout receivers resolve to loopback, private, link-local or metadata addresses (plain http allowed there); default false",
+    ),
+    (
+        "backchannel_retry_base_ms",
+        false,
+        "first wait before a failed back-channel logout notice is tried again, doubled per failure (at most 15 minutes); default 5000",
+    ),
+    (
+        "backchannel_max_attempts",
+        false,
+        "delivery attempts before a back-channel logout notice is given up; default 6",
     ),
     (
         "shutdown_grace_secs",
@@ -577,6 +600,24 @@ impl Config {
                 "not a whole number of milliseconds",
             )?,
             mail_max_attempts: parse(raw, "mail_max_attempts", "12", "not a whole number")?,
+            backchannel_allow_private_networks: parse(
+                raw,
+                "backchannel_allow_private_networks",
+                "false",
+                "must be true or false",
+            )?,
+            backchannel_retry_base_ms: parse(
+                raw,
+                "backchannel_retry_base_ms",
+                "5000",
+                "not a whole number of milliseconds",
+            )?,
+            backchannel_max_attempts: parse(
+                raw,
+                "backchannel_max_attempts",
+                "6",
+                "not a whole number",
+            )?,
             shutdown_grace_secs: parse(
                 raw,
                 "shutdown_grace_secs",

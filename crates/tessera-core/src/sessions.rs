@@ -233,6 +233,7 @@ impl Sessions<'_> {
             json!({"identity_id": s.identity_id, "session_id": id, "by": "customer"}),
         );
         self.t.record(&mut tx, &Caller::system(), ev, None).await?;
+        crate::oauth::backchannel::sessions_ended(self.t, &mut tx, s.identity_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -257,6 +258,7 @@ impl Tessera {
         let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
         self.void_codes_of(tx, identity).await?;
         if n > 0 {
+            crate::oauth::backchannel::sessions_ended(self, tx, identity).await?;
             let ev = NewEvent::new(
                 tenant,
                 types::SESSION_REVOKED,
@@ -308,6 +310,7 @@ impl Sessions<'_> {
             .ok_or(CoreError::NotFound { what: "identity" })?;
         let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.t.now()).await?;
         self.t.void_codes_of(&mut tx, identity).await?;
+        crate::oauth::backchannel::sessions_ended(self.t, &mut tx, identity).await?;
         let ev = NewEvent::new(
             t.id,
             types::SESSION_REVOKED,

@@ -92,6 +92,10 @@ kinds! {
     OAUTH_CLIENT_SECRET_ROTATED = "oauth_client.secret_rotated", "An OAuth client got a new secret; the old one works until `previous_valid_until` (absent: it stopped at once).", ["client_id", "previous_valid_until"], [];
     OAUTH_CLIENT_DELETED = "oauth_client.deleted", "An OAuth client was deleted; its secret stopped working.", ["client_id"], [];
     OAUTH_CODE_ISSUED = "oauth.code_issued", "A customer's session answered an app's authorization request with a code (at once, or after the sign-in it asked for).", ["client_id", "identity_id", "session_id", "scopes"], [];
+    /// OIDC-07.
+    BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed",
+        "An app's back-channel logout receiver could not be told that a session ended: Tessera gave up after `attempts` attempts; `error` is the last failure.",
+        ["client_id", "identity_id", "session_id", "attempts", "error"], [];
     OAUTH_CODE_REUSED = "oauth.code_reused", "An authorization code was presented again; what its first redemption issued was revoked (OA-04).", ["client_id", "identity_id", "session_id"], [];
     SIGNING_KEY_CREATED = "signing_key.created",
         "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",
@@ -116,8 +120,8 @@ kinds! {
     SESSION_CREATED = "session.created", "A customer signed in: a session began.",
         ["identity_id", "session_id", "aal", "amr"], ["ip", "user_agent"];
     SESSION_REVOKED = "session.revoked",
-        "Sessions ended before their time: one by its customer, all of an identity by an admin, or all of them for a reason (a password change, a suspension).",
-        ["identity_id", "session_id", "count", "by", "reason"], [];
+        "Sessions ended before their time: one by its customer (or by an app's logout request, `by` app, naming `client_id`), all of an identity by an admin, or all of them for a reason (a password change, a suspension).",
+        ["identity_id", "session_id", "count", "by", "reason", "client_id"], [];
     FLOW_STARTED = "flow.started", "A journey began (sign-in, sign-up, recovery, verification or settings).",
         ["flow_id", "kind", "channel", "state", "journey", "identity_id", "client_id"], [];
     FLOW_ADVANCED = "flow.advanced", "A journey moved from one step to the next.",

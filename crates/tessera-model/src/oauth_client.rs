@@ -290,13 +290,17 @@ impl OAuthClient {
         }
         if let Some(u) = &self.backchannel_logout_uri
             && !url::Url::parse(u).is_ok_and(|u| {
-                u.scheme() == "https" || (u.scheme() == "http" && u.host_str().is_some())
+                let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+                u.fragment().is_none()
+                    && u.username().is_empty()
+                    && (u.scheme() == "https" && u.host_str().is_some()
+                        || u.scheme() == "http" && loopback)
             })
         {
             out.push(problem(
                 "backchannel_logout_uri",
                 "invalid_uri",
-                "an absolute http(s) URI",
+                "an absolute https URI (http only on a loopback address), without a fragment",
             ));
         }
         for (i, s) in self.scopes.iter().enumerate() {

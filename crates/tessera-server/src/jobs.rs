@@ -1,7 +1,8 @@
 //! The background jobs a serving node runs (see `tessera_core::jobs`): the flow sweeper, the mail
 //! scrubber, the guard sweeper, the key ring's rotation and retirement and the OAuth token sweeper
-//! (expired refresh-token families, assertion `jti`s, revocations) every `sweep_interval_secs`, the audit sealer every
-//! `audit_seal_interval_secs`, and, on a node with SMTP, the mail queue's worker. Every node runs them all:
+//! (expired refresh-token families, assertion `jti`s, revocations) and the logout notice sweeper every
+//! `sweep_interval_secs`, the audit sealer every `audit_seal_interval_secs`, the back-channel logout
+//! worker, and, on a node with SMTP, the mail queue's worker. Every node runs them all:
 //! the sweeps are idempotent, the sealer claims its checkpoints through a unique constraint, and mail is
 //! claimed with a lease.
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tessera_core::Tessera;
 use tessera_core::config::Config;
 use tessera_core::jobs::{QueueWorker, RetryPolicy, Runner, WorkerSettings, node_id};
 use tessera_core::mail::MailQueue;
+use tessera_core::oauth::backchannel::LogoutQueue;
 
 use crate::mail::{SmtpMailer, SmtpSender};
 use crate::views::Views;
@@ -31,6 +33,23 @@ pub fn mail_worker_settings(config: &Config) -> WorkerSettings {
             Duration::from_millis(config.mail_retry_base_ms.max(1)),
             MAIL_RETRY_CAP,
             config.mail_max_attempts,
+        ),
+    }
+}
+
+/// How the back-channel logout worker runs: a claim (30 s) outlasts the longest delivery (the
+/// sender's 5 s limit, 10 s with signing and recording); retries back off from
+/// `backchannel_retry_base_ms` to at most 15 minutes, and `backchannel_max_attempts` attempts in all.
+pub fn logout_worker_settings(config: &Config) -> WorkerSettings {
+    WorkerSettings {
+        lease: Duration::from_secs(30),
+        item_timeout: Duration::from_secs(10),
+        batch: 10,
+        poll: Duration::from_millis(500),
+        retry: RetryPolicy::new(
+            Duration::from_millis(config.backchannel_retry_base_ms.max(1)),
+            MAIL_RETRY_CAP,
+            config.backchannel_max_attempts,
         ),
     }
 }
@@ -90,6 +109,20 @@ pub fn start(
     periodic(r, "oauth_token_sweeper", sweep, tessera, |t| async move {
         t.oauth().sweep_expired().await
     });
+    periodic(r, "logout_notice_sweeper", sweep, tessera, |t| async move {
+        t.oauth().sweep_logout_notices().await
+    });
+    // Back-channel logout needs no SMTP: every node works the notices, each claimed once.
+    let sender = crate::backchannel::HttpLogoutSender {
+        allow_private_networks: config.backchannel_allow_private_networks,
+        dev_mode: config.dev_mode,
+    };
+    runner.queue(QueueWorker::new(
+        tessera,
+        LogoutQueue::new(tessera.clone(), Arc::new(sender)),
+        &node_id(),
+        logout_worker_settings(config),
+    ));
     if let Some(url) = &config.smtp_url {
         let sender = SmtpSender::new(url, &config.smtp_from)?;
         let mailer = SmtpMailer {

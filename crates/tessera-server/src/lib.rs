@@ -19,6 +19,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub mod admin;
+pub mod backchannel;
 pub mod demo_app;
 pub mod error;
 pub mod extract;
@@ -266,6 +267,14 @@ pub fn public_router(state: AppState) -> Router {
         .route(
             "/t/{tenant}/oauth2/authorize/continue",
             get(oauth::authorize::authorize_continue),
+        )
+        .route(
+            "/t/{tenant}/oauth2/logout",
+            get(oauth::logout::logout_get).post(oauth::logout::logout_post),
+        )
+        .route(
+            "/t/{tenant}/oauth2/logout/confirm",
+            post(oauth::logout::logout_confirm),
         )
         .route(
             "/t/{tenant}/oauth2/userinfo",

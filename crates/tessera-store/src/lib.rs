@@ -33,6 +33,7 @@ pub mod mail;
 pub mod meta;
 pub mod oauth_access_tokens;
 pub mod oauth_clients;
+pub mod oauth_logout;
 pub mod oauth_pushed_requests;
 pub mod oauth_refresh_tokens;
 pub mod oauth_requests;
@@ -233,6 +234,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_refresh_tokens.sql"),
     ),
     (
+        13,
+        "backchannel_logout",
+        include_str!("../migrations/sqlite/0013_backchannel_logout.sql"),
+    ),
+    (
         15,
         "pushed_requests",
         include_str!("../migrations/sqlite/0015_pushed_requests.sql"),
@@ -308,6 +314,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "refresh_tokens",
         include_str!("../migrations/postgres/0012_refresh_tokens.sql"),
+    ),
+    (
+        13,
+        "backchannel_logout",
+        include_str!("../migrations/postgres/0013_backchannel_logout.sql"),
     ),
     (
         15,

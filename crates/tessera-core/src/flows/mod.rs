@@ -389,6 +389,7 @@ impl Tessera {
             tessera_model::event::identity_subject(prev.identity_id),
             json!({"identity_id": prev.identity_id, "session_id": prev.id, "by": "sign_in", "reason": "replaced"}),
         );
+        crate::oauth::backchannel::sessions_ended(self, tx, prev.identity_id).await?;
         self.record(tx, &Caller::system(), ev, None).await
     }
 }

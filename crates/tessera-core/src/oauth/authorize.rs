@@ -97,6 +97,11 @@ impl RawParams {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Whether a name came more than once or there were too many parameters (OA-17).
+    pub fn is_ambiguous(&self) -> bool {
+        !self.repeated.is_empty() || self.too_many
+    }
+
     fn repeated(&self, name: &str) -> bool {
         self.repeated.iter().any(|r| r == name)
     }
@@ -780,6 +785,7 @@ impl OAuth<'_> {
             )));
         }
         let code = super::codes::issue(self.t, &mut tx, &req, &session).await?;
+        super::backchannel::participate(self.t, &mut tx, &session, client).await?;
         tx.commit().await?;
         Ok(Authorized::Code {
             to: back.to,

@@ -5,7 +5,8 @@
 //! - `client_auth`: who is calling the token, introspection and revocation endpoints;
 //! - `access_tokens`: minting and checking access tokens (RFC 9068 JWTs or opaque references);
 //! - `token`: the token endpoint, one file per grant under `grants/`;
-//! - `par`: pushed authorization requests (RFC 9126).
+//! - `par`: pushed authorization requests (RFC 9126);
+//! - `logout`: RP-initiated logout; `backchannel`: telling apps a session ended (back-channel logout).
 //!
 //! Protocol refusals travel as `CoreError::BadRequest` whose code is the registered OAuth error code
 //! (`invalid_grant`, `invalid_scope`…): the server's OAuth renderer gives them their form.
@@ -15,6 +16,7 @@ use crate::{CoreError, Tessera};
 
 pub mod access_tokens;
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod claims_request;
 mod client_assertion;
@@ -27,6 +29,7 @@ pub mod discovery;
 mod grants;
 pub mod id_token;
 pub mod introspection;
+pub mod logout;
 pub mod par;
 pub mod refresh_tokens;
 mod revocation;

@@ -6,6 +6,7 @@ pub mod cors;
 pub mod discovery;
 pub mod form;
 pub mod introspect;
+pub mod logout;
 pub mod par;
 pub mod revoke;
 pub mod token;

@@ -56,6 +56,11 @@ impl Cookies {
         self.set(self.flow, value, None)
     }
 
+    /// Clears the session cookie (after a sign-out).
+    pub fn clear_session(&self) -> HeaderValue {
+        self.set(self.session, "", Some(0))
+    }
+
     fn set(&self, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
         let age = max_age

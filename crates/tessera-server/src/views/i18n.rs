@@ -267,6 +267,10 @@ mod tests {
             "page-frozen-text",
             "page-other-browser-title",
             "page-other-browser-text",
+            "page-logout-error-title",
+            "page-logout-error-text",
+            "page-logout-confirm-title",
+            "page-logout-confirm-text",
         ]
         .iter()
         .map(|s| (*s).to_owned())

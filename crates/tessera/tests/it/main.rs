@@ -24,6 +24,7 @@ mod methods;
 mod oauth_clients;
 mod oidc_attacks;
 mod oidc_flow;
+mod oidc_logout;
 mod oidc_par;
 mod oidc_red_team;
 mod oidc_scopes;
