@@ -92,6 +92,10 @@ kinds! {
     OAUTH_CLIENT_SECRET_ROTATED = "oauth_client.secret_rotated", "An OAuth client got a new secret; the old one works until `previous_valid_until` (absent: it stopped at once).", ["client_id", "previous_valid_until"], [];
     OAUTH_CLIENT_DELETED = "oauth_client.deleted", "An OAuth client was deleted; its secret stopped working.", ["client_id"], [];
     OAUTH_CODE_ISSUED = "oauth.code_issued", "A customer's session answered an app's authorization request with a code (at once, or after the sign-in it asked for).", ["client_id", "identity_id", "session_id", "scopes"], [];
+    /// CON-01.
+    OAUTH_CONSENT_GIVEN = "oauth.consent_given", "A customer allowed a third-party app to have these scopes (all it was allowed so far, `scopes`; asked for now, `requested`).", ["client_id", "identity_id", "scopes", "requested"], [];
+    /// CON-02.
+    OAUTH_CONSENT_REVOKED = "oauth.consent_revoked", "A customer's consent to an app was withdrawn (`by` customer: in the settings; admin: the admin API); the app's refresh tokens for the customer were revoked.", ["client_id", "identity_id", "by", "refresh_families_revoked"], [];
     OAUTH_CODE_REUSED = "oauth.code_reused", "An authorization code was presented again; what its first redemption issued was revoked (OA-04).", ["client_id", "identity_id", "session_id"], [];
     SIGNING_KEY_CREATED = "signing_key.created",
         "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",

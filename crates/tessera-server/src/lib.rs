@@ -267,6 +267,10 @@ pub fn public_router(state: AppState) -> Router {
             get(oauth::authorize::authorize_continue),
         )
         .route(
+            "/t/{tenant}/oauth2/consent",
+            post(oauth::authorize::consent_post),
+        )
+        .route(
             "/t/{tenant}/oauth2/userinfo",
             get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
         )
@@ -303,7 +307,8 @@ pub fn public_router(state: AppState) -> Router {
 /// The admin listener: the admin REST API, its OpenAPI document, health and metrics.
 pub fn admin_router(state: AppState) -> Router {
     use admin::{
-        clients, events, identities, keys, mail as dead_mail, organizations, policies, tenants,
+        clients, consents, events, identities, keys, mail as dead_mail, organizations, policies,
+        tenants,
     };
     let _ = prometheus();
     let max = state.max_body_bytes;
@@ -334,6 +339,14 @@ pub fn admin_router(state: AppState) -> Router {
         .route(
             &format!("{t}/identities/{{id}}/sessions"),
             get(identities::sessions).delete(identities::revoke_sessions),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/consents"),
+            get(consents::list),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/consents/{{client_id}}"),
+            axum::routing::delete(consents::revoke),
         )
         .route(
             &format!("{t}/identities/{{id}}/suspend"),

@@ -32,6 +32,7 @@ pub mod identities;
 pub mod mail;
 pub mod meta;
 pub mod oauth_clients;
+pub mod oauth_consents;
 pub mod oauth_refresh_tokens;
 pub mod oauth_requests;
 pub mod organizations;
@@ -230,6 +231,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh_tokens",
         include_str!("../migrations/sqlite/0012_refresh_tokens.sql"),
     ),
+    (
+        14,
+        "oauth_consents",
+        include_str!("../migrations/sqlite/0014_oauth_consents.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -291,6 +297,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "refresh_tokens",
         include_str!("../migrations/postgres/0012_refresh_tokens.sql"),
+    ),
+    (
+        14,
+        "oauth_consents",
+        include_str!("../migrations/postgres/0014_oauth_consents.sql"),
     ),
 ];
 

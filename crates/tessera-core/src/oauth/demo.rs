@@ -40,6 +40,7 @@ impl OAuth<'_> {
             refresh_token_ttl_secs: None,
             allowed_origins: Vec::new(),
             backchannel_logout_uri: None,
+            required_attributes: vec![],
             jwks: None,
         };
         match self.create(&Caller::system(), slug, req).await {

@@ -110,6 +110,7 @@ mod tests {
             refresh_token_ttl_secs: 86400,
             allowed_origins: vec![],
             backchannel_logout_uri: None,
+            required_attributes: vec![],
             jwks: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,

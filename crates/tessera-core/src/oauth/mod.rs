@@ -19,6 +19,7 @@ mod client_assertion;
 pub mod client_auth;
 pub mod clients;
 pub mod codes;
+pub mod consent;
 mod cors;
 pub mod demo;
 pub mod discovery;

@@ -218,6 +218,9 @@ mod tests {
         "label-current-email",
         "info-session",
         "info-session-current",
+        "info-consent",
+        "button-revoke-consent",
+        "success-consent-revoked",
         "info-password-weak",
     ];
 
@@ -267,6 +270,16 @@ mod tests {
             "page-frozen-text",
             "page-other-browser-title",
             "page-other-browser-text",
+            "page-consent-title",
+            "page-consent-text",
+            "consent-scope-openid",
+            "consent-scope-profile",
+            "consent-scope-email",
+            "consent-scope-phone",
+            "consent-scope-address",
+            "consent-scope-offline_access",
+            "consent-scope-custom",
+            "settings-group-apps",
         ]
         .iter()
         .map(|s| (*s).to_owned())
