@@ -119,3 +119,18 @@ pub async fn delete(
         .rows_affected());
     Ok(n == 1)
 }
+
+/// Forgets every consent given to a client (it was deleted); how many went.
+pub async fn delete_for_client(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    client_id: &str,
+) -> Result<u64> {
+    let sql = "DELETE FROM oauth_consents WHERE tenant_id = $1 AND client_id = $2";
+    Ok(on_engine!(x, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(client_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()))
+}

@@ -581,6 +581,8 @@ impl OAuth<'_> {
         if !store::delete(&mut tx, tenant.id, client_id).await? {
             return Err(CoreError::NotFound { what: "client" });
         }
+        // A client registered later under the same id is another app: it inherits no consent.
+        tessera_store::oauth_consents::delete_for_client(&mut tx, tenant.id, client_id).await?;
         let ev = NewEvent::new(
             tenant.id,
             types::OAUTH_CLIENT_DELETED,

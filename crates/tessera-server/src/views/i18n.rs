@@ -398,6 +398,9 @@ mod tests {
                     "link",
                     "change",
                     "detail",
+                    "client",
+                    "host",
+                    "scope",
                 ] {
                     args.set(name, "x");
                 }

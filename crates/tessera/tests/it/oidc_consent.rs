@@ -293,6 +293,16 @@ async fn con_01_a_remembered_consent_skips_the_page_and_a_new_scope_asks_again(e
         json!(["openid", "email", "phone"])
     );
     assert_eq!(consents.json[0]["client_name"], "Partner Maps");
+    // A client deleted and registered again under the same id is another app: it asks again.
+    assert_eq!(
+        s.delete(&format!("{}/partner", crate::oidc_flow::CLIENTS))
+            .await
+            .status,
+        204
+    );
+    partner(&s).await;
+    let (url, _) = auth_url(&s, "partner", &[]);
+    to_consent_page(&s, &c, &url).await;
 }
 
 /// Opens the settings page in `c`: its URL and HTML.
@@ -308,18 +318,32 @@ async fn settings_page(s: &TestServer, c: &reqwest::Client) -> (String, String) 
     (url, html)
 }
 
-/// Signs in `c` to the partner app through its consent page; the app's refresh token.
-async fn partner_refresh_token(
+/// Signs in `c` to the partner app through its consent page; the app's refresh and access tokens.
+async fn partner_tokens(
     s: &TestServer,
     c: &reqwest::Client,
     client: (&str, &str),
-) -> String {
+) -> (String, String) {
     let (url, verifier) = auth_url(s, "partner", &[]);
     let page = to_consent_page(s, c, &url).await;
     let code = allow(s, c, &page).await;
     let (status, tokens) = redeem(s, client, &code, Some(&verifier), REDIRECT).await;
     assert_eq!(status, 200, "{tokens}");
-    tokens["refresh_token"].as_str().unwrap().to_owned()
+    (
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+        tokens["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn userinfo(s: &TestServer, access: &str) -> u16 {
+    s.http
+        .get(format!("{}/oauth2/userinfo", issuer(s)))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its_refresh_tokens(
@@ -332,7 +356,7 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     let (id, secret) = partner(&s).await;
     let client = (id.as_str(), secret.as_str());
     let c = browser();
-    let rt = partner_refresh_token(&s, &c, client).await;
+    let (rt, _) = partner_tokens(&s, &c, client).await;
     let (status, body) = refresh(&s, client, &rt).await;
     assert_eq!(status, 200, "{body}");
     let rt = body["refresh_token"].as_str().unwrap().to_owned();
@@ -359,7 +383,8 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     // The next sign-in to the app asks again.
     let consents = format!("/admin/v1/tenants/default/identities/{identity}/consents");
     assert_eq!(s.get(&consents).await.json, json!([]));
-    let rt = partner_refresh_token(&s, &c, client).await;
+    let (rt, access) = partner_tokens(&s, &c, client).await;
+    assert_eq!(userinfo(&s, &access).await, 200);
     // An admin withdraws it: listed, then gone, and the refresh token with it.
     let listed = s.get(&consents).await;
     assert_eq!(listed.json[0]["client_id"], "partner", "{listed:?}");
@@ -369,6 +394,11 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     let (status, body) = refresh(&s, client, &rt).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        userinfo(&s, &access).await,
+        401,
+        "the access token minted with it"
+    );
     let unknown =
         "/admin/v1/tenants/default/identities/0190aaaa-0000-7000-8000-000000000000/consents";
     assert_eq!(s.get(unknown).await.status, 404);
