@@ -516,8 +516,18 @@ pub(crate) async fn missing_for(
         Err(CoreError::NotFound { .. }) => {}
         Err(e) => return Err(e),
     }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // An attribute the schema no longer defines cannot be asked for: it must not hold the customer up.
+    let mut conn = t.db().conn().await?;
+    let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
+    drop(conn);
     let mut out: Vec<(String, String)> = Vec::new();
     for (a, purpose) in wanted {
+        if schema.get(&a).is_none() {
+            continue;
+        }
         let absent = identity.attributes.get(&a).is_none_or(|v| v.is_null());
         if absent && !out.iter().any(|(n, _)| *n == a) {
             out.push((a, purpose));

@@ -258,7 +258,9 @@ impl OAuth<'_> {
         client_id: &str,
         by: &str,
     ) -> Result<bool> {
-        if client_id.is_empty() || client_id.len() > 200 {
+        // No client has such an id; PostgreSQL would refuse a NUL in the query.
+        if client_id.is_empty() || client_id.len() > 200 || client_id.chars().any(char::is_control)
+        {
             return Ok(false);
         }
         if !store::delete(tx, tenant.id, identity, client_id).await? {

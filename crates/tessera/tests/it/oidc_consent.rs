@@ -391,6 +391,7 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     assert_eq!(s.delete(&format!("{consents}/partner")).await.status, 204);
     assert_eq!(s.delete(&format!("{consents}/partner")).await.status, 404);
     assert_eq!(s.delete(&format!("{consents}/nobody")).await.status, 404);
+    assert_eq!(s.delete(&format!("{consents}/a%00b")).await.status, 404);
     let (status, body) = refresh(&s, client, &rt).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
