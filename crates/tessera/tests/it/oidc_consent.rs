@@ -546,7 +546,8 @@ async fn profiling_per_client_stops_an_sso_session_that_lacks_an_attribute(engin
     let schema = json!({"attributes": [
         {"name": "given_name", "type": "string"},
         {"name": "family_name", "type": "string"},
-        {"name": "company", "type": "string"}
+        {"name": "company", "type": "string"},
+        {"name": "fax", "type": "string"}
     ]});
     s.put("/admin/v1/tenants/default/attribute-schema", schema)
         .await;
@@ -596,6 +597,26 @@ async fn profiling_per_client_stops_an_sso_session_that_lacks_an_attribute(engin
     let code = param(&query_of(&to), "code").expect(&to).to_owned();
     let (status, tokens) = redeem(&s, (&b2b, &b2b_secret), &code, Some(&verifier), REDIRECT).await;
     assert_eq!(status, 200, "{tokens}");
+    // An attribute the schema dropped after the client named it holds nobody up.
+    register(&s, "legacy", json!({"required_attributes": ["fax"]})).await;
+    let schema = json!({"attributes": [
+        {"name": "given_name", "type": "string"},
+        {"name": "family_name", "type": "string"},
+        {"name": "company", "type": "string"}
+    ]});
+    assert_eq!(
+        s.put("/admin/v1/tenants/default/attribute-schema", schema)
+            .await
+            .status,
+        200
+    );
+    let (url, _) = auth_url(&s, "legacy", &[]);
+    let r = c.get(&url).send().await.unwrap();
+    assert!(
+        param(&query_of(&location(&r)), "code").is_some(),
+        "{}",
+        location(&r)
+    );
 }
 
 engine_tests!(
