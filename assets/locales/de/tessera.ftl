@@ -47,6 +47,7 @@ settings-group-email = E-Mail-Adresse
 settings-group-sessions = Wo Sie angemeldet sind
 settings-group-email_confirm = Neue E-Mail-Adresse bestätigen
 settings-group-consent = Berechtigungen
+settings-group-apps = Apps mit Zugriff
 
 ## Verweise
 
@@ -89,12 +90,21 @@ page-rate-limited-text = { $minutes ->
 }
 page-oauth-error-title = Dieser Anmeldelink funktioniert nicht
 page-oauth-error-text = Die App, die Sie hierher geschickt hat, hat die Anmeldung auf eine Weise angefragt, die wir nicht annehmen können, deshalb haben wir Sie nicht zu ihr zurückgeschickt. Bitte kehren Sie zur App zurück und versuchen Sie es noch einmal. Für die Entwickler der App: { $detail }
-page-consent-unavailable-title = Diese App kann Ihr Konto noch nicht nutzen
-page-consent-unavailable-text = Diese App gehört nicht zu dem Unternehmen, bei dem Sie Ihr Konto haben, und bräuchte Ihre Erlaubnis, um Ihre Angaben zu sehen. Diese Erlaubnis abzufragen ist noch nicht möglich, deshalb können Sie sich hier nicht bei ihr anmelden.
 page-logout-error-title = Dieser Abmeldelink funktioniert nicht
 page-logout-error-text = Die App, die Sie hierher geschickt hat, hat die Abmeldung auf eine Weise angefragt, die wir nicht annehmen können, deshalb haben wir Sie nicht zu ihr zurückgeschickt. Sie sind weiterhin angemeldet; abmelden können Sie sich in Ihren Kontoeinstellungen. Für die Entwickler der App: { $detail }
 page-logout-confirm-title = Abmelden?
 page-logout-confirm-text = Eine App hat darum gebeten, Sie abzumelden. Die Abmeldung beendet Ihre Sitzung hier und in allen Apps, bei denen Sie sich damit angemeldet haben.
+page-consent-title = { $client } Zugriff auf Ihr Konto erlauben?
+page-consent-text = { $client } möchte Ihr Konto bei { $tenant_name } nutzen. Wenn Sie es erlauben, erhält die App die Antwort unter { $host } und kann:
+consent-scope-openid = erkennen, wer Sie sind, wenn Sie sich bei ihr anmelden
+consent-scope-profile = Ihren Namen und weitere Profilangaben sehen, etwa Geburtstag und Sprache
+consent-scope-email = Ihre E-Mail-Adresse sehen
+consent-scope-phone = Ihre Telefonnummer sehen
+consent-scope-address = Ihre Postanschrift sehen
+consent-scope-offline_access = Zugriff behalten, während Sie abgemeldet sind, bis Sie ihn entfernen
+consent-scope-custom = „{ $scope }“ nutzen, eine Berechtigung von { $tenant_name }
+button-allow = Erlauben
+button-deny = Ablehnen
 page-bad-request-title = Das hat nicht geklappt
 page-bad-request-text = Wir konnten nicht verstehen, was Ihr Browser gesendet hat. Bitte beginnen Sie noch einmal.
 page-forbidden-title = Dieses Formular kann nicht verwendet werden
@@ -177,6 +187,9 @@ success-signed-out = Sie sind abgemeldet.
 # Ein angemeldetes Gerät; $text beschreibt es (Browser und System), außerdem gibt es $ip. Die Seite zeigt
 # daneben die Zeitpunkte $created_at, $last_seen_at und $expires_at mit den label-time-*-Texten.
 info-session = { $text }
+info-consent = { $text }
+button-revoke-consent = Zugriff dieser App entfernen
+success-consent-revoked = Diese App hat keinen Zugriff mehr auf Ihr Konto.
 info-session-current = { $text } (dieses Gerät)
 # Hinweise für ein stärkeres Passwort: neben einem abgelehnten neuen Passwort und nach einem schwachen, das angenommen wurde.
 info-password-weak = Ihr neues Passwort ist gespeichert, ist aber womöglich leicht zu erraten.

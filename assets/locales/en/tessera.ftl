@@ -47,6 +47,7 @@ settings-group-email = Email address
 settings-group-sessions = Where you are signed in
 settings-group-email_confirm = Confirm your new email address
 settings-group-consent = Permissions
+settings-group-apps = Apps with access
 
 ## Links between flows and in the footer
 
@@ -89,12 +90,21 @@ page-rate-limited-text = { $minutes ->
 }
 page-oauth-error-title = This sign-in link does not work
 page-oauth-error-text = The app that sent you here asked in a way we cannot accept, so we did not send you back to it. Please go back to the app and try again. For the app's developer: { $detail }
-page-consent-unavailable-title = This app cannot use your account yet
-page-consent-unavailable-text = This app is not run by the business you have your account with, and it would need your permission to see your details. Asking for that permission is not available yet, so you cannot sign in to it here.
 page-logout-error-title = This sign-out link does not work
 page-logout-error-text = The app that sent you here asked to sign you out in a way we cannot accept, so we did not send you back to it. You are still signed in; you can sign out from your account settings. For the app's developer: { $detail }
 page-logout-confirm-title = Sign out?
 page-logout-confirm-text = An app asked to sign you out. Signing out ends your session here and in every app you signed in to with it.
+page-consent-title = Allow { $client } to use your account?
+page-consent-text = { $client } asks to use your { $tenant_name } account. If you allow it, it gets the answer at { $host } and can:
+consent-scope-openid = know who you are when you sign in to it
+consent-scope-profile = see your name and other profile details, such as your birthday and language
+consent-scope-email = see your email address
+consent-scope-phone = see your phone number
+consent-scope-address = see your postal address
+consent-scope-offline_access = keep access while you are signed out, until you remove it
+consent-scope-custom = use "{ $scope }", a permission { $tenant_name } defined
+button-allow = Allow
+button-deny = Deny
 page-bad-request-title = That did not work
 page-bad-request-text = We could not understand what your browser sent. Please start again.
 page-forbidden-title = This form cannot be used
@@ -177,6 +187,9 @@ success-signed-out = You are signed out.
 # A signed-in device; $text is its description (browser and system), $ip is also given. The page shows
 # the moments $created_at, $last_seen_at and $expires_at beside it, with the label-time-* words.
 info-session = { $text }
+info-consent = { $text }
+button-revoke-consent = Remove this app's access
+success-consent-revoked = That app no longer has access to your account.
 info-session-current = { $text } (this device)
 # Hints for a stronger password: beside a refused new password, and after a weak one was accepted.
 info-password-weak = Your new password is saved, but it may be easy to guess.

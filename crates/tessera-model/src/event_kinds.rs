@@ -96,6 +96,10 @@ kinds! {
     BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed",
         "An app's back-channel logout receiver could not be told that a session ended: Tessera gave up after `attempts` attempts; `error` is the last failure.",
         ["client_id", "identity_id", "session_id", "attempts", "error"], [];
+    /// CON-01.
+    OAUTH_CONSENT_GIVEN = "oauth.consent_given", "A customer allowed a third-party app to have these scopes (all it was allowed so far, `scopes`; asked for now, `requested`).", ["client_id", "identity_id", "scopes", "requested"], [];
+    /// CON-02.
+    OAUTH_CONSENT_REVOKED = "oauth.consent_revoked", "A customer's consent to an app was withdrawn (`by` customer: in the settings; admin: the admin API); the app's refresh tokens for the customer were revoked.", ["client_id", "identity_id", "by", "refresh_families_revoked"], [];
     OAUTH_CODE_REUSED = "oauth.code_reused", "An authorization code was presented again; what its first redemption issued was revoked (OA-04).", ["client_id", "identity_id", "session_id"], [];
     SIGNING_KEY_CREATED = "signing_key.created",
         "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",

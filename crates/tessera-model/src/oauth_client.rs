@@ -144,6 +144,10 @@ pub struct OAuthClient {
     pub backchannel_logout_uri: Option<String>,
     /// The client's public keys (a JWKS, JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
+    /// Attributes of the tenant's schema this app needs: a sign-in for it asks for any the customer
+    /// has not given yet (progressive profiling) before a code is issued.
+    #[serde(default)]
+    pub required_attributes: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -407,6 +411,7 @@ mod tests {
             refresh_reuse_grace_secs: 0,
             allowed_origins: vec!["https://shop.example".into()],
             backchannel_logout_uri: None,
+            required_attributes: vec![],
             jwks: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,

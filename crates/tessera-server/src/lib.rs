@@ -277,6 +277,10 @@ pub fn public_router(state: AppState) -> Router {
             post(oauth::logout::logout_confirm),
         )
         .route(
+            "/t/{tenant}/oauth2/consent",
+            post(oauth::authorize::consent_post),
+        )
+        .route(
             "/t/{tenant}/oauth2/userinfo",
             get(oauth::userinfo::userinfo)
                 .post(oauth::userinfo::userinfo)
@@ -319,7 +323,8 @@ pub fn public_router(state: AppState) -> Router {
 /// The admin listener: the admin REST API, its OpenAPI document, health and metrics.
 pub fn admin_router(state: AppState) -> Router {
     use admin::{
-        clients, events, identities, keys, mail as dead_mail, organizations, policies, tenants,
+        clients, consents, events, identities, keys, mail as dead_mail, organizations, policies,
+        tenants,
     };
     let _ = prometheus();
     let max = state.max_body_bytes;
@@ -350,6 +355,14 @@ pub fn admin_router(state: AppState) -> Router {
         .route(
             &format!("{t}/identities/{{id}}/sessions"),
             get(identities::sessions).delete(identities::revoke_sessions),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/consents"),
+            get(consents::list),
+        )
+        .route(
+            &format!("{t}/identities/{{id}}/consents/{{client_id}}"),
+            axum::routing::delete(consents::revoke),
         )
         .route(
             &format!("{t}/identities/{{id}}/suspend"),

@@ -219,6 +219,7 @@ fn as_problem_json(resp: &mut Response) {
         admin::identities::create, admin::identities::list, admin::identities::get, admin::identities::update,
         admin::identities::suspend, admin::identities::reactivate, admin::identities::schedule_deletion, admin::identities::delete,
         admin::identities::sessions, admin::identities::revoke_sessions,
+        admin::consents::list, admin::consents::revoke,
         admin::policies::get_schema, admin::policies::put_schema,
         admin::policies::get_tenant_policy, admin::policies::put_tenant_policy, admin::policies::tenant_policy_history,
         admin::policies::tenant_policy_version, admin::policies::effective_policy,

@@ -33,6 +33,7 @@ pub mod mail;
 pub mod meta;
 pub mod oauth_access_tokens;
 pub mod oauth_clients;
+pub mod oauth_consents;
 pub mod oauth_logout;
 pub mod oauth_pushed_requests;
 pub mod oauth_refresh_tokens;
@@ -239,6 +240,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0013_backchannel_logout.sql"),
     ),
     (
+        14,
+        "oauth_consents",
+        include_str!("../migrations/sqlite/0014_oauth_consents.sql"),
+    ),
+    (
         15,
         "pushed_requests",
         include_str!("../migrations/sqlite/0015_pushed_requests.sql"),
@@ -319,6 +325,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "backchannel_logout",
         include_str!("../migrations/postgres/0013_backchannel_logout.sql"),
+    ),
+    (
+        14,
+        "oauth_consents",
+        include_str!("../migrations/postgres/0014_oauth_consents.sql"),
     ),
     (
         15,

@@ -479,25 +479,99 @@ async fn missing_profile(
     flow: &Flow,
     identity: &Identity,
 ) -> Result<Vec<(String, String)>> {
-    let Some(client) = &flow.client_id else {
-        return Ok(Vec::new());
-    };
+    match &flow.client_id {
+        Some(client) => missing_for(t, tenant, client, identity).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The attributes `client` needs that the identity lacks, with the purpose given for them: those the
+/// policy's progressive profiling lists for it, then those its OAuth registration requires
+/// (`required_attributes`, purpose: the app's name).
+pub(crate) async fn missing_for(
+    t: &Tessera,
+    tenant: &Tenant,
+    client: &str,
+    identity: &Identity,
+) -> Result<Vec<(String, String)>> {
     let policy = t.effective_policy_doc(tenant.id).await?;
-    let mut out = Vec::new();
+    let mut wanted: Vec<(String, String)> = Vec::new();
     for req in policy
         .registration
         .progressive_profiling
         .iter()
-        .filter(|r| &r.client_id == client)
+        .filter(|r| r.client_id == client)
     {
         for a in &req.attributes {
-            let absent = identity.attributes.get(a).is_none_or(|v| v.is_null());
-            if absent && !out.iter().any(|(n, _)| n == a) {
-                out.push((a.clone(), req.purpose.clone()));
+            wanted.push((a.clone(), req.purpose.clone()));
+        }
+    }
+    // A flow's client id need not be an OAuth client (an app may start flows with any label).
+    match t.oauth().client_of(tenant, client).await {
+        Ok(c) => {
+            for a in &c.required_attributes {
+                wanted.push((a.clone(), c.name.clone()));
             }
+        }
+        Err(CoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // An attribute the schema no longer defines cannot be asked for: it must not hold the customer up.
+    let mut conn = t.db().conn().await?;
+    let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
+    drop(conn);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (a, purpose) in wanted {
+        if schema.get(&a).is_none() {
+            continue;
+        }
+        let absent = identity.attributes.get(&a).is_none_or(|v| v.is_null());
+        if absent && !out.iter().any(|(n, _)| *n == a) {
+            out.push((a, purpose));
         }
     }
     Ok(out)
+}
+
+/// Parks a just-started sign-in `flow` at the profile step for a customer whose session already
+/// answers an app's request but lacks attributes the app requires (`missing`, from [`missing_for`]):
+/// the customer gives them without signing in again. The session's own factors are the proofs, so
+/// finishing the step opens a session of the same factors and sign-in time in its place; an account
+/// changed since that sign-in starts over from the first method ([`still_proven`]).
+pub(crate) async fn park_at_profile(
+    t: &Tessera,
+    tenant: &Tenant,
+    flow: &mut Flow,
+    session: &tessera_store::sessions::StoredSession,
+    identity: &Identity,
+    missing: Vec<(String, String)>,
+) -> Result<()> {
+    let proven: Vec<Proof> = session
+        .factors
+        .iter()
+        .map(|(method, at)| Proof {
+            method: method.clone(),
+            at: *at,
+        })
+        .collect();
+    let mut conn = t.db().conn().await?;
+    let stamp = tessera_store::identities::security_stamp(&mut conn, identity.id)
+        .await?
+        .unwrap_or_default();
+    drop(conn);
+    flow.identity_id = Some(identity.id);
+    show_profile(t, tenant, flow, identity, &missing).await?;
+    LoginState::Profile {
+        identity: identity.id,
+        proven,
+        missing,
+        stamp,
+    }
+    .set(flow);
+    Ok(())
 }
 
 async fn show_profile(

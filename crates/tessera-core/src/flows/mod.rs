@@ -507,6 +507,38 @@ impl Tessera {
 }
 
 impl Flows<'_> {
+    /// Starts a sign-in already at its profile step, for a signed-in customer whose session answers an
+    /// app's authorization request but lacks attributes the app requires (see
+    /// [`login::park_at_profile`]).
+    pub(crate) async fn start_at_profile(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        start: FlowStart,
+        session: &tessera_store::sessions::StoredSession,
+        identity: &tessera_model::identity::Identity,
+        missing: Vec<(String, String)>,
+    ) -> Result<Started> {
+        let mut started = self.start(ctx, FlowKind::Login, start).await?;
+        let mut flow = started.flow.clone();
+        let expected = flow.version;
+        let before = flow.state.clone();
+        login::park_at_profile(self.t, tenant, &mut flow, session, identity, missing).await?;
+        match self
+            .t
+            .conclude(ctx, tenant, flow, expected, &before, Step::Advance, None)
+            .await?
+        {
+            FlowOutcome::Show(f) => started.flow = f,
+            _ => {
+                return Err(CoreError::Internal(
+                    "a sign-in parked at its profile step ended".into(),
+                ));
+            }
+        }
+        Ok(started)
+    }
+
     /// Submits a step. CSRF is checked for browser flows (`csrf_token` field).
     pub async fn submit(
         &self,

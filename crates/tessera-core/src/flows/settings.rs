@@ -1,7 +1,8 @@
 //! Self-service basics for a signed-in customer: edit the attributes the schema lets customers edit,
 //! change password (needs the current one and a recent sign-in), change email (pending until the new
 //! address is confirmed from the session that asked; the old address is told, with a "not me" link that
-//! freezes the account: REC-04), list and revoke sessions. Password and email changes need a sign-in
+//! freezes the account: REC-04), list and revoke sessions, and see and withdraw the consents given to apps
+//! ("Apps with access", CON-02). Password and email changes need a sign-in
 //! younger than [`RECENT_LOGIN`] (SES-08).
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -176,6 +177,26 @@ async fn render(
             ));
         }
     }
+    // Apps with access: the third-party apps the customer allowed, each withdrawable (CON-02).
+    for c in t.oauth().my_consents(tenant, session).await? {
+        let name = c.client_name.clone().unwrap_or_else(|| c.client_id.clone());
+        let msg = UiMessage::info("info-consent", &format!("{name}: {}", c.scopes.join(", ")))
+            .arg("client", name.as_str())
+            .arg("scopes", c.scopes.join(" "))
+            .arg("created_at", rfc3339(c.created_at));
+        ui.push(nodes::text(
+            "apps",
+            &format!("consent_{}", c.client_id),
+            msg,
+        ));
+        ui.push(nodes::button(
+            "apps",
+            "revoke_consent",
+            &c.client_id,
+            "button-revoke-consent",
+            "Remove this app's access",
+        ));
+    }
     flow.ui.nodes = ui;
     Ok(())
 }
@@ -267,7 +288,22 @@ pub(crate) async fn submit(
         return Ok((Step::Finish, None));
     }
     let revoke = input.get("revoke_session").cloned();
+    let consent = input.get("revoke_consent").cloned();
     let (step, tx, msg) = match (method, revoke) {
+        (_, None) if consent.is_some() => {
+            let client = consent.unwrap_or_default();
+            t.oauth()
+                .revoke_my_consent(tenant, &session, &client)
+                .await?;
+            (
+                Step::Saved,
+                None,
+                Some(UiMessage::success(
+                    "success-consent-revoked",
+                    "That app no longer has access to your account.",
+                )),
+            )
+        }
         (_, Some(id)) => {
             let id =
                 uuid::Uuid::parse_str(&id).map_err(|_| CoreError::NotFound { what: "session" })?;

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tessera_model::flow::FlowKind;
+use tessera_model::identity::Identity;
 use tessera_model::oauth_client::{ClientKind, GrantType, OAuthClient};
 use tessera_model::redirect_uri::RegisteredRedirect;
 use tessera_model::tenant::Tenant;
@@ -142,6 +143,7 @@ pub enum AuthzErrorCode {
     TemporarilyUnavailable,
     LoginRequired,
     ConsentRequired,
+    InteractionRequired,
     RequestNotSupported,
     InvalidRequestUri,
     /// An essential `acr` cannot be met (OpenID Connect Core Unmet Authentication Requirements 1.0).
@@ -163,6 +165,7 @@ impl AuthzErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InteractionRequired => "interaction_required",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
@@ -579,13 +582,22 @@ pub enum Authorized {
         location: String,
         new_binding: Option<String>,
     },
-    /// A third-party client needs consent, which is not built yet: an honest page.
-    ConsentUnavailable,
+    /// The customer is asked whether the app may have what it asks for (CON-01): a page with Allow and
+    /// Deny, posting to [`consent_path`] bound to the stored request and this browser.
+    Consent {
+        page: super::consent::ConsentPage,
+        new_binding: Option<String>,
+    },
 }
 
 /// The path a finished sign-in comes back to: the stored request's id, nothing else.
 pub fn continue_path(tenant: &str, id: Uuid) -> String {
     format!("/t/{tenant}/oauth2/authorize/continue?request={id}")
+}
+
+/// Where the consent page posts.
+pub fn consent_path(tenant: &str) -> String {
+    format!("/t/{tenant}/oauth2/consent")
 }
 
 /// Where a checked request goes back to.
@@ -606,14 +618,14 @@ impl Back {
     }
 }
 
-fn request_binding_hash(t: &Tessera, binding: &str) -> Vec<u8> {
+pub(super) fn request_binding_hash(t: &Tessera, binding: &str) -> Vec<u8> {
     t.keys()
         .secret_hasher
         .hash(&format!("oauth-request-binding\u{0}{binding}"))
 }
 
 /// The browser's flow-binding cookie, when it sent a usable one.
-fn binding_of(ctx: &FlowContext) -> Option<&str> {
+pub(super) fn binding_of(ctx: &FlowContext) -> Option<&str> {
     ctx.browser_binding
         .as_deref()
         .filter(|b| !b.is_empty() && b.len() <= 100)
@@ -660,17 +672,37 @@ impl OAuth<'_> {
             Ok(r) => r,
             Err(e) => return Ok(back.error(e)),
         };
-        self.proceed(ctx, &tenant, &client, back, req, None).await
+        self.proceed(ctx, &tenant, &client, back, req, None, false)
+            .await
     }
 
     /// `GET /t/{tenant}/oauth2/authorize/continue?request=…`: the sign-in came back. The stored request
     /// must be live and made by this browser; then the session must now answer it.
     pub async fn authorize_continue(&self, ctx: &FlowContext, request: &str) -> Result<Authorized> {
+        match self.resume(ctx, request).await? {
+            Resumed::Live(r) => {
+                let Live {
+                    tenant,
+                    client,
+                    back,
+                    req,
+                    stored,
+                } = *r;
+                self.proceed(ctx, &tenant, &client, back, req, Some(&stored), false)
+                    .await
+            }
+            Resumed::Answer(a) => Ok(a),
+        }
+    }
+
+    /// A stored request named by the browser, live and made by this browser, with its client as it is
+    /// now; or the page that says why not.
+    pub(super) async fn resume(&self, ctx: &FlowContext, request: &str) -> Result<Resumed> {
         let gone = || {
-            Ok(Authorized::Page(refuse(
+            Ok(Resumed::Answer(Authorized::Page(refuse(
                 "invalid_request",
                 "this sign-in request is unknown, used or expired: start again from the app",
-            )))
+            ))))
         };
         let Ok(id) = Uuid::parse_str(request) else {
             return gone();
@@ -689,10 +721,10 @@ impl OAuth<'_> {
             tessera_crypto::constant_time_eq(&request_binding_hash(self.t, b), &stored.binding_hash)
         });
         if !bound {
-            return Ok(Authorized::Page(refuse(
+            return Ok(Resumed::Answer(Authorized::Page(refuse(
                 "request_binding",
                 "this sign-in request was started in another browser",
-            )));
+            ))));
         }
         let req: AuthorizationRequest = serde_json::from_str(&stored.request)
             .map_err(|e| CoreError::Internal(format!("stored authorization request: {e}")))?;
@@ -704,15 +736,20 @@ impl OAuth<'_> {
         };
         let to = match match_redirect(&client, &req.redirect_uri) {
             Ok(to) => to,
-            Err(r) => return Ok(Authorized::Page(r)),
+            Err(r) => return Ok(Resumed::Answer(Authorized::Page(r))),
         };
         let back = Back {
             to,
             state: req.state.clone(),
             issuer: self.issuer(&tenant),
         };
-        self.proceed(ctx, &tenant, &client, back, req, Some(&stored))
-            .await
+        Ok(Resumed::Live(Box::new(Live {
+            tenant,
+            client,
+            back,
+            req,
+            stored,
+        })))
     }
 
     /// The highest assurance level the tenant's sign-in methods can reach.
@@ -726,7 +763,9 @@ impl OAuth<'_> {
         ))
     }
 
-    /// Answers a checked request from the session, or sends the browser to sign in.
+    /// Answers a checked request from the session, or sends the browser to sign in, to the profile step
+    /// or to the consent page first. `consented`: the customer allowed this very request just now.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn proceed(
         &self,
         ctx: &FlowContext,
@@ -735,6 +774,7 @@ impl OAuth<'_> {
         back: Back,
         req: AuthorizationRequest,
         stored: Option<&StoredRequest>,
+        consented: bool,
     ) -> Result<Authorized> {
         use AuthzErrorCode::*;
         let session = match &ctx.session_token {
@@ -761,20 +801,46 @@ impl OAuth<'_> {
         if decision == Decision::LoginRequired {
             return Ok(back.error(err(LoginRequired, "the customer is not signed in")));
         }
-        if !client.first_party {
-            return Ok(if req.prompts(Prompt::None) {
-                back.error(err(
-                    ConsentRequired,
-                    "this client needs the customer's consent",
-                ))
-            } else {
-                Authorized::ConsentUnavailable
-            });
-        }
         let session = match (decision, session) {
             (Decision::Answer, Some(s)) => s,
-            _ => return self.sign_in(ctx, tenant, &req, stored).await,
+            _ => return self.sign_in(ctx, tenant, &req, stored, None).await,
         };
+        // Progressive profiling: a session that answers still gives what the app requires first.
+        if let Some((identity, missing)) = self.missing_profile(tenant, client, &session).await? {
+            if req.prompts(Prompt::None) {
+                return Ok(back.error(err(
+                    InteractionRequired,
+                    "the app needs details the customer has not given yet",
+                )));
+            }
+            let park = Park {
+                session: &session,
+                identity: &identity,
+                missing,
+            };
+            return self.sign_in(ctx, tenant, &req, stored, Some(park)).await;
+        }
+        if !consented
+            && let Some(ask) =
+                super::consent::to_ask(self.t, tenant, client, &req, session.identity_id).await?
+        {
+            if req.prompts(Prompt::None) {
+                return Ok(back.error(err(
+                    ConsentRequired,
+                    "this client needs the customer's consent",
+                )));
+            }
+            let (id, new_binding) = match stored {
+                Some(s) => (s.id, None),
+                None => self.store_request(ctx, tenant, &req).await?,
+            };
+            let binding = new_binding
+                .as_deref()
+                .or(binding_of(ctx))
+                .unwrap_or_default();
+            let page = super::consent::page(self.t, client, &back, id, binding, ask);
+            return Ok(Authorized::Consent { page, new_binding });
+        }
         let mut tx = self.t.db().begin().await?;
         if let Some(s) = stored
             && !tessera_store::oauth_requests::consume_request(&mut tx, s.id, self.t.now()).await?
@@ -795,14 +861,42 @@ impl OAuth<'_> {
         })
     }
 
-    /// Stores the request (once) bound to this browser and starts a sign-in that returns to it.
-    async fn sign_in(
+    /// The attributes the client needs that the session's identity lacks (none asked: `None`). Reads the
+    /// identity only when the client or the policy's progressive profiling names attributes for it.
+    async fn missing_profile(
+        &self,
+        tenant: &Tenant,
+        client: &OAuthClient,
+        session: &tessera_store::sessions::StoredSession,
+    ) -> Result<Option<(Identity, Vec<(String, String)>)>> {
+        let policy = self.t.effective_policy_doc(tenant.id).await?;
+        let listed = policy
+            .registration
+            .progressive_profiling
+            .iter()
+            .any(|p| p.client_id == client.client_id);
+        if client.required_attributes.is_empty() && !listed {
+            return Ok(None);
+        }
+        let mut conn = self.t.db().conn().await?;
+        let identity =
+            tessera_store::identities::get(&mut conn, tenant.id, session.identity_id).await?;
+        drop(conn);
+        let Some(identity) = identity else {
+            return Ok(None);
+        };
+        let missing =
+            crate::flows::login::missing_for(self.t, tenant, &client.client_id, &identity).await?;
+        Ok((!missing.is_empty()).then_some((identity, missing)))
+    }
+
+    /// Stores the request bound to this browser (giving it a binding cookie when it has none).
+    async fn store_request(
         &self,
         ctx: &FlowContext,
         tenant: &Tenant,
         req: &AuthorizationRequest,
-        stored: Option<&StoredRequest>,
-    ) -> Result<Authorized> {
+    ) -> Result<(Uuid, Option<String>)> {
         let (binding, new_binding) = match binding_of(ctx) {
             Some(b) => (b.to_owned(), None),
             None => {
@@ -810,43 +904,61 @@ impl OAuth<'_> {
                 (b.clone(), Some(b))
             }
         };
-        let id = match stored {
-            Some(s) => s.id,
-            None => {
-                let now = self.t.now();
-                let row = StoredRequest {
-                    id: Uuid::now_v7(),
-                    tenant_id: tenant.id,
-                    client_id: req.client_id.clone(),
-                    binding_hash: request_binding_hash(self.t, &binding),
-                    request: serde_json::to_string(req)
-                        .map_err(|e| CoreError::Internal(e.to_string()))?,
-                    created_at: now,
-                    expires_at: now + REQUEST_TTL,
-                    consumed_at: None,
-                };
-                let mut tx = self.t.db().begin().await?;
-                tessera_store::oauth_requests::insert_request(&mut tx, &row).await?;
-                tx.commit().await?;
-                row.id
-            }
+        let now = self.t.now();
+        let row = StoredRequest {
+            id: Uuid::now_v7(),
+            tenant_id: tenant.id,
+            client_id: req.client_id.clone(),
+            binding_hash: request_binding_hash(self.t, &binding),
+            request: serde_json::to_string(req).map_err(|e| CoreError::Internal(e.to_string()))?,
+            created_at: now,
+            expires_at: now + REQUEST_TTL,
+            consumed_at: None,
+        };
+        let mut tx = self.t.db().begin().await?;
+        tessera_store::oauth_requests::insert_request(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok((row.id, new_binding))
+    }
+
+    /// Stores the request (once) bound to this browser and starts a sign-in that returns to it; with
+    /// `park`, a sign-in already at the profile step for the signed-in customer.
+    async fn sign_in(
+        &self,
+        ctx: &FlowContext,
+        tenant: &Tenant,
+        req: &AuthorizationRequest,
+        stored: Option<&StoredRequest>,
+        park: Option<Park<'_>>,
+    ) -> Result<Authorized> {
+        let (id, new_binding) = match stored {
+            Some(s) => (s.id, None),
+            None => self.store_request(ctx, tenant, req).await?,
         };
         let mut flow_ctx = ctx.clone();
-        flow_ctx.browser_binding = Some(binding);
-        let started = self
-            .t
-            .flows()
-            .start(
-                &flow_ctx,
-                FlowKind::Login,
-                FlowStart {
-                    return_to: Some(continue_path(&ctx.tenant, id)),
-                    client_id: Some(req.client_id.clone()),
-                    identifier: req.login_hint.clone(),
-                    requested_aal: Some(req.requested_aal),
-                },
-            )
-            .await?;
+        if let Some(b) = &new_binding {
+            flow_ctx.browser_binding = Some(b.clone());
+        }
+        let start = FlowStart {
+            return_to: Some(continue_path(&ctx.tenant, id)),
+            client_id: Some(req.client_id.clone()),
+            identifier: req.login_hint.clone(),
+            requested_aal: Some(req.requested_aal),
+        };
+        let started = match park {
+            None => {
+                self.t
+                    .flows()
+                    .start(&flow_ctx, FlowKind::Login, start)
+                    .await?
+            }
+            Some(p) => {
+                self.t
+                    .flows()
+                    .start_at_profile(&flow_ctx, tenant, start, p.session, p.identity, p.missing)
+                    .await?
+            }
+        };
         let mut location = format!("/t/{}/flows/login/{}", ctx.tenant, started.flow.id);
         if let Some(l) = &req.ui_locales {
             let q: String = url::form_urlencoded::Serializer::new(String::new())
@@ -859,6 +971,29 @@ impl OAuth<'_> {
             new_binding,
         })
     }
+}
+
+/// A signed-in customer the profile step is for.
+struct Park<'a> {
+    session: &'a tessera_store::sessions::StoredSession,
+    identity: &'a Identity,
+    missing: Vec<(String, String)>,
+}
+
+/// A stored request taken up again.
+pub(super) enum Resumed {
+    Live(Box<Live>),
+    /// Nothing to take up: this is the answer (an error page).
+    Answer(Authorized),
+}
+
+/// A live stored request of this browser, its client as it is now, and where it goes back to.
+pub(super) struct Live {
+    pub tenant: Tenant,
+    pub client: OAuthClient,
+    pub back: Back,
+    pub req: AuthorizationRequest,
+    pub stored: StoredRequest,
 }
 
 #[cfg(test)]
@@ -893,6 +1028,7 @@ mod tests {
             refresh_reuse_grace_secs: 0,
             allowed_origins: vec![],
             backchannel_logout_uri: None,
+            required_attributes: vec![],
             jwks: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,

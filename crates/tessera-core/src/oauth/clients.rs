@@ -80,6 +80,10 @@ pub struct NewClient {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Attributes of the tenant's attribute schema this app needs: its sign-in asks the customer for any
+    /// missing before a code is issued (progressive profiling). Checked against the schema.
+    #[serde(default)]
+    pub required_attributes: Vec<String>,
 }
 
 fn confidential() -> ClientKind {
@@ -126,6 +130,7 @@ impl NewClient {
             allowed_origins: self.allowed_origins,
             backchannel_logout_uri: self.backchannel_logout_uri,
             jwks: self.jwks.map(|j| j.to_string()),
+            required_attributes: self.required_attributes,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -152,6 +157,45 @@ fn check(client: &OAuthClient) -> Result<()> {
             code: "invalid_jwks".into(),
             message: "a JWKS of EC P-256, RSA (2048 bits or more) or Ed25519 public keys".into(),
         });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "invalid_client_registration",
+            "the client registration is invalid",
+            problems,
+        ))
+    }
+}
+
+/// The client's `required_attributes` against the tenant's attribute schema (the model cannot see it):
+/// each must be an attribute the schema defines, named once.
+async fn check_required_attributes(
+    t: &crate::Tessera,
+    x: &mut impl tessera_store::Exec,
+    tenant: &Tenant,
+    client: &OAuthClient,
+) -> Result<()> {
+    if client.required_attributes.is_empty() {
+        return Ok(());
+    }
+    let schema = t.schema_of(x, tenant.id).await?.schema;
+    let mut problems = Vec::new();
+    for (i, name) in client.required_attributes.iter().enumerate() {
+        let repeated = client.required_attributes.iter().take(i).any(|n| n == name);
+        if repeated || schema.get(name).is_none() {
+            problems.push(FieldProblem {
+                field: format!("required_attributes[{i}]"),
+                code: if repeated {
+                    "duplicate_attribute"
+                } else {
+                    "unknown_attribute"
+                }
+                .into(),
+                message: "each an attribute of the tenant's attribute schema, once".into(),
+            });
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -246,6 +290,7 @@ impl OAuth<'_> {
         };
         let client = req.into_client(&tenant, client_id, now);
         check(&client)?;
+        check_required_attributes(self.t, &mut tx, &tenant, &client).await?;
         let secret = self.secret_for(&client, supplied)?;
         let stored = StoredClient {
             tenant_id: tenant.id,
@@ -390,6 +435,7 @@ impl OAuth<'_> {
         client.created_at = old.created_at;
         client.version = stored.version + 1;
         check(&client)?;
+        check_required_attributes(self.t, &mut tx, &tenant, &client).await?;
         let mut next = StoredClient {
             data: document(&client)?,
             updated_at: now,
@@ -532,6 +578,8 @@ impl OAuth<'_> {
         if !store::delete(&mut tx, tenant.id, client_id).await? {
             return Err(CoreError::NotFound { what: "client" });
         }
+        // A client registered later under the same id is another app: it inherits no consent.
+        tessera_store::oauth_consents::delete_for_client(&mut tx, tenant.id, client_id).await?;
         let ev = NewEvent::new(
             tenant.id,
             types::OAUTH_CLIENT_DELETED,

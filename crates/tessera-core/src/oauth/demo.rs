@@ -41,6 +41,7 @@ impl OAuth<'_> {
             refresh_reuse_grace_secs: None,
             allowed_origins: Vec::new(),
             backchannel_logout_uri: None,
+            required_attributes: vec![],
             jwks: None,
         };
         match self.create(&Caller::system(), slug, req).await {

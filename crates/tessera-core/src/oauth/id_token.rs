@@ -111,6 +111,7 @@ mod tests {
             refresh_reuse_grace_secs: 0,
             allowed_origins: vec![],
             backchannel_logout_uri: None,
+            required_attributes: vec![],
             jwks: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,

@@ -23,6 +23,7 @@ mod client_assertion;
 pub mod client_auth;
 pub mod clients;
 pub mod codes;
+pub mod consent;
 mod cors;
 pub mod demo;
 pub mod discovery;

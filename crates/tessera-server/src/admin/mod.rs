@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 pub mod clients;
+pub mod consents;
 pub mod events;
 pub mod identities;
 pub mod keys;

@@ -3,12 +3,13 @@
 //! request's parameters go to the core as they came (it refuses repeats, OA-17) and the answer is drawn:
 //! an error page until the client and its redirect URI are known (OA-02), else a 303 to the registered
 //! redirect URI with `code` or `error`, `state` and `iss` (RFC 9207, OA-16, OA-18), or a 303 to the
-//! hosted sign-in with the browser's binding cookie.
+//! hosted sign-in with the browser's binding cookie, or the consent page, whose answer is
+//! `POST /t/{tenant}/oauth2/consent` (CON-01).
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::oauth::authorize::{Authorized, AuthzErrorCode, RawParams};
+use tessera_core::oauth::authorize::{Authorized, AuthzErrorCode, RawParams, consent_path};
 use tessera_model::flow::FlowKind;
 use tessera_model::redirect_uri::RegisteredRedirect;
 
@@ -27,6 +28,7 @@ fn oauth_code(c: AuthzErrorCode) -> OAuthCode {
         AuthzErrorCode::TemporarilyUnavailable => OAuthCode::TemporarilyUnavailable,
         AuthzErrorCode::LoginRequired => OAuthCode::LoginRequired,
         AuthzErrorCode::ConsentRequired => OAuthCode::ConsentRequired,
+        AuthzErrorCode::InteractionRequired => OAuthCode::InteractionRequired,
         AuthzErrorCode::RequestNotSupported => OAuthCode::RequestNotSupported,
         AuthzErrorCode::InvalidRequestUri => OAuthCode::InvalidRequestUri,
         AuthzErrorCode::UnmetAuthenticationRequirements => {
@@ -111,12 +113,22 @@ fn answer(
             }
             r
         }
-        Ok(Authorized::ConsentUnavailable) => pages.message(
-            StatusCode::FORBIDDEN,
-            "page-consent-unavailable-title",
-            "page-consent-unavailable-text",
-            None,
-        ),
+        Ok(Authorized::Consent { page, new_binding }) => {
+            let form = crate::views::ConsentForm {
+                action: consent_path(&b.tenant),
+                request: page.request.to_string(),
+                csrf_token: page.csrf_token,
+                client: page.client_name,
+                host: page.redirect_host,
+                scopes: page.scopes,
+            };
+            let mut r = pages.consent(&form);
+            if let Some(b) = new_binding {
+                r.headers_mut()
+                    .append(header::SET_COOKIE, app.cookies.flow_cookie(&b));
+            }
+            r
+        }
         Err(e) => pages.error(FlowKind::Login, &e),
     }
 }
@@ -168,6 +180,52 @@ pub async fn authorize_continue(
         .tessera
         .oauth()
         .authorize_continue(&b.ctx, request)
+        .await;
+    answer(&app, &b, out)
+}
+
+/// `POST /t/{tenant}/oauth2/consent`: Allow or Deny on the consent page. The form carries the stored
+/// request's id, its CSRF token and `decision`; the core checks both against this browser.
+pub async fn consent_post(
+    State(app): State<AppState>,
+    b: Browser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let Some(text) = form.then(|| std::str::from_utf8(&body).ok()).flatten() else {
+        return b.pages(&app).message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "page-bad-request-title",
+            "page-bad-request-text",
+            None,
+        );
+    };
+    let params = RawParams::parse(text);
+    let allow = match params.get("decision") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return b.pages(&app).message(
+                StatusCode::BAD_REQUEST,
+                "page-bad-request-title",
+                "page-bad-request-text",
+                None,
+            );
+        }
+    };
+    let out = app
+        .tessera
+        .oauth()
+        .consent(
+            &b.ctx,
+            params.get("request").unwrap_or(""),
+            params.get("csrf_token").unwrap_or(""),
+            allow,
+        )
         .await;
     answer(&app, &b, out)
 }

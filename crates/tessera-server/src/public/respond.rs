@@ -159,6 +159,22 @@ impl Pages<'_> {
         }
     }
 
+    /// The consent page (CON-01).
+    pub fn consent(&self, form: &crate::views::ConsentForm) -> Response {
+        match self.views.render_consent(self.tenant, &self.locale, form) {
+            Ok(html) => self.page(StatusCode::OK, html),
+            Err(e) => {
+                tracing::error!(error = %e, "rendering the consent page failed");
+                self.message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "page-error-title",
+                    "page-error-text",
+                    None,
+                )
+            }
+        }
+    }
+
     /// A page that asks before acting: its text says what the button does, and the button posts `form`
     /// (the "not me" link of REC-04).
     pub fn confirmation(&self, title: &str, text: &str, form: &PageForm) -> Response {

@@ -33,6 +33,10 @@ pub(super) const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../../assets/templates/message.html"),
     ),
     (
+        "consent.html",
+        include_str!("../../../../assets/templates/consent.html"),
+    ),
+    (
         "mail/layout.html",
         include_str!("../../../../assets/templates/mail/layout.html"),
     ),

@@ -218,6 +218,9 @@ mod tests {
         "label-current-email",
         "info-session",
         "info-session-current",
+        "info-consent",
+        "button-revoke-consent",
+        "success-consent-revoked",
         "info-password-weak",
     ];
 
@@ -271,6 +274,16 @@ mod tests {
             "page-logout-error-text",
             "page-logout-confirm-title",
             "page-logout-confirm-text",
+            "page-consent-title",
+            "page-consent-text",
+            "consent-scope-openid",
+            "consent-scope-profile",
+            "consent-scope-email",
+            "consent-scope-phone",
+            "consent-scope-address",
+            "consent-scope-offline_access",
+            "consent-scope-custom",
+            "settings-group-apps",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -389,6 +402,9 @@ mod tests {
                     "link",
                     "change",
                     "detail",
+                    "client",
+                    "host",
+                    "scope",
                 ] {
                     args.set(name, "x");
                 }

@@ -49,6 +49,23 @@ pub struct MessagePage {
     pub status: u16,
 }
 
+/// The consent page's content (CON-01), as the core decided it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsentForm {
+    /// Where the form posts (a path of this server).
+    pub action: String,
+    /// The stored authorization request's id.
+    pub request: String,
+    pub csrf_token: String,
+    /// The app's registered name.
+    pub client: String,
+    /// The host the app gets the answer at.
+    pub host: String,
+    /// The scopes to ask about; each becomes one plain line (`consent-scope-{scope}`, or
+    /// `consent-scope-custom` for a scope the tenant defined).
+    pub scopes: Vec<String>,
+}
+
 /// A form under a message page's text: one button posting hidden fields (a confirmation).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PageForm {
@@ -241,6 +258,50 @@ impl Views {
         self.render(&assets, "message.html", &view, locale, defaults)
     }
 
+    /// The consent page: which app, where it sends the answer, one plain line per scope, Allow / Deny.
+    pub fn render_consent(
+        &self,
+        tenant: &str,
+        locale: &Locale,
+        form: &ConsentForm,
+    ) -> Result<String, ViewError> {
+        let assets = self.assets(tenant);
+        let locale = *locale;
+        let defaults = page_defaults(tenant, &assets.theme);
+        let mut own = Map::new();
+        own.insert("client".into(), form.client.clone().into());
+        own.insert("host".into(), form.host.clone().into());
+        let args = with_defaults(&defaults, &own);
+        let lookup = |id: &str, args: &Map<String, serde_json::Value>| {
+            assets
+                .lookup(locale, id, args)
+                .unwrap_or_else(|| id.to_owned())
+        };
+        let lines = form
+            .scopes
+            .iter()
+            .map(|scope| {
+                assets
+                    .lookup(locale, &format!("consent-scope-{scope}"), &args)
+                    .unwrap_or_else(|| {
+                        let mut a = args.clone();
+                        a.insert("scope".into(), scope.clone().into());
+                        lookup("consent-scope-custom", &a)
+                    })
+            })
+            .collect();
+        let title = lookup("page-consent-title", &args);
+        let view = ConsentView {
+            frame: self.frame(tenant, &assets, locale, title, &FlowLinks::default()),
+            text: lookup("page-consent-text", &args),
+            lines,
+            action: form.action.clone(),
+            request: form.request.clone(),
+            csrf_token: form.csrf_token.clone(),
+        };
+        self.render(&assets, "consent.html", &view, locale, defaults)
+    }
+
     /// The parts every page shares.
     fn frame(
         &self,
@@ -364,6 +425,17 @@ struct FlowView {
     id: String,
     kind: &'static str,
     state: String,
+}
+
+#[derive(Serialize)]
+struct ConsentView {
+    #[serde(flatten)]
+    frame: Frame,
+    text: String,
+    lines: Vec<String>,
+    action: String,
+    request: String,
+    csrf_token: String,
 }
 
 #[derive(Serialize)]

@@ -512,22 +512,6 @@ async fn a_stolen_continue_url_does_nothing_in_another_browser(engine: Engine) {
     .await;
 }
 
-async fn third_party_clients_are_told_consent_is_not_available_yet(engine: Engine) {
-    let Some(s) = TestServer::start(engine).await else {
-        return;
-    };
-    customer(&s).await;
-    register(&s, "partner", json!({"first_party": false})).await;
-    let c = browser();
-    let (url, _) = auth_url(&s, "partner", &[]);
-    let r = c.get(&url).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    assert!(r.headers().get("location").is_none());
-    let (url, _) = auth_url(&s, "partner", &[("prompt", "none")]);
-    let r = c.get(&url).send().await.unwrap();
-    assert_to_client(&s, &r, "login_required", Some("st4te"));
-}
-
 async fn oidc_04_userinfo_needs_a_bearer_token_with_openid(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -585,6 +569,5 @@ engine_tests!(
     oa_05_a_code_is_bound_to_its_client_and_redirect_uri,
     oa_07_oa_08_pkce_downgrade_and_wrong_verifiers_are_refused,
     a_stolen_continue_url_does_nothing_in_another_browser,
-    third_party_clients_are_told_consent_is_not_available_yet,
     oidc_04_userinfo_needs_a_bearer_token_with_openid,
 );

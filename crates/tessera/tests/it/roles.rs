@@ -205,6 +205,18 @@ fn endpoints() -> Vec<(reqwest::Method, String, Option<Value>, Permission)> {
             ClientWrite,
         ),
         (M::DELETE, format!("{t}/clients/nobody"), None, ClientWrite),
+        (
+            M::GET,
+            format!("{t}/identities/{id}/consents"),
+            None,
+            IdentityRead,
+        ),
+        (
+            M::DELETE,
+            format!("{t}/identities/{id}/consents/nobody"),
+            None,
+            IdentityWrite,
+        ),
     ]
 }
 

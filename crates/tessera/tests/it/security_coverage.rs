@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The rules the table covers: security.md sections 1.1 to 1.5, the OAuth (OA-), OIDC and JOSE rules
-/// of 1.6 to 1.8, and the admin, web, logging and crypto rules of section 1.9.
+/// of 1.6 to 1.8, and the consent, admin, web, logging and crypto rules of section 1.9.
 const RULES: &[(&str, u32)] = &[
     ("PW", 11),
     ("RL", 8),
@@ -13,6 +13,7 @@ const RULES: &[(&str, u32)] = &[
     ("REG", 4),
     ("SES", 9),
     ("OA", 22),
+    ("CON", 2),
     ("ADM", 4),
     ("WEB", 5),
     ("LOG", 4),
