@@ -14,6 +14,7 @@ use crate::{CoreError, Tessera};
 
 pub mod access_tokens;
 pub mod authorize;
+pub mod cache;
 pub mod claims;
 mod client_assertion;
 pub mod client_auth;
