@@ -24,6 +24,7 @@ pub struct Tessera {
     methods: Arc<methods::Methods>,
     tenants: Arc<crate::tenant_cache::TenantCache>,
     signing_cache: Arc<signing_keys::KeyCache>,
+    oauth_cache: Arc<crate::oauth::cache::OAuthCache>,
 }
 
 impl Tessera {
@@ -48,6 +49,7 @@ impl Tessera {
             methods: Arc::new(methods::Methods::builtin()),
             tenants: Arc::default(),
             signing_cache: Arc::default(),
+            oauth_cache: Arc::default(),
         }
     }
 
@@ -70,6 +72,11 @@ impl Tessera {
     /// Parsed signing keys by tenant and kid (a kid's key never changes, so nothing here goes stale).
     pub(crate) fn signing_cache(&self) -> &signing_keys::KeyCache {
         &self.signing_cache
+    }
+
+    /// Clients and discovery documents as the OAuth endpoints read them (see [`crate::oauth::cache`]).
+    pub(crate) fn oauth_cache(&self) -> &crate::oauth::cache::OAuthCache {
+        &self.oauth_cache
     }
 
     /// Adds a sign-in method (or replaces the built-in one with its id). Journeys need no change: a

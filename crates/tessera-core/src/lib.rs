@@ -32,6 +32,7 @@ pub mod sessions;
 pub mod signing_keys;
 mod tenant_cache;
 pub mod tenants;
+mod ttl_cache;
 
 pub use facade::Tessera;
 pub use keys::Keys;

@@ -112,6 +112,8 @@ impl Schemas<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        // The discovery document lists the schema's scopes: this node serves the new ones at once.
+        self.t.oauth_cache().discovery.forget(t.slug.as_str());
         Ok(VersionedSchema {
             schema,
             version: current.version + 1,

@@ -175,10 +175,14 @@ impl Sessions<'_> {
         if token.is_empty() || token.len() > 100 {
             return Ok(None);
         }
-        let mut conn = self.t.db().conn().await?;
-        let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, tenant_slug).await? else {
-            return Ok(None);
+        // The tenant from this node's copy (its id never changes); the session and its customer are
+        // read now, never cached.
+        let tenant = match self.t.tenant_by_slug(tenant_slug).await {
+            Ok(t) => t,
+            Err(CoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
+        let mut conn = self.t.db().conn().await?;
         let hash = self.t.keys().secret_hasher.hash(token);
         let Some(s) = tessera_store::sessions::by_token_hash(&mut conn, &hash).await? else {
             return Ok(None);

@@ -29,6 +29,7 @@ use tessera_store::signing_keys::{self as store, StoredSigningKey};
 use tessera_store::{StoreError, Tx};
 use time::{Duration, OffsetDateTime};
 
+use crate::ttl_cache::TtlCache;
 use crate::{Caller, CoreError, Result, Tessera};
 
 /// How long relying parties may cache the JWKS (`Cache-Control: max-age`).
@@ -63,10 +64,37 @@ impl Default for RingSettings {
 /// signs without a database read. A rotation on this node forgets it at once; another node's rotation is
 /// seen within the TTL, harmless because the key that stopped signing stays published (retiring) far
 /// longer than that: every token it signs still verifies.
-#[derive(Debug, Default)]
+///
+/// And each tenant's published keys (parsed for verifying, and the JWKS as served) for
+/// [`PUBLISHED_KEYS_TTL`]: see [`SigningKeys::verify`] for what that bounds.
+#[derive(Debug)]
 pub struct KeyCache {
     parsed: RwLock<HashMap<(TenantId, String), Arc<SigningKey>>>,
     active: RwLock<HashMap<(TenantId, JwsAlg), ActiveEntry>>,
+    published: TtlCache<TenantId, Arc<Published>>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            parsed: RwLock::default(),
+            active: RwLock::default(),
+            published: TtlCache::new(PUBLISHED_KEYS_TTL),
+        }
+    }
+}
+
+/// How long a node keeps a tenant's published key set before reading it again: a key another node
+/// retired is still accepted here that long (its tokens have all expired by then anyway); a key this
+/// node retires or adds is seen at once.
+pub const PUBLISHED_KEYS_TTL: Duration = Duration::seconds(5);
+
+/// A tenant's published keys as read at one moment.
+#[derive(Debug)]
+struct Published {
+    verifying: BTreeMap<String, VerifyingKey>,
+    /// The JWKS document, rendered once.
+    json: Arc<str>,
 }
 
 /// When a node read a tenant's active key of one algorithm, and the key.
@@ -109,11 +137,13 @@ impl KeyCache {
         }
     }
 
-    /// Forgets which keys are active (after this node rotated or retired keys).
+    /// Forgets which keys are active and which are published (after this node added, rotated or
+    /// retired keys, once that committed).
     fn forget_active(&self) {
         if let Ok(mut map) = self.active.write() {
             map.clear();
         }
+        self.published.clear();
     }
 }
 
@@ -274,10 +304,14 @@ impl SigningKeys<'_> {
     pub async fn ensure(&self, caller: &Caller, tenant: TenantId, alg: JwsAlg) -> Result<()> {
         let mut tx = self.t.db().begin().await?;
         match self.ensure_in(&mut tx, caller, tenant, alg).await {
-            Ok(true) => match tx.commit().await {
-                Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
-                Err(e) => Err(e.into()),
-            },
+            Ok(true) => {
+                let committed = tx.commit().await;
+                self.t.signing_cache().forget_active();
+                match committed {
+                    Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
             Ok(false) => Ok(()),
             Err(CoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -372,50 +406,61 @@ impl SigningKeys<'_> {
         )))
     }
 
-    /// The tenant's published keys: next, active and retiring, public parts only.
-    pub async fn jwks_of(&self, tenant: TenantId) -> Result<Jwks> {
+    /// The tenant's published keys (next, active and retiring, public parts only), from this node's
+    /// cache while it is fresh, else read, parsed and rendered once; `reload` reads them regardless.
+    async fn published(&self, tenant: TenantId, reload: bool) -> Result<Arc<Published>> {
+        let cache = &self.t.signing_cache().published;
+        let now = self.t.now();
+        if !reload && let Some(p) = cache.get(&tenant, now) {
+            return Ok(p);
+        }
+        let ticket = cache.ticket();
         let mut conn = self.t.db().conn().await?;
-        let keys = store::published(&mut conn, tenant).await?;
-        keys.iter()
-            .map(|k| {
-                serde_json::from_str::<Jwk>(&k.public_jwk)
-                    .map_err(|e| CoreError::Internal(format!("stored JWK {}: {e}", k.kid)))
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(|keys| Jwks { keys })
+        let stored = store::published(&mut conn, tenant).await?;
+        drop(conn);
+        let mut verifying = BTreeMap::new();
+        let mut keys = Vec::with_capacity(stored.len());
+        for k in &stored {
+            let jwk: Jwk = serde_json::from_str(&k.public_jwk)
+                .map_err(|e| CoreError::Internal(format!("stored JWK {}: {e}", k.kid)))?;
+            verifying.insert(
+                k.kid.clone(),
+                VerifyingKey::from_jwk(&jwk).map_err(jws_err)?,
+            );
+            keys.push(jwk);
+        }
+        let json = serde_json::to_string(&Jwks { keys })
+            .map_err(|e| CoreError::Internal(format!("JWKS: {e}")))?;
+        let p = Arc::new(Published {
+            verifying,
+            json: json.into(),
+        });
+        cache.put(ticket, tenant, p.clone(), now);
+        Ok(p)
     }
 
-    /// The JWKS of the tenant with this slug, for the public endpoint (an unknown tenant is not found).
-    pub async fn jwks(&self, slug: &str) -> Result<Jwks> {
-        let mut conn = self.t.db().conn().await?;
-        let tenant = tessera_store::tenants::by_slug(&mut conn, slug)
-            .await?
-            .ok_or(CoreError::NotFound { what: "tenant" })?;
-        drop(conn);
-        self.jwks_of(tenant.id).await
+    /// The JWKS document (RFC 7517 §5) of the tenant with this slug, as the public endpoint serves it
+    /// (an unknown tenant is not found).
+    pub async fn jwks_json(&self, slug: &str) -> Result<Arc<str>> {
+        let tenant = self.t.tenant_by_slug(slug).await?;
+        Ok(self.published(tenant.id, false).await?.json.clone())
     }
 
     /// Verifies a token the tenant signed: the key is found by `kid` among the published keys only,
     /// its algorithm is the key's (JWT-01, JWT-02), `typ` must be `expected_typ`, and `exp` (required),
     /// `nbf` and `iat` hold with [`CLOCK_SKEW`] (JWT-03). Returns the claims.
+    ///
+    /// The published keys come from this node's copy, at most [`PUBLISHED_KEYS_TTL`] old: a key retired
+    /// on this node stops verifying at once, one retired on another node within that time.
     pub async fn verify(
         &self,
         tenant: TenantId,
         token: &str,
         expected_typ: &str,
     ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
-        let mut conn = self.t.db().conn().await?;
-        let published = store::published(&mut conn, tenant).await?;
-        drop(conn);
-        let mut keys = BTreeMap::new();
-        for k in &published {
-            let jwk: Jwk = serde_json::from_str(&k.public_jwk)
-                .map_err(|e| CoreError::Internal(format!("stored JWK {}: {e}", k.kid)))?;
-            keys.insert(k.kid.clone(), VerifyingKey::from_jwk(&jwk)?);
-        }
-        let verified = jws::verify(token, expected_typ, &keys)?;
+        let claims = self.verify_signature(tenant, token, expected_typ).await?;
         let now = self.t.now();
-        let time = |name: &str| verified.claims.get(name).map(|v| v.as_i64());
+        let time = |name: &str| claims.get(name).map(|v| v.as_i64());
         let at = |secs: i64| OffsetDateTime::from_unix_timestamp(secs).ok();
         match time("exp") {
             Some(Some(exp)) => match at(exp) {
@@ -431,6 +476,29 @@ impl SigningKeys<'_> {
                 Some(_) => return Err(VerifyError::NotYetValid),
             }
         }
+        Ok(claims)
+    }
+
+    /// [`Self::verify`] without the time checks, for the one token whose age does not matter: an
+    /// `id_token_hint` (RP-Initiated Logout §2; at authorize it only names a customer). Signature by a
+    /// published key, algorithm of the key, `typ`.
+    pub async fn verify_signature(
+        &self,
+        tenant: TenantId,
+        token: &str,
+        expected_typ: &str,
+    ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
+        // A kid missing from this node's copy may be a key another node published a moment ago (a
+        // ring for a new algorithm): read the set again once before refusing. That read is what every
+        // verification cost before the cache, so a token naming made-up kids gains an attacker nothing.
+        let published = self.published(tenant, false).await?;
+        let verified = match jws::verify(token, expected_typ, &published.verifying) {
+            Err(JwsError::UnknownKey) => {
+                let fresh = self.published(tenant, true).await?;
+                jws::verify(token, expected_typ, &fresh.verifying)?
+            }
+            other => other?,
+        };
         Ok(verified.claims)
     }
 
@@ -576,7 +644,7 @@ impl SigningKeys<'_> {
             let retired = self.retire_due_in(&mut tx, &caller, tenant.id).await?;
             match tx.commit().await {
                 Ok(()) => {
-                    if !rotated.is_empty() {
+                    if !rotated.is_empty() || retired > 0 {
                         self.t.signing_cache().forget_active();
                     }
                     report.rotated.extend(rotated);

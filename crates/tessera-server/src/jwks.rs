@@ -49,10 +49,8 @@ pub async fn jwks(
     State(app): State<AppState>,
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let set = app.tessera.signing_keys().jwks(&tenant).await?;
-    let body = serde_json::to_string(&set)
-        .map_err(|e| ApiError::Core(tessera_core::CoreError::Internal(e.to_string())))?;
-    let mut resp = body.into_response();
+    let body = app.tessera.signing_keys().jwks_json(&tenant).await?;
+    let mut resp = body.to_string().into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -193,17 +193,23 @@ impl OAuth<'_> {
             return Err(invalid("the access token is not valid"));
         };
         let num = |k: &str| claims.get(k).and_then(Value::as_i64).unwrap_or_default();
+        // The client must still exist, as the one that got the token (not one registered again under
+        // its id since). It comes from this node's copy: a client deleted on another node stops its
+        // tokens here within `cache::CLIENT_TTL`, one deleted on this node at once.
+        let client = match self.cached_client(tenant.id, &client_id).await {
+            Ok(c) => Some(c),
+            Err(CoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let iat = num("iat");
+        if client.is_none_or(|c| c.1.created_at.unix_timestamp() > iat) {
+            return Err(invalid("the access token's client is gone"));
+        }
+        // Revocation and the session are read on every request, never cached: a token from a
+        // sign-in ends with that sign-in's session, and revoking either stops it at once everywhere.
         let mut conn = self.t.db().conn().await?;
         if tessera_store::oauth_clients::is_revoked(&mut conn, tenant.id, &jti).await? {
             return Err(invalid("the access token was revoked"));
-        }
-        // The client must still exist, as the one that got the token (not one registered again under
-        // its id since), and a token from a sign-in ends with that sign-in's session: revoking a
-        // customer's sessions stops their tokens here at once.
-        let client = tessera_store::oauth_clients::get(&mut conn, tenant.id, &client_id).await?;
-        let iat = num("iat");
-        if client.is_none_or(|c| c.created_at.unix_timestamp() > iat) {
-            return Err(invalid("the access token's client is gone"));
         }
         let sid = text("sid");
         if let Some(sid) = &sid {

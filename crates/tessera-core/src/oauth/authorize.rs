@@ -707,10 +707,12 @@ impl OAuth<'_> {
         let Ok(id) = Uuid::parse_str(request) else {
             return gone();
         };
-        let mut conn = self.t.db().conn().await?;
-        let Some(tenant) = tessera_store::tenants::by_slug(&mut conn, &ctx.tenant).await? else {
-            return gone();
+        let tenant = match self.t.tenant_by_slug(&ctx.tenant).await {
+            Ok(t) => t,
+            Err(CoreError::NotFound { .. }) => return gone(),
+            Err(e) => return Err(e),
         };
+        let mut conn = self.t.db().conn().await?;
         let stored = tessera_store::oauth_requests::request(&mut conn, tenant.id, id).await?;
         drop(conn);
         let now = self.t.now();

@@ -109,11 +109,12 @@ impl OAuth<'_> {
                 None => super::client_assertion::claimed_client(jwt)?,
             },
         };
-        let (client, stored) = match self.stored_client(tenant, &claimed).await {
+        let found = match self.cached_client(tenant.id, &claimed).await {
             Ok(found) => found,
             Err(CoreError::NotFound { .. }) => return Err(CoreError::Unauthenticated),
             Err(e) => return Err(e),
         };
+        let (client, stored) = (found.0.clone(), &found.1);
         if client.token_endpoint_auth != auth.method() {
             return Err(CoreError::Unauthenticated);
         }

@@ -2,9 +2,12 @@
 //! Tessera generates (or, for `apply`, one the operator generated and keeps in a file, at least as
 //! long), shown once and stored only as a keyed hash: a token request costs a hash, never a password
 //! hash (the argon2 rate would cap the token endpoint).
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::json;
 use tessera_crypto::BearerSecret;
+use tessera_model::TenantId;
 use tessera_model::api_key::Permission;
 use tessera_model::event::{NewEvent, types};
 use tessera_model::oauth_client::{
@@ -246,19 +249,61 @@ impl OAuth<'_> {
         Ok(self.stored_client(tenant, client_id).await?.0)
     }
 
+    /// The client and its row as the protocol endpoints see it: from this node's copy when it is
+    /// fresh (at most [`super::cache::CLIENT_TTL`] behind another node's change), else from the store.
     pub(crate) async fn stored_client(
         &self,
         tenant: &Tenant,
         client_id: &str,
     ) -> Result<(OAuthClient, StoredClient)> {
+        let found = self.cached_client(tenant.id, client_id).await?;
+        Ok((found.0.clone(), found.1.clone()))
+    }
+
+    /// [`Self::stored_client`] without the copies.
+    pub(crate) async fn cached_client(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<super::cache::CachedClient> {
+        if client_id.is_empty() || client_id.len() > 200 {
+            return Err(CoreError::NotFound { what: "client" });
+        }
+        let cache = &self.t.oauth_cache().clients;
+        let key = (tenant, client_id.to_owned());
+        let now = self.t.now();
+        if let Some(c) = cache.get(&key, now) {
+            return Ok(c);
+        }
+        let ticket = cache.ticket();
+        let found = self.fresh_client(tenant, client_id).await?;
+        cache.put(ticket, key, found.clone(), now);
+        Ok(found)
+    }
+
+    /// The client and its row read from the store now (the admin API reads these: what it shows and
+    /// the version it compares must be current).
+    async fn fresh_client(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<super::cache::CachedClient> {
         if client_id.is_empty() || client_id.len() > 200 {
             return Err(CoreError::NotFound { what: "client" });
         }
         let mut conn = self.t.db().conn().await?;
-        let stored = store::get(&mut conn, tenant.id, client_id)
+        let stored = store::get(&mut conn, tenant, client_id)
             .await?
             .ok_or(CoreError::NotFound { what: "client" })?;
-        Ok((from_stored(&stored)?, stored))
+        Ok(Arc::new((from_stored(&stored)?, stored)))
+    }
+
+    /// Forgets this node's copy of a client, once a change to it committed.
+    fn forget_client(&self, tenant: TenantId, client_id: &str) {
+        self.t
+            .oauth_cache()
+            .clients
+            .forget(&(tenant, client_id.to_owned()));
     }
 
     /// Registers a client and generates its secret when its authentication method uses one.
@@ -320,6 +365,7 @@ impl OAuth<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.forget_client(tenant.id, &client.client_id);
         self.ring_for(&client).await?;
         Ok(ClientWithSecret { client, secret })
     }
@@ -373,7 +419,7 @@ impl OAuth<'_> {
         let mut conn = self.t.db().conn().await?;
         let tenant = self.t.tenant_in_scope(&mut conn, caller, slug).await?;
         drop(conn);
-        self.client_of(&tenant, client_id).await
+        Ok(self.fresh_client(tenant.id, client_id).await?.0.clone())
     }
 
     /// The tenant's clients in client-id order, at most `limit` after `after`.
@@ -466,6 +512,7 @@ impl OAuth<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.forget_client(tenant.id, client_id);
         self.ring_for(&client).await?;
         Ok(ClientWithSecret { client, secret })
     }
@@ -529,6 +576,7 @@ impl OAuth<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.forget_client(tenant.id, client_id);
         Ok(ClientWithSecret {
             client: from_stored(&next)?,
             secret,
@@ -562,7 +610,8 @@ impl OAuth<'_> {
         secret: &BearerSecret,
     ) -> Result<bool> {
         let tenant = self.t.tenant_by_slug(slug).await?;
-        let (_, stored) = self.stored_client(&tenant, client_id).await?;
+        let found = self.fresh_client(tenant.id, client_id).await?;
+        let stored = &found.1;
         let presented = self.t.keys().secret_hasher.hash(secret.expose());
         Ok(stored
             .secret_hash
@@ -588,6 +637,7 @@ impl OAuth<'_> {
         );
         self.t.record(&mut tx, caller, ev, None).await?;
         tx.commit().await?;
+        self.forget_client(tenant.id, client_id);
         Ok(())
     }
 }

@@ -70,6 +70,22 @@ impl OAuth<'_> {
         with_tenant_scopes(&mut doc, &schema);
         Ok(doc)
     }
+
+    /// [`Self::discovery`] rendered, as the endpoint serves it: kept per slug for
+    /// [`super::cache::DISCOVERY_TTL`], so the document is built and serialised a few times a minute.
+    pub async fn discovery_json(&self, slug: &str) -> Result<std::sync::Arc<str>> {
+        let cache = &self.t.oauth_cache().discovery;
+        let now = self.t.now();
+        if let Some(doc) = cache.get(slug, now) {
+            return Ok(doc);
+        }
+        let ticket = cache.ticket();
+        let doc: std::sync::Arc<str> = serde_json::to_string(&self.discovery(slug).await?)
+            .map_err(|e| crate::CoreError::Internal(format!("discovery document: {e}")))?
+            .into();
+        cache.put(ticket, slug.to_owned(), doc.clone(), now);
+        Ok(doc)
+    }
 }
 
 /// Adds the tenant's own scopes and the attribute claims they release to the document's lists.

@@ -9,10 +9,8 @@
 //! from the hint or `client_id`; a request that fails any check gets an error page and is never
 //! redirected. Ending the session notifies every app that got tokens in it (`backchannel`), and the
 //! session's refresh tokens and access tokens stop working with it (they check their session on use).
-use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tessera_crypto::jws::{self, VerifyingKey};
 use tessera_model::event::{NewEvent, identity_subject, types};
 use tessera_model::flow::FlowChannel;
 use tessera_model::oauth_client::OAuthClient;
@@ -225,17 +223,17 @@ impl OAuth<'_> {
     /// this tenant, with one audience, `sub` and `sid`. Its expiry is not checked (RP-Initiated Logout
     /// §2: the OP should accept an expired hint). None when anything does not hold.
     async fn read_hint(&self, tenant: &Tenant, hint: &str) -> Result<Option<Hint>> {
-        let jwks = self.t.signing_keys().jwks_of(tenant.id).await?;
-        let mut keys = BTreeMap::new();
-        for k in &jwks.keys {
-            if let Ok(v) = VerifyingKey::from_jwk(k) {
-                keys.insert(k.kid.clone(), v);
-            }
-        }
-        let Ok(verified) = jws::verify(hint, "JWT", &keys) else {
-            return Ok(None);
+        let c = match self
+            .t
+            .signing_keys()
+            .verify_signature(tenant.id, hint, "JWT")
+            .await
+        {
+            Ok(claims) => claims,
+            Err(crate::signing_keys::VerifyError::Core(e)) => return Err(e),
+            Err(_) => return Ok(None),
         };
-        let c = &verified.claims;
+        let c = &c;
         let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
         let aud = match c.get("aud") {
             Some(Value::String(a)) => Some(a.clone()),

@@ -17,6 +17,7 @@ use crate::{CoreError, Tessera};
 pub mod access_tokens;
 pub mod authorize;
 pub mod backchannel;
+pub mod cache;
 pub mod claims;
 pub mod claims_request;
 mod client_assertion;

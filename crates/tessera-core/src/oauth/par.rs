@@ -153,7 +153,8 @@ impl OAuth<'_> {
             state: req.state.clone(),
             issuer: self.issuer(&tenant),
         };
-        self.proceed(ctx, &tenant, &client, back, req, None, false).await
+        self.proceed(ctx, &tenant, &client, back, req, None, false)
+            .await
     }
 }
 

@@ -79,17 +79,31 @@ pub(crate) async fn issue_with_access(
     n: NewRefresh,
     access: Option<(&str, OffsetDateTime)>,
 ) -> Result<Issued> {
+    let mut tx = t.db().begin().await?;
+    let stored = tessera_store::oauth_clients::get(&mut tx, n.tenant_id, &n.client_id)
+        .await?
+        .ok_or(CoreError::NotFound { what: "client" })?;
+    let client = super::clients::from_stored(&stored)?;
+    let issued = issue_in(t, &mut tx, &client, n, access).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// [`issue_with_access`] inside the caller's transaction, for `client` as the caller read it: the code
+/// exchange starts the family and records what the code issued in one transaction.
+pub(crate) async fn issue_in(
+    t: &Tessera,
+    tx: &mut Tx,
+    client: &OAuthClient,
+    n: NewRefresh,
+    access: Option<(&str, OffsetDateTime)>,
+) -> Result<Issued> {
     let now = t.now();
     let session_id = n
         .session_id
         .as_deref()
         .map(|s| Uuid::parse_str(s).map_err(|_| CoreError::Internal(format!("session id {s:?}"))))
         .transpose()?;
-    let mut tx = t.db().begin().await?;
-    let stored = tessera_store::oauth_clients::get(&mut tx, n.tenant_id, &n.client_id)
-        .await?
-        .ok_or(CoreError::NotFound { what: "client" })?;
-    let client = super::clients::from_stored(&stored)?;
     let mut family_end = now + FAMILY_LIFETIME;
     if !n.offline {
         let Some(sid) = session_id else {
@@ -97,7 +111,7 @@ pub(crate) async fn issue_with_access(
                 "a refresh token without offline_access needs the session it came from".into(),
             ));
         };
-        match tessera_store::sessions::get(&mut tx, sid).await? {
+        match tessera_store::sessions::get(tx, sid).await? {
             Some(s) if session_live(&s, n.tenant_id, n.identity_id, now) => {
                 family_end = family_end.min(s.expires_at);
             }
@@ -119,9 +133,8 @@ pub(crate) async fn issue_with_access(
         revoked_at: None,
         revoked_reason: None,
     };
-    store::insert_family(&mut tx, &family).await?;
-    let token = new_token(t, &mut tx, &family, &client, &n.scopes, access).await?;
-    tx.commit().await?;
+    store::insert_family(tx, &family).await?;
+    let token = new_token(t, tx, &family, client, &n.scopes, access).await?;
     Ok(Issued {
         token,
         family_id: family.id.to_string(),

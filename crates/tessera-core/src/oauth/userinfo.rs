@@ -36,10 +36,16 @@ impl OAuth<'_> {
         let Ok(id) = at.sub.parse::<uuid::Uuid>() else {
             return Err(refuse("invalid_token", "the token names no customer"));
         };
+        // The tenant from this node's copy (its id never changes); the customer's state is read now,
+        // never cached: a suspended customer is refused at once on every node.
+        let tenant = match self.t.tenant_by_slug(slug).await {
+            Ok(t) => t,
+            Err(crate::CoreError::NotFound { .. }) => {
+                return Err(refuse("invalid_token", "unknown issuer"));
+            }
+            Err(e) => return Err(e),
+        };
         let mut conn = self.t.db().conn().await?;
-        let tenant = tessera_store::tenants::by_slug(&mut conn, slug)
-            .await?
-            .ok_or_else(|| refuse("invalid_token", "unknown issuer"))?;
         let identity = tessera_store::identities::get(&mut conn, tenant.id, IdentityId(id))
             .await?
             .filter(|i| i.state == IdentityState::Active)

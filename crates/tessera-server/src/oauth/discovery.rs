@@ -14,8 +14,12 @@ pub async fn openid_configuration(
     State(app): State<AppState>,
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let doc = app.tessera.oauth().discovery(&tenant).await?;
-    let mut resp = axum::Json(doc).into_response();
+    let doc = app.tessera.oauth().discovery_json(&tenant).await?;
+    let mut resp = doc.to_string().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={MAX_AGE_SECS}")) {
         resp.headers_mut().insert(header::CACHE_CONTROL, v);
     }

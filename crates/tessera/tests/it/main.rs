@@ -23,6 +23,7 @@ mod logging;
 mod methods;
 mod oauth_clients;
 mod oidc_attacks;
+mod oidc_caches;
 mod oidc_consent;
 mod oidc_flow;
 mod oidc_logout;

@@ -65,6 +65,19 @@ async fn userinfo_for(
     access_userinfo(s, tokens["access_token"].as_str().unwrap()).await
 }
 
+async fn scopes_supported(s: &TestServer) -> Vec<Value> {
+    let d: Value = s
+        .http
+        .get(format!("{}/.well-known/openid-configuration", issuer(s)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    d["scopes_supported"].as_array().unwrap().clone()
+}
+
 async fn access_userinfo(s: &TestServer, access: &str) -> Value {
     let r = s
         .http
@@ -162,6 +175,7 @@ async fn oidc_04_a_tenant_scope_follows_the_schema_and_needs_the_clients_permiss
     let (_, tokens) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(access_userinfo(&s, access).await["loyalty_tier"], "gold");
+    assert!(scopes_supported(&s).await.contains(&json!("loyalty")));
     let schema = json!({"attributes": [
         {"name": "given_name", "type": "string"},
         {"name": "loyalty_tier", "type": "string"},
@@ -171,6 +185,10 @@ async fn oidc_04_a_tenant_scope_follows_the_schema_and_needs_the_clients_permiss
     assert_eq!(s.put(SCHEMA, schema).await.status, 200);
     let info = access_userinfo(&s, access).await;
     assert!(info.get("loyalty_tier").is_none(), "{info}");
+    assert!(
+        !scopes_supported(&s).await.contains(&json!("loyalty")),
+        "the node that saved the schema serves the new discovery document at once"
+    );
     assert!(info["sub"].is_string(), "the token itself still answers");
 }
 

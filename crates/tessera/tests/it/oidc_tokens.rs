@@ -19,9 +19,9 @@ use crate::flows::sign_up;
 const CLIENTS: &str = "/admin/v1/tenants/default/clients";
 
 /// A registered client: its id and its secret (when it has one).
-struct Client {
-    id: String,
-    secret: Option<String>,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: Option<String>,
 }
 
 async fn register(s: &TestServer, body: Value) -> Client {
@@ -103,7 +103,12 @@ async fn first_refresh(
 
 /// A refresh token of first-party client `c` (redirect `https://{id}.example/cb`) through the code flow,
 /// for the customer whose session token is `session`.
-async fn refresh_token_for(s: &TestServer, c: &Client, session: &str, scopes: &[&str]) -> String {
+pub(crate) async fn refresh_token_for(
+    s: &TestServer,
+    c: &Client,
+    session: &str,
+    scopes: &[&str],
+) -> String {
     let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
     let redirect = format!("https://{}.example/cb", c.id);
     let mut u = url::Url::parse(&url(s, "authorize")).unwrap();

@@ -155,10 +155,14 @@ pub(crate) async fn grant(
         None
     };
     // A refresh token when the client may refresh: a new family, bound to the session unless the
-    // customer granted `offline_access`, recorded on the code so the code's reuse ends it (OA-04).
+    // customer granted `offline_access`, recorded on the code so the code's reuse ends it (OA-04). The
+    // family and the code's record are written in one transaction.
+    let mut tx = t.db().begin().await?;
     let (refresh_token, refresh_family) = if client.allows_grant(GrantType::RefreshToken) {
-        let started = refresh_tokens::issue_with_access(
+        let started = refresh_tokens::issue_in(
             t,
+            &mut tx,
+            client,
             NewRefresh {
                 tenant_id: tenant.id,
                 client_id: client.client_id.clone(),
@@ -177,7 +181,6 @@ pub(crate) async fn grant(
     } else {
         (None, None)
     };
-    let mut tx = t.db().begin().await?;
     let reused = store::record_issued(
         &mut tx,
         &hash,
