@@ -19,8 +19,12 @@
 //! the session actually reached. An acr asked for as *essential* through the `claims` parameter
 //! ([`super::claims_request`]) is a requirement instead: a request none of whose values the tenant's
 //! methods can reach, or whose sign-in (made for it) fell short, gets `unmet_authentication_requirements`,
-//! and the ID token's `acr` is the highest requested value the session meets. `id_token_hint` and
-//! `display` are ignored.
+//! and the ID token's `acr` is the highest requested value the session meets.
+//!
+//! **`id_token_hint`** must be an ID token this issuer signed for this client (expired ones too); a
+//! browser session of another customer than its `sub` does not answer the request (`prompt=none` gets
+//! `login_required`, otherwise the customer signs in), unless that sign-in was made for this request.
+//! `display` is ignored.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +43,8 @@ use crate::{CoreError, Result, Tessera};
 
 /// Most parameters one request may carry; more is no authorization request.
 pub const MAX_PARAMS: usize = 100;
+/// The longest `id_token_hint` read; an ID token of ours is far shorter.
+const MAX_ID_TOKEN_HINT: usize = 8192;
 /// How long a stored request waits for the customer to sign in (a flow's lifetime).
 pub const REQUEST_TTL: time::Duration = time::Duration::minutes(30);
 /// The `acr` values Tessera knows, by assurance level.
@@ -228,6 +234,9 @@ pub struct AuthorizationRequest {
     pub essential_aal: Vec<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// As sent; checked (signature, issuer, audience) each time the request is answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_hint: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -484,6 +493,12 @@ pub fn validate(
         .get("login_hint")
         .filter(|h| printable(h, 320))
         .map(str::to_owned);
+    let id_token_hint = match params.get("id_token_hint") {
+        Some(h) if h.len() > MAX_ID_TOKEN_HINT || !printable(h, MAX_ID_TOKEN_HINT) => {
+            return Err(err(InvalidRequest, "id_token_hint is too long"));
+        }
+        h => h.map(str::to_owned),
+    };
     let ui_locales = params
         .get("ui_locales")
         .filter(|h| printable(h, 100))
@@ -501,6 +516,7 @@ pub fn validate(
         essential_aal,
         login_hint,
         ui_locales,
+        id_token_hint,
     })
 }
 
@@ -788,11 +804,34 @@ impl OAuth<'_> {
                 .map(|a| a.session),
             None => None,
         };
+        let since = stored.map(|s| s.created_at);
+        let session = match &req.id_token_hint {
+            None => session,
+            Some(hint) => {
+                let Some(h) = self.read_hint(tenant, hint).await? else {
+                    return Ok(back.error(err(
+                        InvalidRequest,
+                        "id_token_hint is not an ID token this issuer signed",
+                    )));
+                };
+                if h.aud != client.client_id {
+                    return Ok(back.error(err(
+                        InvalidRequest,
+                        "id_token_hint was issued to another client",
+                    )));
+                }
+                // Another customer's session does not answer for the one the app named, unless that
+                // customer signed in for this very request (they chose to).
+                session.filter(|s| {
+                    s.identity_id.to_string() == h.sub
+                        || since.is_some_and(|since| s.authenticated_at >= since)
+                })
+            }
+        };
         let facts = session.as_ref().map(|s| SessionFacts {
             aal: s.aal,
             auth_time: s.authenticated_at,
         });
-        let since = stored.map(|s| s.created_at);
         if req.essential_acr_unmet(facts, since) {
             return Ok(back.error(err(
                 UnmetAuthenticationRequirements,

@@ -222,7 +222,7 @@ impl OAuth<'_> {
     /// Reads an ID token hint: signed by one of the tenant's published keys with `typ: JWT`, issued by
     /// this tenant, with one audience, `sub` and `sid`. Its expiry is not checked (RP-Initiated Logout
     /// §2: the OP should accept an expired hint). None when anything does not hold.
-    async fn read_hint(&self, tenant: &Tenant, hint: &str) -> Result<Option<Hint>> {
+    pub(crate) async fn read_hint(&self, tenant: &Tenant, hint: &str) -> Result<Option<Hint>> {
         let c = match self
             .t
             .signing_keys()
@@ -276,10 +276,10 @@ impl OAuth<'_> {
 }
 
 /// What a valid hint says.
-struct Hint {
-    aud: String,
-    sub: String,
-    sid: String,
+pub(crate) struct Hint {
+    pub(crate) aud: String,
+    pub(crate) sub: String,
+    pub(crate) sid: String,
 }
 
 /// The post-logout URI with `state` added, when `uri` is one the client registered, character for

@@ -498,6 +498,81 @@ async fn oidc_03_an_essential_acr_is_met_or_the_request_fails_with_unmet_authent
     assert_eq!(d["claims_parameter_supported"], true);
 }
 
+async fn oidc_03_id_token_hint_names_the_customer_the_session_must_be(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let (id, secret) = register(&s, "shop", json!({})).await;
+    register(&s, "blog", json!({})).await;
+    let c = browser();
+    let (url, verifier) = auth_url(&s, "shop", &[]);
+    let back = authorize(&s, &c, &url).await;
+    let code = param(&query_of(&back), "code").unwrap().to_owned();
+    let (_, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
+    let ada_hint = body["id_token"].as_str().unwrap().to_owned();
+    let error_of =
+        |r: &reqwest::Response| param(&query_of(&location(r)), "error").map(str::to_owned);
+
+    // The hinted customer's own session answers, even once the hint has expired.
+    s.clock.advance(std::time::Duration::from_secs(3600));
+    let (url, _) = auth_url(
+        &s,
+        "shop",
+        &[("id_token_hint", &ada_hint), ("prompt", "none")],
+    );
+    let r = c.get(&url).send().await.unwrap();
+    assert!(
+        param(&query_of(&location(&r)), "code").is_some(),
+        "{}",
+        location(&r)
+    );
+
+    // Another customer's session does not answer for Ada.
+    let bob = sign_up(&s, "bob@example.com", json!({})).await;
+    let bobs_browser = |url: String| {
+        let req = browser()
+            .get(url)
+            .header("cookie", format!("__Host-tessera_session={bob}"));
+        async move { req.send().await.unwrap() }
+    };
+    let (url, _) = auth_url(&s, "shop", &[("prompt", "none")]);
+    assert!(param(&query_of(&location(&bobs_browser(url).await)), "code").is_some());
+    let (url, _) = auth_url(
+        &s,
+        "shop",
+        &[("id_token_hint", &ada_hint), ("prompt", "none")],
+    );
+    assert_eq!(
+        error_of(&bobs_browser(url).await).as_deref(),
+        Some("login_required")
+    );
+    let (url, _) = auth_url(&s, "shop", &[("id_token_hint", &ada_hint)]);
+    let r = bobs_browser(url).await;
+    assert!(
+        location(&r).contains("/flows/login/"),
+        "signs in: {}",
+        location(&r)
+    );
+
+    // A hint that is not ours, or was issued to another app, is the app's error.
+    let mut forged = ada_hint.clone();
+    forged.pop();
+    for (hint, client) in [
+        (forged.as_str(), "shop"),
+        ("not.a.jwt", "shop"),
+        (ada_hint.as_str(), "blog"),
+    ] {
+        let (url, _) = auth_url(&s, client, &[("id_token_hint", hint), ("prompt", "none")]);
+        let r = c.get(&url).send().await.unwrap();
+        assert_eq!(
+            error_of(&r).as_deref(),
+            Some("invalid_request"),
+            "{client} {hint}"
+        );
+    }
+}
+
 async fn oidc_03_login_hint_and_ui_locales_reach_the_sign_in_page(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -533,5 +608,6 @@ engine_tests!(
     oidc_03_prompt_login_and_max_age_ask_for_a_fresh_sign_in,
     oidc_01_the_id_token_carries_auth_time_nonce_acr_amr_and_sid,
     oidc_03_login_hint_and_ui_locales_reach_the_sign_in_page,
+    oidc_03_id_token_hint_names_the_customer_the_session_must_be,
     oidc_03_an_essential_acr_is_met_or_the_request_fails_with_unmet_authentication_requirements,
 );
