@@ -133,6 +133,7 @@ label-accept-terms = Ich akzeptiere die Nutzungsbedingungen und die Datenschutzh
 label-current-email = Aktuelle E-Mail-Adresse: { $email }
 # Vor einem Zeitpunkt in der Liste der angemeldeten Geräte, z. B. „Angemeldet am 23. Nov. 2026, 14:05 UTC“.
 label-time-created-at = Angemeldet am
+label-time-granted-at = Erlaubt am
 label-time-last-seen-at = Zuletzt aktiv am
 label-time-expires-at = Läuft ab am
 

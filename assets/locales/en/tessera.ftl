@@ -133,6 +133,8 @@ label-accept-terms = I accept the terms of service and the privacy notice
 label-current-email = Current email address: { $email }
 # Shown before a moment in a list of signed-in devices, e.g. "Signed in 23 Nov 2026, 14:05 UTC".
 label-time-created-at = Signed in
+# Shown before the moment a customer allowed an app, in "Apps with access".
+label-time-granted-at = Allowed
 label-time-last-seen-at = Last active
 label-time-expires-at = Expires
 

@@ -73,7 +73,7 @@ pub const RESERVED_SCOPES: [&str; 6] = [
 
 /// Claims with a meaning of their own in ID tokens, access tokens and userinfo (RFC 7519, RFC 9068,
 /// OIDC Core §2, §5.1): an attribute released under a tenant scope cannot take one of these names.
-pub const RESERVED_CLAIMS: [&str; 38] = [
+pub const RESERVED_CLAIMS: [&str; 41] = [
     "iss",
     "sub",
     "aud",
@@ -112,6 +112,9 @@ pub const RESERVED_CLAIMS: [&str; 38] = [
     "phone_number",
     "phone_number_verified",
     "address",
+    "zoneinfo",
+    "locale",
+    "updated_at",
 ];
 
 /// The type of an attribute value, with the limits that apply to that type.
@@ -1384,6 +1387,8 @@ mod tests {
         let s = schema(json!({"attributes": [
             {"name": "tier", "type": "string", "scope": "profile"},
             {"name": "email", "type": "string", "scope": "contact"},
+            {"name": "updated_at", "type": "string", "scope": "meta"},
+            {"name": "locale", "type": "string", "scope": "meta"},
             {"name": "odd", "type": "string", "scope": "Loyalty"},
             {"name": "sub_scope", "type": "string", "scope": ""},
             {"name": "home", "type": "object", "properties": [
@@ -1395,6 +1400,8 @@ mod tests {
             pairs(&[
                 ("tier", "reserved_scope"),
                 ("email", "reserved_claim"),
+                ("updated_at", "reserved_claim"),
+                ("locale", "reserved_claim"),
                 ("odd", "invalid_scope"),
                 ("sub_scope", "invalid_scope"),
                 ("home.city", "nested_scope"),

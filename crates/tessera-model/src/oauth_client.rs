@@ -292,10 +292,13 @@ impl OAuthClient {
                 ));
             }
         }
-        if let Some(u) = &self.backchannel_logout_uri
-            && !url::Url::parse(u).is_ok_and(|u| {
+        if let Some(raw) = &self.backchannel_logout_uri
+            && !url::Url::parse(raw).is_ok_and(|u| {
                 let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-                u.fragment().is_none()
+                // Written as the parser would write it back: no stray spaces, backslashes or
+                // empty authorities that another parser could read differently.
+                u.as_str() == raw
+                    && u.fragment().is_none()
                     && u.username().is_empty()
                     && (u.scheme() == "https" && u.host_str().is_some()
                         || u.scheme() == "http" && loopback)
@@ -304,7 +307,7 @@ impl OAuthClient {
             out.push(problem(
                 "backchannel_logout_uri",
                 "invalid_uri",
-                "an absolute https URI (http only on a loopback address), without a fragment",
+                "an absolute https URI in canonical form (http only on a loopback address), without a fragment",
             ));
         }
         for (i, s) in self.scopes.iter().enumerate() {
@@ -430,6 +433,29 @@ mod tests {
             "{:?}",
             web_app().problems()
         );
+    }
+
+    #[test]
+    fn oidc_07_a_back_channel_logout_uri_is_registered_only_in_canonical_form() {
+        for ok in ["https://shop.example/bcl", "http://127.0.0.1:9000/bcl"] {
+            let mut c = web_app();
+            c.backchannel_logout_uri = Some(ok.into());
+            assert!(c.problems().is_empty(), "{ok}: {:?}", c.problems());
+        }
+        for bad in [
+            " https://shop.example/bcl",
+            "https://shop.example/bcl\n",
+            "https:\\\\shop.example\\bcl",
+            "https:///bcl",
+            "HTTPS://shop.example/bcl",
+            "https://shop.example/bcl#x",
+            "https://u:p@shop.example/bcl",
+            "http://shop.example/bcl",
+        ] {
+            let mut c = web_app();
+            c.backchannel_logout_uri = Some(bad.into());
+            assert_eq!(codes(&c), ["invalid_uri"], "{bad:?}");
+        }
     }
 
     #[test]

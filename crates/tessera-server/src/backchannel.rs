@@ -131,6 +131,9 @@ impl HttpLogoutSender {
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            // No proxy from the environment: a proxy would resolve the name again and could reach
+            // what the checks above refused (OUT-01).
+            .no_proxy()
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")));
         if matches!(url.host(), Some(url::Host::Domain(_))) {
             // Connect to the addresses checked above, not to what a second lookup might say.

@@ -210,6 +210,27 @@ pub async fn redeem_code(
         .transpose())
 }
 
+/// Burns the identity's unredeemed codes of a client (its consent was withdrawn): each is marked used,
+/// so redeeming it is refused like any used code. How many went.
+pub async fn burn_codes(
+    x: &mut impl Exec,
+    tenant: TenantId,
+    identity: IdentityId,
+    client_id: &str,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    let sql = "UPDATE oauth_codes SET used_at = $1 WHERE expires_at > $1 AND tenant_id = $2 \
+               AND identity_id = $3 AND client_id = $4 AND used_at IS NULL";
+    Ok(on_engine!(x, |c| sqlx::query(sql)
+        .bind(Ts(now))
+        .bind(tenant.0)
+        .bind(identity.0)
+        .bind(client_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()))
+}
+
 /// Records that a used code of the client was presented again, returning the code as it stands (what its
 /// first redemption issued, to revoke); `None` when the client has no such used code.
 pub async fn mark_reused(

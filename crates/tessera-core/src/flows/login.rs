@@ -495,7 +495,8 @@ pub(crate) async fn missing_for(
     identity: &Identity,
 ) -> Result<Vec<(String, String)>> {
     let policy = t.effective_policy_doc(tenant.id).await?;
-    let mut wanted: Vec<(String, String)> = Vec::new();
+    // (attribute, purpose, whether only a customer-editable attribute may be asked for)
+    let mut wanted: Vec<(String, String, bool)> = Vec::new();
     for req in policy
         .registration
         .progressive_profiling
@@ -503,14 +504,14 @@ pub(crate) async fn missing_for(
         .filter(|r| r.client_id == client)
     {
         for a in &req.attributes {
-            wanted.push((a.clone(), req.purpose.clone()));
+            wanted.push((a.clone(), req.purpose.clone(), false));
         }
     }
     // A flow's client id need not be an OAuth client (an app may start flows with any label).
     match t.oauth().client_of(tenant, client).await {
         Ok(c) => {
             for a in &c.required_attributes {
-                wanted.push((a.clone(), c.name.clone()));
+                wanted.push((a.clone(), c.name.clone(), true));
             }
         }
         Err(CoreError::NotFound { .. }) => {}
@@ -520,12 +521,17 @@ pub(crate) async fn missing_for(
         return Ok(Vec::new());
     }
     // An attribute the schema no longer defines cannot be asked for: it must not hold the customer up.
+    // An app's registration may only ask for what customers may edit (registration checks it; the
+    // schema may have changed since); the policy, governed with a reason, may ask for more.
     let mut conn = t.db().conn().await?;
     let schema = t.schema_of(&mut conn, tenant.id).await?.schema;
     drop(conn);
     let mut out: Vec<(String, String)> = Vec::new();
-    for (a, purpose) in wanted {
-        if schema.get(&a).is_none() {
+    for (a, purpose, editable_only) in wanted {
+        let askable = schema
+            .get(&a)
+            .is_some_and(|def| def.customer_editable || !editable_only);
+        if !askable {
             continue;
         }
         let absent = identity.attributes.get(&a).is_none_or(|v| v.is_null());

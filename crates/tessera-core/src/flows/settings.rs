@@ -183,7 +183,7 @@ async fn render(
         let msg = UiMessage::info("info-consent", &format!("{name}: {}", c.scopes.join(", ")))
             .arg("client", name.as_str())
             .arg("scopes", c.scopes.join(" "))
-            .arg("created_at", rfc3339(c.created_at));
+            .arg("granted_at", rfc3339(c.created_at));
         ui.push(nodes::text(
             "apps",
             &format!("consent_{}", c.client_id),

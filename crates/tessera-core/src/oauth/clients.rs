@@ -173,7 +173,8 @@ fn check(client: &OAuthClient) -> Result<()> {
 }
 
 /// The client's `required_attributes` against the tenant's attribute schema (the model cannot see it):
-/// each must be an attribute the schema defines, named once.
+/// each must be an attribute the schema defines, named once, that customers may edit (the app asks the
+/// customer for it; an attribute only admins may set is not the customer's to give).
 async fn check_required_attributes(
     t: &crate::Tessera,
     x: &mut impl tessera_store::Exec,
@@ -187,16 +188,19 @@ async fn check_required_attributes(
     let mut problems = Vec::new();
     for (i, name) in client.required_attributes.iter().enumerate() {
         let repeated = client.required_attributes.iter().take(i).any(|n| n == name);
-        if repeated || schema.get(name).is_none() {
+        let code = match schema.get(name) {
+            _ if repeated => Some("duplicate_attribute"),
+            None => Some("unknown_attribute"),
+            Some(def) if !def.customer_editable => Some("not_customer_editable"),
+            Some(_) => None,
+        };
+        if let Some(code) = code {
             problems.push(FieldProblem {
                 field: format!("required_attributes[{i}]"),
-                code: if repeated {
-                    "duplicate_attribute"
-                } else {
-                    "unknown_attribute"
-                }
-                .into(),
-                message: "each an attribute of the tenant's attribute schema, once".into(),
+                code: code.into(),
+                message:
+                    "each a customer-editable attribute of the tenant's attribute schema, once"
+                        .into(),
             });
         }
     }

@@ -247,8 +247,10 @@ impl OAuth<'_> {
         Ok(out)
     }
 
-    /// Withdraws a consent inside `tx`: the row, then the client's refresh-token families for the
-    /// identity (with the access tokens minted with them), and the event. False when there was none.
+    /// Withdraws a consent inside `tx`: the row, the client's codes not yet redeemed for the identity
+    /// (else a code given just before would start a grant no consent backs), then the client's
+    /// refresh-token families for the identity (with the access tokens minted with them), and the
+    /// event. False when there was none.
     async fn withdraw(
         &self,
         tx: &mut Tx,
@@ -266,6 +268,8 @@ impl OAuth<'_> {
         if !store::delete(tx, tenant.id, identity, client_id).await? {
             return Ok(false);
         }
+        tessera_store::oauth_requests::burn_codes(tx, tenant.id, identity, client_id, self.t.now())
+            .await?;
         let families = tessera_store::oauth_refresh_tokens::live_families_of(
             tx,
             tenant.id,

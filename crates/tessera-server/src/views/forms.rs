@@ -74,8 +74,9 @@ struct TimeView {
 
 /// Message arguments that hold a moment (RFC 3339) to show with a text node, in display order, with the
 /// Fluent id of the words before each.
-pub(super) const TIME_ARGS: [(&str, &str); 3] = [
+pub(super) const TIME_ARGS: [(&str, &str); 4] = [
     ("created_at", "label-time-created-at"),
+    ("granted_at", "label-time-granted-at"),
     ("last_seen_at", "label-time-last-seen-at"),
     ("expires_at", "label-time-expires-at"),
 ];

@@ -393,6 +393,7 @@ mod tests {
                     "text",
                     "ip",
                     "created_at",
+                    "granted_at",
                     "version",
                     "email",
                     "attribute",

@@ -151,11 +151,6 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
         "the client's registered authentication method, an enum, not a token",
     ),
     (
-        "tessera-core/src/oauth/clients.rs",
-        "if client.access_token_format",
-        "the form of a client's access tokens, an enum, not a token",
-    ),
-    (
         "tessera-model/src/oauth_client.rs",
         "if self.token_endpoint_auth",
         "the client's registered authentication method, an enum, not a token",

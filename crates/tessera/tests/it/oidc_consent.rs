@@ -364,6 +364,7 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     let (url, html) = settings_page(&s, &c).await;
     assert!(html.contains("Apps with access"), "{html}");
     assert!(html.contains("Partner Maps"), "{html}");
+    assert!(html.contains("Allowed"), "the consent's date is labelled as such: {html}");
     let r = c
         .post(&url)
         .form(&[
@@ -416,6 +417,23 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     assert!(by.contains(&"customer") && by.contains(&"admin"), "{by:?}");
 }
 
+async fn con_02_a_code_given_before_the_consent_was_withdrawn_is_refused(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let identity = customer(&s).await;
+    let (id, secret) = partner(&s).await;
+    let c = browser();
+    let (url, verifier) = auth_url(&s, "partner", &[]);
+    let page = to_consent_page(&s, &c, &url).await;
+    let code = allow(&s, &c, &page).await;
+    let consents = format!("/admin/v1/tenants/default/identities/{identity}/consents");
+    assert_eq!(s.delete(&format!("{consents}/partner")).await.status, 204);
+    let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}
+
 async fn profiling_per_client_asks_for_a_missing_attribute_before_the_code(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -424,7 +442,7 @@ async fn profiling_per_client_asks_for_a_missing_attribute_before_the_code(engin
     let schema = json!({"attributes": [
         {"name": "given_name", "type": "string"},
         {"name": "family_name", "type": "string"},
-        {"name": "company", "type": "string"}
+        {"name": "company", "type": "string", "customer_editable": true}
     ]});
     assert_eq!(
         s.put("/admin/v1/tenants/default/attribute-schema", schema)
@@ -442,6 +460,31 @@ async fn profiling_per_client_asks_for_a_missing_attribute_before_the_code(engin
         .await;
     assert_eq!(bad.status, 422, "{bad:?}");
     assert_eq!(bad.json["errors"][0]["field"], "required_attributes[0]");
+    // So are attributes only an admin may set: the customer would be asked to give them (R7-2).
+    let s2 = json!({"attributes": [
+        {"name": "given_name", "type": "string"},
+        {"name": "family_name", "type": "string"},
+        {"name": "company", "type": "string", "customer_editable": true},
+        {"name": "plan", "type": "string"}
+    ]});
+    assert_eq!(
+        s.put("/admin/v1/tenants/default/attribute-schema", s2)
+            .await
+            .status,
+        200
+    );
+    let admin_only = s
+        .post(
+            crate::oidc_flow::CLIENTS,
+            json!({"client_id": "upsell", "name": "Upsell", "redirect_uris": [REDIRECT],
+                   "required_attributes": ["plan"]}),
+        )
+        .await;
+    assert_eq!(admin_only.status, 422, "{admin_only:?}");
+    assert_eq!(
+        admin_only.json["errors"][0]["code"],
+        "not_customer_editable"
+    );
     let (id, secret) = register(&s, "b2b", json!({"required_attributes": ["company"]})).await;
     let http = rp_http();
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer(&s)).unwrap(), &http)
@@ -546,8 +589,8 @@ async fn profiling_per_client_stops_an_sso_session_that_lacks_an_attribute(engin
     let schema = json!({"attributes": [
         {"name": "given_name", "type": "string"},
         {"name": "family_name", "type": "string"},
-        {"name": "company", "type": "string"},
-        {"name": "fax", "type": "string"}
+        {"name": "company", "type": "string", "customer_editable": true},
+        {"name": "fax", "type": "string", "customer_editable": true}
     ]});
     s.put("/admin/v1/tenants/default/attribute-schema", schema)
         .await;
@@ -602,7 +645,7 @@ async fn profiling_per_client_stops_an_sso_session_that_lacks_an_attribute(engin
     let schema = json!({"attributes": [
         {"name": "given_name", "type": "string"},
         {"name": "family_name", "type": "string"},
-        {"name": "company", "type": "string"}
+        {"name": "company", "type": "string", "customer_editable": true}
     ]});
     assert_eq!(
         s.put("/admin/v1/tenants/default/attribute-schema", schema)
@@ -625,6 +668,7 @@ engine_tests!(
     con_01_prompt_none_when_consent_is_needed_is_consent_required,
     con_01_a_remembered_consent_skips_the_page_and_a_new_scope_asks_again,
     con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its_refresh_tokens,
+    con_02_a_code_given_before_the_consent_was_withdrawn_is_refused,
     profiling_per_client_asks_for_a_missing_attribute_before_the_code,
     profiling_per_client_stops_an_sso_session_that_lacks_an_attribute,
 );
