@@ -256,6 +256,10 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/t/{tenant}/oauth2/par", post(oauth::par::par))
         .route(
+            "/t/{tenant}/oauth2/device_authorization",
+            post(oauth::device::device_authorization),
+        )
+        .route(
             "/t/{tenant}/.well-known/openid-configuration",
             get(oauth::discovery::openid_configuration),
         )

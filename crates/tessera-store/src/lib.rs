@@ -32,6 +32,7 @@ pub mod identities;
 pub mod mail;
 pub mod meta;
 pub mod oauth_clients;
+pub mod oauth_device_grants;
 pub mod oauth_pushed_requests;
 pub mod oauth_refresh_tokens;
 pub mod oauth_requests;
@@ -236,6 +237,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pushed_requests",
         include_str!("../migrations/sqlite/0015_pushed_requests.sql"),
     ),
+    (
+        18,
+        "device_grant",
+        include_str!("../migrations/sqlite/0018_device_grant.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -302,6 +308,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "pushed_requests",
         include_str!("../migrations/postgres/0015_pushed_requests.sql"),
+    ),
+    (
+        18,
+        "device_grant",
+        include_str!("../migrations/postgres/0018_device_grant.sql"),
     ),
 ];
 

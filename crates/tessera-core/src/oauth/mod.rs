@@ -5,7 +5,8 @@
 //! - `client_auth`: who is calling the token, introspection and revocation endpoints;
 //! - `access_tokens`: minting and checking access tokens (RFC 9068 JWTs or opaque references);
 //! - `token`: the token endpoint, one file per grant under `grants/`;
-//! - `par`: pushed authorization requests (RFC 9126).
+//! - `par`: pushed authorization requests (RFC 9126);
+//! - `device`: the device authorization grant (RFC 8628) and its hosted page's decisions.
 //!
 //! Protocol refusals travel as `CoreError::BadRequest` whose code is the registered OAuth error code
 //! (`invalid_grant`, `invalid_scope`…): the server's OAuth renderer gives them their form.
@@ -22,6 +23,7 @@ pub mod clients;
 pub mod codes;
 mod cors;
 pub mod demo;
+pub mod device;
 pub mod discovery;
 mod grants;
 pub mod id_token;

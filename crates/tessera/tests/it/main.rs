@@ -23,6 +23,7 @@ mod logging;
 mod methods;
 mod oauth_clients;
 mod oidc_attacks;
+mod oidc_device;
 mod oidc_flow;
 mod oidc_par;
 mod oidc_red_team;
