@@ -19,8 +19,9 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::{ClientAuth, OAuth, parse_scope, refuse};
-use crate::flows::FlowContext;
+use crate::flows::{FlowContext, FlowStart, Started};
 use crate::{CoreError, Result, Tessera};
+use tessera_model::flow::{FlowChannel, FlowKind};
 
 /// How long a device authorization waits for the customer (RFC 8628 §3.2 `expires_in`).
 pub const DEVICE_TTL: Duration = Duration::seconds(600);
@@ -42,6 +43,39 @@ pub struct DeviceAuthorization {
     pub verification_uri_complete: String,
     pub expires_in: i64,
     pub interval: i64,
+}
+
+/// The code entry form's token, and the binding cookie to set when the browser had none.
+#[derive(Debug, Clone)]
+pub struct DeviceForm {
+    pub csrf_token: String,
+    pub new_binding: Option<String>,
+}
+
+/// Where the device page goes next.
+#[derive(Debug)]
+pub enum DeviceStep {
+    /// No pending grant has this code (or it cannot be one): the form again, with an error.
+    Unknown,
+    /// The grant can no longer be decided.
+    Gone,
+    /// Sign in first; the sign-in comes back by the grant's id.
+    SignIn(Box<Started>),
+    /// Ask the signed-in customer, with the decision form's CSRF token.
+    Confirm {
+        request: DeviceRequest,
+        csrf_token: String,
+        new_binding: Option<String>,
+    },
+}
+
+/// What a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceDecided {
+    Allowed,
+    Denied,
+    /// Expired, decided already, or unknown.
+    Gone,
 }
 
 /// A pending device authorization as the hosted page shows it.
@@ -152,6 +186,14 @@ impl OAuth<'_> {
                 "this client may not use the device authorization grant",
             ));
         }
+        // The confirmation page is no consent screen: a third-party client would need one (as at
+        // `/authorize`), which does not exist yet.
+        if !client.first_party {
+            return Err(refuse(
+                "unauthorized_client",
+                "the device grant is open to first-party clients only until consent exists",
+            ));
+        }
         let scopes = match scope.filter(|s| !s.is_empty()) {
             Some(s) => parse_scope(s)?,
             // No scope: a sign-in (`openid`) when the client may have it.
@@ -218,84 +260,93 @@ impl OAuth<'_> {
         ))
     }
 
-    /// The hosted page's lookup of a typed user code. Every attempt is counted per client address and
-    /// for the tenant before the code is looked at (RL-03); `RateLimited` when they hold it back. `None`
-    /// when no pending grant has this code.
-    pub async fn device_lookup(
+    /// The code entry form's CSRF token, with a new flow-binding cookie when the browser had none.
+    pub fn device_entry(&self, ctx: &FlowContext) -> Result<DeviceForm> {
+        let (binding, new_binding) = binding_of(ctx)?;
+        Ok(DeviceForm {
+            csrf_token: self.device_csrf(&binding, "enter"),
+            new_binding,
+        })
+    }
+
+    /// `POST /t/{tenant}/device`: the customer typed a user code. The form's CSRF token must be this
+    /// browser's; then every attempt is counted per client address and for the tenant before the code
+    /// is looked at (RL-03, `RateLimited` when they hold it back). A code that names a pending grant
+    /// leads to its confirmation, through the hosted sign-in when the browser has no session.
+    pub async fn device_enter(
         &self,
         ctx: &FlowContext,
         typed: &str,
-    ) -> Result<Option<DeviceRequest>> {
+        csrf_token: &str,
+    ) -> Result<DeviceStep> {
+        self.check_device_csrf(ctx, "enter", csrf_token)?;
         let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
         let charged = self.t.guard_user_code(ctx, &tenant).await?;
         let Some(code) = normalise_user_code(typed) else {
-            return Ok(None);
+            return Ok(DeviceStep::Unknown);
         };
         let mut conn = self.t.db().conn().await?;
         let g = store::by_user_code(&mut conn, tenant.id, &user_code_hash(self.t, &code)).await?;
         drop(conn);
-        let found = live_pending(self, &tenant, g).await?;
-        if found.is_some() {
-            // A right code gives the address its hit back: only wrong guesses add up.
-            self.t.guard_user_code_refund(&charged).await?;
-        }
-        Ok(found.map(|(g, c)| request_of(&g, &c)))
+        let Some((g, c)) = live_pending(self, &tenant, g).await? else {
+            return Ok(DeviceStep::Unknown);
+        };
+        // A right code gives the address its hit back: only wrong guesses add up.
+        self.t.guard_user_code_refund(&charged).await?;
+        self.confirm_or_sign_in(ctx, request_of(&g, &c)).await
     }
 
-    /// A pending grant by its stored id (the sign-in comes back with it), while it may still be decided.
-    pub async fn device_request(&self, slug: &str, id: &str) -> Result<Option<DeviceRequest>> {
+    /// `GET /t/{tenant}/device/confirm?request=…`: the hosted sign-in came back with the grant's stored
+    /// id (never a URL from the browser). The confirmation while the grant is pending, else `Gone`.
+    pub async fn device_continue(&self, ctx: &FlowContext, id: &str) -> Result<DeviceStep> {
         let Ok(id) = Uuid::parse_str(id) else {
-            return Ok(None);
+            return Ok(DeviceStep::Gone);
         };
-        let tenant = self.t.tenant_by_slug(slug).await?;
+        let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
         let mut conn = self.t.db().conn().await?;
         let g = store::get(&mut conn, tenant.id, id).await?;
         drop(conn);
-        Ok(live_pending(self, &tenant, g)
-            .await?
-            .map(|(g, c)| request_of(&g, &c)))
+        match live_pending(self, &tenant, g).await? {
+            Some((g, c)) => self.confirm_or_sign_in(ctx, request_of(&g, &c)).await,
+            None => Ok(DeviceStep::Gone),
+        }
     }
 
-    /// The CSRF token of the decision form for grant `id`, bound to the browser's flow-binding cookie.
-    pub fn device_csrf(&self, binding: &str, id: Uuid) -> String {
-        self.t
-            .keys()
-            .secret_hasher
-            .hash(&format!("device-csrf\u{0}{binding}\u{0}{id}"))
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
-    /// The signed-in customer allows (`allow`) or denies grant `id`. Needs a live session of the tenant
-    /// and the form's CSRF token from this browser; false when the grant can no longer be decided.
-    pub async fn device_decide(
+    async fn confirm_or_sign_in(
         &self,
         ctx: &FlowContext,
-        id: &str,
-        csrf_token: &str,
-        allow: bool,
-    ) -> Result<bool> {
-        let Ok(id) = Uuid::parse_str(id) else {
-            return Ok(false);
-        };
-        let bound = ctx
-            .browser_binding
-            .as_deref()
-            .filter(|b| !b.is_empty() && b.len() <= 100)
-            .is_some_and(|b| {
-                tessera_crypto::constant_time_eq(
-                    self.device_csrf(b, id).as_bytes(),
-                    csrf_token.as_bytes(),
-                )
-            });
-        if !bound {
-            return Err(CoreError::BadRequest {
-                code: "csrf",
-                detail: "the form's security token is missing or wrong".into(),
+        req: DeviceRequest,
+    ) -> Result<DeviceStep> {
+        if self.session_of(ctx).await?.is_some() {
+            let (binding, new_binding) = binding_of(ctx)?;
+            return Ok(DeviceStep::Confirm {
+                csrf_token: self.device_csrf(&binding, &req.id.to_string()),
+                request: req,
+                new_binding,
             });
         }
-        let session = match &ctx.session_token {
+        let started = self
+            .t
+            .flows()
+            .start(
+                ctx,
+                FlowKind::Login,
+                FlowStart {
+                    return_to: Some(continue_path(&ctx.tenant, req.id)),
+                    client_id: None,
+                    identifier: None,
+                    requested_aal: None,
+                },
+            )
+            .await?;
+        Ok(DeviceStep::SignIn(Box::new(started)))
+    }
+
+    async fn session_of(
+        &self,
+        ctx: &FlowContext,
+    ) -> Result<Option<tessera_store::sessions::StoredSession>> {
+        Ok(match &ctx.session_token {
             Some(token) => self
                 .t
                 .sessions()
@@ -303,8 +354,57 @@ impl OAuth<'_> {
                 .await?
                 .map(|a| a.session),
             None => None,
+        })
+    }
+
+    /// The CSRF token of a device page form (`what`: the entry form, or a grant's id), bound to the
+    /// browser's flow-binding cookie.
+    fn device_csrf(&self, binding: &str, what: &str) -> String {
+        self.t
+            .keys()
+            .secret_hasher
+            .hash(&format!("device-csrf\u{0}{binding}\u{0}{what}"))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn check_device_csrf(&self, ctx: &FlowContext, what: &str, csrf_token: &str) -> Result<()> {
+        let bound = ctx.channel == FlowChannel::Browser
+            && ctx
+                .browser_binding
+                .as_deref()
+                .filter(|b| !b.is_empty() && b.len() <= 100)
+                .is_some_and(|b| {
+                    tessera_crypto::constant_time_eq(
+                        self.device_csrf(b, what).as_bytes(),
+                        csrf_token.as_bytes(),
+                    )
+                });
+        if bound {
+            Ok(())
+        } else {
+            Err(CoreError::BadRequest {
+                code: "csrf",
+                detail: "the form's security token is missing or wrong".into(),
+            })
+        }
+    }
+
+    /// `POST /t/{tenant}/device/confirm`: the signed-in customer allows (`allow`) or denies grant `id`,
+    /// with the confirmation form's CSRF token from this browser.
+    pub async fn device_decide(
+        &self,
+        ctx: &FlowContext,
+        id: &str,
+        csrf_token: &str,
+        allow: bool,
+    ) -> Result<DeviceDecided> {
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Ok(DeviceDecided::Gone);
         };
-        let Some(session) = session else {
+        self.check_device_csrf(ctx, &id.to_string(), csrf_token)?;
+        let Some(session) = self.session_of(ctx).await? else {
             return Err(CoreError::Unauthenticated);
         };
         let now = self.t.now();
@@ -323,8 +423,32 @@ impl OAuth<'_> {
             store::deny(&mut tx, session.tenant_id, id, session.identity_id, now).await?
         };
         tx.commit().await?;
-        Ok(done)
+        Ok(match (done, allow) {
+            (false, _) => DeviceDecided::Gone,
+            (true, true) => DeviceDecided::Allowed,
+            (true, false) => DeviceDecided::Denied,
+        })
     }
+}
+
+/// The browser's flow-binding cookie, or a new one to set.
+fn binding_of(ctx: &FlowContext) -> Result<(String, Option<String>)> {
+    match ctx
+        .browser_binding
+        .as_deref()
+        .filter(|b| !b.is_empty() && b.len() <= 100)
+    {
+        Some(b) => Ok((b.to_owned(), None)),
+        None => {
+            let b = tessera_crypto::random_token()?;
+            Ok((b.clone(), Some(b)))
+        }
+    }
+}
+
+/// Where the hosted sign-in comes back to: the grant's stored id, nothing else.
+pub fn continue_path(tenant: &str, id: Uuid) -> String {
+    format!("/t/{tenant}/device/confirm?request={id}")
 }
 
 /// Forgets device grants that expired. Run with the flow sweeper.

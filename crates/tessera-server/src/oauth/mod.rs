@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod cors;
 pub mod device;
+pub mod device_page;
 pub mod discovery;
 pub mod form;
 pub mod introspect;

@@ -267,6 +267,21 @@ mod tests {
             "page-frozen-text",
             "page-other-browser-title",
             "page-other-browser-text",
+            "page-device-title",
+            "page-device-text",
+            "label-user-code",
+            "button-device-continue",
+            "error-user-code",
+            "page-device-confirm-title",
+            "page-device-confirm-text",
+            "button-device-allow",
+            "button-device-deny",
+            "page-device-allowed-title",
+            "page-device-allowed-text",
+            "page-device-denied-title",
+            "page-device-denied-text",
+            "page-device-gone-title",
+            "page-device-gone-text",
         ]
         .iter()
         .map(|s| (*s).to_owned())

@@ -1,13 +1,16 @@
 //! The device authorization grant (RFC 8628): the device authorization endpoint (client authentication
-//! as at the token endpoint, OA-12), the codes it hands out, and the token endpoint's polling answers
-//! (`authorization_pending`, `slow_down`, `expired_token`) on the controllable clock. SQLite and
-//! PostgreSQL.
+//! as at the token endpoint, OA-12), the codes it hands out, the token endpoint's polling answers
+//! (`authorization_pending`, `slow_down`, `access_denied`, `expired_token`) on the controllable clock,
+//! the hosted device page end to end (code, sign-in, allow or deny, CSRF), one winner among concurrent
+//! polls, and throttled user-code guesses (RL-03). SQLite and PostgreSQL.
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_testkit::{Engine, TestServer, engine_tests};
 
-use crate::oidc_flow::{issuer, register};
+use crate::flows::PASSWORD;
+use crate::oidc_flow::{EMAIL, absolute, customer, issuer, location, register};
+use crate::pages::{browser, csrf};
 
 pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -88,6 +91,25 @@ async fn oa_12_the_device_authorization_endpoint_authenticates_the_client_and_an
         }
     }
     assert_eq!(body["verification_uri"], format!("{}/device", issuer(&s)));
+    let meta: Value = s
+        .http
+        .get(format!("{}/.well-known/openid-configuration", issuer(&s)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["device_authorization_endpoint"],
+        format!("{}/oauth2/device_authorization", issuer(&s))
+    );
+    assert!(
+        meta["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(DEVICE_GRANT))
+    );
     assert_eq!(
         body["verification_uri_complete"],
         format!("{}/device?user_code={user_code}", issuer(&s))
@@ -196,7 +218,269 @@ async fn device_polls_are_pending_then_slow_down_then_expired_token(engine: Engi
     assert_eq!((expired.0, error_of(&expired)), (400, "expired_token"));
 }
 
+/// Types `user_code` on the device page in browser `c`; the answer.
+async fn type_code(s: &TestServer, c: &reqwest::Client, user_code: &str) -> reqwest::Response {
+    let page = format!("{}/device", issuer(s));
+    let r = c.get(&page).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    c.post(&page)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("user_code", user_code),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in on the hosted form at `login`; returns where the sign-in sends the browser back to.
+async fn sign_in_at(s: &TestServer, c: &reqwest::Client, login: &str) -> String {
+    let page_url = absolute(s, login);
+    let html = c.get(&page_url).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(page_url.split('?').next().unwrap())
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("identifier", EMAIL),
+            ("password", PASSWORD),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    absolute(s, &location(&r))
+}
+
+/// Decides on the confirmation page `html` in browser `c`; the answer's status and text.
+async fn decide(s: &TestServer, c: &reqwest::Client, html: &str, decision: &str) -> (u16, String) {
+    let request = {
+        let k = "name=\"request\" value=\"";
+        let i = html.find(k).unwrap() + k.len();
+        html[i..].split('"').next().unwrap().to_owned()
+    };
+    let r = c
+        .post(format!("{}/device/confirm", issuer(s)))
+        .form(&[
+            ("csrf_token", csrf(html).as_str()),
+            ("request", request.as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The claims of a JWT, unverified (the token endpoint's own answer, just received).
+fn claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn a_device_signs_a_customer_in_through_the_device_page(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    let sub = customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let (_, body) = authorize_device(&s, client, Some("openid email")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    // The complete URI prefills the form; the page is a hosted page with its CSP and no framing.
+    let c = browser();
+    let r = c
+        .get(body["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&format!("value=\"{user_code}\"")), "{html}");
+    // Typed in lower case without the dash: the same code. Not signed in: to the hosted sign-in.
+    let loose = user_code.replace('-', "").to_lowercase();
+    let r = c
+        .post(format!("{}/device", issuer(&s)))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("user_code", loose.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let login = location(&r);
+    assert!(login.contains("/flows/login/"), "{login}");
+    let pending = poll(&s, client, &device_code).await;
+    assert_eq!(error_of(&pending), "authorization_pending");
+    // The sign-in comes back by the grant's id, to the confirmation naming the app.
+    let back = sign_in_at(&s, &c, &login).await;
+    assert!(
+        back.contains("/t/default/device/confirm?request="),
+        "{back}"
+    );
+    let r = c.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Sign in to Living Room TV on your other device?"),
+        "{html}"
+    );
+    // A decision without this browser's token changes nothing.
+    let forged = html.replace(&csrf(&html), "forged");
+    let (status, _) = decide(&s, &c, &forged, "allow").await;
+    assert_eq!(status, 403);
+    s.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        error_of(&poll(&s, client, &device_code).await),
+        "authorization_pending"
+    );
+    let (status, text) = decide(&s, &c, &html, "allow").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Your device is signed in"), "{text}");
+    // Decided once: the form again is gone.
+    let (status, _) = decide(&s, &c, &html, "deny").await;
+    assert_eq!(status, 400);
+    s.clock.advance(Duration::from_secs(5));
+    let (status, tokens) = poll(&s, client, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid email");
+    assert!(tokens["refresh_token"].is_string());
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["sub"], sub.as_str());
+    assert_eq!(id_token["aud"], "tv");
+    assert_eq!(id_token["iss"], issuer(&s));
+    let access = claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["sub"], sub.as_str());
+    // Tokens exactly once.
+    s.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        error_of(&poll(&s, client, &device_code).await),
+        "invalid_grant"
+    );
+    // The user code is spent: typing it again is an unknown code.
+    let r = type_code(&s, &c, &user_code).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("This code is not valid"));
+}
+
+async fn device_a_denied_request_is_access_denied(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let c = browser();
+    // Signed in first, on the hosted sign-in page.
+    let r = c.get(format!("{}/login", issuer(&s))).send().await.unwrap();
+    sign_in_at(&s, &c, &location(&r)).await;
+    let (_, body) = authorize_device(&s, client, None).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    // With a session, the code leads straight to the confirmation.
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Living Room TV"), "{html}");
+    let (status, text) = decide(&s, &c, &html, "deny").await;
+    assert_eq!(status, 200, "{text}");
+    let denied = poll(&s, client, &device_code).await;
+    assert_eq!((denied.0, error_of(&denied)), (400, "access_denied"));
+    // A browser without a session cannot decide.
+    let (_, body) = authorize_device(&s, client, None).await;
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    let stranger = browser();
+    let (status, _) = decide(&s, &stranger, &html, "allow").await;
+    assert_eq!(status, 403, "no binding cookie, no session");
+}
+
+async fn device_concurrent_polls_of_an_approved_request_have_one_winner(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let c = browser();
+    let r = c.get(format!("{}/login", issuer(&s))).send().await.unwrap();
+    sign_in_at(&s, &c, &location(&r)).await;
+    let (_, body) = authorize_device(&s, client, Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    assert_eq!(decide(&s, &c, &html, "allow").await.0, 200);
+    let polls: Vec<_> = (0..12).map(|_| poll(&s, client, &device_code)).collect();
+    let answers = futures::future::join_all(polls).await;
+    let won = answers.iter().filter(|a| a.0 == 200).count();
+    assert_eq!(won, 1, "{answers:?}");
+    for a in answers.iter().filter(|a| a.0 != 200) {
+        assert_eq!((a.0, error_of(a)), (400, "invalid_grant"), "{a:?}");
+    }
+}
+
+async fn rl_03_user_code_guesses_are_throttled_per_address(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let (_, body) = authorize_device(&s, (&id, &secret), None).await;
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    let wrong = if user_code == "BBBB-BBBB" {
+        "CCCC-CCCC"
+    } else {
+        "BBBB-BBBB"
+    };
+    let c = browser();
+    // Ten wrong codes are answered as wrong, one by one.
+    for _ in 0..10 {
+        let r = type_code(&s, &c, wrong).await;
+        assert_eq!(r.status(), 400);
+    }
+    // Then the address is held back, before any code is looked at: the right one too.
+    let r = type_code(&s, &c, wrong).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = type_code(&s, &c, &user_code).await;
+    assert_eq!(r.status(), 429, "the right code is held back as well");
+    // A form without the page's token is refused before anything is counted or looked up.
+    let r = c
+        .post(format!("{}/device", issuer(&s)))
+        .form(&[("csrf_token", "forged"), ("user_code", user_code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Once the delay has passed the right code goes through (to the sign-in: no session here).
+    s.clock.advance(Duration::from_secs(3600));
+    let (_, body) = authorize_device(&s, (&id, &secret), None).await;
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).contains("/flows/login/"));
+}
+
 engine_tests!(
     oa_12_the_device_authorization_endpoint_authenticates_the_client_and_answers_the_codes,
     device_polls_are_pending_then_slow_down_then_expired_token,
+    a_device_signs_a_customer_in_through_the_device_page,
+    device_a_denied_request_is_access_denied,
+    device_concurrent_polls_of_an_approved_request_have_one_winner,
+    rl_03_user_code_guesses_are_throttled_per_address,
 );
