@@ -400,6 +400,7 @@ mod tests {
                     "link",
                     "change",
                     "detail",
+                    "app",
                 ] {
                     args.set(name, "x");
                 }
