@@ -451,10 +451,11 @@ pub fn continue_path(tenant: &str, id: Uuid) -> String {
     format!("/t/{tenant}/device/confirm?request={id}")
 }
 
-/// Forgets device grants that expired. Run with the flow sweeper.
+/// Forgets device grants an hour after they expired (until then a late poll still hears
+/// `expired_token` rather than `invalid_grant`). Run with the flow sweeper.
 pub(crate) async fn sweep(t: &Tessera) -> Result<u64> {
     let mut tx = t.db().begin().await?;
-    let n = store::purge_expired(&mut tx, t.now()).await?;
+    let n = store::purge_expired(&mut tx, t.now() - Duration::hours(1)).await?;
     tx.commit().await?;
     Ok(n)
 }

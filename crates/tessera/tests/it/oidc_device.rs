@@ -138,6 +138,18 @@ async fn oa_12_the_device_authorization_endpoint_authenticates_the_client_and_an
         (status, body["error"].as_str()),
         (400, Some("unauthorized_client"))
     );
+    // A third-party client: the confirmation page is no consent page, so not yet.
+    let (third, third_secret) = register(
+        &s,
+        "partner-tv",
+        json!({"grant_types": ["device_code"], "first_party": false}),
+    )
+    .await;
+    let (status, body) = authorize_device(&s, (&third, &third_secret), Some("openid")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
     let (status, body) = authorize_device(&s, (&id, &secret), Some("openid admin")).await;
     assert_eq!(
         (status, body["error"].as_str()),
