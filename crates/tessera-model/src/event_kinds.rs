@@ -92,6 +92,7 @@ kinds! {
     OAUTH_CLIENT_SECRET_ROTATED = "oauth_client.secret_rotated", "An OAuth client got a new secret; the old one works until `previous_valid_until` (absent: it stopped at once).", ["client_id", "previous_valid_until"], [];
     OAUTH_CLIENT_DELETED = "oauth_client.deleted", "An OAuth client was deleted; its secret stopped working.", ["client_id"], [];
     OAUTH_CODE_ISSUED = "oauth.code_issued", "A customer's session answered an app's authorization request with a code (at once, or after the sign-in it asked for).", ["client_id", "identity_id", "session_id", "scopes"], [];
+    OAUTH_DEVICE_DECIDED = "oauth.device_decided", "A signed-in customer allowed or denied a device's authorization request on the device page (RFC 8628); `decision` is `allowed` or `denied`.", ["client_id", "identity_id", "session_id", "decision", "scopes"], [];
     OAUTH_CODE_REUSED = "oauth.code_reused", "An authorization code was presented again; what its first redemption issued was revoked (OA-04).", ["client_id", "identity_id", "session_id"], [];
     SIGNING_KEY_CREATED = "signing_key.created",
         "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",

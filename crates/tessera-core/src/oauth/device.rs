@@ -12,6 +12,8 @@
 //! - A customer who is not signed in goes through the hosted sign-in, which comes back by the grant's
 //!   stored id only; the decision needs the session and the page's CSRF token, bound to the browser.
 use serde::Serialize;
+use serde_json::json;
+use tessera_model::event::{NewEvent, identity_subject, types};
 use tessera_model::oauth_client::{GrantType, OAuthClient};
 use tessera_model::tenant::Tenant;
 use tessera_store::oauth_device_grants::{self as store, Approval, DeviceGrant, DeviceStatus};
@@ -20,7 +22,7 @@ use uuid::Uuid;
 
 use super::{ClientAuth, OAuth, parse_scope, refuse};
 use crate::flows::{FlowContext, FlowStart, Started};
-use crate::{CoreError, Result, Tessera};
+use crate::{Caller, CoreError, Result, Tessera};
 use tessera_model::flow::{FlowChannel, FlowKind};
 
 /// How long a device authorization waits for the customer (RFC 8628 §3.2 `expires_in`).
@@ -422,6 +424,21 @@ impl OAuth<'_> {
         } else {
             store::deny(&mut tx, session.tenant_id, id, session.identity_id, now).await?
         };
+        if done && let Some(g) = store::get(&mut tx, session.tenant_id, id).await? {
+            let ev = NewEvent::new(
+                session.tenant_id,
+                types::OAUTH_DEVICE_DECIDED,
+                identity_subject(session.identity_id),
+                json!({
+                    "client_id": g.client_id,
+                    "identity_id": session.identity_id,
+                    "session_id": session.id,
+                    "decision": if allow { "allowed" } else { "denied" },
+                    "scopes": g.scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                }),
+            );
+            self.t.record(&mut tx, &Caller::system(), ev, None).await?;
+        }
         tx.commit().await?;
         Ok(match (done, allow) {
             (false, _) => DeviceDecided::Gone,

@@ -412,6 +412,28 @@ async fn device_a_denied_request_is_access_denied(engine: Engine) {
     assert_eq!(status, 200, "{text}");
     let denied = poll(&s, client, &device_code).await;
     assert_eq!((denied.0, error_of(&denied)), (400, "access_denied"));
+    let events = s
+        .get("/admin/v1/tenants/default/events?type=oauth.device_decided")
+        .await;
+    let items = events.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{events:?}");
+    assert_eq!(items[0]["data"]["decision"], "denied");
+    assert_eq!(items[0]["data"]["client_id"], "tv");
+    let all = s.get("/admin/v1/tenants/default/events?limit=1000").await;
+    crate::events::assert_events_match_the_catalogue(all.json["items"].as_array().unwrap());
+    // A confirmation left open past the grant's ten minutes decides nothing.
+    let (_, body) = authorize_device(&s, client, None).await;
+    let late_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    s.clock.advance(Duration::from_secs(601));
+    let (status, text) = decide(&s, &c, &html, "allow").await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("no longer valid"), "{text}");
+    assert_eq!(
+        error_of(&poll(&s, client, &late_code).await),
+        "expired_token"
+    );
     // A browser without a session cannot decide.
     let (_, body) = authorize_device(&s, client, None).await;
     let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
