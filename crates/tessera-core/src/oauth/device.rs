@@ -14,6 +14,7 @@
 use serde::Serialize;
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types};
+use tessera_model::flow::{FlowChannel, FlowKind};
 use tessera_model::oauth_client::{GrantType, OAuthClient};
 use tessera_model::tenant::Tenant;
 use tessera_store::oauth_device_grants::{self as store, Approval, DeviceGrant, DeviceStatus};
@@ -23,7 +24,6 @@ use uuid::Uuid;
 use super::{ClientAuth, OAuth, parse_scope, refuse};
 use crate::flows::{FlowContext, FlowStart, Started};
 use crate::{Caller, CoreError, Result, Tessera};
-use tessera_model::flow::{FlowChannel, FlowKind};
 
 /// How long a device authorization waits for the customer (RFC 8628 §3.2 `expires_in`).
 pub const DEVICE_TTL: Duration = Duration::seconds(600);
