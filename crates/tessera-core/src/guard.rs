@@ -44,6 +44,12 @@ const CLIENT48_FREE: i64 = 100;
 /// and from everywhere else together.
 const MAIL_ACCOUNT_CLIENT_FREE: i64 = 5;
 const MAIL_ACCOUNT_FREE: i64 = 10;
+/// Wrong user codes (device grant) before delays start, from one client address and from an IPv6 /48;
+/// guesses at a tenant's user codes from everywhere per 10 minutes (RL-03). A user code has about 2^34.6
+/// values and lives 10 minutes: at these rates a guess's chance stays negligible.
+const USER_CODE_CLIENT_FREE: i64 = 10;
+const USER_CODE_CLIENT48_FREE: i64 = 40;
+const USER_CODE_TENANT_QUOTA: i64 = 1_000;
 /// Progressive buckets forget this long after their last hit.
 const FORGET_AFTER: Duration = Duration::hours(24);
 /// The windows the quotas count in.
@@ -161,6 +167,9 @@ impl Guarded {
         (!self.charges.is_empty() || self.verdict != Verdict::Allow).then(|| self.verdict.to_json())
     }
 }
+
+/// The buckets a user-code guess was charged to.
+pub(crate) struct UserCodeCharges(Vec<Charge>);
 
 /// What a submission attempts, as far as the guard is concerned. An account is named by its identity
 /// (`identity:<id>`) when one holds the identifier, so every identifier of a customer meets in one
@@ -805,6 +814,65 @@ impl Tessera {
             return Ok(());
         }
         tessera_store::throttles::settle(tx, self.now(), &reset, &refund).await?;
+        Ok(())
+    }
+
+    /// Counts a guess at a device grant's user code (RFC 8628 §5.1, RL-03) before it is looked at: per
+    /// client address (IPv6: /64 and /48), progressively slowed beyond a small allowance, and for the
+    /// whole tenant as a quota, so guesses spread over many addresses still run out. `RateLimited` when a
+    /// bucket holds it back; else the charges, for [`Self::guard_user_code_refund`].
+    pub(crate) async fn guard_user_code(
+        &self,
+        ctx: &FlowContext,
+        tenant: &tessera_model::tenant::Tenant,
+    ) -> Result<UserCodeCharges> {
+        let mut charges = self.client_charges(ctx, "usercode", |key, wide| {
+            if wide {
+                progressive(
+                    key,
+                    USER_CODE_CLIENT48_FREE,
+                    "user_code_client_48",
+                    Settle::Refund,
+                )
+            } else {
+                progressive(
+                    key,
+                    USER_CODE_CLIENT_FREE,
+                    "user_code_client",
+                    Settle::Refund,
+                )
+            }
+        });
+        charges.push(quota(
+            format!("usercode-tenant:{}", tenant.id),
+            USER_CODE_TENANT_QUOTA,
+            START_WINDOW,
+            "user_code_tenant",
+        ));
+        let guarded = self.reserve(charges).await?;
+        match guarded.verdict {
+            Verdict::Allow => Ok(UserCodeCharges(guarded.charges)),
+            Verdict::Delay { seconds, .. } | Verdict::Deny { seconds, .. } => {
+                Err(crate::CoreError::RateLimited {
+                    retry_after: seconds,
+                })
+            }
+            Verdict::Challenge { .. } => Err(crate::CoreError::RateLimited { retry_after: 1 }),
+        }
+    }
+
+    /// A user code that named a pending grant gives the address its hit back (the tenant's quota keeps
+    /// it): only wrong guesses add up.
+    pub(crate) async fn guard_user_code_refund(&self, charged: &UserCodeCharges) -> Result<()> {
+        let refund: Vec<&str> = charged
+            .0
+            .iter()
+            .filter(|c| c.settle == Settle::Refund)
+            .map(|c| c.bucket.key.as_str())
+            .collect();
+        let mut tx = self.db().begin().await?;
+        tessera_store::throttles::settle(&mut tx, self.now(), &[], &refund).await?;
+        tx.commit().await?;
         Ok(())
     }
 

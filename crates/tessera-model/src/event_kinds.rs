@@ -100,6 +100,7 @@ kinds! {
     OAUTH_CONSENT_GIVEN = "oauth.consent_given", "A customer allowed a third-party app to have these scopes (all it was allowed so far, `scopes`; asked for now, `requested`).", ["client_id", "identity_id", "scopes", "requested"], [];
     /// CON-02.
     OAUTH_CONSENT_REVOKED = "oauth.consent_revoked", "A customer's consent to an app was withdrawn (`by` customer: in the settings; admin: the admin API); the app's refresh tokens for the customer were revoked.", ["client_id", "identity_id", "by", "refresh_families_revoked"], [];
+    OAUTH_DEVICE_DECIDED = "oauth.device_decided", "A signed-in customer allowed or denied a device's authorization request on the device page (RFC 8628); `decision` is `allowed` or `denied`.", ["client_id", "identity_id", "session_id", "decision", "scopes"], [];
     OAUTH_CODE_REUSED = "oauth.code_reused", "An authorization code was presented again; what its first redemption issued was revoked (OA-04).", ["client_id", "identity_id", "session_id"], [];
     SIGNING_KEY_CREATED = "signing_key.created",
         "A token-signing key was made and published in the tenant's JWKS (`state` next; active only for a tenant's first key of an algorithm).",

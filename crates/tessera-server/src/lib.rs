@@ -257,6 +257,18 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/t/{tenant}/oauth2/par", post(oauth::par::par))
         .route(
+            "/t/{tenant}/oauth2/device_authorization",
+            post(oauth::device::device_authorization),
+        )
+        .route(
+            "/t/{tenant}/device",
+            get(oauth::device_page::device_get).post(oauth::device_page::device_post),
+        )
+        .route(
+            "/t/{tenant}/device/confirm",
+            get(oauth::device_page::confirm_get).post(oauth::device_page::confirm_post),
+        )
+        .route(
             "/t/{tenant}/.well-known/openid-configuration",
             get(oauth::discovery::openid_configuration),
         )

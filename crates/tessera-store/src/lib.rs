@@ -34,6 +34,7 @@ pub mod meta;
 pub mod oauth_access_tokens;
 pub mod oauth_clients;
 pub mod oauth_consents;
+pub mod oauth_device_grants;
 pub mod oauth_logout;
 pub mod oauth_pushed_requests;
 pub mod oauth_refresh_tokens;
@@ -259,6 +260,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh_reuse_grace",
         include_str!("../migrations/sqlite/0017_refresh_reuse_grace.sql"),
     ),
+    (
+        18,
+        "device_grant",
+        include_str!("../migrations/sqlite/0018_device_grant.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -345,6 +351,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "refresh_reuse_grace",
         include_str!("../migrations/postgres/0017_refresh_reuse_grace.sql"),
+    ),
+    (
+        18,
+        "device_grant",
+        include_str!("../migrations/postgres/0018_device_grant.sql"),
     ),
 ];
 

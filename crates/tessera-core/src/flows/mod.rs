@@ -889,6 +889,7 @@ impl Flows<'_> {
         tx.commit().await?;
         crate::oauth::codes::sweep(self.t).await?;
         crate::oauth::par::sweep(self.t).await?;
+        crate::oauth::device::sweep(self.t).await?;
         Ok(n)
     }
 }

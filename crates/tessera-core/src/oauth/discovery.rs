@@ -10,7 +10,12 @@ use crate::oauth::authorize::ACR_VALUES;
 pub const MAX_AGE_SECS: u64 = 300;
 
 /// The grants the token endpoint implements.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
 
 /// How clients may authenticate at the token endpoint.
 pub const TOKEN_AUTH_METHODS: [&str; 4] = [
@@ -31,6 +36,7 @@ pub fn document(issuer: &str) -> Value {
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "pushed_authorization_request_endpoint": format!("{issuer}/oauth2/par"),
         "require_pushed_authorization_requests": false,
+        "device_authorization_endpoint": format!("{issuer}/oauth2/device_authorization"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "backchannel_logout_supported": true,
@@ -130,5 +136,10 @@ mod tests {
             .cloned()
             .unwrap_or_default();
         assert!(!grants.contains(&json!("implicit")) && !grants.contains(&json!("password")));
+        assert!(grants.contains(&json!("urn:ietf:params:oauth:grant-type:device_code")));
+        assert_eq!(
+            d["device_authorization_endpoint"],
+            "https://id.example/t/shop/oauth2/device_authorization"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! - `access_tokens`: minting and checking access tokens (RFC 9068 JWTs or opaque references);
 //! - `token`: the token endpoint, one file per grant under `grants/`;
 //! - `par`: pushed authorization requests (RFC 9126);
-//! - `logout`: RP-initiated logout; `backchannel`: telling apps a session ended (back-channel logout).
+//! - `logout`: RP-initiated logout; `backchannel`: telling apps a session ended (back-channel logout);
+//! - `device`: the device authorization grant (RFC 8628) and its hosted page's decisions.
 //!
 //! Protocol refusals travel as `CoreError::BadRequest` whose code is the registered OAuth error code
 //! (`invalid_grant`, `invalid_scope`…): the server's OAuth renderer gives them their form.
@@ -27,6 +28,7 @@ pub mod codes;
 pub mod consent;
 mod cors;
 pub mod demo;
+pub mod device;
 pub mod discovery;
 mod grants;
 pub mod id_token;

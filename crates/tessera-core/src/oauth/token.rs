@@ -24,6 +24,10 @@ pub enum TokenRequest {
     ClientCredentials {
         scope: Option<String>,
     },
+    /// RFC 8628 §3.4.
+    DeviceCode {
+        device_code: String,
+    },
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -56,9 +60,12 @@ impl TokenRequest {
             Some(GrantType::ClientCredentials) => Ok(Self::ClientCredentials {
                 scope: get("scope"),
             }),
-            Some(GrantType::DeviceCode) | None => Err(refuse(
+            Some(GrantType::DeviceCode) => Ok(Self::DeviceCode {
+                device_code: need("device_code")?,
+            }),
+            None => Err(refuse(
                 "unsupported_grant_type",
-                "grant_type must be authorization_code, refresh_token or client_credentials",
+                "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
             )),
         }
     }
@@ -69,6 +76,7 @@ impl TokenRequest {
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -121,6 +129,9 @@ impl OAuth<'_> {
                     code_verifier.as_deref(),
                 )
                 .await
+            }
+            TokenRequest::DeviceCode { device_code } => {
+                grants::device_code::grant(self, &tenant, &client, &device_code).await
             }
             TokenRequest::RefreshToken {
                 refresh_token,

@@ -40,6 +40,8 @@ fn answer(app: &AppState, b: &Browser, out: Result<LogoutOutcome, CoreError>) ->
                 ),
                 fields,
                 button_id: "button-sign-out".into(),
+                input: None,
+                choice: None,
             };
             return pages.confirmation(
                 "page-logout-confirm-title",

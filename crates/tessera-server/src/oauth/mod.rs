@@ -3,6 +3,8 @@
 //! every error goes through `crate::error::oauth::OAuthError`.
 pub mod authorize;
 pub mod cors;
+pub mod device;
+pub mod device_page;
 pub mod discovery;
 pub mod form;
 pub mod introspect;

@@ -96,6 +96,7 @@ pub async fn link(
                     ("token".into(), token.to_owned()),
                 ],
                 button_id: "button-freeze-account".into(),
+                ..PageForm::default()
             };
             let mut r = b
                 .pages(&app)

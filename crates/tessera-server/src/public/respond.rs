@@ -178,18 +178,30 @@ impl Pages<'_> {
     /// A page that asks before acting: its text says what the button does, and the button posts `form`
     /// (the "not me" link of REC-04).
     pub fn confirmation(&self, title: &str, text: &str, form: &PageForm) -> Response {
+        self.confirmation_with(StatusCode::OK, title, text, Default::default(), form)
+    }
+
+    /// [`Self::confirmation`] with a status and arguments for the texts (the application's name).
+    pub fn confirmation_with(
+        &self,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+        args: serde_json::Map<String, serde_json::Value>,
+        form: &PageForm,
+    ) -> Response {
         let mp = MessagePage {
             title_id: title.into(),
             text_id: text.into(),
-            args: Default::default(),
+            args,
             link: None,
-            status: StatusCode::OK.as_u16(),
+            status: status.as_u16(),
         };
         match self
             .views
             .render_confirmation(self.tenant, &self.locale, &mp, form)
         {
-            Ok(html) => self.page(StatusCode::OK, html),
+            Ok(html) => self.page(status, html),
             Err(e) => {
                 tracing::error!(error = %e, "rendering a confirmation page failed");
                 self.message(

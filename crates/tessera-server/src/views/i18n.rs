@@ -284,6 +284,21 @@ mod tests {
             "consent-scope-offline_access",
             "consent-scope-custom",
             "settings-group-apps",
+            "page-device-title",
+            "page-device-text",
+            "label-user-code",
+            "button-device-continue",
+            "error-user-code",
+            "page-device-confirm-title",
+            "page-device-confirm-text",
+            "button-device-allow",
+            "button-device-deny",
+            "page-device-allowed-title",
+            "page-device-allowed-text",
+            "page-device-denied-title",
+            "page-device-denied-text",
+            "page-device-gone-title",
+            "page-device-gone-text",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -406,6 +421,7 @@ mod tests {
                     "client",
                     "host",
                     "scope",
+                    "app",
                 ] {
                     args.set(name, "x");
                 }

@@ -58,7 +58,7 @@ use theme::display_name;
 
 pub use locale::Locale;
 pub use mail::{MAILS, RenderedMail};
-pub use pages::{ConsentForm, FlowLinks, MessagePage, PageForm};
+pub use pages::{ConsentForm, FlowLinks, MessagePage, PageChoice, PageForm, PageInput};
 
 /// Where the pages load the built-in stylesheet from.
 pub const CSS_PATH: &str = "/assets/tessera.css";

@@ -75,6 +75,32 @@ pub struct PageForm {
     pub fields: Vec<(String, String)>,
     /// Fluent id of the button text.
     pub button_id: String,
+    /// A text field above the button, when the form asks for something (the device page's code).
+    pub input: Option<PageInput>,
+    /// Two buttons posting one field with different values (allow or deny), instead of one.
+    pub choice: Option<PageChoice>,
+}
+
+/// A page form's text field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageInput {
+    pub name: String,
+    /// Fluent id of the label.
+    pub label_id: String,
+    pub value: String,
+    /// Fluent id of an error shown under the field.
+    pub error_id: Option<String>,
+}
+
+/// A page form's two buttons: the main one posts `name=value` (its text is the form's `button_id`), the
+/// other `name=other_value`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageChoice {
+    pub name: String,
+    pub value: String,
+    pub other_value: String,
+    /// Fluent id of the other button's text.
+    pub other_label_id: String,
 }
 
 impl Views {
@@ -246,6 +272,25 @@ impl Views {
             label: assets
                 .lookup(locale, &f.button_id, &args)
                 .unwrap_or_else(|| f.button_id.clone()),
+            input: f.input.as_ref().map(|i| InputView {
+                name: i.name.clone(),
+                label: assets
+                    .lookup(locale, &i.label_id, &args)
+                    .unwrap_or_else(|| i.label_id.clone()),
+                value: i.value.clone(),
+                error: i
+                    .error_id
+                    .as_ref()
+                    .map(|e| assets.lookup(locale, e, &args).unwrap_or_else(|| e.clone())),
+            }),
+            choice: f.choice.as_ref().map(|c| ChoiceView {
+                name: c.name.clone(),
+                value: c.value.clone(),
+                other_value: c.other_value.clone(),
+                other_label: assets
+                    .lookup(locale, &c.other_label_id, &args)
+                    .unwrap_or_else(|| c.other_label_id.clone()),
+            }),
         });
         let view = MessageView {
             frame: self.frame(tenant, &assets, locale, title, &FlowLinks::default()),
@@ -454,6 +499,24 @@ struct PageFormView {
     action: String,
     fields: Vec<HiddenView>,
     label: String,
+    input: Option<InputView>,
+    choice: Option<ChoiceView>,
+}
+
+#[derive(Serialize)]
+struct InputView {
+    name: String,
+    label: String,
+    value: String,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChoiceView {
+    name: String,
+    value: String,
+    other_value: String,
+    other_label: String,
 }
 
 #[derive(Serialize)]

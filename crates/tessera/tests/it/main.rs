@@ -25,6 +25,7 @@ mod oauth_clients;
 mod oidc_attacks;
 mod oidc_caches;
 mod oidc_consent;
+mod oidc_device;
 mod oidc_flow;
 mod oidc_logout;
 mod oidc_par;

@@ -364,7 +364,10 @@ async fn con_02_withdrawing_a_consent_in_the_settings_or_the_admin_api_stops_its
     let (url, html) = settings_page(&s, &c).await;
     assert!(html.contains("Apps with access"), "{html}");
     assert!(html.contains("Partner Maps"), "{html}");
-    assert!(html.contains("Allowed"), "the consent's date is labelled as such: {html}");
+    assert!(
+        html.contains("Allowed"),
+        "the consent's date is labelled as such: {html}"
+    );
     let r = c
         .post(&url)
         .form(&[

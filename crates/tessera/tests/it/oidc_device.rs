@@ -1,0 +1,520 @@
+//! The device authorization grant (RFC 8628): the device authorization endpoint (client authentication
+//! as at the token endpoint, OA-12), the codes it hands out, the token endpoint's polling answers
+//! (`authorization_pending`, `slow_down`, `access_denied`, `expired_token`) on the controllable clock,
+//! the hosted device page end to end (code, sign-in, allow or deny, CSRF), one winner among concurrent
+//! polls, and throttled user-code guesses (RL-03). SQLite and PostgreSQL.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera_testkit::{Engine, TestServer, engine_tests};
+
+use crate::flows::PASSWORD;
+use crate::oidc_flow::{EMAIL, absolute, customer, issuer, location, register};
+use crate::pages::{browser, csrf};
+
+pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Registers a confidential client that may use the device grant; returns its id and secret.
+pub(crate) async fn device_client(s: &TestServer, id: &str) -> (String, String) {
+    register(
+        s,
+        id,
+        json!({"grant_types": ["device_code", "refresh_token"], "name": "Living Room TV"}),
+    )
+    .await
+}
+
+/// Asks for a device authorization with client_secret_basic; the status and the body.
+pub(crate) async fn authorize_device(
+    s: &TestServer,
+    client: (&str, &str),
+    scope: Option<&str>,
+) -> (u16, Value) {
+    let form: Vec<(&str, &str)> = scope.map(|s| ("scope", s)).into_iter().collect();
+    let r = s
+        .http
+        .post(format!("{}/oauth2/device_authorization", issuer(s)))
+        .basic_auth(client.0, Some(client.1))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    if status == 200 {
+        assert_eq!(
+            r.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store")
+        );
+    }
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the token endpoint with a device code; the status and the body.
+pub(crate) async fn poll(s: &TestServer, client: (&str, &str), device_code: &str) -> (u16, Value) {
+    let r = s
+        .http
+        .post(format!("{}/oauth2/token", issuer(s)))
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("grant_type", DEVICE_GRANT), ("device_code", device_code)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn error_of(answer: &(u16, Value)) -> &str {
+    answer.1["error"].as_str().unwrap_or("")
+}
+
+async fn oa_12_the_device_authorization_endpoint_authenticates_the_client_and_answers_the_codes(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let (id, secret) = device_client(&s, "tv").await;
+    let (status, body) = authorize_device(&s, (&id, &secret), Some("openid email")).await;
+    assert_eq!(status, 200, "{body}");
+    let device_code = body["device_code"].as_str().unwrap();
+    assert_eq!(device_code.len(), 43, "256 random bits, base64url");
+    let user_code = body["user_code"].as_str().unwrap();
+    let letters = "BCDFGHJKLMNPQRSTVWXZ";
+    assert_eq!(user_code.len(), 9, "{user_code}");
+    for (i, ch) in user_code.chars().enumerate() {
+        if i == 4 {
+            assert_eq!(ch, '-', "{user_code}");
+        } else {
+            assert!(letters.contains(ch), "{user_code}");
+        }
+    }
+    assert_eq!(body["verification_uri"], format!("{}/device", issuer(&s)));
+    let meta: Value = s
+        .http
+        .get(format!("{}/.well-known/openid-configuration", issuer(&s)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["device_authorization_endpoint"],
+        format!("{}/oauth2/device_authorization", issuer(&s))
+    );
+    assert!(
+        meta["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(DEVICE_GRANT))
+    );
+    assert_eq!(
+        body["verification_uri_complete"],
+        format!("{}/device?user_code={user_code}", issuer(&s))
+    );
+    assert_eq!(body["expires_in"], 600);
+    assert_eq!(body["interval"], 5);
+    // Two requests, two different codes.
+    let (_, again) = authorize_device(&s, (&id, &secret), None).await;
+    assert_ne!(again["device_code"], body["device_code"]);
+    assert_ne!(again["user_code"], body["user_code"]);
+
+    // A wrong secret, an unknown client: invalid_client (401 with the Basic challenge), nothing issued.
+    let (status, body) = authorize_device(&s, (&id, "wrong"), Some("openid")).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(body.get("device_code").is_none());
+    let (status, body) = authorize_device(&s, ("nobody", "x"), Some("openid")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // A client not registered for the grant, a scope the client may not have.
+    let (shop, shop_secret) = register(&s, "shop", json!({})).await;
+    let (status, body) = authorize_device(&s, (&shop, &shop_secret), Some("openid")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    // A third-party client: the confirmation page is no consent page, so not yet.
+    let (third, third_secret) = register(
+        &s,
+        "partner-tv",
+        json!({"grant_types": ["device_code"], "first_party": false}),
+    )
+    .await;
+    let (status, body) = authorize_device(&s, (&third, &third_secret), Some("openid")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    let (status, body) = authorize_device(&s, (&id, &secret), Some("openid admin")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    // A repeated parameter and a JSON body are invalid_request (OA-17).
+    let r = s
+        .http
+        .post(format!("{}/oauth2/device_authorization", issuer(&s)))
+        .basic_auth(&id, Some(&secret))
+        .body("scope=openid&scope=email")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .http
+        .post(format!("{}/oauth2/device_authorization", issuer(&s)))
+        .basic_auth(&id, Some(&secret))
+        .json(&json!({"scope": "openid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // A public client names itself with client_id.
+    let (public, _) = register(
+        &s,
+        "cli",
+        json!({"kind": "public", "grant_types": ["device_code"]}),
+    )
+    .await;
+    let r = s
+        .http
+        .post(format!("{}/oauth2/device_authorization", issuer(&s)))
+        .form(&[("client_id", public.as_str()), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+async fn device_polls_are_pending_then_slow_down_then_expired_token(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let (_, body) = authorize_device(&s, client, Some("openid")).await;
+    let code = body["device_code"].as_str().unwrap().to_owned();
+    let first = poll(&s, client, &code).await;
+    assert_eq!((first.0, error_of(&first)), (400, "authorization_pending"));
+    // Sooner than the interval (5 s): slow_down, and the interval is now 10 s.
+    s.clock.advance(Duration::from_secs(4));
+    let fast = poll(&s, client, &code).await;
+    assert_eq!((fast.0, error_of(&fast)), (400, "slow_down"));
+    s.clock.advance(Duration::from_secs(6));
+    let still_fast = poll(&s, client, &code).await;
+    assert_eq!(error_of(&still_fast), "slow_down", "6 s < the raised 10 s");
+    // 15 s after the last poll (the interval is 15 s now): on time again.
+    s.clock.advance(Duration::from_secs(15));
+    let on_time = poll(&s, client, &code).await;
+    assert_eq!(error_of(&on_time), "authorization_pending");
+    // Another client cannot poll this device code; an unknown code is invalid_grant.
+    let (other, other_secret) = device_client(&s, "other-tv").await;
+    let theirs = poll(&s, (&other, &other_secret), &code).await;
+    assert_eq!(error_of(&theirs), "invalid_grant");
+    let unknown = poll(&s, client, "not-a-device-code").await;
+    assert_eq!(error_of(&unknown), "invalid_grant");
+    // A client not registered for the grant may not poll at all.
+    let (shop, shop_secret) = register(&s, "shop", json!({})).await;
+    let refused = poll(&s, (&shop, &shop_secret), &code).await;
+    assert_eq!(error_of(&refused), "unauthorized_client");
+    // Ten minutes after the authorization: expired_token.
+    s.clock.advance(Duration::from_secs(600));
+    let expired = poll(&s, client, &code).await;
+    assert_eq!((expired.0, error_of(&expired)), (400, "expired_token"));
+}
+
+/// Types `user_code` on the device page in browser `c`; the answer.
+async fn type_code(s: &TestServer, c: &reqwest::Client, user_code: &str) -> reqwest::Response {
+    let page = format!("{}/device", issuer(s));
+    let r = c.get(&page).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    c.post(&page)
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("user_code", user_code),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in on the hosted form at `login`; returns where the sign-in sends the browser back to.
+async fn sign_in_at(s: &TestServer, c: &reqwest::Client, login: &str) -> String {
+    let page_url = absolute(s, login);
+    let html = c.get(&page_url).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(page_url.split('?').next().unwrap())
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("identifier", EMAIL),
+            ("password", PASSWORD),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    absolute(s, &location(&r))
+}
+
+/// Decides on the confirmation page `html` in browser `c`; the answer's status and text.
+async fn decide(s: &TestServer, c: &reqwest::Client, html: &str, decision: &str) -> (u16, String) {
+    let request = {
+        let k = "name=\"request\" value=\"";
+        let i = html.find(k).unwrap() + k.len();
+        html[i..].split('"').next().unwrap().to_owned()
+    };
+    let r = c
+        .post(format!("{}/device/confirm", issuer(s)))
+        .form(&[
+            ("csrf_token", csrf(html).as_str()),
+            ("request", request.as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The claims of a JWT, unverified (the token endpoint's own answer, just received).
+fn claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn a_device_signs_a_customer_in_through_the_device_page(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    let sub = customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let (_, body) = authorize_device(&s, client, Some("openid email")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    // The complete URI prefills the form; the page is a hosted page with its CSP and no framing.
+    let c = browser();
+    let r = c
+        .get(body["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&format!("value=\"{user_code}\"")), "{html}");
+    // Typed in lower case without the dash: the same code. Not signed in: to the hosted sign-in.
+    let loose = user_code.replace('-', "").to_lowercase();
+    let r = c
+        .post(format!("{}/device", issuer(&s)))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("user_code", loose.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let login = location(&r);
+    assert!(login.contains("/flows/login/"), "{login}");
+    let pending = poll(&s, client, &device_code).await;
+    assert_eq!(error_of(&pending), "authorization_pending");
+    // The sign-in comes back by the grant's id, to the confirmation naming the app.
+    let back = sign_in_at(&s, &c, &login).await;
+    assert!(
+        back.contains("/t/default/device/confirm?request="),
+        "{back}"
+    );
+    let r = c.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Sign in to Living Room TV on your other device?"),
+        "{html}"
+    );
+    // A decision without this browser's token changes nothing.
+    let forged = html.replace(&csrf(&html), "forged");
+    let (status, _) = decide(&s, &c, &forged, "allow").await;
+    assert_eq!(status, 403);
+    s.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        error_of(&poll(&s, client, &device_code).await),
+        "authorization_pending"
+    );
+    let (status, text) = decide(&s, &c, &html, "allow").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Your device is signed in"), "{text}");
+    // Decided once: the form again is gone.
+    let (status, _) = decide(&s, &c, &html, "deny").await;
+    assert_eq!(status, 400);
+    s.clock.advance(Duration::from_secs(5));
+    let (status, tokens) = poll(&s, client, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid email");
+    assert!(tokens["refresh_token"].is_string());
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["sub"], sub.as_str());
+    assert_eq!(id_token["aud"], "tv");
+    assert_eq!(id_token["iss"], issuer(&s));
+    let access = claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["sub"], sub.as_str());
+    // Tokens exactly once.
+    s.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        error_of(&poll(&s, client, &device_code).await),
+        "invalid_grant"
+    );
+    // The user code is spent: typing it again is an unknown code.
+    let r = type_code(&s, &c, &user_code).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("This code is not valid"));
+}
+
+async fn device_a_denied_request_is_access_denied(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let c = browser();
+    // Signed in first, on the hosted sign-in page.
+    let r = c.get(format!("{}/login", issuer(&s))).send().await.unwrap();
+    sign_in_at(&s, &c, &location(&r)).await;
+    let (_, body) = authorize_device(&s, client, None).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    // With a session, the code leads straight to the confirmation.
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Living Room TV"), "{html}");
+    let (status, text) = decide(&s, &c, &html, "deny").await;
+    assert_eq!(status, 200, "{text}");
+    let denied = poll(&s, client, &device_code).await;
+    assert_eq!((denied.0, error_of(&denied)), (400, "access_denied"));
+    let events = s
+        .get("/admin/v1/tenants/default/events?type=oauth.device_decided")
+        .await;
+    let items = events.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{events:?}");
+    assert_eq!(items[0]["data"]["decision"], "denied");
+    assert_eq!(items[0]["data"]["client_id"], "tv");
+    let all = s.get("/admin/v1/tenants/default/events?limit=1000").await;
+    crate::events::assert_events_match_the_catalogue(all.json["items"].as_array().unwrap());
+    // A confirmation left open past the grant's ten minutes decides nothing.
+    let (_, body) = authorize_device(&s, client, None).await;
+    let late_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    s.clock.advance(Duration::from_secs(601));
+    let (status, text) = decide(&s, &c, &html, "allow").await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("no longer valid"), "{text}");
+    assert_eq!(
+        error_of(&poll(&s, client, &late_code).await),
+        "expired_token"
+    );
+    // A browser without a session cannot decide.
+    let (_, body) = authorize_device(&s, client, None).await;
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    let stranger = browser();
+    let (status, _) = decide(&s, &stranger, &html, "allow").await;
+    assert_eq!(status, 403, "no binding cookie, no session");
+}
+
+async fn device_concurrent_polls_of_an_approved_request_have_one_winner(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let c = browser();
+    let r = c.get(format!("{}/login", issuer(&s))).send().await.unwrap();
+    sign_in_at(&s, &c, &location(&r)).await;
+    let (_, body) = authorize_device(&s, client, Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    assert_eq!(decide(&s, &c, &html, "allow").await.0, 200);
+    let polls: Vec<_> = (0..12).map(|_| poll(&s, client, &device_code)).collect();
+    let answers = futures::future::join_all(polls).await;
+    let won = answers.iter().filter(|a| a.0 == 200).count();
+    assert_eq!(won, 1, "{answers:?}");
+    for a in answers.iter().filter(|a| a.0 != 200) {
+        assert_eq!((a.0, error_of(a)), (400, "invalid_grant"), "{a:?}");
+    }
+}
+
+async fn rl_03_user_code_guesses_are_throttled_per_address(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let (_, body) = authorize_device(&s, (&id, &secret), None).await;
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    let wrong = if user_code == "BBBB-BBBB" {
+        "CCCC-CCCC"
+    } else {
+        "BBBB-BBBB"
+    };
+    let c = browser();
+    // Ten wrong codes are answered as wrong, one by one.
+    for _ in 0..10 {
+        let r = type_code(&s, &c, wrong).await;
+        assert_eq!(r.status(), 400);
+    }
+    // Then the address is held back, before any code is looked at: the right one too.
+    let r = type_code(&s, &c, wrong).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = type_code(&s, &c, &user_code).await;
+    assert_eq!(r.status(), 429, "the right code is held back as well");
+    // A form without the page's token is refused before anything is counted or looked up.
+    let r = c
+        .post(format!("{}/device", issuer(&s)))
+        .form(&[("csrf_token", "forged"), ("user_code", user_code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Once the delay has passed the right code goes through (to the sign-in: no session here).
+    s.clock.advance(Duration::from_secs(3600));
+    let (_, body) = authorize_device(&s, (&id, &secret), None).await;
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).contains("/flows/login/"));
+}
+
+engine_tests!(
+    oa_12_the_device_authorization_endpoint_authenticates_the_client_and_answers_the_codes,
+    device_polls_are_pending_then_slow_down_then_expired_token,
+    a_device_signs_a_customer_in_through_the_device_page,
+    device_a_denied_request_is_access_denied,
+    device_concurrent_polls_of_an_approved_request_have_one_winner,
+    rl_03_user_code_guesses_are_throttled_per_address,
+);
