@@ -133,6 +133,26 @@ fn answer(
     }
 }
 
+/// The text of a form a browser posted to an OAuth page endpoint (authorize, consent, logout); `None`
+/// for a body that is not a UTF-8 form, which gets [`not_a_form`], never an OAuth redirect.
+pub(super) fn browser_form<'a>(headers: &HeaderMap, body: &'a [u8]) -> Option<&'a str> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    form.then(|| std::str::from_utf8(body).ok()).flatten()
+}
+
+/// The 415 page for a body [`browser_form`] did not take.
+pub(super) fn not_a_form(app: &AppState, b: &Browser) -> Response {
+    b.pages(app).message(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "page-bad-request-title",
+        "page-bad-request-text",
+        None,
+    )
+}
+
 /// `GET /t/{tenant}/oauth2/authorize`.
 pub async fn authorize_get(
     State(app): State<AppState>,
@@ -151,17 +171,8 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let Some(text) = form.then(|| std::str::from_utf8(&body).ok()).flatten() else {
-        return b.pages(&app).message(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "page-bad-request-title",
-            "page-bad-request-text",
-            None,
-        );
+    let Some(text) = browser_form(&headers, &body) else {
+        return not_a_form(&app, &b);
     };
     let params = RawParams::parse(text);
     let out = app.tessera.oauth().authorize(&b.ctx, &params).await;
@@ -192,17 +203,8 @@ pub async fn consent_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let Some(text) = form.then(|| std::str::from_utf8(&body).ok()).flatten() else {
-        return b.pages(&app).message(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "page-bad-request-title",
-            "page-bad-request-text",
-            None,
-        );
+    let Some(text) = browser_form(&headers, &body) else {
+        return not_a_form(&app, &b);
     };
     let params = RawParams::parse(text);
     let allow = match params.get("decision") {

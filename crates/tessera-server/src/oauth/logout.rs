@@ -95,17 +95,8 @@ pub async fn logout_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let Some(text) = form.then(|| std::str::from_utf8(&body).ok()).flatten() else {
-        return b.pages(&app).message(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "page-bad-request-title",
-            "page-bad-request-text",
-            None,
-        );
+    let Some(text) = super::authorize::browser_form(&headers, &body) else {
+        return super::authorize::not_a_form(&app, &b);
     };
     if b.ctx.session_token.is_none() {
         // Encoded afresh: the body's bytes never reach the header as they came.
