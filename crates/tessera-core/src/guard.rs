@@ -843,12 +843,16 @@ impl Tessera {
                 )
             }
         });
-        charges.push(quota(
+        // Only wrong codes use the tenant's quota up: a right one gives its hit back too, so neither
+        // real use nor someone typing their own code over and over can close the page for everyone.
+        let mut tenant_quota = quota(
             format!("usercode-tenant:{}", tenant.id),
             USER_CODE_TENANT_QUOTA,
             START_WINDOW,
             "user_code_tenant",
-        ));
+        );
+        tenant_quota.settle = Settle::Refund;
+        charges.push(tenant_quota);
         let guarded = self.reserve(charges).await?;
         match guarded.verdict {
             Verdict::Allow => Ok(UserCodeCharges(guarded.charges)),
@@ -861,8 +865,8 @@ impl Tessera {
         }
     }
 
-    /// A user code that named a pending grant gives the address its hit back (the tenant's quota keeps
-    /// it): only wrong guesses add up.
+    /// A user code that named a pending grant gives the address and the tenant's quota their hits back:
+    /// only wrong guesses add up.
     pub(crate) async fn guard_user_code_refund(&self, charged: &UserCodeCharges) -> Result<()> {
         let refund: Vec<&str> = charged
             .0

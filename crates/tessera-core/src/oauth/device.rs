@@ -139,7 +139,8 @@ pub fn display_user_code(normalised: &str) -> String {
 }
 
 /// The grant as long as the customer may still decide it: pending and unexpired, for a client that
-/// still exists and was registered before the grant (not a namesake made since).
+/// still exists, was registered before the grant (not a namesake made since), and is still a
+/// first-party client allowed the grant (a client made third-party since would need consent).
 async fn live_pending(
     oauth: &OAuth<'_>,
     tenant: &Tenant,
@@ -150,7 +151,11 @@ async fn live_pending(
         return Ok(None);
     };
     match oauth.client(&tenant.slug, &g.client_id).await {
-        Ok((_, c)) if c.created_at <= g.created_at && c.allows_grant(GrantType::DeviceCode) => {
+        Ok((_, c))
+            if c.created_at <= g.created_at
+                && c.first_party
+                && c.allows_grant(GrantType::DeviceCode) =>
+        {
             Ok(Some((g, c)))
         }
         Ok(_) | Err(CoreError::NotFound { .. }) => Ok(None),
@@ -409,6 +414,16 @@ impl OAuth<'_> {
         let Some(session) = self.session_of(ctx).await? else {
             return Err(CoreError::Unauthenticated);
         };
+        // The client is judged again as it is now: changed since the page was shown, no approval.
+        if allow {
+            let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
+            let mut conn = self.t.db().conn().await?;
+            let g = store::get(&mut conn, tenant.id, id).await?;
+            drop(conn);
+            if live_pending(self, &tenant, g).await?.is_none() {
+                return Ok(DeviceDecided::Gone);
+            }
+        }
         let now = self.t.now();
         let mut tx = self.t.db().begin().await?;
         let done = if allow {

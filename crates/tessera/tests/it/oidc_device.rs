@@ -510,7 +510,32 @@ async fn rl_03_user_code_guesses_are_throttled_per_address(engine: Engine) {
     assert!(location(&r).contains("/flows/login/"));
 }
 
+async fn rl_03_right_codes_never_use_up_the_tenants_guess_quota(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let (_, body) = authorize_device(&s, (&id, &secret), None).await;
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    let c = browser();
+    let r = type_code(&s, &c, &user_code).await;
+    sign_in_at(&s, &c, &location(&r)).await;
+    // Signed in, more right codes than the tenant's whole quota of guesses: each gives its hit back,
+    // so nobody closes the page for the tenant by typing their own code over and over (R8-1).
+    for i in 0..1_005 {
+        let r = type_code(&s, &c, &user_code).await;
+        assert!(
+            r.status() == 200 || r.status() == 303,
+            "right code number {i}: {}",
+            r.status()
+        );
+    }
+}
+
 engine_tests!(
+    rl_03_right_codes_never_use_up_the_tenants_guess_quota,
     oa_12_the_device_authorization_endpoint_authenticates_the_client_and_answers_the_codes,
     device_polls_are_pending_then_slow_down_then_expired_token,
     a_device_signs_a_customer_in_through_the_device_page,
