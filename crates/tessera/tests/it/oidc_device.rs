@@ -534,7 +534,41 @@ async fn rl_03_right_codes_never_use_up_the_tenants_guess_quota(engine: Engine) 
     }
 }
 
+async fn device_an_approval_judges_the_client_as_it_is_now(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let (_, body) = authorize_device(&s, (&id, &secret), None).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let c = browser();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let back = sign_in_at(&s, &c, &location(&r)).await;
+    let html = c.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Living Room TV"), "{html}");
+    // While the page is open, the admin makes the app third-party: it would need consent now (R8-5).
+    let r = s
+        .put(
+            &format!("{}/tv", crate::oidc_flow::CLIENTS),
+            json!({"name": "Living Room TV", "first_party": false,
+                   "redirect_uris": [crate::oidc_flow::REDIRECT],
+                   "grant_types": ["device_code", "refresh_token"], "scopes": ["openid"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let (_, text) = decide(&s, &c, &html, "allow").await;
+    assert!(
+        !text.contains("You can go back to your device now"),
+        "{text}"
+    );
+    let answer = poll(&s, (&id, &secret), &device_code).await;
+    assert_ne!(answer.0, 200, "no tokens: {:?}", answer.1);
+}
+
 engine_tests!(
+    device_an_approval_judges_the_client_as_it_is_now,
     rl_03_right_codes_never_use_up_the_tenants_guess_quota,
     oa_12_the_device_authorization_endpoint_authenticates_the_client_and_answers_the_codes,
     device_polls_are_pending_then_slow_down_then_expired_token,
