@@ -36,9 +36,22 @@ pub mod views;
 
 use error::{ApiError, problem};
 
-/// What every handler can reach.
+/// What every handler can reach: a handle to [`Shared`], so the clone axum makes for every extractor of
+/// every request is one reference count, not a copy of the facade's handles and the cookie rules.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state behind [`AppState`], built once per listener.
+#[derive(Debug)]
+pub struct Shared {
     pub tessera: Tessera,
     pub max_body_bytes: usize,
     pub views: views::Views,
@@ -59,7 +72,7 @@ impl AppState {
     /// The state for a configuration: views (with the theme directory) and cookie rules.
     pub fn new(tessera: Tessera, config: &Config) -> Result<Self, String> {
         let views = views::Views::new(config.theme_dir.clone()).map_err(|e| e.to_string())?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             tessera,
             max_body_bytes: config.max_body_bytes,
             views,
@@ -68,7 +81,7 @@ impl AppState {
             dev_mailbox: config.mail_delivery() == MailDelivery::DevMailbox,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             demo_redirect: demo_app::redirect_uri(config),
-        })
+        })))
     }
 }
 
