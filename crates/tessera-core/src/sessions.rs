@@ -195,8 +195,8 @@ impl Sessions<'_> {
         {
             return Ok(None);
         }
-        let identity = tessera_store::identities::get(&mut conn, tenant.id, s.identity_id).await?;
-        if !identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active) {
+        let state = tessera_store::identities::state(&mut conn, tenant.id, s.identity_id).await?;
+        if state != Some(tessera_model::identity::IdentityState::Active) {
             return Ok(None);
         }
         drop(conn);

@@ -107,11 +107,11 @@ pub(crate) async fn grant(
     // The code is bound to the session that answered: signed out since, no tokens.
     let mut conn = t.db().conn().await?;
     let session = tessera_store::sessions::get(&mut conn, c.session_id).await?;
-    let identity = tessera_store::identities::get(&mut conn, tenant.id, c.identity_id).await?;
+    let state = tessera_store::identities::state(&mut conn, tenant.id, c.identity_id).await?;
     drop(conn);
     let live = session
         .is_some_and(|s| s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at)
-        && identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active);
+        && state == Some(tessera_model::identity::IdentityState::Active);
     if !live {
         return Err(invalid_grant("the sign-in behind this code has ended"));
     }
