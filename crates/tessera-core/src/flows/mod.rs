@@ -287,7 +287,11 @@ impl Flows<'_> {
             }
         }
         self.t.finish_ui(&ctx.tenant, &mut flow);
-        let mut tx = self.t.db().begin().await?;
+        // A flow nobody has used yet, its quota counts and its `flow.started` are not waited on to reach
+        // the disk: a power loss may forget the last few starts (the browser then starts afresh), and
+        // every page view of a sign-in page would otherwise wait for an fsync. What a step commits (a
+        // session, a credential, its events) stays durable.
+        let mut tx = self.t.db().begin_unflushed().await?;
         if fold
             && let crate::guard::Verdict::Deny { seconds, .. } =
                 self.t.guard_start_in(&mut tx, ctx, kind).await?.verdict
