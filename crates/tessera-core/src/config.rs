@@ -324,6 +324,16 @@ pub const KEYS: &[(&str, bool, &str)] = &[
         "new passwords (sign-up, recovery) one client address (IPv6: /64) may have hashed per 10 minutes before 429; default 120",
     ),
     (
+        "quota_device_authorizations_per_address",
+        false,
+        "device authorizations (RFC 8628) one client address (IPv6: /64) may start per 10 minutes before 503 temporarily_unavailable with Retry-After; default 60",
+    ),
+    (
+        "quota_device_authorizations_per_app",
+        false,
+        "device authorizations one OAuth client may start per 10 minutes, from all addresses, before 503 temporarily_unavailable with Retry-After; default 6000",
+    ),
+    (
         "quota_mails_global",
         false,
         "mails the whole deployment may queue per minute before 429; default 2000",
@@ -676,6 +686,18 @@ impl Config {
                     raw,
                     "quota_password_hashes_per_client",
                     "120",
+                    "not a whole number",
+                )?,
+                device_authorizations_per_address: parse(
+                    raw,
+                    "quota_device_authorizations_per_address",
+                    "60",
+                    "not a whole number",
+                )?,
+                device_authorizations_per_app: parse(
+                    raw,
+                    "quota_device_authorizations_per_app",
+                    "6000",
                     "not a whole number",
                 )?,
             },

@@ -73,6 +73,11 @@ pub struct Quotas {
     /// New passwords one client address may have hashed per 10 minutes (sign-up, recovery): each costs an
     /// argon2id run whatever the step answers next (RL-06).
     pub password_hashes_per_client: i64,
+    /// Device authorizations (RFC 8628) one client address (IPv6: /64) may start per 10 minutes: each
+    /// stores a pending grant and plants a user code (R8-3, RL-06).
+    pub device_authorizations_per_address: i64,
+    /// Device authorizations one OAuth client may start per 10 minutes, from everywhere together.
+    pub device_authorizations_per_app: i64,
 }
 
 impl Default for Quotas {
@@ -83,6 +88,8 @@ impl Default for Quotas {
             mails_per_client: 60,
             mails_global: 2_000,
             password_hashes_per_client: 120,
+            device_authorizations_per_address: 60,
+            device_authorizations_per_app: 6_000,
         }
     }
 }
@@ -856,6 +863,54 @@ impl Tessera {
         let guarded = self.reserve(charges).await?;
         match guarded.verdict {
             Verdict::Allow => Ok(UserCodeCharges(guarded.charges)),
+            Verdict::Delay { seconds, .. } | Verdict::Deny { seconds, .. } => {
+                Err(crate::CoreError::RateLimited {
+                    retry_after: seconds,
+                })
+            }
+            Verdict::Challenge { .. } => Err(crate::CoreError::RateLimited { retry_after: 1 }),
+        }
+    }
+
+    /// Counts a device authorization (RFC 8628 §3.1) per client address (IPv6: /64 and /48) and per OAuth
+    /// client, as quotas in 10-minute windows (RL-06, R8-3): each stores a pending grant for 10 minutes,
+    /// and a flood would plant codes a customer's typo could land on. `RateLimited` past either.
+    pub(crate) async fn guard_device_authorization(
+        &self,
+        ip: Option<&str>,
+        tenant: tessera_model::TenantId,
+        client_id: &str,
+    ) -> Result<()> {
+        let q = self.settings().quotas;
+        let mut charges: Vec<Charge> = client_blocks(ip)
+            .into_iter()
+            .map(|(block, wide)| {
+                let key = format!("devauth:{block}");
+                if wide {
+                    quota(
+                        key,
+                        q.device_authorizations_per_address.saturating_mul(PER_48),
+                        START_WINDOW,
+                        "device_authorizations_client_48",
+                    )
+                } else {
+                    quota(
+                        key,
+                        q.device_authorizations_per_address,
+                        START_WINDOW,
+                        "device_authorizations_client",
+                    )
+                }
+            })
+            .collect();
+        charges.push(quota(
+            format!("devauth-app:{}:{client_id}", tenant.0),
+            q.device_authorizations_per_app,
+            START_WINDOW,
+            "device_authorizations_app",
+        ));
+        match self.reserve(charges).await?.verdict {
+            Verdict::Allow => Ok(()),
             Verdict::Delay { seconds, .. } | Verdict::Deny { seconds, .. } => {
                 Err(crate::CoreError::RateLimited {
                     retry_after: seconds,

@@ -904,7 +904,7 @@ impl OAuth<'_> {
 
     /// The attributes the client needs that the session's identity lacks (none asked: `None`). Reads the
     /// identity only when the client or the policy's progressive profiling names attributes for it.
-    async fn missing_profile(
+    pub(crate) async fn missing_profile(
         &self,
         tenant: &Tenant,
         client: &OAuthClient,

@@ -11,6 +11,11 @@
 //!   through the guard's buckets (RL-03); a grant lives 10 minutes.
 //! - A customer who is not signed in goes through the hosted sign-in, which comes back by the grant's
 //!   stored id only; the decision needs the session and the page's CSRF token, bound to the browser.
+//! - The confirmation opens only in the browser that typed the code (R8-2, RFC 8628 §5.4): the way back
+//!   from the sign-in carries a MAC of the browser's binding cookie, the grant and the code, so a link
+//!   to it sent to someone else opens nothing (one-click device phishing); the page shows the code to
+//!   compare with the device's screen.
+//! - An app's `required_attributes` are asked for before the confirmation, as at `/authorize` (R8-4).
 use serde::Serialize;
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types};
@@ -63,6 +68,9 @@ pub enum DeviceStep {
     Gone,
     /// Sign in first; the sign-in comes back by the grant's id.
     SignIn(Box<Started>),
+    /// The confirmation was opened without proof that this browser typed the code (a link from
+    /// someone else, another browser): the customer must type the code on the device page.
+    Retype,
     /// Ask the signed-in customer, with the decision form's CSRF token.
     Confirm {
         request: DeviceRequest,
@@ -88,6 +96,8 @@ pub struct DeviceRequest {
     /// The application's registered name.
     pub client_name: String,
     pub scopes: Vec<String>,
+    /// The user code as the device shows it (`XXXX-XXXX`), for the customer to compare (RFC 8628 §5.4).
+    pub user_code: String,
 }
 
 pub(crate) fn device_code_hash(t: &Tessera, code: &str) -> Vec<u8> {
@@ -163,10 +173,12 @@ async fn live_pending(
     }
 }
 
-fn request_of(g: &DeviceGrant, c: &OAuthClient) -> DeviceRequest {
+/// `code`: the normalised user code, already checked against the grant.
+fn request_of(g: &DeviceGrant, c: &OAuthClient, code: &str) -> DeviceRequest {
     DeviceRequest {
         id: g.id,
         client_name: c.name.clone(),
+        user_code: display_user_code(code),
         scopes: g
             .scopes
             .split(' ')
@@ -179,12 +191,14 @@ fn request_of(g: &DeviceGrant, c: &OAuthClient) -> DeviceRequest {
 impl OAuth<'_> {
     /// `POST /t/{tenant}/oauth2/device_authorization` (RFC 8628 §3.1): authenticates the client as the
     /// token endpoint does, checks it may use the device grant and the scopes it asks for, and stores a
-    /// pending grant. Errors are the token endpoint's kind (§3.2).
+    /// pending grant. Errors are the token endpoint's kind (§3.2). Counted per client address (`ip`)
+    /// and per client once the client is known (RL-06, R8-3): `RateLimited` past either quota.
     pub async fn device_authorization(
         &self,
         slug: &str,
         auth: &ClientAuth,
         scope: Option<&str>,
+        ip: Option<&str>,
     ) -> Result<DeviceAuthorization> {
         let (tenant, client) = self.authenticate_client(slug, auth).await?;
         if !client.allows_grant(GrantType::DeviceCode) {
@@ -216,6 +230,10 @@ impl OAuth<'_> {
                 format!("this client may not ask for {bad}"),
             ));
         }
+        // Counted once the request is one that would store a grant.
+        self.t
+            .guard_device_authorization(ip, tenant.id, &client.client_id)
+            .await?;
         let device_code = tessera_crypto::random_token()?;
         let now = self.t.now();
         // A user code is unique among the tenant's stored grants: on the rare collision, draw again.
@@ -267,8 +285,10 @@ impl OAuth<'_> {
         ))
     }
 
-    /// The code entry form's CSRF token, with a new flow-binding cookie when the browser had none.
-    pub fn device_entry(&self, ctx: &FlowContext) -> Result<DeviceForm> {
+    /// The code entry form's CSRF token, with a new flow-binding cookie when the browser had none. An
+    /// unknown tenant is `NotFound` (I-2).
+    pub async fn device_entry(&self, ctx: &FlowContext) -> Result<DeviceForm> {
+        self.t.tenant_by_slug(&ctx.tenant).await?;
         let (binding, new_binding) = binding_of(ctx)?;
         Ok(DeviceForm {
             csrf_token: self.device_csrf(&binding, "enter"),
@@ -300,53 +320,92 @@ impl OAuth<'_> {
         };
         // A right code gives the address its hit back: only wrong guesses add up.
         self.t.guard_user_code_refund(&charged).await?;
-        self.confirm_or_sign_in(ctx, request_of(&g, &c)).await
+        self.confirm_or_sign_in(ctx, &tenant, &c, request_of(&g, &c, &code))
+            .await
     }
 
-    /// `GET /t/{tenant}/device/confirm?request=…`: the hosted sign-in came back with the grant's stored
-    /// id (never a URL from the browser). The confirmation while the grant is pending, else `Gone`.
-    pub async fn device_continue(&self, ctx: &FlowContext, id: &str) -> Result<DeviceStep> {
-        let Ok(id) = Uuid::parse_str(id) else {
-            return Ok(DeviceStep::Gone);
-        };
+    /// `GET /t/{tenant}/device/confirm?request=…&user_code=…&proof=…`: the hosted sign-in (or the
+    /// profile step) came back with the grant's stored id (never a URL from the browser). Only the
+    /// browser that typed the code holds the `proof` for this grant and code (R8-2); anything else is
+    /// `Retype`. The confirmation while the grant is pending, else `Gone`.
+    pub async fn device_continue(
+        &self,
+        ctx: &FlowContext,
+        id: &str,
+        user_code: &str,
+        proof: &str,
+    ) -> Result<DeviceStep> {
         let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
+        let (Ok(id), Some(code)) = (Uuid::parse_str(id), normalise_user_code(user_code)) else {
+            return Ok(DeviceStep::Retype);
+        };
+        if self
+            .check_device_csrf(ctx, &typed_what(id, &code), proof)
+            .is_err()
+        {
+            return Ok(DeviceStep::Retype);
+        }
         let mut conn = self.t.db().conn().await?;
         let g = store::get(&mut conn, tenant.id, id).await?;
         drop(conn);
+        // The code shown must be the grant's own (the proof says so too; this keeps the two honest).
+        let g = g.filter(|g| {
+            tessera_crypto::constant_time_eq(&g.user_code_hash, &user_code_hash(self.t, &code))
+        });
         match live_pending(self, &tenant, g).await? {
-            Some((g, c)) => self.confirm_or_sign_in(ctx, request_of(&g, &c)).await,
+            Some((g, c)) => {
+                self.confirm_or_sign_in(ctx, &tenant, &c, request_of(&g, &c, &code))
+                    .await
+            }
             None => Ok(DeviceStep::Gone),
         }
     }
 
+    /// The confirmation for a browser that proved it typed the code; else first the hosted sign-in, or
+    /// the profile step when the app requires details the signed-in customer has not given (R8-4). Both
+    /// come back with this browser's proof.
     async fn confirm_or_sign_in(
         &self,
         ctx: &FlowContext,
+        tenant: &Tenant,
+        client: &OAuthClient,
         req: DeviceRequest,
     ) -> Result<DeviceStep> {
-        if self.session_of(ctx).await?.is_some() {
-            let (binding, new_binding) = binding_of(ctx)?;
-            return Ok(DeviceStep::Confirm {
-                csrf_token: self.device_csrf(&binding, &req.id.to_string()),
-                request: req,
-                new_binding,
-            });
+        // `device_enter` checked the entry form's CSRF token, so the browser has its binding already.
+        let (binding, new_binding) = binding_of(ctx)?;
+        let code = normalise_user_code(&req.user_code).unwrap_or_default();
+        let proof = self.device_csrf(&binding, &typed_what(req.id, &code));
+        let start = FlowStart {
+            return_to: Some(continue_path(&ctx.tenant, req.id, &req.user_code, &proof)),
+            client_id: Some(client.client_id.clone()),
+            identifier: None,
+            requested_aal: None,
+        };
+        let mut flow_ctx = ctx.clone();
+        if let Some(b) = &new_binding {
+            flow_ctx.browser_binding = Some(b.clone());
         }
-        let started = self
-            .t
-            .flows()
-            .start(
-                ctx,
-                FlowKind::Login,
-                FlowStart {
-                    return_to: Some(continue_path(&ctx.tenant, req.id)),
-                    client_id: None,
-                    identifier: None,
-                    requested_aal: None,
-                },
-            )
-            .await?;
-        Ok(DeviceStep::SignIn(Box::new(started)))
+        let Some(session) = self.session_of(ctx).await? else {
+            let started = self
+                .t
+                .flows()
+                .start(&flow_ctx, FlowKind::Login, start)
+                .await?;
+            return Ok(DeviceStep::SignIn(Box::new(started)));
+        };
+        if let Some((identity, missing)) = self.missing_profile(tenant, client, &session).await? {
+            let started = self
+                .t
+                .flows()
+                .start_at_profile(&flow_ctx, tenant, start, &session, &identity, missing)
+                .await?;
+            return Ok(DeviceStep::SignIn(Box::new(started)));
+        }
+        Ok(DeviceStep::Confirm {
+            csrf_token: self.device_csrf(&binding, &confirm_what(req.id)),
+            request: req,
+            new_binding,
+        })
     }
 
     async fn session_of(
@@ -410,7 +469,7 @@ impl OAuth<'_> {
         let Ok(id) = Uuid::parse_str(id) else {
             return Ok(DeviceDecided::Gone);
         };
-        self.check_device_csrf(ctx, &id.to_string(), csrf_token)?;
+        self.check_device_csrf(ctx, &confirm_what(id), csrf_token)?;
         let Some(session) = self.session_of(ctx).await? else {
             return Err(CoreError::Unauthenticated);
         };
@@ -478,9 +537,25 @@ fn binding_of(ctx: &FlowContext) -> Result<(String, Option<String>)> {
     }
 }
 
-/// Where the hosted sign-in comes back to: the grant's stored id, nothing else.
-pub fn continue_path(tenant: &str, id: Uuid) -> String {
-    format!("/t/{tenant}/device/confirm?request={id}")
+/// What the proof that a browser typed `code` for grant `id` is a MAC of (with the browser's binding).
+fn typed_what(id: Uuid, code: &str) -> String {
+    format!("typed\u{0}{id}\u{0}{code}")
+}
+
+/// What the confirmation form's CSRF token is a MAC of (with the browser's binding).
+fn confirm_what(id: Uuid) -> String {
+    format!("confirm\u{0}{id}")
+}
+
+/// Where the hosted sign-in comes back to: the grant's stored id, the code as shown and this browser's
+/// proof that it typed it, nothing else.
+pub fn continue_path(tenant: &str, id: Uuid, user_code: &str, proof: &str) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("request", &id.to_string())
+        .append_pair("user_code", user_code)
+        .append_pair("proof", proof)
+        .finish();
+    format!("/t/{tenant}/device/confirm?{q}")
 }
 
 /// Forgets device grants an hour after they expired (until then a late poll still hears

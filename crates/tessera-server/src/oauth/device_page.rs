@@ -1,6 +1,8 @@
 //! The hosted device page (RFC 8628 §3.3): `GET`/`POST /t/{tenant}/device`, where the customer types the
 //! code their device shows, and `GET`/`POST /t/{tenant}/device/confirm`, where the signed-in customer
-//! allows or denies it ("Sign in to <app> on your other device?"). Plain forms like every hosted page:
+//! allows or denies it ("Sign in to <app> on your other device?", with the code to compare). The
+//! confirmation opens only in the browser that typed the code (R8-2); elsewhere it says to type the code
+//! on the device page. Plain forms like every hosted page:
 //! cross-site posts are refused (`PagePost`), each form carries a CSRF token bound to the browser, and
 //! the pages have the hosted pages' CSP. Wrong codes are throttled in the core (RL-03).
 use axum::extract::{RawQuery, State};
@@ -31,8 +33,8 @@ fn failed(app: &AppState, b: &Browser, e: &CoreError) -> Response {
 }
 
 /// The code entry form, prefilled with `typed`, with an error under the field when `wrong`.
-fn entry(app: &AppState, b: &Browser, typed: &str, wrong: bool) -> Response {
-    let form = match app.tessera.oauth().device_entry(&b.ctx) {
+async fn entry(app: &AppState, b: &Browser, typed: &str, wrong: bool) -> Response {
+    let form = match app.tessera.oauth().device_entry(&b.ctx).await {
         Ok(f) => f,
         Err(e) => return failed(app, b, &e),
     };
@@ -65,9 +67,20 @@ fn entry(app: &AppState, b: &Browser, typed: &str, wrong: bool) -> Response {
 }
 
 /// Draws where the page goes next.
-fn step(app: &AppState, b: &Browser, typed: &str, out: Result<DeviceStep, CoreError>) -> Response {
+async fn step(
+    app: &AppState,
+    b: &Browser,
+    typed: &str,
+    out: Result<DeviceStep, CoreError>,
+) -> Response {
     match out {
-        Ok(DeviceStep::Unknown) => entry(app, b, typed, true),
+        Ok(DeviceStep::Unknown) => entry(app, b, typed, true).await,
+        Ok(DeviceStep::Retype) => b.pages(app).message(
+            StatusCode::BAD_REQUEST,
+            "page-device-retype-title",
+            "page-device-retype-text",
+            Some((format!("/t/{}/device", b.tenant), "link-device-page")),
+        ),
         Ok(DeviceStep::Gone) => b.pages(app).message(
             StatusCode::BAD_REQUEST,
             "page-device-gone-title",
@@ -97,6 +110,7 @@ fn step(app: &AppState, b: &Browser, typed: &str, out: Result<DeviceStep, CoreEr
             };
             let mut args = serde_json::Map::new();
             args.insert("app".into(), serde_json::json!(request.client_name));
+            args.insert("code".into(), serde_json::json!(request.user_code));
             let r = b.pages(app).confirmation_with(
                 StatusCode::OK,
                 "page-device-confirm-title",
@@ -118,7 +132,7 @@ pub async fn device_get(
     RawQuery(q): RawQuery,
 ) -> Response {
     let params = RawParams::parse(q.as_deref().unwrap_or(""));
-    entry(&app, &b, params.get("user_code").unwrap_or(""), false)
+    entry(&app, &b, params.get("user_code").unwrap_or(""), false).await
 }
 
 /// `POST /t/{tenant}/device`: a typed code.
@@ -129,10 +143,10 @@ pub async fn device_post(State(app): State<AppState>, post: PagePost) -> Respons
         .oauth()
         .device_enter(&post.browser.ctx, field("user_code"), field("csrf_token"))
         .await;
-    step(&app, &post.browser, field("user_code"), out)
+    step(&app, &post.browser, field("user_code"), out).await
 }
 
-/// `GET /t/{tenant}/device/confirm?request=…`: the hosted sign-in came back.
+/// `GET /t/{tenant}/device/confirm?request=…&user_code=…&proof=…`: the hosted sign-in came back.
 pub async fn confirm_get(
     State(app): State<AppState>,
     b: Browser,
@@ -142,9 +156,14 @@ pub async fn confirm_get(
     let out = app
         .tessera
         .oauth()
-        .device_continue(&b.ctx, params.get("request").unwrap_or(""))
+        .device_continue(
+            &b.ctx,
+            params.get("request").unwrap_or(""),
+            params.get("user_code").unwrap_or(""),
+            params.get("proof").unwrap_or(""),
+        )
         .await;
-    step(&app, &b, "", out)
+    step(&app, &b, "", out).await
 }
 
 /// `POST /t/{tenant}/device/confirm`: allow or deny.

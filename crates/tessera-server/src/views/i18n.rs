@@ -299,6 +299,9 @@ mod tests {
             "page-device-denied-text",
             "page-device-gone-title",
             "page-device-gone-text",
+            "page-device-retype-title",
+            "page-device-retype-text",
+            "link-device-page",
         ]
         .iter()
         .map(|s| (*s).to_owned())

@@ -2,7 +2,9 @@
 //! as at the token endpoint, OA-12), the codes it hands out, the token endpoint's polling answers
 //! (`authorization_pending`, `slow_down`, `access_denied`, `expired_token`) on the controllable clock,
 //! the hosted device page end to end (code, sign-in, allow or deny, CSRF), one winner among concurrent
-//! polls, and throttled user-code guesses (RL-03). SQLite and PostgreSQL.
+//! polls, and throttled user-code guesses (RL-03); the confirmation bound to the browser that typed the
+//! code (R8-2), quotas on device authorizations (RL-06, R8-3), an app's required attributes (R8-4), an
+//! unknown tenant's page (I-2) and back-channel logout for device tokens (OIDC-07). SQLite and PostgreSQL.
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -567,7 +569,384 @@ async fn device_an_approval_judges_the_client_as_it_is_now(engine: Engine) {
     assert_ne!(answer.0, 200, "no tokens: {:?}", answer.1);
 }
 
+/// The confirmation URL a sign-in sends browser `c` back to after it typed `user_code` (no session).
+async fn typed_and_signed_in(s: &TestServer, c: &reqwest::Client, user_code: &str) -> String {
+    let r = type_code(s, c, user_code).await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    sign_in_at(s, c, &location(&r)).await
+}
+
+/// A browser signed in on the hosted sign-in page.
+async fn signed_in_browser(s: &TestServer) -> reqwest::Client {
+    let c = browser();
+    let r = c.get(format!("{}/login", issuer(s))).send().await.unwrap();
+    sign_in_at(s, &c, &location(&r)).await;
+    c
+}
+
+async fn device_the_confirmation_opens_only_in_the_browser_that_typed_the_code(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let client = (id.as_str(), secret.as_str());
+    let (_, body) = authorize_device(&s, client, Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    // The attacker types his own device's code and signs in, but stops at the way back (R8-2).
+    let attacker = browser();
+    let back = typed_and_signed_in(&s, &attacker, &user_code).await;
+    assert!(back.contains("/device/confirm?request="), "{back}");
+    let grant = back
+        .split("request=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    // He sends the link to a signed-in victim, and to one who is signed out: neither sees an Allow
+    // button, only the advice to type the code on the device page (no sign-in detour either).
+    let victim = signed_in_browser(&s).await;
+    for (who, c) in [("signed in", &victim), ("signed out", &browser())] {
+        let r = c.get(&back).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{who}");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("Type the code from your device"),
+            "{who}: {html}"
+        );
+        assert!(!html.contains("name=\"decision\""), "{who}: {html}");
+        assert!(!html.contains("Living Room TV"), "{who}: {html}");
+        assert!(
+            html.contains("/t/default/device"),
+            "{who}: a link to the device page"
+        );
+    }
+    // The bare id (the link before the fix), and the attacker's proof with another code shown, too.
+    let bare = format!("{}/device/confirm?request={grant}", issuer(&s));
+    let other = if user_code == "BBBB-BBBB" {
+        "CCCC-CCCC"
+    } else {
+        "BBBB-BBBB"
+    };
+    let swapped = back.replace(
+        &format!("user_code={user_code}"),
+        &format!("user_code={other}"),
+    );
+    assert_ne!(swapped, back);
+    for url in [&bare, &swapped] {
+        let r = victim.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Type the code from your device"), "{html}");
+    }
+    let r = attacker.get(&swapped).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a proof names its code");
+    // The attacker's own confirmation form, posted from the victim's browser: refused.
+    let html = attacker
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (status, _) = decide(&s, &victim, &html, "allow").await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        error_of(&poll(&s, client, &device_code).await),
+        "authorization_pending"
+    );
+    // The browser that typed the code sees the app and the code to compare with the device's screen.
+    let r = attacker.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Sign in to Living Room TV on your other device?"),
+        "{html}"
+    );
+    assert!(html.contains(&user_code), "the code is shown: {html}");
+    // A browser with a session that types the code goes straight to the confirmation, code shown.
+    let (_, body) = authorize_device(&s, client, Some("openid")).await;
+    let second = body["user_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &victim, &second).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&second), "{html}");
+    assert!(html.contains("Living Room TV"), "{html}");
+    let (status, text) = decide(&s, &victim, &html, "allow").await;
+    assert_eq!(status, 200, "{text}");
+}
+
+/// Asks for a device authorization as if from `ip` (the loopback proxy is trusted in this test).
+async fn authorize_from(s: &TestServer, client: (&str, &str), ip: &str) -> reqwest::Response {
+    s.http
+        .post(format!("{}/oauth2/device_authorization", issuer(s)))
+        .basic_auth(client.0, Some(client.1))
+        .header("x-forwarded-for", ip)
+        .form(&[("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn rl_06_device_authorizations_have_a_quota_per_address_and_per_client(engine: Engine) {
+    let Some(s) = TestServer::start_with(engine, |env| {
+        env.insert("TESSERA_TRUSTED_PROXIES".into(), "127.0.0.1, ::1".into());
+        env.insert(
+            "TESSERA_QUOTA_DEVICE_AUTHORIZATIONS_PER_ADDRESS".into(),
+            "3".into(),
+        );
+        env.insert(
+            "TESSERA_QUOTA_DEVICE_AUTHORIZATIONS_PER_APP".into(),
+            "5".into(),
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    s.clock.freeze();
+    let (id, secret) = device_client(&s, "tv").await;
+    let tv = (id.as_str(), secret.as_str());
+    let (id2, secret2) = device_client(&s, "tv2").await;
+    let tv2 = (id2.as_str(), secret2.as_str());
+    let refused = |what: &'static str| {
+        move |r: (u16, Option<String>, Value)| {
+            assert_eq!(r.0, 503, "{what}: {:?}", r.2);
+            assert_eq!(r.2["error"], "temporarily_unavailable", "{what}");
+            assert!(r.2.get("device_code").is_none(), "{what}");
+            assert!(
+                r.1.as_deref()
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v >= 1),
+                "{what}: Retry-After {:?}",
+                r.1
+            );
+        }
+    };
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            status,
+            retry,
+            r.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    // Three from one address, then that address waits (R8-3).
+    for _ in 0..3 {
+        assert_eq!(authorize_from(&s, tv, "203.0.113.1").await.status(), 200);
+    }
+    refused("per address")(answer(authorize_from(&s, tv, "203.0.113.1").await).await);
+    // Another address may ask until the app's five in ten minutes are used up, from everywhere.
+    for _ in 0..2 {
+        assert_eq!(authorize_from(&s, tv, "203.0.113.2").await.status(), 200);
+    }
+    refused("per app")(answer(authorize_from(&s, tv, "203.0.113.3").await).await);
+    // Another app from a fresh address is not held back by the first app's quota.
+    assert_eq!(authorize_from(&s, tv2, "203.0.113.4").await.status(), 200);
+    // Once the window has passed, the first address asks again.
+    s.clock.advance(Duration::from_secs(601));
+    assert_eq!(authorize_from(&s, tv, "203.0.113.1").await.status(), 200);
+}
+
+async fn device_an_apps_required_attributes_are_asked_for_before_the_confirmation(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    let sub = customer(&s).await;
+    let schema = json!({"attributes": [
+        {"name": "given_name", "type": "string"},
+        {"name": "family_name", "type": "string"},
+        {"name": "company", "type": "string", "customer_editable": true},
+        {"name": "fax", "type": "string", "customer_editable": true}
+    ]});
+    assert_eq!(
+        s.put("/admin/v1/tenants/default/attribute-schema", schema)
+            .await
+            .status,
+        200
+    );
+    let (id, secret) = register(
+        &s,
+        "tv",
+        json!({"grant_types": ["device_code"], "name": "Living Room TV",
+               "required_attributes": ["company"]}),
+    )
+    .await;
+    let (id2, secret2) = register(
+        &s,
+        "fax-tv",
+        json!({"grant_types": ["device_code"], "name": "Fax TV",
+               "required_attributes": ["fax"]}),
+    )
+    .await;
+    /// Fills the profile step `html` (its form posts to `at`) with `field`; where it sends the browser.
+    async fn fill(
+        s: &TestServer,
+        c: &reqwest::Client,
+        at: &str,
+        html: &str,
+        field: &str,
+    ) -> String {
+        assert!(
+            html.contains(&format!("name=\"attributes.{field}\"")),
+            "{html}"
+        );
+        assert!(
+            !html.contains("name=\"decision\""),
+            "no Allow before the profile: {html}"
+        );
+        let r = c
+            .post(at.split('?').next().unwrap())
+            .form(&[
+                ("csrf_token", csrf(html).as_str()),
+                (format!("attributes.{field}").as_str(), "Analytical Engines"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{:?}", r.text().await);
+        absolute(s, &location(&r))
+    }
+    // Not signed in: the sign-in stops at the profile step before coming back (R8-4).
+    let (_, body) = authorize_device(&s, (&id, &secret), Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let c = browser();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let login = absolute(&s, &location(&r));
+    let html = c.get(&login).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(login.split('?').next().unwrap())
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("identifier", EMAIL),
+            ("password", PASSWORD),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the sign-in stays for the profile step");
+    let html = r.text().await.unwrap();
+    let back = fill(&s, &c, &login, &html, "company").await;
+    assert!(back.contains("/device/confirm?request="), "{back}");
+    let html = c.get(&back).send().await.unwrap().text().await.unwrap();
+    assert_eq!(decide(&s, &c, &html, "allow").await.0, 200);
+    let (status, tokens) = poll(&s, (&id, &secret), &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    // Signed in already (SSO), for an app that needs another detail: the profile step first too.
+    let (_, body) = authorize_device(&s, (&id2, &secret2), Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 303, "to the profile step, not the confirmation");
+    let profile = absolute(&s, &location(&r));
+    assert!(profile.contains("/flows/login/"), "{profile}");
+    assert_eq!(
+        error_of(&poll(&s, (&id2, &secret2), &device_code).await),
+        "authorization_pending"
+    );
+    let html = c.get(&profile).send().await.unwrap().text().await.unwrap();
+    let back = fill(&s, &c, &profile, &html, "fax").await;
+    let html = c.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Fax TV"), "{html}");
+    assert_eq!(decide(&s, &c, &html, "allow").await.0, 200);
+    s.clock.advance(Duration::from_secs(5));
+    let (status, tokens) = poll(&s, (&id2, &secret2), &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let stored = s
+        .get(&format!("/admin/v1/tenants/default/identities/{sub}"))
+        .await;
+    assert_eq!(stored.json["attributes"]["company"], "Analytical Engines");
+    assert_eq!(stored.json["attributes"]["fax"], "Analytical Engines");
+    // Given once: the next device of the app goes straight to the confirmation.
+    let (_, body) = authorize_device(&s, (&id, &secret), Some("openid")).await;
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+}
+
+async fn device_an_unknown_tenants_device_page_is_not_found(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    for path in ["/t/nowhere/device", "/t/nowhere/device?user_code=BCDF-GHJK"] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "{path}: no binding cookie"
+        );
+        let html = r.text().await.unwrap();
+        assert!(!html.contains("name=\"user_code\""), "{path}: {html}");
+    }
+    let r = s
+        .http
+        .get(format!(
+            "{}/t/nowhere/device/confirm?request=01a25086-f10e-76c7-a383-d7d0a483fa93",
+            s.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+async fn oidc_07_a_device_grants_app_hears_when_the_approving_session_ends(engine: Engine) {
+    let Some(s) = crate::oidc_logout::server(engine, true).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let rx = crate::oidc_logout::Receiver::start(axum::http::StatusCode::NO_CONTENT).await;
+    let (id, secret) = register(
+        &s,
+        "tv",
+        json!({"grant_types": ["device_code"], "name": "Living Room TV", "signing_alg": "ES256",
+               "backchannel_logout_uri": format!("{}/bcl", rx.base)}),
+    )
+    .await;
+    let c = signed_in_browser(&s).await;
+    let (_, body) = authorize_device(&s, (&id, &secret), Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    assert_eq!(decide(&s, &c, &html, "allow").await.0, 200);
+    let (status, tokens) = poll(&s, (&id, &secret), &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let sid = claims(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The session that approved ends: the device's app gets a logout token for it.
+    let r = s
+        .delete(&format!(
+            "/admin/v1/tenants/default/identities/{sub}/sessions"
+        ))
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    rx.wait_for(1).await;
+    let token = rx.token(0, "/bcl");
+    crate::oidc_logout::check_logout_token(&s, &token, "tv", &sub, &sid).await;
+}
+
 engine_tests!(
+    device_the_confirmation_opens_only_in_the_browser_that_typed_the_code,
+    rl_06_device_authorizations_have_a_quota_per_address_and_per_client,
+    device_an_apps_required_attributes_are_asked_for_before_the_confirmation,
+    device_an_unknown_tenants_device_page_is_not_found,
+    oidc_07_a_device_grants_app_hears_when_the_approving_session_ends,
     device_an_approval_judges_the_client_as_it_is_now,
     rl_03_right_codes_never_use_up_the_tenants_guess_quota,
     oa_12_the_device_authorization_endpoint_authenticates_the_client_and_answers_the_codes,

@@ -9,7 +9,8 @@
 //! - Approved: one conditional statement takes the grant, so of any number of concurrent polls exactly
 //!   one gets tokens; every later poll is `invalid_grant`.
 //! - The tokens are those of the sign-in that approved (identity, session, `auth_time`, `acr`, `amr`), as
-//!   for an authorization code, with an ID token when `openid` was granted.
+//!   for an authorization code, with an ID token when `openid` was granted; the client is recorded in
+//!   that session's back-channel logout list, as for a code.
 use tessera_model::oauth_client::{GrantType, OAuthClient};
 use tessera_model::tenant::Tenant;
 use tessera_store::oauth_device_grants::{self as store, DeviceStatus};
@@ -103,14 +104,19 @@ pub(crate) async fn grant(
     let session = tessera_store::sessions::get(&mut conn, session_id).await?;
     let identity = tessera_store::identities::get(&mut conn, tenant.id, identity_id).await?;
     drop(conn);
-    let live = session
-        .is_some_and(|s| s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at)
-        && identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active);
-    if !live {
+    let session =
+        session.filter(|s| s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at);
+    let active =
+        identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active);
+    let Some(session) = session.filter(|_| active) else {
         return Err(invalid_grant(
             "the sign-in that approved this device has ended",
         ));
-    }
+    };
+    // The session's end reaches this client too, as for a code issued in it (back-channel logout).
+    let mut tx = t.db().begin().await?;
+    crate::oauth::backchannel::participate(t, &mut tx, &session, client).await?;
+    tx.commit().await?;
     // Only what the client may still have (OA-14).
     let scopes: Vec<String> = g
         .scopes
