@@ -112,6 +112,10 @@ pub struct OAuthError {
     pub description: Option<String>,
     /// Seconds to wait, for `slow_down`, `temporarily_unavailable` and rate limits.
     pub retry_after: Option<i64>,
+    /// A quota refused the request (RL-06): `temporarily_unavailable` in the body, as RFC 6749 has no
+    /// code of its own for it, but HTTP 429 rather than 503, so clients and proxies see a rate limit and
+    /// not an outage.
+    pub rate_limited: bool,
 }
 
 /// `error_description` may hold %x20-21 / %x23-5B / %x5D-7E only.
@@ -144,6 +148,7 @@ impl OAuthError {
             code,
             description: Some(description.into()),
             retry_after: None,
+            rate_limited: false,
         }
     }
 
@@ -177,6 +182,7 @@ impl OAuthError {
             code,
             description: Some(description),
             retry_after,
+            rate_limited: matches!(e, CoreError::RateLimited { .. }),
         }
     }
 
@@ -192,6 +198,7 @@ impl OAuthError {
         let status = match self.code {
             OAuthCode::InvalidClient if auth == ClientAuthUsed::Basic => StatusCode::UNAUTHORIZED,
             OAuthCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthCode::TemporarilyUnavailable if self.rate_limited => StatusCode::TOO_MANY_REQUESTS,
             OAuthCode::TemporarilyUnavailable if self.retry_after.is_some() => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -257,6 +264,7 @@ impl OAuthError {
             OAuthCode::InsufficientScope => StatusCode::FORBIDDEN,
             OAuthCode::InvalidRequest => StatusCode::BAD_REQUEST,
             OAuthCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthCode::TemporarilyUnavailable if self.rate_limited => StatusCode::TOO_MANY_REQUESTS,
             OAuthCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };
@@ -457,6 +465,9 @@ mod tests {
         let internal = OAuthError::from_core(&errors[3]);
         assert!(!internal.description.unwrap_or_default().contains("hunter2"));
         let limited = OAuthError::from_core(&errors[2]).at_token_endpoint(ClientAuthUsed::Other);
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(limited.headers()[header::RETRY_AFTER], "7");
+        let down = OAuthError::from_core(&errors[1]).at_token_endpoint(ClientAuthUsed::Other);
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

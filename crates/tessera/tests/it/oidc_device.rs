@@ -716,7 +716,7 @@ async fn rl_06_device_authorizations_have_a_quota_per_address_and_per_client(eng
     let tv2 = (id2.as_str(), secret2.as_str());
     let refused = |what: &'static str| {
         move |r: (u16, Option<String>, Value)| {
-            assert_eq!(r.0, 503, "{what}: {:?}", r.2);
+            assert_eq!(r.0, 429, "{what}: {:?}", r.2);
             assert_eq!(r.2["error"], "temporarily_unavailable", "{what}");
             assert!(r.2.get("device_code").is_none(), "{what}");
             assert!(
