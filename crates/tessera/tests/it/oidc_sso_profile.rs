@@ -272,6 +272,19 @@ async fn ses_01_a_profile_step_in_a_live_sso_session_keeps_the_session(engine: E
     // The session goes on answering A at once.
     let again = shop_tokens(&s, &c, &shop).await;
     assert_eq!(sid(&again), sid_a);
+    // The step is recorded as done within the kept session, with the catalogue's fields only.
+    let events = s
+        .get("/admin/v1/tenants/default/events?limit=1000")
+        .await
+        .json;
+    let items = events["items"].as_array().unwrap();
+    crate::events::assert_events_match_the_catalogue(items);
+    assert!(
+        items.iter().any(|e| e["type"] == "flow.succeeded"
+            && e["data"]["session"] == "kept"
+            && e["data"]["session_id"] == sid_a.as_str()),
+        "{events}"
+    );
 }
 
 async fn ses_01_a_profile_step_after_a_real_reauthentication_still_replaces_the_session(
