@@ -606,8 +606,9 @@ pub(crate) async fn park_at_profile(
 /// Whether the session a profile step was parked for is still the browser's current one: the session
 /// cookie this submission came with names it, it belongs to the flow's customer in this tenant, and it is
 /// live (not revoked, not expired, not idle). Checked before the input is read, and again in the step's
-/// write transaction, so a logout or a revoke committed meanwhile is seen. Anything else (a flow finished after a sign-out, in a browser now
-/// signed in as someone else, or with an old flow from before) attaches to no session.
+/// write transaction, so a logout or a revoke committed meanwhile is seen. Anything else (a flow finished
+/// after a sign-out, in a browser now signed in as someone else, or an old flow of a session since
+/// replaced) attaches to no session.
 async fn session_still_current(
     t: &Tessera,
     x: &mut impl tessera_store::Exec,
