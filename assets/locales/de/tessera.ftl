@@ -173,6 +173,7 @@ button-revoke = Diese Sitzung abmelden
 error-invalid-credentials = Diese Kombination aus E-Mail-Adresse und Passwort hat nicht funktioniert. Bitte prüfen Sie beides und versuchen Sie es erneut.
 error-method-unavailable = Diese Anmeldeart ist hier nicht verfügbar. Wählen Sie eine der angezeigten.
 error-sign-in-again = Ihr Konto hat sich während der Anmeldung geändert. Bitte melden Sie sich erneut an.
+error-session-changed = Sie sind nicht mehr wie zuvor angemeldet. Bitte melden Sie sich an.
 error-required = Bitte füllen Sie dieses Feld aus.
 error-invalid-email = Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel name@example.com.
 error-password-too-short = Verwenden Sie mindestens { $min } Zeichen.

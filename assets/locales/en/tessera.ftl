@@ -174,6 +174,7 @@ button-revoke = Sign out this session
 error-invalid-credentials = That combination of email address and password did not work. Please check both and try again.
 error-method-unavailable = That way of signing in is not available here. Choose one of those shown.
 error-sign-in-again = Your account changed while you were signing in. Please sign in again.
+error-session-changed = You are no longer signed in as before. Please sign in.
 error-required = Please fill in this field.
 error-invalid-email = Please enter a valid email address, like name@example.com.
 error-password-too-short = Use at least { $min } characters.

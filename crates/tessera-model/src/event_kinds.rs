@@ -135,8 +135,8 @@ kinds! {
         ["flow_id", "kind", "channel", "state", "journey", "identity_id", "reason", "guard"], [];
     FLOW_SAVED = "flow.saved", "A settings page saved a change and stays open (not a failure).",
         ["flow_id", "kind", "channel", "state", "journey", "identity_id", "guard"], [];
-    FLOW_SUCCEEDED = "flow.succeeded", "A journey finished: signed in (with the ids of the `methods` that proved it), or done without a session.",
-        ["flow_id", "kind", "channel", "state", "journey", "identity_id", "methods", "guard"], [];
+    FLOW_SUCCEEDED = "flow.succeeded", "A journey finished: signed in (with the ids of the `methods` that proved it), done without a session, or an app's profile step done within the browser's session, which it kept (`session: kept`, `session_id`).",
+        ["flow_id", "kind", "channel", "state", "journey", "identity_id", "methods", "session", "session_id", "guard"], [];
     FLOW_EXPIRED = "flow.expired", "A journey was opened again after its time ran out and was restarted.",
         ["flow_id", "kind", "channel", "state", "journey", "identity_id"], [];
     FLOW_ABANDONED = "flow.abandoned", "A journey expired untouched and was swept.",

@@ -175,6 +175,19 @@ fn respond(out: FlowOutcome, submitted: bool) -> Response {
                 restarted: false,
             },
         ),
+        // Done within the session the app already holds: no new token.
+        FlowOutcome::Continue { flow, redirect } => (
+            StatusCode::OK,
+            FlowResponse {
+                flow,
+                done: true,
+                session_token: None,
+                flow_secret: None,
+                redirect: Some(redirect),
+                device_token: None,
+                restarted: false,
+            },
+        ),
         FlowOutcome::Done { flow } => (
             StatusCode::OK,
             FlowResponse {

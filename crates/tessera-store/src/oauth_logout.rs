@@ -17,6 +17,8 @@ pub struct LogoutNotice {
     pub identity_id: IdentityId,
     /// Attempts made, the current one included once claimed.
     pub attempts: i64,
+    /// When it is due (again); `None` while its session has not ended (a participation, owed nothing).
+    pub next_attempt_at: Option<OffsetDateTime>,
     pub done_at: Option<OffsetDateTime>,
     pub dead_at: Option<OffsetDateTime>,
     pub last_error: Option<String>,
@@ -24,7 +26,7 @@ pub struct LogoutNotice {
 
 macro_rules! columns {
     () => {
-        "id, session_id, tenant_id, client_id, identity_id, attempts, done_at, dead_at, last_error"
+        "id, session_id, tenant_id, client_id, identity_id, attempts, next_attempt_at, done_at, dead_at, last_error"
     };
 }
 
@@ -36,6 +38,7 @@ fn from_row(r: &impl Cols) -> Result<LogoutNotice> {
         client_id: r.text("client_id")?,
         identity_id: IdentityId(r.uuid("identity_id")?),
         attempts: r.int("attempts")?,
+        next_attempt_at: r.opt_ts("next_attempt_at")?,
         done_at: r.opt_ts("done_at")?,
         dead_at: r.opt_ts("dead_at")?,
         last_error: r.opt_text("last_error")?,

@@ -43,13 +43,27 @@ pub(crate) enum LoginState {
         proven: Vec<Proof>,
         stamp: i64,
     },
-    /// The methods are done; the client needs more of the profile first.
+    /// The client needs more of the profile first; `then` says what finishing it does.
     Profile {
         identity: IdentityId,
-        proven: Vec<Proof>,
         missing: Vec<(String, String)>,
         stamp: i64,
+        then: AfterProfile,
     },
+}
+
+/// What finishing the profile step does, decided when the flow parked there and stored with it: whether
+/// this flow authenticated the customer (a sign-in, which replaces the browser's session: SES-01) or the
+/// browser's live session answered the app's request and the step only asks for attributes (no
+/// authentication, so that session is kept: no new id, its tokens and its apps untouched).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum AfterProfile {
+    /// This flow's methods proved the identity: finishing signs in with them.
+    SignIn { proven: Vec<Proof> },
+    /// The browser's session `session` answered: finishing keeps it, and only while it is still that
+    /// browser's current, live session of the same identity.
+    KeepSession { session: uuid::Uuid },
 }
 
 impl super::state::JourneyState for LoginState {
@@ -77,8 +91,16 @@ impl LoginState {
                 identity, proven, ..
             }
             | LoginState::Profile {
-                identity, proven, ..
+                identity,
+                then: AfterProfile::SignIn { proven },
+                ..
             } => (Some(*identity), proven),
+            // No method of this flow proved anything: the session did, and it stays as it is.
+            LoginState::Profile {
+                identity,
+                then: AfterProfile::KeepSession { .. },
+                ..
+            } => (Some(*identity), &[]),
         }
     }
 }
@@ -205,17 +227,17 @@ pub(crate) async fn submit(
     };
     if let LoginState::Profile {
         identity,
-        proven,
         missing,
         stamp,
+        then,
     } = &state
     {
         let parked = Parked {
             identity: *identity,
-            proven,
+            then,
             stamp: *stamp,
         };
-        return submit_profile(t, tenant, flow, parked, missing, input).await;
+        return submit_profile(t, ctx, tenant, flow, parked, missing, input).await;
     }
     let policy = t.effective_policy_doc(tenant.id).await?;
     let (identity, proven) = state.proven();
@@ -401,9 +423,9 @@ async fn proceed(
             };
             LoginState::Profile {
                 identity,
-                proven,
                 missing,
                 stamp,
+                then: AfterProfile::SignIn { proven },
             }
             .set(flow);
             return Ok((Step::Advance, tx));
@@ -544,9 +566,11 @@ pub(crate) async fn missing_for(
 
 /// Parks a just-started sign-in `flow` at the profile step for a customer whose session already
 /// answers an app's request but lacks attributes the app requires (`missing`, from [`missing_for`]):
-/// the customer gives them without signing in again. The session's own factors are the proofs, so
-/// finishing the step opens a session of the same factors and sign-in time in its place; an account
-/// changed since that sign-in starts over from the first method ([`still_proven`]).
+/// the customer gives them without signing in again. Nothing is authenticated here, so finishing the
+/// step keeps that session ([`AfterProfile::KeepSession`]): the other apps' tokens bound to it live on
+/// and none of them is told of a logout (R7-3). A re-authentication the request asked for
+/// (`prompt=login`, `max_age`, a higher `acr`, another customer) never parks here: it signs in, and its
+/// own profile step replaces the session (SES-01).
 pub(crate) async fn park_at_profile(
     t: &Tessera,
     tenant: &Tenant,
@@ -555,14 +579,11 @@ pub(crate) async fn park_at_profile(
     identity: &Identity,
     missing: Vec<(String, String)>,
 ) -> Result<()> {
-    let proven: Vec<Proof> = session
-        .factors
-        .iter()
-        .map(|(method, at)| Proof {
-            method: method.clone(),
-            at: *at,
-        })
-        .collect();
+    if session.identity_id != identity.id || session.tenant_id != tenant.id {
+        return Err(CoreError::Internal(
+            "a profile step parked for another customer's session".into(),
+        ));
+    }
     let mut conn = t.db().conn().await?;
     let stamp = tessera_store::identities::security_stamp(&mut conn, identity.id)
         .await?
@@ -572,12 +593,62 @@ pub(crate) async fn park_at_profile(
     show_profile(t, tenant, flow, identity, &missing).await?;
     LoginState::Profile {
         identity: identity.id,
-        proven,
         missing,
         stamp,
+        then: AfterProfile::KeepSession {
+            session: session.id,
+        },
     }
     .set(flow);
     Ok(())
+}
+
+/// Whether the session a profile step was parked for is still the browser's current one: the session
+/// cookie this submission came with names it, it belongs to the flow's customer in this tenant, and it is
+/// live (not revoked, not expired, not idle). Checked before the input is read, and again in the step's
+/// write transaction, so a logout or a revoke committed meanwhile is seen. Anything else (a flow finished
+/// after a sign-out, in a browser now signed in as someone else, or an old flow of a session since
+/// replaced) attaches to no session.
+async fn session_still_current(
+    t: &Tessera,
+    x: &mut impl tessera_store::Exec,
+    ctx: &FlowContext,
+    tenant: &Tenant,
+    identity: IdentityId,
+    session: uuid::Uuid,
+) -> Result<bool> {
+    let Some(token) = ctx
+        .session_token
+        .as_deref()
+        .filter(|t| !t.is_empty() && t.len() <= 100)
+    else {
+        return Ok(false);
+    };
+    let hash = t.keys().secret_hasher.hash(token);
+    let Some(s) = tessera_store::sessions::by_token_hash(x, &hash).await? else {
+        return Ok(false);
+    };
+    let now = t.now();
+    Ok(s.id == session
+        && s.tenant_id == tenant.id
+        && s.identity_id == identity
+        && s.revoked_at.is_none()
+        && now < s.expires_at
+        && now < s.idle_expires_at)
+}
+
+/// The browser's session is no longer the one the profile step was for: the sign-in starts from the
+/// first method, and says why.
+async fn session_changed(t: &Tessera, tenant: &Tenant, flow: &mut Flow) -> Result<Step> {
+    init(t, tenant, flow, None).await?;
+    flow.identity_id = None;
+    flow.ui.messages = vec![UiMessage::error(
+        "error-session-changed",
+        "You are no longer signed in as before. Please sign in.",
+    )];
+    Ok(Step::Stay {
+        reason: "session_changed",
+    })
 }
 
 async fn show_profile(
@@ -616,15 +687,16 @@ async fn show_profile(
     Ok(())
 }
 
-/// A sign-in parked at the profile step: who, proven how, and the security stamp then.
+/// A sign-in parked at the profile step: who, what finishing it does, and the security stamp then.
 struct Parked<'a> {
     identity: IdentityId,
-    proven: &'a [Proof],
+    then: &'a AfterProfile,
     stamp: i64,
 }
 
 async fn submit_profile(
     t: &Tessera,
+    ctx: &FlowContext,
     tenant: &Tenant,
     flow: &mut Flow,
     parked: Parked<'_>,
@@ -633,11 +705,29 @@ async fn submit_profile(
 ) -> Result<(Step, Option<Tx>)> {
     let Parked {
         identity: identity_id,
-        proven,
+        then,
         stamp,
     } = parked;
-    if !still_proven(t, tenant, identity_id, proven, stamp).await? {
-        return Ok((start_over(t, tenant, flow).await?, None));
+    match then {
+        AfterProfile::SignIn { proven } => {
+            if !still_proven(t, tenant, identity_id, proven, stamp).await? {
+                return Ok((start_over(t, tenant, flow).await?, None));
+            }
+        }
+        AfterProfile::KeepSession { session } => {
+            let mut conn = t.db().conn().await?;
+            let current =
+                session_still_current(t, &mut conn, ctx, tenant, identity_id, *session).await?;
+            let same = tessera_store::identities::security_stamp(&mut conn, identity_id).await?
+                == Some(stamp);
+            drop(conn);
+            if !current {
+                return Ok((session_changed(t, tenant, flow).await?, None));
+            }
+            if !same {
+                return Ok((start_over(t, tenant, flow).await?, None));
+            }
+        }
     }
     let names: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
     let mut conn = t.db().conn().await?;
@@ -666,6 +756,14 @@ async fn submit_profile(
     else {
         return stay("identity_gone");
     };
+    // Attached to the session only while it is still the browser's, seen by this transaction.
+    if let AfterProfile::KeepSession { session } = then
+        && (identity.state != tessera_model::identity::IdentityState::Active
+            || !session_still_current(t, &mut tx, ctx, tenant, identity_id, *session).await?)
+    {
+        drop(tx);
+        return Ok((session_changed(t, tenant, flow).await?, None));
+    }
     for (k, v) in &values {
         identity.attributes.insert(k.clone(), v.clone());
     }
@@ -714,11 +812,15 @@ async fn submit_profile(
     )
     .with_personal(identity.id, json!({"attributes": values}));
     t.record(&mut tx, &Caller::system(), ev, None).await?;
-    Ok((
-        Step::SignIn {
+    let step = match then {
+        AfterProfile::SignIn { proven } => Step::SignIn {
             identity: identity.id,
-            proven: proven.to_vec(),
+            proven: proven.clone(),
         },
-        Some(tx),
-    ))
+        AfterProfile::KeepSession { session } => Step::KeepSession {
+            identity: identity.id,
+            session: *session,
+        },
+    };
+    Ok((step, Some(tx)))
 }

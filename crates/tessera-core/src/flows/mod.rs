@@ -89,6 +89,10 @@ pub enum FlowOutcome {
     },
     /// The journey is over without a new session (recovery, verification): show its final UI.
     Done { flow: Flow },
+    /// The journey is over within the session the browser already holds, which is kept as it is (a
+    /// profile step an app's request needed of a signed-in customer): go on to
+    /// `redirect`, setting no cookie.
+    Continue { flow: Flow, redirect: String },
 }
 
 /// A started flow and what its driver must keep to drive it.
@@ -117,6 +121,13 @@ pub(crate) enum Step {
     SignIn {
         identity: IdentityId,
         proven: Vec<crate::methods::Proof>,
+    },
+    /// The profile step of a customer whose live session answered an app's request is done: nothing was
+    /// authenticated, so `session` stays (no new id: SES-01 is about authentication), and the flow goes
+    /// back to its request.
+    KeepSession {
+        identity: IdentityId,
+        session: uuid::Uuid,
     },
     /// Finished without a session.
     Finish,
@@ -738,6 +749,17 @@ impl Tessera {
                 self.record_all(&mut tx, &Caller::system(), vec![created, succeeded])
                     .await?;
             }
+            Step::KeepSession { identity, session } => {
+                flow.identity_id = Some(*identity);
+                flow.state = "done".into();
+                self.flow_event(
+                    &mut tx,
+                    &flow,
+                    types::FLOW_SUCCEEDED,
+                    with_guard(json!({"session_id": session, "session": "kept"})),
+                )
+                .await?;
+            }
             Step::Finish => {
                 flow.state = "done".into();
                 self.flow_event(&mut tx, &flow, types::FLOW_SUCCEEDED, with_guard(json!({})))
@@ -764,6 +786,13 @@ impl Tessera {
                     redirect,
                     device_token,
                 }
+            }
+            (Step::KeepSession { .. }, _) => {
+                let redirect = flow
+                    .return_to
+                    .clone()
+                    .unwrap_or_else(|| self.default_redirect(&ctx.tenant));
+                FlowOutcome::Continue { flow, redirect }
             }
             (Step::Finish, _) => FlowOutcome::Done { flow },
             _ => FlowOutcome::Show(flow),

@@ -113,7 +113,7 @@ pub(crate) fn awaits(flow: &Flow) -> Awaits {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::flows::login::LoginState;
+    use crate::flows::login::{AfterProfile, LoginState};
     use crate::flows::registration::{Claim, Consent, RegistrationState};
     use crate::flows::settings::SettingsState;
     use crate::flows::{recovery::RecoveryState, verification::VerificationState};
@@ -220,11 +220,21 @@ mod tests {
             LoginState::Profile {
                 stamp: 3,
                 identity: id,
-                proven: vec![crate::methods::Proof {
-                    method: "password".into(),
-                    at: OffsetDateTime::UNIX_EPOCH,
-                }],
                 missing: vec![("nickname".into(), "greeting".into())],
+                then: AfterProfile::SignIn {
+                    proven: vec![crate::methods::Proof {
+                        method: "password".into(),
+                        at: OffsetDateTime::UNIX_EPOCH,
+                    }],
+                },
+            },
+            LoginState::Profile {
+                stamp: 3,
+                identity: id,
+                missing: vec![("nickname".into(), "greeting".into())],
+                then: AfterProfile::KeepSession {
+                    session: uuid::Uuid::nil(),
+                },
             },
         ]);
         round_trips(vec![
@@ -266,6 +276,34 @@ mod tests {
                 "{internal}"
             );
             assert_eq!(awaits(&f), Awaits::Other, "{internal}");
+        }
+    }
+
+    /// Whether a profile step keeps the browser's session is the state's typed `then`, never a flag: a
+    /// stored profile state without it (the shape before it existed), with an unknown kind or with a
+    /// kept session that names none, is no state at all.
+    #[test]
+    fn a_profile_state_says_what_finishing_it_does_or_is_refused() {
+        let id = IdentityId::new();
+        let cases = [
+            json!({"state": "profile", "identity": id, "proven": [], "missing": [], "stamp": 1}),
+            json!({"state": "profile", "identity": id, "missing": [], "stamp": 1,
+                   "then": {"kind": "keep_session"}}),
+            json!({"state": "profile", "identity": id, "missing": [], "stamp": 1,
+                   "then": {"kind": "keep_session", "session": "not a session"}}),
+            json!({"state": "profile", "identity": id, "missing": [], "stamp": 1,
+                   "then": {"kind": "attach", "session": uuid::Uuid::nil()}}),
+            json!({"state": "profile", "identity": id, "missing": [], "stamp": 1, "keep_session": true,
+                   "then": {"kind": "sign_in", "proven": []}}),
+        ];
+        for internal in cases {
+            let mut f = flow(FlowKind::Login);
+            f.state = "profile".into();
+            f.internal = internal.clone();
+            assert!(
+                matches!(LoginState::of(&f), Err(StateError::Unreadable(_))),
+                "{internal}"
+            );
         }
     }
 

@@ -242,6 +242,8 @@ impl Browser {
                 );
                 r
             }
+            // The session the browser holds is kept: its cookie stays as it is.
+            FlowOutcome::Continue { redirect, .. } => see_other(&redirect),
             FlowOutcome::Done { flow } => {
                 let mut r = pages.flow(&flow, StatusCode::OK);
                 if flow.kind == FlowKind::Settings {

@@ -31,6 +31,7 @@ mod oidc_logout;
 mod oidc_par;
 mod oidc_red_team;
 mod oidc_scopes;
+mod oidc_sso_profile;
 mod oidc_tokens;
 mod openapi;
 mod outage;

@@ -467,6 +467,64 @@ pub(crate) async fn check_logout_token(
     c
 }
 
+/// A sender for [`due_now`]'s round: it posts nothing, and a notice it is handed fails (transiently).
+struct NoSend;
+
+impl tessera_core::oauth::backchannel::LogoutSender for NoSend {
+    fn send<'a>(
+        &'a self,
+        _uri: &'a str,
+        _logout_token: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), tessera_core::jobs::Failure>> + Send + 'a>,
+    > {
+        Box::pin(async {
+            Err(tessera_core::jobs::Failure::transient(
+                "claimed by the test",
+            ))
+        })
+    }
+}
+
+/// How many logout notices are due now: one round of the worker framework's own queue worker
+/// (`run_once`) over the notices, at the server's clock, claiming whatever is due. Notices done, given up
+/// or due later are never claimed, so 0 says without waiting that nothing more is sent until the clock
+/// moves (a notice it did claim is recorded as a failed attempt: the test fails anyway).
+async fn due_now(s: &TestServer) -> usize {
+    use tessera_core::jobs::{QueueWorker, RetryPolicy, WorkerSettings};
+    let worker = QueueWorker::new(
+        &s.tessera,
+        tessera_core::oauth::backchannel::LogoutQueue::new(s.tessera.clone(), Arc::new(NoSend)),
+        "test",
+        WorkerSettings {
+            lease: Duration::from_secs(30),
+            item_timeout: Duration::from_secs(10),
+            batch: 100,
+            poll: Duration::from_secs(1),
+            retry: RetryPolicy::new(Duration::from_secs(60), Duration::from_secs(3600), 3),
+        },
+    );
+    worker.run_once().await.unwrap()
+}
+
+/// Waits (up to 30 s: the server's worker polls) until the notices about `sid` satisfy `settled`;
+/// returns them.
+async fn notices_when(
+    s: &TestServer,
+    sid: Uuid,
+    settled: impl Fn(&[tessera_store::oauth_logout::LogoutNotice]) -> bool,
+) -> Vec<tessera_store::oauth_logout::LogoutNotice> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let notices = s.tessera.oauth().logout_notices(sid).await.unwrap();
+        if settled(&notices) {
+            return notices;
+        }
+        assert!(Instant::now() < deadline, "{notices:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 async fn oidc_07_an_app_logout_notifies_every_app_of_the_session_with_a_signed_logout_token(
     engine: Engine,
 ) {
@@ -631,7 +689,17 @@ async fn oidc_07_a_hosted_sign_out_and_an_admin_revoking_every_session_notify_th
     }
     sids.sort();
     assert_eq!(sids, want, "one token per ended session");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The session ended before is not told of again: each of the three sessions has one notice, sent
+    // once and done, and nothing is due (done notices are never claimed).
+    for sid in want.iter().chain([&sid]) {
+        let notices = notices_when(&s, Uuid::parse_str(sid).unwrap(), |n| {
+            n.iter().all(|n| n.done_at.is_some())
+        })
+        .await;
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].attempts, 1, "{notices:?}");
+    }
+    assert_eq!(due_now(&s).await, 0, "nothing more is due");
     assert_eq!(
         rx.count(),
         3,
@@ -662,10 +730,15 @@ async fn oidc_07_a_failing_receiver_is_retried_with_backoff_then_given_up(engine
         let t = s.tessera.clone();
         async move { t.oauth().logout_notices(sid).await.unwrap().remove(0) }
     };
-    // Not tried again before its time (the first wait is 30 to 60 s on the server's clock).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Not tried again before its time (the first wait is 30 to 60 s on the server's clock): once the
+    // failure is recorded, the notice is due no sooner than 30 s after it, and a round now claims nothing.
+    let n = notices_when(&s, sid, |n| n.iter().all(|n| n.last_error.is_some())).await;
+    let n = n[0].clone();
+    let now = tessera_core::Clock::now(s.clock.as_ref());
+    let due = n.next_attempt_at.expect("due again later");
+    assert!(due >= now + time::Duration::seconds(25), "{due} vs {now}");
+    assert_eq!(due_now(&s).await, 0, "not due before its time");
     assert_eq!(rx.count(), 1);
-    let n = notice(&s).await;
     assert_eq!(n.attempts, 1);
     assert!(n.done_at.is_none() && n.dead_at.is_none());
     assert!(
@@ -682,8 +755,9 @@ async fn oidc_07_a_failing_receiver_is_retried_with_backoff_then_given_up(engine
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(notice(&s).await.attempts, 3);
+    // Given up is final: an hour later on the server's clock a round claims nothing.
     s.clock.advance(Duration::from_secs(60 * 60));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(due_now(&s).await, 0, "a notice given up is never due again");
     assert_eq!(rx.count(), 3, "three attempts in all");
     let events: Value = s
         .get("/admin/v1/tenants/default/events?limit=1000")
