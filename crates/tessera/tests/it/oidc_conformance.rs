@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
@@ -24,7 +25,7 @@ use crate::oidc_flow::{
     EMAIL, REDIRECT, absolute, authorize, customer, issuer, location, param, query_of, redeem,
     register, rp_http, sign_in_on_the_form,
 };
-use crate::oidc_logout::{form_action, hidden_fields};
+use crate::oidc_logout::{Receiver, check_logout_token, form_action, hidden_fields};
 use crate::pages::browser;
 
 const SUITE: &str = "suite";
@@ -782,6 +783,78 @@ async fn conformance_oidcc_rp_initiated_logout_bad_id_token_hint(engine: Engine)
     assert_eq!(prompt_none_error(&s, &c).await, None, "nothing ended");
 }
 
+async fn conformance_oidcc_backchannel_rp_initiated_logout(engine: Engine) {
+    let Some(s) = crate::oidc_logout::server(engine, true).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let rx = Receiver::start(StatusCode::OK).await;
+    let client = register(
+        &s,
+        SUITE,
+        json!({
+            "require_pkce": false,
+            "post_logout_redirect_uris": [BYE],
+            "backchannel_logout_uri": format!("{}/backchannel_logout", rx.base),
+        }),
+    )
+    .await;
+    let (c, hint) = signed_in(&s, &client).await;
+    let sid = jwt_part(&hint, 1)["sid"].as_str().unwrap().to_owned();
+    let state = "b".repeat(128);
+    let r = c
+        .get(logout_url(
+            &s,
+            &[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", BYE),
+                ("state", &state),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("{BYE}?state={state}"));
+    rx.wait_for(1).await;
+    // Only `logout_token`, as a form; signed by the issuer, about the ID token's `sub` and `sid`.
+    let token = rx.token(0, "/backchannel_logout");
+    check_logout_token(&s, &token, SUITE, &sub, &sid).await;
+    assert_eq!(
+        prompt_none_error(&s, &c).await.as_deref(),
+        Some("login_required")
+    );
+}
+
+async fn conformance_oidcc_prompt_login(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let client = suite_client(&s).await;
+    let c = browser();
+    let first = tokens(&s, &client, &c, &url_with(&s, &suite_params())).await;
+    let first = jwt_part(first["id_token"].as_str().unwrap(), 1);
+    s.clock.advance(Duration::from_secs(5));
+    let url = url_with(&s, &with(suite_params(), "prompt", "login"));
+    let r = c.get(&url).send().await.unwrap();
+    let login = location(&r);
+    assert!(
+        login.contains("/flows/login/"),
+        "the form again despite the session: {login}"
+    );
+    let back = sign_in_on_the_form(&s, &c, &absolute(&s, &login)).await;
+    let code = param(&query_of(&back), "code").expect(&back).to_owned();
+    let (status, body) = redeem(&s, (&client.0, &client.1), &code, None, REDIRECT).await;
+    assert_eq!(status, 200, "{body}");
+    let second = jwt_part(body["id_token"].as_str().unwrap(), 1);
+    assert_eq!(second["sub"], first["sub"]);
+    assert!(
+        second["auth_time"].as_i64().unwrap() >= first["auth_time"].as_i64().unwrap() + 5,
+        "a new sign-in: {first} then {second}"
+    );
+}
+
 engine_tests!(
     conformance_oidcc_response_type_missing,
     conformance_oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
@@ -806,4 +879,6 @@ engine_tests!(
     conformance_oidcc_rp_initiated_logout_no_post_logout_redirect_uri,
     conformance_oidcc_rp_initiated_logout_only_state,
     conformance_oidcc_rp_initiated_logout_bad_id_token_hint,
+    conformance_oidcc_backchannel_rp_initiated_logout,
+    conformance_oidcc_prompt_login,
 );

@@ -28,13 +28,13 @@ const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
 /// An app's back-channel logout receiver on a loopback port: records every POST and answers `status`.
-struct Receiver {
-    base: String,
+pub(crate) struct Receiver {
+    pub(crate) base: String,
     got: Received,
 }
 
 impl Receiver {
-    async fn start(status: StatusCode) -> Receiver {
+    pub(crate) async fn start(status: StatusCode) -> Receiver {
         let got: Received = Arc::default();
         let app = axum::Router::new()
             .fallback(
@@ -64,7 +64,7 @@ impl Receiver {
     }
 
     /// Waits (up to 30 s: the server's worker polls) until `n` posts arrived.
-    async fn wait_for(&self, n: usize) {
+    pub(crate) async fn wait_for(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.count() < n {
             assert!(Instant::now() < deadline, "{} posts, not {n}", self.count());
@@ -73,7 +73,7 @@ impl Receiver {
     }
 
     /// The logout token of post `i`, checking it came as a form to `path`.
-    fn token(&self, i: usize, path: &str) -> String {
+    pub(crate) fn token(&self, i: usize, path: &str) -> String {
         let got = self.got.lock().unwrap();
         let (p, ct, body) = &got[i];
         assert_eq!(p, path);
@@ -89,7 +89,7 @@ impl Receiver {
 
 /// A server whose back-channel receivers may be on loopback (the test's listener), giving up after three
 /// attempts with a first wait of a minute (so only the test's clock makes a retry due).
-async fn server(engine: Engine, allow_private: bool) -> Option<TestServer> {
+pub(crate) async fn server(engine: Engine, allow_private: bool) -> Option<TestServer> {
     TestServer::start_with(engine, |env| {
         if allow_private {
             env.insert(
@@ -422,7 +422,7 @@ async fn oidc_06_a_logout_request_redirects_only_to_a_registered_uri_with_a_vali
 
 /// Checks a logout token independently: `typ`, ES256 signature against the published JWKS, and its
 /// claims for `client` about session `sid` of `sub`. Returns the claims.
-async fn check_logout_token(
+pub(crate) async fn check_logout_token(
     s: &TestServer,
     token: &str,
     client: &str,
