@@ -24,6 +24,7 @@ mod methods;
 mod oauth_clients;
 mod oidc_attacks;
 mod oidc_caches;
+mod oidc_conformance;
 mod oidc_consent;
 mod oidc_device;
 mod oidc_flow;

@@ -156,7 +156,7 @@ async fn still_signed_in(s: &TestServer, c: &reqwest::Client, client: &str) -> b
 }
 
 /// The hidden fields of the page's form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let unescape = |v: &str| {
         v.replace("&#x2f;", "/")
             .replace("&#x2F;", "/")
@@ -183,7 +183,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
 }
 
 /// The form's action, made absolute.
-fn form_action(s: &TestServer, html: &str) -> String {
+pub(crate) fn form_action(s: &TestServer, html: &str) -> String {
     let action = html
         .split("<form method=\"post\" action=\"")
         .nth(1)

@@ -1,5 +1,6 @@
 //! `docs/security-coverage.md` stays true: every rule it must cover has exactly one row, every test it
-//! names exists, and every test named after a rule is listed in that rule's row.
+//! names exists, and every test named after a rule is listed in that rule's row. So does
+//! `docs/oidc-conformance.md`: every certification module has a row naming tests that exist.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -140,6 +141,62 @@ fn the_coverage_table_names_only_tests_that_exist() {
     assert!(
         problems.is_empty(),
         "docs/security-coverage.md is out of date:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The modules `docs/oidc-conformance.md` maps: the Basic (38), Config (1), RP-initiated logout (11) and
+/// back-channel logout (2) certification plans of security.md section 1.10.
+const CONFORMANCE_MODULES: usize = 52;
+
+/// `docs/oidc-conformance.md` stays true: one row per module, each naming at least one test
+/// (`file::function`) that exists, and every `conformance_` test is named on the page.
+#[test]
+fn the_conformance_map_names_only_tests_that_exist() {
+    let doc = std::fs::read_to_string(root().join("docs/oidc-conformance.md")).unwrap();
+    let names = function_names();
+    let mut modules = BTreeSet::new();
+    let mut named = BTreeSet::new();
+    let mut problems = Vec::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let [module, _, tests, _] = cells[..] else {
+            problems.push(format!("not four cells: {line}"));
+            continue;
+        };
+        if !modules.insert(module.to_owned()) {
+            problems.push(format!("{module}: listed twice"));
+        }
+        let listed: Vec<&str> = tests
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|t| t.rsplit_once("::").map(|(_, f)| f))
+            .collect();
+        if listed.is_empty() {
+            problems.push(format!("{module}: no test"));
+        }
+        for t in listed {
+            if !names.contains(t) {
+                problems.push(format!("{module}: no test named `{t}`"));
+            }
+            named.insert(t.to_owned());
+        }
+    }
+    if modules.len() != CONFORMANCE_MODULES {
+        problems.push(format!(
+            "{} modules, not {CONFORMANCE_MODULES}",
+            modules.len()
+        ));
+    }
+    for n in names.iter().filter(|n| n.starts_with("conformance_")) {
+        if !named.contains(n) {
+            problems.push(format!("`{n}` proves no module on the page"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/oidc-conformance.md is out of date:\n{}",
         problems.join("\n")
     );
 }
