@@ -152,6 +152,9 @@ pub enum AuthzErrorCode {
     InteractionRequired,
     RequestNotSupported,
     InvalidRequestUri,
+    /// A `request_uri` that is not a pushed request's: Tessera fetches no request objects by reference
+    /// (discovery says `request_uri_parameter_supported: false`).
+    RequestUriNotSupported,
     /// An essential `acr` cannot be met (OpenID Connect Core Unmet Authentication Requirements 1.0).
     UnmetAuthenticationRequirements,
 }
@@ -171,6 +174,7 @@ impl AuthzErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InteractionRequired => "interaction_required",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }

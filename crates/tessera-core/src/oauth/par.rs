@@ -81,8 +81,10 @@ impl OAuth<'_> {
     }
 
     /// `/authorize` with a `request_uri`: only `client_id` counts next to it (RFC 9126 §4). A
-    /// `request_uri` that is not one of ours, or is unknown, used, expired or another client's, is an
-    /// error page, since no redirect URI was validated for it (OA-02, OA-20, OA-21).
+    /// `request_uri` that is not a pushed request's is `request_uri_not_supported` (no request objects
+    /// are fetched by reference); one that is unknown, used, expired or another client's is
+    /// `invalid_request_uri`; both on an error page unless a registered redirect URI came with it
+    /// (OA-02, OA-20, OA-21).
     pub(crate) async fn authorize_pushed(
         &self,
         ctx: &FlowContext,
@@ -120,11 +122,14 @@ impl OAuth<'_> {
                     issuer: self.issuer(&tenant),
                 };
                 return Ok(back.error(err(
-                    AuthzErrorCode::InvalidRequestUri,
+                    AuthzErrorCode::RequestUriNotSupported,
                     "only request_uri values from the PAR endpoint are accepted",
                 )));
             }
-            return bad_uri("only request_uri values from the PAR endpoint are accepted");
+            return Ok(Authorized::Page(refuse(
+                "request_uri_not_supported",
+                "only request_uri values from the PAR endpoint are accepted",
+            )));
         };
         let mut tx = self.t.db().begin().await?;
         let taken = store::take(

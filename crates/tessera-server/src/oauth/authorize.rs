@@ -31,6 +31,7 @@ fn oauth_code(c: AuthzErrorCode) -> OAuthCode {
         AuthzErrorCode::InteractionRequired => OAuthCode::InteractionRequired,
         AuthzErrorCode::RequestNotSupported => OAuthCode::RequestNotSupported,
         AuthzErrorCode::InvalidRequestUri => OAuthCode::InvalidRequestUri,
+        AuthzErrorCode::RequestUriNotSupported => OAuthCode::RequestUriNotSupported,
         AuthzErrorCode::UnmetAuthenticationRequirements => {
             OAuthCode::UnmetAuthenticationRequirements
         }

@@ -156,7 +156,7 @@ async fn oa_17_oa_09_oa_20_bad_requests_go_back_to_the_client_with_their_errors(
         ),
         (
             format!("{good}&request_uri={}", enc("https://evil.example/r")),
-            "invalid_request_uri",
+            "request_uri_not_supported",
         ),
         (
             good.replace("scope=openid+email", "scope=openid+admin"),

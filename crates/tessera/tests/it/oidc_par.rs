@@ -255,7 +255,7 @@ async fn oa_21_concurrent_uses_of_one_request_uri_have_one_winner(engine: Engine
     );
 }
 
-async fn oa_20_a_request_uri_that_is_not_ours_is_invalid_request_uri(engine: Engine) {
+async fn oa_20_a_request_uri_that_is_not_a_pushed_request_is_not_supported(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
     };
@@ -271,7 +271,7 @@ async fn oa_20_a_request_uri_that_is_not_ours_is_invalid_request_uri(engine: Eng
     assert_eq!(r.status(), 303);
     let q = query_of(&location(&r));
     assert!(location(&r).starts_with(REDIRECT));
-    assert_eq!(param(&q, "error"), Some("invalid_request_uri"));
+    assert_eq!(param(&q, "error"), Some("request_uri_not_supported"));
     assert_eq!(param(&q, "state"), Some("st4te"));
     let r = c
         .get(by_reference(&s, "shop", "https://evil.example/r"))
@@ -407,7 +407,7 @@ engine_tests!(
     a_pushed_request_signs_an_independent_relying_party_in,
     oa_21_a_request_uri_is_single_use_short_lived_and_bound_to_its_client,
     oa_21_concurrent_uses_of_one_request_uri_have_one_winner,
-    oa_20_a_request_uri_that_is_not_ours_is_invalid_request_uri,
+    oa_20_a_request_uri_that_is_not_a_pushed_request_is_not_supported,
     oa_12_oa_17_the_par_endpoint_authenticates_and_validates,
     a_client_that_requires_par_is_refused_a_plain_authorization_request,
 );
