@@ -578,6 +578,15 @@ fn validate_object(
     }
 }
 
+/// Characters no attribute value may hold: the C0 and C1 controls but tab and line breaks (a NUL would
+/// also be refused by PostgreSQL's JSONB, and an invisible character could stand in for a required
+/// value), and the bidirectional embeddings, overrides and isolates, which make a value display as
+/// something it is not.
+fn unprintable(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn wrong_type(path: &str, expected: &str) -> AttributeProblem {
     problem(path, "wrong_type", format!("{path} must be {expected}"))
 }
@@ -599,6 +608,15 @@ fn validate_value(
                 .unwrap_or(MAX_STRING_LENGTH)
                 .min(MAX_STRING_LENGTH);
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            if s.chars().any(unprintable) {
+                problems.push(problem(
+                    path,
+                    "control_character",
+                    format!(
+                        "{path} must not contain control characters (only tabs and line breaks)"
+                    ),
+                ));
+            }
             // Byte length bounds char count from above, so short strings skip the count.
             if s.len() > limit && s.chars().count() > limit {
                 problems.push(problem(
@@ -1579,6 +1597,28 @@ mod tests {
             full(&s, json!({"nick": 3})),
             pairs(&[("nick", "wrong_type")])
         );
+    }
+
+    #[test]
+    fn strings_refuse_control_characters_but_keep_line_breaks() {
+        let s = schema(json!({"attributes": [{"name": "plan", "type": "string"}]}));
+        for bad in [
+            "\u{0}",
+            "a\u{0}b",
+            "\u{1}",
+            "\u{7f}",
+            "\u{85}x",
+            "\u{202e}gpj.exe",
+        ] {
+            assert_eq!(
+                full(&s, json!({ "plan": bad })),
+                pairs(&[("plan", "control_character")]),
+                "{bad:?}"
+            );
+        }
+        for good in ["Hauptstraße 1\nBerlin", "a\tb", "l\r\nm", "名前", "🙂"] {
+            assert_eq!(full(&s, json!({ "plan": good })), pairs(&[]), "{good:?}");
+        }
     }
 
     #[test]

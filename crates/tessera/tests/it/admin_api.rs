@@ -295,6 +295,65 @@ async fn life_cycle_moves_follow_the_state_machine(engine: Engine) {
     );
 }
 
+/// Red team R9-5: a NUL in an attribute value was a 500 on PostgreSQL (its JSONB refuses it) and stored
+/// on SQLite, where an invisible character could stand in for a required attribute.
+async fn attribute_values_with_control_characters_are_a_field_problem_everywhere(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.put(
+        "/admin/v1/tenants/default/attribute-schema",
+        json!({"attributes": [{"name": "plan", "type": "string", "customer_editable": true}]}),
+    )
+    .await;
+    let id = s
+        .post(
+            IDS,
+            json!({"identifiers": [{"kind": "email", "value": "nul@example.com"}], "attributes": {"plan": "basic"}}),
+        )
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("{IDS}/{id}");
+    for bad in ["a\u{0}b", "\u{0}", "\u{202e}gpj.exe"] {
+        let r = s.patch(&path, json!({"attributes": {"plan": bad}})).await;
+        r.assert_problem(422, "invalid_attributes");
+        assert_eq!(r.json["errors"][0]["field"], "attributes.plan", "{bad:?}");
+        let r = s
+            .post(
+                IDS,
+                json!({"identifiers": [{"kind": "email", "value": "nul2@example.com"}], "attributes": {"plan": bad}}),
+            )
+            .await;
+        r.assert_problem(422, "invalid_attributes");
+    }
+    assert_eq!(s.get(&path).await.json["attributes"]["plan"], "basic");
+    // The customer's own settings: the form stays with the problem, nothing is saved.
+    let token = crate::flows::sign_up(&s, "self@example.com", json!({})).await;
+    let flow = crate::flows::start_as(&s, "settings", json!({}), Some(&token)).await;
+    let r = crate::flows::submit_as(
+        &s,
+        &flow,
+        json!({"method": "profile", "attributes.plan": "x\u{0}"}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = crate::flows::submit_as(
+        &s,
+        &flow,
+        json!({"method": "profile", "attributes.plan": "pro"}),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        r.status < 300,
+        "a clean value is saved after the refusal: {r:?}"
+    );
+}
+
 async fn bad_input_is_a_typed_problem_and_changes_nothing(engine: Engine) {
     let Some(s) = TestServer::start_with(engine, |env| {
         env.insert("TESSERA_MAX_BODY_BYTES".into(), "2048".into());
@@ -789,6 +848,7 @@ engine_tests!(
     lists_page_with_a_cursor_and_filter,
     life_cycle_moves_follow_the_state_machine,
     bad_input_is_a_typed_problem_and_changes_nothing,
+    attribute_values_with_control_characters_are_a_field_problem_everywhere,
     every_request_needs_a_valid_key,
     adm_01_a_tenant_scoped_key_cannot_see_other_tenants,
     adm_02_role_changes_take_effect_on_the_next_request,
