@@ -115,6 +115,12 @@ impl Tessera {
         &self.db
     }
 
+    /// Checkpoints SQLite's write-ahead log off the request path (see `Db::checkpoint`): the pages in
+    /// the log and those now in the database file.
+    pub async fn checkpoint_log(&self) -> crate::Result<(i64, i64)> {
+        Ok(self.db.checkpoint().await?)
+    }
+
     /// The keys: the master key's derivations, the keyed hasher of bearer secrets.
     pub(crate) fn keys(&self) -> &Keys {
         &self.keys

@@ -1,5 +1,5 @@
 //! The background jobs a serving node runs (see `tessera_core::jobs`): the flow sweeper, the mail
-//! scrubber, the guard sweeper, the key ring's rotation and retirement and the OAuth token sweeper
+//! scrubber, the guard sweeper, SQLite's log checkpointer (every second), the key ring's rotation and retirement and the OAuth token sweeper
 //! (expired refresh-token families, assertion `jti`s, revocations) and the logout notice sweeper every
 //! `sweep_interval_secs`, the audit sealer every `audit_seal_interval_secs`, the back-channel logout
 //! worker, and, on a node with SMTP, the mail queue's worker. Every node runs them all:
@@ -90,6 +90,15 @@ pub fn start(
     periodic(r, "guard_sweeper", sweep, tessera, |t| async move {
         t.sweep_guard().await
     });
+    // SQLite only (a no-op on PostgreSQL): the log is moved into the database file every second here,
+    // so no request's commit has to.
+    periodic(
+        r,
+        "wal_checkpointer",
+        Duration::from_secs(1),
+        tessera,
+        |t| async move { t.checkpoint_log().await },
+    );
     // Events younger than this may still be committing on another node; they are sealed next time.
     let margin = time::Duration::seconds(5);
     periodic(r, "audit_sealer", seal, tessera, move |t| async move {

@@ -360,6 +360,37 @@ fn both_engines_declare_the_same_tables_and_columns_in_the_same_order() {
     }
 }
 
+/// The log checkpointer's statement: on SQLite every committed page of the log ends up in the
+/// database file (nothing else reads meanwhile); on PostgreSQL there is nothing to do.
+async fn a_checkpoint_moves_the_whole_log_into_the_database_file(engine: Engine) {
+    let Some(db) = TestDb::new(engine).await else {
+        return;
+    };
+    let store = open(&db).await;
+    let t = add_tenant(&store, "ckpt").await;
+    let (log, moved) = store.checkpoint().await.unwrap();
+    match engine {
+        Engine::Sqlite => {
+            assert!(log > 0, "the tenant's commit is in the log: {log}");
+            assert_eq!(moved, log, "every page of the log is in the database file");
+        }
+        Engine::Postgres => assert_eq!((log, moved), (0, 0)),
+    }
+    // And the data reads back as written.
+    assert_eq!(
+        store_tenant_slug(&store, t.id).await.as_deref(),
+        Some("ckpt")
+    );
+}
+
+async fn store_tenant_slug(store: &Db, id: TenantId) -> Option<String> {
+    let mut conn = store.conn().await.unwrap();
+    tessera_store::tenants::by_id(&mut conn, id)
+        .await
+        .unwrap()
+        .map(|t| t.slug)
+}
+
 async fn migrating_twice_changes_nothing(engine: Engine) {
     let Some(db) = TestDb::new(engine).await else {
         return;
@@ -2385,6 +2416,7 @@ async fn instance_meta_keeps_the_first_value_written(engine: Engine) {
 }
 
 engine_tests!(
+    a_checkpoint_moves_the_whole_log_into_the_database_file,
     migrating_twice_changes_nothing,
     migrations_are_current_only_after_migrate,
     timestamps_round_trip_at_microsecond_precision,
