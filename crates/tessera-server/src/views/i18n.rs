@@ -429,6 +429,7 @@ mod tests {
                     "host",
                     "scope",
                     "app",
+                    "account",
                 ] {
                     args.set(name, "x");
                 }
