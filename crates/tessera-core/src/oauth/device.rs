@@ -280,7 +280,7 @@ impl OAuth<'_> {
         }
         // Counted once the request is one that would store a grant. Only a client that authenticated is
         // charged per app: anyone can speak for a public one, so strangers could empty its bucket (R9-1).
-        let authenticated = client.token_endpoint_auth != TokenEndpointAuth::None;
+        let authenticated = !matches!(client.token_endpoint_auth, TokenEndpointAuth::None);
         self.t
             .guard_device_authorization(ip, tenant.id, &client.client_id, authenticated)
             .await?;
