@@ -326,12 +326,12 @@ pub const KEYS: &[(&str, bool, &str)] = &[
     (
         "quota_device_authorizations_per_address",
         false,
-        "device authorizations (RFC 8628) one client address (IPv6: /64) may start per 10 minutes before 503 temporarily_unavailable with Retry-After; default 60",
+        "device authorizations (RFC 8628) one client address (IPv6: /64) may start per 10 minutes before 429 temporarily_unavailable with Retry-After; default 60",
     ),
     (
         "quota_device_authorizations_per_app",
         false,
-        "device authorizations one OAuth client may start per 10 minutes, from all addresses, before 503 temporarily_unavailable with Retry-After; default 6000",
+        "device authorizations one confidential OAuth client may start per 10 minutes, from all addresses, before 429 temporarily_unavailable with Retry-After (public clients are counted per address only: anyone can speak for them); default 6000",
     ),
     (
         "quota_mails_global",

@@ -50,6 +50,8 @@ const MAIL_ACCOUNT_FREE: i64 = 10;
 const USER_CODE_CLIENT_FREE: i64 = 10;
 const USER_CODE_CLIENT48_FREE: i64 = 40;
 const USER_CODE_TENANT_QUOTA: i64 = 1_000;
+/// The reason the tenant's quota of anonymous user-code guesses gives.
+const USER_CODE_TENANT: &str = "user_code_tenant";
 /// Progressive buckets forget this long after their last hit.
 const FORGET_AFTER: Duration = Duration::hours(24);
 /// The windows the quotas count in.
@@ -76,7 +78,8 @@ pub struct Quotas {
     /// Device authorizations (RFC 8628) one client address (IPv6: /64) may start per 10 minutes: each
     /// stores a pending grant and plants a user code (R8-3, RL-06).
     pub device_authorizations_per_address: i64,
-    /// Device authorizations one OAuth client may start per 10 minutes, from everywhere together.
+    /// Device authorizations one confidential OAuth client may start per 10 minutes, from everywhere
+    /// together (a public client is counted per address only, R9-1).
     pub device_authorizations_per_app: i64,
 }
 
@@ -177,6 +180,15 @@ impl Guarded {
 
 /// The buckets a user-code guess was charged to.
 pub(crate) struct UserCodeCharges(Vec<Charge>);
+
+/// The guard's answer to a typed user code.
+pub(crate) enum UserCodeGuard {
+    /// Counted: look the code up, and refund the charges when it is right.
+    Allowed(UserCodeCharges),
+    /// Only the tenant's quota of anonymous guesses holds it back: a signed-in customer is counted per
+    /// account instead, so signing in first lets them through (R9-2).
+    SignInFirst { retry_after: i64 },
+}
 
 /// What a submission attempts, as far as the guard is concerned. An account is named by its identity
 /// (`identity:<id>`) when one holds the identifier, so every identifier of a customer meets in one
@@ -825,14 +837,18 @@ impl Tessera {
     }
 
     /// Counts a guess at a device grant's user code (RFC 8628 §5.1, RL-03) before it is looked at: per
-    /// client address (IPv6: /64 and /48), progressively slowed beyond a small allowance, and for the
-    /// whole tenant as a quota, so guesses spread over many addresses still run out. `RateLimited` when a
-    /// bucket holds it back; else the charges, for [`Self::guard_user_code_refund`].
+    /// client address (IPv6: /64 and /48), progressively slowed beyond a small allowance; then, from a
+    /// browser signed in as `account`, per account (progressively, as an address), else for the whole
+    /// tenant as a quota, so anonymous guesses spread over many addresses still run out but never lock
+    /// a signed-in customer out (RL-02, R9-2). `RateLimited` when an address or the account holds it
+    /// back; `SignInFirst` when only the tenant's quota does; else the charges, for
+    /// [`Self::guard_user_code_refund`].
     pub(crate) async fn guard_user_code(
         &self,
         ctx: &FlowContext,
         tenant: &tessera_model::tenant::Tenant,
-    ) -> Result<UserCodeCharges> {
+        account: Option<tessera_model::IdentityId>,
+    ) -> Result<UserCodeGuard> {
         let mut charges = self.client_charges(ctx, "usercode", |key, wide| {
             if wide {
                 progressive(
@@ -850,19 +866,36 @@ impl Tessera {
                 )
             }
         });
-        // Only wrong codes use the tenant's quota up: a right one gives its hit back too, so neither
-        // real use nor someone typing their own code over and over can close the page for everyone.
-        let mut tenant_quota = quota(
-            format!("usercode-tenant:{}", tenant.id),
-            USER_CODE_TENANT_QUOTA,
-            START_WINDOW,
-            "user_code_tenant",
-        );
-        tenant_quota.settle = Settle::Refund;
-        charges.push(tenant_quota);
+        match account {
+            Some(id) => charges.push(progressive(
+                format!("usercode:{}", identity_account(id)),
+                USER_CODE_CLIENT_FREE,
+                "user_code_account",
+                Settle::Refund,
+            )),
+            None => {
+                // Only wrong codes use the tenant's quota up: a right one gives its hit back too, so
+                // neither real use nor someone typing their own code over and over closes the page.
+                let mut tenant_quota = quota(
+                    format!("usercode-tenant:{}", tenant.id),
+                    USER_CODE_TENANT_QUOTA,
+                    START_WINDOW,
+                    USER_CODE_TENANT,
+                );
+                tenant_quota.settle = Settle::Refund;
+                charges.push(tenant_quota);
+            }
+        }
         let guarded = self.reserve(charges).await?;
         match guarded.verdict {
-            Verdict::Allow => Ok(UserCodeCharges(guarded.charges)),
+            Verdict::Allow => Ok(UserCodeGuard::Allowed(UserCodeCharges(guarded.charges))),
+            Verdict::Deny { seconds, reasons }
+                if !reasons.is_empty() && reasons.iter().all(|r| *r == USER_CODE_TENANT) =>
+            {
+                Ok(UserCodeGuard::SignInFirst {
+                    retry_after: seconds,
+                })
+            }
             Verdict::Delay { seconds, .. } | Verdict::Deny { seconds, .. } => {
                 Err(crate::CoreError::RateLimited {
                     retry_after: seconds,
@@ -872,14 +905,18 @@ impl Tessera {
         }
     }
 
-    /// Counts a device authorization (RFC 8628 §3.1) per client address (IPv6: /64 and /48) and per OAuth
-    /// client, as quotas in 10-minute windows (RL-06, R8-3): each stores a pending grant for 10 minutes,
-    /// and a flood would plant codes a customer's typo could land on. `RateLimited` past either.
+    /// Counts a device authorization (RFC 8628 §3.1) per client address (IPv6: /64 and /48) and, for a
+    /// client that `authenticated` (the caller is the app), per OAuth client, as quotas in 10-minute
+    /// windows (RL-06, R8-3): each stores a pending grant for 10 minutes, and a flood would plant codes
+    /// a customer's typo could land on. A public client is braked per address only: anyone may speak
+    /// for it, so a per-app quota would be a switch strangers could turn off (R9-1). `RateLimited` past
+    /// any.
     pub(crate) async fn guard_device_authorization(
         &self,
         ip: Option<&str>,
         tenant: tessera_model::TenantId,
         client_id: &str,
+        authenticated: bool,
     ) -> Result<()> {
         let q = self.settings().quotas;
         let mut charges: Vec<Charge> = client_blocks(ip)
@@ -903,12 +940,14 @@ impl Tessera {
                 }
             })
             .collect();
-        charges.push(quota(
-            format!("devauth-app:{}:{client_id}", tenant.0),
-            q.device_authorizations_per_app,
-            START_WINDOW,
-            "device_authorizations_app",
-        ));
+        if authenticated {
+            charges.push(quota(
+                format!("devauth-app:{}:{client_id}", tenant.0),
+                q.device_authorizations_per_app,
+                START_WINDOW,
+                "device_authorizations_app",
+            ));
+        }
         match self.reserve(charges).await?.verdict {
             Verdict::Allow => Ok(()),
             Verdict::Delay { seconds, .. } | Verdict::Deny { seconds, .. } => {

@@ -16,11 +16,16 @@
 //!   to it sent to someone else opens nothing (one-click device phishing); the page shows the code to
 //!   compare with the device's screen.
 //! - An app's `required_attributes` are asked for before the confirmation, as at `/authorize` (R8-4).
+//! - The confirmation names the signed-in account and what the app may do. Besides its CSRF token (a
+//!   MAC of the browser and the grant) its form carries a MAC of the browser, the grant and the session
+//!   the page was drawn for (R9-4). A decision posted from another session (the browser switched
+//!   accounts) decides nothing: the page is drawn again for the account signed in now, which asks for
+//!   that account's missing details first.
 use serde::Serialize;
 use serde_json::json;
 use tessera_model::event::{NewEvent, identity_subject, types};
 use tessera_model::flow::{FlowChannel, FlowKind};
-use tessera_model::oauth_client::{GrantType, OAuthClient};
+use tessera_model::oauth_client::{GrantType, OAuthClient, TokenEndpointAuth};
 use tessera_model::tenant::Tenant;
 use tessera_store::oauth_device_grants::{self as store, Approval, DeviceGrant, DeviceStatus};
 use time::Duration;
@@ -28,6 +33,7 @@ use uuid::Uuid;
 
 use super::{ClientAuth, OAuth, parse_scope, refuse};
 use crate::flows::{FlowContext, FlowStart, Started};
+use crate::guard::UserCodeGuard;
 use crate::{Caller, CoreError, Result, Tessera};
 
 /// How long a device authorization waits for the customer (RFC 8628 §3.2 `expires_in`).
@@ -71,21 +77,45 @@ pub enum DeviceStep {
     /// The confirmation was opened without proof that this browser typed the code (a link from
     /// someone else, another browser): the customer must type the code on the device page.
     Retype,
-    /// Ask the signed-in customer, with the decision form's CSRF token.
+    /// Ask the signed-in customer, with the decision form's CSRF token (bound to this browser and the
+    /// grant), `drawn_for` (bound to this browser, the grant and the session) and the proof that this
+    /// browser typed the code (to draw the page again).
     Confirm {
         request: DeviceRequest,
         csrf_token: String,
+        drawn_for: String,
+        proof: String,
         new_binding: Option<String>,
     },
+    /// The tenant-wide quota of guesses holds anonymous entries back (R9-2): a signed-in customer's
+    /// codes are counted per account instead, so the page offers the sign-in first.
+    SignInFirst { retry_after: i64 },
+}
+
+/// The confirmation form as posted: the grant's id, the code shown, this browser's proof that it typed
+/// it, the confirmation's CSRF token and its MAC of the session it was drawn for.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceDecision<'a> {
+    pub request: &'a str,
+    pub user_code: &'a str,
+    pub proof: &'a str,
+    pub csrf_token: &'a str,
+    pub drawn_for: &'a str,
 }
 
 /// What a decision did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum DeviceDecided {
     Allowed,
     Denied,
     /// Expired, decided already, or unknown.
     Gone,
+    /// The browser's session ended after the page was drawn: nothing was decided; sign in again and
+    /// type the code (I-2).
+    SignedOut,
+    /// The browser is signed in with another session than the page was drawn for (or the account now
+    /// lacks a detail the app requires): nothing was decided; where the page goes now (R9-4).
+    Redraw(Box<DeviceStep>),
 }
 
 /// A pending device authorization as the hosted page shows it.
@@ -98,6 +128,9 @@ pub struct DeviceRequest {
     pub scopes: Vec<String>,
     /// The user code as the device shows it (`XXXX-XXXX`), for the customer to compare (RFC 8628 §5.4).
     pub user_code: String,
+    /// The signed-in account the approval would go to, as the customer knows it (an email address,
+    /// phone number or username); empty until the page is drawn for a session.
+    pub account: String,
 }
 
 pub(crate) fn device_code_hash(t: &Tessera, code: &str) -> Vec<u8> {
@@ -185,7 +218,22 @@ fn request_of(g: &DeviceGrant, c: &OAuthClient, code: &str) -> DeviceRequest {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
+        account: String::new(),
     }
+}
+
+/// How the page names an account: its email address, else its phone number, else its username.
+fn account_name(identity: &tessera_model::identity::Identity) -> String {
+    use tessera_model::identifier::IdentifierKind;
+    [
+        IdentifierKind::Email,
+        IdentifierKind::Phone,
+        IdentifierKind::Username,
+    ]
+    .iter()
+    .find_map(|k| identity.identifiers.iter().find(|i| i.kind == *k))
+    .map(|i| i.value.clone())
+    .unwrap_or_default()
 }
 
 impl OAuth<'_> {
@@ -230,9 +278,11 @@ impl OAuth<'_> {
                 format!("this client may not ask for {bad}"),
             ));
         }
-        // Counted once the request is one that would store a grant.
+        // Counted once the request is one that would store a grant. Only a client that authenticated is
+        // charged per app: anyone can speak for a public one, so strangers could empty its bucket (R9-1).
+        let authenticated = !matches!(client.token_endpoint_auth, TokenEndpointAuth::None);
         self.t
-            .guard_device_authorization(ip, tenant.id, &client.client_id)
+            .guard_device_authorization(ip, tenant.id, &client.client_id, authenticated)
             .await?;
         let device_code = tessera_crypto::random_token()?;
         let now = self.t.now();
@@ -297,9 +347,11 @@ impl OAuth<'_> {
     }
 
     /// `POST /t/{tenant}/device`: the customer typed a user code. The form's CSRF token must be this
-    /// browser's; then every attempt is counted per client address and for the tenant before the code
-    /// is looked at (RL-03, `RateLimited` when they hold it back). A code that names a pending grant
-    /// leads to its confirmation, through the hosted sign-in when the browser has no session.
+    /// browser's; then every attempt is counted before the code is looked at (RL-03, `RateLimited` when
+    /// a bucket holds it back): per client address, and per account for a signed-in browser or for the
+    /// tenant for an anonymous one (R9-2: strangers' guesses never lock a signed-in customer out; when
+    /// the tenant's quota holds an anonymous entry back, `SignInFirst`). A code that names a pending
+    /// grant leads to its confirmation, through the hosted sign-in when the browser has no session.
     pub async fn device_enter(
         &self,
         ctx: &FlowContext,
@@ -308,7 +360,13 @@ impl OAuth<'_> {
     ) -> Result<DeviceStep> {
         self.check_device_csrf(ctx, "enter", csrf_token)?;
         let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
-        let charged = self.t.guard_user_code(ctx, &tenant).await?;
+        let account = self.session_of(ctx).await?.map(|s| s.identity_id);
+        let charged = match self.t.guard_user_code(ctx, &tenant, account).await? {
+            UserCodeGuard::Allowed(c) => c,
+            UserCodeGuard::SignInFirst { retry_after } => {
+                return Ok(DeviceStep::SignInFirst { retry_after });
+            }
+        };
         let Some(code) = normalise_user_code(typed) else {
             return Ok(DeviceStep::Unknown);
         };
@@ -369,7 +427,7 @@ impl OAuth<'_> {
         ctx: &FlowContext,
         tenant: &Tenant,
         client: &OAuthClient,
-        req: DeviceRequest,
+        mut req: DeviceRequest,
     ) -> Result<DeviceStep> {
         // `device_enter` checked the entry form's CSRF token, so the browser has its binding already.
         let (binding, new_binding) = binding_of(ctx)?;
@@ -401,8 +459,15 @@ impl OAuth<'_> {
                 .await?;
             return Ok(DeviceStep::SignIn(Box::new(started)));
         }
+        let mut conn = self.t.db().conn().await?;
+        let identity =
+            tessera_store::identities::get(&mut conn, tenant.id, session.identity_id).await?;
+        drop(conn);
+        req.account = identity.as_ref().map(account_name).unwrap_or_default();
         Ok(DeviceStep::Confirm {
             csrf_token: self.device_csrf(&binding, &confirm_what(req.id)),
+            drawn_for: self.device_csrf(&binding, &drawn_for_what(req.id, session.id)),
+            proof,
             request: req,
             new_binding,
         })
@@ -457,31 +522,48 @@ impl OAuth<'_> {
         }
     }
 
-    /// `POST /t/{tenant}/device/confirm`: the signed-in customer allows (`allow`) or denies grant `id`,
-    /// with the confirmation form's CSRF token from this browser.
+    /// `POST /t/{tenant}/device/confirm`: the signed-in customer allows (`allow`) or denies grant `id`.
+    /// The form's CSRF token and the proof that this browser typed `user_code` must be this browser's
+    /// (else a CSRF error); `drawn_for` names the session the page was drawn for. Signed out since: `SignedOut`;
+    /// another session now, or (to allow) the account lacks a detail the app requires: `Redraw`, for
+    /// the account signed in now (R9-4). Nothing is decided in either case.
     pub async fn device_decide(
         &self,
         ctx: &FlowContext,
-        id: &str,
-        csrf_token: &str,
+        form: &DeviceDecision<'_>,
         allow: bool,
     ) -> Result<DeviceDecided> {
-        let Ok(id) = Uuid::parse_str(id) else {
+        let (Ok(id), Some(code)) = (
+            Uuid::parse_str(form.request),
+            normalise_user_code(form.user_code),
+        ) else {
             return Ok(DeviceDecided::Gone);
         };
-        self.check_device_csrf(ctx, &confirm_what(id), csrf_token)?;
+        self.check_device_csrf(ctx, &confirm_what(id), form.csrf_token)?;
+        self.check_device_csrf(ctx, &typed_what(id, &code), form.proof)?;
         let Some(session) = self.session_of(ctx).await? else {
-            return Err(CoreError::Unauthenticated);
+            return Ok(DeviceDecided::SignedOut);
         };
+        let drawn_for_this_session = self
+            .check_device_csrf(ctx, &drawn_for_what(id, session.id), form.drawn_for)
+            .is_ok();
         // The client is judged again as it is now: changed since the page was shown, no approval.
-        if allow {
-            let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
-            let mut conn = self.t.db().conn().await?;
-            let g = store::get(&mut conn, tenant.id, id).await?;
-            drop(conn);
-            if live_pending(self, &tenant, g).await?.is_none() {
-                return Ok(DeviceDecided::Gone);
-            }
+        let tenant = self.t.tenant_by_slug(&ctx.tenant).await?;
+        let mut conn = self.t.db().conn().await?;
+        let g = store::get(&mut conn, tenant.id, id).await?;
+        drop(conn);
+        let g = g.filter(|g| {
+            tessera_crypto::constant_time_eq(&g.user_code_hash, &user_code_hash(self.t, &code))
+        });
+        let Some((g, c)) = live_pending(self, &tenant, g).await? else {
+            return Ok(DeviceDecided::Gone);
+        };
+        let missing = allow && self.missing_profile(&tenant, &c, &session).await?.is_some();
+        if !drawn_for_this_session || missing {
+            let step = self
+                .confirm_or_sign_in(ctx, &tenant, &c, request_of(&g, &c, &code))
+                .await?;
+            return Ok(DeviceDecided::Redraw(Box::new(step)));
         }
         let now = self.t.now();
         let mut tx = self.t.db().begin().await?;
@@ -545,6 +627,12 @@ fn typed_what(id: Uuid, code: &str) -> String {
 /// What the confirmation form's CSRF token is a MAC of (with the browser's binding).
 fn confirm_what(id: Uuid) -> String {
     format!("confirm\u{0}{id}")
+}
+
+/// What the confirmation's `drawn_for` is a MAC of (with the browser's binding): the grant and the
+/// session the page was drawn for (R9-4).
+fn drawn_for_what(id: Uuid, session: Uuid) -> String {
+    format!("drawn-for\u{0}{id}\u{0}{session}")
 }
 
 /// Where the hosted sign-in comes back to: the grant's stored id, the code as shown and this browser's

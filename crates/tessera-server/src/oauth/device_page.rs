@@ -1,8 +1,12 @@
 //! The hosted device page (RFC 8628 §3.3): `GET`/`POST /t/{tenant}/device`, where the customer types the
 //! code their device shows, and `GET`/`POST /t/{tenant}/device/confirm`, where the signed-in customer
-//! allows or denies it ("Sign in to <app> on your other device?", with the code to compare). The
-//! confirmation opens only in the browser that typed the code (R8-2); elsewhere it says to type the code
-//! on the device page. Plain forms like every hosted page:
+//! allows or denies it ("Sign in to <app> on your other device?", with the code to compare, the account
+//! signed in and one plain line per scope, as the consent page draws them). The confirmation opens only
+//! in the browser that typed the code (R8-2); elsewhere it says to type the code on the device page. A
+//! decision posted after the browser switched accounts draws the page again for the account signed in
+//! now (R9-4); one posted signed out says to sign in again and type the code (I-2). When the tenant's
+//! quota of anonymous guesses is used up, the page asks to sign in first (R9-2). Plain forms like every
+//! hosted page:
 //! cross-site posts are refused (`PagePost`), each form carries a CSRF token bound to the browser, and
 //! the pages have the hosted pages' CSP. Wrong codes are throttled in the core (RL-03).
 use axum::extract::{RawQuery, State};
@@ -10,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use tessera_core::CoreError;
 use tessera_core::oauth::authorize::RawParams;
-use tessera_core::oauth::device::{DeviceDecided, DeviceStep};
+use tessera_core::oauth::device::{DeviceDecided, DeviceDecision, DeviceStep};
 use tessera_model::flow::FlowKind;
 
 use crate::AppState;
@@ -50,6 +54,7 @@ async fn entry(app: &AppState, b: &Browser, typed: &str, wrong: bool) -> Respons
             error_id: wrong.then(|| "error-user-code".into()),
         }),
         choice: None,
+        scopes: Vec::new(),
     };
     let status = if wrong {
         StatusCode::BAD_REQUEST
@@ -88,9 +93,26 @@ async fn step(
             None,
         ),
         Ok(DeviceStep::SignIn(started)) => b.started(app, *started),
+        Ok(DeviceStep::SignInFirst { retry_after }) => {
+            let mut r = b.pages(app).message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "page-device-sign-in-first-title",
+                "page-device-sign-in-first-text",
+                Some((
+                    format!("/t/{t}/login?return_to=/t/{t}/device", t = b.tenant),
+                    "link-sign-in",
+                )),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
         Ok(DeviceStep::Confirm {
             request,
             csrf_token,
+            drawn_for,
+            proof,
             new_binding,
         }) => {
             let form = PageForm {
@@ -98,6 +120,9 @@ async fn step(
                 fields: vec![
                     ("csrf_token".into(), csrf_token),
                     ("request".into(), request.id.to_string()),
+                    ("user_code".into(), request.user_code.clone()),
+                    ("proof".into(), proof),
+                    ("drawn_for".into(), drawn_for),
                 ],
                 button_id: "button-device-allow".into(),
                 input: None,
@@ -107,10 +132,12 @@ async fn step(
                     other_value: "deny".into(),
                     other_label_id: "button-device-deny".into(),
                 }),
+                scopes: request.scopes.clone(),
             };
             let mut args = serde_json::Map::new();
             args.insert("app".into(), serde_json::json!(request.client_name));
             args.insert("code".into(), serde_json::json!(request.user_code));
+            args.insert("account".into(), serde_json::json!(request.account));
             let r = b.pages(app).confirmation_with(
                 StatusCode::OK,
                 "page-device-confirm-title",
@@ -182,10 +209,17 @@ pub async fn confirm_post(State(app): State<AppState>, post: PagePost) -> Respon
             );
         }
     };
+    let form = DeviceDecision {
+        request: field("request"),
+        user_code: field("user_code"),
+        proof: field("proof"),
+        csrf_token: field("csrf_token"),
+        drawn_for: field("drawn_for"),
+    };
     let out = app
         .tessera
         .oauth()
-        .device_decide(&b.ctx, field("request"), field("csrf_token"), allow)
+        .device_decide(&b.ctx, &form, allow)
         .await;
     let pages = b.pages(&app);
     match out {
@@ -207,6 +241,13 @@ pub async fn confirm_post(State(app): State<AppState>, post: PagePost) -> Respon
             "page-device-gone-text",
             None,
         ),
+        Ok(DeviceDecided::SignedOut) => pages.message(
+            StatusCode::UNAUTHORIZED,
+            "page-device-signed-out-title",
+            "page-device-signed-out-text",
+            Some((format!("/t/{}/device", b.tenant), "link-device-page")),
+        ),
+        Ok(DeviceDecided::Redraw(next)) => step(&app, b, "", Ok(*next)).await,
         Err(e) => failed(&app, b, &e),
     }
 }

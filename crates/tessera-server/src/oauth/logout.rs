@@ -42,6 +42,7 @@ fn answer(app: &AppState, b: &Browser, out: Result<LogoutOutcome, CoreError>) ->
                 button_id: "button-sign-out".into(),
                 input: None,
                 choice: None,
+                scopes: Vec::new(),
             };
             return pages.confirmation(
                 "page-logout-confirm-title",

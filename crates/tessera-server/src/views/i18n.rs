@@ -302,6 +302,10 @@ mod tests {
             "page-device-retype-title",
             "page-device-retype-text",
             "link-device-page",
+            "page-device-signed-out-title",
+            "page-device-signed-out-text",
+            "page-device-sign-in-first-title",
+            "page-device-sign-in-first-text",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -425,6 +429,7 @@ mod tests {
                     "host",
                     "scope",
                     "app",
+                    "account",
                 ] {
                     args.set(name, "x");
                 }

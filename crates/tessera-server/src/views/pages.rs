@@ -79,6 +79,9 @@ pub struct PageForm {
     pub input: Option<PageInput>,
     /// Two buttons posting one field with different values (allow or deny), instead of one.
     pub choice: Option<PageChoice>,
+    /// Scopes to list above the buttons, one plain line each, as the consent page draws them (the
+    /// device confirmation).
+    pub scopes: Vec<String>,
 }
 
 /// A page form's text field.
@@ -291,6 +294,7 @@ impl Views {
                     .lookup(locale, &c.other_label_id, &args)
                     .unwrap_or_else(|| c.other_label_id.clone()),
             }),
+            lines: scope_lines(&assets, locale, &args, &f.scopes),
         });
         let view = MessageView {
             frame: self.frame(tenant, &assets, locale, title, &FlowLinks::default()),
@@ -322,19 +326,7 @@ impl Views {
                 .lookup(locale, id, args)
                 .unwrap_or_else(|| id.to_owned())
         };
-        let lines = form
-            .scopes
-            .iter()
-            .map(|scope| {
-                assets
-                    .lookup(locale, &format!("consent-scope-{scope}"), &args)
-                    .unwrap_or_else(|| {
-                        let mut a = args.clone();
-                        a.insert("scope".into(), scope.clone().into());
-                        lookup("consent-scope-custom", &a)
-                    })
-            })
-            .collect();
+        let lines = scope_lines(&assets, locale, &args, &form.scopes);
         let title = lookup("page-consent-title", &args);
         let view = ConsentView {
             frame: self.frame(tenant, &assets, locale, title, &FlowLinks::default()),
@@ -501,6 +493,7 @@ struct PageFormView {
     label: String,
     input: Option<InputView>,
     choice: Option<ChoiceView>,
+    lines: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -523,6 +516,30 @@ struct ChoiceView {
 struct HiddenView {
     name: String,
     value: String,
+}
+
+/// One plain line per scope (`consent-scope-{scope}`, or `consent-scope-custom` for a scope the tenant
+/// defined): the consent page's and the device confirmation's.
+fn scope_lines(
+    assets: &TenantAssets,
+    locale: Locale,
+    args: &Map<String, serde_json::Value>,
+    scopes: &[String],
+) -> Vec<String> {
+    scopes
+        .iter()
+        .map(|scope| {
+            assets
+                .lookup(locale, &format!("consent-scope-{scope}"), args)
+                .unwrap_or_else(|| {
+                    let mut a = args.clone();
+                    a.insert("scope".into(), scope.clone().into());
+                    assets
+                        .lookup(locale, "consent-scope-custom", &a)
+                        .unwrap_or_else(|| "consent-scope-custom".to_owned())
+                })
+        })
+        .collect()
 }
 
 fn encode_path_segment(s: &str) -> String {

@@ -4,7 +4,10 @@
 //! the hosted device page end to end (code, sign-in, allow or deny, CSRF), one winner among concurrent
 //! polls, and throttled user-code guesses (RL-03); the confirmation bound to the browser that typed the
 //! code (R8-2), quotas on device authorizations (RL-06, R8-3), an app's required attributes (R8-4), an
-//! unknown tenant's page (I-2) and back-channel logout for device tokens (OIDC-07). SQLite and PostgreSQL.
+//! unknown tenant's page (I-2) and back-channel logout for device tokens (OIDC-07); round 9: the decision
+//! bound to the session the page was drawn for and the account named (R9-4, I-1), the client judged at
+//! the poll (R9-6), no per-app quota for public apps (R9-1), and signed-in customers counted per account,
+//! not against the tenant's guesses (R9-2). SQLite and PostgreSQL.
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -250,13 +253,18 @@ async fn type_code(s: &TestServer, c: &reqwest::Client, user_code: &str) -> reqw
 
 /// Signs in on the hosted form at `login`; returns where the sign-in sends the browser back to.
 async fn sign_in_at(s: &TestServer, c: &reqwest::Client, login: &str) -> String {
+    sign_in_as(s, c, login, EMAIL).await
+}
+
+/// Signs in as `email` on the hosted form at `login`; returns where the sign-in sends the browser.
+async fn sign_in_as(s: &TestServer, c: &reqwest::Client, login: &str, email: &str) -> String {
     let page_url = absolute(s, login);
     let html = c.get(&page_url).send().await.unwrap().text().await.unwrap();
     let r = c
         .post(page_url.split('?').next().unwrap())
         .form(&[
             ("csrf_token", csrf(&html).as_str()),
-            ("identifier", EMAIL),
+            ("identifier", email),
             ("password", PASSWORD),
             ("method", "password"),
         ])
@@ -267,23 +275,37 @@ async fn sign_in_at(s: &TestServer, c: &reqwest::Client, login: &str) -> String 
     absolute(s, &location(&r))
 }
 
-/// Decides on the confirmation page `html` in browser `c`; the answer's status and text.
-async fn decide(s: &TestServer, c: &reqwest::Client, html: &str, decision: &str) -> (u16, String) {
-    let request = {
-        let k = "name=\"request\" value=\"";
-        let i = html.find(k).unwrap() + k.len();
-        html[i..].split('"').next().unwrap().to_owned()
-    };
-    let r = c
-        .post(format!("{}/device/confirm", issuer(s)))
+/// The value of the hidden field `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let k = format!("name=\"{name}\" value=\"");
+    let i = html.find(&k).unwrap() + k.len();
+    html[i..].split('"').next().unwrap().to_owned()
+}
+
+/// Decides on the confirmation page `html` in browser `c`; the answer.
+async fn decide_r(
+    s: &TestServer,
+    c: &reqwest::Client,
+    html: &str,
+    decision: &str,
+) -> reqwest::Response {
+    c.post(format!("{}/device/confirm", issuer(s)))
         .form(&[
             ("csrf_token", csrf(html).as_str()),
-            ("request", request.as_str()),
+            ("request", hidden(html, "request").as_str()),
+            ("user_code", hidden(html, "user_code").as_str()),
+            ("proof", hidden(html, "proof").as_str()),
+            ("drawn_for", hidden(html, "drawn_for").as_str()),
             ("decision", decision),
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Decides on the confirmation page `html` in browser `c`; the answer's status and text.
+async fn decide(s: &TestServer, c: &reqwest::Client, html: &str, decision: &str) -> (u16, String) {
+    let r = decide_r(s, c, html, decision).await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -948,7 +970,373 @@ async fn oidc_07_a_device_grants_app_hears_when_the_approving_session_ends(engin
     crate::oidc_logout::check_logout_token(&s, &token, "tv", &sub, &sid).await;
 }
 
+/// Signs browser `c` in again as `email` (a code flow with `prompt=login` for app `shop`, registered
+/// by the caller): the new sign-in replaces the browser's session.
+async fn switch_account(s: &TestServer, c: &reqwest::Client, email: &str) {
+    let (url, _) = crate::oidc_flow::auth_url(s, "shop", &[("prompt", "login")]);
+    let r = c.get(&url).send().await.unwrap();
+    let login = location(&r);
+    assert!(login.contains("/flows/login/"), "{login}");
+    let back = sign_in_as(s, c, &login, email).await;
+    let r = c.get(&back).send().await.unwrap();
+    assert!(
+        location(&r).starts_with(crate::oidc_flow::REDIRECT),
+        "{}",
+        location(&r)
+    );
+}
+
+async fn con_01_a_device_decision_counts_only_for_the_session_it_was_shown_to(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    let ada = customer(&s).await;
+    let schema = json!({"attributes": [
+        {"name": "given_name", "type": "string"},
+        {"name": "family_name", "type": "string"},
+        {"name": "company", "type": "string", "customer_editable": true}
+    ]});
+    assert_eq!(
+        s.put("/admin/v1/tenants/default/attribute-schema", schema)
+            .await
+            .status,
+        200
+    );
+    let r = s
+        .patch(
+            &format!("/admin/v1/tenants/default/identities/{ada}"),
+            json!({"attributes": {"company": "Analytical Engines"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    const BOB: &str = "bob@example.com";
+    crate::flows::sign_up(&s, BOB, json!({})).await;
+    register(&s, "shop", json!({})).await;
+    let (id, secret) = register(
+        &s,
+        "tv",
+        json!({"grant_types": ["device_code", "refresh_token"], "name": "Living Room TV",
+               "scopes": ["openid", "offline_access"]}),
+    )
+    .await;
+    let tv = (id.as_str(), secret.as_str());
+    let (pid, psecret) = register(
+        &s,
+        "prof",
+        json!({"grant_types": ["device_code"], "name": "Profiler TV",
+               "required_attributes": ["company"]}),
+    )
+    .await;
+    let prof = (pid.as_str(), psecret.as_str());
+    let c = signed_in_browser(&s).await;
+
+    // The page names the account and what the app may do (I-1), in English and German.
+    let (_, body) = authorize_device(&s, tv, Some("openid offline_access")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("You are signed in as ada@example.com"),
+        "{html}"
+    );
+    assert!(
+        html.contains("keep access while you are signed out"),
+        "{html}"
+    );
+    assert!(
+        html.contains("know who you are when you sign in to it"),
+        "{html}"
+    );
+    let back = format!(
+        "{}/device/confirm?request={}&user_code={}&proof={}&ui_locales=de",
+        issuer(&s),
+        hidden(&html, "request"),
+        hidden(&html, "user_code"),
+        hidden(&html, "proof")
+    );
+    let de = c.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(
+        de.contains("Sie sind als ada@example.com angemeldet"),
+        "{de}"
+    );
+    assert!(de.contains("Zugriff behalten"), "{de}");
+
+    // The browser switches to Bob before Allow on Ada's page (R9-4): nothing is decided, and the
+    // page is drawn again for Bob, with a token for his session.
+    switch_account(&s, &c, BOB).await;
+    let (status, again) = decide(&s, &c, &html, "allow").await;
+    assert_eq!(status, 200, "{again}");
+    assert!(!again.contains("Your device is signed in"), "{again}");
+    assert!(
+        again.contains("You are signed in as bob@example.com"),
+        "{again}"
+    );
+    assert_ne!(hidden(&again, "drawn_for"), hidden(&html, "drawn_for"));
+    assert_eq!(
+        error_of(&poll(&s, tv, &device_code).await),
+        "authorization_pending"
+    );
+    // Deny on the old page decides nothing either.
+    let (status, text) = decide(&s, &c, &html, "deny").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("bob@example.com"), "{text}");
+    s.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        error_of(&poll(&s, tv, &device_code).await),
+        "authorization_pending"
+    );
+    // Bob's own page approves as Bob.
+    let (status, text) = decide(&s, &c, &again, "allow").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Your device is signed in"), "{text}");
+    s.clock.advance(Duration::from_secs(5));
+    let (status, tokens) = poll(&s, tv, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let bob = crate::codes::identity_id(&s, BOB).await;
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["sub"],
+        bob.as_str()
+    );
+
+    // An app that requires a detail: Ada's page, then Bob (who lacks it) signs in and posts Allow.
+    // The page is drawn again for Bob: his profile step first, no approval.
+    switch_account(&s, &c, EMAIL).await;
+    let (_, body) = authorize_device(&s, prof, Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("ada@example.com"), "{html}");
+    switch_account(&s, &c, BOB).await;
+    let r = decide_r(&s, &c, &html, "allow").await;
+    assert_eq!(r.status(), 303, "to Bob's profile step");
+    assert!(location(&r).contains("/flows/login/"), "{}", location(&r));
+    let step = c
+        .get(absolute(&s, &location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(step.contains("name=\"attributes.company\""), "{step}");
+    assert_eq!(
+        error_of(&poll(&s, prof, &device_code).await),
+        "authorization_pending"
+    );
+
+    // Signed out after the page was drawn (I-2): a page that says to sign in again and type the
+    // code, with a link to the device page; nothing decided.
+    let (_, body) = authorize_device(&s, tv, Some("openid")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    let r = s
+        .delete(&format!(
+            "/admin/v1/tenants/default/identities/{bob}/sessions"
+        ))
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    for decision in ["allow", "deny"] {
+        let (status, text) = decide(&s, &c, &html, decision).await;
+        assert_eq!(status, 401, "{text}");
+        assert!(text.contains("You are no longer signed in"), "{text}");
+        assert!(text.contains("/t/default/device"), "{text}");
+        assert!(!text.contains("Something went wrong"), "{text}");
+    }
+    assert_eq!(
+        error_of(&poll(&s, tv, &device_code).await),
+        "authorization_pending"
+    );
+    // The same form from a browser that did not type the code is still refused outright.
+    let other = signed_in_browser(&s).await;
+    let (status, _) = decide(&s, &other, &html, "allow").await;
+    assert_eq!(status, 403);
+}
+
+async fn con_01_a_device_app_made_third_party_after_the_approval_gets_no_tokens(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = register(
+        &s,
+        "tv",
+        json!({"grant_types": ["device_code", "refresh_token"], "name": "Living Room TV",
+               "scopes": ["openid", "offline_access"]}),
+    )
+    .await;
+    let tv = (id.as_str(), secret.as_str());
+    let (_, body) = authorize_device(&s, tv, Some("openid offline_access")).await;
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let c = signed_in_browser(&s).await;
+    let r = type_code(&s, &c, body["user_code"].as_str().unwrap()).await;
+    let html = r.text().await.unwrap();
+    let (status, text) = decide(&s, &c, &html, "allow").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Your device is signed in"), "{text}");
+    // Between the Allow and the device's next poll the admin makes the app third-party (R9-6).
+    let r = s
+        .put(
+            &format!("{}/tv", crate::oidc_flow::CLIENTS),
+            json!({"name": "Living Room TV", "first_party": false,
+                   "redirect_uris": [crate::oidc_flow::REDIRECT],
+                   "grant_types": ["device_code", "refresh_token"],
+                   "scopes": ["openid", "offline_access"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let answer = poll(&s, tv, &device_code).await;
+    assert_eq!(
+        (answer.0, error_of(&answer)),
+        (400, "access_denied"),
+        "{answer:?}"
+    );
+    assert!(answer.1.get("access_token").is_none(), "{answer:?}");
+    assert!(answer.1.get("refresh_token").is_none(), "{answer:?}");
+}
+
+async fn rl_02_strangers_cannot_use_up_a_public_device_apps_authorizations(engine: Engine) {
+    let Some(s) = TestServer::start_with(engine, |env| {
+        env.insert("TESSERA_TRUSTED_PROXIES".into(), "127.0.0.1, ::1".into());
+        env.insert(
+            "TESSERA_QUOTA_DEVICE_AUTHORIZATIONS_PER_ADDRESS".into(),
+            "3".into(),
+        );
+        env.insert(
+            "TESSERA_QUOTA_DEVICE_AUTHORIZATIONS_PER_APP".into(),
+            "5".into(),
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    s.clock.freeze();
+    let (cli, _) = register(
+        &s,
+        "cli",
+        json!({"kind": "public", "grant_types": ["device_code"], "name": "Public CLI"}),
+    )
+    .await;
+    let ask = |ip: &'static str| {
+        let s = &s;
+        let cli = cli.clone();
+        async move {
+            s.http
+                .post(format!("{}/oauth2/device_authorization", issuer(s)))
+                .header("x-forwarded-for", ip)
+                .form(&[("client_id", cli.as_str()), ("scope", "openid")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Strangers on three addresses spend their own quotas: nine, more than the per-app five (R9-1).
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        for _ in 0..3 {
+            assert_eq!(ask(ip).await, 200, "{ip}");
+        }
+        assert_eq!(ask(ip).await, 429, "{ip}: the address is still braked");
+    }
+    // A real customer's device on a fresh address is not refused by their use.
+    assert_eq!(ask("198.51.100.7").await, 200);
+}
+
+async fn rl_02_wrong_user_codes_from_many_addresses_do_not_lock_out_a_signed_in_customer(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start_with(engine, |env| {
+        env.insert("TESSERA_TRUSTED_PROXIES".into(), "127.0.0.1, ::1".into());
+    })
+    .await
+    else {
+        return;
+    };
+    s.clock.freeze();
+    customer(&s).await;
+    let (id, secret) = device_client(&s, "tv").await;
+    let tv = (id.as_str(), secret.as_str());
+    let (_, body) = authorize_device(&s, tv, Some("openid")).await;
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    let wrong = if user_code == "BBBB-BBBB" {
+        "CCCC-CCCC"
+    } else {
+        "BBBB-BBBB"
+    };
+    let page = format!("{}/device", issuer(&s));
+    let post = |c: &reqwest::Client, token: &str, ip: String, code: &str| {
+        c.post(&page)
+            .header("x-forwarded-for", ip)
+            .form(&[("csrf_token", token), ("user_code", code)])
+            .send()
+    };
+    // Strangers on 100 addresses type 10 wrong codes each: the tenant's 1000 anonymous guesses (R9-2).
+    let attacker = browser();
+    let html = attacker
+        .get(&page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&html);
+    for a in 1..=100 {
+        for _ in 0..10 {
+            let r = post(&attacker, &token, format!("198.51.{a}.1"), wrong)
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "address {a}");
+        }
+    }
+    // An anonymous browser on a fresh address, with the right code: held back, and told to sign in
+    // first, with a sign-in that comes back to the device page.
+    let c = browser();
+    let html = c.get(&page).send().await.unwrap().text().await.unwrap();
+    let r = post(&c, &csrf(&html), "192.0.2.77".into(), &user_code)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let text = r.text().await.unwrap();
+    assert!(text.contains("Sign in first"), "{text}");
+    let link = "/t/default/login?return_to=/t/default/device";
+    assert!(text.contains(link), "{text}");
+    let r = c.get(absolute(&s, link)).send().await.unwrap();
+    let back = sign_in_at(&s, &c, &location(&r)).await;
+    assert!(back.ends_with("/t/default/device"), "{back}");
+    // Signed in, the same right code is counted for the account, not the tenant: the confirmation.
+    let html = c.get(&page).send().await.unwrap().text().await.unwrap();
+    let r = post(&c, &csrf(&html), "192.0.2.77".into(), &user_code)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Living Room TV"), "{html}");
+    // A signed-in customer's own wrong codes are slowed per account, wherever they come from.
+    let html = c.get(&page).send().await.unwrap().text().await.unwrap();
+    let token = csrf(&html);
+    for i in 0..10 {
+        let r = post(&c, &token, format!("192.0.2.{}", 100 + i), wrong)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "wrong code {i}");
+    }
+    let r = post(&c, &token, "192.0.2.200".into(), wrong).await.unwrap();
+    assert_eq!(r.status(), 429, "the account's own allowance is spent");
+}
+
 engine_tests!(
+    con_01_a_device_decision_counts_only_for_the_session_it_was_shown_to,
+    con_01_a_device_app_made_third_party_after_the_approval_gets_no_tokens,
+    rl_02_strangers_cannot_use_up_a_public_device_apps_authorizations,
+    rl_02_wrong_user_codes_from_many_addresses_do_not_lock_out_a_signed_in_customer,
     device_the_confirmation_opens_only_in_the_browser_that_typed_the_code,
     rl_06_device_authorizations_have_a_quota_per_address_and_per_client,
     device_an_apps_required_attributes_are_asked_for_before_the_confirmation,

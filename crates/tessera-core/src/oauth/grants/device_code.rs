@@ -6,6 +6,9 @@
 //!   `slow_down` and raises the interval by 5 s for good. The poll's bookkeeping is a compare-and-swap,
 //!   so concurrent polls cannot both pass as "on time".
 //! - Denied: `access_denied`; past its life: `expired_token`.
+//! - The client is judged as it is now, as the decision judges it: one made third-party (it would need
+//!   consent, which the device page does not ask) or no longer allowed the grant since gets
+//!   `access_denied` and no tokens, even for a grant approved before the change (R9-6).
 //! - Approved: one conditional statement takes the grant, so of any number of concurrent polls exactly
 //!   one gets tokens; every later poll is `invalid_grant`.
 //! - The tokens are those of the sign-in that approved (identity, session, `auth_time`, `acr`, `amr`), as
@@ -58,6 +61,12 @@ pub(crate) async fn grant(
         return Err(refuse(
             "expired_token",
             "the device_code expired: start a new device authorization",
+        ));
+    }
+    if !client.first_party || !client.allows_grant(GrantType::DeviceCode) {
+        return Err(refuse(
+            "access_denied",
+            "this client may no longer use the device grant without consent",
         ));
     }
     match g.status {
