@@ -250,17 +250,26 @@ impl Sessions<'_> {
 
 impl Tessera {
     /// Revokes every session of an identity except `keep`, recording why, and voids its pending codes and
-    /// links (REC-02: an email change or recovery in flight must not outlive the sessions).
+    /// links (REC-02: an email change or recovery in flight must not outlive the sessions). With no
+    /// session kept (a recovery, a suspension, a deletion, "this wasn't me") every app grant of the
+    /// identity ends too: its refresh-token families, offline ones included, and the access tokens they
+    /// brought (REC-07, SES-06), so a later reactivation brings none of them back.
     pub(crate) async fn revoke_sessions_of(
         &self,
         tx: &mut Tx,
         tenant: TenantId,
         identity: IdentityId,
         keep: Option<Uuid>,
-        reason: &str,
+        reason: &'static str,
     ) -> Result<u64> {
         let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
         self.void_codes_of(tx, identity).await?;
+        if keep.is_none() {
+            crate::oauth::refresh_tokens::revoke_families_of(
+                self, tx, tenant, identity, None, reason,
+            )
+            .await?;
+        }
         if n > 0 {
             crate::oauth::backchannel::sessions_ended(self, tx, identity).await?;
             let ev = NewEvent::new(
@@ -299,7 +308,8 @@ impl Sessions<'_> {
             .collect())
     }
 
-    /// Admin: revokes every session of an identity and voids its pending codes and links (REC-02).
+    /// Admin: revokes every session of an identity and voids its pending codes and links (REC-02), and
+    /// ends every app grant of the identity, offline refresh tokens included (SES-07).
     pub async fn admin_revoke(
         &self,
         caller: &Caller,
@@ -314,6 +324,15 @@ impl Sessions<'_> {
             .ok_or(CoreError::NotFound { what: "identity" })?;
         let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.t.now()).await?;
         self.t.void_codes_of(&mut tx, identity).await?;
+        crate::oauth::refresh_tokens::revoke_families_of(
+            self.t,
+            &mut tx,
+            t.id,
+            identity,
+            None,
+            "sessions_revoked_by_admin",
+        )
+        .await?;
         crate::oauth::backchannel::sessions_ended(self.t, &mut tx, identity).await?;
         let ev = NewEvent::new(
             t.id,

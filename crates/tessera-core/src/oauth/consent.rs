@@ -270,27 +270,15 @@ impl OAuth<'_> {
         }
         tessera_store::oauth_requests::burn_codes(tx, tenant.id, identity, client_id, self.t.now())
             .await?;
-        let families = tessera_store::oauth_refresh_tokens::live_families_of(
+        let revoked = super::refresh_tokens::revoke_families_of(
+            self.t,
             tx,
             tenant.id,
             identity,
             Some(client_id),
+            "consent_revoked",
         )
         .await?;
-        let mut revoked = 0;
-        for id in families {
-            if super::refresh_tokens::revoke_family_by_id(
-                self.t,
-                tx,
-                tenant.id,
-                &id.to_string(),
-                "consent_revoked",
-            )
-            .await?
-            {
-                revoked += 1;
-            }
-        }
         let ev = NewEvent::new(
             tenant.id,
             types::OAUTH_CONSENT_REVOKED,

@@ -160,6 +160,31 @@ pub(crate) async fn revoke_family_by_id(
     }
 }
 
+/// Revokes every live family of `identity` in `tenant` (only `client_id`'s when given), offline ones
+/// included, with the access tokens minted with them, inside the caller's transaction; how many it
+/// revoked. One helper for whatever ends an identity's grants: a withdrawn consent (CON-02), and the
+/// end of every session for a recovery, a suspension, a deletion or the admin (REC-07, SES-06), after
+/// which a reactivation finds nothing to bring back.
+pub(crate) async fn revoke_families_of(
+    t: &Tessera,
+    tx: &mut Tx,
+    tenant: TenantId,
+    identity: IdentityId,
+    client_id: Option<&str>,
+    reason: &'static str,
+) -> Result<u64> {
+    let families = store::live_families_of(tx, tenant, identity, client_id).await?;
+    let mut revoked = 0;
+    for id in families {
+        if let Some(f) = store::family(tx, id).await?
+            && revoke_family(t, tx, &f, reason).await?
+        {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}
+
 /// Adds a fresh token to a family; returns it.
 async fn new_token(
     t: &Tessera,

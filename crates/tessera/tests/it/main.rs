@@ -28,6 +28,7 @@ mod oidc_conformance;
 mod oidc_consent;
 mod oidc_device;
 mod oidc_flow;
+mod oidc_grants_end;
 mod oidc_logout;
 mod oidc_par;
 mod oidc_red_team;

@@ -236,7 +236,11 @@ async fn device_polls_are_pending_then_slow_down_then_expired_token(engine: Engi
 }
 
 /// Types `user_code` on the device page in browser `c`; the answer.
-async fn type_code(s: &TestServer, c: &reqwest::Client, user_code: &str) -> reqwest::Response {
+pub(crate) async fn type_code(
+    s: &TestServer,
+    c: &reqwest::Client,
+    user_code: &str,
+) -> reqwest::Response {
     let page = format!("{}/device", issuer(s));
     let r = c.get(&page).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -304,7 +308,12 @@ async fn decide_r(
 }
 
 /// Decides on the confirmation page `html` in browser `c`; the answer's status and text.
-async fn decide(s: &TestServer, c: &reqwest::Client, html: &str, decision: &str) -> (u16, String) {
+pub(crate) async fn decide(
+    s: &TestServer,
+    c: &reqwest::Client,
+    html: &str,
+    decision: &str,
+) -> (u16, String) {
     let r = decide_r(s, c, html, decision).await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -606,7 +615,7 @@ async fn typed_and_signed_in(s: &TestServer, c: &reqwest::Client, user_code: &st
 }
 
 /// A browser signed in on the hosted sign-in page.
-async fn signed_in_browser(s: &TestServer) -> reqwest::Client {
+pub(crate) async fn signed_in_browser(s: &TestServer) -> reqwest::Client {
     let c = browser();
     let r = c.get(format!("{}/login", issuer(s))).send().await.unwrap();
     sign_in_at(s, &c, &location(&r)).await;
