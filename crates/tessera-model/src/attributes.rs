@@ -587,6 +587,29 @@ fn unprintable(c: char) -> bool {
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Characters that show nothing on their own: white space, the zero-width and joining characters, the
+/// bidirectional marks, the soft hyphen and the fillers. Allowed inside a value (a joiner is part of some
+/// scripts and emoji), but a value of nothing else would satisfy a required attribute invisibly.
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
+}
+
 fn wrong_type(path: &str, expected: &str) -> AttributeProblem {
     problem(path, "wrong_type", format!("{path} must be {expected}"))
 }
@@ -608,6 +631,13 @@ fn validate_value(
                 .unwrap_or(MAX_STRING_LENGTH)
                 .min(MAX_STRING_LENGTH);
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            if !s.is_empty() && s.chars().all(invisible) {
+                problems.push(problem(
+                    path,
+                    "blank",
+                    format!("{path} must contain a visible character"),
+                ));
+            }
             if s.chars().any(unprintable) {
                 problems.push(problem(
                     path,
@@ -1600,7 +1630,7 @@ mod tests {
     }
 
     #[test]
-    fn strings_refuse_control_characters_but_keep_line_breaks() {
+    fn strings_refuse_control_characters_and_invisible_values_but_keep_line_breaks_and_joiners() {
         let s = schema(json!({"attributes": [{"name": "plan", "type": "string"}]}));
         for bad in [
             "\u{0}",
@@ -1616,7 +1646,29 @@ mod tests {
                 "{bad:?}"
             );
         }
-        for good in ["Hauptstraße 1\nBerlin", "a\tb", "l\r\nm", "名前", "🙂"] {
+        for blank in [
+            "\u{200b}",
+            "\u{feff}\u{2060}",
+            "\u{ad}",
+            "\u{3164}",
+            "\u{200e}\u{200f}",
+            " \u{180e} ",
+        ] {
+            assert_eq!(
+                full(&s, json!({ "plan": blank })),
+                pairs(&[("plan", "blank")]),
+                "{blank:?}"
+            );
+        }
+        for good in [
+            "Hauptstraße 1\nBerlin",
+            "a\tb",
+            "l\r\nm",
+            "名前",
+            "🙂",
+            "👩\u{200d}💻",
+            "a\u{200b}b",
+        ] {
             assert_eq!(full(&s, json!({ "plan": good })), pairs(&[]), "{good:?}");
         }
     }

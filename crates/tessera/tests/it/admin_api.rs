@@ -295,8 +295,8 @@ async fn life_cycle_moves_follow_the_state_machine(engine: Engine) {
     );
 }
 
-/// Red team R9-5: a NUL in an attribute value was a 500 on PostgreSQL (its JSONB refuses it) and stored
-/// on SQLite, where an invisible character could stand in for a required attribute.
+/// Red team R9-5 and R10-3: a NUL in an attribute value was a 500 on PostgreSQL (its JSONB refuses it)
+/// and stored on SQLite, and a value of invisible characters could stand in for a required attribute.
 async fn attribute_values_with_control_characters_are_a_field_problem_everywhere(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -317,7 +317,7 @@ async fn attribute_values_with_control_characters_are_a_field_problem_everywhere
         .unwrap()
         .to_owned();
     let path = format!("{IDS}/{id}");
-    for bad in ["a\u{0}b", "\u{0}", "\u{202e}gpj.exe"] {
+    for bad in ["a\u{0}b", "\u{0}", "\u{202e}gpj.exe", "\u{200b}\u{feff}"] {
         let r = s.patch(&path, json!({"attributes": {"plan": bad}})).await;
         r.assert_problem(422, "invalid_attributes");
         assert_eq!(r.json["errors"][0]["field"], "attributes.plan", "{bad:?}");
