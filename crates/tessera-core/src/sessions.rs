@@ -250,10 +250,10 @@ impl Sessions<'_> {
 
 impl Tessera {
     /// Revokes every session of an identity except `keep`, recording why, and voids its pending codes and
-    /// links (REC-02: an email change or recovery in flight must not outlive the sessions). With no
-    /// session kept (a recovery, a suspension, a deletion, "this wasn't me") every app grant of the
-    /// identity ends too: its refresh-token families, offline ones included, and the access tokens they
-    /// brought (REC-07, SES-06), so a later reactivation brings none of them back.
+    /// links (REC-02: an email change or recovery in flight must not outlive the sessions). Every app
+    /// grant of the identity ends too except those bound to `keep`: its refresh-token families, offline
+    /// ones included, and the access tokens they brought (REC-07, SES-06, R10-1), so neither a stolen
+    /// offline grant outlives a password change nor a later reactivation brings any grant back.
     pub(crate) async fn revoke_sessions_of(
         &self,
         tx: &mut Tx,
@@ -264,12 +264,10 @@ impl Tessera {
     ) -> Result<u64> {
         let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
         self.void_codes_of(tx, identity).await?;
-        if keep.is_none() {
-            crate::oauth::refresh_tokens::revoke_families_of(
-                self, tx, tenant, identity, None, reason,
-            )
-            .await?;
-        }
+        crate::oauth::refresh_tokens::revoke_families_of(
+            self, tx, tenant, identity, None, keep, reason,
+        )
+        .await?;
         if n > 0 {
             crate::oauth::backchannel::sessions_ended(self, tx, identity).await?;
             let ev = NewEvent::new(
@@ -329,6 +327,7 @@ impl Sessions<'_> {
             &mut tx,
             t.id,
             identity,
+            None,
             None,
             "sessions_revoked_by_admin",
         )

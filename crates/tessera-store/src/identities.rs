@@ -145,6 +145,30 @@ pub async fn state(
         .transpose())
 }
 
+/// [`state`] inside a transaction that is about to give the identity something its suspension must end
+/// (a refresh-token family): on PostgreSQL the row stays locked (`FOR SHARE`) until the transaction
+/// ends, so a state change either committed first and is seen here, or waits for this transaction and
+/// then finds what it wrote. SQLite's writers run one at a time, so its plain read already holds.
+pub async fn state_locked(
+    tx: &mut crate::Tx,
+    tenant: TenantId,
+    id: IdentityId,
+) -> Result<Option<IdentityState>> {
+    let sql = match tx.raw() {
+        RawConn::Sqlite(_) => "SELECT state FROM identities WHERE tenant_id = $1 AND id = $2",
+        RawConn::Postgres(_) => {
+            "SELECT state FROM identities WHERE tenant_id = $1 AND id = $2 FOR SHARE"
+        }
+    };
+    on_engine!(tx, |c| sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| parse_text("state", &r.text("state")?, IdentityState::parse))
+        .transpose())
+}
+
 async fn identifiers_of(
     x: &mut impl Exec,
     tenant: TenantId,

@@ -276,6 +276,7 @@ impl OAuth<'_> {
             tenant.id,
             identity,
             Some(client_id),
+            None,
             "consent_revoked",
         )
         .await?;

@@ -65,7 +65,8 @@ pub(crate) struct Issued {
 
 /// Starts a family and returns its first refresh token. The token lives the client's
 /// `refresh_token_ttl_secs`, the family [`FAMILY_LIFETIME`] or, when session-bound, at most as long as
-/// the session; a session that already ended refuses the grant (`invalid_grant`).
+/// the session; a session that already ended, or a customer no longer active, refuses the grant
+/// (`invalid_grant`).
 // Used by the test hook below; the code exchange calls `issue_with_access`.
 #[allow(dead_code)]
 pub(crate) async fn issue(t: &Tessera, n: NewRefresh) -> Result<String> {
@@ -105,15 +106,25 @@ pub(crate) async fn issue_in(
         .map(|s| Uuid::parse_str(s).map_err(|_| CoreError::Internal(format!("session id {s:?}"))))
         .transpose()?;
     let mut family_end = now + FAMILY_LIFETIME;
-    if !n.offline {
-        let Some(sid) = session_id else {
-            return Err(CoreError::Internal(
-                "a refresh token without offline_access needs the session it came from".into(),
-            ));
-        };
-        match tessera_store::sessions::get(tx, sid).await? {
+    if !n.offline && session_id.is_none() {
+        return Err(CoreError::Internal(
+            "a refresh token without offline_access needs the session it came from".into(),
+        ));
+    }
+    // Read under lock in this transaction (identity first, then session, the order a suspension
+    // writes them): a suspension, a recovery or an end of sessions committing meanwhile is either
+    // seen here or finds this family when it revokes the identity's grants (R10-2).
+    let active = tessera_store::identities::state_locked(tx, n.tenant_id, n.identity_id).await?
+        == Some(IdentityState::Active);
+    if !active {
+        return Err(refuse("invalid_grant", "the sign-in session has ended"));
+    }
+    if let Some(sid) = session_id {
+        match tessera_store::sessions::get_locked(tx, sid).await? {
             Some(s) if session_live(&s, n.tenant_id, n.identity_id, now) => {
-                family_end = family_end.min(s.expires_at);
+                if !n.offline {
+                    family_end = family_end.min(s.expires_at);
+                }
             }
             _ => return Err(refuse("invalid_grant", "the sign-in session has ended")),
         }
@@ -162,21 +173,25 @@ pub(crate) async fn revoke_family_by_id(
 
 /// Revokes every live family of `identity` in `tenant` (only `client_id`'s when given), offline ones
 /// included, with the access tokens minted with them, inside the caller's transaction; how many it
-/// revoked. One helper for whatever ends an identity's grants: a withdrawn consent (CON-02), and the
-/// end of every session for a recovery, a suspension, a deletion or the admin (REC-07, SES-06), after
-/// which a reactivation finds nothing to bring back.
+/// revoked. Families bound to `keep_session` stay: a password change keeps the browser that made it
+/// and the apps signed in through it, and ends every other grant (REC-07, R10-1). One helper for
+/// whatever ends an identity's grants: a withdrawn consent (CON-02), a password change, and the end of
+/// every session for a recovery, a suspension, a deletion or the admin (REC-07, SES-06), after which a
+/// reactivation finds nothing to bring back.
 pub(crate) async fn revoke_families_of(
     t: &Tessera,
     tx: &mut Tx,
     tenant: TenantId,
     identity: IdentityId,
     client_id: Option<&str>,
+    keep_session: Option<Uuid>,
     reason: &'static str,
 ) -> Result<u64> {
     let families = store::live_families_of(tx, tenant, identity, client_id).await?;
     let mut revoked = 0;
     for id in families {
         if let Some(f) = store::family(tx, id).await?
+            && (keep_session.is_none() || f.session_id != keep_session)
             && revoke_family(t, tx, &f, reason).await?
         {
             revoked += 1;
@@ -392,10 +407,37 @@ pub(crate) async fn prepare(
             asked
         }
     };
-    // A scope the client may no longer ask for is dropped rather than carried on.
+    // The client is judged as it is now (R10-4): a client made third-party since the grant needs the
+    // customer's consent, so a grant with no consent record refreshes no more, and one withdrawn in
+    // settings has already revoked the family (CON-02).
+    let consented = if client.first_party {
+        None
+    } else {
+        let mut conn = t.db().conn().await?;
+        let family = &judged.token.family;
+        match tessera_store::oauth_consents::get(
+            &mut conn,
+            tenant.id,
+            family.identity_id,
+            &client.client_id,
+        )
+        .await?
+        {
+            Some(c) => Some(c.scopes),
+            None => {
+                return Err(refuse(
+                    "invalid_grant",
+                    "the customer has not consented to this app: sign in through it again",
+                ));
+            }
+        }
+    };
+    // A scope the client may no longer ask for, or the customer no longer consents to, is dropped
+    // rather than carried on.
     let scopes: Vec<String> = scopes
         .into_iter()
         .filter(|s| client.allows_scope(s))
+        .filter(|s| consented.as_ref().is_none_or(|c| c.contains(s)))
         .collect();
     let rotation = Rotation {
         family: judged.token.family.clone(),

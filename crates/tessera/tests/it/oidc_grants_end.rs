@@ -2,15 +2,21 @@
 //! (REC-07), a suspension, a scheduled deletion and an erasure (SES-06), and an admin ending every
 //! session (SES-07) revoke every refresh-token family of the identity, `offline_access` ones and a
 //! device's included, with the access tokens they brought (an opaque one reads `active: false` at
-//! introspection). A reactivation brings none of them back; a grant made afterwards works. Through the
-//! real flows, over HTTP, on SQLite and PostgreSQL.
+//! introspection). A reactivation brings none of them back; a grant made afterwards works. A password
+//! changed in the settings ends every grant but those of the browser that changed it (R10-1); a code
+//! redeemed while a suspension commits leaves no grant behind (R10-2); an app made third-party since
+//! the grant refreshes only with the customer's consent (R10-4). Through the real flows, over HTTP, on
+//! SQLite and PostgreSQL.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tessera_testkit::{Engine, Resp, TestServer, engine_tests};
 
-use crate::flows::{PASSWORD, sign_in, start, submit};
+use crate::flows::{PASSWORD, messages, sign_in, start, start_as, submit, submit_as};
 use crate::oidc_device::{authorize_device, decide, poll, signed_in_browser, type_code};
 use crate::oidc_flow::{EMAIL, customer, issuer, register};
-use crate::oidc_tokens::{Client, refresh_token_for};
+use crate::oidc_tokens::{Client, code_for, exchange, refresh_token_for};
 
 const IDS: &str = "/admin/v1/tenants/default/identities";
 const NEW_PASSWORD: &str = "a whole new passphrase 77";
@@ -216,8 +222,172 @@ async fn ses_07_an_admin_ending_every_session_ends_offline_and_device_grants_too
     offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
 }
 
+async fn rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the_browser_that_made_it(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let app = vault(&s).await;
+    // Grants made elsewhere, say by whoever knew the old password: an app's offline one and a device's.
+    let (rt, at) = offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
+    let (tv, device_rt) = device_grant(&s, "tv").await;
+    // The customer's own browser, and an app signed in through it.
+    let here = session(&s, PASSWORD).await;
+    let mine = refresh_token_for(&s, &app, &here, &["openid"]).await;
+
+    let flow = start_as(&s, "settings", json!({}), Some(&here)).await;
+    let change =
+        json!({"method": "password", "current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let r = submit_as(&s, &flow, change, Some(&here)).await;
+    assert!(
+        messages(&r).contains(&"success-password-changed".to_owned()),
+        "{r:?}"
+    );
+
+    ended(&refresh(&s, creds(&app), &rt).await);
+    assert_eq!(
+        introspect(&s, creds(&app), &at).await,
+        json!({"active": false})
+    );
+    ended(&refresh(&s, (&tv.0, &tv.1), &device_rt).await);
+    let r = refresh(&s, creds(&app), &mine).await;
+    assert_eq!(
+        r.status, 200,
+        "the browser that changed the password keeps its apps: {r:?}"
+    );
+}
+
+/// Whether a statement starting with `sql` waits for a lock in this test's database.
+async fn waits(watcher: &mut sqlx::PgConnection, sql: &str) -> bool {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND query LIKE $1",
+    )
+    .bind(format!("{sql}%"))
+    .fetch_one(watcher)
+    .await
+    .unwrap();
+    n > 0
+}
+
+/// Polls until `done` says so; panics after half a minute (the interleaving never came).
+async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..3000 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what} never happened");
+}
+
+/// R10-2. The interleaving is forced on PostgreSQL, where transactions run side by side: a lock held
+/// on the families table stops the code's exchange just before it writes its family, after it judged
+/// the customer active; the suspension then commits (or waits for the exchange, as it must once the
+/// exchange reads the customer under lock), and the lock goes. Whatever the order, no grant of the
+/// code may outlive the suspension. SQLite runs its writers one at a time, so the exchange's read and
+/// write cannot be split there; this test runs on PostgreSQL only.
+async fn ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behind(engine: Engine) {
+    use sqlx::Connection;
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let app = vault(&s).await;
+    let here = session(&s, PASSWORD).await;
+    let code = code_for(&s, &app, &here, &["openid", "offline_access"]).await;
+    let mut holder = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
+    let mut watcher = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE oauth_refresh_families IN EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let suspended = AtomicBool::new(false);
+    let controller = async {
+        until("the exchange waiting to write its family", async || {
+            waits(&mut watcher, "INSERT INTO oauth_refresh_families").await
+        })
+        .await;
+        let suspend = async {
+            let r = s.post(&format!("{IDS}/{sub}/suspend"), json!({})).await;
+            suspended.store(true, Ordering::SeqCst);
+            r
+        };
+        let release = async {
+            until("the suspension done or waiting", async || {
+                suspended.load(Ordering::SeqCst) || waits(&mut watcher, "UPDATE identities").await
+            })
+            .await;
+            sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+        };
+        tokio::join!(suspend, release).0
+    };
+    let (exchanged, suspension) = tokio::join!(exchange(&s, &app, &code), controller);
+    assert_eq!(suspension.status, 200, "{suspension:?}");
+    let r = s.post(&format!("{IDS}/{sub}/reactivate"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    if exchanged.status != 200 {
+        ended(&exchanged);
+        return;
+    }
+    let rt = exchanged.json["refresh_token"].as_str().unwrap();
+    ended(&refresh(&s, creds(&app), rt).await);
+    let at = exchanged.json["access_token"].as_str().unwrap();
+    assert_eq!(
+        introspect(&s, creds(&app), at).await,
+        json!({"active": false})
+    );
+}
+
+mod ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behind {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behind(
+            tessera_testkit::Engine::Postgres,
+        )
+        .await
+    }
+}
+
+async fn con_01_an_app_made_third_party_refreshes_only_with_the_customers_consent(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let app = vault(&s).await;
+    let (rt, _) = offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
+    // The admin makes the app third-party: its grants were never consented to (R10-4).
+    let r = s
+        .put(
+            &format!("{}/{}", crate::oidc_flow::CLIENTS, app.id),
+            json!({"name": "Vault", "first_party": false,
+                   "redirect_uris": ["https://vault.example/cb"],
+                   "grant_types": ["authorization_code", "refresh_token"],
+                   "scopes": ["openid", "email", "offline_access"],
+                   "access_token_format": "opaque"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = refresh(&s, creds(&app), &rt).await;
+    ended(&r);
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("consent"),
+        "{r:?}"
+    );
+}
+
 engine_tests!(
     rec_07_a_recovery_ends_every_app_grant_offline_and_device_ones_included,
+    rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the_browser_that_made_it,
     ses_06_suspension_and_deletion_end_app_grants_and_a_reactivation_brings_none_back,
     ses_07_an_admin_ending_every_session_ends_offline_and_device_grants_too,
+    con_01_an_app_made_third_party_refreshes_only_with_the_customers_consent,
 );

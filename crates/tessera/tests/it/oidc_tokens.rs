@@ -109,6 +109,26 @@ pub(crate) async fn refresh_token_for(
     session: &str,
     scopes: &[&str],
 ) -> String {
+    let r = exchange(s, c, &code_for(s, c, session, scopes).await).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// An authorization code the session answered at once, with what its exchange needs.
+pub(crate) struct IssuedCode {
+    pub code: String,
+    pub verifier: String,
+    pub redirect: String,
+}
+
+/// A code of first-party client `c` (redirect `https://{id}.example/cb`) for the customer whose session
+/// token is `session`.
+pub(crate) async fn code_for(
+    s: &TestServer,
+    c: &Client,
+    session: &str,
+    scopes: &[&str],
+) -> IssuedCode {
     let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
     let redirect = format!("https://{}.example/cb", c.id);
     let mut u = url::Url::parse(&url(s, "authorize")).unwrap();
@@ -133,21 +153,27 @@ pub(crate) async fn refresh_token_for(
         "the session answers at once: {to}"
     );
     let q = crate::oidc_flow::query_of(&to);
-    let code = crate::oidc_flow::param(&q, "code").unwrap().to_owned();
-    let r = post_as(
+    IssuedCode {
+        code: crate::oidc_flow::param(&q, "code").unwrap().to_owned(),
+        verifier: verifier.secret().to_owned(),
+        redirect,
+    }
+}
+
+/// Trades `code` at the token endpoint as client `c`.
+pub(crate) async fn exchange(s: &TestServer, c: &Client, code: &IssuedCode) -> Resp {
+    post_as(
         s,
         c,
         "token",
         &[
             ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &redirect),
-            ("code_verifier", verifier.secret()),
+            ("code", &code.code),
+            ("redirect_uri", &code.redirect),
+            ("code_verifier", &code.verifier),
         ],
     )
-    .await;
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json["refresh_token"].as_str().unwrap().to_owned()
+    .await
 }
 
 async fn event_types(s: &TestServer) -> Vec<String> {
