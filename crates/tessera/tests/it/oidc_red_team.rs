@@ -59,6 +59,35 @@ async fn oa_14_a_scope_taken_from_the_client_is_not_granted_at_redemption(engine
     );
 }
 
+async fn oa_14_offline_access_is_not_granted_once_the_client_may_no_longer_refresh(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let config = |grants: &[&str]| {
+        json!({"name": "Shop", "first_party": true, "redirect_uris": [REDIRECT],
+               "grant_types": grants, "scopes": ["openid", "offline_access"]})
+    };
+    let (id, secret) = register(&s, "off", config(&["authorization_code", "refresh_token"])).await;
+    let c = browser();
+    let (url, verifier) = auth_url(&s, "off", &[]);
+    let url = url.replace("scope=openid+email", "scope=openid+offline_access");
+    let back = authorize(&s, &c, &url).await;
+    let code = param(&query_of(&back), "code").expect(&back).to_owned();
+    // Between the sign-in and the redemption the admin takes the refresh token grant away (I-1).
+    let cut = s
+        .put(&format!("{CLIENTS}/off"), config(&["authorization_code"]))
+        .await;
+    assert_eq!(cut.status, 200, "{cut:?}");
+    let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(
+        body["scope"], "openid",
+        "the answer names no grant it did not give"
+    );
+}
+
 async fn oa_05_a_client_registered_again_under_a_deleted_ones_id_gets_none_of_its_grants(
     engine: Engine,
 ) {
@@ -145,6 +174,7 @@ async fn oa_17_a_parameter_repeated_with_an_empty_value_is_still_repeated(engine
 
 engine_tests!(
     oa_14_a_scope_taken_from_the_client_is_not_granted_at_redemption,
+    oa_14_offline_access_is_not_granted_once_the_client_may_no_longer_refresh,
     oa_05_a_client_registered_again_under_a_deleted_ones_id_gets_none_of_its_grants,
     ses_07_revoking_a_customers_sessions_stops_their_access_tokens_at_userinfo,
     oa_17_a_parameter_repeated_with_an_empty_value_is_still_repeated,

@@ -119,7 +119,7 @@ pub(crate) async fn grant(
     let scopes: Vec<String> = c
         .scopes
         .split(' ')
-        .filter(|s| client.allows_scope(s))
+        .filter(|s| super::still_granted(client, s))
         .map(str::to_owned)
         .collect();
     let amr: Vec<String> = serde_json::from_str(&c.amr)

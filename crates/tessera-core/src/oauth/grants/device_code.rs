@@ -130,7 +130,7 @@ pub(crate) async fn grant(
     let scopes: Vec<String> = g
         .scopes
         .split(' ')
-        .filter(|s| !s.is_empty() && client.allows_scope(s))
+        .filter(|s| !s.is_empty() && super::still_granted(client, s))
         .map(str::to_owned)
         .collect();
     let amr: Vec<String> =

@@ -3,3 +3,15 @@ pub(crate) mod authorization_code;
 pub(crate) mod client_credentials;
 pub(crate) mod device_code;
 pub(crate) mod refresh_token;
+
+use tessera_model::oauth_client::{GrantType, OAuthClient};
+
+/// Whether a scope granted earlier (in an authorization request or a device approval) still goes into
+/// the tokens its grant issues now: the client may still ask for it (OA-14), and `offline_access`
+/// only while the client may still hold a refresh token, so an answer's `scope` never names a grant it
+/// did not give (red team I-1).
+pub(crate) fn still_granted(client: &OAuthClient, scope: &str) -> bool {
+    client.allows_scope(scope)
+        && (scope != super::refresh_tokens::OFFLINE_ACCESS
+            || client.allows_grant(GrantType::RefreshToken))
+}
