@@ -528,8 +528,8 @@ impl Db {
     /// but is not waited on to reach the disk: a power loss or an operating system crash (never a crash
     /// of the process alone) may forget the last few. For what is cheap to lose: the guard's counters,
     /// whose rows every attempt at one account queues on (an fsync per guess would cost more than the
-    /// guess's own bookkeeping), and a flow's start (a page view); the next durable commit carries them
-    /// to the disk anyway. SQLite: `synchronous =
+    /// guess's own bookkeeping), a flow's start (a page view) and a sign-in's conclusion (the session
+    /// goes with its record); the next durable commit carries them to the disk anyway. SQLite: `synchronous =
     /// NORMAL` for this commit (WAL mode), set again by the next [`Db::begin`]; PostgreSQL:
     /// `synchronous_commit = off` for this transaction. One round trip either way, as `BEGIN` alone.
     pub async fn begin_unflushed(&self) -> Result<Tx> {

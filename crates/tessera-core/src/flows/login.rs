@@ -438,7 +438,10 @@ async fn proceed(
     }
     let tx = match tx {
         Some(tx) => tx,
-        None => t.db().begin().await?,
+        None => {
+            t.conclusion_tx(tessera_model::flow::FlowKind::Login)
+                .await?
+        }
     };
     Ok((Step::SignIn { identity, proven }, Some(tx)))
 }

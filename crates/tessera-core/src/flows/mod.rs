@@ -610,7 +610,7 @@ impl Flows<'_> {
                 Some(tx)
             }
             None if step.proved() => {
-                let mut tx = self.t.db().begin().await?;
+                let mut tx = self.t.conclusion_tx(kind).await?;
                 self.t.guard_settle(&mut tx, &guarded, &step).await?;
                 Some(tx)
             }
@@ -648,6 +648,22 @@ impl Tessera {
             FlowKind::Verification => verification::submit(self, ctx, tenant, flow, input).await?,
             FlowKind::Recovery => recovery::submit(self, ctx, tenant, flow, input).await?,
             FlowKind::Settings => settings::submit(self, ctx, tenant, flow, input).await?,
+        })
+    }
+
+    /// The transaction a step's conclusion commits in when the step brought none. A sign-in's
+    /// conclusion (the session, its events, the guard's settlement, the flow) does not wait for the
+    /// disk: the commit is atomic, so a power loss that forgets it forgets the session together with its
+    /// record, and the customer signs in again (the next durable commit carries it to the disk anyway).
+    /// Every other journey concludes with what the customer is told is done (an account, a verified
+    /// address, a new password), and waits.
+    async fn conclusion_tx(&self, kind: FlowKind) -> Result<Tx> {
+        Ok(match kind {
+            FlowKind::Login => self.db().begin_unflushed().await?,
+            FlowKind::Registration
+            | FlowKind::Verification
+            | FlowKind::Recovery
+            | FlowKind::Settings => self.db().begin().await?,
         })
     }
 
@@ -691,7 +707,7 @@ impl Tessera {
         };
         let mut tx = match tx {
             Some(t) => t,
-            None => self.db().begin().await?,
+            None => self.conclusion_tx(flow.kind).await?,
         };
         flow.version = expected + 1;
         let mut session_token = None;
