@@ -262,8 +262,10 @@ impl Tessera {
         keep: Option<Uuid>,
         reason: &'static str,
     ) -> Result<u64> {
-        let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
+        // The identity's row first (the security stamp), then its sessions: a family's creation locks
+        // the identity alone, so every path that ends grants takes the same first lock (R11-2).
         self.void_codes_of(tx, identity).await?;
+        let n = tessera_store::sessions::revoke_all(tx, identity, keep, self.now()).await?;
         crate::oauth::refresh_tokens::revoke_families_of(
             self, tx, tenant, identity, None, keep, reason,
         )
@@ -320,8 +322,9 @@ impl Sessions<'_> {
         tessera_store::identities::get(&mut tx, t.id, identity)
             .await?
             .ok_or(CoreError::NotFound { what: "identity" })?;
-        let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.t.now()).await?;
+        // The identity's row before its sessions, as in `revoke_sessions_of` (R11-2).
         self.t.void_codes_of(&mut tx, identity).await?;
+        let n = tessera_store::sessions::revoke_all(&mut tx, identity, None, self.t.now()).await?;
         crate::oauth::refresh_tokens::revoke_families_of(
             self.t,
             &mut tx,

@@ -89,29 +89,6 @@ pub async fn get(x: &mut impl Exec, id: Uuid) -> Result<Option<StoredSession>> {
         .transpose())
 }
 
-/// [`get`] inside a transaction that is about to give the session's customer something its end must
-/// take away (a refresh-token family): on PostgreSQL the row stays locked (`FOR SHARE`) until the
-/// transaction ends, so a revocation either committed first and is seen here, or waits and then finds
-/// what this transaction wrote. SQLite's writers run one at a time, so its plain read already holds.
-pub async fn get_locked(tx: &mut crate::Tx, id: Uuid) -> Result<Option<StoredSession>> {
-    const SQLITE: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
-    const POSTGRES: &str = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM sessions WHERE id = $1 FOR SHARE"
-    );
-    let sql = match tx.raw() {
-        crate::RawConn::Sqlite(_) => SQLITE,
-        crate::RawConn::Postgres(_) => POSTGRES,
-    };
-    on_engine!(tx, |c| sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?
-        .map(|r| from_row(&r))
-        .transpose())
-}
-
 /// Stores a new session under the hash of its token.
 pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> Result<()> {
     let sql = concat!(

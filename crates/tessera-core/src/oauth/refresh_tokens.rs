@@ -111,16 +111,17 @@ pub(crate) async fn issue_in(
             "a refresh token without offline_access needs the session it came from".into(),
         ));
     }
-    // Read under lock in this transaction (identity first, then session, the order a suspension
-    // writes them): a suspension, a recovery or an end of sessions committing meanwhile is either
-    // seen here or finds this family when it revokes the identity's grants (R10-2).
+    // The customer is read under lock in this transaction (R10-2): whatever ends an identity's
+    // grants (a suspension, a recovery, a password change, an end of sessions) writes the identity
+    // first, so it either committed before and is seen here, or waits for this family and then revokes
+    // it. Only the identity is locked, never the session, so the two cannot deadlock (R11-2).
     let active = tessera_store::identities::state_locked(tx, n.tenant_id, n.identity_id).await?
         == Some(IdentityState::Active);
     if !active {
         return Err(refuse("invalid_grant", "the sign-in session has ended"));
     }
     if let Some(sid) = session_id {
-        match tessera_store::sessions::get_locked(tx, sid).await? {
+        match tessera_store::sessions::get(tx, sid).await? {
             Some(s) if session_live(&s, n.tenant_id, n.identity_id, now) => {
                 if !n.offline {
                     family_end = family_end.min(s.expires_at);
@@ -174,7 +175,9 @@ pub(crate) async fn revoke_family_by_id(
 /// Revokes every live family of `identity` in `tenant` (only `client_id`'s when given), offline ones
 /// included, with the access tokens minted with them, inside the caller's transaction; how many it
 /// revoked. Families bound to `keep_session` stay: a password change keeps the browser that made it
-/// and the apps signed in through it, and ends every other grant (REC-07, R10-1). One helper for
+/// and the apps signed in through it for as long as that session lives, and ends every other grant,
+/// offline ones included even when that browser made them (they outlive every session, so the change
+/// of the password is when they end; REC-07, R10-1, R11-1). One helper for
 /// whatever ends an identity's grants: a withdrawn consent (CON-02), a password change, and the end of
 /// every session for a recovery, a suspension, a deletion or the admin (REC-07, SES-06), after which a
 /// reactivation finds nothing to bring back.
@@ -432,6 +435,21 @@ pub(crate) async fn prepare(
             }
         }
     };
+    // A grant that outlives the session needs `offline_access` as the client and the customer allow it
+    // now: a client no longer allowed it, or a consent that does not name it, ends the offline grant
+    // rather than narrowing it to a scope that would keep it alive (R11-3).
+    let family = &judged.token.family;
+    if family.offline
+        && (!client.allows_scope(OFFLINE_ACCESS)
+            || consented
+                .as_ref()
+                .is_some_and(|c| !c.iter().any(|s| s == OFFLINE_ACCESS)))
+    {
+        return Err(refuse(
+            "invalid_grant",
+            "this app may no longer keep the customer signed in: sign in through it again",
+        ));
+    }
     // A scope the client may no longer ask for, or the customer no longer consents to, is dropped
     // rather than carried on.
     let scopes: Vec<String> = scopes
@@ -481,6 +499,19 @@ pub(crate) async fn rotate(
         None => None,
     };
     let mut tx = t.db().begin().await?;
+    // Under the customer's lock, as a family's creation (R11-4): whatever ended the grant since it was
+    // judged has revoked the family by now, and whatever is ending it waits for this rotation and then
+    // revokes the access token it adds.
+    let active =
+        tessera_store::identities::state_locked(&mut tx, family.tenant_id, family.identity_id)
+            .await?
+            == Some(IdentityState::Active);
+    let live = store::family(&mut tx, family.id)
+        .await?
+        .is_some_and(|f| f.revoked_at.is_none());
+    if !active || !live {
+        return Err(refuse("invalid_grant", dead_message(Dead::Ended)));
+    }
     if !store::spend(&mut tx, &judged.hash, now).await? {
         if client.refresh_reuse_grace_secs > 0
             && let Some(answer) = take_grace(t, &mut tx, &judged.hash).await?

@@ -665,8 +665,86 @@ async fn profiling_per_client_stops_an_sso_session_that_lacks_an_attribute(engin
     );
 }
 
+async fn con_01_an_offline_grant_lives_on_only_with_consent_to_offline_access(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let config = |first_party: bool, scopes: &[&str]| {
+        json!({"name": "Atlas", "first_party": first_party, "redirect_uris": [REDIRECT],
+               "grant_types": ["authorization_code", "refresh_token"], "scopes": scopes})
+    };
+    let all = ["openid", "email", "offline_access"];
+    let (id, secret) = register(&s, "atlas", config(true, &all)).await;
+    let client = (id.as_str(), secret.as_str());
+    // A first-party app keeps the customer signed in (offline_access, no consent page).
+    let c = browser();
+    let (url, verifier) = auth_url(&s, "atlas", &[]);
+    let url = url.replace("scope=openid+email", "scope=openid+offline_access");
+    let back = crate::oidc_flow::authorize(&s, &c, &url).await;
+    let code = param(&query_of(&back), "code").expect(&back).to_owned();
+    let (status, tokens) = redeem(&s, client, &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(status, 200, "{tokens}");
+    let offline = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // The admin makes it third-party and the customer consents to `openid` alone (R11-3): that
+    // consent does not keep an offline grant alive.
+    let put = s
+        .put(
+            &format!("{}/atlas", crate::oidc_flow::CLIENTS),
+            config(false, &all),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    let (url, _) = auth_url(&s, "atlas", &[]);
+    let url = url.replace("scope=openid+email", "scope=openid");
+    let page = to_consent_page(&s, &c, &url).await;
+    allow(&s, &c, &page).await;
+    let (status, body) = refresh(&s, client, &offline).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+async fn oa_14_an_offline_grant_ends_when_the_client_loses_offline_access(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let config = |scopes: &[&str]| {
+        json!({"name": "Atlas", "first_party": true, "redirect_uris": [REDIRECT],
+               "grant_types": ["authorization_code", "refresh_token"], "scopes": scopes})
+    };
+    let (id, secret) = register(&s, "atlas", config(&["openid", "offline_access"])).await;
+    let client = (id.as_str(), secret.as_str());
+    let c = browser();
+    let (url, verifier) = auth_url(&s, "atlas", &[]);
+    let url = url.replace("scope=openid+email", "scope=openid+offline_access");
+    let back = crate::oidc_flow::authorize(&s, &c, &url).await;
+    let code = param(&query_of(&back), "code").expect(&back).to_owned();
+    let (status, tokens) = redeem(&s, client, &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(status, 200, "{tokens}");
+    let offline = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let put = s
+        .put(
+            &format!("{}/atlas", crate::oidc_flow::CLIENTS),
+            config(&["openid"]),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    let (status, body) = refresh(&s, client, &offline).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "an offline grant does not narrow itself into a lasting one: {body}"
+    );
+}
+
 engine_tests!(
     con_01_a_third_party_app_gets_a_consent_page_bound_to_its_request,
+    con_01_an_offline_grant_lives_on_only_with_consent_to_offline_access,
+    oa_14_an_offline_grant_ends_when_the_client_loses_offline_access,
     con_01_deny_sends_access_denied_to_the_app,
     con_01_prompt_none_when_consent_is_needed_is_consent_required,
     con_01_a_remembered_consent_skips_the_page_and_a_new_scope_asks_again,

@@ -233,9 +233,11 @@ async fn rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the
     // Grants made elsewhere, say by whoever knew the old password: an app's offline one and a device's.
     let (rt, at) = offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
     let (tv, device_rt) = device_grant(&s, "tv").await;
-    // The customer's own browser, and an app signed in through it.
+    // The customer's own browser, and an app signed in through it; an offline grant made there too,
+    // which outlives every session and so ends with the password as well (R11-1).
     let here = session(&s, PASSWORD).await;
     let mine = refresh_token_for(&s, &app, &here, &["openid"]).await;
+    let (mine_offline, _) = offline_grant(&s, &app, &here).await;
 
     let flow = start_as(&s, "settings", json!({}), Some(&here)).await;
     let change =
@@ -252,6 +254,7 @@ async fn rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the
         json!({"active": false})
     );
     ended(&refresh(&s, (&tv.0, &tv.1), &device_rt).await);
+    ended(&refresh(&s, creds(&app), &mine_offline).await);
     let r = refresh(&s, creds(&app), &mine).await;
     assert_eq!(
         r.status, 200,
@@ -283,33 +286,31 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     panic!("{what} never happened");
 }
 
-/// R10-2. The interleaving is forced on PostgreSQL, where transactions run side by side: a lock held
-/// on the families table stops the code's exchange just before it writes its family, after it judged
-/// the customer active; the suspension then commits (or waits for the exchange, as it must once the
-/// exchange reads the customer under lock), and the lock goes. Whatever the order, no grant of the
-/// code may outlive the suspension. SQLite runs its writers one at a time, so the exchange's read and
-/// write cannot be split there; this test runs on PostgreSQL only.
-async fn ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behind(engine: Engine) {
+/// Runs `grant` against a suspension of `sub`, in the order that used to leak (on PostgreSQL, where
+/// transactions run side by side): a lock held on `table` stops `grant` just before it writes there
+/// (`statement`), after it judged the customer active; the suspension then commits, or waits for
+/// `grant` as it must once `grant` reads the customer under lock; then the lock goes. `grant`'s answer.
+async fn racing_a_suspension(
+    s: &TestServer,
+    sub: &str,
+    table: &str,
+    statement: &str,
+    grant: impl std::future::Future<Output = Resp>,
+) -> Resp {
     use sqlx::Connection;
-    let Some(s) = TestServer::start(engine).await else {
-        return;
-    };
-    let sub = customer(&s).await;
-    let app = vault(&s).await;
-    let here = session(&s, PASSWORD).await;
-    let code = code_for(&s, &app, &here, &["openid", "offline_access"]).await;
     let mut holder = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
     let mut watcher = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("LOCK TABLE oauth_refresh_families IN EXCLUSIVE MODE")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {table} IN EXCLUSIVE MODE"
+    )))
+    .execute(&mut holder)
+    .await
+    .unwrap();
     let suspended = AtomicBool::new(false);
     let controller = async {
-        until("the exchange waiting to write its family", async || {
-            waits(&mut watcher, "INSERT INTO oauth_refresh_families").await
+        until("the grant waiting to write", async || {
+            waits(&mut watcher, statement).await
         })
         .await;
         let suspend = async {
@@ -326,22 +327,131 @@ async fn ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behin
         };
         tokio::join!(suspend, release).0
     };
-    let (exchanged, suspension) = tokio::join!(exchange(&s, &app, &code), controller);
+    let (granted, suspension) = tokio::join!(grant, controller);
     assert_eq!(suspension.status, 200, "{suspension:?}");
     let r = s.post(&format!("{IDS}/{sub}/reactivate"), json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
+    granted
+}
 
-    if exchanged.status != 200 {
-        ended(&exchanged);
+/// What a grant answered while a suspension ran must be dead after the reactivation: refused then,
+/// or its refresh token `invalid_grant` and its access token inactive now.
+async fn nothing_survives(s: &TestServer, app: &Client, granted: &Resp) {
+    if granted.status != 200 {
+        ended(granted);
         return;
     }
-    let rt = exchanged.json["refresh_token"].as_str().unwrap();
-    ended(&refresh(&s, creds(&app), rt).await);
-    let at = exchanged.json["access_token"].as_str().unwrap();
+    let rt = granted.json["refresh_token"].as_str().unwrap();
+    ended(&refresh(s, creds(app), rt).await);
+    let at = granted.json["access_token"].as_str().unwrap();
     assert_eq!(
-        introspect(&s, creds(&app), at).await,
+        introspect(s, creds(app), at).await,
         json!({"active": false})
     );
+}
+
+/// R10-2: a code redeemed while a suspension commits. SQLite runs its writers one at a time, so the
+/// exchange's read and write cannot be split there; this test runs on PostgreSQL only.
+async fn ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behind(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let app = vault(&s).await;
+    let here = session(&s, PASSWORD).await;
+    let code = code_for(&s, &app, &here, &["openid", "offline_access"]).await;
+    let granted = racing_a_suspension(
+        &s,
+        &sub,
+        "oauth_refresh_families",
+        "INSERT INTO oauth_refresh_families",
+        exchange(&s, &app, &code),
+    )
+    .await;
+    nothing_survives(&s, &app, &granted).await;
+}
+
+/// R11-4: a refresh rotated while a suspension commits (PostgreSQL only, as above).
+async fn ses_06_a_refresh_rotated_while_a_suspension_commits_leaves_no_token_behind(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let app = vault(&s).await;
+    let (rt, _) = offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
+    let granted = racing_a_suspension(
+        &s,
+        &sub,
+        "oauth_refresh_tokens",
+        "UPDATE oauth_refresh_tokens",
+        refresh(&s, creds(&app), &rt),
+    )
+    .await;
+    nothing_survives(&s, &app, &granted).await;
+}
+
+mod ses_06_a_refresh_rotated_while_a_suspension_commits_leaves_no_token_behind {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::ses_06_a_refresh_rotated_while_a_suspension_commits_leaves_no_token_behind(
+            tessera_testkit::Engine::Postgres,
+        )
+        .await
+    }
+}
+
+/// R11-2: codes redeemed while the admin ends every session and the customer changes the password,
+/// round after round: each side succeeds or is refused in its protocol's words (never a 5xx, as a
+/// deadlock between the two would be), and no grant outlives the end of the sessions.
+async fn ses_07_ending_sessions_while_codes_are_redeemed_never_fails_and_leaves_no_grant(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    let sub = customer(&s).await;
+    let app = vault(&s).await;
+    let mut password = PASSWORD.to_owned();
+    for round in 0..8 {
+        let here = session(&s, &password).await;
+        let other = session(&s, &password).await;
+        let codes = [
+            code_for(&s, &app, &other, &["openid", "offline_access"]).await,
+            code_for(&s, &app, &other, &["openid", "offline_access"]).await,
+        ];
+        let end = async {
+            if round % 2 == 0 {
+                s.delete(&format!("{IDS}/{sub}/sessions")).await
+            } else {
+                let next = format!("{NEW_PASSWORD} {round}");
+                let flow = start_as(&s, "settings", json!({}), Some(&here)).await;
+                let change = json!({"method": "password", "current_password": password, "new_password": next});
+                let r = submit_as(&s, &flow, change, Some(&here)).await;
+                password = next;
+                r
+            }
+        };
+        let (a, b, ended_sessions) = tokio::join!(
+            exchange(&s, &app, &codes[0]),
+            exchange(&s, &app, &codes[1]),
+            end
+        );
+        assert!(
+            ended_sessions.status < 300,
+            "round {round}: {ended_sessions:?}"
+        );
+        for granted in [a, b] {
+            assert!(granted.status < 500, "round {round}: {granted:?}");
+            if granted.status == 200 {
+                let rt = granted.json["refresh_token"].as_str().unwrap();
+                ended(&refresh(&s, creds(&app), rt).await);
+            } else {
+                ended(&granted);
+            }
+        }
+    }
 }
 
 mod ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behind {
@@ -389,5 +499,6 @@ engine_tests!(
     rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the_browser_that_made_it,
     ses_06_suspension_and_deletion_end_app_grants_and_a_reactivation_brings_none_back,
     ses_07_an_admin_ending_every_session_ends_offline_and_device_grants_too,
+    ses_07_ending_sessions_while_codes_are_redeemed_never_fails_and_leaves_no_grant,
     con_01_an_app_made_third_party_refreshes_only_with_the_customers_consent,
 );
