@@ -188,11 +188,7 @@ impl Sessions<'_> {
             return Ok(None);
         };
         let now = self.t.now();
-        if s.tenant_id != tenant.id
-            || s.revoked_at.is_some()
-            || now >= s.expires_at
-            || now >= s.idle_expires_at
-        {
+        if s.tenant_id != tenant.id || !s.is_live(now) {
             return Ok(None);
         }
         let state = tessera_store::identities::state(&mut conn, tenant.id, s.identity_id).await?;

@@ -28,6 +28,14 @@ pub struct StoredSession {
     pub ip: Option<String>,
 }
 
+impl StoredSession {
+    /// Not revoked, and neither its absolute nor its idle lifetime over at `now`: the one test of a
+    /// session's life, wherever something hangs on it (a code, a device grant, an access token).
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
+    }
+}
+
 macro_rules! columns {
     () => {
         "id, tenant_id, identity_id, aal, amr, factors, created_at, authenticated_at, last_seen_at, idle_expires_at, expires_at, revoked_at, user_agent, ip"

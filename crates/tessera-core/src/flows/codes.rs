@@ -273,12 +273,7 @@ impl Tessera {
         let now = self.now();
         Ok(tessera_store::sessions::get(&mut conn, id)
             .await?
-            .is_some_and(|s| {
-                s.revoked_at.is_none()
-                    && now < s.expires_at
-                    && now < s.idle_expires_at
-                    && Some(s.identity_id) == code.identity_id
-            }))
+            .is_some_and(|s| s.is_live(now) && Some(s.identity_id) == code.identity_id))
     }
 
     /// Checks a typed code against the flow's live code and consumes it on success, inside the step's

@@ -632,12 +632,7 @@ async fn session_still_current(
         return Ok(false);
     };
     let now = t.now();
-    Ok(s.id == session
-        && s.tenant_id == tenant.id
-        && s.identity_id == identity
-        && s.revoked_at.is_none()
-        && now < s.expires_at
-        && now < s.idle_expires_at)
+    Ok(s.id == session && s.tenant_id == tenant.id && s.identity_id == identity && s.is_live(now))
 }
 
 /// The browser's session is no longer the one the profile step was for: the sign-in starts from the

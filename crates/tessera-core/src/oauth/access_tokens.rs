@@ -216,10 +216,7 @@ impl OAuth<'_> {
             let live = match uuid::Uuid::parse_str(sid) {
                 Ok(id) => tessera_store::sessions::get(&mut conn, id)
                     .await?
-                    .is_some_and(|s| {
-                        let now = self.t.now();
-                        s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at
-                    }),
+                    .is_some_and(|s| s.is_live(self.t.now())),
                 Err(_) => false,
             };
             if !live {

@@ -239,11 +239,7 @@ fn session_live(
     identity: IdentityId,
     now: OffsetDateTime,
 ) -> bool {
-    s.tenant_id == tenant
-        && s.identity_id == identity
-        && s.revoked_at.is_none()
-        && now < s.expires_at
-        && now < s.idle_expires_at
+    s.tenant_id == tenant && s.identity_id == identity && s.is_live(now)
 }
 
 /// The keyed hash a presented refresh token is looked up by; `None` for what cannot be one of ours.

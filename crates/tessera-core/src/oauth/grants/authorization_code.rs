@@ -109,8 +109,7 @@ pub(crate) async fn grant(
     let session = tessera_store::sessions::get(&mut conn, c.session_id).await?;
     let state = tessera_store::identities::state(&mut conn, tenant.id, c.identity_id).await?;
     drop(conn);
-    let live = session
-        .is_some_and(|s| s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at)
+    let live = session.is_some_and(|s| s.is_live(now))
         && state == Some(tessera_model::identity::IdentityState::Active);
     if !live {
         return Err(invalid_grant("the sign-in behind this code has ended"));

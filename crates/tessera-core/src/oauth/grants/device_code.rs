@@ -111,12 +111,10 @@ pub(crate) async fn grant(
     // Bound to the sign-in that approved: signed out since, no tokens.
     let mut conn = t.db().conn().await?;
     let session = tessera_store::sessions::get(&mut conn, session_id).await?;
-    let identity = tessera_store::identities::get(&mut conn, tenant.id, identity_id).await?;
+    let state = tessera_store::identities::state(&mut conn, tenant.id, identity_id).await?;
     drop(conn);
-    let session =
-        session.filter(|s| s.revoked_at.is_none() && now < s.expires_at && now < s.idle_expires_at);
-    let active =
-        identity.is_some_and(|i| i.state == tessera_model::identity::IdentityState::Active);
+    let session = session.filter(|s| s.is_live(now));
+    let active = state == Some(tessera_model::identity::IdentityState::Active);
     let Some(session) = session.filter(|_| active) else {
         return Err(invalid_grant(
             "the sign-in that approved this device has ended",
