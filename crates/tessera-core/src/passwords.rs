@@ -11,12 +11,15 @@
 //! blocking thread holds a permit, instead of being allocated and freed per hash: freed buffers of that
 //! size linger in the allocator arena of every thread that ever hashed, and a busy server would sit on
 //! many times the memory its bound implies. With the pool, the memory held for hashing is at most one
-//! buffer per permit, whatever the number of hashes done.
+//! buffer per permit, whatever the number of hashes done; and a buffer no hash used for a while is
+//! given back ([`PasswordService::release_idle`], run by a job), so a server that is not signing
+//! anyone in does not keep `m_cost` resident for the next sign-in.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tessera_crypto::SecretKey;
 use tessera_crypto::password::{self, HashMemory, PasswordCheck, PasswordParams};
@@ -38,9 +41,10 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// As many as there are permits.
     max_concurrent: usize,
-    /// Working memory not in use right now. A buffer is only taken while a permit is held and is put
-    /// back before the permit is released, so there are never more buffers than permits.
-    memory: Mutex<Vec<HashMemory>>,
+    /// Working memory not in use right now, with when each buffer was put back. A buffer is only taken
+    /// while a permit is held and is put back before the permit is released, so there are never more
+    /// buffers than permits.
+    memory: Mutex<Vec<(HashMemory, Instant)>>,
     operations: AtomicU64,
     #[cfg(test)]
     probe: probe::Probe,
@@ -54,7 +58,8 @@ impl Inner {
             .memory
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+            .pop()
+            .map(|(memory, _)| memory);
         pooled.unwrap_or_else(|| {
             #[cfg(test)]
             self.probe.buffers_created.fetch_add(1, Ordering::SeqCst);
@@ -68,7 +73,7 @@ impl Inner {
         memory.shrink_to(&self.params);
         let mut pool = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
         if pool.len() < self.max_concurrent {
-            pool.push(memory);
+            pool.push((memory, Instant::now()));
         }
     }
 }
@@ -128,6 +133,19 @@ impl PasswordService {
             password::dummy_verify_with_memory(pw, params, pepper, memory)
         })
         .await
+    }
+
+    /// Frees the pooled working memory no hash has used for `idle_for`; how many KiB it gave back. The
+    /// next hash allocates afresh (a few milliseconds once, against the hash's own tens).
+    pub fn release_idle(&self, idle_for: Duration) -> usize {
+        let mut pool = self
+            .inner
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before: usize = pool.iter().map(|(m, _)| m.kib()).sum();
+        pool.retain(|(_, since)| since.elapsed() < idle_for);
+        before - pool.iter().map(|(m, _)| m.kib()).sum::<usize>()
     }
 
     /// How many Argon2 computations this service (and its clones) has performed.
@@ -261,6 +279,21 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pw_09_idle_working_memory_is_given_back_and_made_again_when_needed() {
+        let svc = PasswordService::new(cheap(), None, 1);
+        hash_many(&svc, 2).await;
+        assert_eq!(
+            svc.release_idle(Duration::from_secs(3600)),
+            0,
+            "a buffer used moments ago stays"
+        );
+        assert_eq!(svc.release_idle(Duration::ZERO), 64, "the idle buffer goes");
+        assert_eq!(svc.release_idle(Duration::ZERO), 0);
+        hash_many(&svc, 1).await;
+        assert_eq!(svc.inner.probe.buffers_created.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn pw_09_working_memory_is_at_most_one_buffer_per_permit() {
         let permits = 3;
         let svc = PasswordService::new(cheap(), None, permits);
@@ -301,7 +334,7 @@ mod tests {
         assert!((1..=permits).contains(&created), "{created} buffers");
         let pool = svc.inner.memory.lock().unwrap();
         assert_eq!(pool.len(), created, "every buffer is back in the pool");
-        for memory in pool.iter() {
+        for (memory, _) in pool.iter() {
             assert_eq!(
                 memory.kib(),
                 64,

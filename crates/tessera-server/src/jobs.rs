@@ -99,6 +99,14 @@ pub fn start(
         tessera,
         |t| async move { t.checkpoint_log().await },
     );
+    // Argon2id's working memory (m_cost per permit) is given back once no sign-in used it for a while.
+    periodic(
+        r,
+        "password_memory_trimmer",
+        Duration::from_secs(5),
+        tessera,
+        |t| async move { Ok(t.passwords().release_idle(Duration::from_secs(10))) },
+    );
     // Events younger than this may still be committing on another node; they are sealed next time.
     let margin = time::Duration::seconds(5);
     periodic(r, "audit_sealer", seal, tessera, move |t| async move {

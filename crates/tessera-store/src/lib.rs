@@ -440,8 +440,14 @@ impl Db {
                 .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(10)))
                 .connect_with(connect.clone())
                 .await?;
+            // Reads of a local file run on the server's own cores and never wait on a network, so
+            // more read connections than twice the cores add no throughput; each one costs its own
+            // worker thread, page cache and statement cache (megabytes once warm, refilled after
+            // every commit in WAL mode).
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let reads = u32::try_from(cores.saturating_mul(2)).unwrap_or(u32::MAX);
             let read = SqlitePoolOptions::new()
-                .max_connections(opts.max_connections.max(2))
+                .max_connections(opts.max_connections.min(reads).max(2))
                 .test_before_acquire(false)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_lazy_with(connect.read_only(false));

@@ -150,12 +150,35 @@ pub async fn by_hash(x: &mut impl Exec, token_hash: &[u8]) -> Result<Option<Toke
         .transpose())
 }
 
+/// The family with id `$1`, its columns named as [`family_from_row`] reads them.
+macro_rules! family_by_id {
+    () => {
+        "SELECT id AS family_id, tenant_id, client_id, identity_id, session_id, offline, auth_time, \
+         acr, amr, created_at AS family_created_at, expires_at AS family_expires_at, revoked_at, \
+         revoked_reason FROM oauth_refresh_families WHERE id = $1"
+    };
+}
+
 /// A family by its id.
 pub async fn family(x: &mut impl Exec, id: Uuid) -> Result<Option<Family>> {
-    let sql = "SELECT id AS family_id, tenant_id, client_id, identity_id, session_id, offline, auth_time, \
-               acr, amr, created_at AS family_created_at, expires_at AS family_expires_at, revoked_at, \
-               revoked_reason FROM oauth_refresh_families WHERE id = $1";
-    on_engine!(x, |c| sqlx::query(sql)
+    on_engine!(x, |c| sqlx::query(family_by_id!())
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| family_from_row(&r))
+        .transpose())
+}
+
+/// [`family`] inside a rotation's transaction: on PostgreSQL the row stays locked (`FOR SHARE`) until
+/// the transaction ends, so a revocation of the family (reuse, the client's revocation, a withdrawn
+/// consent) either committed first and is seen here, or waits and then revokes the access token the
+/// rotation adds. SQLite's writers run one at a time, so its plain read already holds.
+pub async fn family_locked(tx: &mut crate::Tx, id: Uuid) -> Result<Option<Family>> {
+    let sql = match tx.raw() {
+        crate::RawConn::Sqlite(_) => family_by_id!(),
+        crate::RawConn::Postgres(_) => concat!(family_by_id!(), " FOR SHARE"),
+    };
+    on_engine!(tx, |c| sqlx::query(sql)
         .bind(id)
         .fetch_optional(&mut *c)
         .await?

@@ -90,6 +90,29 @@ pub(super) async fn to_ask(
     Ok((!new.is_empty()).then_some(new))
 }
 
+/// What a grant of `client` to `identity` may still carry, judged by the client as it is now (R10-4,
+/// R12-1): `None` for a first-party client (it needs no consent), the consented scopes for a third-party
+/// one, and `invalid_grant` when a third-party client holds no consent at all (it was first party
+/// when the code or the refresh token was issued).
+pub(crate) async fn consented_scopes(
+    t: &Tessera,
+    tenant: &Tenant,
+    client: &OAuthClient,
+    identity: IdentityId,
+) -> Result<Option<Vec<String>>> {
+    if client.first_party {
+        return Ok(None);
+    }
+    let mut conn = t.db().conn().await?;
+    match store::get(&mut conn, tenant.id, identity, &client.client_id).await? {
+        Some(c) => Ok(Some(c.scopes)),
+        None => Err(super::refuse(
+            "invalid_grant",
+            "the customer has not consented to this app: sign in through it again",
+        )),
+    }
+}
+
 /// The consent form's CSRF token for request `id` in the browser with `binding`.
 fn csrf_for(t: &Tessera, id: Uuid, binding: &str) -> String {
     t.keys()

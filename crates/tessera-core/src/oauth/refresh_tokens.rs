@@ -409,28 +409,9 @@ pub(crate) async fn prepare(
     // The client is judged as it is now (R10-4): a client made third-party since the grant needs the
     // customer's consent, so a grant with no consent record refreshes no more, and one withdrawn in
     // settings has already revoked the family (CON-02).
-    let consented = if client.first_party {
-        None
-    } else {
-        let mut conn = t.db().conn().await?;
-        let family = &judged.token.family;
-        match tessera_store::oauth_consents::get(
-            &mut conn,
-            tenant.id,
-            family.identity_id,
-            &client.client_id,
-        )
-        .await?
-        {
-            Some(c) => Some(c.scopes),
-            None => {
-                return Err(refuse(
-                    "invalid_grant",
-                    "the customer has not consented to this app: sign in through it again",
-                ));
-            }
-        }
-    };
+    let consented =
+        super::consent::consented_scopes(t, tenant, client, judged.token.family.identity_id)
+            .await?;
     // A grant that outlives the session needs `offline_access` as the client and the customer allow it
     // now: a client no longer allowed it, or a consent that does not name it, ends the offline grant
     // rather than narrowing it to a scope that would keep it alive (R11-3).
@@ -441,6 +422,10 @@ pub(crate) async fn prepare(
                 .as_ref()
                 .is_some_and(|c| !c.iter().any(|s| s == OFFLINE_ACCESS)))
     {
+        // Ended, not merely refused: giving the scope back later does not revive it (R12-I1).
+        let mut tx = t.db().begin().await?;
+        revoke_family(t, &mut tx, family, "offline_access_withdrawn").await?;
+        tx.commit().await?;
         return Err(refuse(
             "invalid_grant",
             "this app may no longer keep the customer signed in: sign in through it again",
@@ -495,14 +480,15 @@ pub(crate) async fn rotate(
         None => None,
     };
     let mut tx = t.db().begin().await?;
-    // Under the customer's lock, as a family's creation (R11-4): whatever ended the grant since it was
-    // judged has revoked the family by now, and whatever is ending it waits for this rotation and then
-    // revokes the access token it adds.
+    // Under the customer's lock, as a family's creation (R11-4), and the family's own (R12-2):
+    // whatever ended the grant since it was judged has revoked the family by now, and whatever is
+    // ending it (the customer's troubles, a reuse, the client's revocation, a withdrawn consent) waits
+    // for this rotation and then revokes the access token it adds.
     let active =
         tessera_store::identities::state_locked(&mut tx, family.tenant_id, family.identity_id)
             .await?
             == Some(IdentityState::Active);
-    let live = store::family(&mut tx, family.id)
+    let live = store::family_locked(&mut tx, family.id)
         .await?
         .is_some_and(|f| f.revoked_at.is_none());
     if !active || !live {

@@ -739,6 +739,20 @@ async fn oa_14_an_offline_grant_ends_when_the_client_loses_offline_access(engine
         (400, Some("invalid_grant")),
         "an offline grant does not narrow itself into a lasting one: {body}"
     );
+    // Ended, not suspended: giving the scope back does not revive it (R12-I1).
+    let put = s
+        .put(
+            &format!("{}/atlas", crate::oidc_flow::CLIENTS),
+            config(&["openid", "offline_access"]),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    let (status, body) = refresh(&s, client, &offline).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
 }
 
 engine_tests!(

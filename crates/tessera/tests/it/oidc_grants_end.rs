@@ -286,17 +286,17 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     panic!("{what} never happened");
 }
 
-/// Runs `grant` against a suspension of `sub`, in the order that used to leak (on PostgreSQL, where
-/// transactions run side by side): a lock held on `table` stops `grant` just before it writes there
-/// (`statement`), after it judged the customer active; the suspension then commits, or waits for
-/// `grant` as it must once `grant` reads the customer under lock; then the lock goes. `grant`'s answer.
-async fn racing_a_suspension(
+/// Runs `grant` against `end` in the order that used to leak (on PostgreSQL, where transactions run
+/// side by side): a lock held on `table` stops `grant` just before it writes there (`statement`), after
+/// it judged its grant alive; `end` then commits, or waits for `grant` (on `end_waits_on`) as it must
+/// once `grant` reads under lock what `end` writes; then the lock goes. Both answers.
+async fn racing(
     s: &TestServer,
-    sub: &str,
-    table: &str,
-    statement: &str,
+    (table, statement): (&str, &str),
     grant: impl std::future::Future<Output = Resp>,
-) -> Resp {
+    end: impl std::future::Future<Output = Resp>,
+    end_waits_on: &str,
+) -> (Resp, Resp) {
     use sqlx::Connection;
     let mut holder = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
     let mut watcher = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
@@ -307,35 +307,47 @@ async fn racing_a_suspension(
     .execute(&mut holder)
     .await
     .unwrap();
-    let suspended = AtomicBool::new(false);
+    let ended_it = AtomicBool::new(false);
     let controller = async {
         until("the grant waiting to write", async || {
             waits(&mut watcher, statement).await
         })
         .await;
-        let suspend = async {
-            let r = s.post(&format!("{IDS}/{sub}/suspend"), json!({})).await;
-            suspended.store(true, Ordering::SeqCst);
+        let end = async {
+            let r = end.await;
+            ended_it.store(true, Ordering::SeqCst);
             r
         };
         let release = async {
-            until("the suspension done or waiting", async || {
-                suspended.load(Ordering::SeqCst) || waits(&mut watcher, "UPDATE identities").await
+            until("the end done or waiting", async || {
+                ended_it.load(Ordering::SeqCst) || waits(&mut watcher, end_waits_on).await
             })
             .await;
             sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
         };
-        tokio::join!(suspend, release).0
+        tokio::join!(end, release).0
     };
-    let (granted, suspension) = tokio::join!(grant, controller);
+    tokio::join!(grant, controller)
+}
+
+/// [`racing`] against a suspension of `sub`, reactivated afterwards; `grant`'s answer.
+async fn racing_a_suspension(
+    s: &TestServer,
+    sub: &str,
+    at: (&str, &str),
+    grant: impl std::future::Future<Output = Resp>,
+) -> Resp {
+    let path = format!("{IDS}/{sub}/suspend");
+    let suspend = s.post(&path, json!({}));
+    let (granted, suspension) = racing(s, at, grant, suspend, "UPDATE identities").await;
     assert_eq!(suspension.status, 200, "{suspension:?}");
     let r = s.post(&format!("{IDS}/{sub}/reactivate"), json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     granted
 }
 
-/// What a grant answered while a suspension ran must be dead after the reactivation: refused then,
-/// or its refresh token `invalid_grant` and its access token inactive now.
+/// What a grant answered while its end ran must be dead now: refused then, or its refresh token
+/// `invalid_grant` and its access token inactive now.
 async fn nothing_survives(s: &TestServer, app: &Client, granted: &Resp) {
     if granted.status != 200 {
         ended(granted);
@@ -363,8 +375,10 @@ async fn ses_06_a_code_redeemed_while_a_suspension_commits_leaves_no_grant_behin
     let granted = racing_a_suspension(
         &s,
         &sub,
-        "oauth_refresh_families",
-        "INSERT INTO oauth_refresh_families",
+        (
+            "oauth_refresh_families",
+            "INSERT INTO oauth_refresh_families",
+        ),
         exchange(&s, &app, &code),
     )
     .await;
@@ -384,12 +398,55 @@ async fn ses_06_a_refresh_rotated_while_a_suspension_commits_leaves_no_token_beh
     let granted = racing_a_suspension(
         &s,
         &sub,
-        "oauth_refresh_tokens",
-        "UPDATE oauth_refresh_tokens",
+        ("oauth_refresh_tokens", "UPDATE oauth_refresh_tokens"),
         refresh(&s, creds(&app), &rt),
     )
     .await;
     nothing_survives(&s, &app, &granted).await;
+}
+
+/// R12-2: a refresh rotated while the client revokes the same grant (RFC 7009), which touches the
+/// family alone (PostgreSQL only, as above).
+async fn oa_10_a_refresh_rotated_while_the_client_revokes_its_grant_leaves_no_token_behind(
+    engine: Engine,
+) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let app = vault(&s).await;
+    let (rt, _) = offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
+    let revoke = async {
+        let r = s
+            .http
+            .post(format!("{}/oauth2/revoke", issuer(&s)))
+            .basic_auth(&app.id, app.secret.as_deref())
+            .form(&[("token", rt.as_str()), ("token_type_hint", "refresh_token")])
+            .send()
+            .await
+            .unwrap();
+        Resp::from(r).await
+    };
+    let (granted, revoked) = racing(
+        &s,
+        ("oauth_refresh_tokens", "UPDATE oauth_refresh_tokens"),
+        refresh(&s, creds(&app), &rt),
+        revoke,
+        "UPDATE oauth_refresh_families",
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    nothing_survives(&s, &app, &granted).await;
+}
+
+mod oa_10_a_refresh_rotated_while_the_client_revokes_its_grant_leaves_no_token_behind {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::oa_10_a_refresh_rotated_while_the_client_revokes_its_grant_leaves_no_token_behind(
+            tessera_testkit::Engine::Postgres,
+        )
+        .await
+    }
 }
 
 mod ses_06_a_refresh_rotated_while_a_suspension_commits_leaves_no_token_behind {

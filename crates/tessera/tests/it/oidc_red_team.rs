@@ -88,6 +88,29 @@ async fn oa_14_offline_access_is_not_granted_once_the_client_may_no_longer_refre
     );
 }
 
+async fn con_01_a_code_issued_before_the_app_became_third_party_needs_consent(engine: Engine) {
+    let Some(s) = TestServer::start(engine).await else {
+        return;
+    };
+    customer(&s).await;
+    let config = |first_party: bool| {
+        json!({"name": "Shop", "first_party": first_party, "redirect_uris": [REDIRECT],
+               "grant_types": ["authorization_code"], "scopes": ["openid", "email"]})
+    };
+    let (id, secret) = register(&s, "tp", config(true)).await;
+    let c = browser();
+    let (code, verifier) = code_for(&s, &c, "tp", &[]).await;
+    // Between the sign-in and the redemption the admin makes the app third party (R12-1).
+    let cut = s.put(&format!("{CLIENTS}/tp"), config(false)).await;
+    assert_eq!(cut.status, 200, "{cut:?}");
+    let (status, body) = redeem(&s, (&id, &secret), &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "no consent, no tokens: {body}"
+    );
+}
+
 async fn oa_05_a_client_registered_again_under_a_deleted_ones_id_gets_none_of_its_grants(
     engine: Engine,
 ) {
@@ -175,6 +198,7 @@ async fn oa_17_a_parameter_repeated_with_an_empty_value_is_still_repeated(engine
 engine_tests!(
     oa_14_a_scope_taken_from_the_client_is_not_granted_at_redemption,
     oa_14_offline_access_is_not_granted_once_the_client_may_no_longer_refresh,
+    con_01_a_code_issued_before_the_app_became_third_party_needs_consent,
     oa_05_a_client_registered_again_under_a_deleted_ones_id_gets_none_of_its_grants,
     ses_07_revoking_a_customers_sessions_stops_their_access_tokens_at_userinfo,
     oa_17_a_parameter_repeated_with_an_empty_value_is_still_repeated,

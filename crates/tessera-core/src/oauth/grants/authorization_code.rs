@@ -114,11 +114,15 @@ pub(crate) async fn grant(
     if !live {
         return Err(invalid_grant("the sign-in behind this code has ended"));
     }
-    // Only what the client may still have: a scope taken from it since the request is not granted (OA-14).
+    // Only what the client may still have (a scope taken from it since the request is not granted,
+    // OA-14) and, if it is third party now, what the customer consented to (R12-1).
+    let consented =
+        crate::oauth::consent::consented_scopes(t, tenant, client, c.identity_id).await?;
     let scopes: Vec<String> = c
         .scopes
         .split(' ')
         .filter(|s| super::still_granted(client, s))
+        .filter(|s| consented.as_ref().is_none_or(|c| c.iter().any(|x| x == s)))
         .map(str::to_owned)
         .collect();
     let amr: Vec<String> = serde_json::from_str(&c.amr)
