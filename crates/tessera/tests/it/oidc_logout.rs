@@ -747,6 +747,14 @@ async fn oidc_07_a_failing_receiver_is_retried_with_backoff_then_given_up(engine
     );
     s.clock.advance(Duration::from_secs(10 * 60));
     rx.wait_for(2).await;
+    // The second failure is recorded (its next attempt set from the server's clock) before the clock
+    // moves again: moved earlier, the next attempt would be set ten minutes further on.
+    let now = tessera_core::Clock::now(s.clock.as_ref());
+    notices_when(&s, sid, |n| {
+        n.iter()
+            .all(|n| n.attempts == 2 && n.next_attempt_at.is_some_and(|due| due > now))
+    })
+    .await;
     s.clock.advance(Duration::from_secs(10 * 60));
     rx.wait_for(3).await;
     let deadline = Instant::now() + Duration::from_secs(30);
