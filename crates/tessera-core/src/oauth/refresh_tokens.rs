@@ -177,10 +177,10 @@ pub(crate) async fn revoke_family_by_id(
 /// revoked. Families bound to `keep_session` stay: a password change keeps the browser that made it
 /// and the apps signed in through it for as long as that session lives, and ends every other grant,
 /// offline ones included even when that browser made them (they outlive every session, so the change
-/// of the password is when they end; REC-07, R10-1, R11-1). One helper for
-/// whatever ends an identity's grants: a withdrawn consent (CON-02), a password change, and the end of
-/// every session for a recovery, a suspension, a deletion or the admin (REC-07, SES-06), after which a
-/// reactivation finds nothing to bring back.
+/// of the password is when they end; REC-07, R10-1, R11-1). One helper for whatever ends an
+/// identity's grants: a withdrawn consent (CON-02), a password change, and the end of every session
+/// for a recovery, a suspension, a deletion or the admin (REC-07, SES-06), after which a reactivation
+/// finds nothing to bring back.
 pub(crate) async fn revoke_families_of(
     t: &Tessera,
     tx: &mut Tx,
@@ -194,7 +194,7 @@ pub(crate) async fn revoke_families_of(
     let mut revoked = 0;
     for id in families {
         if let Some(f) = store::family(tx, id).await?
-            && (keep_session.is_none() || f.session_id != keep_session)
+            && keep_session.is_none_or(|k| f.session_id != Some(k))
             && revoke_family(t, tx, &f, reason).await?
         {
             revoked += 1;
@@ -416,12 +416,8 @@ pub(crate) async fn prepare(
     // now: a client no longer allowed it, or a consent that does not name it, ends the offline grant
     // rather than narrowing it to a scope that would keep it alive (R11-3).
     let family = &judged.token.family;
-    if family.offline
-        && (!client.allows_scope(OFFLINE_ACCESS)
-            || consented
-                .as_ref()
-                .is_some_and(|c| !c.iter().any(|s| s == OFFLINE_ACCESS)))
-    {
+    let still = |scope: &str| super::grants::still_granted(client, consented.as_deref(), scope);
+    if family.offline && !still(OFFLINE_ACCESS) {
         // Ended, not merely refused: giving the scope back later does not revive it (R12-I1).
         let mut tx = t.db().begin().await?;
         revoke_family(t, &mut tx, family, "offline_access_withdrawn").await?;
@@ -433,11 +429,7 @@ pub(crate) async fn prepare(
     }
     // A scope the client may no longer ask for, or the customer no longer consents to, is dropped
     // rather than carried on.
-    let scopes: Vec<String> = scopes
-        .into_iter()
-        .filter(|s| client.allows_scope(s))
-        .filter(|s| consented.as_ref().is_none_or(|c| c.contains(s)))
-        .collect();
+    let scopes: Vec<String> = scopes.into_iter().filter(|s| still(s)).collect();
     let rotation = Rotation {
         family: judged.token.family.clone(),
         scopes,

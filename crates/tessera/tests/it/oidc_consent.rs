@@ -665,6 +665,22 @@ async fn profiling_per_client_stops_an_sso_session_that_lacks_an_attribute(engin
     );
 }
 
+/// The refresh token of an `openid offline_access` grant that first-party client "atlas" got through
+/// browser `c` (signing it in as needed).
+async fn offline_refresh_token(
+    s: &TestServer,
+    c: &reqwest::Client,
+    client: (&str, &str),
+) -> String {
+    let (url, verifier) = auth_url(s, "atlas", &[]);
+    let url = url.replace("scope=openid+email", "scope=openid+offline_access");
+    let back = crate::oidc_flow::authorize(s, c, &url).await;
+    let code = param(&query_of(&back), "code").expect(&back).to_owned();
+    let (status, tokens) = redeem(s, client, &code, Some(&verifier), REDIRECT).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens["refresh_token"].as_str().unwrap().to_owned()
+}
+
 async fn con_01_an_offline_grant_lives_on_only_with_consent_to_offline_access(engine: Engine) {
     let Some(s) = TestServer::start(engine).await else {
         return;
@@ -679,13 +695,7 @@ async fn con_01_an_offline_grant_lives_on_only_with_consent_to_offline_access(en
     let client = (id.as_str(), secret.as_str());
     // A first-party app keeps the customer signed in (offline_access, no consent page).
     let c = browser();
-    let (url, verifier) = auth_url(&s, "atlas", &[]);
-    let url = url.replace("scope=openid+email", "scope=openid+offline_access");
-    let back = crate::oidc_flow::authorize(&s, &c, &url).await;
-    let code = param(&query_of(&back), "code").expect(&back).to_owned();
-    let (status, tokens) = redeem(&s, client, &code, Some(&verifier), REDIRECT).await;
-    assert_eq!(status, 200, "{tokens}");
-    let offline = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let offline = offline_refresh_token(&s, &c, client).await;
     // The admin makes it third-party and the customer consents to `openid` alone (R11-3): that
     // consent does not keep an offline grant alive.
     let put = s
@@ -718,14 +728,7 @@ async fn oa_14_an_offline_grant_ends_when_the_client_loses_offline_access(engine
     };
     let (id, secret) = register(&s, "atlas", config(&["openid", "offline_access"])).await;
     let client = (id.as_str(), secret.as_str());
-    let c = browser();
-    let (url, verifier) = auth_url(&s, "atlas", &[]);
-    let url = url.replace("scope=openid+email", "scope=openid+offline_access");
-    let back = crate::oidc_flow::authorize(&s, &c, &url).await;
-    let code = param(&query_of(&back), "code").expect(&back).to_owned();
-    let (status, tokens) = redeem(&s, client, &code, Some(&verifier), REDIRECT).await;
-    assert_eq!(status, 200, "{tokens}");
-    let offline = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let offline = offline_refresh_token(&s, &browser(), client).await;
     let put = s
         .put(
             &format!("{}/atlas", crate::oidc_flow::CLIENTS),

@@ -79,6 +79,22 @@ fn ended(r: &Resp) {
     );
 }
 
+/// The app's offline grant (its refresh and access tokens) and the device's grant are over.
+async fn over(
+    s: &TestServer,
+    app: &Client,
+    (rt, at): (&str, &str),
+    device: (&(String, String), &str),
+) {
+    ended(&refresh(s, creds(app), rt).await);
+    assert_eq!(
+        introspect(s, creds(app), at).await,
+        json!({"active": false})
+    );
+    let (tv, device_rt) = device;
+    ended(&refresh(s, (&tv.0, &tv.1), device_rt).await);
+}
+
 /// The customer signed in anew with `password`: the session token.
 async fn session(s: &TestServer, password: &str) -> String {
     let r = sign_in(s, EMAIL, password).await;
@@ -140,12 +156,7 @@ async fn rec_07_a_recovery_ends_every_app_grant_offline_and_device_ones_included
     let r = submit(&s, &flow, json!({"password": NEW_PASSWORD})).await;
     assert_eq!(r.json["done"], true, "{r:?}");
 
-    ended(&refresh(&s, creds(&app), &rt).await);
-    assert_eq!(
-        introspect(&s, creds(&app), &at).await,
-        json!({"active": false})
-    );
-    ended(&refresh(&s, (&tv.0, &tv.1), &device_rt).await);
+    over(&s, &app, (&rt, &at), (&tv, &device_rt)).await;
     // Only what came before ends: the app's grant from the new sign-in works.
     offline_grant(&s, &app, &session(&s, NEW_PASSWORD).await).await;
 }
@@ -213,12 +224,7 @@ async fn ses_07_an_admin_ending_every_session_ends_offline_and_device_grants_too
     let (tv, device_rt) = device_grant(&s, "tv").await;
     let r = s.delete(&format!("{IDS}/{sub}/sessions")).await;
     assert!(r.status < 300, "{r:?}");
-    ended(&refresh(&s, creds(&app), &rt).await);
-    assert_eq!(
-        introspect(&s, creds(&app), &at).await,
-        json!({"active": false})
-    );
-    ended(&refresh(&s, (&tv.0, &tv.1), &device_rt).await);
+    over(&s, &app, (&rt, &at), (&tv, &device_rt)).await;
     offline_grant(&s, &app, &session(&s, PASSWORD).await).await;
 }
 
@@ -248,12 +254,7 @@ async fn rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the
         "{r:?}"
     );
 
-    ended(&refresh(&s, creds(&app), &rt).await);
-    assert_eq!(
-        introspect(&s, creds(&app), &at).await,
-        json!({"active": false})
-    );
-    ended(&refresh(&s, (&tv.0, &tv.1), &device_rt).await);
+    over(&s, &app, (&rt, &at), (&tv, &device_rt)).await;
     ended(&refresh(&s, creds(&app), &mine_offline).await);
     let r = refresh(&s, creds(&app), &mine).await;
     assert_eq!(

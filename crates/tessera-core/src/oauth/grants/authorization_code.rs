@@ -121,8 +121,7 @@ pub(crate) async fn grant(
     let scopes: Vec<String> = c
         .scopes
         .split(' ')
-        .filter(|s| super::still_granted(client, s))
-        .filter(|s| consented.as_ref().is_none_or(|c| c.iter().any(|x| x == s)))
+        .filter(|s| super::still_granted(client, consented.as_deref(), s))
         .map(str::to_owned)
         .collect();
     let amr: Vec<String> = serde_json::from_str(&c.amr)

@@ -128,7 +128,7 @@ pub(crate) async fn grant(
     let scopes: Vec<String> = g
         .scopes
         .split(' ')
-        .filter(|s| !s.is_empty() && super::still_granted(client, s))
+        .filter(|s| !s.is_empty() && super::still_granted(client, None, s))
         .map(str::to_owned)
         .collect();
     let amr: Vec<String> =
