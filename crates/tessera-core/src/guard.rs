@@ -279,6 +279,14 @@ fn client_blocks(ip: Option<&str>) -> Vec<(String, bool)> {
     }
 }
 
+/// The charges with each bucket once (a step may name one bucket for two reasons), and their buckets.
+fn distinct(mut charges: Vec<Charge>) -> (Vec<Charge>, Vec<Bucket>) {
+    let mut seen = std::collections::HashSet::new();
+    charges.retain(|c| seen.insert(c.bucket.key.clone()));
+    let buckets = charges.iter().map(|c| c.bucket.clone()).collect();
+    (charges, buckets)
+}
+
 fn us(d: Duration) -> i64 {
     i64::try_from(d.whole_microseconds()).unwrap_or(i64::MAX)
 }
@@ -753,10 +761,10 @@ impl Tessera {
         if charges.is_empty() {
             return Ok(Guarded::allow(charges));
         }
-        let mut tx = self.db().begin_unflushed().await?;
-        let guarded = self.reserve_in(&mut tx, charges).await?;
-        tx.commit().await?;
-        Ok(guarded)
+        let (charges, buckets) = distinct(charges);
+        let now = self.now();
+        let counted = tessera_store::throttles::reserve_alone(self.db(), now, &buckets).await?;
+        self.reserved(charges, &buckets, &counted, now).await
     }
 
     /// [`Self::reserve`] in the caller's transaction: counted when it commits. When the verdict is not
@@ -764,13 +772,23 @@ impl Tessera {
     async fn reserve_in(
         &self,
         tx: &mut tessera_store::Tx,
-        mut charges: Vec<Charge>,
+        charges: Vec<Charge>,
     ) -> Result<Guarded> {
-        let mut seen = std::collections::HashSet::new();
-        charges.retain(|c| seen.insert(c.bucket.key.clone()));
-        let buckets: Vec<Bucket> = charges.iter().map(|c| c.bucket.clone()).collect();
+        let (charges, buckets) = distinct(charges);
         let now = self.now();
         let counted = tessera_store::throttles::reserve(tx, now, &buckets).await?;
+        self.reserved(charges, &buckets, &counted, now).await
+    }
+
+    /// The verdict on a reservation that counted the attempt in the buckets `counted`: allow when that is
+    /// all of them, else delay or deny for as long as the buckets holding it back say.
+    async fn reserved(
+        &self,
+        charges: Vec<Charge>,
+        buckets: &[Bucket],
+        counted: &[String],
+        now: time::OffsetDateTime,
+    ) -> Result<Guarded> {
         if counted.len() == buckets.len() {
             return Ok(Guarded::allow(charges));
         }

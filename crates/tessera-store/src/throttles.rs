@@ -10,7 +10,7 @@
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-use crate::{Exec, Result, on_engine, to_micros};
+use crate::{Db, Exec, Result, on_engine, to_micros};
 
 /// Seconds a progressive bucket holds back after the `free`-th hit, the one after, and so on; the last
 /// value is the cap (slowed, never locked out for good: RL-02).
@@ -84,9 +84,7 @@ fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> Stri
 /// counts it, or (but for a race between nodes on PostgreSQL, where a bucket's own limit still holds)
 /// none does. Returns the keys that counted it; the attempt may go ahead only if that is all of them.
 ///
-/// Run it in a transaction of its own from [`crate::Db::begin_unflushed`]: the reservation holds the
-/// buckets' row locks until it commits, and every attempt at one account queues on them, so the commit
-/// must not wait for a flush to the disk. A power loss may forget the last few counts.
+/// This runs in the caller's transaction; [`reserve_alone`] runs it by itself.
 pub async fn reserve(
     x: &mut impl Exec,
     now: OffsetDateTime,
@@ -95,19 +93,74 @@ pub async fn reserve(
     if buckets.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<String> = params(buckets.len(), 2, 4, 4)
+    let sql = reserve_sql(buckets.len());
+    let now = to_micros(now);
+    Ok(on_engine!(x, |c| {
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone())).bind(now);
+        for b in buckets {
+            q = q
+                .bind(b.key.as_str())
+                .bind(b.free)
+                .bind(b.window_us)
+                .bind(b.mode());
+        }
+        q.fetch_all(&mut *c).await?
+    }))
+}
+
+/// [`reserve`] committed on its own, without waiting for a flush to the disk: the reservation holds the
+/// buckets' row locks until it commits, and every attempt at one account queues on them, so an fsync
+/// per guess would cost more than the guess's own bookkeeping. A power loss may forget the last few
+/// counts. On SQLite the one statement is its own transaction, sent with the durability setting in a
+/// single round trip to the writer (where `BEGIN`, the statement and `COMMIT` took three); on PostgreSQL
+/// it runs in a transaction from [`Db::begin_unflushed`].
+pub async fn reserve_alone(
+    db: &Db,
+    now: OffsetDateTime,
+    buckets: &[Bucket],
+) -> Result<Vec<String>> {
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    match db {
+        Db::Sqlite { write, .. } => {
+            // `synchronous` is set again by the next durable `Db::begin`, as after `begin_unflushed`.
+            let sql = format!(
+                "PRAGMA synchronous = NORMAL; {}",
+                reserve_sql(buckets.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(to_micros(now));
+            for b in buckets {
+                q = q
+                    .bind(b.key.as_str())
+                    .bind(b.free)
+                    .bind(b.window_us)
+                    .bind(b.mode());
+            }
+            Ok(q.fetch_all(write).await?)
+        }
+        Db::Postgres(_) => {
+            let mut tx = db.begin_unflushed().await?;
+            let counted = reserve(&mut tx, now, buckets).await?;
+            tx.commit().await?;
+            Ok(counted)
+        }
+    }
+}
+
+/// The reserving statement for `n` buckets: `$1` is now, then key, free, window and mode per bucket.
+fn reserve_sql(n_buckets: usize) -> String {
+    let rows: Vec<String> = params(n_buckets, 2, 4, 4)
         .into_iter()
         .map(|p| format!("({p})"))
         .collect();
-    let keys: Vec<String> = (0..buckets.len())
-        .map(|i| format!("${}", 2 + i * 4))
-        .collect();
+    let keys: Vec<String> = (0..n_buckets).map(|i| format!("${}", 2 + i * 4)).collect();
     let t = "guard_buckets";
     let stale = format!("({t}.started_us + excluded.window_us <= $1)");
     let n = format!("(CASE WHEN {stale} THEN 1 ELSE {t}.hits + 1 END)");
     let start =
         format!("(CASE WHEN {stale} OR excluded.quota <> 1 THEN $1 ELSE {t}.started_us END)");
-    let sql = format!(
+    format!(
         "INSERT INTO {t} (key, free, window_us, quota, hits, started_us, next_us) \
          SELECT v.column1, v.column2, v.column3, v.column4, 1, $1, {first} \
          FROM (VALUES {rows}) AS v \
@@ -130,19 +183,7 @@ pub async fn reserve(
             "excluded.window_us",
             "excluded.quota"
         ),
-    );
-    let now = to_micros(now);
-    Ok(on_engine!(x, |c| {
-        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone())).bind(now);
-        for b in buckets {
-            q = q
-                .bind(b.key.as_str())
-                .bind(b.free)
-                .bind(b.window_us)
-                .bind(b.mode());
-        }
-        q.fetch_all(&mut *c).await?
-    }))
+    )
 }
 
 /// The buckets among `keys` that hold attempts back now, each with the time it lets the next one through.
