@@ -646,6 +646,16 @@ impl Tx {
         }
         Ok(())
     }
+
+    /// Undoes every write in the transaction, and answers once that is done. Dropping a transaction also
+    /// rolls it back, but in the background, so its row locks may outlive the caller's answer.
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
 }
 
 /// A borrowed engine connection; what [`on_engine!`] matches on.

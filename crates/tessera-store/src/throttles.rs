@@ -81,8 +81,10 @@ fn next_sql(n: &str, start: &str, free: &str, window: &str, quota: &str) -> Stri
 }
 
 /// Reserves one attempt in every bucket, atomically: either no bucket holds the attempt back and each
-/// counts it, or (but for a race between nodes on PostgreSQL, where a bucket's own limit still holds)
-/// none does. Returns the keys that counted it; the attempt may go ahead only if that is all of them.
+/// counts it, or none does, but for a race on PostgreSQL (another transaction's commit fills a bucket
+/// after this statement checked it), where a bucket's own limit still holds and some buckets may count an
+/// attempt the others refuse. Returns the keys that counted it; the attempt may go ahead only if that is
+/// all of them, and otherwise its transaction must not commit.
 ///
 /// This runs in the caller's transaction; [`reserve_alone`] runs it by itself.
 pub async fn reserve(
@@ -140,9 +142,16 @@ pub async fn reserve_alone(
             Ok(q.fetch_all(write).await?)
         }
         Db::Postgres(_) => {
+            // A concurrent commit can fill a bucket after the statement's check and before its write,
+            // so the statement may count the attempt in some buckets and not in the others. Such an
+            // attempt is refused and must count nowhere: only a full reservation commits.
             let mut tx = db.begin_unflushed().await?;
             let counted = reserve(&mut tx, now, buckets).await?;
-            tx.commit().await?;
+            if counted.len() == buckets.len() {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
             Ok(counted)
         }
     }

@@ -307,7 +307,9 @@ impl Flows<'_> {
             && let crate::guard::Verdict::Deny { seconds, .. } =
                 self.t.guard_start_in(&mut tx, ctx, kind).await?.verdict
         {
-            // Dropping the transaction rolls it back: nothing was counted or written.
+            // Nothing was counted or written, and nothing may be: a quota the statement counted before
+            // a concurrent commit filled another one is not kept (see `throttles::reserve`).
+            tx.rollback().await?;
             return Err(CoreError::RateLimited {
                 retry_after: seconds,
             });

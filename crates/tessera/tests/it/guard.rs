@@ -1007,3 +1007,79 @@ engine_tests!(
     rl_06_mails_to_one_address_are_counted_per_recipient_whoever_asks,
     rl_01_a_hundred_failures_stop_the_account_for_a_day,
 );
+
+/// R13-1: on PostgreSQL, an attempt whose reservation another request's commit overtook (the second
+/// bucket fills between the statement's check and its write) is refused, and it counts in none of its
+/// buckets: before, the buckets written before the overtaken one kept the refused attempt, so a burst from
+/// one address filled the account's shared bucket faster than that address's own allowance implies.
+/// SQLite's one writer runs the statement alone, so the check always holds there.
+async fn rl_02_a_refused_attempt_leaves_no_count_behind(engine: Engine) {
+    use sqlx::Connection;
+    let Some(s) = server(engine, &[]).await else {
+        return;
+    };
+    let bucket = |key: &str| tessera_store::throttles::Bucket {
+        key: key.into(),
+        free: 1,
+        window_us: 3_600_000_000,
+        quota: false,
+        capped: false,
+    };
+    let buckets = [bucket("test:first"), bucket("test:second")];
+    // Another request holds "test:second" mid-commit, about to fill it.
+    let mut holder = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
+    let mut watcher = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let now_us = (now.unix_timestamp_nanos() / 1000) as i64;
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(
+        "INSERT INTO guard_buckets (key, free, window_us, quota, hits, started_us, next_us) \
+         VALUES ('test:second', 1, 3600000000, 0, 5, $1, $2)",
+    )
+    .bind(now_us)
+    .bind(now_us + 3_600_000_000)
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let reserve = tessera_store::throttles::reserve_alone(s.tessera.db(), now, &buckets);
+    let release = async {
+        for _ in 0..3000 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO guard_buckets%'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    };
+    let (counted, ()) = tokio::join!(reserve, release);
+    let counted = counted.unwrap();
+    assert_ne!(
+        counted.len(),
+        buckets.len(),
+        "the full bucket refuses: {counted:?}"
+    );
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT hits FROM guard_buckets WHERE key = 'test:first'")
+            .fetch_optional(&mut watcher)
+            .await
+            .unwrap();
+    assert_eq!(
+        first, None,
+        "the refused attempt counted in the first bucket"
+    );
+}
+
+mod rl_02_a_refused_attempt_leaves_no_count_behind {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::rl_02_a_refused_attempt_leaves_no_count_behind(tessera_testkit::Engine::Postgres)
+            .await
+    }
+}
