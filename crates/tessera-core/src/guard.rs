@@ -762,8 +762,8 @@ impl Tessera {
             return Ok(Guarded::allow(charges));
         }
         let (charges, buckets) = distinct(charges);
-        let now = self.now();
-        let counted = tessera_store::throttles::reserve_alone(self.db(), now, &buckets).await?;
+        let (now, counted) =
+            tessera_store::throttles::reserve_alone(self.db(), || self.now(), &buckets).await?;
         self.reserved(charges, &buckets, &counted, now).await
     }
 

@@ -116,16 +116,21 @@ pub async fn reserve(
 /// counts. On SQLite the one statement is its own transaction, sent with the durability setting in a
 /// single round trip to the writer (where `BEGIN`, the statement and `COMMIT` took three); on PostgreSQL
 /// it runs in a transaction from [`Db::begin_unflushed`].
+///
+/// `now` is read once the writer is this reservation's, so a wait for it does not shorten the delays the
+/// reservation sets. Returns the time it used with the keys.
 pub async fn reserve_alone(
     db: &Db,
-    now: OffsetDateTime,
+    now: impl FnOnce() -> OffsetDateTime,
     buckets: &[Bucket],
-) -> Result<Vec<String>> {
-    if buckets.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<(OffsetDateTime, Vec<String>)> {
     match db {
         Db::Sqlite { write, .. } => {
+            let mut conn = write.acquire().await?;
+            let now = now();
+            if buckets.is_empty() {
+                return Ok((now, Vec::new()));
+            }
             // `synchronous` is set again by the next durable `Db::begin`, as after `begin_unflushed`.
             let sql = format!(
                 "PRAGMA synchronous = NORMAL; {}",
@@ -139,20 +144,21 @@ pub async fn reserve_alone(
                     .bind(b.window_us)
                     .bind(b.mode());
             }
-            Ok(q.fetch_all(write).await?)
+            Ok((now, q.fetch_all(&mut *conn).await?))
         }
         Db::Postgres(_) => {
             // A concurrent commit can fill a bucket after the statement's check and before its write,
             // so the statement may count the attempt in some buckets and not in the others. Such an
             // attempt is refused and must count nowhere: only a full reservation commits.
             let mut tx = db.begin_unflushed().await?;
+            let now = now();
             let counted = reserve(&mut tx, now, buckets).await?;
             if counted.len() == buckets.len() {
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;
             }
-            Ok(counted)
+            Ok((now, counted))
         }
     }
 }

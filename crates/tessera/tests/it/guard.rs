@@ -1041,7 +1041,7 @@ async fn rl_02_a_refused_attempt_leaves_no_count_behind(engine: Engine) {
     .execute(&mut holder)
     .await
     .unwrap();
-    let reserve = tessera_store::throttles::reserve_alone(s.tessera.db(), now, &buckets);
+    let reserve = tessera_store::throttles::reserve_alone(s.tessera.db(), || now, &buckets);
     let release = async {
         for _ in 0..3000 {
             let waiting: i64 = sqlx::query_scalar(
@@ -1058,8 +1058,8 @@ async fn rl_02_a_refused_attempt_leaves_no_count_behind(engine: Engine) {
         }
         sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
     };
-    let (counted, ()) = tokio::join!(reserve, release);
-    let counted = counted.unwrap();
+    let (reserved, ()) = tokio::join!(reserve, release);
+    let (_, counted) = reserved.unwrap();
     assert_ne!(
         counted.len(),
         buckets.len(),
