@@ -92,10 +92,20 @@ pub async fn reserve(
     now: OffsetDateTime,
     buckets: &[Bucket],
 ) -> Result<Vec<String>> {
+    reserve_after(x, "", now, buckets).await
+}
+
+/// [`reserve`], its statement sent after `prefix` (statements without parameters) in one round trip.
+async fn reserve_after(
+    x: &mut impl Exec,
+    prefix: &str,
+    now: OffsetDateTime,
+    buckets: &[Bucket],
+) -> Result<Vec<String>> {
     if buckets.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = reserve_sql(buckets.len());
+    let sql = format!("{prefix}{}", reserve_sql(buckets.len()));
     let now = to_micros(now);
     Ok(on_engine!(x, |c| {
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone())).bind(now);
@@ -126,25 +136,12 @@ pub async fn reserve_alone(
 ) -> Result<(OffsetDateTime, Vec<String>)> {
     match db {
         Db::Sqlite { write, .. } => {
-            let mut conn = write.acquire().await?;
+            let mut conn = crate::Conn::Sqlite(write.acquire().await?);
             let now = now();
-            if buckets.is_empty() {
-                return Ok((now, Vec::new()));
-            }
             // `synchronous` is set again by the next durable `Db::begin`, as after `begin_unflushed`.
-            let sql = format!(
-                "PRAGMA synchronous = NORMAL; {}",
-                reserve_sql(buckets.len())
-            );
-            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(to_micros(now));
-            for b in buckets {
-                q = q
-                    .bind(b.key.as_str())
-                    .bind(b.free)
-                    .bind(b.window_us)
-                    .bind(b.mode());
-            }
-            Ok((now, q.fetch_all(&mut *conn).await?))
+            let counted =
+                reserve_after(&mut conn, "PRAGMA synchronous = NORMAL; ", now, buckets).await?;
+            Ok((now, counted))
         }
         Db::Postgres(_) => {
             // A concurrent commit can fill a bucket after the statement's check and before its write,
