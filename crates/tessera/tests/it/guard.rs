@@ -1014,6 +1014,7 @@ engine_tests!(
 /// one address filled the account's shared bucket faster than that address's own allowance implies.
 /// SQLite's one writer runs the statement alone, so the check always holds there.
 async fn rl_02_a_refused_attempt_leaves_no_count_behind(engine: Engine) {
+    use crate::oidc_grants_end::{until, waits};
     use sqlx::Connection;
     let Some(s) = server(engine, &[]).await else {
         return;
@@ -1043,19 +1044,10 @@ async fn rl_02_a_refused_attempt_leaves_no_count_behind(engine: Engine) {
     .unwrap();
     let reserve = tessera_store::throttles::reserve_alone(s.tessera.db(), || now, &buckets);
     let release = async {
-        for _ in 0..3000 {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO guard_buckets%'",
-            )
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        until("the reservation waiting for the other commit", async || {
+            waits(&mut watcher, "INSERT INTO guard_buckets").await
+        })
+        .await;
         sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
     };
     let (reserved, ()) = tokio::join!(reserve, release);

@@ -729,33 +729,23 @@ async fn oa_14_an_offline_grant_ends_when_the_client_loses_offline_access(engine
     let (id, secret) = register(&s, "atlas", config(&["openid", "offline_access"])).await;
     let client = (id.as_str(), secret.as_str());
     let offline = offline_refresh_token(&s, &browser(), client).await;
-    let put = s
-        .put(
-            &format!("{}/atlas", crate::oidc_flow::CLIENTS),
-            config(&["openid"]),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{put:?}");
-    let (status, body) = refresh(&s, client, &offline).await;
+    // The client's scopes set to `scopes`, then what a refresh of the offline grant answers.
+    let refresh_after = async |scopes: &[&str]| {
+        let path = format!("{}/atlas", crate::oidc_flow::CLIENTS);
+        let put = s.put(&path, config(scopes)).await;
+        assert_eq!(put.status, 200, "{put:?}");
+        let (status, body) = refresh(&s, client, &offline).await;
+        ((status, body["error"].as_str().map(str::to_owned)), body)
+    };
+    let (answer, body) = refresh_after(&["openid"]).await;
     assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        answer,
+        (400, Some("invalid_grant".into())),
         "an offline grant does not narrow itself into a lasting one: {body}"
     );
     // Ended, not suspended: giving the scope back does not revive it (R12-I1).
-    let put = s
-        .put(
-            &format!("{}/atlas", crate::oidc_flow::CLIENTS),
-            config(&["openid", "offline_access"]),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{put:?}");
-    let (status, body) = refresh(&s, client, &offline).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    let (answer, body) = refresh_after(&["openid", "offline_access"]).await;
+    assert_eq!(answer, (400, Some("invalid_grant".into())), "{body}");
 }
 
 engine_tests!(

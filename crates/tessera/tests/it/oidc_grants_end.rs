@@ -264,7 +264,7 @@ async fn rec_07_a_settings_password_change_ends_every_app_grant_but_those_of_the
 }
 
 /// Whether a statement starting with `sql` waits for a lock in this test's database.
-async fn waits(watcher: &mut sqlx::PgConnection, sql: &str) -> bool {
+pub(crate) async fn waits(watcher: &mut sqlx::PgConnection, sql: &str) -> bool {
     let n: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
          AND wait_event_type = 'Lock' AND query LIKE $1",
@@ -277,7 +277,7 @@ async fn waits(watcher: &mut sqlx::PgConnection, sql: &str) -> bool {
 }
 
 /// Polls until `done` says so; panics after half a minute (the interleaving never came).
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     for _ in 0..3000 {
         if done().await {
             return;
