@@ -1,4 +1,5 @@
 //! The append-only event log and its sealed checkpoints.
+use crate::behind::Write;
 use sqlx::AssertSqlSafe;
 use tessera_model::event::{Checkpoint, StoredEvent};
 use tessera_model::{EventId, IdentityId, TenantId};
@@ -68,25 +69,23 @@ pub async fn append_all(x: &mut impl Exec, events: &[StoredEvent]) -> Result<()>
          VALUES {}",
         rows.join(", ")
     );
-    on_engine!(x, |c| {
-        let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-        for e in events {
-            q = q
-                .bind(e.id.0)
-                .bind(e.tenant_id.0)
-                .bind(&e.kind)
-                .bind(&e.subject)
-                .bind(&e.actor)
-                .bind(e.request_id.as_deref())
-                .bind(Ts(e.occurred_at))
-                .bind(&e.data)
-                .bind(e.sealed.as_deref())
-                .bind(e.sealed_for.map(|i| i.0))
-                .bind(&e.hash);
-        }
-        q.execute(&mut *c).await.map(drop)?
-    });
-    Ok(())
+    // Queued behind a transaction: nothing reads an event back before the commit.
+    let mut w = Write::new("events", sql);
+    for e in events {
+        w = w
+            .bind(e.id.0)
+            .bind(e.tenant_id.0)
+            .bind(&e.kind)
+            .bind(&e.subject)
+            .bind(&e.actor)
+            .bind(e.request_id.as_deref())
+            .bind(Ts(e.occurred_at))
+            .bind(&e.data)
+            .bind(e.sealed.as_deref())
+            .bind(e.sealed_for.map(|i| i.0))
+            .bind(&e.hash);
+    }
+    w.run(x).await
 }
 
 /// What an event query is narrowed to.

@@ -1,4 +1,5 @@
 //! Persisted flows.
+use crate::behind::Write;
 use tessera_model::flow::{Flow, FlowChannel, FlowId, FlowKind, Ui};
 use tessera_model::{IdentityId, TenantId};
 use time::OffsetDateTime;
@@ -84,7 +85,7 @@ pub async fn insert(x: &mut impl Exec, f: &Flow, binding: Binding<'_>) -> Result
     };
     let ui = serde_json::to_string(&f.ui).map_err(|e| StoreError::Other(e.to_string()))?;
     let internal = f.internal.to_string();
-    on_engine!(x, |c| sqlx::query(sql)
+    Write::new("flows", sql)
         .bind(f.id.0)
         .bind(f.tenant_id.0)
         .bind(f.kind.as_str())
@@ -97,17 +98,15 @@ pub async fn insert(x: &mut impl Exec, f: &Flow, binding: Binding<'_>) -> Result
         .bind(&f.journey)
         .bind(f.locale.as_deref())
         .bind(f.identity_id.map(|i| i.0))
-        .bind(&ui)
-        .bind(&internal)
+        .bind(ui)
+        .bind(internal)
         .bind(Ts(f.issued_at))
         .bind(Ts(f.expires_at))
         .bind(f.version)
         .bind(secret_hash)
         .bind(f.requested_aal)
-        .execute(&mut *c)
+        .run(x)
         .await
-        .map(drop)?);
-    Ok(())
 }
 
 /// One flow of a tenant.
@@ -128,25 +127,27 @@ pub async fn get(x: &mut impl Exec, tenant: TenantId, id: FlowId) -> Result<Opti
 
 /// Writes a flow's new state if nobody else advanced it since `expected_version`; false otherwise, so
 /// two concurrent submissions of one flow cannot both succeed.
-pub async fn update(x: &mut impl Exec, f: &Flow, expected_version: i64) -> Result<bool> {
+/// Fails with [`StoreError::Stale`](crate::StoreError::Stale) when the flow is no longer at
+/// `expected_version` (another submission of the same step won); on a transaction the check comes at the
+/// latest with the commit, which then commits nothing.
+pub async fn update(x: &mut impl Exec, f: &Flow, expected_version: i64) -> Result<()> {
     let sql = "UPDATE flows SET state = $1, identity_id = $2, ui = $3, internal = $4, expires_at = $5, version = $6, locale = $7 \
                WHERE id = $8 AND version = $9";
     let ui = serde_json::to_string(&f.ui).map_err(|e| StoreError::Other(e.to_string()))?;
     let internal = f.internal.to_string();
-    let n = on_engine!(x, |c| sqlx::query(sql)
+    Write::new("flows", sql)
         .bind(&f.state)
         .bind(f.identity_id.map(|i| i.0))
-        .bind(&ui)
-        .bind(&internal)
+        .bind(ui)
+        .bind(internal)
         .bind(Ts(f.expires_at))
         .bind(f.version)
         .bind(f.locale.as_deref())
         .bind(f.id.0)
         .bind(expected_version)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-    Ok(n == 1)
+        .expect_rows(1)
+        .run(x)
+        .await
 }
 
 /// Deletes flows that expired before `cutoff`; returns how many.

@@ -443,10 +443,12 @@ pub async fn insert_key(
 /// The wrapped sealing key of an identity: `None` when it never had one or it was destroyed.
 pub async fn key(x: &mut impl Exec, id: IdentityId) -> Result<Option<Vec<u8>>> {
     let sql = "SELECT wrapped_key FROM identity_keys WHERE identity_id = $1";
-    let found: Option<Option<Vec<u8>>> = on_engine!(x, |c| sqlx::query_scalar(sql)
-        .bind(id.0)
-        .fetch_optional(&mut *c)
-        .await?);
+    // Writes queued behind a transaction do not hold this read back unless one of them writes a key.
+    let found: Option<Option<Vec<u8>>> =
+        on_engine!(x, reads["identity_keys"], |c| sqlx::query_scalar(sql)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await?);
     Ok(found.flatten())
 }
 

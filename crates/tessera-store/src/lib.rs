@@ -19,11 +19,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use sqlx::{Postgres, Row as _, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use behind::Behind;
+
 pub mod api_keys;
+mod behind;
 pub mod codes;
 pub mod credentials;
 pub mod events;
@@ -66,6 +69,10 @@ pub enum StoreError {
     /// Migrations failed or the schema is from a newer Tessera.
     #[error("migration: {0}")]
     Migration(String),
+    /// A write that had to change an exact number of rows (an update guarded by a version) changed
+    /// another: someone else changed the row first. Its transaction is to be dropped.
+    #[error("a row of {table} changed meanwhile")]
+    Stale { table: &'static str },
     /// Anything else the driver reported.
     #[error("database error: {0}")]
     Other(String),
@@ -85,7 +92,10 @@ impl From<sqlx::Error> for StoreError {
             E::WorkerCrashed => Self::Unavailable("the database worker stopped".into()),
             E::Configuration(e) => Self::Config(e.to_string()),
             E::Database(db) => {
-                if db.is_unique_violation() {
+                if db.constraint() == Some(STALE_WRITE) || db.message().contains(STALE_WRITE) {
+                    // A queued write's check (see `behind.rs`); the queue names the table.
+                    Self::Stale { table: "" }
+                } else if db.is_unique_violation() {
                     let on = db
                         .constraint()
                         .map(str::to_owned)
@@ -118,6 +128,10 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// The constraint a queued write's check breaks when the write changed another number of rows than it
+/// must (the table `stale_writes` stays empty: every row it is offered is refused).
+const STALE_WRITE: &str = "stale_write";
 
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -270,6 +284,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_grant",
         include_str!("../migrations/sqlite/0018_device_grant.sql"),
     ),
+    (
+        19,
+        "stale_writes",
+        include_str!("../migrations/sqlite/0019_stale_writes.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -361,6 +380,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "device_grant",
         include_str!("../migrations/postgres/0018_device_grant.sql"),
+    ),
+    (
+        19,
+        "stale_writes",
+        include_str!("../migrations/postgres/0019_stale_writes.sql"),
     ),
 ];
 
@@ -522,11 +546,14 @@ impl Db {
         })
     }
 
-    /// Starts a write transaction. Every change and its event commit through one of these.
+    /// Starts a write transaction. Every change and its event commit through one of these. Nothing is
+    /// sent yet (SQLite: the one writer connection is held from here): the transaction opens with its
+    /// first statement and its writes wait behind it, so a transaction of writes alone costs one
+    /// round trip (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite { write, begin, .. } => Tx::Sqlite(write.begin_with(*begin).await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite { write, begin, .. } => Tx::new(Conn::Sqlite(write.acquire().await?), begin),
+            Db::Postgres(pool) => Tx::new(Conn::Postgres(pool.acquire().await?), "BEGIN"),
         })
     }
 
@@ -537,17 +564,17 @@ impl Db {
     /// guess's own bookkeeping), a flow's start (a page view) and a sign-in's conclusion (the session
     /// goes with its record); the next durable commit carries them to the disk anyway. SQLite: `synchronous =
     /// NORMAL` for this commit (WAL mode), set again by the next [`Db::begin`]; PostgreSQL:
-    /// `synchronous_commit = off` for this transaction. One round trip either way, as `BEGIN` alone.
+    /// `synchronous_commit = off` for this transaction, when it opens one (writes alone go as one
+    /// statement on their own, which PostgreSQL commits durably).
     pub async fn begin_unflushed(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(
-                write
-                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
-                    .await?,
+            Db::Sqlite { write, .. } => Tx::new(
+                Conn::Sqlite(write.acquire().await?),
+                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
             ),
-            Db::Postgres(pool) => Tx::Postgres(
-                pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
-                    .await?,
+            Db::Postgres(pool) => Tx::new(
+                Conn::Postgres(pool.acquire().await?),
+                "BEGIN; SET LOCAL synchronous_commit TO OFF",
             ),
         })
     }
@@ -631,30 +658,113 @@ pub enum Conn {
     Postgres(PoolConnection<Postgres>),
 }
 
-/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
-pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
+/// A write transaction on one held connection, opened lazily and finished in as few round trips as
+/// its statements allow:
+///
+/// - writes built as a `Write` (see `behind.rs`) wait in a queue instead of going one by one;
+/// - the `BEGIN` goes with the first statement that must run inside the transaction (SQLite: in the
+///   same trip as the queued writes, or as the reservation's prefix, see [`Exec::take_opening`]);
+/// - [`Tx::commit`] sends what is queued with the `COMMIT` in one trip (SQLite), or, when nothing opened
+///   the transaction, as one statement that is atomic by itself (PostgreSQL).
+///
+/// Dropping it without [`Tx::commit`] undoes everything: what is queued is forgotten, and a connection
+/// whose transaction was opened goes away instead of back to the pool (closing it rolls back), so no
+/// later user of the pool ever finds a transaction left open.
+pub struct Tx {
+    conn: Conn,
+    /// What opens the transaction, engine syntax without parameters.
+    opening: &'static str,
+    /// Whether `opening` was sent and no `COMMIT` or `ROLLBACK` has finished since.
+    open: bool,
+    behind: Behind,
 }
 
 impl Tx {
-    /// Makes every write in the transaction durable, or none of them.
-    pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    fn new(mut conn: Conn, opening: &'static str) -> Self {
+        let behind = Behind::for_conn(&conn.raw());
+        Tx {
+            conn,
+            opening,
+            open: false,
+            behind,
         }
+    }
+
+    /// Opens the transaction if it is not yet, and sends what is queued.
+    async fn open_and_flush(&mut self) -> Result<()> {
+        if self.open && self.behind.is_empty() {
+            return Ok(());
+        }
+        let opening = (!self.open).then_some(self.opening);
+        // From here the transaction may be open, whatever the answer (see `Drop`).
+        self.open = true;
+        let conn = self.conn.raw();
+        match (&conn, opening) {
+            (RawConn::Postgres(_), Some(begin)) => {
+                behind::simple(conn, begin).await?;
+                self.behind.flush(self.conn.raw(), None, false).await
+            }
+            (_, opening) => self.behind.flush(conn, opening, false).await,
+        }
+    }
+
+    /// How many writes wait behind the transaction, for tests of the queue.
+    pub fn queued(&self) -> usize {
+        self.behind.len()
+    }
+
+    /// Makes every write in the transaction durable, or none of them: the queued writes go first, and
+    /// if one of them fails (or changes another number of rows than it must) nothing is committed.
+    pub async fn commit(mut self) -> Result<()> {
+        if !self.open {
+            if self.behind.is_empty() {
+                return Ok(());
+            }
+            // Nothing ran inside the transaction yet: the writes alone make it.
+            return match self.conn.raw() {
+                RawConn::Sqlite(_) => {
+                    self.open = true;
+                    let opening = Some(self.opening);
+                    self.behind.flush(self.conn.raw(), opening, true).await?;
+                    self.open = false;
+                    Ok(())
+                }
+                RawConn::Postgres(_) => self.behind.flush(self.conn.raw(), None, false).await,
+            };
+        }
+        match self.conn.raw() {
+            RawConn::Sqlite(_) => self.behind.flush(self.conn.raw(), None, true).await?,
+            RawConn::Postgres(_) => {
+                self.behind.flush(self.conn.raw(), None, false).await?;
+                behind::simple(self.conn.raw(), "COMMIT").await?;
+            }
+        }
+        self.open = false;
         Ok(())
     }
 
     /// Undoes every write in the transaction, and answers once that is done. Dropping a transaction also
-    /// rolls it back, but in the background, so its row locks may outlive the caller's answer.
-    pub async fn rollback(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await?,
-            Tx::Postgres(t) => t.rollback().await?,
+    /// undoes it, but by closing its connection.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.behind.clear();
+        if self.open {
+            behind::simple(self.conn.raw(), "ROLLBACK").await?;
+            self.open = false;
         }
         Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open {
+            // Closing the connection rolls its transaction back (SQLite and PostgreSQL alike), and
+            // the pool opens a fresh one when it is next needed.
+            match &mut self.conn {
+                Conn::Sqlite(c) => c.close_on_drop(),
+                Conn::Postgres(c) => c.close_on_drop(),
+            }
+        }
     }
 }
 
@@ -666,8 +776,33 @@ pub enum RawConn<'a> {
 
 /// Anything queries can run on: a pooled connection or a transaction.
 pub trait Exec: Send {
-    /// The underlying connection.
+    /// The underlying connection, as it is: for telling the engine, not for running statements (writes
+    /// queued behind a transaction would be skipped).
     fn raw(&mut self) -> RawConn<'_>;
+
+    /// The underlying connection once the writes queued behind it have been sent.
+    fn ready(&mut self) -> impl std::future::Future<Output = Result<RawConn<'_>>> + Send {
+        self.ready_reading(&[])
+    }
+
+    /// [`Exec::ready`] for a read of `tables` only: queued writes are sent first if any of them writes
+    /// one of those tables (all of them when `tables` is empty).
+    fn ready_reading(
+        &mut self,
+        tables: &'static [&'static str],
+    ) -> impl std::future::Future<Output = Result<RawConn<'_>>> + Send;
+
+    /// Where writes wait to be sent together: a transaction's queue; `None` runs them at once.
+    fn behind(&mut self) -> Option<&mut Behind> {
+        None
+    }
+
+    /// SQLite: the statements that open a transaction nothing has opened yet, for the caller to send
+    /// ahead of its own statement in the same round trip (it must send them, and the transaction counts
+    /// as open from here). `None` when there is nothing to send or the engine cannot take it this way.
+    fn take_opening(&mut self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl Exec for Conn {
@@ -677,22 +812,55 @@ impl Exec for Conn {
             Conn::Postgres(c) => RawConn::Postgres(c),
         }
     }
+
+    async fn ready_reading(&mut self, _: &'static [&'static str]) -> Result<RawConn<'_>> {
+        Ok(self.raw())
+    }
 }
 
 impl Exec for Tx {
     fn raw(&mut self) -> RawConn<'_> {
-        match self {
-            Tx::Sqlite(t) => RawConn::Sqlite(t),
-            Tx::Postgres(t) => RawConn::Postgres(t),
+        self.conn.raw()
+    }
+
+    async fn ready_reading(&mut self, tables: &'static [&'static str]) -> Result<RawConn<'_>> {
+        if tables.is_empty() {
+            // A read that does not say what it reads runs inside the transaction.
+            self.open_and_flush().await?;
+        } else if self.behind.blocks(tables) {
+            self.open_and_flush().await?;
+        }
+        Ok(self.conn.raw())
+    }
+
+    fn behind(&mut self) -> Option<&mut Behind> {
+        Some(&mut self.behind)
+    }
+
+    fn take_opening(&mut self) -> Option<&'static str> {
+        match self.conn {
+            Conn::Sqlite(_) if !self.open && self.behind.is_empty() => {
+                self.open = true;
+                Some(self.opening)
+            }
+            _ => None,
         }
     }
 }
 
-/// Expands one query body once per engine: `on_engine!(exec, |c| sqlx::query(..).execute(&mut *c).await)`.
+/// Expands one query body once per engine: `on_engine!(exec, |c| sqlx::query(..).execute(&mut *c).await)`,
+/// after the writes queued behind a transaction have been sent. `on_engine!(exec, reads ["t"], |c| ..)`
+/// sends them only if one of them writes a table the body reads.
 #[macro_export]
 macro_rules! on_engine {
     ($exec:expr, |$c:ident| $body:expr) => {
-        match $crate::Exec::raw($exec) {
+        match $crate::Exec::ready($exec).await? {
+            $crate::RawConn::Sqlite($c) => $body,
+            $crate::RawConn::Postgres($c) => $body,
+        }
+    };
+    ($exec:expr, reads [$($t:literal),+], |$c:ident| $body:expr) => {
+        match $crate::Exec::ready_reading($exec, &[$($t),+]).await? {
             $crate::RawConn::Sqlite($c) => $body,
             $crate::RawConn::Postgres($c) => $body,
         }

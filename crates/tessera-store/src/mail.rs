@@ -189,7 +189,7 @@ pub async fn claim(
         " ORDER BY m.next_attempt_at, m.id LIMIT $4) RETURNING ",
         queued_columns!()
     );
-    let rows = match x.raw() {
+    let rows = match x.ready().await? {
         RawConn::Sqlite(c) => sqlx::query(SQLITE)
             .bind(owner)
             .bind(Ts(until))

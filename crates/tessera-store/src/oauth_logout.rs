@@ -119,7 +119,7 @@ pub async fn claim(
         " ORDER BY n.next_attempt_at, n.id LIMIT $4) RETURNING ",
         columns!()
     );
-    let rows = match x.raw() {
+    let rows = match x.ready().await? {
         RawConn::Sqlite(c) => sqlx::query(SQLITE)
             .bind(owner)
             .bind(Ts(until))

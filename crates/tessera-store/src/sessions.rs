@@ -1,4 +1,5 @@
 //! Server-side sessions. The cookie holds a random token; only its keyed hash is stored.
+use crate::behind::Write;
 use tessera_model::{IdentityId, TenantId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -105,13 +106,13 @@ pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> 
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     let amr = serde_json::to_string(&s.amr).map_err(|e| crate::StoreError::Other(e.to_string()))?;
-    on_engine!(x, |c| sqlx::query(sql)
+    Write::new("sessions", sql)
         .bind(token_hash)
         .bind(s.id)
         .bind(s.tenant_id.0)
         .bind(s.identity_id.0)
         .bind(s.aal)
-        .bind(&amr)
+        .bind(amr)
         .bind(factors_to_text(&s.factors)?)
         .bind(Ts(s.created_at))
         .bind(Ts(s.authenticated_at))
@@ -121,10 +122,8 @@ pub async fn insert(x: &mut impl Exec, s: &StoredSession, token_hash: &[u8]) -> 
         .bind(s.revoked_at.map(Ts))
         .bind(s.user_agent.as_deref())
         .bind(s.ip.as_deref())
-        .execute(&mut *c)
+        .run(x)
         .await
-        .map(drop)?);
-    Ok(())
 }
 
 /// The session whose token hashes to `token_hash`, in any state; the caller checks expiry and revocation.

@@ -7,6 +7,7 @@
 //! `free` hits through per window and then hold back until the window ends. Times are plain
 //! microseconds on both engines, because the reserving statement does arithmetic on them. The SQL is
 //! built only from numbered parameters and constants, never from input.
+use crate::behind::Write;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
@@ -92,7 +93,15 @@ pub async fn reserve(
     now: OffsetDateTime,
     buckets: &[Bucket],
 ) -> Result<Vec<String>> {
-    reserve_after(x, "", now, buckets).await
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    // On SQLite a transaction nothing has opened yet opens in the same round trip.
+    let opening = x
+        .take_opening()
+        .map(|o| format!("{o}; "))
+        .unwrap_or_default();
+    reserve_after(x, &opening, now, buckets).await
 }
 
 /// [`reserve`], its statement sent after `prefix` (statements without parameters) in one round trip.
@@ -254,14 +263,11 @@ pub async fn settle(
          WHERE key IN ({})",
         all.join(", ")
     );
-    on_engine!(x, |c| {
-        let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(to_micros(now));
-        for k in reset.iter().chain(refund) {
-            q = q.bind(*k);
-        }
-        q.execute(&mut *c).await.map(drop)?
-    });
-    Ok(())
+    let mut w = Write::new("guard_buckets", sql).bind(to_micros(now));
+    for k in reset.iter().chain(refund) {
+        w = w.bind(*k);
+    }
+    w.run(x).await
 }
 
 /// Removes buckets that neither hold anything back nor remember anything any more.

@@ -785,13 +785,19 @@ impl Tessera {
             }
         }
         self.finish_ui(&ctx.tenant, &mut flow);
-        if !tessera_store::flows::update(&mut tx, &flow, expected).await? {
-            return Err(CoreError::Conflict {
+        // The update waits behind the transaction with the step's other writes, and checks the
+        // version when they all go, at the commit: a lost race commits nothing.
+        let stale = |e: tessera_store::StoreError| match e {
+            tessera_store::StoreError::Stale { table: "flows" } => CoreError::Conflict {
                 code: "flow_changed",
                 detail: "this step was already submitted".into(),
-            });
-        }
-        tx.commit().await?;
+            },
+            other => other.into(),
+        };
+        tessera_store::flows::update(&mut tx, &flow, expected)
+            .await
+            .map_err(stale)?;
+        tx.commit().await.map_err(stale)?;
         Ok(match (step, session_token) {
             (Step::SignIn { .. }, Some((token, device_token))) => {
                 let redirect = flow

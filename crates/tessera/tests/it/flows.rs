@@ -1058,11 +1058,9 @@ async fn a_state_the_journey_cannot_read_stays_and_creates_nothing(engine: Engin
         stored.state = "details".into();
         stored.internal = json!({"email": "forged@example.com", "verified": true});
         let version = stored.version;
-        assert!(
-            tessera_store::flows::update(&mut c, &stored, version)
-                .await
-                .unwrap()
-        );
+        tessera_store::flows::update(&mut c, &stored, version)
+            .await
+            .unwrap();
     }
     let r = submit(&s, &flow, json!({"password": PASSWORD})).await;
     assert_eq!(r.status, 200, "{r:?}");

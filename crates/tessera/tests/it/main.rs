@@ -44,4 +44,5 @@ mod security_coverage;
 mod sessions;
 mod signing_keys;
 mod store_suite;
+mod store_tx;
 mod worker;
