@@ -105,7 +105,8 @@ impl Tessera {
         key: Option<&SecretKey>,
     ) -> Result<()> {
         let stored = self.sealed_event(tx, caller, ev, key).await?;
-        tessera_store::events::append(tx, &stored).await?;
+        // Queued behind the transaction with the change's other writes (its `seq` is not needed here).
+        tessera_store::events::append_all(tx, &[stored]).await?;
         Ok(())
     }
 
