@@ -264,6 +264,7 @@ impl Behind {
         conn: RawConn<'_>,
         opening: Option<&str>,
         commit: bool,
+        unflushed: bool,
     ) -> Result<()> {
         let queued = std::mem::take(&mut self.queued);
         let stale_table = queued.iter().find(|w| w.expect.is_some()).map(|w| w.table);
@@ -318,16 +319,24 @@ impl Behind {
                 }
                 let sql = match parts.as_slice() {
                     [] => return Ok(()),
-                    [(one, _, None)] => one.clone(),
+                    [(one, _, None)] if !unflushed => one.clone(),
                     _ => {
-                        let clauses: Vec<String> = parts
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (p, _, expect))| match expect {
+                        // A statement that is its own transaction does not wait for the disk when the
+                        // transaction was begun unflushed: `set_config(…, true)` lasts until its commit,
+                        // and the final clause reads it, so it is evaluated.
+                        let mut clauses: Vec<String> = unflushed
+                            .then(|| {
+                                "unflushed AS (SELECT set_config('synchronous_commit', 'off', true) AS s)"
+                                    .to_owned()
+                            })
+                            .into_iter()
+                            .collect();
+                        clauses.extend(parts.iter().enumerate().map(|(i, (p, _, expect))| {
+                            match expect {
                                 Some(_) => format!("w{i} AS ({p} RETURNING 1)"),
                                 None => format!("w{i} AS ({p})"),
-                            })
-                            .collect();
+                            }
+                        }));
                         let checks: Vec<String> = parts
                             .iter()
                             .enumerate()
@@ -340,11 +349,16 @@ impl Behind {
                                 })
                             })
                             .collect();
+                        let when = if unflushed {
+                            " WHERE (SELECT s FROM unflushed) IS NOT NULL"
+                        } else {
+                            ""
+                        };
                         let last = if checks.is_empty() {
-                            "SELECT 1".to_owned()
+                            format!("SELECT 1{when}")
                         } else {
                             format!(
-                                "INSERT INTO stale_writes (tbl) {}",
+                                "INSERT INTO stale_writes (tbl) SELECT c.t FROM ({}) AS c(t){when}",
                                 checks.join(" UNION ALL ")
                             )
                         };

@@ -564,18 +564,17 @@ impl Db {
     /// guess's own bookkeeping), a flow's start (a page view) and a sign-in's conclusion (the session
     /// goes with its record); the next durable commit carries them to the disk anyway. SQLite: `synchronous =
     /// NORMAL` for this commit (WAL mode), set again by the next [`Db::begin`]; PostgreSQL:
-    /// `synchronous_commit = off` for this transaction, when it opens one (writes alone go as one
-    /// statement on their own, which PostgreSQL commits durably).
+    /// `synchronous_commit = off` for this transaction (writes alone go as one statement that sets it for
+    /// its own commit).
     pub async fn begin_unflushed(&self) -> Result<Tx> {
         Ok(match self {
             Db::Sqlite { write, .. } => Tx::new(
                 Conn::Sqlite(write.acquire().await?),
                 "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
             ),
-            Db::Postgres(pool) => Tx::new(
-                Conn::Postgres(pool.acquire().await?),
-                "BEGIN; SET LOCAL synchronous_commit TO OFF",
-            ),
+            Db::Postgres(pool) => {
+                Tx::new(Conn::Postgres(pool.acquire().await?), PG_BEGIN_UNFLUSHED)
+            }
         })
     }
 
@@ -658,6 +657,9 @@ pub enum Conn {
     Postgres(PoolConnection<Postgres>),
 }
 
+/// What opens a PostgreSQL transaction begun with [`Db::begin_unflushed`].
+const PG_BEGIN_UNFLUSHED: &str = "BEGIN; SET LOCAL synchronous_commit TO OFF";
+
 /// A write transaction on one held connection, opened lazily and finished in as few round trips as
 /// its statements allow:
 ///
@@ -702,9 +704,9 @@ impl Tx {
         match (&conn, opening) {
             (RawConn::Postgres(_), Some(begin)) => {
                 behind::simple(conn, begin).await?;
-                self.behind.flush(self.conn.raw(), None, false).await
+                self.behind.flush(self.conn.raw(), None, false, false).await
             }
-            (_, opening) => self.behind.flush(conn, opening, false).await,
+            (_, opening) => self.behind.flush(conn, opening, false, false).await,
         }
     }
 
@@ -725,17 +727,30 @@ impl Tx {
                 RawConn::Sqlite(_) => {
                     self.open = true;
                     let opening = Some(self.opening);
-                    self.behind.flush(self.conn.raw(), opening, true).await?;
+                    self.behind
+                        .flush(self.conn.raw(), opening, true, false)
+                        .await?;
                     self.open = false;
                     Ok(())
                 }
-                RawConn::Postgres(_) => self.behind.flush(self.conn.raw(), None, false).await,
+                RawConn::Postgres(_) => {
+                    let unflushed = self.opening == PG_BEGIN_UNFLUSHED;
+                    self.behind
+                        .flush(self.conn.raw(), None, false, unflushed)
+                        .await
+                }
             };
         }
         match self.conn.raw() {
-            RawConn::Sqlite(_) => self.behind.flush(self.conn.raw(), None, true).await?,
+            RawConn::Sqlite(_) => {
+                self.behind
+                    .flush(self.conn.raw(), None, true, false)
+                    .await?
+            }
             RawConn::Postgres(_) => {
-                self.behind.flush(self.conn.raw(), None, false).await?;
+                self.behind
+                    .flush(self.conn.raw(), None, false, false)
+                    .await?;
                 behind::simple(self.conn.raw(), "COMMIT").await?;
             }
         }

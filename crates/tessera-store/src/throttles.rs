@@ -101,20 +101,17 @@ pub async fn reserve(
         .take_opening()
         .map(|o| format!("{o}; "))
         .unwrap_or_default();
-    reserve_after(x, &opening, now, buckets).await
+    let sql = format!("{opening}{}", reserve_sql(buckets.len()));
+    run_reserve(x, sql, now, buckets).await
 }
 
-/// [`reserve`], its statement sent after `prefix` (statements without parameters) in one round trip.
-async fn reserve_after(
+/// Runs a reserving statement (`sql`, around [`reserve_sql`]) with its bindings.
+async fn run_reserve(
     x: &mut impl Exec,
-    prefix: &str,
+    sql: String,
     now: OffsetDateTime,
     buckets: &[Bucket],
 ) -> Result<Vec<String>> {
-    if buckets.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!("{prefix}{}", reserve_sql(buckets.len()));
     let now = to_micros(now);
     Ok(on_engine!(x, |c| {
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone())).bind(now);
@@ -132,9 +129,8 @@ async fn reserve_after(
 /// [`reserve`] committed on its own, without waiting for a flush to the disk: the reservation holds the
 /// buckets' row locks until it commits, and every attempt at one account queues on them, so an fsync
 /// per guess would cost more than the guess's own bookkeeping. A power loss may forget the last few
-/// counts. On SQLite the one statement is its own transaction, sent with the durability setting in a
-/// single round trip to the writer (where `BEGIN`, the statement and `COMMIT` took three); on PostgreSQL
-/// it runs in a transaction from [`Db::begin_unflushed`].
+/// counts. On either engine the one statement is its own transaction, sent with its durability setting
+/// in a single round trip (where `BEGIN`, the statement and `COMMIT` took three).
 ///
 /// `now` is read once the writer is this reservation's, so a wait for it does not shorten the delays the
 /// reservation sets. Returns the time it used with the keys.
@@ -148,23 +144,42 @@ pub async fn reserve_alone(
             let mut conn = crate::Conn::Sqlite(write.acquire().await?);
             let now = now();
             // `synchronous` is set again by the next durable `Db::begin`, as after `begin_unflushed`.
-            let counted =
-                reserve_after(&mut conn, "PRAGMA synchronous = NORMAL; ", now, buckets).await?;
+            if buckets.is_empty() {
+                return Ok((now, Vec::new()));
+            }
+            let sql = format!(
+                "PRAGMA synchronous = NORMAL; {}",
+                reserve_sql(buckets.len())
+            );
+            let counted = run_reserve(&mut conn, sql, now, buckets).await?;
             Ok((now, counted))
         }
-        Db::Postgres(_) => {
+        Db::Postgres(pool) => {
+            let mut conn = crate::Conn::Postgres(pool.acquire().await?);
+            let now = now();
+            if buckets.is_empty() {
+                return Ok((now, Vec::new()));
+            }
             // A concurrent commit can fill a bucket after the statement's check and before its write,
             // so the statement may count the attempt in some buckets and not in the others. Such an
-            // attempt is refused and must count nowhere: only a full reservation commits.
-            let mut tx = db.begin_unflushed().await?;
-            let now = now();
-            let counted = reserve(&mut tx, now, buckets).await?;
-            if counted.len() == buckets.len() {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
+            // attempt is refused and must count nowhere: the check clause then offers `stale_writes`
+            // a row, which it refuses, and the whole statement (its own transaction) is undone. The
+            // statement's transaction does not wait for the disk (`set_config(…, true)` lasts until its
+            // commit), and it is one round trip where `BEGIN`, the statement and `COMMIT` were three.
+            let sql = format!(
+                "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true) AS s), \
+                 r AS ({}), \
+                 partial AS (INSERT INTO stale_writes (tbl) SELECT 'guard_buckets' \
+                             WHERE (SELECT count(*) FROM r) BETWEEN 1 AND {}) \
+                 SELECT key FROM r WHERE (SELECT s FROM unflushed) IS NOT NULL",
+                reserve_sql(buckets.len()),
+                buckets.len() - 1
+            );
+            match run_reserve(&mut conn, sql, now, buckets).await {
+                Ok(counted) => Ok((now, counted)),
+                Err(crate::StoreError::Stale { .. }) => Ok((now, Vec::new())),
+                Err(e) => Err(e),
             }
-            Ok((now, counted))
         }
     }
 }

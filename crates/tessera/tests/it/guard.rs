@@ -1045,7 +1045,7 @@ async fn rl_02_a_refused_attempt_leaves_no_count_behind(engine: Engine) {
     let reserve = tessera_store::throttles::reserve_alone(s.tessera.db(), || now, &buckets);
     let release = async {
         until("the reservation waiting for the other commit", async || {
-            waits(&mut watcher, "INSERT INTO guard_buckets").await
+            waits(&mut watcher, "%INSERT INTO guard_buckets").await
         })
         .await;
         sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
