@@ -113,6 +113,10 @@ pub const FLOW_SECRET_PREFIX: &str = "tfs_";
 pub(crate) enum Step {
     /// Same state; errors were attached to the UI. `reason` is recorded in `flow.failed`.
     Stay { reason: &'static str },
+    /// Held back by the guard before the step's own code ran (a delay or a challenge): recorded in
+    /// `flow.failed` like a stay, but the flow is not written, so its version does not move and a
+    /// held submission never wins the race against a parallel one that was checked.
+    Held { reason: &'static str },
     /// Same state, with a change saved (settings): recorded as `flow.saved`, never as a failure.
     Saved,
     /// The flow moved to a new state (already set on the flow).
@@ -137,7 +141,7 @@ impl Step {
     /// Whether the step went through, so a secret it checked was right: the guard then resets the
     /// account's failures.
     pub(crate) fn proved(&self) -> bool {
-        !matches!(self, Step::Stay { .. })
+        !matches!(self, Step::Stay { .. } | Step::Held { .. })
     }
 }
 
@@ -604,7 +608,12 @@ impl Flows<'_> {
                 });
             }
             crate::guard::Verdict::Delay { seconds, .. } => throttled(&mut flow, *seconds)?,
-            crate::guard::Verdict::Challenge { .. } => stay("challenge")?,
+            crate::guard::Verdict::Challenge { .. } => (
+                Step::Held {
+                    reason: "challenge",
+                },
+                None,
+            ),
         };
         let tx = match tx {
             Some(mut tx) => {
@@ -711,10 +720,13 @@ impl Tessera {
             Some(t) => t,
             None => self.conclusion_tx(flow.kind).await?,
         };
-        flow.version = expected + 1;
+        let held = matches!(step, Step::Held { .. });
+        if !held {
+            flow.version = expected + 1;
+        }
         let mut session_token = None;
         match &step {
-            Step::Stay { reason } => {
+            Step::Stay { reason } | Step::Held { reason } => {
                 self.flow_event(
                     &mut tx,
                     &flow,
@@ -794,9 +806,11 @@ impl Tessera {
             },
             other => other.into(),
         };
-        tessera_store::flows::update(&mut tx, &flow, expected)
-            .await
-            .map_err(stale)?;
+        if !held {
+            tessera_store::flows::update(&mut tx, &flow, expected)
+                .await
+                .map_err(stale)?;
+        }
         tx.commit().await.map_err(stale)?;
         Ok(match (step, session_token) {
             (Step::SignIn { .. }, Some((token, device_token))) => {
@@ -877,7 +891,8 @@ pub(crate) fn stay(reason: &'static str) -> Result<(Step, Option<Tx>)> {
     Ok((Step::Stay { reason }, None))
 }
 
-/// A step refused by the throttle: the person is told how long to wait, and nothing changes.
+/// A step held back by the guard: the person is told how long to wait, and nothing changes (the flow is
+/// not even written: see [`Step::Held`]).
 pub(crate) fn throttled(flow: &mut Flow, seconds: i64) -> Result<(Step, Option<Tx>)> {
     flow.ui.messages.push(
         UiMessage::error(
@@ -886,7 +901,12 @@ pub(crate) fn throttled(flow: &mut Flow, seconds: i64) -> Result<(Step, Option<T
         )
         .arg("seconds", seconds),
     );
-    stay("throttled")
+    Ok((
+        Step::Held {
+            reason: "throttled",
+        },
+        None,
+    ))
 }
 
 /// The message an email field gets when what was typed is not an address.

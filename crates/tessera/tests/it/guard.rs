@@ -511,6 +511,45 @@ async fn rl_01_parallel_guesses_are_each_counted(engine: Engine) {
     assert_eq!(answers.iter().filter(|r| throttled(r)).count(), 11);
 }
 
+/// Red team R14-1: ten submissions of the right password on one flow at once. Five are checked and five
+/// held back; a held one writes nothing to the flow, so it cannot win the race and leave everyone out.
+async fn rl_01_parallel_right_passwords_on_one_flow_let_exactly_one_in(engine: Engine) {
+    // Real hashing cost, so the checked submissions are still hashing when the held ones answer.
+    let real_cost = &[
+        ("TESSERA_ARGON2_MEMORY_KIB", "19456"),
+        ("TESSERA_ARGON2_ITERATIONS", "2"),
+    ];
+    let Some(s) = server(engine, real_cost).await else {
+        return;
+    };
+    sign_up(&s, "eager@example.com").await;
+    let flow = start(&s, "login").await;
+    let answers = futures::future::join_all((0..10).map(|_| {
+        submit(
+            &s,
+            &flow,
+            json!({"identifier": "eager@example.com", "password": PASSWORD}),
+        )
+    }))
+    .await;
+    let summary: Vec<_> = answers
+        .iter()
+        .map(|r| (r.status, messages(r), r.json["code"].clone()))
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|r| signed_in(r)).count(),
+        1,
+        "exactly one submission signs in: {summary:?}"
+    );
+    // The others were held back, lost the race (409), or came after the winner finished the flow (410).
+    assert!(
+        answers
+            .iter()
+            .all(|r| signed_in(r) || [400, 409, 410].contains(&r.status)),
+        "{summary:?}"
+    );
+}
+
 async fn rl_01_a_success_resets_the_account(engine: Engine) {
     let Some(s) = server(engine, &[]).await else {
         return;
@@ -986,6 +1025,7 @@ async fn rl_06_mail_sends_have_a_quota_per_client(engine: Engine) {
 engine_tests!(
     rl_03_every_spelling_of_an_identifier_counts_against_one_account,
     rl_01_parallel_guesses_are_each_counted,
+    rl_01_parallel_right_passwords_on_one_flow_let_exactly_one_in,
     rl_01_a_success_resets_the_account,
     rl_03_ipv6_clients_are_counted_per_64_and_per_48,
     rl_02_a_flood_from_many_addresses_does_not_keep_the_owner_out_on_a_known_device,
