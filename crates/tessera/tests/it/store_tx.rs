@@ -12,10 +12,14 @@ use tessera_store::{Db, DbOptions, StoreError, events, flows, tenants};
 use tessera_testkit::{Engine, TestDb, engine_tests};
 use time::{Duration, OffsetDateTime};
 
-async fn open(db: &TestDb) -> Db {
+/// A fresh database of `engine` with its schema and one tenant; `None` when the engine is not available.
+/// The `TestDb` is returned to be kept alive for the test's length.
+async fn fresh(engine: Engine) -> Option<(TestDb, Db, Tenant)> {
+    let db = TestDb::new(engine).await?;
     let store = Db::connect(&DbOptions::new(db.url.clone())).await.unwrap();
     store.migrate().await.unwrap();
-    store
+    let tenant = add_tenant(&store).await;
+    Some((db, store, tenant))
 }
 
 fn now() -> OffsetDateTime {
@@ -109,11 +113,9 @@ async fn stored_state(store: &Db, f: &Flow) -> (String, i64) {
 }
 
 async fn queued_writes_wait_for_the_commit_and_land_together(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let f = flow(&tenant);
     let mut tx = store.begin().await.unwrap();
     flows::insert(&mut tx, &f, Binding::Secret(b"h"))
@@ -130,11 +132,9 @@ async fn queued_writes_wait_for_the_commit_and_land_together(engine: Engine) {
 }
 
 async fn events_written_in_turn_keep_their_order(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let mut tx = store.begin().await.unwrap();
     events::append_all(&mut tx, &[event(&tenant, "first")])
         .await
@@ -157,11 +157,9 @@ async fn events_written_in_turn_keep_their_order(engine: Engine) {
 }
 
 async fn a_queued_update_of_a_flow_someone_moved_on_commits_nothing(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let f = flow(&tenant);
     add_flow(&store, &f).await;
 
@@ -198,11 +196,9 @@ async fn a_queued_update_of_a_flow_someone_moved_on_commits_nothing(engine: Engi
 }
 
 async fn a_stale_update_after_a_read_in_the_transaction_commits_nothing(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let f = flow(&tenant);
     add_flow(&store, &f).await;
 
@@ -237,11 +233,9 @@ async fn a_stale_update_after_a_read_in_the_transaction_commits_nothing(engine: 
 }
 
 async fn a_failing_queued_write_commits_none_of_the_others(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let twice = event(&tenant, "twice");
     let mut tx = store.begin().await.unwrap();
     events::append_all(&mut tx, std::slice::from_ref(&twice))
@@ -263,11 +257,9 @@ async fn a_failing_queued_write_commits_none_of_the_others(engine: Engine) {
 }
 
 async fn a_dropped_transaction_leaves_nothing_and_no_transaction_open(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let f = flow(&tenant);
     for opened in [false, true] {
         let mut tx = store.begin().await.unwrap();
@@ -290,11 +282,9 @@ async fn a_dropped_transaction_leaves_nothing_and_no_transaction_open(engine: En
 }
 
 async fn reads_in_a_transaction_see_the_writes_queued_before_them(engine: Engine) {
-    let Some(db) = TestDb::new(engine).await else {
+    let Some((_db, store, tenant)) = fresh(engine).await else {
         return;
     };
-    let store = open(&db).await;
-    let tenant = add_tenant(&store).await;
     let mut tx = store.begin().await.unwrap();
     events::append_all(&mut tx, &[event(&tenant, "queued")])
         .await
